@@ -1,0 +1,152 @@
+//! The `#[contract]` attribute of tutti-sdk. See the tutti-sdk crate docs for the method kinds.
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as Ts;
+use quote::{format_ident, quote};
+use syn::{Attribute, FnArg, ImplItem, ItemImpl, Pat, Type, parse_macro_input, spanned::Spanned};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Init,
+    View,
+    Call,
+    Callback,
+}
+
+struct Method {
+    name: syn::Ident,
+    kind: Kind,
+    payable: bool,
+}
+
+/// Marks the `impl` block whose `#[init]`, `#[view]`, `#[call]` and `#[callback]` functions are the
+/// contract's methods. In wasm builds each becomes an exported function that checks the method
+/// rules, decodes the SCALE-encoded parameter tuple, calls the function and returns its
+/// SCALE-encoded result.
+#[proc_macro_attribute]
+pub fn contract(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return syn::Error::new(Ts::from(attr).span(), "#[contract] takes no arguments").to_compile_error().into();
+    }
+    let mut imp = parse_macro_input!(item as ItemImpl);
+    match expand(&mut imp) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn method_kind(attrs: &mut Vec<Attribute>) -> syn::Result<Option<(Kind, bool)>> {
+    let mut found = None;
+    let mut err = None;
+    attrs.retain(|a| {
+        let kind = if a.path().is_ident("init") {
+            Kind::Init
+        } else if a.path().is_ident("view") {
+            Kind::View
+        } else if a.path().is_ident("call") {
+            Kind::Call
+        } else if a.path().is_ident("callback") {
+            Kind::Callback
+        } else {
+            return true;
+        };
+        let mut payable = false;
+        if let syn::Meta::List(list) = &a.meta {
+            match list.parse_args::<syn::Ident>() {
+                Ok(id) if id == "payable" && kind != Kind::View => payable = true,
+                _ => err = Some(syn::Error::new(list.span(), "the only option is `payable`, and views cannot be payable")),
+            }
+        }
+        if found.is_some() {
+            err = Some(syn::Error::new(a.span(), "a method has exactly one kind attribute"));
+        }
+        found = Some((kind, payable));
+        false
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(found),
+    }
+}
+
+fn expand(imp: &mut ItemImpl) -> syn::Result<Ts> {
+    let self_ty = imp.self_ty.clone();
+    let mut methods = Vec::new();
+    let mut exports = Vec::new();
+    for item in imp.items.iter_mut() {
+        let ImplItem::Fn(f) = item else { continue };
+        let Some((kind, payable)) = method_kind(&mut f.attrs)? else { continue };
+        if let Some(FnArg::Receiver(r)) = f.sig.inputs.first() {
+            return Err(syn::Error::new(r.span(), "contract methods take no `self`: keep state in storage handles"));
+        }
+        let name = f.sig.ident.clone();
+        let mut arg_names = Vec::new();
+        let mut arg_tys: Vec<Type> = Vec::new();
+        let mut call_args = Vec::new();
+        let mut callbacks = Vec::new();
+        let mut cb_index = 0u32;
+        for (i, input) in f.sig.inputs.iter_mut().enumerate() {
+            let FnArg::Typed(pt) = input else { continue };
+            let is_cb = pt.attrs.iter().any(|a| a.path().is_ident("callback_result"));
+            pt.attrs.retain(|a| !a.path().is_ident("callback_result"));
+            let var = match &*pt.pat {
+                Pat::Ident(id) => format_ident!("__arg_{}", id.ident),
+                _ => format_ident!("__arg_{}", i),
+            };
+            if is_cb {
+                if kind != Kind::Callback {
+                    return Err(syn::Error::new(pt.span(), "#[callback_result] is only allowed in #[callback] methods"));
+                }
+                let ty = &pt.ty;
+                let idx = cb_index;
+                cb_index += 1;
+                callbacks.push(quote! {
+                    let #var: #ty = {
+                        let r = ::tutti_sdk::__private::callback_result(#idx);
+                        r
+                    };
+                });
+            } else {
+                arg_names.push(var.clone());
+                arg_tys.push((*pt.ty).clone());
+            }
+            call_args.push(var);
+        }
+        let name_str = name.to_string();
+        let init = kind == Kind::Init;
+        exports.push(quote! {
+            #[allow(unsafe_code)]
+            #[unsafe(no_mangle)]
+            pub extern "C" fn #name() {
+                ::tutti_sdk::__private::enter(#name_str, #payable, #init);
+                let (#(#arg_names,)*): (#(#arg_tys,)*) = ::tutti_sdk::__private::args(#name_str);
+                #(#callbacks)*
+                let __result = <#self_ty>::#name(#(#call_args),*);
+                ::tutti_sdk::__private::ret(&__result);
+            }
+        });
+        methods.push(Method { name, kind, payable });
+    }
+    if methods.is_empty() {
+        return Err(syn::Error::new(
+            imp.span(),
+            "a contract needs at least one method marked #[init], #[view], #[call] or #[callback]",
+        ));
+    }
+    let names: Vec<String> = methods.iter().map(|m| m.name.to_string()).collect();
+    let payable: Vec<bool> = methods.iter().map(|m| m.payable).collect();
+    let views: Vec<bool> = methods.iter().map(|m| m.kind == Kind::View).collect();
+    Ok(quote! {
+        #imp
+
+        impl #self_ty {
+            /// The contract's methods: (name, payable, view).
+            pub const METHODS: &'static [(&'static str, bool, bool)] = &[#((#names, #payable, #views)),*];
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            #(#exports)*
+        };
+    })
+}

@@ -1,0 +1,137 @@
+//! The Tutti contract SDK (`no_std`).
+//!
+//! A contract is a crate of type `cdylib` whose methods live in an `impl` block marked
+//! [`contract`]. Methods are associated functions (no `self`): state lives in typed, lazily loaded
+//! storage handles ([`storage::Item`], [`storage::Map`], [`storage::Vector`]) declared as consts.
+//!
+//! ```
+//! use tutti_sdk::prelude::*;
+//!
+//! const COUNT: Item<u64> = Item::new(b"c");
+//!
+//! pub struct Counter;
+//!
+//! #[contract]
+//! impl Counter {
+//!     #[call]
+//!     pub fn increment(by: u64) -> u64 {
+//!         let n = COUNT.get().unwrap_or(0) + by;
+//!         COUNT.set(&n);
+//!         n
+//!     }
+//!
+//!     #[view]
+//!     pub fn get() -> u64 {
+//!         COUNT.get().unwrap_or(0)
+//!     }
+//! }
+//!
+//! // Natively, the same code runs against the test environment.
+//! tutti_sdk::testing::reset();
+//! assert_eq!(Counter::increment(2), 2);
+//! assert_eq!(Counter::get(), 2);
+//! ```
+//!
+//! Method kinds: `#[init]` (runs once), `#[call]` (may change state), `#[call(payable)]` (may
+//! receive tokens; other methods refuse attached value), `#[view]` (reads only) and
+//! `#[callback]` (a `#[call]` that receives promise results through parameters marked
+//! `#[callback_result]`, typed as `Result<T, CallFailure>`). Arguments are decoded from the
+//! SCALE-encoded tuple of the parameters; the return value is SCALE-encoded.
+#![no_std]
+
+extern crate alloc;
+#[cfg(not(target_arch = "wasm32"))]
+extern crate std;
+
+pub mod env;
+pub mod promise;
+pub mod storage;
+pub mod sys;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+
+#[cfg(target_arch = "wasm32")]
+mod rt;
+
+pub use parity_scale_codec as codec;
+pub use tutti_primitives::{Address, Amount, CallFailure, FailureKind, Gas};
+pub use tutti_sdk_macros::contract;
+
+/// Everything a contract usually needs.
+pub mod prelude {
+    pub use crate::{
+        Address, Amount, CallFailure, FailureKind, contract, env,
+        promise::{Call, Promise},
+        require,
+        storage::{Item, Map, Vector},
+    };
+    pub use alloc::{
+        borrow::ToOwned,
+        boxed::Box,
+        format,
+        string::{String, ToString},
+        vec,
+        vec::Vec,
+    };
+    pub use parity_scale_codec::{Decode, Encode};
+}
+
+/// Stops the call with `msg` (surfaced as a `Panic` failure with this message) unless `cond` holds.
+#[macro_export]
+macro_rules! require {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            $crate::env::panic_str(&$crate::__private::format!($($msg)+));
+        }
+    };
+}
+
+/// Support for the `#[contract]` macro. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use alloc::format;
+    use alloc::vec::Vec;
+    use parity_scale_codec::{Decode, Encode};
+
+    use crate::{env, storage::Item};
+
+    const INITIALIZED: Item<bool> = Item::new(b"\x00tutti/initialized");
+
+    /// Checks the method kind rules before running a method.
+    pub fn enter(method: &str, payable: bool, init: bool) {
+        if !payable && env::attached_value() != 0 {
+            env::panic_str(&format!("method `{method}` is not payable: attach no tokens"));
+        }
+        if init {
+            if INITIALIZED.get().unwrap_or(false) {
+                env::panic_str("the contract is already initialized");
+            }
+            INITIALIZED.set(&true);
+        }
+    }
+
+    /// Decodes the call's arguments.
+    pub fn args<T: Decode>(method: &str) -> T {
+        let input = crate::sys::input();
+        let mut slice = input.as_slice();
+        match T::decode(&mut slice) {
+            Ok(v) if slice.is_empty() => v,
+            _ => env::panic_str(&format!(
+                "arguments of `{method}` do not decode: expected the SCALE encoding of its parameter tuple"
+            )),
+        }
+    }
+
+    /// Decodes promise result `i` for a callback.
+    pub fn callback_result<T: Decode>(i: u32) -> Result<T, crate::CallFailure> {
+        crate::promise::result::<T>(i)
+    }
+
+    /// Returns a method's value.
+    pub fn ret<T: Encode>(v: &T) {
+        let bytes: Vec<u8> = v.encode();
+        if !bytes.is_empty() {
+            crate::sys::value_return(&bytes);
+        }
+    }
+}

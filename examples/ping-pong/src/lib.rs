@@ -1,0 +1,134 @@
+//! Cross-shard ping-pong. `ping(target, n)` calls `pong(n)` on another instance of this contract
+//! (typically on another shard) and handles the answer in the callback `on_pong`, including the
+//! callee failing (`pong` refuses 13). The same contract also accepts tokens through
+//! `on_token_received` so the token's `transfer_and_call` can be exercised end to end:
+//! `msg = "keep"` keeps everything, `"half"` returns half, `"fail"` fails (and is refunded).
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+use tutti_sdk::prelude::*;
+
+const LAST_PONG: Item<u64> = Item::new(b"l");
+const FAILURES: Item<u32> = Item::new(b"f");
+const SERVED: Item<u64> = Item::new(b"s");
+const RECEIVED: Map<Address, u128> = Map::new(b"r");
+
+/// Gas reserved for `pong` and for the callback.
+pub const PONG_GAS: u64 = 2_000_000;
+
+/// The ping-pong contract.
+pub struct PingPong;
+
+#[contract]
+impl PingPong {
+    /// Sends `pong(n)` to `target`; the answer arrives in `on_pong`.
+    #[call]
+    pub fn ping(target: Address, n: u64) {
+        env::emit("Ping", &(target, n));
+        Call::new(target, "pong")
+            .args(&(n,))
+            .gas(PONG_GAS)
+            .send()
+            .then(Call::callback("on_pong").args(&(n,)).gas(PONG_GAS));
+    }
+
+    /// Answers `n + 1`, and refuses 13.
+    #[call]
+    pub fn pong(n: u64) -> u64 {
+        require!(n != 13, "pong refuses 13");
+        SERVED.set(&(SERVED.get_or_default() + 1));
+        env::emit("Pong", &(env::caller(), n));
+        n + 1
+    }
+
+    /// Callback of `ping`: records the answer or the failure.
+    #[callback]
+    pub fn on_pong(#[callback_result] answer: Result<u64, CallFailure>, n: u64) {
+        require!(env::caller() == env::self_address(), "on_pong is a callback of this contract");
+        match answer {
+            Ok(v) => {
+                LAST_PONG.set(&v);
+                env::emit("PongReceived", &(n, v));
+            }
+            Err(failure) => {
+                FAILURES.set(&(FAILURES.get_or_default() + 1));
+                env::emit("PongFailed", &(n, failure.message));
+            }
+        }
+    }
+
+    /// Token receiver hook: returns the amount it does not keep.
+    #[call]
+    pub fn on_token_received(sender: Address, amount: u128, msg: Vec<u8>) -> u128 {
+        match msg.as_slice() {
+            b"fail" => env::panic_str("receiver refuses the tokens"),
+            b"half" => {
+                let kept = amount / 2;
+                RECEIVED.insert(&sender, &(RECEIVED.get(&sender).unwrap_or(0) + kept));
+                amount - kept
+            }
+            _ => {
+                RECEIVED.insert(&sender, &(RECEIVED.get(&sender).unwrap_or(0) + amount));
+                0
+            }
+        }
+    }
+
+    /// The last answer received, if any.
+    #[view]
+    pub fn last_pong() -> Option<u64> {
+        LAST_PONG.get()
+    }
+
+    /// How many pings failed.
+    #[view]
+    pub fn failures() -> u32 {
+        FAILURES.get_or_default()
+    }
+
+    /// How many pongs this instance served.
+    #[view]
+    pub fn served() -> u64 {
+        SERVED.get_or_default()
+    }
+
+    /// Tokens received from `sender` through `on_token_received`.
+    #[view]
+    pub fn received_from(sender: Address) -> u128 {
+        RECEIVED.get(&sender).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tutti_sdk::testing;
+
+    #[test]
+    fn ping_creates_call_and_callback() {
+        testing::reset();
+        PingPong::ping(Address([5; 32]), 4);
+        let p = testing::take_promises();
+        assert_eq!(p[0].method, "pong");
+        assert_eq!(p[0].args, (4u64,).encode());
+        assert_eq!(p[1].method, "on_pong");
+        assert_eq!(p[1].after, vec![0]);
+    }
+
+    #[test]
+    fn callback_records_success_and_failure() {
+        testing::reset();
+        testing::set_caller(testing::with(|e| e.self_address));
+        PingPong::on_pong(Ok(5), 4);
+        assert_eq!(PingPong::last_pong(), Some(5));
+        PingPong::on_pong(Err(CallFailure { kind: FailureKind::Panic, message: "pong refuses 13".into() }), 13);
+        assert_eq!(PingPong::failures(), 1);
+    }
+
+    #[test]
+    fn pong_refuses_13() {
+        testing::reset();
+        assert_eq!(PingPong::pong(1), 2);
+        assert_eq!(testing::expect_panic(|| PingPong::pong(13)), "pong refuses 13");
+        assert_eq!(PingPong::served(), 1);
+    }
+}

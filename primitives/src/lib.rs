@@ -1,0 +1,36 @@
+//! Types shared by every Tutti crate, and the one place where their encodings are defined.
+//!
+//! Everything that is hashed or signed is SCALE-encoded and hashed with blake3 behind a domain tag
+//! (`blake3(tag || scale(value))`, see [`hash`]). The crate is `no_std` + `alloc` so that contracts,
+//! the browser (compiled to wasm) and the node share the same definitions.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod address;
+pub mod block;
+pub mod hash;
+pub mod receipt;
+pub mod tx;
+
+pub use address::{Address, AddressError};
+pub use block::{BlockHeader, CommitCertificate};
+pub use hash::{Hash, tagged_hash, tags};
+pub use receipt::{CallFailure, DataReceiver, Event, FailureKind, Receipt, ReceiptBody};
+pub use tx::{Action, PublicKey, Signature, SignedTransaction, Transaction};
+
+/// Re-export of the codec so dependants use the exact same version.
+pub use parity_scale_codec as codec;
+
+/// An amount of tokens in the smallest unit.
+pub type Amount = u128;
+/// Units of gas: one unit for wasm execution, host functions and storage alike.
+pub type Gas = u64;
+/// A shard id. Shard 0 is the beacon chain.
+pub type ShardId = u32;
+/// The id of a chain (mainnet, testnet, a dev chain), signed into every transaction.
+pub type ChainId = u64;
+/// A block height.
+pub type Height = u64;
+/// A per-account transaction counter.
+pub type Nonce = u64;

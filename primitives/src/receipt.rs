@@ -1,0 +1,210 @@
+//! Receipts, call failures and events.
+//!
+//! A receipt is what a transaction or a contract call produces for another account: a call to
+//! execute, data (the result of a call) for a callback that waits for it, or a transfer (including
+//! refunds). Receipts are routed by the receiver's home shard; the source shard numbers them per
+//! (source, destination) pair so that delivery is exactly once and in order.
+
+use alloc::{string::String, vec::Vec};
+use core::fmt;
+use parity_scale_codec::{Decode, Encode};
+
+use crate::{Address, Amount, Gas, Hash, ShardId, hash::hash_encoded, tags};
+
+/// Why a call failed. The set is closed: every failure a contract call can meet maps to one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum FailureKind {
+    /// Gas ran out; gas used equals the limit.
+    #[codec(index = 0)]
+    OutOfGas,
+    /// The contract called `panic` (its message is in [`CallFailure::message`]).
+    #[codec(index = 1)]
+    Panic,
+    /// A wasm trap: unreachable, out-of-bounds access, division by zero, bad host pointer...
+    #[codec(index = 2)]
+    Trap,
+    /// The deterministic call-depth / stack-height limit was exceeded.
+    #[codec(index = 3)]
+    StackOverflow,
+    /// Linear memory or tables grew past the limit.
+    #[codec(index = 4)]
+    MemoryLimit,
+    /// The method is not exported by the contract.
+    #[codec(index = 5)]
+    MethodNotFound,
+    /// There is no contract at the address.
+    #[codec(index = 6)]
+    NoContract,
+    /// The contract's code failed validation.
+    #[codec(index = 7)]
+    InvalidCode,
+    /// A transfer or attached value exceeded the balance.
+    #[codec(index = 8)]
+    InsufficientBalance,
+    /// A host function was called with arguments it refuses (bad promise index, oversize key...).
+    #[codec(index = 9)]
+    HostError,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            FailureKind::OutOfGas => "out of gas",
+            FailureKind::Panic => "panic",
+            FailureKind::Trap => "trap",
+            FailureKind::StackOverflow => "stack overflow",
+            FailureKind::MemoryLimit => "memory limit",
+            FailureKind::MethodNotFound => "method not found",
+            FailureKind::NoContract => "no contract",
+            FailureKind::InvalidCode => "invalid code",
+            FailureKind::InsufficientBalance => "insufficient balance",
+            FailureKind::HostError => "host error",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A failed call: its kind and a message a person can act on.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct CallFailure {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// Details (the panic message, the trap, the rule broken).
+    pub message: String,
+}
+
+impl fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() {
+            write!(f, "{}", self.kind)
+        } else {
+            write!(f, "{}: {}", self.kind, self.message)
+        }
+    }
+}
+
+/// An event emitted by a contract.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Event {
+    /// The contract that emitted it.
+    pub contract: Address,
+    /// Event name, e.g. `Transfer`.
+    pub name: String,
+    /// SCALE-encoded payload.
+    pub data: Vec<u8>,
+}
+
+/// Where the result of a call must be sent: the callback receipt waiting for `data_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct DataReceiver {
+    /// The id the callback waits for.
+    pub data_id: Hash,
+    /// The account whose callback waits (the caller).
+    pub receiver: Address,
+}
+
+/// What a receipt asks its receiver to do.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum ReceiptBody {
+    /// Execute a method. It runs once every id in `input_data_ids` has arrived as a
+    /// [`ReceiptBody::Data`] receipt; its result is sent to each of `output_data_receivers`.
+    #[codec(index = 0)]
+    Call {
+        /// Method name.
+        method: String,
+        /// SCALE-encoded arguments.
+        args: Vec<u8>,
+        /// Tokens attached (refunded to the predecessor if the call fails).
+        value: Amount,
+        /// Gas prepaid for the call.
+        gas: Gas,
+        /// Results this call waits for (a callback), in promise order.
+        input_data_ids: Vec<Hash>,
+        /// Callbacks that wait for this call's result.
+        output_data_receivers: Vec<DataReceiver>,
+    },
+    /// The result of a call, for the callback waiting on `data_id`.
+    #[codec(index = 1)]
+    Data {
+        /// Which input this fills.
+        data_id: Hash,
+        /// The call's return data, or its failure.
+        result: Result<Vec<u8>, CallFailure>,
+    },
+    /// Credit tokens (transfers from contracts, refunds).
+    #[codec(index = 2)]
+    Transfer {
+        /// Amount credited.
+        amount: Amount,
+    },
+}
+
+/// A receipt, routed to the receiver's home shard.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Receipt {
+    /// Unique id, derived from what created it (see [`Receipt::derive_id`]).
+    pub id: Hash,
+    /// The shard that produced it.
+    pub source_shard: ShardId,
+    /// The receiver's home shard.
+    pub dest_shard: ShardId,
+    /// Position in the (source, destination) stream; assigned when it enters the outbox.
+    pub seq: u64,
+    /// The account that created it (the caller, for the receiver).
+    pub predecessor: Address,
+    /// The account that executes it.
+    pub receiver: Address,
+    /// The signer of the transaction at the root of this receipt tree.
+    pub signer: Address,
+    /// What to do.
+    pub body: ReceiptBody,
+}
+
+impl Receipt {
+    /// The id of the `index`-th receipt created by the transaction or receipt `parent`.
+    pub fn derive_id(parent: &Hash, index: u32) -> Hash {
+        hash_encoded(tags::RECEIPT, &(parent, index))
+    }
+
+    /// The id of the `index`-th data dependency created by the transaction or receipt `parent`.
+    pub fn derive_data_id(parent: &Hash, index: u32) -> Hash {
+        hash_encoded(tags::DATA_ID, &(parent, index))
+    }
+
+    /// The hash committed to in receipt roots.
+    pub fn hash(&self) -> Hash {
+        hash_encoded(tags::RECEIPT, self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn receipt_round_trips_and_ids_are_distinct() {
+        let parent = Hash([3; 32]);
+        let r = Receipt {
+            id: Receipt::derive_id(&parent, 0),
+            source_shard: 0,
+            dest_shard: 1,
+            seq: 9,
+            predecessor: Address([1; 32]),
+            receiver: Address([2; 32]),
+            signer: Address([1; 32]),
+            body: ReceiptBody::Call {
+                method: "pong".into(),
+                args: vec![],
+                value: 0,
+                gas: 10,
+                input_data_ids: vec![Receipt::derive_data_id(&parent, 0)],
+                output_data_receivers: vec![],
+            },
+        };
+        let enc = r.encode();
+        assert_eq!(Receipt::decode(&mut &enc[..]).unwrap(), r);
+        assert_ne!(Receipt::derive_id(&parent, 0), Receipt::derive_id(&parent, 1));
+        assert_ne!(Receipt::derive_id(&parent, 0), Receipt::derive_data_id(&parent, 0));
+    }
+}

@@ -1,0 +1,114 @@
+//! The gas schedule: every price the runtime charges, as data, in one place.
+//!
+//! One unit of gas is one unit of wasmtime fuel. Wasm operators cost what [`GasSchedule::operator_cost`]
+//! says (wasmtime's defaults: 1 for most operators, 0 for structural ones, plus per-byte costs for
+//! `memory.copy` / `memory.fill` and per-page costs for `memory.grow`). Host functions charge
+//! `base + per_byte * bytes` before doing any work. The numbers are calibrated by
+//! `cargo bench -p tutti-runtime --bench runtime -- calibration` so that gas tracks wall time on the
+//! reference machine (see BENCHMARKS.md).
+
+use tutti_primitives::Gas;
+
+/// Price of one host function: `base + per_byte * bytes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostCost {
+    /// Charged on every call.
+    pub base: Gas,
+    /// Charged per byte moved across the guest boundary or hashed.
+    pub per_byte: Gas,
+}
+
+impl HostCost {
+    /// The price for `bytes` bytes, saturating.
+    pub fn of(&self, bytes: usize) -> Gas {
+        self.base.saturating_add(self.per_byte.saturating_mul(bytes as Gas))
+    }
+}
+
+const fn hc(base: Gas, per_byte: Gas) -> HostCost {
+    HostCost { base, per_byte }
+}
+
+/// All prices. `GasSchedule::default()` is the schedule of the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GasSchedule {
+    /// Charged before instantiating the contract for a call.
+    pub call_base: Gas,
+    /// Deploying code: `base + per_byte * wasm_len` (validation, instrumentation, compilation).
+    pub deploy: HostCost,
+    /// Flat cost of `memory.grow`, on top of the per-page cost.
+    pub memory_grow: u8,
+    /// Cost per 64 KiB page requested by `memory.grow`.
+    pub memory_grow_per_page: u8,
+    /// Reading the call input or a promise result into guest memory.
+    pub read_input: HostCost,
+    /// Copying the register (last variable-size host result) into guest memory.
+    pub read_register: HostCost,
+    /// `storage_read`, per key + value byte.
+    pub storage_read: HostCost,
+    /// `storage_write`, per key + value byte.
+    pub storage_write: HostCost,
+    /// `storage_remove` and `storage_has`, per key byte.
+    pub storage_remove: HostCost,
+    /// `storage_has`, per key byte.
+    pub storage_has: HostCost,
+    /// Context getters (caller, balance, block height...).
+    pub context: HostCost,
+    /// `emit_event`, per name + data byte.
+    pub emit_event: HostCost,
+    /// `log`, per byte.
+    pub log: HostCost,
+    /// `transfer`.
+    pub transfer: HostCost,
+    /// `hash_blake3`, per input byte.
+    pub blake3: HostCost,
+    /// `ed25519_verify`, per message byte.
+    pub ed25519_verify: HostCost,
+    /// Creating a promise (call or callback), per method + args byte.
+    pub promise_create: HostCost,
+    /// Joining promises, per joined promise.
+    pub promise_and: HostCost,
+    /// `value_return`, per byte.
+    pub value_return: HostCost,
+}
+
+impl Default for GasSchedule {
+    fn default() -> Self {
+        GasSchedule {
+            call_base: 40_000,
+            deploy: hc(200_000, 1_500),
+            memory_grow: 255,
+            memory_grow_per_page: 255,
+            read_input: hc(150, 1),
+            read_register: hc(150, 1),
+            storage_read: hc(700, 3),
+            storage_write: hc(900, 4),
+            storage_remove: hc(700, 3),
+            storage_has: hc(600, 3),
+            context: hc(60, 0),
+            emit_event: hc(600, 2),
+            log: hc(300, 2),
+            transfer: hc(2_000, 0),
+            blake3: hc(300, 2),
+            ed25519_verify: hc(45_000, 3),
+            promise_create: hc(3_000, 2),
+            promise_and: hc(500, 100),
+            value_return: hc(150, 1),
+        }
+    }
+}
+
+impl GasSchedule {
+    /// The wasmtime operator cost table that goes with this schedule.
+    pub fn operator_cost(&self) -> wasmtime::OperatorCost {
+        let mut cost = wasmtime::OperatorCost::new();
+        cost.MemoryGrow = self.memory_grow;
+        cost.variable.memory_grow_per_page = self.memory_grow_per_page;
+        cost
+    }
+
+    /// Gas to deploy `len` bytes of wasm.
+    pub fn deploy_cost(&self, len: usize) -> Gas {
+        self.deploy.of(len)
+    }
+}

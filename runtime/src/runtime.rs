@@ -1,0 +1,360 @@
+//! The runtime: a deterministic wasmtime engine, the compiled-code cache, and call execution.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    hash::{Hash as _, Hasher},
+    sync::{Arc, RwLock},
+};
+
+use tutti_primitives::{CallFailure, FailureKind, Gas, Hash, Receipt, ReceiptBody, tags};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, Store, Trap};
+
+use crate::{
+    gas::GasSchedule,
+    host::{self, Abort, HostState, Pending},
+    instrument::{self, STACK_GLOBAL_EXPORT, STACK_LIMIT},
+    outcome::{CallContext, CallOutcome, StateChange, StateView},
+    validate::{self, Limits, ValidationError},
+};
+
+/// Errors of the runtime itself (not of a contract call, which always yields a [`CallOutcome`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The module broke a validation rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// wasmtime refused the (validated, instrumented) module; a bug or a resource limit.
+    #[error("compilation failed: {0}")]
+    Compile(String),
+    /// The engine could not be configured.
+    #[error("engine setup failed: {0}")]
+    Engine(String),
+    /// `execute` was given a code hash that was never loaded.
+    #[error("no compiled code for hash {0}: deploy or load the code first")]
+    UnknownCode(Hash),
+}
+
+/// Result alias of the runtime.
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// Runtime settings.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Module limits checked at upload and enforced at run time.
+    pub limits: Limits,
+    /// Prices.
+    pub schedule: GasSchedule,
+    /// Most calls executing at once (pooling allocator slots).
+    pub max_concurrent_calls: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig { limits: Limits::default(), schedule: GasSchedule::default(), max_concurrent_calls: 64 }
+    }
+}
+
+/// Code that has been validated, instrumented and compiled.
+struct Prepared {
+    pre: InstancePre<HostState>,
+    methods: BTreeSet<String>,
+}
+
+/// What loading code produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedCode {
+    /// `blake3("tutti/code/v1" || wasm)`: how the chain and the cache name the code.
+    pub code_hash: Hash,
+    /// Gas to charge for deploying it (linear in its size).
+    pub deploy_gas: Gas,
+    /// Exported methods.
+    pub methods: BTreeSet<String>,
+}
+
+/// The contract runtime. Cheap to share across threads (`&self` everywhere).
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: RwLock<HashMap<(Hash, u64), Arc<Prepared>>>,
+    compat: u64,
+    schedule: Arc<GasSchedule>,
+    limits: Limits,
+}
+
+/// Native stack wasm may use; the deterministic limit (see [`instrument`]) fires long before.
+const MAX_WASM_STACK: usize = 1024 * 1024;
+
+/// The hash that names a piece of code.
+pub fn code_hash(wasm: &[u8]) -> Hash {
+    tutti_primitives::tagged_hash(tags::CODE, wasm)
+}
+
+impl Runtime {
+    /// Builds the engine with the deterministic configuration.
+    pub fn new(config: RuntimeConfig) -> Result<Self> {
+        let mut c = Config::new();
+        c.consume_fuel(true)
+            .operator_cost(config.schedule.operator_cost())
+            .cranelift_nan_canonicalization(true)
+            .wasm_simd(false)
+            .wasm_relaxed_simd(false)
+            .wasm_memory64(false)
+            .wasm_multi_memory(false)
+            .wasm_tail_call(false)
+            .wasm_custom_page_sizes(false)
+            .wasm_wide_arithmetic(false)
+            .wasm_bulk_memory(true)
+            .wasm_multi_value(true)
+            .max_wasm_stack(MAX_WASM_STACK)
+            .native_unwind_info(false)
+            .wasm_backtrace_max_frames(None);
+        let max_memory = (config.limits.max_memory_pages as usize) * 65536;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_memories(config.max_concurrent_calls)
+            .total_tables(config.max_concurrent_calls)
+            .total_core_instances(config.max_concurrent_calls)
+            .max_memory_size(max_memory)
+            .table_elements(config.limits.max_table_elements as usize)
+            .max_memories_per_module(1)
+            .max_tables_per_module(1);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&c).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        host::define(&mut linker).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let compat = h.finish();
+        Ok(Runtime {
+            engine,
+            linker,
+            cache: RwLock::new(HashMap::new()),
+            compat,
+            schedule: Arc::new(config.schedule),
+            limits: config.limits,
+        })
+    }
+
+    /// The gas schedule in force.
+    pub fn schedule(&self) -> &GasSchedule {
+        &self.schedule
+    }
+
+    /// The module limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Validates `wasm` without compiling it.
+    pub fn check(&self, wasm: &[u8]) -> Result<BTreeSet<String>, ValidationError> {
+        Ok(validate::validate(wasm, &self.limits)?.methods)
+    }
+
+    /// Validates, instruments and compiles `wasm`, and caches it under its code hash (keyed together
+    /// with the engine's compatibility hash). Loading code that is already cached is cheap.
+    pub fn load(&self, wasm: &[u8]) -> Result<LoadedCode> {
+        let hash = code_hash(wasm);
+        let deploy_gas = self.schedule.deploy_cost(wasm.len());
+        if let Some(p) = self.cached(&hash) {
+            return Ok(LoadedCode { code_hash: hash, deploy_gas, methods: p.methods.clone() });
+        }
+        let info = validate::validate(wasm, &self.limits)?;
+        let instrumented = instrument::instrument(wasm, &info).map_err(RuntimeError::Compile)?;
+        let module = wasmtime::Module::new(&self.engine, &instrumented).map_err(|e| RuntimeError::Compile(e.to_string()))?;
+        let pre = self.linker.instantiate_pre(&module).map_err(|e| RuntimeError::Compile(e.to_string()))?;
+        let prepared = Arc::new(Prepared { pre, methods: info.methods.clone() });
+        self.cache
+            .write()
+            .expect("code cache lock poisoned")
+            .insert((hash, self.compat), prepared);
+        Ok(LoadedCode { code_hash: hash, deploy_gas, methods: info.methods })
+    }
+
+    /// True when code with this hash is compiled and cached.
+    pub fn is_loaded(&self, hash: &Hash) -> bool {
+        self.cached(hash).is_some()
+    }
+
+    fn cached(&self, hash: &Hash) -> Option<Arc<Prepared>> {
+        self.cache.read().expect("code cache lock poisoned").get(&(*hash, self.compat)).cloned()
+    }
+
+    /// Executes one call of loaded code. Never panics on anything the contract does: every failure
+    /// is a [`CallOutcome`] with a [`FailureKind`].
+    pub fn execute(&self, code: &Hash, ctx: CallContext, state: Arc<dyn StateView>) -> Result<CallOutcome> {
+        let prepared = self.cached(code).ok_or(RuntimeError::UnknownCode(*code))?;
+        Ok(self.run(&prepared, ctx, state))
+    }
+
+    fn run(&self, prepared: &Prepared, ctx: CallContext, state: Arc<dyn StateView>) -> CallOutcome {
+        let limit = ctx.gas_limit;
+        let start_balance = ctx.balance;
+        let base = self.schedule.call_base;
+        if limit < base {
+            return CallOutcome::failed(FailureKind::OutOfGas, format!("the call needs at least {base} gas"), limit, start_balance);
+        }
+        if !prepared.methods.contains(&ctx.method) {
+            let msg = format!("the contract has no method `{}`", ctx.method);
+            return CallOutcome::failed(FailureKind::MethodNotFound, msg, base, start_balance);
+        }
+        let method = ctx.method.clone();
+        let st = HostState {
+            balance: ctx.balance,
+            ctx,
+            state,
+            schedule: self.schedule.clone(),
+            memory: None,
+            register: Vec::new(),
+            overlay: Default::default(),
+            events: Vec::new(),
+            logs: Vec::new(),
+            return_data: Vec::new(),
+            pending: Vec::new(),
+            promises: Vec::new(),
+            gas_attached: 0,
+            data_ids: 0,
+            max_memory_bytes: (self.limits.max_memory_pages as usize) * 65536,
+            max_table_elements: self.limits.max_table_elements as usize,
+        };
+        let mut store = Store::new(&self.engine, st);
+        store.limiter(|s| s);
+        if store.set_fuel(limit - base).is_err() {
+            return CallOutcome::failed(FailureKind::HostError, "fuel is not enabled", limit, start_balance);
+        }
+
+        let mut instance = None;
+        let result = (|| -> wasmtime::Result<()> {
+            let inst = prepared.pre.instantiate(&mut store)?;
+            instance = Some(inst);
+            let memory = inst
+                .get_memory(&mut store, "memory")
+                .ok_or_else(|| wasmtime::Error::new(Abort::Host("the contract exports no memory".into())))?;
+            store.data_mut().memory = Some(memory);
+            let f = inst.get_typed_func::<(), ()>(&mut store, &method)?;
+            f.call(&mut store, ())
+        })();
+
+        let left = store.get_fuel().unwrap_or(0);
+        match result {
+            Ok(()) => self.success(store, limit, left),
+            Err(e) => {
+                let stack_overflow = instance.is_some_and(|inst| {
+                    inst.get_global(&mut store, STACK_GLOBAL_EXPORT)
+                        .and_then(|g| g.get(&mut store).i32())
+                        .is_some_and(|v| v as u32 > STACK_LIMIT)
+                });
+                let failure = classify(&e, stack_overflow);
+                let gas_used = if failure.kind == FailureKind::OutOfGas { limit } else { limit - left };
+                let logs = std::mem::take(&mut store.data_mut().logs);
+                let mut out = CallOutcome::failed(failure.kind, failure.message, gas_used, start_balance);
+                out.logs = logs;
+                out
+            }
+        }
+    }
+
+    fn success(&self, mut store: Store<HostState>, limit: Gas, mut left: Gas) -> CallOutcome {
+        let st = store.data_mut();
+        // Share the unused gas among promises by weight (integer shares, remainder to the first).
+        let total_weight: u128 = st
+            .pending
+            .iter()
+            .map(|p| match p {
+                Pending::Call(c) => u128::from(c.weight),
+                Pending::Transfer { .. } => 0,
+            })
+            .sum();
+        if total_weight > 0 && left > 0 {
+            let pool = left;
+            let mut given = 0u64;
+            let mut first = None;
+            for (i, p) in st.pending.iter_mut().enumerate() {
+                if let Pending::Call(c) = p
+                    && c.weight > 0
+                {
+                    let share = (u128::from(pool) * u128::from(c.weight) / total_weight) as u64;
+                    c.gas = c.gas.saturating_add(share);
+                    given += share;
+                    first.get_or_insert(i);
+                }
+            }
+            if let Some(Pending::Call(c)) = first.and_then(|i| st.pending.get_mut(i)) {
+                c.gas = c.gas.saturating_add(pool - given);
+            }
+            st.gas_attached = st.gas_attached.saturating_add(pool);
+            left = 0;
+        }
+        let ctx = &st.ctx;
+        let receipts = st
+            .pending
+            .drain(..)
+            .enumerate()
+            .map(|(i, p)| {
+                let (receiver, body) = match p {
+                    Pending::Call(c) => (
+                        c.receiver,
+                        ReceiptBody::Call {
+                            method: c.method,
+                            args: c.args,
+                            value: c.value,
+                            gas: c.gas,
+                            input_data_ids: c.input_data_ids,
+                            output_data_receivers: c.output_data_receivers,
+                        },
+                    ),
+                    Pending::Transfer { to, amount } => (to, ReceiptBody::Transfer { amount }),
+                };
+                Receipt {
+                    id: Receipt::derive_id(&ctx.origin, i as u32),
+                    source_shard: ctx.block.shard_id,
+                    dest_shard: receiver.home_shard(ctx.block.num_shards),
+                    seq: 0,
+                    predecessor: ctx.contract,
+                    receiver,
+                    signer: ctx.signer,
+                    body,
+                }
+            })
+            .collect();
+        let state_changes = std::mem::take(&mut st.overlay)
+            .into_iter()
+            .map(|(key, value)| StateChange { key, value })
+            .collect();
+        CallOutcome {
+            result: Ok(std::mem::take(&mut st.return_data)),
+            gas_used: limit - left,
+            gas_attached: st.gas_attached,
+            events: std::mem::take(&mut st.events),
+            logs: std::mem::take(&mut st.logs),
+            state_changes,
+            receipts,
+            balance: st.balance,
+        }
+    }
+}
+
+fn classify(e: &wasmtime::Error, stack_overflow: bool) -> CallFailure {
+    let f = |kind, message: String| CallFailure { kind, message };
+    if let Some(a) = e.downcast_ref::<Abort>() {
+        return match a {
+            Abort::OutOfGas => f(FailureKind::OutOfGas, String::new()),
+            Abort::Panic(m) => f(FailureKind::Panic, m.clone()),
+            Abort::BadPointer => f(FailureKind::Trap, a.to_string()),
+            Abort::Host(m) => f(FailureKind::HostError, m.clone()),
+            Abort::Balance(m) => f(FailureKind::InsufficientBalance, m.clone()),
+            Abort::MemoryLimit(_) => f(FailureKind::MemoryLimit, a.to_string()),
+        };
+    }
+    if let Some(t) = e.downcast_ref::<Trap>() {
+        return match t {
+            Trap::OutOfFuel => f(FailureKind::OutOfGas, String::new()),
+            Trap::UnreachableCodeReached if stack_overflow => {
+                f(FailureKind::StackOverflow, format!("call stack deeper than {STACK_LIMIT} slots"))
+            }
+            // Only reachable if the deterministic limit failed to fire first: report it the same way.
+            Trap::StackOverflow => f(FailureKind::StackOverflow, "native stack exhausted".into()),
+            other => f(FailureKind::Trap, other.to_string()),
+        };
+    }
+    f(FailureKind::Trap, e.to_string())
+}
+
