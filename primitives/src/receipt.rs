@@ -156,6 +156,8 @@ pub struct Receipt {
     pub receiver: Address,
     /// The signer of the transaction at the root of this receipt tree.
     pub signer: Address,
+    /// The gas price of that transaction (unused prepaid gas is refunded to the signer at it).
+    pub gas_price: Amount,
     /// What to do.
     pub body: ReceiptBody,
 }
@@ -193,6 +195,7 @@ mod tests {
             predecessor: Address([1; 32]),
             receiver: Address([2; 32]),
             signer: Address([1; 32]),
+            gas_price: 1,
             body: ReceiptBody::Call {
                 method: "pong".into(),
                 args: vec![],

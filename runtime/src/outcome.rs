@@ -60,6 +60,8 @@ pub struct CallContext {
     pub promise_results: Vec<Result<Vec<u8>, CallFailure>>,
     /// Id of the transaction or receipt being executed; receipt ids derive from it.
     pub origin: Hash,
+    /// Gas price of the originating transaction, copied into the receipts the call creates.
+    pub gas_price: Amount,
     /// A view call: state writes, transfers and promises are refused.
     pub read_only: bool,
 }
@@ -79,6 +81,7 @@ impl CallContext {
             block: BlockContext { num_shards: 1, ..BlockContext::default() },
             promise_results: Vec::new(),
             origin: Hash::ZERO,
+            gas_price: 0,
             read_only: false,
         }
     }

@@ -311,6 +311,7 @@ impl Runtime {
                     predecessor: ctx.contract,
                     receiver,
                     signer: ctx.signer,
+                    gas_price: ctx.gas_price,
                     body,
                 }
             })

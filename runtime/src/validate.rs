@@ -192,7 +192,7 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
 
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(malformed)?;
-        validator.payload(&payload).map_err(malformed)?;
+        let valid = validator.payload(&payload).map_err(malformed)?;
         match payload {
             Payload::TypeSection(reader) => {
                 for group in reader {
@@ -279,7 +279,10 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
                 over("data segments", u64::from(reader.count()), u64::from(limits.max_data_segments))?;
             }
             Payload::CodeSectionEntry(body) => {
-                let cost = validate_body(&mut validator, &body, limits, &mut allocs)?;
+                let wasmparser::ValidPayload::Func(to_validate, _) = valid else {
+                    return Err(ValidationError::Malformed("code entry without a function".into()));
+                };
+                let cost = validate_body(to_validate, &body, limits, &mut allocs)?;
                 info.frame_costs.push(cost);
             }
             _ => {}
@@ -307,13 +310,12 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
 }
 
 fn validate_body(
-    validator: &mut Validator,
+    to_validate: wasmparser::FuncToValidate<wasmparser::ValidatorResources>,
     body: &FunctionBody<'_>,
     limits: &Limits,
     allocs: &mut wasmparser::FuncValidatorAllocations,
 ) -> Result<u32, ValidationError> {
     over("function body bytes", body.range().len() as u64, limits.max_function_size as u64)?;
-    let to_validate = validator.code_section_entry(body).map_err(malformed)?;
     let mut fv = to_validate.into_validator(std::mem::take(allocs));
     let mut reader = body.get_binary_reader();
     fv.read_locals(&mut reader).map_err(malformed)?;

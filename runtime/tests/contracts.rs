@@ -1,0 +1,147 @@
+//! The example contracts through the runtime: methods, arguments, events, method rules, gas.
+
+use std::sync::Arc;
+
+use tutti_primitives::{Address, FailureKind, codec::Encode};
+use tutti_runtime::{CallContext, CallOutcome, EmptyState, Runtime, RuntimeConfig, StateView};
+
+struct Map(std::collections::BTreeMap<Vec<u8>, Vec<u8>>);
+impl StateView for Map {
+    fn storage_get(&self, _: &Address, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(key).cloned()
+    }
+}
+
+fn rt() -> Runtime {
+    Runtime::new(RuntimeConfig::default()).expect("runtime")
+}
+
+fn call(rt: &Runtime, code: &[u8], state: &mut Map, method: &str, args: Vec<u8>, value: u128) -> CallOutcome {
+    let h = rt.load(code).expect("load").code_hash;
+    let mut ctx = CallContext::new(Address([9; 32]), Address([1; 32]), method, args, 50_000_000);
+    ctx.value = value;
+    ctx.balance = value;
+    let snapshot = Map(state.0.clone());
+    let out = rt.execute(&h, ctx, Arc::new(snapshot)).expect("execute");
+    if out.is_ok() {
+        for ch in &out.state_changes {
+            match &ch.value {
+                Some(v) => state.0.insert(ch.key.clone(), v.clone()),
+                None => state.0.remove(&ch.key),
+            };
+        }
+    }
+    out
+}
+
+#[test]
+fn counter_init_increment_get() {
+    let rt = rt();
+    let code = tutti_examples::COUNTER;
+    let mut st = Map(Default::default());
+    assert!(call(&rt, code, &mut st, "init", (10u64,).encode(), 0).is_ok());
+    let out = call(&rt, code, &mut st, "increment", (5u64,).encode(), 0);
+    assert_eq!(out.result, Ok(15u64.encode()));
+    assert_eq!(out.events.len(), 1);
+    assert_eq!(out.events[0].name, "Incremented");
+    assert_eq!(out.events[0].data, (5u64, 15u64).encode());
+    assert_eq!(call(&rt, code, &mut st, "get", vec![], 0).result, Ok(15u64.encode()));
+}
+
+#[test]
+fn method_rules_fail_with_messages() {
+    let rt = rt();
+    let code = tutti_examples::COUNTER;
+    let mut st = Map(Default::default());
+    assert!(call(&rt, code, &mut st, "init", (1u64,).encode(), 0).is_ok());
+    let again = call(&rt, code, &mut st, "init", (1u64,).encode(), 0);
+    assert_eq!(again.result.unwrap_err().message, "the contract is already initialized");
+    let paid = call(&rt, code, &mut st, "increment", (1u64,).encode(), 5);
+    let f = paid.result.unwrap_err();
+    assert_eq!(f.kind, FailureKind::Panic);
+    assert!(f.message.contains("not payable"), "{}", f.message);
+    assert_eq!(paid.balance, 5, "the balance is untouched on failure");
+    let bad_args = call(&rt, code, &mut st, "increment", vec![1, 2], 0);
+    assert!(bad_args.result.unwrap_err().message.contains("do not decode"));
+    let trailing = call(&rt, code, &mut st, "increment", (1u64, 2u8).encode(), 0);
+    assert!(trailing.result.is_err(), "trailing bytes are refused");
+    let missing = call(&rt, code, &mut st, "nope", vec![], 0);
+    assert_eq!(missing.failure_kind(), Some(FailureKind::MethodNotFound));
+    let overflow = {
+        call(&rt, code, &mut st, "increment", (u64::MAX - 1,).encode(), 0);
+        call(&rt, code, &mut st, "increment", (5u64,).encode(), 0)
+    };
+    assert_eq!(overflow.result.unwrap_err().message, "counter overflow");
+    assert!(overflow.state_changes.is_empty() && overflow.events.is_empty());
+}
+
+#[test]
+fn token_transfer_and_views() {
+    let rt = rt();
+    let code = tutti_examples::TOKEN;
+    let mut st = Map(Default::default());
+    let init = ("Tutti".to_string(), "TUT".to_string(), 6u8, 1_000u128).encode();
+    assert!(call(&rt, code, &mut st, "init", init, 0).is_ok());
+    let to = Address([2; 32]);
+    let out = call(&rt, code, &mut st, "transfer", (to, 250u128).encode(), 0);
+    assert!(out.is_ok(), "{:?}", out.result);
+    assert_eq!(out.events[0].name, "Transfer");
+    let bal = |st: &mut Map, a: Address| call(&rt, code, st, "balance_of", (a,).encode(), 0).result.unwrap();
+    assert_eq!(bal(&mut st, to), 250u128.encode());
+    assert_eq!(bal(&mut st, Address([1; 32])), 750u128.encode());
+    let too_much = call(&rt, code, &mut st, "transfer", (to, 751u128).encode(), 0);
+    assert_eq!(too_much.result.unwrap_err().message, "insufficient token balance: have 750, need 751");
+}
+
+#[test]
+fn same_call_same_gas_and_result() {
+    let rt = rt();
+    let a = call(&rt, tutti_examples::COUNTER, &mut Map(Default::default()), "increment", (3u64,).encode(), 0);
+    let rt2 = Runtime::new(RuntimeConfig::default()).unwrap();
+    let b = call(&rt2, tutti_examples::COUNTER, &mut Map(Default::default()), "increment", (3u64,).encode(), 0);
+    assert_eq!(a, b);
+    assert!(a.gas_used > 0);
+}
+
+#[test]
+fn views_cannot_write() {
+    let rt = rt();
+    let h = rt.load(tutti_examples::COUNTER).unwrap().code_hash;
+    let mut ctx = CallContext::new(Address([9; 32]), Address([1; 32]), "increment", (1u64,).encode(), 50_000_000);
+    ctx.read_only = true;
+    let out = rt.execute(&h, ctx, Arc::new(EmptyState)).unwrap();
+    assert_eq!(out.failure_kind(), Some(FailureKind::HostError));
+    assert!(out.result.unwrap_err().message.contains("read-only"));
+}
+
+#[test]
+fn gas_limit_below_call_base_is_out_of_gas() {
+    let rt = rt();
+    let h = rt.load(tutti_examples::COUNTER).unwrap().code_hash;
+    let ctx = CallContext::new(Address([9; 32]), Address([1; 32]), "get", vec![], 10);
+    let out = rt.execute(&h, ctx, Arc::new(EmptyState)).unwrap();
+    assert_eq!(out.failure_kind(), Some(FailureKind::OutOfGas));
+    assert_eq!(out.gas_used, 10);
+}
+
+#[test]
+fn every_gas_limit_gives_a_deterministic_outcome() {
+    // Sweep gas limits across the whole call: each either succeeds or runs out of gas using
+    // exactly the limit, and a second run agrees.
+    let rt = rt();
+    let h = rt.load(tutti_examples::COUNTER).unwrap().code_hash;
+    let run = |gas| {
+        let ctx = CallContext::new(Address([9; 32]), Address([1; 32]), "increment", (1u64,).encode(), gas);
+        rt.execute(&h, ctx, Arc::new(EmptyState)).unwrap()
+    };
+    let full = run(50_000_000).gas_used;
+    for gas in (full.saturating_sub(3_000)..=full + 10).step_by(97) {
+        let a = run(gas);
+        assert_eq!(a, run(gas));
+        match a.failure_kind() {
+            None => assert!(gas >= full),
+            Some(FailureKind::OutOfGas) => assert_eq!(a.gas_used, gas),
+            other => panic!("unexpected {other:?} at gas {gas}"),
+        }
+    }
+}

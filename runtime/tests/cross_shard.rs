@@ -1,0 +1,191 @@
+//! Cross-shard calls and callbacks end to end on the local multi-shard executor.
+
+use std::sync::Arc;
+
+use tutti_primitives::{
+    Action, Address, FailureKind, Hash, Receipt, ReceiptBody,
+    codec::{Decode, Encode},
+};
+use tutti_runtime::{
+    Runtime, RuntimeConfig,
+    local::{LocalError, LocalNet},
+};
+
+const GAS: u64 = 100_000_000;
+
+fn net(shards: u32) -> LocalNet {
+    LocalNet::new(Arc::new(Runtime::new(RuntimeConfig::default()).unwrap()), shards)
+}
+
+fn view<T: Decode>(net: &LocalNet, c: Address, method: &str, args: Vec<u8>) -> T {
+    let out = net.view(&c, method, args).unwrap();
+    T::decode(&mut &out.result.expect("view succeeds")[..]).unwrap()
+}
+
+fn total_balance(net: &LocalNet, accounts: &[Address]) -> u128 {
+    accounts.iter().map(|a| net.balance(a)).sum()
+}
+
+fn burnt(net: &LocalNet, tx: &Hash) -> u128 {
+    net.trace(tx).iter().map(|e| u128::from(e.gas_burnt)).sum()
+}
+
+#[test]
+fn ping_pong_across_shards_with_callback() {
+    let mut net = net(2);
+    let (user, key) = net.create_account(0, 10_000_000_000);
+    let a = net.deploy(0, tutti_examples::PING_PONG, user, None).unwrap();
+    let b = net.deploy(1, tutti_examples::PING_PONG, user, None).unwrap();
+    assert_eq!(a.home_shard(2), 0);
+    assert_eq!(b.home_shard(2), 1);
+
+    let tx = net.call(&key, a, "ping", (b, 4u64).encode(), 0, GAS).unwrap();
+    let blocks = net.run_until_idle(10);
+    assert_eq!(blocks, 3, "ping (shard 0), pong (shard 1), callback (shard 0)");
+    assert_eq!(view::<Option<u64>>(&net, a, "last_pong", vec![]), Some(5));
+    assert_eq!(view::<u64>(&net, b, "served", vec![]), 1);
+
+    let trace = net.trace(&tx);
+    // The first record is the transaction itself (converted into the `ping` receipt).
+    let calls: Vec<_> = trace.iter().skip(1).filter_map(|e| e.method.as_deref().map(|m| (m, e.shard, e.height))).collect();
+    assert_eq!(calls, vec![("ping", 0, 1), ("pong", 1, 2), ("on_pong", 0, 3)]);
+    let pong = trace.iter().find(|e| e.method.as_deref() == Some("pong")).unwrap();
+    assert_eq!(pong.events[0].name, "Pong");
+    // Gas: everything the signer prepaid is either burnt or refunded.
+    assert_eq!(total_balance(&net, &[user, a, b]) + burnt(&net, &tx), 10_000_000_000);
+}
+
+#[test]
+fn callee_failure_reaches_the_callback() {
+    let mut net = net(2);
+    let (user, key) = net.create_account(0, 10_000_000_000);
+    let a = net.deploy(0, tutti_examples::PING_PONG, user, None).unwrap();
+    let b = net.deploy(1, tutti_examples::PING_PONG, user, None).unwrap();
+    let tx = net.call(&key, a, "ping", (b, 13u64).encode(), 0, GAS).unwrap();
+    net.run_until_idle(10);
+    assert_eq!(view::<u32>(&net, a, "failures", vec![]), 1);
+    assert_eq!(view::<Option<u64>>(&net, a, "last_pong", vec![]), None);
+    let trace = net.trace(&tx);
+    let pong = trace.iter().find(|e| e.method.as_deref() == Some("pong")).unwrap();
+    let f = pong.result.clone().unwrap_err();
+    assert_eq!((f.kind, f.message.as_str()), (FailureKind::Panic, "pong refuses 13"));
+    let cb = trace.iter().find(|e| e.method.as_deref() == Some("on_pong")).unwrap();
+    assert_eq!(cb.events[0].name, "PongFailed");
+    assert_eq!(cb.events[0].data, (13u64, "pong refuses 13".to_string()).encode());
+}
+
+fn token_setup(net: &mut LocalNet) -> (Address, ed25519_dalek::SigningKey, Address, Address) {
+    let (user, key) = net.create_account(0, 10_000_000_000);
+    let init = ("Tutti".to_string(), "TUT".to_string(), 6u8, 1_000u128).encode();
+    let token = net.deploy(0, tutti_examples::TOKEN, user, Some(("init", init))).unwrap();
+    let receiver = net.deploy(1, tutti_examples::PING_PONG, user, None).unwrap();
+    (user, key, token, receiver)
+}
+
+#[test]
+fn transfer_and_call_refunds_when_the_receiver_fails() {
+    let mut net = net(2);
+    let (user, key, token, receiver) = token_setup(&mut net);
+    net.call(&key, token, "transfer_and_call", (receiver, 100u128, b"fail".to_vec()).encode(), 0, GAS).unwrap();
+    net.run_until_idle(10);
+    assert_eq!(view::<u128>(&net, token, "balance_of", (user,).encode()), 1_000);
+    assert_eq!(view::<u128>(&net, token, "balance_of", (receiver,).encode()), 0);
+    assert_eq!(view::<u128>(&net, receiver, "received_from", (user,).encode()), 0);
+}
+
+#[test]
+fn transfer_and_call_refunds_the_unused_part() {
+    let mut net = net(2);
+    let (user, key, token, receiver) = token_setup(&mut net);
+    let tx = net.call(&key, token, "transfer_and_call", (receiver, 100u128, b"half".to_vec()).encode(), 0, GAS).unwrap();
+    net.run_until_idle(10);
+    assert_eq!(view::<u128>(&net, token, "balance_of", (user,).encode()), 950);
+    assert_eq!(view::<u128>(&net, token, "balance_of", (receiver,).encode()), 50);
+    assert_eq!(view::<u128>(&net, receiver, "received_from", (user,).encode()), 50);
+    let resolve = net.trace(&tx).into_iter().find(|e| e.method.as_deref() == Some("resolve_transfer")).unwrap();
+    assert_eq!(resolve.result, Ok(50u128.encode()));
+    assert!(resolve.events.iter().any(|e| e.name == "Refund"));
+}
+
+#[test]
+fn value_attached_to_a_failed_call_is_refunded() {
+    let mut net = net(2);
+    let (user, key) = net.create_account(0, 10_000_000_000);
+    let b = net.deploy(1, tutti_examples::PING_PONG, user, None).unwrap();
+    // `pong` is not payable: the call fails and the 777 tokens come back.
+    let tx = net.call(&key, b, "pong", (1u64,).encode(), 777, GAS).unwrap();
+    net.run_until_idle(10);
+    assert_eq!(net.balance(&b), 0);
+    let spent = burnt(&net, &tx);
+    assert_eq!(net.balance(&user), 10_000_000_000 - spent);
+}
+
+#[test]
+fn receipts_are_delivered_exactly_once_and_in_order() {
+    let mut net = net(2);
+    let r = |seq| Receipt {
+        id: Receipt::derive_id(&Hash::ZERO, seq as u32),
+        source_shard: 0,
+        dest_shard: 1,
+        seq,
+        predecessor: Address::default(),
+        receiver: Address([1; 32]),
+        signer: Address::default(),
+        gas_price: 0,
+        body: ReceiptBody::Transfer { amount: 1 },
+    };
+    net.deliver(r(0)).unwrap();
+    assert!(matches!(net.deliver(r(0)), Err(LocalError::OutOfOrder { got: 0, expected: 1, .. })));
+    assert!(matches!(net.deliver(r(2)), Err(LocalError::OutOfOrder { got: 2, expected: 1, .. })));
+    net.deliver(r(1)).unwrap();
+}
+
+#[test]
+fn the_delayed_queue_bounds_each_block() {
+    let mut net = net(1);
+    net.max_receipts_per_block = 2;
+    let (user, key) = net.create_account(0, 10_000_000_000);
+    let c = net.deploy(0, tutti_examples::COUNTER, user, None).unwrap();
+    for _ in 0..5 {
+        net.call(&key, c, "increment", (1u64,).encode(), 0, GAS).unwrap();
+    }
+    let first = net.produce_block();
+    assert_eq!(first.executed[0].len(), 5 + 2, "5 transactions, then 2 receipts");
+    assert_eq!(view::<u64>(&net, c, "get", vec![]), 2);
+    net.run_until_idle(10);
+    assert_eq!(view::<u64>(&net, c, "get", vec![]), 5);
+}
+
+#[test]
+fn bad_transactions_are_refused() {
+    let mut net = net(1);
+    let (_, key) = net.create_account(0, 1_000);
+    let tx = net.sign(&key, GAS, Action::Transfer { to: Address([5; 32]), amount: 1 });
+    let mut forged = tx.clone();
+    forged.tx.nonce = 9;
+    assert!(matches!(net.submit(forged), Err(LocalError::Refused(m)) if m.contains("signature")));
+    let mut other_chain = tx.clone();
+    other_chain.tx.chain_id = 99;
+    let other_chain = other_chain.tx.sign(&key);
+    assert!(matches!(net.submit(other_chain), Err(LocalError::Refused(m)) if m.contains("chain id")));
+    net.submit(tx.clone()).unwrap();
+    assert!(matches!(net.submit(tx), Err(LocalError::Refused(m)) if m.contains("nonce")));
+}
+
+#[test]
+fn same_transactions_same_state_roots() {
+    let run = || {
+        let mut net = net(3);
+        let (user, key) = net.create_account(0, 10_000_000_000);
+        let init = ("T".to_string(), "T".to_string(), 0u8, 1_000u128).encode();
+        let token = net.deploy(2, tutti_examples::TOKEN, user, Some(("init", init))).unwrap();
+        let a = net.deploy(0, tutti_examples::PING_PONG, user, None).unwrap();
+        let b = net.deploy(1, tutti_examples::PING_PONG, user, None).unwrap();
+        net.call(&key, a, "ping", (b, 1u64).encode(), 0, GAS).unwrap();
+        net.call(&key, token, "transfer_and_call", (b, 10u128, b"half".to_vec()).encode(), 0, GAS).unwrap();
+        net.call(&key, a, "ping", (b, 13u64).encode(), 0, GAS).unwrap();
+        net.run_until_idle(20);
+        (0..3).map(|s| net.state_root(s)).collect::<Vec<_>>()
+    };
+    assert_eq!(run(), run());
+}
