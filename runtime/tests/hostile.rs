@@ -1,0 +1,305 @@
+//! Hostile modules: each gets a clean, deterministic failure, and none may crash or hang the process.
+
+use std::sync::Arc;
+
+use tutti_primitives::{Address, FailureKind};
+use tutti_runtime::{
+    CallContext, CallOutcome, EmptyState, Runtime, RuntimeConfig, RuntimeError, ValidationError,
+    instrument::STACK_LIMIT,
+};
+
+fn rt() -> Runtime {
+    Runtime::new(RuntimeConfig::default()).unwrap()
+}
+
+fn wasm(wat: &str) -> Vec<u8> {
+    wat::parse_str(wat).expect("test module parses")
+}
+
+fn load_err(src: &str) -> ValidationError {
+    match rt().load(&wasm(src)) {
+        Err(RuntimeError::Invalid(e)) => e,
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+fn run_with(rt: &Runtime, src: &str, method: &str, gas: u64) -> CallOutcome {
+    let h = rt.load(&wasm(src)).expect("module loads").code_hash;
+    let ctx = CallContext::new(Address([9; 32]), Address([1; 32]), method, vec![], gas);
+    rt.execute(&h, ctx, Arc::new(EmptyState)).unwrap()
+}
+
+fn run(src: &str, gas: u64) -> CallOutcome {
+    run_with(&rt(), src, "run", gas)
+}
+
+/// Runs twice on two fresh runtimes and checks both runs agree exactly.
+fn run_twice(src: &str, gas: u64) -> CallOutcome {
+    let a = run(src, gas);
+    assert_eq!(a, run(src, gas), "two runs disagree");
+    a
+}
+
+const GAS: u64 = 50_000_000;
+
+#[test]
+fn infinite_loop_runs_out_of_gas_using_the_whole_limit() {
+    let out = run_twice(r#"(module (memory (export "memory") 1) (func (export "run") (loop br 0)))"#, GAS);
+    assert_eq!(out.failure_kind(), Some(FailureKind::OutOfGas));
+    assert_eq!(out.gas_used, GAS);
+}
+
+#[test]
+fn memory_growth_past_the_limit_fails() {
+    let src = r#"(module (memory (export "memory") 1)
+        (func (export "run") (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))))"#;
+    let out = run_twice(src, GAS);
+    assert_eq!(out.failure_kind(), Some(FailureKind::MemoryLimit), "{:?}", out.result);
+    // A single huge request fails the same way.
+    let big = r#"(module (memory (export "memory") 1)
+        (func (export "run") (drop (memory.grow (i32.const 60000)))))"#;
+    assert_eq!(run(big, GAS).failure_kind(), Some(FailureKind::MemoryLimit));
+}
+
+#[test]
+fn initial_memory_over_the_cap_is_rejected() {
+    let e = load_err(r#"(module (memory (export "memory") 1000) (func (export "run")))"#);
+    assert!(matches!(e, ValidationError::MemoryTooLarge { pages: 1000, .. }), "{e}");
+}
+
+#[test]
+fn unbounded_recursion_is_a_deterministic_stack_overflow() {
+    let small = r#"(module (memory (export "memory") 1) (func $f (export "run") (call $f)))"#;
+    let out = run_twice(small, 1_000_000_000);
+    assert_eq!(out.failure_kind(), Some(FailureKind::StackOverflow), "{:?}", out.result);
+    assert!(out.result.unwrap_err().message.contains(&STACK_LIMIT.to_string()));
+
+    // Large frames: 1000 i64 locals each, touched so the compiler keeps them.
+    let mut locals = String::new();
+    let mut touch = String::new();
+    for i in 0..1000 {
+        locals.push_str(" i64");
+        touch.push_str(&format!("(local.set {i} (i64.const {i}))"));
+    }
+    let big = format!(r#"(module (memory (export "memory") 1) (func $f (export "run") (local{locals}) {touch} (call $f)))"#);
+    let out = run_twice(&big, 1_000_000_000);
+    assert_eq!(out.failure_kind(), Some(FailureKind::StackOverflow), "{:?}", out.result);
+    assert!(!out.result.unwrap_err().message.contains("native"), "the deterministic limit must fire first");
+
+    // Deep operand stacks and indirect recursion through a table.
+    let indirect = r#"(module (memory (export "memory") 1)
+        (type $t (func))
+        (table 1 funcref) (elem (i32.const 0) $f)
+        (func $f (export "run") (call_indirect (type $t) (i32.const 0))))"#;
+    let out = run_twice(indirect, 1_000_000_000);
+    assert_eq!(out.failure_kind(), Some(FailureKind::StackOverflow), "{:?}", out.result);
+}
+
+#[test]
+fn bounded_recursion_still_works() {
+    // Depth 100 recursion returns normally and leaves the stack counter balanced.
+    let src = r#"(module
+        (import "tutti_v1" "value_return" (func $ret (param i32 i32)))
+        (memory (export "memory") 1)
+        (func $down (param i32) (result i32)
+            (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
+                (else (i32.add (i32.const 1) (call $down (i32.sub (local.get 0) (i32.const 1)))))))
+        (func (export "run")
+            (i32.store (i32.const 0) (call $down (i32.const 100)))
+            (i32.store (i32.const 4) (call $down (i32.const 100)))
+            (call $ret (i32.const 0) (i32.const 8))))"#;
+    let out = run_twice(src, GAS);
+    assert_eq!(out.result, Ok([100u32.to_le_bytes(), 100u32.to_le_bytes()].concat()));
+}
+
+#[test]
+fn huge_modules_are_rejected_and_deep_nesting_is_bounded() {
+    let mut big = wasm(r#"(module (memory (export "memory") 1) (func (export "run")))"#);
+    // A custom section padding the module past the cap.
+    let pad = 3 * 1024 * 1024;
+    big.push(0);
+    let mut len = Vec::new();
+    let mut n = pad + 2;
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            len.push(b);
+            break;
+        }
+        len.push(b | 0x80);
+    }
+    big.extend_from_slice(&len);
+    big.extend_from_slice(&[1, b'x']);
+    big.extend(std::iter::repeat_n(0u8, pad));
+    assert!(matches!(rt().load(&big), Err(RuntimeError::Invalid(ValidationError::TooLarge { .. }))));
+
+    // 40,000 nested blocks: within the body-size cap, so it must compile (deploy gas is per byte).
+    let depth = 40_000;
+    let nested = format!(
+        r#"(module (memory (export "memory") 1) (func (export "run") {} {}))"#,
+        "(block ".repeat(depth),
+        ")".repeat(depth)
+    );
+    let rt = rt();
+    let loaded = rt.load(&wasm(&nested)).expect("deeply nested but small module compiles");
+    assert_eq!(loaded.deploy_gas, rt.schedule().deploy_cost(wasm(&nested).len()));
+    assert!(run_with(&rt, &nested, "run", GAS).is_ok());
+
+    // 200,000 nested blocks exceed the function-size cap.
+    let deeper = format!(
+        r#"(module (memory (export "memory") 1) (func (export "run") {} {}))"#,
+        "(block ".repeat(200_000),
+        ")".repeat(200_000)
+    );
+    let e = load_err(&deeper);
+    assert!(matches!(e, ValidationError::OverLimit { what: "function body bytes", .. }), "{e}");
+}
+
+#[test]
+fn out_of_bounds_pointers_trap_cleanly() {
+    for (name, call) in [
+        ("storage_write", "(drop (call $w (i32.const -16) (i32.const 8) (i32.const 0) (i32.const 1)))"),
+        ("key past the end", "(drop (call $w (i32.const 65530) (i32.const 100) (i32.const 0) (i32.const 1)))"),
+        ("caller", "(call $c (i32.const 65520))"),
+        ("overflowing length", "(drop (call $w (i32.const 10) (i32.const -1) (i32.const 0) (i32.const 1)))"),
+    ] {
+        let src = format!(
+            r#"(module
+                (import "tutti_v1" "storage_write" (func $w (param i32 i32 i32 i32) (result i32)))
+                (import "tutti_v1" "caller" (func $c (param i32)))
+                (memory (export "memory") 1)
+                (func (export "run") {call}))"#
+        );
+        let out = run_twice(&src, GAS);
+        let kind = out.failure_kind();
+        // A 4 GiB length is priced before it is checked, so it runs out of gas first.
+        let ok = match name {
+            "overflowing length" => kind == Some(FailureKind::OutOfGas) && out.gas_used == GAS,
+            _ => kind == Some(FailureKind::Trap) && out.result.as_ref().unwrap_err().message.contains("out-of-bounds"),
+        };
+        assert!(ok, "{name}: {:?}", out.result);
+    }
+}
+
+#[test]
+fn start_functions_are_rejected() {
+    let e = load_err(r#"(module (memory (export "memory") 1) (func $s) (start $s) (func (export "run")))"#);
+    assert_eq!(e, ValidationError::StartFunction);
+}
+
+#[test]
+fn unknown_imports_and_wrong_signatures_are_rejected() {
+    let e = load_err(r#"(module (import "env" "abort" (func)) (memory (export "memory") 1) (func (export "run")))"#);
+    assert!(matches!(&e, ValidationError::UnknownImport { module, name } if module == "env" && name == "abort"), "{e}");
+    let e = load_err(r#"(module (import "tutti_v1" "nope" (func)) (memory (export "memory") 1) (func (export "run")))"#);
+    assert!(matches!(e, ValidationError::UnknownImport { .. }));
+    let e = load_err(r#"(module (import "tutti_v1" "log" (func (param i64))) (memory (export "memory") 1) (func (export "run")))"#);
+    assert!(matches!(e, ValidationError::ImportSignature { .. }), "{e}");
+    let e = load_err(r#"(module (import "tutti_v1" "memory" (memory 1)) (func (export "run")))"#);
+    assert_eq!(e, ValidationError::ImportedMemory);
+    let e = load_err(r#"(module (import "tutti_v1" "g" (global i32)) (memory (export "memory") 1) (func (export "run")))"#);
+    assert!(matches!(e, ValidationError::UnknownImport { .. }));
+}
+
+#[test]
+fn missing_or_bad_exports_are_rejected() {
+    let e = load_err(r#"(module (memory 1) (func (export "run")))"#);
+    assert!(matches!(e, ValidationError::MissingExport(_)), "{e}");
+    let e = load_err(r#"(module (memory (export "memory") 1))"#);
+    assert!(matches!(e, ValidationError::MissingExport(_)), "{e}");
+    let e = load_err(r#"(module (func (export "run")))"#);
+    assert_eq!(e, ValidationError::MemoryCount(0));
+    let e = load_err(r#"(module (memory (export "memory") 1) (func (export "run") (param i32)))"#);
+    assert_eq!(e, ValidationError::ExportSignature("run".into()));
+    let e = load_err(r#"(module (memory (export "memory") 1) (func (export "__tutti_stack")))"#);
+    assert!(matches!(e, ValidationError::ReservedExport(_)));
+}
+
+#[test]
+fn disabled_features_are_rejected() {
+    for (what, src) in [
+        ("simd", r#"(module (memory (export "memory") 1) (func (export "run") (drop (v128.const i64x2 0 0))))"#),
+        ("memory64", r#"(module (memory (export "memory") i64 1) (func (export "run")))"#),
+        ("multi-memory", r#"(module (memory (export "memory") 1) (memory 1) (func (export "run")))"#),
+        ("threads", r#"(module (memory (export "memory") 1 1 shared) (func (export "run")))"#),
+        ("tail calls", r#"(module (memory (export "memory") 1) (func $f (export "run") (return_call $f)))"#),
+    ] {
+        let e = load_err(src);
+        assert!(matches!(e, ValidationError::Malformed(_) | ValidationError::MemoryCount(_)), "{what}: {e}");
+    }
+}
+
+#[test]
+fn floats_are_allowed_and_nans_are_canonical() {
+    // 0/0 produces a NaN whose bits differ between CPUs without canonicalization.
+    let src = r#"(module
+        (import "tutti_v1" "value_return" (func $ret (param i32 i32)))
+        (memory (export "memory") 1)
+        (func (export "run")
+            (f32.store (i32.const 0) (f32.div (f32.const 0) (f32.const 0)))
+            (f64.store (i32.const 4) (f64.sqrt (f64.const -1)))
+            (call $ret (i32.const 0) (i32.const 12))))"#;
+    let out = run_twice(src, GAS);
+    let bytes = out.result.unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[0..4].try_into().unwrap()), 0x7fc0_0000);
+    assert_eq!(u64::from_le_bytes(bytes[4..12].try_into().unwrap()), 0x7ff8_0000_0000_0000);
+}
+
+#[test]
+fn panics_and_host_errors_carry_messages() {
+    let src = r#"(module
+        (import "tutti_v1" "panic" (func $p (param i32 i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "boom: bad input")
+        (func (export "run") (call $p (i32.const 0) (i32.const 15))))"#;
+    let out = run_twice(src, GAS);
+    let f = out.result.unwrap_err();
+    assert_eq!((f.kind, f.message.as_str()), (FailureKind::Panic, "boom: bad input"));
+
+    let oversize_key = r#"(module
+        (import "tutti_v1" "storage_write" (func $w (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 2)
+        (func (export "run") (drop (call $w (i32.const 0) (i32.const 70000) (i32.const 0) (i32.const 1)))))"#;
+    let f = run(oversize_key, GAS).result.unwrap_err();
+    assert_eq!(f.kind, FailureKind::HostError);
+    assert!(f.message.contains("storage key"), "{}", f.message);
+
+    let bad_promise = r#"(module
+        (import "tutti_v1" "promise_then" (func $t (param i32 i32 i32 i32 i32 i32 i64 i64) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "run") (drop (call $t (i32.const 7) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0) (i64.const 0) (i64.const 0)))))"#;
+    let f = run(bad_promise, GAS).result.unwrap_err();
+    assert!(f.message.contains("promise index 7 does not exist"), "{}", f.message);
+}
+
+#[test]
+fn gas_attached_to_promises_cannot_exceed_the_limit() {
+    let src = r#"(module
+        (import "tutti_v1" "promise_create" (func $c (param i32 i32 i32 i32 i32 i32 i64 i64) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 100) "m")
+        (func (export "run") (drop (call $c (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 200) (i64.const -1) (i64.const 0)))))"#;
+    let out = run_twice(src, GAS);
+    assert_eq!(out.failure_kind(), Some(FailureKind::OutOfGas));
+    assert_eq!(out.gas_used, GAS);
+}
+
+#[test]
+fn every_host_function_in_the_table_is_provided() {
+    // A module importing every host function with the table's signature must load.
+    let ty = |t: &wasmparser::ValType| t.to_string();
+    let mut imports = String::new();
+    for (i, f) in tutti_runtime::host::HOST_FUNCTIONS.iter().enumerate() {
+        let params: Vec<_> = f.params.iter().map(ty).collect();
+        let results: Vec<_> = f.results.iter().map(ty).collect();
+        imports.push_str(&format!(
+            "(import \"tutti_v1\" \"{}\" (func $f{i} (param {}) (result {})))\n",
+            f.name,
+            params.join(" "),
+            results.join(" ")
+        ));
+    }
+    let src = format!(r#"(module {imports} (memory (export "memory") 1) (func (export "run")))"#);
+    assert!(run(&src, GAS).is_ok());
+}
