@@ -36,7 +36,14 @@ impl Call {
     /// A call of `method` on `receiver`, with no arguments, no value, no static gas and weight 1
     /// (it receives a share of the gas left when the current call ends).
     pub fn new(receiver: Address, method: &str) -> Self {
-        Call { receiver, method: String::from(method), args: Vec::new(), value: 0, gas: 0, weight: 1 }
+        Call {
+            receiver,
+            method: String::from(method),
+            args: Vec::new(),
+            value: 0,
+            gas: 0,
+            weight: 1,
+        }
     }
 
     /// A callback on this contract, for [`Promise::then`].
@@ -70,7 +77,14 @@ impl Call {
 
     /// Creates the promise.
     pub fn send(self) -> Promise {
-        Promise(sys::promise_create(&self.receiver, &self.method, &self.args, self.value, self.gas, self.weight))
+        Promise(sys::promise_create(
+            &self.receiver,
+            &self.method,
+            &self.args,
+            self.value,
+            self.gas,
+            self.weight,
+        ))
     }
 }
 
@@ -81,7 +95,14 @@ pub struct Promise(u32);
 impl Promise {
     /// Runs `callback` on this contract after this promise completes, successfully or not.
     pub fn then(self, callback: Call) -> Promise {
-        Promise(sys::promise_then(self.0, &callback.method, &callback.args, callback.value, callback.gas, callback.weight))
+        Promise(sys::promise_then(
+            self.0,
+            &callback.method,
+            &callback.args,
+            callback.value,
+            callback.gas,
+            callback.weight,
+        ))
     }
 
     /// A promise that completes when both do; a callback chained on it receives both results.
@@ -114,7 +135,10 @@ pub fn result<T: Decode>(i: u32) -> Result<T, CallFailure> {
         Ok(v) if slice.is_empty() => Ok(v),
         _ => Err(CallFailure {
             kind: FailureKind::HostError,
-            message: format!("result {i} ({} bytes) does not decode as the expected type", bytes.len()),
+            message: format!(
+                "result {i} ({} bytes) does not decode as the expected type",
+                bytes.len()
+            ),
         }),
     }
 }

@@ -27,7 +27,9 @@ unsafe impl GlobalAlloc for Bump {
             *next = core::arch::wasm32::memory_size(0) * PAGE;
         }
         let start = (*next + layout.align() - 1) & !(layout.align() - 1);
-        let Some(end) = start.checked_add(layout.size()) else { return core::ptr::null_mut() };
+        let Some(end) = start.checked_add(layout.size()) else {
+            return core::ptr::null_mut();
+        };
         let have = core::arch::wasm32::memory_size(0) * PAGE;
         if end > have {
             let pages = (end - have).div_ceil(PAGE);
@@ -43,7 +45,9 @@ unsafe impl GlobalAlloc for Bump {
 }
 
 #[global_allocator]
-static ALLOC: Bump = Bump { next: UnsafeCell::new(0) };
+static ALLOC: Bump = Bump {
+    next: UnsafeCell::new(0),
+};
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {

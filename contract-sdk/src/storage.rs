@@ -23,7 +23,8 @@ use parity_scale_codec::{Decode, Encode};
 use crate::{env, sys};
 
 fn decode<T: Decode>(bytes: Vec<u8>) -> T {
-    T::decode(&mut bytes.as_slice()).unwrap_or_else(|_| env::panic_str("a stored value does not decode to its declared type"))
+    T::decode(&mut bytes.as_slice())
+        .unwrap_or_else(|_| env::panic_str("a stored value does not decode to its declared type"))
 }
 
 /// A single value.
@@ -76,7 +77,10 @@ pub struct Map<K, V> {
 impl<K: Encode, V: Encode + Decode> Map<K, V> {
     /// A map under `prefix`.
     pub const fn new(prefix: &'static [u8]) -> Self {
-        Map { prefix, _t: PhantomData }
+        Map {
+            prefix,
+            _t: PhantomData,
+        }
     }
 
     fn key(&self, k: &K) -> Vec<u8> {
@@ -116,7 +120,10 @@ pub struct Vector<T> {
 impl<T: Encode + Decode> Vector<T> {
     /// A vector under `prefix`.
     pub const fn new(prefix: &'static [u8]) -> Self {
-        Vector { prefix, _t: PhantomData }
+        Vector {
+            prefix,
+            _t: PhantomData,
+        }
     }
 
     fn len_key(&self) -> Vec<u8> {
@@ -182,6 +189,8 @@ impl<T: Encode + Decode> Vector<T> {
     /// Items `from..to` (clamped to the length).
     pub fn range(&self, from: u32, to: u32) -> Vec<T> {
         let to = to.min(self.len());
-        (from..to).filter_map(|i| sys::storage_read(&self.item_key(i)).map(decode)).collect()
+        (from..to)
+            .filter_map(|i| sys::storage_read(&self.item_key(i)).map(decode))
+            .collect()
     }
 }

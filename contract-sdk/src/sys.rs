@@ -1,9 +1,9 @@
 //! The raw host interface, as safe functions. In wasm they call the `tutti_v1` imports; natively
 //! they act on the thread-local test environment of [`crate::testing`].
 
-use alloc::vec::Vec;
 #[cfg(target_arch = "wasm32")]
 use alloc::string::String;
+use alloc::vec::Vec;
 use tutti_primitives::{Address, CallFailure};
 
 #[cfg(target_arch = "wasm32")]
@@ -36,8 +36,26 @@ mod imp {
         fn transfer(to: *const u8, amount: *const u8);
         fn blake3(p: *const u8, l: u32, out: *mut u8);
         fn ed25519_verify(sig: *const u8, pk: *const u8, mp: *const u8, ml: u32) -> u32;
-        fn promise_create(acc: *const u8, mp: *const u8, ml: u32, ap: *const u8, al: u32, vp: *const u8, gas: u64, weight: u64) -> u32;
-        fn promise_then(idx: u32, mp: *const u8, ml: u32, ap: *const u8, al: u32, vp: *const u8, gas: u64, weight: u64) -> u32;
+        fn promise_create(
+            acc: *const u8,
+            mp: *const u8,
+            ml: u32,
+            ap: *const u8,
+            al: u32,
+            vp: *const u8,
+            gas: u64,
+            weight: u64,
+        ) -> u32;
+        fn promise_then(
+            idx: u32,
+            mp: *const u8,
+            ml: u32,
+            ap: *const u8,
+            al: u32,
+            vp: *const u8,
+            gas: u64,
+            weight: u64,
+        ) -> u32;
         fn promise_and(p: *const u32, n: u32) -> u32;
         fn promise_results_count() -> u32;
         fn promise_result(i: u32) -> i64;
@@ -148,7 +166,16 @@ mod imp {
     pub fn promise_then_(idx: u32, method: &str, args: &[u8], value: u128, gas: u64, weight: u64) -> u32 {
         let v = value.to_le_bytes();
         unsafe {
-            promise_then(idx, method.as_ptr(), method.len() as u32, args.as_ptr(), args.len() as u32, v.as_ptr(), gas, weight)
+            promise_then(
+                idx,
+                method.as_ptr(),
+                method.len() as u32,
+                args.as_ptr(),
+                args.len() as u32,
+                v.as_ptr(),
+                gas,
+                weight,
+            )
         }
     }
     pub fn promise_and_(idx: &[u32]) -> u32 {
@@ -164,10 +191,12 @@ mod imp {
         } else {
             let len = unsafe { register_len() } as usize;
             let raw = take_register(len);
-            Err(CallFailure::decode(&mut raw.as_slice()).unwrap_or_else(|_| CallFailure {
-                kind: tutti_primitives::FailureKind::HostError,
-                message: String::from("undecodable failure"),
-            }))
+            Err(
+                CallFailure::decode(&mut raw.as_slice()).unwrap_or_else(|_| CallFailure {
+                    kind: tutti_primitives::FailureKind::HostError,
+                    message: String::from("undecodable failure"),
+                }),
+            )
         }
     }
     pub fn value_return_(data: &[u8]) {
@@ -243,4 +272,3 @@ forward! {
     /// Stops the call with a message.
     fn panic / panic_(msg: &str) -> !;
 }
-

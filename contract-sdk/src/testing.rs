@@ -254,7 +254,10 @@ pub(crate) mod native {
     }
     fn record(p: RecordedPromise) -> u32 {
         with(|e| {
-            e.balance = e.balance.checked_sub(p.value).expect("attached value exceeds the contract balance");
+            e.balance = e
+                .balance
+                .checked_sub(p.value)
+                .expect("attached value exceeds the contract balance");
             e.promises.push(p);
             (e.promises.len() - 1) as u32
         })

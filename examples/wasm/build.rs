@@ -14,7 +14,14 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest.join("../..").canonicalize().expect("workspace root exists");
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for dir in ["examples/counter", "examples/token", "examples/ping-pong", "contract-sdk", "primitives", "Cargo.lock"] {
+    for dir in [
+        "examples/counter",
+        "examples/token",
+        "examples/ping-pong",
+        "contract-sdk",
+        "primitives",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     // The outer target directory is the ancestor of OUT_DIR holding CACHEDIR.TAG.
@@ -26,7 +33,14 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--profile", "contract", "--target", "wasm32-unknown-unknown", "--target-dir"])
+        .args([
+            "build",
+            "--profile",
+            "contract",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--target-dir",
+        ])
         .arg(&target);
     for (package, _) in CONTRACTS {
         cmd.args(["-p", package]);
@@ -44,14 +58,18 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("failed to run cargo to build the example contracts");
+    let status = cmd
+        .status()
+        .expect("failed to run cargo to build the example contracts");
     assert!(
         status.success(),
         "building the example contracts for wasm32-unknown-unknown failed (is the target installed? \
          rust-toolchain.toml lists it; `rustup target add wasm32-unknown-unknown`)"
     );
     for (_, file) in CONTRACTS {
-        let src = target.join("wasm32-unknown-unknown/contract").join(format!("{file}.wasm"));
+        let src = target
+            .join("wasm32-unknown-unknown/contract")
+            .join(format!("{file}.wasm"));
         std::fs::copy(&src, out.join(format!("{file}.wasm")))
             .unwrap_or_else(|e| panic!("copying {}: {e}", src.display()));
     }

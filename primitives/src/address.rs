@@ -156,6 +156,9 @@ mod tests {
     fn contract_addresses_differ_by_nonce_and_deployer() {
         let d = Address([1; 32]);
         assert_ne!(Address::for_contract(&d, 0), Address::for_contract(&d, 1));
-        assert_ne!(Address::for_contract(&d, 0), Address::for_contract(&Address([2; 32]), 0));
+        assert_ne!(
+            Address::for_contract(&d, 0),
+            Address::for_contract(&Address([2; 32]), 0)
+        );
     }
 }

@@ -86,11 +86,21 @@ mod tests {
             proposer: [6; 48],
             randomness_proof: [7; 96],
             randomness: Hash([8; 32]),
-            parent_commit: Some(CommitCertificate { view: 3, signature: [9; 96], signers: alloc::vec![0b1011] }),
+            parent_commit: Some(CommitCertificate {
+                view: 3,
+                signature: [9; 96],
+                signers: alloc::vec![0b1011],
+            }),
         };
         let enc = h.encode();
-        assert_eq!(enc.len(), 8 + 4 + 8 + 8 + 8 + 32 + 8 + 32 * 4 + 8 + 48 + 96 + 32 + 1 + 8 + 96 + 1 + 1);
+        assert_eq!(
+            enc.len(),
+            8 + 4 + 8 + 8 + 8 + 32 + 8 + 32 * 4 + 8 + 48 + 96 + 32 + 1 + 8 + 96 + 1 + 1
+        );
         assert_eq!(BlockHeader::decode(&mut &enc[..]).unwrap(), h);
-        assert_eq!(hex::encode(h.hash().0), "983b3910b4651721f1ceded8a43f00cf14ed4864547e78003f0f20692b222014");
+        assert_eq!(
+            hex::encode(h.hash().0),
+            "983b3910b4651721f1ceded8a43f00cf14ed4864547e78003f0f20692b222014"
+        );
     }
 }

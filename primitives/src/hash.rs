@@ -24,15 +24,7 @@ pub mod tags {
     /// Code hashes of contract wasm.
     pub const CODE: &str = "tutti/code/v1";
     /// Every tag, for the uniqueness test.
-    pub const ALL: &[&str] = &[
-        TX,
-        HEADER,
-        RECEIPT,
-        ACCOUNT_ADDRESS,
-        CONTRACT_ADDRESS,
-        DATA_ID,
-        CODE,
-    ];
+    pub const ALL: &[&str] = &[TX, HEADER, RECEIPT, ACCOUNT_ADDRESS, CONTRACT_ADDRESS, DATA_ID, CODE];
 }
 
 /// A blake3 hash.

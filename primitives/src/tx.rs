@@ -107,7 +107,10 @@ impl Transaction {
     pub fn sign(self, key: &ed25519_dalek::SigningKey) -> SignedTransaction {
         use ed25519_dalek::Signer;
         let sig = key.sign(self.hash().as_bytes());
-        SignedTransaction { tx: self, signature: Signature(sig.to_bytes()) }
+        SignedTransaction {
+            tx: self,
+            signature: Signature(sig.to_bytes()),
+        }
     }
 }
 
@@ -221,7 +224,10 @@ mod tests {
     fn truncated_or_garbage_bytes_do_not_decode() {
         let enc = vector_tx().encode();
         for cut in 0..enc.len() {
-            assert!(Transaction::decode(&mut &enc[..cut]).is_err(), "decoded a {cut}-byte prefix");
+            assert!(
+                Transaction::decode(&mut &enc[..cut]).is_err(),
+                "decoded a {cut}-byte prefix"
+            );
         }
         let mut bad = enc.clone();
         bad[8 + 32 + 8 + 8 + 16] = 9; // unknown action index
@@ -245,6 +251,9 @@ mod tests {
         // The identity point is a weak key and is refused even with a "valid" signature.
         let mut ident = [0u8; 32];
         ident[0] = 1;
-        assert_eq!(verify_ed25519_strict(&ident, b"m", &[0; 64]), Err(SignatureError::BadPublicKey));
+        assert_eq!(
+            verify_ed25519_strict(&ident, b"m", &[0; 64]),
+            Err(SignatureError::BadPublicKey)
+        );
     }
 }

@@ -203,7 +203,9 @@ fn mem_and_state<'a>(c: &'a mut C<'_>) -> R<(&'a mut [u8], &'a mut HostState)> {
 
 fn range(len_mem: usize, ptr: i32, len: i32) -> R<std::ops::Range<usize>> {
     let start = ptr as u32 as usize;
-    let end = start.checked_add(len as u32 as usize).ok_or(wasmtime::Error::new(Abort::BadPointer))?;
+    let end = start
+        .checked_add(len as u32 as usize)
+        .ok_or(wasmtime::Error::new(Abort::BadPointer))?;
     if end > len_mem {
         return abort(Abort::BadPointer);
     }
@@ -214,7 +216,10 @@ fn range(len_mem: usize, ptr: i32, len: i32) -> R<std::ops::Range<usize>> {
 /// allocates past the cap).
 fn read_vec(c: &mut C<'_>, ptr: i32, len: i32, cap: usize, what: &str) -> R<Vec<u8>> {
     if len as u32 as usize > cap {
-        return abort(Abort::Host(format!("{what} is {} bytes, over the limit of {cap}", len as u32)));
+        return abort(Abort::Host(format!(
+            "{what} is {} bytes, over the limit of {cap}",
+            len as u32
+        )));
     }
     let (mem, _) = mem_and_state(c)?;
     let r = range(mem.len(), ptr, len)?;
@@ -271,13 +276,19 @@ fn spend(c: &mut C<'_>, amount: Amount, what: &str) -> R<()> {
             st.balance = b;
             Ok(())
         }
-        None => abort(Abort::Balance(format!("{what} of {amount} exceeds the contract balance of {}", st.balance))),
+        None => abort(Abort::Balance(format!(
+            "{what} of {amount} exceeds the contract balance of {}",
+            st.balance
+        ))),
     }
 }
 
 fn check_promise_room(c: &C<'_>) -> R<()> {
     if c.data().pending.len() >= caps::MAX_PROMISES {
-        return abort(Abort::Host(format!("more than {} promises and transfers in one call", caps::MAX_PROMISES)));
+        return abort(Abort::Host(format!(
+            "more than {} promises and transfers in one call",
+            caps::MAX_PROMISES
+        )));
     }
     Ok(())
 }
@@ -304,7 +315,11 @@ fn new_call(
 ) -> R<PendingCall> {
     deny_in_view(c, "creating a promise")?;
     check_promise_room(c)?;
-    let p = price(c, |s| s.promise_create, (mlen as u32 as usize).saturating_add(alen as u32 as usize));
+    let p = price(
+        c,
+        |s| s.promise_create,
+        (mlen as u32 as usize).saturating_add(alen as u32 as usize),
+    );
     charge(c, p)?;
     let method = utf8(read_vec(c, mptr, mlen, caps::MAX_METHOD, "method name")?, "method name")?;
     let args = read_vec(c, aptr, alen, caps::MAX_ARGS, "promise arguments")?;
@@ -359,23 +374,38 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         let key = read_vec(&mut c, kptr, klen, caps::MAX_KEY, "storage key")?;
         match storage_value(c.data(), &key) {
             Some(v) => {
-                let p = price(&c, |s| HostCost { base: 0, per_byte: s.storage_read.per_byte }, v.len());
+                let p = price(
+                    &c,
+                    |s| HostCost {
+                        base: 0,
+                        per_byte: s.storage_read.per_byte,
+                    },
+                    v.len(),
+                );
                 charge(&mut c, p)?;
                 Ok(i64::from(set_register(&mut c, v)))
             }
             None => Ok(-1),
         }
     })?;
-    linker.func_wrap(M, "storage_write", |mut c: C<'_>, kptr: i32, klen: i32, vptr: i32, vlen: i32| -> R<i32> {
-        deny_in_view(&c, "writing storage")?;
-        let p = price(&c, |s| s.storage_write, (klen as u32 as usize).saturating_add(vlen as u32 as usize));
-        charge(&mut c, p)?;
-        let key = read_vec(&mut c, kptr, klen, caps::MAX_KEY, "storage key")?;
-        let value = read_vec(&mut c, vptr, vlen, caps::MAX_VALUE, "storage value")?;
-        let existed = storage_value(c.data(), &key).is_some();
-        c.data_mut().overlay.insert(key, Some(value));
-        Ok(i32::from(existed))
-    })?;
+    linker.func_wrap(
+        M,
+        "storage_write",
+        |mut c: C<'_>, kptr: i32, klen: i32, vptr: i32, vlen: i32| -> R<i32> {
+            deny_in_view(&c, "writing storage")?;
+            let p = price(
+                &c,
+                |s| s.storage_write,
+                (klen as u32 as usize).saturating_add(vlen as u32 as usize),
+            );
+            charge(&mut c, p)?;
+            let key = read_vec(&mut c, kptr, klen, caps::MAX_KEY, "storage key")?;
+            let value = read_vec(&mut c, vptr, vlen, caps::MAX_VALUE, "storage value")?;
+            let existed = storage_value(c.data(), &key).is_some();
+            c.data_mut().overlay.insert(key, Some(value));
+            Ok(i32::from(existed))
+        },
+    )?;
     linker.func_wrap(M, "storage_remove", |mut c: C<'_>, kptr: i32, klen: i32| -> R<i32> {
         deny_in_view(&c, "removing storage")?;
         let p = price(&c, |s| s.storage_remove, klen as u32 as usize);
@@ -428,18 +458,32 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         charge(&mut c, p)?;
         Ok(c.get_fuel()? as i64)
     })?;
-    linker.func_wrap(M, "emit_event", |mut c: C<'_>, nptr: i32, nlen: i32, dptr: i32, dlen: i32| -> R<()> {
-        let p = price(&c, |s| s.emit_event, (nlen as u32 as usize).saturating_add(dlen as u32 as usize));
-        charge(&mut c, p)?;
-        if c.data().events.len() >= caps::MAX_EVENTS {
-            return abort(Abort::Host(format!("more than {} events in one call", caps::MAX_EVENTS)));
-        }
-        let name = utf8(read_vec(&mut c, nptr, nlen, caps::MAX_EVENT_NAME, "event name")?, "event name")?;
-        let data = read_vec(&mut c, dptr, dlen, caps::MAX_EVENT_DATA, "event data")?;
-        let contract = c.data().ctx.contract;
-        c.data_mut().events.push(Event { contract, name, data });
-        Ok(())
-    })?;
+    linker.func_wrap(
+        M,
+        "emit_event",
+        |mut c: C<'_>, nptr: i32, nlen: i32, dptr: i32, dlen: i32| -> R<()> {
+            let p = price(
+                &c,
+                |s| s.emit_event,
+                (nlen as u32 as usize).saturating_add(dlen as u32 as usize),
+            );
+            charge(&mut c, p)?;
+            if c.data().events.len() >= caps::MAX_EVENTS {
+                return abort(Abort::Host(format!(
+                    "more than {} events in one call",
+                    caps::MAX_EVENTS
+                )));
+            }
+            let name = utf8(
+                read_vec(&mut c, nptr, nlen, caps::MAX_EVENT_NAME, "event name")?,
+                "event name",
+            )?;
+            let data = read_vec(&mut c, dptr, dlen, caps::MAX_EVENT_DATA, "event data")?;
+            let contract = c.data().ctx.contract;
+            c.data_mut().events.push(Event { contract, name, data });
+            Ok(())
+        },
+    )?;
     linker.func_wrap(M, "log", |mut c: C<'_>, ptr: i32, len: i32| -> R<()> {
         let p = price(&c, |s| s.log, len as u32 as usize);
         charge(&mut c, p)?;
@@ -471,22 +515,37 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         let h = blake3::hash(&mem[r]);
         write_bytes(&mut c, out, h.as_bytes())
     })?;
-    linker.func_wrap(M, "ed25519_verify", |mut c: C<'_>, sig: i32, pk: i32, msg: i32, len: i32| -> R<i32> {
-        let p = price(&c, |s| s.ed25519_verify, len as u32 as usize);
-        charge(&mut c, p)?;
-        if len as u32 as usize > caps::MAX_HASH_INPUT {
-            return abort(Abort::Host("ed25519 message over 1 MiB".into()));
-        }
-        let sig = read_array::<64>(&mut c, sig)?;
-        let pk = read_array::<32>(&mut c, pk)?;
-        let (mem, _) = mem_and_state(&mut c)?;
-        let r = range(mem.len(), msg, len)?;
-        Ok(i32::from(tutti_primitives::tx::verify_ed25519_strict(&pk, &mem[r], &sig).is_ok()))
-    })?;
+    linker.func_wrap(
+        M,
+        "ed25519_verify",
+        |mut c: C<'_>, sig: i32, pk: i32, msg: i32, len: i32| -> R<i32> {
+            let p = price(&c, |s| s.ed25519_verify, len as u32 as usize);
+            charge(&mut c, p)?;
+            if len as u32 as usize > caps::MAX_HASH_INPUT {
+                return abort(Abort::Host("ed25519 message over 1 MiB".into()));
+            }
+            let sig = read_array::<64>(&mut c, sig)?;
+            let pk = read_array::<32>(&mut c, pk)?;
+            let (mem, _) = mem_and_state(&mut c)?;
+            let r = range(mem.len(), msg, len)?;
+            Ok(i32::from(
+                tutti_primitives::tx::verify_ed25519_strict(&pk, &mem[r], &sig).is_ok(),
+            ))
+        },
+    )?;
     linker.func_wrap(
         M,
         "promise_create",
-        |mut c: C<'_>, acc: i32, mptr: i32, mlen: i32, aptr: i32, alen: i32, vptr: i32, gas: i64, weight: i64| -> R<i32> {
+        |mut c: C<'_>,
+         acc: i32,
+         mptr: i32,
+         mlen: i32,
+         aptr: i32,
+         alen: i32,
+         vptr: i32,
+         gas: i64,
+         weight: i64|
+         -> R<i32> {
             let receiver = Address(read_array::<32>(&mut c, acc)?);
             let call = new_call(&mut c, receiver, mptr, mlen, aptr, alen, vptr, gas, weight)?;
             Ok(push_call(&mut c, call))
@@ -495,7 +554,16 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         M,
         "promise_then",
-        |mut c: C<'_>, idx: i32, mptr: i32, mlen: i32, aptr: i32, alen: i32, vptr: i32, gas: i64, weight: i64| -> R<i32> {
+        |mut c: C<'_>,
+         idx: i32,
+         mptr: i32,
+         mlen: i32,
+         aptr: i32,
+         alen: i32,
+         vptr: i32,
+         gas: i64,
+         weight: i64|
+         -> R<i32> {
             let Some(awaited) = c.data().promises.get(idx as u32 as usize).cloned() else {
                 return abort(Abort::Host(format!("promise index {idx} does not exist")));
             };
@@ -507,7 +575,9 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 st.data_ids += 1;
                 call.input_data_ids.push(data_id);
                 if let Some(Pending::Call(awaited_call)) = st.pending.get_mut(pi) {
-                    awaited_call.output_data_receivers.push(DataReceiver { data_id, receiver: me });
+                    awaited_call
+                        .output_data_receivers
+                        .push(DataReceiver { data_id, receiver: me });
                 }
             }
             Ok(push_call(&mut c, call))
@@ -517,9 +587,19 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         deny_in_view(&c, "joining promises")?;
         let n = count as u32 as usize;
         if n == 0 || n > caps::MAX_PROMISES {
-            return abort(Abort::Host(format!("promise_and needs 1 to {} promises, got {n}", caps::MAX_PROMISES)));
+            return abort(Abort::Host(format!(
+                "promise_and needs 1 to {} promises, got {n}",
+                caps::MAX_PROMISES
+            )));
         }
-        let p = price(&c, |s| HostCost { base: s.promise_and.base, per_byte: s.promise_and.per_byte }, n);
+        let p = price(
+            &c,
+            |s| HostCost {
+                base: s.promise_and.base,
+                per_byte: s.promise_and.per_byte,
+            },
+            n,
+        );
         charge(&mut c, p)?;
         let raw = read_vec(&mut c, ptr, (n * 4) as i32, caps::MAX_PROMISES * 4, "promise list")?;
         let mut joined = Vec::new();

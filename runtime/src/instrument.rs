@@ -42,7 +42,14 @@ impl Injector<'_> {
     }
 
     fn our_global(&self) -> (GlobalType, ConstExpr) {
-        (GlobalType { val_type: ValType::I32, mutable: true, shared: false }, ConstExpr::i32_const(0))
+        (
+            GlobalType {
+                val_type: ValType::I32,
+                mutable: true,
+                shared: false,
+            },
+            ConstExpr::i32_const(0),
+        )
     }
 }
 

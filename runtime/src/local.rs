@@ -96,6 +96,8 @@ struct Shard {
 /// What executing a transaction or receipt produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Execution {
+    /// True for a transaction (which only turns into its first receipt), false for a receipt.
+    pub transaction: bool,
     /// Shard where it ran.
     pub shard: ShardId,
     /// Block height.
@@ -205,7 +207,9 @@ impl LocalNet {
 
     /// A contract's storage value.
     pub fn storage(&self, contract: &Address, key: &[u8]) -> Option<Vec<u8>> {
-        self.shards[self.shard_of(contract) as usize].storage.storage_get(contract, key)
+        self.shards[self.shard_of(contract) as usize]
+            .storage
+            .storage_get(contract, key)
     }
 
     /// Creates a funded account on `shard` with a deterministic key.
@@ -233,7 +237,10 @@ impl LocalNet {
     ) -> LocalResult<Address> {
         let loaded = self.runtime.load(code)?;
         let addr = loop {
-            let a = Address::for_contract(&Address(hash_encoded("tutti/local/deployer/v1", &owner).0), self.next_deploy);
+            let a = Address::for_contract(
+                &Address(hash_encoded("tutti/local/deployer/v1", &owner).0),
+                self.next_deploy,
+            );
             self.next_deploy += 1;
             if self.shard_of(&a) == shard % self.num_shards() {
                 break a;
@@ -241,7 +248,18 @@ impl LocalNet {
         };
         self.account_mut(&addr).code_hash = Some(loaded.code_hash);
         if let Some((method, args)) = init {
-            let ctx = self.context(addr, owner, owner, method, args, 0, 300_000_000, Vec::new(), Hash::ZERO, false);
+            let ctx = self.context(
+                addr,
+                owner,
+                owner,
+                method,
+                args,
+                0,
+                300_000_000,
+                Vec::new(),
+                Hash::ZERO,
+                false,
+            );
             let out = self.execute(&loaded.code_hash, ctx);
             if let Err(f) = &out.result {
                 return Err(LocalError::NotFound(format!("init `{method}` failed: {f}")));
@@ -317,7 +335,18 @@ impl LocalNet {
             .account(contract)
             .and_then(|a| a.code_hash)
             .ok_or_else(|| LocalError::NotFound(format!("no contract at {contract}")))?;
-        let ctx = self.context(*contract, Address::default(), Address::default(), method, args, 0, 300_000_000, Vec::new(), Hash::ZERO, true);
+        let ctx = self.context(
+            *contract,
+            Address::default(),
+            Address::default(),
+            method,
+            args,
+            0,
+            300_000_000,
+            Vec::new(),
+            Hash::ZERO,
+            true,
+        );
         Ok(self.execute(&code, ctx))
     }
 
@@ -330,7 +359,15 @@ impl LocalNet {
                 .iter()
                 .filter(|t| t.tx.signer == pk)
                 .count() as u64;
-        Transaction { chain_id: self.chain_id, signer: pk, nonce, gas_limit, gas_price: self.gas_price, action }.sign(key)
+        Transaction {
+            chain_id: self.chain_id,
+            signer: pk,
+            nonce,
+            gas_limit,
+            gas_price: self.gas_price,
+            action,
+        }
+        .sign(key)
     }
 
     /// Signs and submits a call; returns the transaction hash.
@@ -343,7 +380,16 @@ impl LocalNet {
         value: Amount,
         gas: Gas,
     ) -> LocalResult<Hash> {
-        let tx = self.sign(key, gas, Action::Call { contract, method: method.into(), args, value });
+        let tx = self.sign(
+            key,
+            gas,
+            Action::Call {
+                contract,
+                method: method.into(),
+                args,
+                value,
+            },
+        );
         self.submit(tx)
     }
 
@@ -352,11 +398,18 @@ impl LocalNet {
         stx.verify().or_else(|e| refuse(e.to_string()))?;
         let tx = &stx.tx;
         if tx.chain_id != self.chain_id {
-            return refuse(format!("chain id {} does not match this chain ({})", tx.chain_id, self.chain_id));
+            return refuse(format!(
+                "chain id {} does not match this chain ({})",
+                tx.chain_id, self.chain_id
+            ));
         }
         let sender = tx.sender();
         let shard = self.shard_of(&sender) as usize;
-        let queued = self.shards[shard].txs.iter().filter(|t| t.tx.signer == tx.signer).count() as u64;
+        let queued = self.shards[shard]
+            .txs
+            .iter()
+            .filter(|t| t.tx.signer == tx.signer)
+            .count() as u64;
         let expected = self.account(&sender).map_or(0, |a| a.nonce) + queued;
         if tx.nonce != expected {
             return refuse(format!("nonce {} is not the next nonce {expected}", tx.nonce));
@@ -389,7 +442,10 @@ impl LocalNet {
 
     /// Produces one block on every shard.
     pub fn produce_block(&mut self) -> BlockReport {
-        let mut report = BlockReport { height: self.height + 1, ..Default::default() };
+        let mut report = BlockReport {
+            height: self.height + 1,
+            ..Default::default()
+        };
         for s in 0..self.shards.len() {
             let mut executed = Vec::new();
             for stx in std::mem::take(&mut self.shards[s].txs) {
@@ -397,7 +453,9 @@ impl LocalNet {
             }
             let mut budget = self.max_receipts_per_block;
             while budget > 0 {
-                let Some(r) = self.shards[s].queue.pop_front() else { break };
+                let Some(r) = self.shards[s].queue.pop_front() else {
+                    break;
+                };
                 budget -= 1;
                 executed.push(r.id);
                 self.run_receipt(r);
@@ -433,7 +491,12 @@ impl LocalNet {
         let dst = &mut self.shards[r.dest_shard as usize % n];
         let expected = dst.next_in.get(&r.source_shard).copied().unwrap_or(0);
         if r.seq != expected {
-            return Err(LocalError::OutOfOrder { id: r.id, source_shard: r.source_shard, got: r.seq, expected });
+            return Err(LocalError::OutOfOrder {
+                id: r.id,
+                source_shard: r.source_shard,
+                got: r.seq,
+                expected,
+            });
         }
         dst.next_in.insert(r.source_shard, expected + 1);
         dst.queue.push_back(r);
@@ -469,7 +532,12 @@ impl LocalNet {
         let prepaid = u128::from(tx.gas_limit).saturating_mul(tx.gas_price);
         let (receiver, value, body, method) = match tx.action {
             Action::Transfer { to, amount } => (to, amount, ReceiptBody::Transfer { amount }, None),
-            Action::Call { contract, method, args, value } => (
+            Action::Call {
+                contract,
+                method,
+                args,
+                value,
+            } => (
                 contract,
                 value,
                 ReceiptBody::Call {
@@ -492,6 +560,7 @@ impl LocalNet {
         let acc = self.account_mut(&sender);
         acc.nonce += 1;
         let mut exec = Execution {
+            transaction: true,
             shard,
             height,
             receiver,
@@ -527,7 +596,15 @@ impl LocalNet {
         hash
     }
 
-    fn refund(&mut self, from: ShardId, parent: &Hash, index: u32, to: Address, amount: Amount, signer: Address) -> Option<Hash> {
+    fn refund(
+        &mut self,
+        from: ShardId,
+        parent: &Hash,
+        index: u32,
+        to: Address,
+        amount: Amount,
+        signer: Address,
+    ) -> Option<Hash> {
         if amount == 0 {
             return None;
         }
@@ -552,6 +629,7 @@ impl LocalNet {
                 let acc = self.account_mut(&r.receiver);
                 acc.balance = acc.balance.saturating_add(amount);
                 let exec = Execution {
+                    transaction: false,
                     shard,
                     height: self.height + 1,
                     receiver: r.receiver,
@@ -570,7 +648,9 @@ impl LocalNet {
                 sh.data.insert(data_id, result);
                 if let Some(waiting) = sh.waiting.remove(&data_id) {
                     let ready = sh.postponed.get(&waiting).is_some_and(|p| match &p.body {
-                        ReceiptBody::Call { input_data_ids, .. } => input_data_ids.iter().all(|d| sh.data.contains_key(d)),
+                        ReceiptBody::Call { input_data_ids, .. } => {
+                            input_data_ids.iter().all(|d| sh.data.contains_key(d))
+                        }
                         _ => false,
                     });
                     if ready && let Some(p) = sh.postponed.remove(&waiting) {
@@ -578,9 +658,20 @@ impl LocalNet {
                     }
                 }
             }
-            ReceiptBody::Call { method, args, value, gas, input_data_ids, output_data_receivers } => {
+            ReceiptBody::Call {
+                method,
+                args,
+                value,
+                gas,
+                input_data_ids,
+                output_data_receivers,
+            } => {
                 let sh = &mut self.shards[shard as usize];
-                let missing: Vec<Hash> = input_data_ids.iter().filter(|d| !sh.data.contains_key(*d)).copied().collect();
+                let missing: Vec<Hash> = input_data_ids
+                    .iter()
+                    .filter(|d| !sh.data.contains_key(*d))
+                    .copied()
+                    .collect();
                 if !missing.is_empty() {
                     for d in missing {
                         sh.waiting.insert(d, r.id);
@@ -592,8 +683,18 @@ impl LocalNet {
                 let code = self.account(&r.receiver).and_then(|a| a.code_hash);
                 let out = match code {
                     Some(code) => {
-                        let mut ctx =
-                            self.context(r.receiver, r.predecessor, r.signer, &method, args, value, gas, results, r.id, false);
+                        let mut ctx = self.context(
+                            r.receiver,
+                            r.predecessor,
+                            r.signer,
+                            &method,
+                            args,
+                            value,
+                            gas,
+                            results,
+                            r.id,
+                            false,
+                        );
                         ctx.gas_price = r.gas_price;
                         self.execute(&code, ctx)
                     }
@@ -625,7 +726,10 @@ impl LocalNet {
                         receiver: dr.receiver,
                         signer: r.signer,
                         gas_price: 0,
-                        body: ReceiptBody::Data { data_id: dr.data_id, result: out.result.clone() },
+                        body: ReceiptBody::Data {
+                            data_id: dr.data_id,
+                            result: out.result.clone(),
+                        },
                     };
                     index += 1;
                     children.push(self.route(shard, data));
@@ -636,6 +740,7 @@ impl LocalNet {
                     children.push(id);
                 }
                 let exec = Execution {
+                    transaction: false,
                     shard,
                     height: self.height + 1,
                     receiver: r.receiver,

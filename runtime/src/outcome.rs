@@ -78,7 +78,10 @@ impl CallContext {
             value: 0,
             balance: 0,
             gas_limit,
-            block: BlockContext { num_shards: 1, ..BlockContext::default() },
+            block: BlockContext {
+                num_shards: 1,
+                ..BlockContext::default()
+            },
             promise_results: Vec::new(),
             origin: Hash::ZERO,
             gas_price: 0,
@@ -122,7 +125,10 @@ impl CallOutcome {
     /// A failed outcome that used `gas_used`.
     pub fn failed(kind: FailureKind, message: impl Into<String>, gas_used: Gas, balance: Amount) -> Self {
         CallOutcome {
-            result: Err(CallFailure { kind, message: message.into() }),
+            result: Err(CallFailure {
+                kind,
+                message: message.into(),
+            }),
             gas_used,
             gas_attached: 0,
             events: Vec::new(),

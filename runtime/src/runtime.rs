@@ -50,7 +50,11 @@ pub struct RuntimeConfig {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { limits: Limits::default(), schedule: GasSchedule::default(), max_concurrent_calls: 64 }
+        RuntimeConfig {
+            limits: Limits::default(),
+            schedule: GasSchedule::default(),
+            max_concurrent_calls: 64,
+        }
     }
 }
 
@@ -155,18 +159,33 @@ impl Runtime {
         let hash = code_hash(wasm);
         let deploy_gas = self.schedule.deploy_cost(wasm.len());
         if let Some(p) = self.cached(&hash) {
-            return Ok(LoadedCode { code_hash: hash, deploy_gas, methods: p.methods.clone() });
+            return Ok(LoadedCode {
+                code_hash: hash,
+                deploy_gas,
+                methods: p.methods.clone(),
+            });
         }
         let info = validate::validate(wasm, &self.limits)?;
         let instrumented = instrument::instrument(wasm, &info).map_err(RuntimeError::Compile)?;
-        let module = wasmtime::Module::new(&self.engine, &instrumented).map_err(|e| RuntimeError::Compile(e.to_string()))?;
-        let pre = self.linker.instantiate_pre(&module).map_err(|e| RuntimeError::Compile(e.to_string()))?;
-        let prepared = Arc::new(Prepared { pre, methods: info.methods.clone() });
+        let module =
+            wasmtime::Module::new(&self.engine, &instrumented).map_err(|e| RuntimeError::Compile(e.to_string()))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| RuntimeError::Compile(e.to_string()))?;
+        let prepared = Arc::new(Prepared {
+            pre,
+            methods: info.methods.clone(),
+        });
         self.cache
             .write()
             .expect("code cache lock poisoned")
             .insert((hash, self.compat), prepared);
-        Ok(LoadedCode { code_hash: hash, deploy_gas, methods: info.methods })
+        Ok(LoadedCode {
+            code_hash: hash,
+            deploy_gas,
+            methods: info.methods,
+        })
     }
 
     /// True when code with this hash is compiled and cached.
@@ -175,7 +194,11 @@ impl Runtime {
     }
 
     fn cached(&self, hash: &Hash) -> Option<Arc<Prepared>> {
-        self.cache.read().expect("code cache lock poisoned").get(&(*hash, self.compat)).cloned()
+        self.cache
+            .read()
+            .expect("code cache lock poisoned")
+            .get(&(*hash, self.compat))
+            .cloned()
     }
 
     /// Executes one call of loaded code. Never panics on anything the contract does: every failure
@@ -190,7 +213,12 @@ impl Runtime {
         let start_balance = ctx.balance;
         let base = self.schedule.call_base;
         if limit < base {
-            return CallOutcome::failed(FailureKind::OutOfGas, format!("the call needs at least {base} gas"), limit, start_balance);
+            return CallOutcome::failed(
+                FailureKind::OutOfGas,
+                format!("the call needs at least {base} gas"),
+                limit,
+                start_balance,
+            );
         }
         if !prepared.methods.contains(&ctx.method) {
             let msg = format!("the contract has no method `{}`", ctx.method);
@@ -243,7 +271,11 @@ impl Runtime {
                         .is_some_and(|v| v as u32 > STACK_LIMIT)
                 });
                 let failure = classify(&e, stack_overflow);
-                let gas_used = if failure.kind == FailureKind::OutOfGas { limit } else { limit - left };
+                let gas_used = if failure.kind == FailureKind::OutOfGas {
+                    limit
+                } else {
+                    limit - left
+                };
                 let logs = std::mem::take(&mut store.data_mut().logs);
                 let mut out = CallOutcome::failed(failure.kind, failure.message, gas_used, start_balance);
                 out.logs = logs;
@@ -348,9 +380,10 @@ fn classify(e: &wasmtime::Error, stack_overflow: bool) -> CallFailure {
     if let Some(t) = e.downcast_ref::<Trap>() {
         return match t {
             Trap::OutOfFuel => f(FailureKind::OutOfGas, String::new()),
-            Trap::UnreachableCodeReached if stack_overflow => {
-                f(FailureKind::StackOverflow, format!("call stack deeper than {STACK_LIMIT} slots"))
-            }
+            Trap::UnreachableCodeReached if stack_overflow => f(
+                FailureKind::StackOverflow,
+                format!("call stack deeper than {STACK_LIMIT} slots"),
+            ),
             // Only reachable if the deterministic limit failed to fire first: report it the same way.
             Trap::StackOverflow => f(FailureKind::StackOverflow, "native stack exhausted".into()),
             other => f(FailureKind::Trap, other.to_string()),
@@ -358,4 +391,3 @@ fn classify(e: &wasmtime::Error, stack_overflow: bool) -> CallFailure {
     }
     f(FailureKind::Trap, e.to_string())
 }
-

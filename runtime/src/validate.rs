@@ -16,8 +16,7 @@
 
 use std::collections::BTreeSet;
 use wasmparser::{
-    ExternalKind, FuncType, FunctionBody, OperatorsReader, Parser, Payload, TypeRef, ValType, Validator,
-    WasmFeatures,
+    ExternalKind, FuncType, FunctionBody, OperatorsReader, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures,
 };
 
 use crate::host::HOST_FUNCTIONS;
@@ -168,7 +167,11 @@ fn malformed(e: wasmparser::BinaryReaderError) -> ValidationError {
 }
 
 fn over(what: &'static str, count: u64, limit: u64) -> Result<(), ValidationError> {
-    if count > limit { Err(ValidationError::OverLimit { what, count, limit }) } else { Ok(()) }
+    if count > limit {
+        Err(ValidationError::OverLimit { what, count, limit })
+    } else {
+        Ok(())
+    }
 }
 
 fn type_string(t: &FuncType) -> String {
@@ -179,7 +182,10 @@ fn type_string(t: &FuncType) -> String {
 /// Validates a module against the rules and limits; returns what instrumentation needs.
 pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationError> {
     if wasm.len() > limits.max_code_size {
-        return Err(ValidationError::TooLarge { size: wasm.len(), limit: limits.max_code_size });
+        return Err(ValidationError::TooLarge {
+            size: wasm.len(),
+            limit: limits.max_code_size,
+        });
     }
     let mut validator = Validator::new_with_features(features());
     let mut info = ModuleInfo::default();
@@ -199,7 +205,11 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
                     for sub in group.map_err(malformed)?.into_types() {
                         match sub.composite_type.inner {
                             wasmparser::CompositeInnerType::Func(f) => {
-                                over("params of a function type", f.params().len() as u64, limits.max_params as u64)?;
+                                over(
+                                    "params of a function type",
+                                    f.params().len() as u64,
+                                    limits.max_params as u64,
+                                )?;
                                 types.push(f)
                             }
                             _ => return Err(ValidationError::Malformed("only function types are allowed".into())),
@@ -213,12 +223,17 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
                     let known = HOST_FUNCTIONS.iter().find(|h| h.name == imp.name);
                     match (imp.module, imp.ty, known) {
                         ("tutti_v1", TypeRef::Func(ti), Some(h)) => {
-                            let t = types.get(ti as usize).ok_or_else(|| ValidationError::Malformed("bad type index".into()))?;
+                            let t = types
+                                .get(ti as usize)
+                                .ok_or_else(|| ValidationError::Malformed("bad type index".into()))?;
                             if t.params() != h.params || t.results() != h.results {
                                 return Err(ValidationError::ImportSignature {
                                     name: imp.name.to_string(),
                                     found: type_string(t),
-                                    expected: type_string(&FuncType::new(h.params.iter().copied(), h.results.iter().copied())),
+                                    expected: type_string(&FuncType::new(
+                                        h.params.iter().copied(),
+                                        h.results.iter().copied(),
+                                    )),
                                 });
                             }
                             info.imported_functions += 1;
@@ -226,7 +241,10 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
                         }
                         (_, TypeRef::Memory(_), _) => return Err(ValidationError::ImportedMemory),
                         (module, _, _) => {
-                            return Err(ValidationError::UnknownImport { module: module.to_string(), name: imp.name.to_string() });
+                            return Err(ValidationError::UnknownImport {
+                                module: module.to_string(),
+                                name: imp.name.to_string(),
+                            });
                         }
                     }
                 }
@@ -252,7 +270,10 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
                     memories += 1;
                     // A larger declared maximum is fine: growth is capped at run time.
                     if m.initial > limits.max_memory_pages {
-                        return Err(ValidationError::MemoryTooLarge { pages: m.initial, limit: limits.max_memory_pages });
+                        return Err(ValidationError::MemoryTooLarge {
+                            pages: m.initial,
+                            limit: limits.max_memory_pages,
+                        });
                     }
                 }
             }
@@ -276,7 +297,11 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
             }
             Payload::StartSection { .. } => return Err(ValidationError::StartFunction),
             Payload::DataSection(reader) => {
-                over("data segments", u64::from(reader.count()), u64::from(limits.max_data_segments))?;
+                over(
+                    "data segments",
+                    u64::from(reader.count()),
+                    u64::from(limits.max_data_segments),
+                )?;
             }
             Payload::CodeSectionEntry(body) => {
                 let wasmparser::ValidPayload::Func(to_validate, _) = valid else {
@@ -293,14 +318,20 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
         return Err(ValidationError::MemoryCount(memories));
     }
     if !memory_exported {
-        return Err(ValidationError::MissingExport("memory (the linear memory exported as `memory`)"));
+        return Err(ValidationError::MissingExport(
+            "memory (the linear memory exported as `memory`)",
+        ));
     }
     if exported_funcs.is_empty() {
-        return Err(ValidationError::MissingExport("at least one method (an exported function)"));
+        return Err(ValidationError::MissingExport(
+            "at least one method (an exported function)",
+        ));
     }
     for (name, idx) in exported_funcs {
         let ti = func_types.get(idx as usize).copied().unwrap_or(u32::MAX);
-        let ok = types.get(ti as usize).is_some_and(|t| t.params().is_empty() && t.results().is_empty());
+        let ok = types
+            .get(ti as usize)
+            .is_some_and(|t| t.params().is_empty() && t.results().is_empty());
         if !ok || idx < info.imported_functions {
             return Err(ValidationError::ExportSignature(name));
         }
@@ -315,11 +346,19 @@ fn validate_body(
     limits: &Limits,
     allocs: &mut wasmparser::FuncValidatorAllocations,
 ) -> Result<u32, ValidationError> {
-    over("function body bytes", body.range().len() as u64, limits.max_function_size as u64)?;
+    over(
+        "function body bytes",
+        body.range().len() as u64,
+        limits.max_function_size as u64,
+    )?;
     let mut fv = to_validate.into_validator(std::mem::take(allocs));
     let mut reader = body.get_binary_reader();
     fv.read_locals(&mut reader).map_err(malformed)?;
-    over("params and locals of a function", u64::from(fv.len_locals()), u64::from(limits.max_locals))?;
+    over(
+        "params and locals of a function",
+        u64::from(fv.len_locals()),
+        u64::from(limits.max_locals),
+    )?;
     let mut ops = OperatorsReader::new(reader);
     let mut peak = 0u32;
     while !ops.eof() {

@@ -90,15 +90,32 @@ fn token_transfer_and_views() {
     assert_eq!(bal(&mut st, to), 250u128.encode());
     assert_eq!(bal(&mut st, Address([1; 32])), 750u128.encode());
     let too_much = call(&rt, code, &mut st, "transfer", (to, 751u128).encode(), 0);
-    assert_eq!(too_much.result.unwrap_err().message, "insufficient token balance: have 750, need 751");
+    assert_eq!(
+        too_much.result.unwrap_err().message,
+        "insufficient token balance: have 750, need 751"
+    );
 }
 
 #[test]
 fn same_call_same_gas_and_result() {
     let rt = rt();
-    let a = call(&rt, tutti_examples::COUNTER, &mut Map(Default::default()), "increment", (3u64,).encode(), 0);
+    let a = call(
+        &rt,
+        tutti_examples::COUNTER,
+        &mut Map(Default::default()),
+        "increment",
+        (3u64,).encode(),
+        0,
+    );
     let rt2 = Runtime::new(RuntimeConfig::default()).unwrap();
-    let b = call(&rt2, tutti_examples::COUNTER, &mut Map(Default::default()), "increment", (3u64,).encode(), 0);
+    let b = call(
+        &rt2,
+        tutti_examples::COUNTER,
+        &mut Map(Default::default()),
+        "increment",
+        (3u64,).encode(),
+        0,
+    );
     assert_eq!(a, b);
     assert!(a.gas_used > 0);
 }
@@ -107,7 +124,13 @@ fn same_call_same_gas_and_result() {
 fn views_cannot_write() {
     let rt = rt();
     let h = rt.load(tutti_examples::COUNTER).unwrap().code_hash;
-    let mut ctx = CallContext::new(Address([9; 32]), Address([1; 32]), "increment", (1u64,).encode(), 50_000_000);
+    let mut ctx = CallContext::new(
+        Address([9; 32]),
+        Address([1; 32]),
+        "increment",
+        (1u64,).encode(),
+        50_000_000,
+    );
     ctx.read_only = true;
     let out = rt.execute(&h, ctx, Arc::new(EmptyState)).unwrap();
     assert_eq!(out.failure_kind(), Some(FailureKind::HostError));

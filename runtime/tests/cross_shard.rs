@@ -47,7 +47,11 @@ fn ping_pong_across_shards_with_callback() {
 
     let trace = net.trace(&tx);
     // The first record is the transaction itself (converted into the `ping` receipt).
-    let calls: Vec<_> = trace.iter().skip(1).filter_map(|e| e.method.as_deref().map(|m| (m, e.shard, e.height))).collect();
+    let calls: Vec<_> = trace
+        .iter()
+        .skip(1)
+        .filter_map(|e| e.method.as_deref().map(|m| (m, e.shard, e.height)))
+        .collect();
     assert_eq!(calls, vec![("ping", 0, 1), ("pong", 1, 2), ("on_pong", 0, 3)]);
     let pong = trace.iter().find(|e| e.method.as_deref() == Some("pong")).unwrap();
     assert_eq!(pong.events[0].name, "Pong");
@@ -77,7 +81,9 @@ fn callee_failure_reaches_the_callback() {
 fn token_setup(net: &mut LocalNet) -> (Address, ed25519_dalek::SigningKey, Address, Address) {
     let (user, key) = net.create_account(0, 10_000_000_000);
     let init = ("Tutti".to_string(), "TUT".to_string(), 6u8, 1_000u128).encode();
-    let token = net.deploy(0, tutti_examples::TOKEN, user, Some(("init", init))).unwrap();
+    let token = net
+        .deploy(0, tutti_examples::TOKEN, user, Some(("init", init)))
+        .unwrap();
     let receiver = net.deploy(1, tutti_examples::PING_PONG, user, None).unwrap();
     (user, key, token, receiver)
 }
@@ -86,7 +92,15 @@ fn token_setup(net: &mut LocalNet) -> (Address, ed25519_dalek::SigningKey, Addre
 fn transfer_and_call_refunds_when_the_receiver_fails() {
     let mut net = net(2);
     let (user, key, token, receiver) = token_setup(&mut net);
-    net.call(&key, token, "transfer_and_call", (receiver, 100u128, b"fail".to_vec()).encode(), 0, GAS).unwrap();
+    net.call(
+        &key,
+        token,
+        "transfer_and_call",
+        (receiver, 100u128, b"fail".to_vec()).encode(),
+        0,
+        GAS,
+    )
+    .unwrap();
     net.run_until_idle(10);
     assert_eq!(view::<u128>(&net, token, "balance_of", (user,).encode()), 1_000);
     assert_eq!(view::<u128>(&net, token, "balance_of", (receiver,).encode()), 0);
@@ -97,12 +111,25 @@ fn transfer_and_call_refunds_when_the_receiver_fails() {
 fn transfer_and_call_refunds_the_unused_part() {
     let mut net = net(2);
     let (user, key, token, receiver) = token_setup(&mut net);
-    let tx = net.call(&key, token, "transfer_and_call", (receiver, 100u128, b"half".to_vec()).encode(), 0, GAS).unwrap();
+    let tx = net
+        .call(
+            &key,
+            token,
+            "transfer_and_call",
+            (receiver, 100u128, b"half".to_vec()).encode(),
+            0,
+            GAS,
+        )
+        .unwrap();
     net.run_until_idle(10);
     assert_eq!(view::<u128>(&net, token, "balance_of", (user,).encode()), 950);
     assert_eq!(view::<u128>(&net, token, "balance_of", (receiver,).encode()), 50);
     assert_eq!(view::<u128>(&net, receiver, "received_from", (user,).encode()), 50);
-    let resolve = net.trace(&tx).into_iter().find(|e| e.method.as_deref() == Some("resolve_transfer")).unwrap();
+    let resolve = net
+        .trace(&tx)
+        .into_iter()
+        .find(|e| e.method.as_deref() == Some("resolve_transfer"))
+        .unwrap();
     assert_eq!(resolve.result, Ok(50u128.encode()));
     assert!(resolve.events.iter().any(|e| e.name == "Refund"));
 }
@@ -135,8 +162,22 @@ fn receipts_are_delivered_exactly_once_and_in_order() {
         body: ReceiptBody::Transfer { amount: 1 },
     };
     net.deliver(r(0)).unwrap();
-    assert!(matches!(net.deliver(r(0)), Err(LocalError::OutOfOrder { got: 0, expected: 1, .. })));
-    assert!(matches!(net.deliver(r(2)), Err(LocalError::OutOfOrder { got: 2, expected: 1, .. })));
+    assert!(matches!(
+        net.deliver(r(0)),
+        Err(LocalError::OutOfOrder {
+            got: 0,
+            expected: 1,
+            ..
+        })
+    ));
+    assert!(matches!(
+        net.deliver(r(2)),
+        Err(LocalError::OutOfOrder {
+            got: 2,
+            expected: 1,
+            ..
+        })
+    ));
     net.deliver(r(1)).unwrap();
 }
 
@@ -160,7 +201,14 @@ fn the_delayed_queue_bounds_each_block() {
 fn bad_transactions_are_refused() {
     let mut net = net(1);
     let (_, key) = net.create_account(0, 1_000);
-    let tx = net.sign(&key, GAS, Action::Transfer { to: Address([5; 32]), amount: 1 });
+    let tx = net.sign(
+        &key,
+        GAS,
+        Action::Transfer {
+            to: Address([5; 32]),
+            amount: 1,
+        },
+    );
     let mut forged = tx.clone();
     forged.tx.nonce = 9;
     assert!(matches!(net.submit(forged), Err(LocalError::Refused(m)) if m.contains("signature")));
@@ -178,11 +226,21 @@ fn same_transactions_same_state_roots() {
         let mut net = net(3);
         let (user, key) = net.create_account(0, 10_000_000_000);
         let init = ("T".to_string(), "T".to_string(), 0u8, 1_000u128).encode();
-        let token = net.deploy(2, tutti_examples::TOKEN, user, Some(("init", init))).unwrap();
+        let token = net
+            .deploy(2, tutti_examples::TOKEN, user, Some(("init", init)))
+            .unwrap();
         let a = net.deploy(0, tutti_examples::PING_PONG, user, None).unwrap();
         let b = net.deploy(1, tutti_examples::PING_PONG, user, None).unwrap();
         net.call(&key, a, "ping", (b, 1u64).encode(), 0, GAS).unwrap();
-        net.call(&key, token, "transfer_and_call", (b, 10u128, b"half".to_vec()).encode(), 0, GAS).unwrap();
+        net.call(
+            &key,
+            token,
+            "transfer_and_call",
+            (b, 10u128, b"half".to_vec()).encode(),
+            0,
+            GAS,
+        )
+        .unwrap();
         net.call(&key, a, "ping", (b, 13u64).encode(), 0, GAS).unwrap();
         net.run_until_idle(20);
         (0..3).map(|s| net.state_root(s)).collect::<Vec<_>>()

@@ -44,7 +44,10 @@ const GAS: u64 = 50_000_000;
 
 #[test]
 fn infinite_loop_runs_out_of_gas_using_the_whole_limit() {
-    let out = run_twice(r#"(module (memory (export "memory") 1) (func (export "run") (loop br 0)))"#, GAS);
+    let out = run_twice(
+        r#"(module (memory (export "memory") 1) (func (export "run") (loop br 0)))"#,
+        GAS,
+    );
     assert_eq!(out.failure_kind(), Some(FailureKind::OutOfGas));
     assert_eq!(out.gas_used, GAS);
 }
@@ -81,10 +84,14 @@ fn unbounded_recursion_is_a_deterministic_stack_overflow() {
         locals.push_str(" i64");
         touch.push_str(&format!("(local.set {i} (i64.const {i}))"));
     }
-    let big = format!(r#"(module (memory (export "memory") 1) (func $f (export "run") (local{locals}) {touch} (call $f)))"#);
+    let big =
+        format!(r#"(module (memory (export "memory") 1) (func $f (export "run") (local{locals}) {touch} (call $f)))"#);
     let out = run_twice(&big, 1_000_000_000);
     assert_eq!(out.failure_kind(), Some(FailureKind::StackOverflow), "{:?}", out.result);
-    assert!(!out.result.unwrap_err().message.contains("native"), "the deterministic limit must fire first");
+    assert!(
+        !out.result.unwrap_err().message.contains("native"),
+        "the deterministic limit must fire first"
+    );
 
     // Deep operand stacks and indirect recursion through a table.
     let indirect = r#"(module (memory (export "memory") 1)
@@ -132,7 +139,10 @@ fn huge_modules_are_rejected_and_deep_nesting_is_bounded() {
     big.extend_from_slice(&len);
     big.extend_from_slice(&[1, b'x']);
     big.extend(std::iter::repeat_n(0u8, pad));
-    assert!(matches!(rt().load(&big), Err(RuntimeError::Invalid(ValidationError::TooLarge { .. }))));
+    assert!(matches!(
+        rt().load(&big),
+        Err(RuntimeError::Invalid(ValidationError::TooLarge { .. }))
+    ));
 
     // 40,000 nested blocks: within the body-size cap, so it must compile (deploy gas is per byte).
     let depth = 40_000;
@@ -142,7 +152,9 @@ fn huge_modules_are_rejected_and_deep_nesting_is_bounded() {
         ")".repeat(depth)
     );
     let rt = rt();
-    let loaded = rt.load(&wasm(&nested)).expect("deeply nested but small module compiles");
+    let loaded = rt
+        .load(&wasm(&nested))
+        .expect("deeply nested but small module compiles");
     assert_eq!(loaded.deploy_gas, rt.schedule().deploy_cost(wasm(&nested).len()));
     assert!(run_with(&rt, &nested, "run", GAS).is_ok());
 
@@ -153,16 +165,34 @@ fn huge_modules_are_rejected_and_deep_nesting_is_bounded() {
         ")".repeat(200_000)
     );
     let e = load_err(&deeper);
-    assert!(matches!(e, ValidationError::OverLimit { what: "function body bytes", .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            ValidationError::OverLimit {
+                what: "function body bytes",
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
 fn out_of_bounds_pointers_trap_cleanly() {
     for (name, call) in [
-        ("storage_write", "(drop (call $w (i32.const -16) (i32.const 8) (i32.const 0) (i32.const 1)))"),
-        ("key past the end", "(drop (call $w (i32.const 65530) (i32.const 100) (i32.const 0) (i32.const 1)))"),
+        (
+            "storage_write",
+            "(drop (call $w (i32.const -16) (i32.const 8) (i32.const 0) (i32.const 1)))",
+        ),
+        (
+            "key past the end",
+            "(drop (call $w (i32.const 65530) (i32.const 100) (i32.const 0) (i32.const 1)))",
+        ),
         ("caller", "(call $c (i32.const 65520))"),
-        ("overflowing length", "(drop (call $w (i32.const 10) (i32.const -1) (i32.const 0) (i32.const 1)))"),
+        (
+            "overflowing length",
+            "(drop (call $w (i32.const 10) (i32.const -1) (i32.const 0) (i32.const 1)))",
+        ),
     ] {
         let src = format!(
             r#"(module
@@ -191,14 +221,21 @@ fn start_functions_are_rejected() {
 #[test]
 fn unknown_imports_and_wrong_signatures_are_rejected() {
     let e = load_err(r#"(module (import "env" "abort" (func)) (memory (export "memory") 1) (func (export "run")))"#);
-    assert!(matches!(&e, ValidationError::UnknownImport { module, name } if module == "env" && name == "abort"), "{e}");
-    let e = load_err(r#"(module (import "tutti_v1" "nope" (func)) (memory (export "memory") 1) (func (export "run")))"#);
+    assert!(
+        matches!(&e, ValidationError::UnknownImport { module, name } if module == "env" && name == "abort"),
+        "{e}"
+    );
+    let e =
+        load_err(r#"(module (import "tutti_v1" "nope" (func)) (memory (export "memory") 1) (func (export "run")))"#);
     assert!(matches!(e, ValidationError::UnknownImport { .. }));
-    let e = load_err(r#"(module (import "tutti_v1" "log" (func (param i64))) (memory (export "memory") 1) (func (export "run")))"#);
+    let e = load_err(
+        r#"(module (import "tutti_v1" "log" (func (param i64))) (memory (export "memory") 1) (func (export "run")))"#,
+    );
     assert!(matches!(e, ValidationError::ImportSignature { .. }), "{e}");
     let e = load_err(r#"(module (import "tutti_v1" "memory" (memory 1)) (func (export "run")))"#);
     assert_eq!(e, ValidationError::ImportedMemory);
-    let e = load_err(r#"(module (import "tutti_v1" "g" (global i32)) (memory (export "memory") 1) (func (export "run")))"#);
+    let e =
+        load_err(r#"(module (import "tutti_v1" "g" (global i32)) (memory (export "memory") 1) (func (export "run")))"#);
     assert!(matches!(e, ValidationError::UnknownImport { .. }));
 }
 
@@ -219,14 +256,32 @@ fn missing_or_bad_exports_are_rejected() {
 #[test]
 fn disabled_features_are_rejected() {
     for (what, src) in [
-        ("simd", r#"(module (memory (export "memory") 1) (func (export "run") (drop (v128.const i64x2 0 0))))"#),
-        ("memory64", r#"(module (memory (export "memory") i64 1) (func (export "run")))"#),
-        ("multi-memory", r#"(module (memory (export "memory") 1) (memory 1) (func (export "run")))"#),
-        ("threads", r#"(module (memory (export "memory") 1 1 shared) (func (export "run")))"#),
-        ("tail calls", r#"(module (memory (export "memory") 1) (func $f (export "run") (return_call $f)))"#),
+        (
+            "simd",
+            r#"(module (memory (export "memory") 1) (func (export "run") (drop (v128.const i64x2 0 0))))"#,
+        ),
+        (
+            "memory64",
+            r#"(module (memory (export "memory") i64 1) (func (export "run")))"#,
+        ),
+        (
+            "multi-memory",
+            r#"(module (memory (export "memory") 1) (memory 1) (func (export "run")))"#,
+        ),
+        (
+            "threads",
+            r#"(module (memory (export "memory") 1 1 shared) (func (export "run")))"#,
+        ),
+        (
+            "tail calls",
+            r#"(module (memory (export "memory") 1) (func $f (export "run") (return_call $f)))"#,
+        ),
     ] {
         let e = load_err(src);
-        assert!(matches!(e, ValidationError::Malformed(_) | ValidationError::MemoryCount(_)), "{what}: {e}");
+        assert!(
+            matches!(e, ValidationError::Malformed(_) | ValidationError::MemoryCount(_)),
+            "{what}: {e}"
+        );
     }
 }
 
@@ -243,7 +298,10 @@ fn floats_are_allowed_and_nans_are_canonical() {
     let out = run_twice(src, GAS);
     let bytes = out.result.unwrap();
     assert_eq!(u32::from_le_bytes(bytes[0..4].try_into().unwrap()), 0x7fc0_0000);
-    assert_eq!(u64::from_le_bytes(bytes[4..12].try_into().unwrap()), 0x7ff8_0000_0000_0000);
+    assert_eq!(
+        u64::from_le_bytes(bytes[4..12].try_into().unwrap()),
+        0x7ff8_0000_0000_0000
+    );
 }
 
 #[test]

@@ -26,7 +26,9 @@ struct Method {
 #[proc_macro_attribute]
 pub fn contract(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
-        return syn::Error::new(Ts::from(attr).span(), "#[contract] takes no arguments").to_compile_error().into();
+        return syn::Error::new(Ts::from(attr).span(), "#[contract] takes no arguments")
+            .to_compile_error()
+            .into();
     }
     let mut imp = parse_macro_input!(item as ItemImpl);
     match expand(&mut imp) {
@@ -54,7 +56,12 @@ fn method_kind(attrs: &mut Vec<Attribute>) -> syn::Result<Option<(Kind, bool)>> 
         if let syn::Meta::List(list) = &a.meta {
             match list.parse_args::<syn::Ident>() {
                 Ok(id) if id == "payable" && kind != Kind::View => payable = true,
-                _ => err = Some(syn::Error::new(list.span(), "the only option is `payable`, and views cannot be payable")),
+                _ => {
+                    err = Some(syn::Error::new(
+                        list.span(),
+                        "the only option is `payable`, and views cannot be payable",
+                    ))
+                }
             }
         }
         if found.is_some() {
@@ -75,9 +82,14 @@ fn expand(imp: &mut ItemImpl) -> syn::Result<Ts> {
     let mut exports = Vec::new();
     for item in imp.items.iter_mut() {
         let ImplItem::Fn(f) = item else { continue };
-        let Some((kind, payable)) = method_kind(&mut f.attrs)? else { continue };
+        let Some((kind, payable)) = method_kind(&mut f.attrs)? else {
+            continue;
+        };
         if let Some(FnArg::Receiver(r)) = f.sig.inputs.first() {
-            return Err(syn::Error::new(r.span(), "contract methods take no `self`: keep state in storage handles"));
+            return Err(syn::Error::new(
+                r.span(),
+                "contract methods take no `self`: keep state in storage handles",
+            ));
         }
         let name = f.sig.ident.clone();
         let mut arg_names = Vec::new();
@@ -95,7 +107,10 @@ fn expand(imp: &mut ItemImpl) -> syn::Result<Ts> {
             };
             if is_cb {
                 if kind != Kind::Callback {
-                    return Err(syn::Error::new(pt.span(), "#[callback_result] is only allowed in #[callback] methods"));
+                    return Err(syn::Error::new(
+                        pt.span(),
+                        "#[callback_result] is only allowed in #[callback] methods",
+                    ));
                 }
                 let ty = &pt.ty;
                 let idx = cb_index;

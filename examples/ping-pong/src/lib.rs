@@ -43,7 +43,10 @@ impl PingPong {
     /// Callback of `ping`: records the answer or the failure.
     #[callback]
     pub fn on_pong(#[callback_result] answer: Result<u64, CallFailure>, n: u64) {
-        require!(env::caller() == env::self_address(), "on_pong is a callback of this contract");
+        require!(
+            env::caller() == env::self_address(),
+            "on_pong is a callback of this contract"
+        );
         match answer {
             Ok(v) => {
                 LAST_PONG.set(&v);
@@ -120,7 +123,13 @@ mod tests {
         testing::set_caller(testing::with(|e| e.self_address));
         PingPong::on_pong(Ok(5), 4);
         assert_eq!(PingPong::last_pong(), Some(5));
-        PingPong::on_pong(Err(CallFailure { kind: FailureKind::Panic, message: "pong refuses 13".into() }), 13);
+        PingPong::on_pong(
+            Err(CallFailure {
+                kind: FailureKind::Panic,
+                message: "pong refuses 13".into(),
+            }),
+            13,
+        );
         assert_eq!(PingPong::failures(), 1);
     }
 

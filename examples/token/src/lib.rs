@@ -72,7 +72,14 @@ fn move_tokens(from: &Address, to: &Address, amount: u128) {
         // Cannot overflow: the total supply fits in u128.
         set_balance(to, balance(to) + amount);
     }
-    env::emit("Transfer", &TransferEvent { from: *from, to: *to, amount });
+    env::emit(
+        "Transfer",
+        &TransferEvent {
+            from: *from,
+            to: *to,
+            amount,
+        },
+    );
 }
 
 /// The token contract.
@@ -87,7 +94,14 @@ impl Token {
         SUPPLY.set(&supply);
         let owner = env::caller();
         set_balance(&owner, supply);
-        env::emit("Transfer", &TransferEvent { from: Address::default(), to: owner, amount: supply });
+        env::emit(
+            "Transfer",
+            &TransferEvent {
+                from: Address::default(),
+                to: owner,
+                amount: supply,
+            },
+        );
     }
 
     /// Sends `amount` of the caller's tokens to `to`.
@@ -109,7 +123,10 @@ impl Token {
     pub fn transfer_from(owner: Address, to: Address, amount: u128) {
         let spender = env::caller();
         let allowed = ALLOWANCES.get(&(owner, spender)).unwrap_or(0);
-        require!(allowed >= amount, "allowance exceeded: allowed {allowed}, asked {amount}");
+        require!(
+            allowed >= amount,
+            "allowance exceeded: allowed {allowed}, asked {amount}"
+        );
         ALLOWANCES.insert(&(owner, spender), &(allowed - amount));
         move_tokens(&owner, &to, amount);
     }
@@ -124,7 +141,12 @@ impl Token {
             .args(&(sender, amount, msg))
             .gas(RECEIVER_GAS)
             .send()
-            .then(Call::callback("resolve_transfer").args(&(sender, receiver, amount)).gas(RESOLVE_GAS).weight(0));
+            .then(
+                Call::callback("resolve_transfer")
+                    .args(&(sender, receiver, amount))
+                    .gas(RESOLVE_GAS)
+                    .weight(0),
+            );
     }
 
     /// Callback of `transfer_and_call`: refunds the unused amount; returns the amount kept by the receiver.
@@ -135,7 +157,10 @@ impl Token {
         receiver: Address,
         amount: u128,
     ) -> u128 {
-        require!(env::caller() == env::self_address(), "resolve_transfer is a callback of this contract");
+        require!(
+            env::caller() == env::self_address(),
+            "resolve_transfer is a callback of this contract"
+        );
         let unused = match used {
             Ok(unused) => unused.min(amount),
             Err(failure) => {
@@ -148,7 +173,14 @@ impl Token {
         if refund > 0 {
             set_balance(&receiver, balance(&receiver) - refund);
             set_balance(&sender, balance(&sender) + refund);
-            env::emit("Transfer", &TransferEvent { from: receiver, to: sender, amount: refund });
+            env::emit(
+                "Transfer",
+                &TransferEvent {
+                    from: receiver,
+                    to: sender,
+                    amount: refund,
+                },
+            );
             env::emit("Refund", &(sender, refund));
         }
         amount - refund
@@ -175,7 +207,8 @@ impl Token {
     /// Name, symbol and decimals.
     #[view]
     pub fn metadata() -> Metadata {
-        META.get().unwrap_or_else(|| env::panic_str("the token is not initialized"))
+        META.get()
+            .unwrap_or_else(|| env::panic_str("the token is not initialized"))
     }
 }
 
@@ -203,7 +236,14 @@ mod tests {
         assert_eq!(Token::balance_of(B), 300);
         let ev = testing::take_events();
         assert_eq!(ev[0].0, "Transfer");
-        assert_eq!(TransferEvent::decode(&mut &ev[0].1[..]).unwrap(), TransferEvent { from: A, to: B, amount: 300 });
+        assert_eq!(
+            TransferEvent::decode(&mut &ev[0].1[..]).unwrap(),
+            TransferEvent {
+                from: A,
+                to: B,
+                amount: 300
+            }
+        );
         let msg = testing::expect_panic(|| Token::transfer(B, 701));
         assert_eq!(msg, "insufficient token balance: have 700, need 701");
         assert_eq!(Token::balance_of(A), 700);
@@ -236,7 +276,10 @@ mod tests {
 
         // The callback runs as the contract itself.
         testing::set_caller(testing::with(|e| e.self_address));
-        let failed = Err(CallFailure { kind: FailureKind::Panic, message: "nope".into() });
+        let failed = Err(CallFailure {
+            kind: FailureKind::Panic,
+            message: "nope".into(),
+        });
         assert_eq!(Token::resolve_transfer(failed, A, B, 100), 0);
         assert_eq!(Token::balance_of(A), 1_000);
         assert_eq!(Token::balance_of(B), 0);

@@ -104,7 +104,11 @@ fn run_method(runtime: &Runtime, a: RunArgs) -> ExitCode {
     } else {
         print_outcome(&out, a.gas);
     }
-    if out.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if out.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn print_outcome(out: &CallOutcome, limit: Gas) {
@@ -154,7 +158,13 @@ fn to_json(out: &CallOutcome, limit: Gas) -> String {
     let events: Vec<String> = out
         .events
         .iter()
-        .map(|e| format!("{{\"name\":{},\"data\":\"0x{}\"}}", json_str(&e.name), hex::encode(&e.data)))
+        .map(|e| {
+            format!(
+                "{{\"name\":{},\"data\":\"0x{}\"}}",
+                json_str(&e.name),
+                hex::encode(&e.data)
+            )
+        })
         .collect();
     let logs: Vec<String> = out.logs.iter().map(|l| json_str(l)).collect();
     let (status, ret, error) = match &out.result {
@@ -162,7 +172,11 @@ fn to_json(out: &CallOutcome, limit: Gas) -> String {
         Err(f) => (
             "failed",
             "null".to_string(),
-            format!("{{\"kind\":{},\"message\":{}}}", json_str(&f.kind.to_string()), json_str(&f.message)),
+            format!(
+                "{{\"kind\":{},\"message\":{}}}",
+                json_str(&f.kind.to_string()),
+                json_str(&f.message)
+            ),
         ),
     };
     format!(

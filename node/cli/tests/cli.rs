@@ -3,7 +3,10 @@
 use std::process::{Command, Output};
 
 fn tutti(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tutti")).args(args).output().expect("tutti runs")
+    Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(args)
+        .output()
+        .expect("tutti runs")
 }
 
 fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> String {
@@ -13,7 +16,11 @@ fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> String {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -24,7 +31,8 @@ fn check_accepts_valid_and_names_the_broken_rule() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("transfer_and_call"));
 
-    let start = wat::parse_str(r#"(module (memory (export "memory") 1) (func $s) (start $s) (func (export "run")))"#).unwrap();
+    let start =
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func $s) (start $s) (func (export "run")))"#).unwrap();
     let bad = write(&dir, "start.wasm", &start);
     let o = tutti(&["contract", "check", &bad]);
     assert_eq!(o.status.code(), Some(2));
@@ -35,7 +43,11 @@ fn check_accepts_valid_and_names_the_broken_rule() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("invalid wasm"), "{}", text(&o));
 
-    let truncated = write(&dir, "truncated.wasm", &tutti_examples::TOKEN[..tutti_examples::TOKEN.len() / 2]);
+    let truncated = write(
+        &dir,
+        "truncated.wasm",
+        &tutti_examples::TOKEN[..tutti_examples::TOKEN.len() / 2],
+    );
     assert_eq!(tutti(&["contract", "check", &truncated]).status.code(), Some(2));
 
     let o = tutti(&["contract", "check", "/nonexistent/x.wasm"]);
@@ -48,18 +60,43 @@ fn run_prints_the_outcome_and_sets_the_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let counter = write(&dir, "counter.wasm", tutti_examples::COUNTER);
     // increment(7): the SCALE encoding of 7u64.
-    let o = tutti(&["contract", "run", &counter, "increment", "--args-hex", "0x0700000000000000"]);
+    let o = tutti(&[
+        "contract",
+        "run",
+        &counter,
+        "increment",
+        "--args-hex",
+        "0x0700000000000000",
+    ]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("status:   success"), "{t}");
     assert!(t.contains("return:   0x0700000000000000"), "{t}");
     assert!(t.contains("event:    Incremented"), "{t}");
 
-    let o = tutti(&["contract", "run", &counter, "increment", "--args-hex", "07", "--value", "5"]);
+    let o = tutti(&[
+        "contract",
+        "run",
+        &counter,
+        "increment",
+        "--args-hex",
+        "07",
+        "--value",
+        "5",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("not payable"), "{}", text(&o));
 
-    let o = tutti(&["contract", "run", &counter, "increment", "--args-hex", "0700000000000000", "--gas", "42000"]);
+    let o = tutti(&[
+        "contract",
+        "run",
+        &counter,
+        "increment",
+        "--args-hex",
+        "0700000000000000",
+        "--gas",
+        "42000",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("out of gas"), "{}", text(&o));
 
@@ -67,14 +104,33 @@ fn run_prints_the_outcome_and_sets_the_exit_code() {
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("{\"status\":\"success\""));
 
-    assert_eq!(tutti(&["contract", "run", &counter, "get", "--args-hex", "zz"]).status.code(), Some(2));
-    assert_eq!(tutti(&["contract", "run", &counter]).status.code(), Some(2), "missing METHOD is a usage error");
-    assert_eq!(tutti(&["contract", "run", &counter, "get", "--gas", "lots"]).status.code(), Some(2));
+    assert_eq!(
+        tutti(&["contract", "run", &counter, "get", "--args-hex", "zz"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        tutti(&["contract", "run", &counter]).status.code(),
+        Some(2),
+        "missing METHOD is a usage error"
+    );
+    assert_eq!(
+        tutti(&["contract", "run", &counter, "get", "--gas", "lots"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn help_is_there() {
-    for args in [&["--help"][..], &["contract", "--help"], &["contract", "run", "--help"], &["contract", "check", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["contract", "--help"],
+        &["contract", "run", "--help"],
+        &["contract", "check", "--help"],
+    ] {
         let o = tutti(args);
         assert_eq!(o.status.code(), Some(0));
         assert!(text(&o).contains("Usage"), "{}", text(&o));
