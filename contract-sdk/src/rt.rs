@@ -1,12 +1,18 @@
 //! What a `no_std` wasm contract needs from its runtime library: an allocator and a panic handler.
 //!
 //! The allocator is a bump allocator that never frees: each call runs in a fresh instance whose
-//! memory is thrown away afterwards, so freeing would only cost gas. It grows linear memory as
-//! needed; growth past the runtime's limit fails the call with `MemoryLimit`.
+//! memory is thrown away afterwards, so freeing would only cost gas. It starts at `__heap_base`
+//! (the end of the static data, set by the linker), uses the free tail of the initial memory first
+//! and grows linear memory only when that is used up; growth past the runtime's limit fails the
+//! call with `MemoryLimit`.
 #![allow(unsafe_code)]
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
+
+unsafe extern "C" {
+    static __heap_base: u8;
+}
 
 struct Bump {
     next: UnsafeCell<usize>,
@@ -24,7 +30,8 @@ unsafe impl GlobalAlloc for Bump {
         // SAFETY: single-threaded; no other reference to `next` exists during this call.
         let next = unsafe { &mut *self.next.get() };
         if *next == 0 {
-            *next = core::arch::wasm32::memory_size(0) * PAGE;
+            // `__heap_base` is a linker-defined symbol; only its address is taken, never read.
+            *next = core::ptr::addr_of!(__heap_base) as usize;
         }
         let start = (*next + layout.align() - 1) & !(layout.align() - 1);
         let Some(end) = start.checked_add(layout.size()) else {

@@ -422,21 +422,25 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         Ok(i32::from(storage_value(c.data(), &key).is_some()))
     })?;
 
-    fn getter(linker: &mut Linker<HostState>, name: &str, f: fn(&HostState) -> Vec<u8>) -> wasmtime::Result<()> {
+    fn getter<const N: usize>(
+        linker: &mut Linker<HostState>,
+        name: &str,
+        f: fn(&HostState) -> [u8; N],
+    ) -> wasmtime::Result<()> {
         linker.func_wrap("tutti_v1", name, move |mut c: C<'_>, ptr: i32| -> R<()> {
-            let p = price(&c, |s| s.context, 0);
+            let p = price(&c, |s| s.context_write, 0);
             charge(&mut c, p)?;
             let bytes = f(c.data());
             write_bytes(&mut c, ptr, &bytes)
         })?;
         Ok(())
     }
-    getter(linker, "caller", |s| s.ctx.predecessor.0.to_vec())?;
-    getter(linker, "signer", |s| s.ctx.signer.0.to_vec())?;
-    getter(linker, "self_address", |s| s.ctx.contract.0.to_vec())?;
-    getter(linker, "attached_value", |s| s.ctx.value.to_le_bytes().to_vec())?;
-    getter(linker, "balance", |s| s.balance.to_le_bytes().to_vec())?;
-    getter(linker, "randomness", |s| s.ctx.block.randomness.0.to_vec())?;
+    getter(linker, "caller", |s| s.ctx.predecessor.0)?;
+    getter(linker, "signer", |s| s.ctx.signer.0)?;
+    getter(linker, "self_address", |s| s.ctx.contract.0)?;
+    getter(linker, "attached_value", |s| s.ctx.value.to_le_bytes())?;
+    getter(linker, "balance", |s| s.balance.to_le_bytes())?;
+    getter(linker, "randomness", |s| s.ctx.block.randomness.0)?;
 
     linker.func_wrap(M, "block_height", |mut c: C<'_>| -> R<i64> {
         let p = price(&c, |s| s.context, 0);

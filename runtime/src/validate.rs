@@ -144,6 +144,8 @@ pub struct ModuleInfo {
     pub globals: u32,
     /// Names of exported functions (the contract's methods).
     pub methods: BTreeSet<String>,
+    /// Initial pages of the memory (instantiation is charged per page).
+    pub initial_pages: u64,
 }
 
 /// Slots charged per call on top of the callee's params, locals and operand stack: return address,
@@ -268,6 +270,7 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
                 for m in reader {
                     let m = m.map_err(malformed)?;
                     memories += 1;
+                    info.initial_pages = m.initial;
                     // A larger declared maximum is fine: growth is capped at run time.
                     if m.initial > limits.max_memory_pages {
                         return Err(ValidationError::MemoryTooLarge {
