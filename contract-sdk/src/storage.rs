@@ -194,3 +194,52 @@ impl<T: Encode + Decode> Vector<T> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+    use tutti_primitives::Address;
+
+    #[test]
+    fn item_map_vector_behave() {
+        testing::reset();
+        const I: Item<u32> = Item::new(b"i");
+        const M: Map<Address, u64> = Map::new(b"m");
+        const V: Vector<u8> = Vector::new(b"v");
+        assert_eq!(I.get(), None);
+        assert!(!I.exists());
+        I.set(&3);
+        assert_eq!(I.get_or_default(), 3);
+        I.remove();
+        assert_eq!(I.get(), None);
+
+        M.insert(&Address([1; 32]), &9);
+        assert!(M.contains(&Address([1; 32])));
+        assert!(!M.contains(&Address([2; 32])));
+        assert!(M.remove(&Address([1; 32])));
+        assert_eq!(M.get(&Address([1; 32])), None);
+
+        assert!(V.is_empty());
+        for x in 0..5u8 {
+            assert_eq!(V.push(&x), u32::from(x));
+        }
+        V.set(1, &42);
+        assert_eq!(V.range(0, 10), alloc::vec![0, 42, 2, 3, 4]);
+        assert_eq!(V.pop(), Some(4));
+        assert_eq!(V.len(), 4);
+        assert_eq!(V.get(4), None);
+        assert_eq!(testing::expect_panic(|| V.set(9, &1)), "vector index out of range");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_fails_cleanly() {
+        testing::reset();
+        testing::with(|e| e.storage.insert(b"x".to_vec(), alloc::vec![1]));
+        const X: Item<u64> = Item::new(b"x");
+        assert_eq!(
+            testing::expect_panic(|| X.get()),
+            "a stored value does not decode to its declared type"
+        );
+    }
+}

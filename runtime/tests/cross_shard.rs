@@ -247,3 +247,29 @@ fn same_transactions_same_state_roots() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn joined_promises_deliver_both_results_to_one_callback() {
+    let mut net = net(3);
+    let (user, key) = net.create_account(0, 10_000_000_000);
+    let a = net.deploy(0, tutti_examples::PING_PONG, user, None).unwrap();
+    let b = net.deploy(1, tutti_examples::PING_PONG, user, None).unwrap();
+    let c = net.deploy(2, tutti_examples::PING_PONG, user, None).unwrap();
+    let tx = net.call(&key, a, "ping_both", (b, c, 4u64).encode(), 0, GAS).unwrap();
+    net.run_until_idle(10);
+    // pong(4) = 5 on shard 1, pong(5) = 6 on shard 2.
+    assert_eq!(view::<Option<u64>>(&net, a, "last_pong", vec![]), Some(11));
+    let trace = net.trace(&tx);
+    let cb: Vec<_> = trace
+        .iter()
+        .filter(|e| e.method.as_deref() == Some("on_both"))
+        .collect();
+    assert_eq!(cb.len(), 1, "the callback runs once, after both results arrived");
+    assert_eq!(cb[0].events[0].name, "BothReceived");
+
+    // One side failing: 12 -> pong(12) = 13 succeeds, pong(13) fails.
+    net.call(&key, a, "ping_both", (b, c, 12u64).encode(), 0, GAS).unwrap();
+    net.run_until_idle(10);
+    assert_eq!(view::<Option<u64>>(&net, a, "last_pong", vec![]), Some(13));
+    assert_eq!(view::<u32>(&net, a, "failures", vec![]), 1);
+}

@@ -31,6 +31,35 @@ impl PingPong {
             .then(Call::callback("on_pong").args(&(n,)).gas(PONG_GAS));
     }
 
+    /// Pings two targets at once; `on_both` receives both answers (a promise join).
+    #[call]
+    pub fn ping_both(first: Address, second: Address, n: u64) {
+        let a = Call::new(first, "pong").args(&(n,)).gas(PONG_GAS).send();
+        let b = Call::new(second, "pong").args(&(n + 1,)).gas(PONG_GAS).send();
+        a.and(b).then(Call::callback("on_both").gas(PONG_GAS));
+    }
+
+    /// Callback of `ping_both`: stores the sum of the answers that succeeded; counts failures.
+    #[callback]
+    pub fn on_both(
+        #[callback_result] first: Result<u64, CallFailure>,
+        #[callback_result] second: Result<u64, CallFailure>,
+    ) {
+        require!(
+            env::caller() == env::self_address(),
+            "on_both is a callback of this contract"
+        );
+        let mut sum = 0;
+        for r in [first, second] {
+            match r {
+                Ok(v) => sum += v,
+                Err(_) => FAILURES.set(&(FAILURES.get_or_default() + 1)),
+            }
+        }
+        LAST_PONG.set(&sum);
+        env::emit("BothReceived", &sum);
+    }
+
     /// Answers `n + 1`, and refuses 13.
     #[call]
     pub fn pong(n: u64) -> u64 {
