@@ -120,6 +120,25 @@ pub struct Execution {
     pub children: Vec<Hash>,
 }
 
+impl Execution {
+    /// A successful record that used no gas, emitted nothing and produced no receipts yet.
+    fn empty(transaction: bool, shard: ShardId, height: Height, receiver: Address, method: Option<String>) -> Self {
+        Execution {
+            transaction,
+            shard,
+            height,
+            receiver,
+            method,
+            result: Ok(Vec::new()),
+            gas_used: 0,
+            gas_burnt: 0,
+            events: Vec::new(),
+            logs: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+}
+
 /// What one block did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BlockReport {
@@ -559,19 +578,7 @@ impl LocalNet {
         let height = self.height + 1;
         let acc = self.account_mut(&sender);
         acc.nonce += 1;
-        let mut exec = Execution {
-            transaction: true,
-            shard,
-            height,
-            receiver,
-            method,
-            result: Ok(Vec::new()),
-            gas_used: 0,
-            gas_burnt: 0,
-            events: Vec::new(),
-            logs: Vec::new(),
-            children: Vec::new(),
-        };
+        let mut exec = Execution::empty(true, shard, height, receiver, method);
         if acc.balance < cost {
             exec.result = Err(CallFailure {
                 kind: FailureKind::InsufficientBalance,
@@ -628,19 +635,7 @@ impl LocalNet {
             ReceiptBody::Transfer { amount } => {
                 let acc = self.account_mut(&r.receiver);
                 acc.balance = acc.balance.saturating_add(amount);
-                let exec = Execution {
-                    transaction: false,
-                    shard,
-                    height: self.height + 1,
-                    receiver: r.receiver,
-                    method: None,
-                    result: Ok(Vec::new()),
-                    gas_used: 0,
-                    gas_burnt: 0,
-                    events: Vec::new(),
-                    logs: Vec::new(),
-                    children: Vec::new(),
-                };
+                let exec = Execution::empty(false, shard, self.height + 1, r.receiver, None);
                 self.record(r.id, exec);
             }
             ReceiptBody::Data { data_id, result } => {
