@@ -361,3 +361,17 @@ fn every_host_function_in_the_table_is_provided() {
     let src = format!(r#"(module {imports} (memory (export "memory") 1) (func (export "run")))"#);
     assert!(run(&src, GAS).is_ok());
 }
+
+#[test]
+fn recursion_gas_is_pinned() {
+    // Gas depends only on the instrumentation and wasmtime's per-operator fuel, never on the
+    // machine; a change here means every node must upgrade together.
+    let small = r#"(module (memory (export "memory") 1) (func $f (export "run") (call $f)))"#;
+    let out = run(small, 1_000_000_000);
+    assert_eq!(out.failure_kind(), Some(FailureKind::StackOverflow));
+    assert_eq!(out.gas_used, PINNED_RECURSION_GAS, "recursion gas changed");
+}
+
+/// 84,000 (call base + 1 page) + 4,096 frames (16,384 slots / 4 per frame) x 10 instrumentation
+/// operators + 9. Changes with the gas schedule or the instrumentation, by design.
+const PINNED_RECURSION_GAS: u64 = 124_969;
