@@ -6,7 +6,10 @@
 use std::{process::ExitCode, sync::Arc};
 
 use clap::Args;
-use tutti_primitives::{Address, codec::Encode};
+use tutti_primitives::{
+    Address,
+    codec::{Decode, Encode},
+};
 use tutti_runtime::{
     Runtime, RuntimeConfig,
     local::{Execution, LocalNet},
@@ -128,21 +131,18 @@ pub fn run(args: SimArgs) -> ExitCode {
         }
     }
     println!();
-    let view = |c: &Address, m: &str, args: Vec<u8>| {
-        net.view(c, m, args)
-            .ok()
-            .and_then(|o| o.result.ok())
-            .map(hex::encode)
-            .unwrap_or_default()
-    };
+    fn view<T: Decode>(net: &LocalNet, c: &Address, method: &str, args: Vec<u8>) -> Option<T> {
+        let out = net.view(c, method, args).ok()?.result.ok()?;
+        T::decode(&mut out.as_slice()).ok()
+    }
     println!(
-        "A.last_pong = 0x{}  A.failures = 0x{}",
-        view(&a, "last_pong", vec![]),
-        view(&a, "failures", vec![])
+        "A.last_pong = {:?}, A.failures = {:?}",
+        view::<Option<u64>>(&net, &a, "last_pong", vec![]).flatten(),
+        view::<u32>(&net, &a, "failures", vec![])
     );
     println!(
-        "token.balance_of(user) = 0x{} (SCALE u128)",
-        view(&token, "balance_of", (user,).encode())
+        "token.balance_of(user) = {:?} (the 100 sent with transfer_and_call came back)",
+        view::<u128>(&net, &token, "balance_of", (user,).encode())
     );
     for s in 0..args.shards {
         println!("state root of shard {s}: {}", net.state_root(s));
