@@ -1,0 +1,273 @@
+//! The storage trait and its backends.
+//!
+//! Keys live in columns (one byte prefixed to the key). Writes only happen through a
+//! [`WriteBatch`], applied atomically: a block, its state changes, its receipts and its indexes are
+//! one batch, so after a crash the store holds the last complete block or the one before, never
+//! half of one.
+
+use std::{
+    collections::BTreeMap,
+    ops::Bound,
+    path::Path,
+    sync::{Arc, RwLock},
+};
+
+use crate::{ChainError, Result};
+
+/// A column: a separate key space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Column {
+    /// Chain metadata (head, genesis hash, schema version).
+    Meta = 0,
+    /// State tree nodes, by node key.
+    StateNodes = 1,
+    /// State values, by (key hash, version).
+    StateValues = 2,
+    /// Tree nodes that became stale at a version, for pruning.
+    StateStale = 3,
+    /// Blocks by height and hash.
+    Blocks = 4,
+    /// Receipts and outcomes.
+    Receipts = 5,
+    /// Secondary indexes (transaction hash to block, ...).
+    Index = 6,
+}
+
+fn full_key(col: Column, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(col as u8);
+    k.extend_from_slice(key);
+    k
+}
+
+/// A set of writes applied atomically.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    ops: Vec<(Column, Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `key` to `value` in `col`.
+    pub fn put(&mut self, col: Column, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push((col, key.into(), Some(value.into())));
+    }
+
+    /// Deletes `key` from `col`.
+    pub fn delete(&mut self, col: Column, key: impl Into<Vec<u8>>) {
+        self.ops.push((col, key.into(), None));
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Key-value storage with columns, ordered iteration and atomic batches.
+pub trait Store: Send + Sync {
+    /// The value of `key` in `col`.
+    fn get(&self, col: Column, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Up to `limit` entries of `col` whose key starts with `prefix`, in key order.
+    fn prefix(&self, col: Column, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// The entry of `col` with the greatest key `<= key`.
+    fn seek_prev(&self, col: Column, key: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+    /// Applies every operation of `batch`, or none.
+    fn write(&self, batch: WriteBatch) -> Result<()>;
+    /// Makes every applied batch durable.
+    fn flush(&self) -> Result<()>;
+}
+
+/// In-memory store, for tests and simulations.
+#[derive(Clone, Default)]
+pub struct MemStore {
+    map: Arc<RwLock<BTreeMap<Vec<u8>, Vec<u8>>>>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn strip(col: Column, k: &[u8]) -> Vec<u8> {
+    debug_assert_eq!(k.first(), Some(&(col as u8)));
+    k[1..].to_vec()
+}
+
+impl Store for MemStore {
+    fn get(&self, col: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .map
+            .read()
+            .expect("store lock poisoned")
+            .get(&full_key(col, key))
+            .cloned())
+    }
+
+    fn prefix(&self, col: Column, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let start = full_key(col, prefix);
+        let map = self.map.read().expect("store lock poisoned");
+        Ok(map
+            .range(start.clone()..)
+            .take_while(|(k, _)| k.starts_with(&start))
+            .take(limit)
+            .map(|(k, v)| (strip(col, k), v.clone()))
+            .collect())
+    }
+
+    fn seek_prev(&self, col: Column, key: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let end = full_key(col, key);
+        let map = self.map.read().expect("store lock poisoned");
+        Ok(map
+            .range((Bound::Included(vec![col as u8]), Bound::Included(end)))
+            .next_back()
+            .map(|(k, v)| (strip(col, k), v.clone())))
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        let mut map = self.map.write().expect("store lock poisoned");
+        for (col, k, v) in batch.ops {
+            match v {
+                Some(v) => map.insert(full_key(col, &k), v),
+                None => map.remove(&full_key(col, &k)),
+            };
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The embedded default: sled 0.34, one tree, batches applied with `apply_batch` (atomic).
+#[derive(Clone)]
+pub struct SledStore {
+    db: sled::Db,
+}
+
+impl SledStore {
+    /// Opens (or creates) a store in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let db = sled::Config::new().path(dir.as_ref()).open()?;
+        Ok(SledStore { db })
+    }
+}
+
+impl Store for SledStore {
+    fn get(&self, col: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(full_key(col, key))?.map(|v| v.to_vec()))
+    }
+
+    fn prefix(&self, col: Column, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.db
+            .scan_prefix(full_key(col, prefix))
+            .take(limit)
+            .map(|r| r.map(|(k, v)| (strip(col, &k), v.to_vec())).map_err(ChainError::from))
+            .collect()
+    }
+
+    fn seek_prev(&self, col: Column, key: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        match self.db.range(vec![col as u8]..=full_key(col, key)).next_back() {
+            Some(r) => {
+                let (k, v) = r?;
+                Ok(Some((strip(col, &k), v.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        let mut b = sled::Batch::default();
+        for (col, k, v) in batch.ops {
+            match v {
+                Some(v) => b.insert(full_key(col, &k), v),
+                None => b.remove(full_key(col, &k)),
+            }
+        }
+        self.db.apply_batch(b)?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The behaviour every backend must have.
+    pub(crate) fn conformance(s: &dyn Store) {
+        let mut b = WriteBatch::new();
+        b.put(Column::Blocks, b"a1".to_vec(), b"x".to_vec());
+        b.put(Column::Blocks, b"a2".to_vec(), b"y".to_vec());
+        b.put(Column::Blocks, b"b1".to_vec(), b"z".to_vec());
+        b.put(Column::Index, b"a1".to_vec(), b"other column".to_vec());
+        s.write(b).unwrap();
+        assert_eq!(s.get(Column::Blocks, b"a1").unwrap(), Some(b"x".to_vec()));
+        assert_eq!(s.get(Column::Index, b"a1").unwrap(), Some(b"other column".to_vec()));
+        assert_eq!(s.get(Column::Meta, b"a1").unwrap(), None);
+        let p = s.prefix(Column::Blocks, b"a", 10).unwrap();
+        assert_eq!(
+            p,
+            vec![(b"a1".to_vec(), b"x".to_vec()), (b"a2".to_vec(), b"y".to_vec())]
+        );
+        assert_eq!(s.prefix(Column::Blocks, b"", 2).unwrap().len(), 2, "limit is honoured");
+        assert_eq!(
+            s.seek_prev(Column::Blocks, b"a9").unwrap(),
+            Some((b"a2".to_vec(), b"y".to_vec()))
+        );
+        assert_eq!(
+            s.seek_prev(Column::Blocks, b"a2").unwrap(),
+            Some((b"a2".to_vec(), b"y".to_vec()))
+        );
+        assert_eq!(
+            s.seek_prev(Column::Blocks, b"a0").unwrap(),
+            None,
+            "never crosses into another column"
+        );
+        assert_eq!(
+            s.seek_prev(Column::Index, b"zz").unwrap(),
+            Some((b"a1".to_vec(), b"other column".to_vec()))
+        );
+        let mut d = WriteBatch::new();
+        d.delete(Column::Blocks, b"a1".to_vec());
+        d.put(Column::Blocks, b"a2".to_vec(), b"y2".to_vec());
+        s.write(d).unwrap();
+        assert_eq!(s.get(Column::Blocks, b"a1").unwrap(), None);
+        assert_eq!(s.get(Column::Blocks, b"a2").unwrap(), Some(b"y2".to_vec()));
+        s.flush().unwrap();
+    }
+
+    #[test]
+    fn mem_store_conforms() {
+        conformance(&MemStore::new());
+    }
+
+    #[test]
+    fn sled_store_conforms_and_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SledStore::open(dir.path()).unwrap();
+            conformance(&s);
+        }
+        let s = SledStore::open(dir.path()).unwrap();
+        assert_eq!(s.get(Column::Blocks, b"a2").unwrap(), Some(b"y2".to_vec()));
+        assert_eq!(s.get(Column::Blocks, b"a1").unwrap(), None);
+    }
+}
