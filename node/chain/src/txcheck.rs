@@ -1,0 +1,308 @@
+//! Stateless and stateful transaction checks, shared by the mempool and block execution.
+//!
+//! Rules, in the order they are checked (cheapest first, signature before anything that needs
+//! state): size, gas limit bounds, gas price floor, chain id, strict ed25519 signature; then against
+//! the sender's account: nonce (not below the account nonce) and balance (value + gas limit x gas
+//! price, checked arithmetic).
+
+use tutti_primitives::{Action, Amount, ChainId, Gas, Nonce, SignedTransaction, codec::Decode};
+
+use crate::account::Account;
+
+/// Limits a transaction must respect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxRules {
+    /// The chain's id.
+    pub chain_id: ChainId,
+    /// Largest encoded transaction, bytes (a deploy carries its code).
+    pub max_tx_bytes: usize,
+    /// Most gas one transaction may buy.
+    pub max_gas: Gas,
+    /// Least gas a transaction must buy (covers its own inclusion).
+    pub min_gas: Gas,
+    /// Lowest accepted gas price.
+    pub min_gas_price: Amount,
+}
+
+impl TxRules {
+    /// Defaults for a chain: 2.5 MiB transactions (a 2 MiB contract plus arguments), 10 G gas
+    /// (about 1 s of execution), at least 100 k gas, price at least 1.
+    pub fn new(chain_id: ChainId) -> Self {
+        TxRules {
+            chain_id,
+            max_tx_bytes: 2 * 1024 * 1024 + 512 * 1024,
+            max_gas: 10_000_000_000,
+            min_gas: 100_000,
+            min_gas_price: 1,
+        }
+    }
+}
+
+/// Why a transaction was refused. Each message says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    /// The bytes are not a SCALE-encoded signed transaction.
+    #[error("transaction bytes do not decode: {0}")]
+    Malformed(String),
+    /// Over the size cap.
+    #[error("transaction is {size} bytes, over the limit of {max}")]
+    TooLarge {
+        /// Encoded size.
+        size: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// Gas limit outside the bounds.
+    #[error("gas limit {got} is outside [{min}, {max}]")]
+    GasLimit {
+        /// Requested.
+        got: Gas,
+        /// Lower bound.
+        min: Gas,
+        /// Upper bound.
+        max: Gas,
+    },
+    /// Gas price below the floor.
+    #[error("gas price {got} is below the minimum {min}")]
+    GasPriceTooLow {
+        /// Offered.
+        got: Amount,
+        /// The floor.
+        min: Amount,
+    },
+    /// Signed for another chain.
+    #[error("chain id {got} does not match this chain ({expected})")]
+    WrongChain {
+        /// In the transaction.
+        got: ChainId,
+        /// This chain.
+        expected: ChainId,
+    },
+    /// Signature or public key refused.
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    /// Already used nonce (a replay, or an old transaction).
+    #[error("nonce {got} is below the account nonce {expected} (already used)")]
+    NonceTooLow {
+        /// In the transaction.
+        got: Nonce,
+        /// The account's next nonce.
+        expected: Nonce,
+    },
+    /// Cannot pay value + gas.
+    #[error("balance {have} cannot pay value + gas limit x gas price = {need}")]
+    InsufficientBalance {
+        /// Required.
+        need: Amount,
+        /// Available.
+        have: Amount,
+    },
+    /// The amount overflows.
+    #[error("value + gas limit x gas price overflows")]
+    CostOverflow,
+}
+
+/// The most a transaction can cost its sender: attached value + gas limit x gas price.
+pub fn max_cost(stx: &SignedTransaction) -> Result<Amount, TxError> {
+    let value = match &stx.tx.action {
+        Action::Transfer { amount, .. } => *amount,
+        Action::Deploy { value, .. } | Action::Call { value, .. } => *value,
+    };
+    u128::from(stx.tx.gas_limit)
+        .checked_mul(stx.tx.gas_price)
+        .and_then(|g| g.checked_add(value))
+        .ok_or(TxError::CostOverflow)
+}
+
+/// Decodes raw bytes (as received over RPC or the network) into a signed transaction, refusing
+/// oversize input before decoding and trailing bytes after.
+pub fn decode(bytes: &[u8], rules: &TxRules) -> Result<SignedTransaction, TxError> {
+    if bytes.len() > rules.max_tx_bytes {
+        return Err(TxError::TooLarge {
+            size: bytes.len(),
+            max: rules.max_tx_bytes,
+        });
+    }
+    let mut slice = bytes;
+    let stx = SignedTransaction::decode(&mut slice).map_err(|e| TxError::Malformed(e.to_string()))?;
+    if !slice.is_empty() {
+        return Err(TxError::Malformed(format!("{} trailing bytes", slice.len())));
+    }
+    Ok(stx)
+}
+
+/// Checks that need no state. `encoded_len` is the transaction's encoded size.
+pub fn check_stateless(stx: &SignedTransaction, encoded_len: usize, rules: &TxRules) -> Result<(), TxError> {
+    if encoded_len > rules.max_tx_bytes {
+        return Err(TxError::TooLarge {
+            size: encoded_len,
+            max: rules.max_tx_bytes,
+        });
+    }
+    let tx = &stx.tx;
+    if tx.gas_limit < rules.min_gas || tx.gas_limit > rules.max_gas {
+        return Err(TxError::GasLimit {
+            got: tx.gas_limit,
+            min: rules.min_gas,
+            max: rules.max_gas,
+        });
+    }
+    if tx.gas_price < rules.min_gas_price {
+        return Err(TxError::GasPriceTooLow {
+            got: tx.gas_price,
+            min: rules.min_gas_price,
+        });
+    }
+    if tx.chain_id != rules.chain_id {
+        return Err(TxError::WrongChain {
+            got: tx.chain_id,
+            expected: rules.chain_id,
+        });
+    }
+    max_cost(stx)?;
+    stx.verify().map_err(|e| TxError::BadSignature(e.to_string()))
+}
+
+/// Checks against the sender's account. A nonce above the account nonce passes (the mempool holds
+/// it until the gap fills); block execution requires it to be exactly the account nonce.
+pub fn check_account(stx: &SignedTransaction, account: &Account) -> Result<(), TxError> {
+    if stx.tx.nonce < account.nonce {
+        return Err(TxError::NonceTooLow {
+            got: stx.tx.nonce,
+            expected: account.nonce,
+        });
+    }
+    let need = max_cost(stx)?;
+    if account.balance < need {
+        return Err(TxError::InsufficientBalance {
+            need,
+            have: account.balance,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use tutti_primitives::{Address, PublicKey, Transaction, codec::Encode};
+
+    pub(crate) fn key(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32])
+    }
+
+    pub(crate) fn tx(k: &SigningKey, nonce: Nonce, price: Amount, amount: Amount) -> SignedTransaction {
+        Transaction {
+            chain_id: 7,
+            signer: PublicKey(k.verifying_key().to_bytes()),
+            nonce,
+            gas_limit: 100_000,
+            gas_price: price,
+            action: Action::Transfer {
+                to: Address([9; 32]),
+                amount,
+            },
+        }
+        .sign(k)
+    }
+
+    #[test]
+    fn each_rule_refuses_with_its_own_error() {
+        let rules = TxRules::new(7);
+        let k = key(1);
+        let good = tx(&k, 0, 1, 5);
+        let len = good.encode().len();
+        assert_eq!(check_stateless(&good, len, &rules), Ok(()));
+
+        let mut t = good.clone();
+        t.tx.gas_limit = 10;
+        assert!(matches!(
+            check_stateless(&t, len, &rules),
+            Err(TxError::GasLimit { got: 10, .. })
+        ));
+        t.tx.gas_limit = u64::MAX;
+        assert!(matches!(
+            check_stateless(&t, len, &rules),
+            Err(TxError::GasLimit { .. })
+        ));
+        let mut t = good.clone();
+        t.tx.gas_price = 0;
+        assert!(matches!(
+            check_stateless(&t, len, &rules),
+            Err(TxError::GasPriceTooLow { .. })
+        ));
+        let t = Transaction {
+            chain_id: 8,
+            ..good.tx.clone()
+        }
+        .sign(&k);
+        assert_eq!(
+            check_stateless(&t, len, &rules),
+            Err(TxError::WrongChain { got: 8, expected: 7 })
+        );
+        let mut t = good.clone();
+        t.tx.nonce = 1; // signature no longer matches
+        assert!(matches!(
+            check_stateless(&t, len, &rules),
+            Err(TxError::BadSignature(_))
+        ));
+        let t = Transaction {
+            gas_price: u128::MAX,
+            ..good.tx.clone()
+        }
+        .sign(&k);
+        assert_eq!(check_stateless(&t, len, &rules), Err(TxError::CostOverflow));
+        assert!(matches!(
+            check_stateless(&good, rules.max_tx_bytes + 1, &rules),
+            Err(TxError::TooLarge { .. })
+        ));
+
+        let acc = Account {
+            balance: 100_004,
+            nonce: 3,
+            code_hash: None,
+        };
+        assert_eq!(
+            check_account(&tx(&k, 2, 1, 5), &acc),
+            Err(TxError::NonceTooLow { got: 2, expected: 3 })
+        );
+        assert_eq!(
+            check_account(&tx(&k, 3, 1, 5), &acc),
+            Err(TxError::InsufficientBalance {
+                need: 100_005,
+                have: 100_004
+            })
+        );
+        assert_eq!(
+            check_account(&tx(&k, 9, 1, 4), &acc),
+            Ok(()),
+            "a future nonce passes the account check"
+        );
+        assert!(
+            TxError::NonceTooLow { got: 2, expected: 3 }
+                .to_string()
+                .contains("already used")
+        );
+    }
+
+    #[test]
+    fn raw_bytes_are_bounded_and_strict() {
+        let rules = TxRules::new(7);
+        let enc = tx(&key(1), 0, 1, 5).encode();
+        assert!(decode(&enc, &rules).is_ok());
+        assert!(matches!(
+            decode(&enc[..enc.len() - 1], &rules),
+            Err(TxError::Malformed(_))
+        ));
+        let mut trailing = enc.clone();
+        trailing.push(0);
+        assert!(matches!(decode(&trailing, &rules), Err(TxError::Malformed(m)) if m.contains("trailing")));
+        assert!(matches!(decode(b"garbage", &rules), Err(TxError::Malformed(_))));
+        assert!(matches!(
+            decode(&vec![0; rules.max_tx_bytes + 1], &rules),
+            Err(TxError::TooLarge { .. })
+        ));
+        assert!(matches!(decode(&[], &rules), Err(TxError::Malformed(_))));
+    }
+}
