@@ -7,12 +7,14 @@
 
 extern crate alloc;
 
+pub mod account;
 pub mod address;
 pub mod block;
 pub mod hash;
 pub mod receipt;
 pub mod tx;
 
+pub use account::Account;
 pub use address::{Address, AddressError};
 pub use block::{BlockHeader, CommitCertificate};
 pub use hash::{Hash, tagged_hash, tags};

@@ -5,8 +5,10 @@
 //! - [`gas`]: the gas schedule, as data.
 //! - [`host`]: the `tutti_v1` host API.
 //! - [`Runtime`]: engine, code cache (`InstancePre`, pooling allocator) and execution.
+//! - [`apply`]: the receipt rules as a pure core over a shard-state trait.
 //! - [`local`]: an in-memory multi-shard executor that routes receipts, for tests and developers.
 
+pub mod apply;
 pub mod gas;
 pub mod host;
 pub mod instrument;

@@ -273,3 +273,53 @@ fn joined_promises_deliver_both_results_to_one_callback() {
     assert_eq!(view::<Option<u64>>(&net, a, "last_pong", vec![]), Some(13));
     assert_eq!(view::<u32>(&net, a, "failures", vec![]), 1);
 }
+
+#[test]
+fn deploy_transactions_install_code_and_refund_what_is_unused() {
+    let mut net = net(1);
+    let (user, key) = net.create_account(0, 100_000_000_000_000);
+    let deploy = |net: &LocalNet, code: &[u8], gas: u64, value: u128| {
+        let args = (5u64,).encode();
+        net.sign(
+            &key,
+            gas,
+            Action::Deploy {
+                code: code.to_vec(),
+                init_method: Some("init".into()),
+                args,
+                value,
+            },
+        )
+    };
+    let before = net.balance(&user);
+    let tx = net
+        .submit(deploy(&net, tutti_examples::COUNTER, 1_000_000_000, 0))
+        .unwrap();
+    net.run_until_idle(5);
+    let exec = net.execution(&tx).unwrap().clone();
+    let contract = Address(exec.result.clone().expect("deployed").try_into().unwrap());
+    assert_eq!(
+        view::<u64>(&net, contract, "get", vec![]),
+        5,
+        "init ran with its arguments"
+    );
+    assert_eq!(net.balance(&user) + burnt(&net, &tx), before, "unused gas came back");
+
+    // Invalid code: refused with the rule, the attached value comes back, only validation is charged.
+    let before = net.balance(&user);
+    let tx = net
+        .submit(deploy(&net, b"\0asm\x01\0\0\0garbage", 1_000_000_000, 777))
+        .unwrap();
+    net.run_until_idle(5);
+    let f = net.execution(&tx).unwrap().result.clone().unwrap_err();
+    assert_eq!(f.kind, FailureKind::InvalidCode);
+    assert!(f.message.contains("invalid wasm"), "{}", f.message);
+    assert_eq!(net.balance(&user) + burnt(&net, &tx), before);
+
+    // Too little gas for the deploy cost: out of gas, the whole limit is used.
+    let tx = net.submit(deploy(&net, tutti_examples::COUNTER, 100_000, 0)).unwrap();
+    net.run_until_idle(5);
+    let e = net.execution(&tx).unwrap();
+    assert_eq!(e.result.clone().unwrap_err().kind, FailureKind::OutOfGas);
+    assert_eq!(e.gas_used, 100_000);
+}

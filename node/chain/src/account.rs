@@ -5,21 +5,9 @@
 //! - `c/` ++ code hash: contract code.
 //! - `s/` ++ address ++ key: contract storage.
 
-use tutti_primitives::{
-    Address, Amount, Hash, Nonce,
-    codec::{Decode, Encode},
-};
+use tutti_primitives::{Address, Hash};
 
-/// An account: balance, next nonce, and code for contracts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
-pub struct Account {
-    /// Balance in the smallest unit.
-    pub balance: Amount,
-    /// The nonce the next transaction from this account must carry.
-    pub nonce: Nonce,
-    /// Hash of the contract code, for contracts.
-    pub code_hash: Option<Hash>,
-}
+pub use tutti_primitives::Account;
 
 /// The state key of an account.
 pub fn account_key(a: &Address) -> Vec<u8> {
