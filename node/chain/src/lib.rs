@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod error;
+pub mod exec;
 pub mod mempool;
 pub mod state;
 pub mod storage;
@@ -13,6 +14,7 @@ pub mod txcheck;
 
 pub use account::Account;
 pub use error::{ChainError, Result};
+pub use exec::{BlockInput, BlockOutput, ShardSpec, execute_block, write_genesis};
 pub use mempool::{Admitted, Mempool, MempoolConfig, MempoolError};
 pub use state::{StateDb, StateProof};
 pub use storage::{Column, MemStore, SledStore, Store, WriteBatch};

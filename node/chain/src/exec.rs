@@ -1,0 +1,371 @@
+//! Block execution over the authenticated state, with the receipt rules of
+//! [`tutti_runtime::apply`] (the same core the local executor uses).
+//!
+//! Rules of a block on shard `s`:
+//! 1. Incoming cross-shard receipts must carry the next sequence number of their (source, s)
+//!    stream (kept in state); anything else makes the block invalid.
+//! 2. Transactions run first, in block order. A transaction that fails the stateless checks, does
+//!    not carry exactly its sender's account nonce, or does not fit the block gas limit is skipped
+//!    (not included). Each included one turns into its first receipt.
+//! 3. Then receipts run in this order, at most `max_receipts_per_block`: the delayed queue (kept in
+//!    state, oldest first), incoming receipts, then same-shard receipts made by this block. A call
+//!    that completes a postponed callback puts it at the front. What does not fit is appended to
+//!    the delayed queue.
+//! 4. Receipts for other shards get the next sequence number of their (s, destination) stream and
+//!    leave in the block's outbox.
+//! 5. All state changes are applied to the tree at version = height; the tree update goes into
+//!    the block's write batch. A storage error while executing aborts the block (it is never
+//!    turned into "value absent" for a contract).
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{Arc, Mutex, RwLock},
+};
+
+use parity_scale_codec::{Decode, Encode};
+use tutti_primitives::{Account, Address, CallFailure, Gas, Hash, Height, Receipt, ShardId, SignedTransaction};
+use tutti_runtime::{
+    BlockContext, Runtime, StateChange, StateView,
+    apply::{self, Applied, Execution, ShardState},
+};
+
+use crate::{
+    ChainError, Result, StateDb, Store, WriteBatch,
+    account::{account_key, code_key, storage_key},
+    txcheck::{self, TxError, TxRules},
+};
+
+/// A shard's execution parameters.
+#[derive(Clone, Debug)]
+pub struct ShardSpec {
+    /// The shard.
+    pub shard_id: ShardId,
+    /// How many shards.
+    pub num_shards: u32,
+    /// Transaction rules (chain id, bounds).
+    pub rules: TxRules,
+    /// Most receipts executed per block.
+    pub max_receipts_per_block: usize,
+    /// Most gas the block's transactions may buy in total.
+    pub block_gas_limit: Gas,
+}
+
+/// What goes into a block.
+#[derive(Clone, Debug)]
+pub struct BlockInput {
+    /// Height (the new state version).
+    pub height: Height,
+    /// Timestamp, ms.
+    pub timestamp_ms: u64,
+    /// The block's randomness.
+    pub randomness: Hash,
+    /// Candidate transactions, in order.
+    pub txs: Vec<SignedTransaction>,
+    /// Cross-shard receipts delivered to this shard.
+    pub incoming: Vec<Receipt>,
+}
+
+/// What a block did.
+#[derive(Debug)]
+pub struct BlockOutput {
+    /// State root after the block.
+    pub state_root: Hash,
+    /// The state update; add the block and indexes to it and write it atomically.
+    pub batch: WriteBatch,
+    /// Hashes of the included transactions, in order.
+    pub included: Vec<Hash>,
+    /// Transactions left out, and why.
+    pub skipped: Vec<(Hash, TxError)>,
+    /// Every execution (transactions and receipts), in order.
+    pub executions: Vec<(Hash, Execution)>,
+    /// Receipts for other shards, numbered.
+    pub outgoing: Vec<Receipt>,
+    /// Gas burnt by the block.
+    pub gas_used: Gas,
+    /// Receipts left in the delayed queue.
+    pub delayed: u64,
+}
+
+type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Reads through the block's overlay to the state at the parent version.
+struct View {
+    db: StateDb<dyn Store>,
+    version: Option<u64>,
+    overlay: Arc<RwLock<Overlay>>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl View {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(v) = self.overlay.read().expect("overlay lock poisoned").get(key) {
+            return v.clone();
+        }
+        let version = self.version?;
+        match self.db.get(key, version) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error
+                    .lock()
+                    .expect("error lock poisoned")
+                    .get_or_insert(e.to_string());
+                None
+            }
+        }
+    }
+}
+
+impl StateView for View {
+    fn storage_get(&self, contract: &Address, key: &[u8]) -> Option<Vec<u8>> {
+        self.get(&storage_key(contract, key))
+    }
+}
+
+/// The state of one block in progress.
+struct BlockState {
+    view: Arc<View>,
+}
+
+impl BlockState {
+    fn put(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.view
+            .overlay
+            .write()
+            .expect("overlay lock poisoned")
+            .insert(key, value);
+    }
+
+    fn get_decoded<T: Decode>(&self, key: &[u8], what: &'static str) -> Option<T> {
+        let bytes = self.view.get(key)?;
+        match T::decode(&mut bytes.as_slice()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.view
+                    .error
+                    .lock()
+                    .expect("error lock poisoned")
+                    .get_or_insert(format!("corrupt {what}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn put_encoded<T: Encode>(&mut self, key: Vec<u8>, value: Option<&T>) {
+        self.put(key, value.map(|v| v.encode()));
+    }
+}
+
+fn key(prefix: &[u8], id: &[u8]) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(id);
+    k
+}
+
+impl ShardState for BlockState {
+    fn account(&self, a: &Address) -> Account {
+        self.get_decoded(&account_key(a), "account").unwrap_or_default()
+    }
+    fn set_account(&mut self, a: &Address, account: Account) {
+        self.put_encoded(account_key(a), Some(&account));
+    }
+    fn code(&self, hash: &Hash) -> Option<Vec<u8>> {
+        self.view.get(&code_key(hash))
+    }
+    fn put_code(&mut self, hash: Hash, code: Vec<u8>) {
+        self.put(code_key(&hash), Some(code));
+    }
+    fn storage_view(&self) -> Arc<dyn StateView> {
+        self.view.clone()
+    }
+    fn apply_storage(&mut self, contract: &Address, changes: &[StateChange]) {
+        let mut o = self.view.overlay.write().expect("overlay lock poisoned");
+        for ch in changes {
+            o.insert(storage_key(contract, &ch.key), ch.value.clone());
+        }
+    }
+    fn data(&self, id: &Hash) -> Option<Result<Vec<u8>, CallFailure>> {
+        self.get_decoded(&key(b"d/", &id.0), "callback data")
+    }
+    fn set_data(&mut self, id: Hash, result: Option<Result<Vec<u8>, CallFailure>>) {
+        self.put_encoded(key(b"d/", &id.0), result.as_ref());
+    }
+    fn waiting(&self, id: &Hash) -> Option<Hash> {
+        self.get_decoded(&key(b"w/", &id.0), "waiting index")
+    }
+    fn set_waiting(&mut self, id: Hash, receipt: Option<Hash>) {
+        self.put_encoded(key(b"w/", &id.0), receipt.as_ref());
+    }
+    fn postponed(&self, id: &Hash) -> Option<Receipt> {
+        self.get_decoded(&key(b"p/", &id.0), "postponed receipt")
+    }
+    fn set_postponed(&mut self, id: Hash, receipt: Option<Receipt>) {
+        self.put_encoded(key(b"p/", &id.0), receipt.as_ref());
+    }
+}
+
+const QUEUE_HEAD: &[u8] = b"q/head";
+const QUEUE_TAIL: &[u8] = b"q/tail";
+
+fn queue_item(i: u64) -> Vec<u8> {
+    key(b"q/i/", &i.to_be_bytes())
+}
+
+/// Writes `accounts` as the state at version 0 and returns the genesis state root.
+pub fn write_genesis(db: &StateDb<dyn Store>, accounts: &[(Address, Account)], batch: &mut WriteBatch) -> Result<Hash> {
+    db.apply(
+        0,
+        accounts.iter().map(|(a, acc)| (account_key(a), Some(acc.encode()))),
+        batch,
+    )
+}
+
+/// Executes a block on top of the state at `parent_version`.
+pub fn execute_block(
+    runtime: &Runtime,
+    db: &StateDb<dyn Store>,
+    parent_version: Option<u64>,
+    spec: &ShardSpec,
+    input: BlockInput,
+) -> Result<BlockOutput> {
+    let view = Arc::new(View {
+        db: db.clone(),
+        version: parent_version,
+        overlay: Arc::new(RwLock::new(Overlay::new())),
+        error: Arc::new(Mutex::new(None)),
+    });
+    let mut st = BlockState { view: view.clone() };
+    let block = BlockContext {
+        height: input.height,
+        timestamp_ms: input.timestamp_ms,
+        randomness: input.randomness,
+        shard_id: spec.shard_id,
+        num_shards: spec.num_shards,
+    };
+    let mut out = BlockOutput {
+        state_root: Hash::ZERO,
+        batch: WriteBatch::new(),
+        included: Vec::new(),
+        skipped: Vec::new(),
+        executions: Vec::new(),
+        outgoing: Vec::new(),
+        gas_used: 0,
+        delayed: 0,
+    };
+
+    // 1. Incoming receipts must continue their streams.
+    let mut incoming = Vec::with_capacity(input.incoming.len());
+    for r in input.incoming {
+        let k = key(b"n/", &r.source_shard.to_be_bytes());
+        let expected: u64 = st.get_decoded(&k, "stream sequence").unwrap_or(0);
+        if r.seq != expected || r.dest_shard != spec.shard_id {
+            return Err(ChainError::Tree(format!(
+                "incoming receipt {} from shard {} has sequence {} for shard {}, expected {expected} for shard {}",
+                r.id, r.source_shard, r.seq, r.dest_shard, spec.shard_id
+            )));
+        }
+        st.put_encoded(k, Some(&(expected + 1)));
+        incoming.push(r);
+    }
+
+    // 3 (first part). The delayed queue, oldest first.
+    let head: u64 = st.get_decoded(QUEUE_HEAD, "queue head").unwrap_or(0);
+    let tail: u64 = st.get_decoded(QUEUE_TAIL, "queue tail").unwrap_or(0);
+    let mut work: VecDeque<Receipt> = VecDeque::new();
+    for i in head..tail {
+        if let Some(r) = st.get_decoded::<Receipt>(&queue_item(i), "queued receipt") {
+            work.push_back(r);
+        }
+        st.put(queue_item(i), None);
+    }
+    work.extend(incoming);
+
+    let route =
+        |st: &mut BlockState, work: &mut VecDeque<Receipt>, out: &mut BlockOutput, applied: Applied, id: Hash| {
+            for mut r in applied.receipts {
+                r.source_shard = spec.shard_id;
+                r.dest_shard = r.receiver.home_shard(spec.num_shards);
+                if r.dest_shard == spec.shard_id {
+                    work.push_back(r);
+                } else {
+                    let k = key(b"o/", &r.dest_shard.to_be_bytes());
+                    let seq: u64 = st.get_decoded(&k, "stream sequence").unwrap_or(0);
+                    r.seq = seq;
+                    st.put_encoded(k, Some(&(seq + 1)));
+                    out.outgoing.push(r);
+                }
+            }
+            if let Some(p) = applied.ready {
+                work.push_front(p);
+            }
+            if let Some(e) = applied.execution {
+                out.gas_used = out.gas_used.saturating_add(e.gas_burnt);
+                out.executions.push((id, e));
+            }
+        };
+
+    // 2. Transactions.
+    let mut gas_bought: Gas = 0;
+    for stx in &input.txs {
+        let hash = stx.hash();
+        let len = stx.encoded_size();
+        let check = txcheck::check_stateless(stx, len, &spec.rules).and_then(|()| {
+            let acc = st.account(&stx.tx.sender());
+            if stx.tx.nonce != acc.nonce {
+                return Err(TxError::NonceTooLow {
+                    got: stx.tx.nonce,
+                    expected: acc.nonce,
+                });
+            }
+            Ok(())
+        });
+        if let Err(e) = check {
+            out.skipped.push((hash, e));
+            continue;
+        }
+        let Some(total) = gas_bought
+            .checked_add(stx.tx.gas_limit)
+            .filter(|g| *g <= spec.block_gas_limit)
+        else {
+            out.skipped.push((
+                hash,
+                TxError::GasLimit {
+                    got: stx.tx.gas_limit,
+                    min: 0,
+                    max: spec.block_gas_limit - gas_bought,
+                },
+            ));
+            continue;
+        };
+        gas_bought = total;
+        let applied = apply::apply_transaction(runtime, &mut st, &block, stx);
+        out.included.push(hash);
+        route(&mut st, &mut work, &mut out, applied, hash);
+    }
+
+    // 3. Receipts, bounded.
+    let mut budget = spec.max_receipts_per_block;
+    while budget > 0 {
+        let Some(r) = work.pop_front() else { break };
+        budget -= 1;
+        let id = r.id;
+        let applied = apply::apply_receipt(runtime, &mut st, &block, r);
+        route(&mut st, &mut work, &mut out, applied, id);
+    }
+    // Whatever is left waits in the delayed queue.
+    let mut next = tail;
+    for r in work {
+        st.put_encoded(queue_item(next), Some(&r));
+        next += 1;
+    }
+    st.put_encoded(QUEUE_HEAD.to_vec(), Some(&tail));
+    st.put_encoded(QUEUE_TAIL.to_vec(), Some(&next));
+    out.delayed = next - tail;
+
+    if let Some(e) = view.error.lock().expect("error lock poisoned").take() {
+        return Err(ChainError::Storage(format!("block {} aborted: {e}", input.height)));
+    }
+    drop(st);
+    let overlay = std::mem::take(&mut *view.overlay.write().expect("overlay lock poisoned"));
+    out.state_root = db.apply(input.height, overlay, &mut out.batch)?;
+    Ok(out)
+}
