@@ -83,6 +83,14 @@ struct Shard {
     next_in: BTreeMap<ShardId, u64>,
 }
 
+/// Inserts `Some(v)` or removes on `None`.
+fn set<V>(map: &mut BTreeMap<Hash, V>, key: Hash, value: Option<V>) {
+    match value {
+        Some(v) => map.insert(key, v),
+        None => map.remove(&key),
+    };
+}
+
 impl ShardState for Shard {
     fn account(&self, a: &Address) -> Account {
         self.accounts.get(a).cloned().unwrap_or_default()
@@ -113,28 +121,19 @@ impl ShardState for Shard {
         self.data.get(id).cloned()
     }
     fn set_data(&mut self, id: Hash, result: Option<Result<Vec<u8>, CallFailure>>) {
-        match result {
-            Some(r) => self.data.insert(id, r),
-            None => self.data.remove(&id),
-        };
+        set(&mut self.data, id, result);
     }
     fn waiting(&self, id: &Hash) -> Option<Hash> {
         self.waiting.get(id).copied()
     }
     fn set_waiting(&mut self, id: Hash, receipt: Option<Hash>) {
-        match receipt {
-            Some(r) => self.waiting.insert(id, r),
-            None => self.waiting.remove(&id),
-        };
+        set(&mut self.waiting, id, receipt);
     }
     fn postponed(&self, id: &Hash) -> Option<Receipt> {
         self.postponed.get(id).cloned()
     }
     fn set_postponed(&mut self, id: Hash, receipt: Option<Receipt>) {
-        match receipt {
-            Some(r) => self.postponed.insert(id, r),
-            None => self.postponed.remove(&id),
-        };
+        set(&mut self.postponed, id, receipt);
     }
 }
 

@@ -62,6 +62,13 @@ pub struct PublicKey(G1Affine);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Signature(G2Affine);
 
+fn tagged(tag: &[u8], msg: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(tag.len() + msg.len());
+    m.extend_from_slice(tag);
+    m.extend_from_slice(msg);
+    m
+}
+
 fn hash_to_g2(msg: &[u8], dst: &[u8]) -> G2Affine {
     <G2Projective as HashToCurve<ExpandMsgXmd<sha2::Sha256>>>::hash_to_curve([msg], dst).into()
 }
@@ -96,10 +103,7 @@ impl SecretKey {
 
     /// Signs `tag || msg`.
     pub fn sign(&self, tag: &[u8], msg: &[u8]) -> Signature {
-        let mut m = Vec::with_capacity(tag.len() + msg.len());
-        m.extend_from_slice(tag);
-        m.extend_from_slice(msg);
-        self.sign_raw(&m)
+        self.sign_raw(&tagged(tag, msg))
     }
 
     /// Signs exactly `msg` (no tag): for interoperability tests.
@@ -139,10 +143,7 @@ impl PublicKey {
 
     /// Checks a signature over `tag || msg`.
     pub fn verify(&self, tag: &[u8], msg: &[u8], sig: &Signature) -> bool {
-        let mut m = Vec::with_capacity(tag.len() + msg.len());
-        m.extend_from_slice(tag);
-        m.extend_from_slice(msg);
-        self.verify_raw(&m, sig)
+        self.verify_raw(&tagged(tag, msg), sig)
     }
 
     /// Checks a signature over exactly `msg`.
