@@ -140,49 +140,59 @@ fn print_outcome(out: &CallOutcome, limit: Gas) {
     }
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+#[derive(serde::Serialize)]
+struct JsonEvent {
+    name: String,
+    data: String,
+}
+
+#[derive(serde::Serialize)]
+struct JsonError {
+    kind: String,
+    message: String,
+}
+
+/// The `--json` shape; field order is the output order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonOutcome {
+    status: &'static str,
+    gas_used: String,
+    gas_limit: String,
+    #[serde(rename = "return")]
+    return_data: Option<String>,
+    events: Vec<JsonEvent>,
+    logs: Vec<String>,
+    error: Option<JsonError>,
 }
 
 fn to_json(out: &CallOutcome, limit: Gas) -> String {
-    let events: Vec<String> = out
-        .events
-        .iter()
-        .map(|e| {
-            format!(
-                "{{\"name\":{},\"data\":\"0x{}\"}}",
-                json_str(&e.name),
-                hex::encode(&e.data)
-            )
-        })
-        .collect();
-    let logs: Vec<String> = out.logs.iter().map(|l| json_str(l)).collect();
-    let (status, ret, error) = match &out.result {
-        Ok(d) => ("success", format!("\"0x{}\"", hex::encode(d)), "null".to_string()),
+    let (status, return_data, error) = match &out.result {
+        Ok(d) => ("success", Some(format!("0x{}", hex::encode(d))), None),
         Err(f) => (
             "failed",
-            "null".to_string(),
-            format!(
-                "{{\"kind\":{},\"message\":{}}}",
-                json_str(&f.kind.to_string()),
-                json_str(&f.message)
-            ),
+            None,
+            Some(JsonError {
+                kind: f.kind.to_string(),
+                message: f.message.clone(),
+            }),
         ),
     };
-    format!(
-        "{{\"status\":\"{status}\",\"gasUsed\":\"{}\",\"gasLimit\":\"{limit}\",\"return\":{ret},\"events\":[{}],\"logs\":[{}],\"error\":{error}}}",
-        out.gas_used,
-        events.join(","),
-        logs.join(",")
-    )
+    let json = JsonOutcome {
+        status,
+        gas_used: out.gas_used.to_string(),
+        gas_limit: limit.to_string(),
+        return_data,
+        events: out
+            .events
+            .iter()
+            .map(|e| JsonEvent {
+                name: e.name.clone(),
+                data: format!("0x{}", hex::encode(&e.data)),
+            })
+            .collect(),
+        logs: out.logs.clone(),
+        error,
+    };
+    serde_json::to_string(&json).expect("plain strings and vectors always serialize")
 }
