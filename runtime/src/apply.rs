@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use parity_scale_codec::Encode;
 use tutti_primitives::{
     Account, Action, Address, Amount, CallFailure, Event, FailureKind, Gas, Hash, Height, Receipt, ReceiptBody,
     ShardId, SignedTransaction,
@@ -69,6 +70,8 @@ pub struct Execution {
     pub gas_used: Gas,
     /// Gas burnt by this execution alone.
     pub gas_burnt: Gas,
+    /// Tokens burnt as its fee (gas burnt x gas price; less when the sender could not pay it all).
+    pub fee: Amount,
     /// Events.
     pub events: Vec<Event>,
     /// Logs.
@@ -88,6 +91,7 @@ impl Execution {
             result: Ok(Vec::new()),
             gas_used: 0,
             gas_burnt: 0,
+            fee: 0,
             events: Vec::new(),
             logs: Vec::new(),
             children: Vec::new(),
@@ -165,21 +169,46 @@ pub fn apply_transaction(
     };
     let mut acc = state.account(&sender);
     acc.nonce += 1;
-    let cost = value.saturating_add(if matches!(tx.action, Action::Transfer { .. }) {
-        0
-    } else {
-        prepaid
-    });
+    let inclusion = runtime.schedule().inclusion_cost(stx.encoded_size());
+    let cost = value.saturating_add(prepaid);
     if acc.balance < cost {
+        // Only what the sender has of the inclusion fee is burnt.
+        let fee = u128::from(inclusion).saturating_mul(tx.gas_price).min(acc.balance);
+        acc.balance -= fee;
         state.set_account(&sender, acc.clone());
+        exec.gas_used = inclusion;
+        exec.gas_burnt = inclusion;
+        exec.fee = fee;
         exec.result = fail(
             FailureKind::InsufficientBalance,
-            format!("balance {} is below value + prepaid gas {cost}", acc.balance),
+            format!("balance {} is below value + prepaid gas {cost}", acc.balance + fee),
         );
         out.execution = Some(exec);
         return out;
     }
+    if tx.gas_limit < inclusion {
+        let fee = prepaid;
+        acc.balance -= fee;
+        state.set_account(&sender, acc);
+        exec.gas_used = tx.gas_limit;
+        exec.gas_burnt = tx.gas_limit;
+        exec.fee = fee;
+        exec.result = fail(
+            FailureKind::OutOfGas,
+            format!("gas limit {} is below the inclusion cost {inclusion}", tx.gas_limit),
+        );
+        out.execution = Some(exec);
+        return out;
+    }
+    exec.gas_used = inclusion;
+    exec.gas_burnt = inclusion;
+    exec.fee = u128::from(inclusion).saturating_mul(tx.gas_price);
+    // Value and all prepaid gas leave now; a transfer gets its unused gas back at once, a call
+    // through its receipt's refund, a deploy through a refund receipt.
     acc.balance -= cost;
+    if matches!(tx.action, Action::Transfer { .. }) {
+        acc.balance += u128::from(tx.gas_limit - inclusion).saturating_mul(tx.gas_price);
+    }
     state.set_account(&sender, acc);
     let body = match &tx.action {
         Action::Transfer { amount, .. } => ReceiptBody::Transfer { amount: *amount },
@@ -189,7 +218,7 @@ pub fn apply_transaction(
             method: method.clone(),
             args: args.clone(),
             value: *value,
-            gas: tx.gas_limit,
+            gas: tx.gas_limit - inclusion,
             input_data_ids: Vec::new(),
             output_data_receivers: Vec::new(),
         },
@@ -247,7 +276,7 @@ fn deploy(
     let mut receipts = Vec::new();
     let mut index = 0u32;
     let mut refund_value = value;
-    let mut gas_left = tx.gas_limit;
+    let mut gas_left = tx.gas_limit - exec.gas_used;
     if contract.home_shard(block.num_shards) != block.shard_id {
         exec.result = fail(
             FailureKind::HostError,
@@ -262,19 +291,25 @@ fn deploy(
         match runtime.load(code) {
             Err(e) => {
                 exec.result = fail(FailureKind::InvalidCode, e.to_string());
-                exec.gas_used = tx.gas_limit.min(runtime.schedule().deploy_cost(code.len()));
-                gas_left -= exec.gas_used;
+                let burnt = gas_left.min(runtime.schedule().deploy_cost(code.len()));
+                exec.gas_used += burnt;
+                gas_left -= burnt;
             }
-            Ok(loaded) if loaded.deploy_gas > tx.gas_limit => {
+            Ok(loaded) if loaded.deploy_gas > gas_left => {
                 exec.result = fail(
                     FailureKind::OutOfGas,
-                    format!("deploying {} bytes needs {} gas", code.len(), loaded.deploy_gas),
+                    format!(
+                        "deploying {} bytes needs {} gas on top of the inclusion cost {}",
+                        code.len(),
+                        loaded.deploy_gas,
+                        exec.gas_used
+                    ),
                 );
                 exec.gas_used = tx.gas_limit;
                 gas_left = 0;
             }
             Ok(loaded) => {
-                exec.gas_used = loaded.deploy_gas;
+                exec.gas_used += loaded.deploy_gas;
                 gas_left -= loaded.deploy_gas;
                 state.put_code(loaded.code_hash, code.to_vec());
                 let mut acc = state.account(&contract);
@@ -312,6 +347,7 @@ fn deploy(
         }
     }
     exec.gas_burnt = exec.gas_used;
+    exec.fee = u128::from(exec.gas_used).saturating_mul(tx.gas_price);
     let refund = refund_value.saturating_add(u128::from(gas_left).saturating_mul(tx.gas_price));
     if refund > 0 {
         receipts.push(receipt(
@@ -477,6 +513,7 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
                 result: out.result,
                 gas_used: out.gas_used,
                 gas_burnt: out.gas_used - out.gas_attached,
+                fee: u128::from(out.gas_used - out.gas_attached).saturating_mul(r.gas_price),
                 events: out.events,
                 logs: out.logs,
                 children: receipts.iter().map(|x| x.id).collect(),

@@ -32,6 +32,9 @@ const fn hc(base: Gas, per_byte: Gas) -> HostCost {
 /// All prices. `GasSchedule::default()` is the schedule of the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GasSchedule {
+    /// Charged to every transaction for its inclusion (signature check, nonce and balance update,
+    /// storing and indexing it), per encoded byte. Burnt even when the transaction's action fails.
+    pub transaction: HostCost,
     /// Charged before instantiating the contract for a call.
     pub call_base: Gas,
     /// Charged per initial 64 KiB page of the contract's memory, on every call.
@@ -82,6 +85,7 @@ impl Default for GasSchedule {
     /// Host prices split a measured cost into a base and a per-byte part.
     fn default() -> Self {
         GasSchedule {
+            transaction: hc(1_500_000, 50),
             call_base: 56_000,
             instantiate_per_page: 28_000,
             deploy: hc(20_000_000, 9_000),
@@ -114,6 +118,11 @@ impl GasSchedule {
         cost.MemoryGrow = self.memory_grow;
         cost.variable.memory_grow_per_page = self.memory_grow_per_page;
         cost
+    }
+
+    /// Gas a transaction of `len` encoded bytes burns for its inclusion.
+    pub fn inclusion_cost(&self, len: usize) -> Gas {
+        self.transaction.of(len)
     }
 
     /// Gas to deploy `len` bytes of wasm.

@@ -317,9 +317,9 @@ fn deploy_transactions_install_code_and_refund_what_is_unused() {
     assert_eq!(net.balance(&user) + burnt(&net, &tx), before);
 
     // Too little gas for the deploy cost: out of gas, the whole limit is used.
-    let tx = net.submit(deploy(&net, tutti_examples::COUNTER, 100_000, 0)).unwrap();
+    let tx = net.submit(deploy(&net, tutti_examples::COUNTER, 2_000_000, 0)).unwrap();
     net.run_until_idle(5);
     let e = net.execution(&tx).unwrap();
     assert_eq!(e.result.clone().unwrap_err().kind, FailureKind::OutOfGas);
-    assert_eq!(e.gas_used, 100_000);
+    assert_eq!(e.gas_used, 2_000_000);
 }

@@ -13,7 +13,11 @@
 //!    the delayed queue.
 //! 4. Receipts for other shards get the next sequence number of their (s, destination) stream and
 //!    leave in the block's outbox.
-//! 5. All state changes are applied to the tree at version = height; the tree update goes into
+//! 5. Fees: every transaction burns its inclusion cost, every execution the gas it burnt, at its
+//!    gas price. Burnt tokens leave circulation; their running total is state key [`BURNT`], so
+//!    supply = genesis supply - burnt total, provably. (Validator rewards come from staking
+//!    issuance on the beacon chain, not from fees, so a proposer gains nothing by stuffing blocks.)
+//! 6. All state changes are applied to the tree at version = height; the tree update goes into
 //!    the block's write batch. A storage error while executing aborts the block (it is never
 //!    turned into "value absent" for a contract).
 
@@ -23,7 +27,7 @@ use std::{
 };
 
 use parity_scale_codec::{Decode, Encode};
-use tutti_primitives::{Account, Address, CallFailure, Gas, Hash, Height, Receipt, ShardId, SignedTransaction};
+use tutti_primitives::{Account, Address, Amount, CallFailure, Gas, Hash, Height, Receipt, ShardId, SignedTransaction};
 use tutti_runtime::{
     BlockContext, Runtime, StateChange, StateView,
     apply::{self, Applied, Execution, ShardState},
@@ -82,6 +86,8 @@ pub struct BlockOutput {
     pub outgoing: Vec<Receipt>,
     /// Gas burnt by the block.
     pub gas_used: Gas,
+    /// Tokens burnt as fees by the block (they leave circulation; state key [`BURNT`]).
+    pub fees_burnt: Amount,
     /// Receipts left in the delayed queue.
     pub delayed: u64,
 }
@@ -204,6 +210,8 @@ impl ShardState for BlockState {
 }
 
 const QUEUE_HEAD: &[u8] = b"q/head";
+/// State key of the total of fees burnt since genesis (a SCALE `u128`).
+pub const BURNT: &[u8] = b"z/burnt";
 const QUEUE_TAIL: &[u8] = b"q/tail";
 
 fn queue_item(i: u64) -> Vec<u8> {
@@ -249,6 +257,7 @@ pub fn execute_block(
         executions: Vec::new(),
         outgoing: Vec::new(),
         gas_used: 0,
+        fees_burnt: 0,
         delayed: 0,
     };
 
@@ -299,6 +308,7 @@ pub fn execute_block(
             }
             if let Some(e) = applied.execution {
                 out.gas_used = out.gas_used.saturating_add(e.gas_burnt);
+                out.fees_burnt = out.fees_burnt.saturating_add(e.fee);
                 out.executions.push((id, e));
             }
         };
@@ -360,6 +370,9 @@ pub fn execute_block(
     st.put_encoded(QUEUE_HEAD.to_vec(), Some(&tail));
     st.put_encoded(QUEUE_TAIL.to_vec(), Some(&next));
     out.delayed = next - tail;
+
+    let burnt: Amount = st.get_decoded(BURNT, "burnt total").unwrap_or(0);
+    st.put_encoded(BURNT.to_vec(), Some(&burnt.saturating_add(out.fees_burnt)));
 
     if let Some(e) = view.error.lock().expect("error lock poisoned").take() {
         return Err(ChainError::Storage(format!("block {} aborted: {e}", input.height)));

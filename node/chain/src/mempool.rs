@@ -352,7 +352,7 @@ mod tests {
             "a's nonce 1 cannot jump ahead of nonce 0"
         );
         assert_eq!(p.select(|_| 0, 2, u64::MAX).len(), 2);
-        assert_eq!(p.select(|_| 0, 10, 150_000).len(), 1, "gas budget");
+        assert_eq!(p.select(|_| 0, 10, 3_000_000).len(), 1, "gas budget");
         // A gap stops a sender: account nonce 0, only nonce 1 pooled.
         let mut q = pool(100);
         add(&mut q, tx(&a, 1, 50, 1), &rich(0)).unwrap();

@@ -7,6 +7,8 @@
 
 use tutti_primitives::{Action, Amount, ChainId, Gas, Nonce, SignedTransaction, codec::Decode};
 
+use tutti_runtime::gas::{GasSchedule, HostCost};
+
 use crate::account::Account;
 
 /// Limits a transaction must respect.
@@ -18,21 +20,22 @@ pub struct TxRules {
     pub max_tx_bytes: usize,
     /// Most gas one transaction may buy.
     pub max_gas: Gas,
-    /// Least gas a transaction must buy (covers its own inclusion).
-    pub min_gas: Gas,
+    /// The inclusion cost every transaction must at least buy (`base + per_byte * encoded size`;
+    /// the runtime's gas schedule).
+    pub inclusion: HostCost,
     /// Lowest accepted gas price.
     pub min_gas_price: Amount,
 }
 
 impl TxRules {
     /// Defaults for a chain: 2.5 MiB transactions (a 2 MiB contract plus arguments), 10 G gas
-    /// (about 1 s of execution), at least 100 k gas, price at least 1.
+    /// (about 1 s of execution), at least the inclusion cost of the gas schedule, price at least 1.
     pub fn new(chain_id: ChainId) -> Self {
         TxRules {
             chain_id,
             max_tx_bytes: 2 * 1024 * 1024 + 512 * 1024,
             max_gas: 10_000_000_000,
-            min_gas: 100_000,
+            inclusion: GasSchedule::default().transaction,
             min_gas_price: 1,
         }
     }
@@ -53,7 +56,7 @@ pub enum TxError {
         max: usize,
     },
     /// Gas limit outside the bounds.
-    #[error("gas limit {got} is outside [{min}, {max}]")]
+    #[error("gas limit {got} is outside [{min}, {max}] (the minimum is this transaction's inclusion cost)")]
     GasLimit {
         /// Requested.
         got: Gas,
@@ -140,10 +143,11 @@ pub fn check_stateless(stx: &SignedTransaction, encoded_len: usize, rules: &TxRu
         });
     }
     let tx = &stx.tx;
-    if tx.gas_limit < rules.min_gas || tx.gas_limit > rules.max_gas {
+    let min_gas = rules.inclusion.of(encoded_len);
+    if tx.gas_limit < min_gas || tx.gas_limit > rules.max_gas {
         return Err(TxError::GasLimit {
             got: tx.gas_limit,
-            min: rules.min_gas,
+            min: min_gas,
             max: rules.max_gas,
         });
     }
@@ -197,7 +201,7 @@ pub(crate) mod tests {
             chain_id: 7,
             signer: PublicKey(k.verifying_key().to_bytes()),
             nonce,
-            gas_limit: 100_000,
+            gas_limit: 2_000_000,
             gas_price: price,
             action: Action::Transfer {
                 to: Address([9; 32]),
@@ -259,7 +263,7 @@ pub(crate) mod tests {
         ));
 
         let acc = Account {
-            balance: 100_004,
+            balance: 2_000_004,
             nonce: 3,
             code_hash: None,
         };
@@ -270,8 +274,8 @@ pub(crate) mod tests {
         assert_eq!(
             check_account(&tx(&k, 3, 1, 5), &acc),
             Err(TxError::InsufficientBalance {
-                need: 100_005,
-                have: 100_004
+                need: 2_000_005,
+                have: 2_000_004
             })
         );
         assert_eq!(

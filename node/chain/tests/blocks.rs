@@ -13,7 +13,7 @@ use tutti_primitives::{
     Account, Action, Address, Hash, PublicKey, SignedTransaction, Transaction,
     codec::{Decode, Encode},
 };
-use tutti_runtime::{Runtime, RuntimeConfig};
+use tutti_runtime::{GasSchedule, Runtime, RuntimeConfig};
 
 const CHAIN: u64 = 7;
 
@@ -157,24 +157,30 @@ fn transfers_change_balances_and_nonces_and_the_root() {
     let (a, b) = (key(1), key(2));
     let mut n = Node::new(Arc::new(MemStore::new()), &[&a]);
     let root0 = n.db.root(0).unwrap().unwrap();
-    let out = n.block(vec![tx(
+    let t = tx(
         &a,
         0,
-        100_000,
+        2_000_000,
         Action::Transfer {
             to: addr(&b),
             amount: 500,
         },
-    )]);
+    );
+    let out_tx_len = t.encoded_size();
+    let out = n.block(vec![t]);
     assert_eq!(out.included.len(), 1);
     assert_ne!(out.state_root, root0);
     assert_eq!(n.account(&addr(&b)).balance, 500);
     assert_eq!(n.account(&addr(&a)).nonce, 1);
+    let fee = u128::from(GasSchedule::default().inclusion_cost(out_tx_len));
     assert_eq!(
         n.account(&addr(&a)).balance,
-        (1 << 80) - 500,
-        "transfers pay no gas beyond the receipt"
+        (1 << 80) - 500 - fee,
+        "a transfer pays its value and its inclusion fee (gas price 1), nothing more"
     );
+    assert_eq!(out.fees_burnt, fee);
+    let burnt = n.db.get(tutti_chain::exec::BURNT, n.height).unwrap().unwrap();
+    assert_eq!(u128::decode(&mut burnt.as_slice()).unwrap(), fee, "the burnt total is in state");
     // The new balance is provable against the block's root.
     let (v, proof) = n.db.get_with_proof(&account_key(&addr(&b)), n.height).unwrap();
     proof
@@ -189,7 +195,7 @@ fn bad_transactions_are_skipped_not_included() {
     let mut forged = tx(
         &a,
         0,
-        100_000,
+        2_000_000,
         Action::Transfer {
             to: Address([9; 32]),
             amount: 1,
@@ -201,7 +207,7 @@ fn bad_transactions_are_skipped_not_included() {
         ..tx(
             &a,
             0,
-            100_000,
+            2_000_000,
             Action::Transfer {
                 to: Address([9; 32]),
                 amount: 1,
@@ -213,7 +219,7 @@ fn bad_transactions_are_skipped_not_included() {
     let good = tx(
         &a,
         0,
-        100_000,
+        2_000_000,
         Action::Transfer {
             to: Address([9; 32]),
             amount: 1,
@@ -331,7 +337,7 @@ fn same_blocks_same_roots_on_any_backend_and_after_restart() {
     let out = n.block(vec![tx(
         &a,
         n.nonce(&a),
-        100_000,
+        2_000_000,
         Action::Transfer {
             to: Address([8; 32]),
             amount: 1,
