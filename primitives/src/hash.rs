@@ -24,7 +24,25 @@ pub mod tags {
     /// Code hashes of contract wasm.
     pub const CODE: &str = "tutti/code/v1";
     /// Every tag, for the uniqueness test.
-    pub const ALL: &[&str] = &[TX, HEADER, RECEIPT, ACCOUNT_ADDRESS, CONTRACT_ADDRESS, DATA_ID, CODE];
+    /// The randomness of a genesis block (hash of its state root).
+    pub const GENESIS_RANDOMNESS: &str = "tutti/genesis-randomness/v1";
+    /// Merkle tree leaves ([`super::merkle_root`]).
+    pub const MERKLE_LEAF: &str = "tutti/merkle/leaf/v1";
+    /// Merkle tree inner nodes.
+    pub const MERKLE_NODE: &str = "tutti/merkle/node/v1";
+    /// Every tag.
+    pub const ALL: &[&str] = &[
+        TX,
+        HEADER,
+        RECEIPT,
+        ACCOUNT_ADDRESS,
+        CONTRACT_ADDRESS,
+        DATA_ID,
+        CODE,
+        GENESIS_RANDOMNESS,
+        MERKLE_LEAF,
+        MERKLE_NODE,
+    ];
 }
 
 /// A blake3 hash.
@@ -75,6 +93,33 @@ pub fn hash_encoded<T: Encode + ?Sized>(tag: &str, value: &T) -> Hash {
     Hash(*sink.0.finalize().as_bytes())
 }
 
+/// Root of a binary Merkle tree over `leaves` (transaction hashes, receipt hashes...).
+///
+/// Leaves and inner nodes hash under different tags, so a leaf can never pass for a node. An odd
+/// node at the end of a level moves up unchanged. The empty list has root [`Hash::ZERO`].
+pub fn merkle_root(leaves: &[Hash]) -> Hash {
+    if leaves.is_empty() {
+        return Hash::ZERO;
+    }
+    let mut level: alloc::vec::Vec<Hash> = leaves.iter().map(|l| tagged_hash(tags::MERKLE_LEAF, &l.0)).collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => {
+                    let mut bytes = [0u8; 64];
+                    bytes[..32].copy_from_slice(&a.0);
+                    bytes[32..].copy_from_slice(&b.0);
+                    tagged_hash(tags::MERKLE_NODE, &bytes)
+                }
+                [a] => *a,
+                _ => unreachable!("chunks(2) yields one or two"),
+            })
+            .collect();
+    }
+    level[0]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +140,22 @@ mod tests {
         let v = (7u32, alloc::vec![1u8, 2, 3]);
         assert_eq!(hash_encoded("t/v1", &v), tagged_hash("t/v1", &v.encode()));
         assert_ne!(hash_encoded("t/v1", &v), hash_encoded("u/v1", &v));
+    }
+
+    #[test]
+    fn merkle_root_shapes() {
+        let h = |n: u8| Hash([n; 32]);
+        assert_eq!(merkle_root(&[]), Hash::ZERO);
+        let one = merkle_root(&[h(1)]);
+        assert_eq!(one, tagged_hash(tags::MERKLE_LEAF, &[1; 32]));
+        assert_ne!(one, h(1), "a single leaf is still hashed");
+        let two = merkle_root(&[h(1), h(2)]);
+        assert_ne!(two, merkle_root(&[h(2), h(1)]), "order matters");
+        // Three leaves: the third moves up unchanged and pairs with the first pair's node.
+        let mut pair = [0u8; 64];
+        pair[..32].copy_from_slice(&two.0);
+        pair[32..].copy_from_slice(&tagged_hash(tags::MERKLE_LEAF, &[3; 32]).0);
+        assert_eq!(merkle_root(&[h(1), h(2), h(3)]), tagged_hash(tags::MERKLE_NODE, &pair));
+        assert_ne!(merkle_root(&[h(1), h(2), h(3)]), merkle_root(&[h(1), h(2), h(3), h(3)]));
     }
 }

@@ -17,7 +17,7 @@ pub mod tx;
 pub use account::Account;
 pub use address::{Address, AddressError};
 pub use block::{BlockHeader, CommitCertificate};
-pub use hash::{Hash, tagged_hash, tags};
+pub use hash::{Hash, merkle_root, tagged_hash, tags};
 pub use receipt::{CallFailure, DataReceiver, Event, FailureKind, Receipt, ReceiptBody};
 pub use tx::{Action, PublicKey, Signature, SignedTransaction, Transaction};
 

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use parity_scale_codec::Encode;
+use parity_scale_codec::{Decode, Encode};
 use tutti_primitives::{
     Account, Action, Address, Amount, CallFailure, Event, FailureKind, Gas, Hash, Height, Receipt, ReceiptBody,
     ShardId, SignedTransaction,
@@ -52,7 +52,7 @@ pub trait ShardState {
 }
 
 /// What executing a transaction or receipt produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Execution {
     /// True for a transaction, false for a receipt.
     pub transaction: bool,

@@ -218,6 +218,19 @@ fn queue_item(i: u64) -> Vec<u8> {
     key(b"q/i/", &i.to_be_bytes())
 }
 
+/// The state at `version`, read-only in effect: writes go to an overlay that is dropped. For
+/// views (read-only calls).
+pub fn read_state(db: &StateDb<dyn Store>, version: u64) -> impl ShardState + use<> {
+    BlockState {
+        view: Arc::new(View {
+            db: db.clone(),
+            version: Some(version),
+            overlay: Arc::new(RwLock::new(Overlay::new())),
+            error: Arc::new(Mutex::new(None)),
+        }),
+    }
+}
+
 /// Writes `accounts` as the state at version 0 and returns the genesis state root.
 pub fn write_genesis(db: &StateDb<dyn Store>, accounts: &[(Address, Account)], batch: &mut WriteBatch) -> Result<Hash> {
     db.apply(

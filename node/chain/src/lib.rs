@@ -1,20 +1,25 @@
-//! Tutti's ledger. This first part holds the storage layer: the [`storage::Store`] trait with an
-//! in-memory and a sled backend, and [`state::StateDb`], the authenticated, versioned state (a
-//! Jellyfish Merkle tree with a blake3 hasher) whose updates go into the same atomic write batch as
-//! the block that makes them. [`txcheck`] holds the transaction rules and [`mempool`] the pure,
-//! bounded transaction pool. Block execution and genesis build on these.
+//! Tutti's ledger: the [`storage::Store`] trait with an in-memory and a sled backend;
+//! [`state::StateDb`], the authenticated, versioned state (a Jellyfish Merkle tree with a blake3
+//! hasher) whose updates go into the same atomic write batch as the block that makes them;
+//! [`txcheck`], the transaction rules; [`mempool`], the pure, bounded transaction pool;
+//! [`exec`], block execution with the runtime's receipt rules; [`genesis`], the genesis file; and
+//! [`chain::Chain`], which stores blocks, execution records and indexes and keeps the head.
 
 pub mod account;
+pub mod chain;
 pub mod error;
 pub mod exec;
+pub mod genesis;
 pub mod mempool;
 pub mod state;
 pub mod storage;
 pub mod txcheck;
 
 pub use account::Account;
+pub use chain::{Chain, StoredBlock, TxLocation};
 pub use error::{ChainError, Result};
 pub use exec::{BlockInput, BlockOutput, ShardSpec, execute_block, write_genesis};
+pub use genesis::{Genesis, GenesisError};
 pub use mempool::{Admitted, Mempool, MempoolConfig, MempoolError};
 pub use state::{StateDb, StateProof};
 pub use storage::{Column, MemStore, SledStore, Store, WriteBatch};

@@ -57,6 +57,18 @@ impl StateProof {
             .verify(jmt::RootHash(root.0), key_hash(key), value)
             .map_err(|e| ChainError::BadProof(e.to_string()))
     }
+
+    /// The proof's bytes (borsh, as `jmt` defines them), for RPC clients.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        borsh::to_vec(&self.0).expect("encoding into a Vec cannot fail")
+    }
+
+    /// Reads a proof from [`StateProof::to_bytes`] output.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        borsh::from_slice(bytes)
+            .map(StateProof)
+            .map_err(|e| ChainError::BadProof(format!("proof bytes do not decode: {e}")))
+    }
 }
 
 /// The state tree over a store.

@@ -1,4 +1,6 @@
-//! Tutti's consensus crate. It holds the BLS signature layer the chain needs now (block signing,
-//! per-block randomness) and FBFT will need next (aggregate certificates): see [`bls`].
+//! Tutti's consensus crate: the BLS signature layer ([`bls`]: block signing, per-block
+//! randomness, aggregate certificates) and block production for a committee of one ([`solo`], the
+//! `tutti dev` chain). FBFT for larger committees builds on both.
 
 pub mod bls;
+pub mod solo;

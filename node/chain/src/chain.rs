@@ -1,0 +1,386 @@
+//! The chain: a store holding blocks, the state tree, execution records and indexes, with the
+//! head. Blocks come in through [`Chain::commit`], one atomic batch each, made durable before it
+//! returns.
+//!
+//! Layout (column, key → value, SCALE-encoded):
+//! - `Meta`, `genesis` → genesis header hash; `head` → head height.
+//! - `Blocks`, `h` + height (big endian) → header hash; `b` + hash → [`StoredBlock`].
+//! - `Index`, `t` + tx hash → [`TxLocation`].
+//! - `Receipts`, `e` + tx hash or receipt id → [`Execution`]; `o` + height → the block's outgoing
+//!   receipts (for other shards).
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use parity_scale_codec::{Decode, Encode};
+use tutti_primitives::{
+    Account, Address, Amount, BlockHeader, CommitCertificate, Hash, Height, Receipt, SignedTransaction,
+};
+use tutti_runtime::{BlockContext, CallContext, CallOutcome, Runtime, apply::Execution};
+
+use crate::{
+    BlockInput, BlockOutput, ChainError, Column, Result, ShardSpec, StateDb, StateProof, Store, WriteBatch,
+    account::{account_key, code_key, storage_key},
+    exec::{self, BURNT},
+    genesis::Genesis,
+};
+
+/// A block as stored: header, the transactions it included, the cross-shard receipts it
+/// received, and its own commit certificate (also carried by the next header).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct StoredBlock {
+    /// The header.
+    pub header: BlockHeader,
+    /// Included transactions, in order.
+    pub txs: Vec<SignedTransaction>,
+    /// Incoming cross-shard receipts, in order.
+    pub incoming: Vec<Receipt>,
+    /// The certificate that committed this block.
+    pub commit: Option<CommitCertificate>,
+}
+
+/// Where a transaction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct TxLocation {
+    /// Block height.
+    pub height: Height,
+    /// Position in the block.
+    pub index: u32,
+}
+
+fn k(prefix: u8, id: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(id.len() + 1);
+    v.push(prefix);
+    v.extend_from_slice(id);
+    v
+}
+
+fn decode<T: Decode>(bytes: &[u8], what: &'static str) -> Result<T> {
+    T::decode(&mut &bytes[..]).map_err(|e| ChainError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+/// Roots a header commits to, computed from a block's content.
+pub fn tx_root(txs: &[SignedTransaction]) -> Hash {
+    tutti_primitives::merkle_root(&txs.iter().map(|t| t.hash()).collect::<Vec<_>>())
+}
+
+/// Root over receipts (their ids commit to their content through their origin), in order.
+pub fn receipts_root(receipts: &[Receipt]) -> Hash {
+    tutti_primitives::merkle_root(
+        &receipts
+            .iter()
+            .map(|r| tutti_primitives::hash::hash_encoded(tutti_primitives::tags::RECEIPT, r))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The ledger of one shard over a store.
+pub struct Chain {
+    store: Arc<dyn Store>,
+    db: StateDb<dyn Store>,
+    spec: ShardSpec,
+    genesis_hash: Hash,
+    head: RwLock<Arc<StoredBlock>>,
+    commit_lock: Mutex<()>,
+}
+
+impl Chain {
+    /// Opens the chain in `store`, writing `genesis` first if the store is empty. Refuses a store
+    /// that holds another chain, and one whose state root at the head does not match the head
+    /// header (a damaged store).
+    pub fn open(store: Arc<dyn Store>, genesis: &Genesis) -> Result<Chain> {
+        let db = StateDb::new(store.clone());
+        let spec = genesis.spec();
+        let accounts = genesis.accounts().map_err(|e| ChainError::Storage(e.to_string()))?;
+        // The genesis header depends only on the genesis state, which we can compute in memory.
+        let mut batch = WriteBatch::new();
+        let mem: Arc<dyn Store> = Arc::new(crate::MemStore::new());
+        let root = exec::write_genesis(&StateDb::new(mem), &accounts, &mut WriteBatch::new())?;
+        let header = genesis.header(root);
+        let genesis_hash = header.hash();
+        match store.get(Column::Meta, b"genesis")? {
+            Some(stored) => {
+                let stored: Hash = decode(&stored, "genesis hash")?;
+                if stored != genesis_hash {
+                    return Err(ChainError::Storage(format!(
+                        "this data directory holds the chain with genesis {stored}, but the genesis file describes \
+                         {genesis_hash}; use another data directory or the matching genesis file"
+                    )));
+                }
+            }
+            None => {
+                exec::write_genesis(&db, &accounts, &mut batch)?;
+                let block = StoredBlock {
+                    header,
+                    txs: Vec::new(),
+                    incoming: Vec::new(),
+                    commit: None,
+                };
+                Self::put_block(&mut batch, &block);
+                batch.put(Column::Meta, b"genesis".to_vec(), genesis_hash.encode());
+                batch.put(Column::Meta, b"head".to_vec(), 0u64.encode());
+                store.write(batch)?;
+                store.flush()?;
+            }
+        }
+        let height: Height = decode(
+            &store
+                .get(Column::Meta, b"head")?
+                .ok_or_else(|| ChainError::Storage("the store has a genesis but no head".into()))?,
+            "head height",
+        )?;
+        let head = Self::read_block(&*store, height)?
+            .ok_or_else(|| ChainError::Storage(format!("the head block {height} is missing")))?;
+        let actual = db.root(height)?;
+        if actual != Some(head.header.state_root) {
+            return Err(ChainError::Storage(format!(
+                "the state root at the head (height {height}) is {actual:?} but the head header says {}; \
+                 the store is damaged",
+                head.header.state_root
+            )));
+        }
+        Ok(Chain {
+            store,
+            db,
+            spec,
+            genesis_hash,
+            head: RwLock::new(Arc::new(head)),
+            commit_lock: Mutex::new(()),
+        })
+    }
+
+    fn put_block(batch: &mut WriteBatch, block: &StoredBlock) {
+        let hash = block.header.hash();
+        batch.put(Column::Blocks, k(b'h', &block.header.height.to_be_bytes()), hash.encode());
+        batch.put(Column::Blocks, k(b'b', &hash.0), block.encode());
+    }
+
+    fn read_block(store: &dyn Store, height: Height) -> Result<Option<StoredBlock>> {
+        let Some(hash) = store.get(Column::Blocks, &k(b'h', &height.to_be_bytes()))? else {
+            return Ok(None);
+        };
+        let hash: Hash = decode(&hash, "block hash")?;
+        store
+            .get(Column::Blocks, &k(b'b', &hash.0))?
+            .map(|b| decode(&b, "block"))
+            .transpose()
+    }
+
+    /// The shard's execution parameters.
+    pub fn spec(&self) -> &ShardSpec {
+        &self.spec
+    }
+
+    /// The state tree.
+    pub fn state(&self) -> &StateDb<dyn Store> {
+        &self.db
+    }
+
+    /// The genesis block's hash.
+    pub fn genesis_hash(&self) -> Hash {
+        self.genesis_hash
+    }
+
+    /// The head block.
+    pub fn head(&self) -> Arc<StoredBlock> {
+        self.head.read().expect("head lock poisoned").clone()
+    }
+
+    /// Executes a block on top of the head (nothing is written).
+    pub fn execute(&self, runtime: &Runtime, input: BlockInput) -> Result<BlockOutput> {
+        let head = self.head();
+        if input.height != head.header.height + 1 {
+            return Err(ChainError::Storage(format!(
+                "block {} does not follow the head {}",
+                input.height, head.header.height
+            )));
+        }
+        exec::execute_block(runtime, &self.db, Some(head.header.height), &self.spec, input)
+    }
+
+    /// Writes a block executed by [`Chain::execute`] (its state update, taken out of
+    /// `output.batch`), its execution records and indexes in one atomic batch, makes it durable,
+    /// and moves the head.
+    pub fn commit(&self, block: &StoredBlock, output: &mut BlockOutput) -> Result<()> {
+        let _guard = self.commit_lock.lock().expect("commit lock poisoned");
+        let head = self.head();
+        let h = &block.header;
+        if h.height != head.header.height + 1 || h.parent_hash != head.header.hash() {
+            return Err(ChainError::Storage(format!(
+                "block {} (parent {}) does not extend the head {} ({})",
+                h.height,
+                h.parent_hash,
+                head.header.height,
+                head.header.hash()
+            )));
+        }
+        if h.state_root != output.state_root {
+            return Err(ChainError::Storage(format!(
+                "block {} says state root {} but executing it gave {}",
+                h.height, h.state_root, output.state_root
+            )));
+        }
+        let mut batch = std::mem::take(&mut output.batch);
+        for (i, tx) in block.txs.iter().enumerate() {
+            let loc = TxLocation {
+                height: h.height,
+                index: i as u32,
+            };
+            batch.put(Column::Index, k(b't', &tx.hash().0), loc.encode());
+        }
+        for (id, e) in &output.executions {
+            batch.put(Column::Receipts, k(b'e', &id.0), e.encode());
+        }
+        if !output.outgoing.is_empty() {
+            batch.put(Column::Receipts, k(b'o', &h.height.to_be_bytes()), output.outgoing.encode());
+        }
+        Self::put_block(&mut batch, block);
+        batch.put(Column::Meta, b"head".to_vec(), h.height.encode());
+        self.store.write(batch)?;
+        self.store.flush()?;
+        *self.head.write().expect("head lock poisoned") = Arc::new(block.clone());
+        Ok(())
+    }
+
+    /// The block at `height`.
+    pub fn block_by_number(&self, height: Height) -> Result<Option<StoredBlock>> {
+        Self::read_block(&*self.store, height)
+    }
+
+    /// The block with header hash `hash`.
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<StoredBlock>> {
+        self.store
+            .get(Column::Blocks, &k(b'b', &hash.0))?
+            .map(|b| decode(&b, "block"))
+            .transpose()
+    }
+
+    /// Where a committed transaction is.
+    pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>> {
+        self.store
+            .get(Column::Index, &k(b't', &hash.0))?
+            .map(|b| decode(&b, "transaction location"))
+            .transpose()
+    }
+
+    /// A committed transaction with its location.
+    pub fn transaction(&self, hash: &Hash) -> Result<Option<(SignedTransaction, TxLocation)>> {
+        let Some(loc) = self.tx_location(hash)? else {
+            return Ok(None);
+        };
+        let block = self
+            .block_by_number(loc.height)?
+            .ok_or_else(|| ChainError::Storage(format!("block {} of transaction {hash} is missing", loc.height)))?;
+        let tx = block
+            .txs
+            .get(loc.index as usize)
+            .cloned()
+            .ok_or_else(|| ChainError::Storage(format!("transaction {hash} is not at its indexed position")))?;
+        Ok(Some((tx, loc)))
+    }
+
+    /// The execution record of a transaction (by its hash) or a receipt (by its id).
+    pub fn execution(&self, id: &Hash) -> Result<Option<Execution>> {
+        self.store
+            .get(Column::Receipts, &k(b'e', &id.0))?
+            .map(|b| decode(&b, "execution"))
+            .transpose()
+    }
+
+    /// The executions of a transaction and everything it caused on this shard so far, in
+    /// causal (breadth-first) order, at most `limit`.
+    pub fn execution_tree(&self, tx: &Hash, limit: usize) -> Result<Vec<(Hash, Execution)>> {
+        let mut out = Vec::new();
+        let mut queue = std::collections::VecDeque::from([*tx]);
+        while let Some(id) = queue.pop_front() {
+            if out.len() >= limit {
+                break;
+            }
+            if let Some(e) = self.execution(&id)? {
+                queue.extend(e.children.iter().copied());
+                out.push((id, e));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The outgoing cross-shard receipts of block `height`.
+    pub fn outgoing(&self, height: Height) -> Result<Vec<Receipt>> {
+        Ok(self
+            .store
+            .get(Column::Receipts, &k(b'o', &height.to_be_bytes()))?
+            .map(|b| decode(&b, "outgoing receipts"))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// An account at `height` (the empty account if absent).
+    pub fn account(&self, a: &Address, height: Height) -> Result<Account> {
+        Ok(self
+            .db
+            .get(&account_key(a), height)?
+            .map(|b| decode(&b, "account"))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// The code with `hash`.
+    pub fn code(&self, hash: &Hash, height: Height) -> Result<Option<Vec<u8>>> {
+        self.db.get(&code_key(hash), height)
+    }
+
+    /// A contract's storage value.
+    pub fn storage(&self, contract: &Address, key: &[u8], height: Height) -> Result<Option<Vec<u8>>> {
+        self.db.get(&storage_key(contract, key), height)
+    }
+
+    /// A state value with its proof against the state root of block `height`.
+    pub fn proof(&self, key: &[u8], height: Height) -> Result<(Option<Vec<u8>>, StateProof)> {
+        self.db.get_with_proof(key, height)
+    }
+
+    /// Total fees burnt up to block `height`.
+    pub fn burnt(&self, height: Height) -> Result<Amount> {
+        Ok(self
+            .db
+            .get(BURNT, height)?
+            .map(|b| decode(&b, "burnt total"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Runs a read-only call against the state of the head block. Writes, transfers and
+    /// promises fail; `gas` bounds the work.
+    pub fn view(&self, runtime: &Runtime, contract: &Address, method: &str, args: Vec<u8>, gas: u64) -> CallOutcome {
+        let head = self.head();
+        let h = &head.header;
+        let acc = match self.account(contract, h.height) {
+            Ok(a) => a,
+            Err(e) => {
+                return CallOutcome::failed(tutti_primitives::FailureKind::HostError, e.to_string(), 0, 0);
+            }
+        };
+        let Some(code) = acc.code_hash else {
+            return CallOutcome::failed(
+                tutti_primitives::FailureKind::NoContract,
+                format!("no contract at {contract}"),
+                0,
+                acc.balance,
+            );
+        };
+        let mut ctx = CallContext::new(*contract, Address::default(), method, args, gas);
+        ctx.block = BlockContext {
+            height: h.height,
+            timestamp_ms: h.timestamp_ms,
+            randomness: h.randomness,
+            shard_id: self.spec.shard_id,
+            num_shards: self.spec.num_shards,
+        };
+        ctx.balance = acc.balance;
+        ctx.read_only = true;
+        let state = exec::read_state(&self.db, h.height);
+        tutti_runtime::apply::execute_loaded(runtime, &state, &code, ctx)
+    }
+}

@@ -1,0 +1,166 @@
+//! Block production and checking for a committee of one (the `tutti dev` chain).
+//!
+//! The proposer:
+//! 1. draws the block's randomness: its BLS signature over the parent's randomness (a VRF
+//!    proof, in the header) and `blake3` of it (the randomness contracts read);
+//! 2. executes the candidate transactions on top of the head;
+//! 3. builds the header (transaction, state and receipt roots; the parent's commit certificate);
+//! 4. signs the commit message `height || hash || view` (the same message FBFT's COMMIT phase
+//!    signs), giving a certificate whose bitmap holds the one signer;
+//! 5. commits block and certificate in one atomic batch.
+//!
+//! [`verify_block`] checks all of it against the committee, as a follower or a restarted node would.
+
+use parity_scale_codec::Encode;
+use tutti_chain::{
+    BlockInput, BlockOutput, Chain, StoredBlock,
+    chain::{receipts_root, tx_root},
+};
+use tutti_primitives::{BlockHeader, CommitCertificate, Hash, Height, SignedTransaction};
+use tutti_runtime::Runtime;
+
+use crate::bls::{self, PublicKey, SecretKey, Signature};
+
+/// The message a commit certificate signs.
+pub fn commit_message(height: Height, hash: &Hash, view: u64) -> Vec<u8> {
+    (height, hash, view).encode()
+}
+
+/// Why a block was refused or could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// The ledger failed.
+    #[error(transparent)]
+    Chain(#[from] tutti_chain::ChainError),
+    /// A signature, key or certificate did not check.
+    #[error("block {height}: {reason}")]
+    Invalid {
+        /// The block.
+        height: Height,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// A block just produced.
+pub struct Produced {
+    /// The block with its certificate.
+    pub block: StoredBlock,
+    /// What executing it did (state update, executions, skipped transactions).
+    pub output: BlockOutput,
+}
+
+/// Produces the next block from `candidates` (the chain skips any that do not apply) without
+/// committing it.
+pub fn produce(
+    chain: &Chain,
+    runtime: &Runtime,
+    key: &SecretKey,
+    candidates: Vec<SignedTransaction>,
+    timestamp_ms: u64,
+) -> Result<Produced, BlockError> {
+    let parent = chain.head();
+    let p = &parent.header;
+    let height = p.height + 1;
+    let (proof, randomness) = bls::randomness(key, &p.randomness);
+    // Timestamps never go backwards, even if the clock does.
+    let timestamp_ms = timestamp_ms.max(p.timestamp_ms + 1);
+    let output = chain.execute(
+        runtime,
+        BlockInput {
+            height,
+            timestamp_ms,
+            randomness,
+            txs: candidates.clone(),
+            incoming: Vec::new(),
+        },
+    )?;
+    let included: std::collections::HashSet<Hash> = output.included.iter().copied().collect();
+    let txs: Vec<SignedTransaction> = candidates
+        .into_iter()
+        .filter(|t| included.contains(&t.hash()))
+        .collect();
+    let header = BlockHeader {
+        chain_id: p.chain_id,
+        shard_id: p.shard_id,
+        height,
+        epoch: 0,
+        view: 0,
+        parent_hash: p.hash(),
+        timestamp_ms,
+        tx_root: tx_root(&txs),
+        state_root: output.state_root,
+        outgoing_receipts_root: receipts_root(&output.outgoing),
+        incoming_receipts_root: receipts_root(&[]),
+        gas_used: output.gas_used,
+        proposer: key.public_key().to_bytes(),
+        randomness_proof: proof.to_bytes(),
+        randomness,
+        parent_commit: parent.commit.clone(),
+    };
+    let hash = header.hash();
+    let signature = key.sign(bls::tags::HEADER, &commit_message(height, &hash, header.view));
+    let commit = CommitCertificate {
+        view: header.view,
+        signature: signature.to_bytes(),
+        signers: vec![1],
+    };
+    Ok(Produced {
+        block: StoredBlock {
+            header,
+            txs,
+            incoming: Vec::new(),
+            commit: Some(commit),
+        },
+        output,
+    })
+}
+
+/// Produces and commits the next block.
+pub fn produce_and_commit(
+    chain: &Chain,
+    runtime: &Runtime,
+    key: &SecretKey,
+    candidates: Vec<SignedTransaction>,
+    timestamp_ms: u64,
+) -> Result<Produced, BlockError> {
+    let mut produced = produce(chain, runtime, key, candidates, timestamp_ms)?;
+    chain.commit(&produced.block, &mut produced.output)?;
+    Ok(produced)
+}
+
+/// Checks a block's signatures against a committee of one: the proposer is the committee's
+/// member, the randomness is its VRF output over the parent's randomness, the certificate signs
+/// the commit message. (Contents are checked by re-executing; see [`Chain::execute`].)
+pub fn verify_block(parent: &BlockHeader, block: &StoredBlock, committee: &PublicKey) -> Result<(), BlockError> {
+    let h = &block.header;
+    let bad = |reason: String| BlockError::Invalid {
+        height: h.height,
+        reason,
+    };
+    if h.proposer != committee.to_bytes() {
+        return Err(bad("the proposer is not the committee member".into()));
+    }
+    if h.parent_hash != parent.hash() || h.height != parent.height + 1 {
+        return Err(bad("does not extend its parent".into()));
+    }
+    let proof = Signature::from_bytes(&h.randomness_proof).map_err(|e| bad(format!("randomness proof: {e}")))?;
+    if !bls::verify_randomness(committee, &parent.randomness, &proof, &h.randomness) {
+        return Err(bad("the randomness is not the proposer's VRF output over the parent's".into()));
+    }
+    if h.tx_root != tx_root(&block.txs) {
+        return Err(bad("the transaction root does not match the transactions".into()));
+    }
+    let cert = block
+        .commit
+        .as_ref()
+        .ok_or_else(|| bad("no commit certificate".into()))?;
+    if cert.signers != [1] {
+        return Err(bad(format!("certificate bitmap {:?} is not the committee of one", cert.signers)));
+    }
+    let sig = Signature::from_bytes(&cert.signature).map_err(|e| bad(format!("certificate: {e}")))?;
+    if !committee.verify(bls::tags::HEADER, &commit_message(h.height, &h.hash(), cert.view), &sig) {
+        return Err(bad("the commit certificate does not verify".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Single-validator block production over a real store: headers, certificates, randomness chain,
+//! indexes, reopen.
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use tutti_chain::{
+    Chain, Genesis, SledStore, Store,
+    genesis::{GenesisAccount, GenesisParams, GenesisValidator},
+};
+use tutti_consensus::{
+    bls::SecretKey,
+    solo::{self, BlockError},
+};
+use tutti_primitives::{Action, Address, PublicKey, SignedTransaction, Transaction};
+use tutti_runtime::{Runtime, RuntimeConfig};
+
+fn user(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn addr(k: &SigningKey) -> Address {
+    Address::from_public_key(&k.verifying_key().to_bytes())
+}
+
+fn genesis(bls: &SecretKey) -> Genesis {
+    Genesis {
+        chain_id: 7,
+        num_shards: 1,
+        timestamp_ms: 1_000,
+        accounts: vec![GenesisAccount {
+            address: addr(&user(1)).to_string(),
+            balance: "1000000000000000".into(),
+        }],
+        validators: vec![GenesisValidator {
+            bls_public_key: format!("0x{}", hex::encode(bls.public_key().to_bytes())),
+            stake: "1".into(),
+        }],
+        params: GenesisParams::default(),
+    }
+}
+
+fn transfer(k: &SigningKey, nonce: u64, to: Address, amount: u128) -> SignedTransaction {
+    Transaction {
+        chain_id: 7,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce,
+        gas_limit: 2_000_000,
+        gas_price: 1,
+        action: Action::Transfer { to, amount },
+    }
+    .sign(k)
+}
+
+#[test]
+fn blocks_chain_up_verify_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SecretKey::from_seed(&[9; 32]);
+    let g = genesis(&key);
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let a = user(1);
+    let b = addr(&user(2));
+    let mut headers = Vec::new();
+    {
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+        let chain = Chain::open(store, &g).unwrap();
+        headers.push(chain.head().header.clone());
+        for n in 0..3u64 {
+            let txs = vec![transfer(&a, n, b, 10)];
+            let p = solo::produce_and_commit(&chain, &runtime, &key, txs, 0).unwrap();
+            assert_eq!(p.block.txs.len(), 1);
+            solo::verify_block(&headers[n as usize], &p.block, &key.public_key()).unwrap();
+            assert_eq!(p.block.header.timestamp_ms, 1_000 + n + 1, "timestamps never go backwards");
+            headers.push(p.block.header.clone());
+        }
+        // The parent's certificate rides in the child's header.
+        let b2 = chain.block_by_number(2).unwrap().unwrap();
+        assert_eq!(b2.header.parent_commit, chain.block_by_number(1).unwrap().unwrap().commit);
+        assert_ne!(headers[1].randomness, headers[2].randomness);
+        let tx = transfer(&a, 1, b, 10).hash();
+        assert_eq!(chain.tx_location(&tx).unwrap().unwrap().height, 2);
+        assert_eq!(chain.execution_tree(&tx, 10).unwrap().len(), 2, "the transaction and its transfer receipt");
+        assert_eq!(chain.account(&b, 3).unwrap().balance, 30);
+        assert_eq!(chain.account(&b, 1).unwrap().balance, 10, "older versions stay readable");
+    }
+    // Reopen: same head, and it continues.
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let chain = Chain::open(store, &g).unwrap();
+    assert_eq!(chain.head().header, headers[3]);
+    let p = solo::produce_and_commit(&chain, &runtime, &key, vec![transfer(&a, 3, b, 10)], 0).unwrap();
+    solo::verify_block(&headers[3], &p.block, &key.public_key()).unwrap();
+    assert_eq!(chain.account(&b, 4).unwrap().balance, 40);
+
+    // Another genesis on the same store is refused with a message that says what to do.
+    let mut other = g.clone();
+    other.chain_id = 8;
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(tempfile::tempdir().unwrap().path()).unwrap());
+    Chain::open(store.clone(), &g).unwrap();
+    let e = Chain::open(store, &other).err().unwrap().to_string();
+    assert!(e.contains("another data directory"), "{e}");
+}
+
+#[test]
+fn tampered_blocks_are_refused() {
+    let key = SecretKey::from_seed(&[9; 32]);
+    let g = genesis(&key);
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let chain = Chain::open(Arc::new(tutti_chain::MemStore::new()), &g).unwrap();
+    let parent = chain.head().header.clone();
+    let p = solo::produce(&chain, &runtime, &key, vec![transfer(&user(1), 0, addr(&user(2)), 1)], 5_000).unwrap();
+    let pk = key.public_key();
+    solo::verify_block(&parent, &p.block, &pk).unwrap();
+
+    let reason = |b: &tutti_chain::StoredBlock| match solo::verify_block(&parent, b, &pk) {
+        Err(BlockError::Invalid { reason, .. }) => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let mut b = p.block.clone();
+    b.header.randomness.0[0] ^= 1;
+    assert!(reason(&b).contains("randomness"));
+    let mut b = p.block.clone();
+    b.txs.clear();
+    assert!(reason(&b).contains("transaction root"));
+    let mut b = p.block.clone();
+    b.header.gas_used += 1;
+    assert!(reason(&b).contains("certificate does not verify"));
+    let mut b = p.block.clone();
+    b.commit = None;
+    assert!(reason(&b).contains("no commit certificate"));
+    let other = SecretKey::from_seed(&[10; 32]).public_key();
+    assert!(solo::verify_block(&parent, &p.block, &other).is_err());
+
+    // A block that does not extend the head is not committed.
+    let mut out = p.output;
+    let mut b = p.block.clone();
+    b.header.parent_hash.0[0] ^= 1;
+    assert!(chain.commit(&b, &mut out).is_err());
+    assert_eq!(chain.head().header.height, 0);
+}
