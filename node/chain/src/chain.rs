@@ -354,6 +354,37 @@ impl Chain {
     /// Runs a read-only call against the state of the head block. Writes, transfers and
     /// promises fail; `gas` bounds the work.
     pub fn view(&self, runtime: &Runtime, contract: &Address, method: &str, args: Vec<u8>, gas: u64) -> CallOutcome {
+        self.run_call(runtime, &Address::default(), contract, method, args, 0, gas, true)
+    }
+
+    /// Simulates a call by `from` with `value` attached on the head state, as a transaction
+    /// would run it, and discards its effects (for gas estimates).
+    #[allow(clippy::too_many_arguments)]
+    pub fn simulate(
+        &self,
+        runtime: &Runtime,
+        from: &Address,
+        contract: &Address,
+        method: &str,
+        args: Vec<u8>,
+        value: Amount,
+        gas: u64,
+    ) -> CallOutcome {
+        self.run_call(runtime, from, contract, method, args, value, gas, false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_call(
+        &self,
+        runtime: &Runtime,
+        from: &Address,
+        contract: &Address,
+        method: &str,
+        args: Vec<u8>,
+        value: Amount,
+        gas: u64,
+        read_only: bool,
+    ) -> CallOutcome {
         let head = self.head();
         let h = &head.header;
         let acc = match self.account(contract, h.height) {
@@ -370,7 +401,7 @@ impl Chain {
                 acc.balance,
             );
         };
-        let mut ctx = CallContext::new(*contract, Address::default(), method, args, gas);
+        let mut ctx = CallContext::new(*contract, *from, method, args, gas);
         ctx.block = BlockContext {
             height: h.height,
             timestamp_ms: h.timestamp_ms,
@@ -378,8 +409,10 @@ impl Chain {
             shard_id: self.spec.shard_id,
             num_shards: self.spec.num_shards,
         };
-        ctx.balance = acc.balance;
-        ctx.read_only = true;
+        ctx.signer = *from;
+        ctx.value = value;
+        ctx.balance = acc.balance.saturating_add(value);
+        ctx.read_only = read_only;
         let state = exec::read_state(&self.db, h.height);
         tutti_runtime::apply::execute_loaded(runtime, &state, &code, ctx)
     }

@@ -136,6 +136,12 @@ impl Mempool {
         }
     }
 
+    /// The pooled transaction with this hash.
+    pub fn get(&self, hash: &Hash) -> Option<Arc<SignedTransaction>> {
+        let (sender, nonce) = self.by_hash.get(hash)?;
+        self.senders.get(sender)?.get(nonce).map(|e| e.tx.clone())
+    }
+
     /// Number of pooled transactions.
     pub fn len(&self) -> usize {
         self.by_hash.len()
@@ -161,6 +167,17 @@ impl Mempool {
     ) -> Result<Admitted, MempoolError> {
         txcheck::check_stateless(&stx, encoded_len, &self.rules)?;
         let hash = stx.hash();
+        self.insert_checked(stx, hash, account)
+    }
+
+    /// Admits a transaction that already passed [`txcheck::check_stateless`] with this pool's
+    /// rules (the node verifies signatures before taking the pool's lock). `hash` is its hash.
+    pub fn insert_checked(
+        &mut self,
+        stx: SignedTransaction,
+        hash: Hash,
+        account: &Account,
+    ) -> Result<Admitted, MempoolError> {
         if self.by_hash.contains_key(&hash) {
             return Err(MempoolError::Duplicate(hash));
         }

@@ -1,0 +1,54 @@
+//! Error codes. The JSON-RPC 2.0 codes (`-32700` parse error, `-32600` invalid request, `-32601`
+//! method not found, `-32602` invalid params, `-32603` internal error) come from jsonrpsee; the
+//! application codes below say what went wrong with a transaction or the node. Every error's
+//! message says what to change; `data`, when present, carries details for programs.
+
+use jsonrpsee::types::ErrorObjectOwned;
+
+/// Invalid parameters (a JSON-RPC 2.0 code).
+pub const INVALID_PARAMS: i32 = -32602;
+/// The transaction bytes do not decode, or it breaks a stateless rule (size, gas bounds, gas
+/// price floor, chain id, signature).
+pub const INVALID_TRANSACTION: i32 = -32001;
+/// The nonce was already used (a replay) or is too far ahead.
+pub const BAD_NONCE: i32 = -32002;
+/// The sender cannot pay value + gas limit x gas price.
+pub const INSUFFICIENT_BALANCE: i32 = -32003;
+/// The pool refused it: full, sender full, or an underpriced replacement.
+pub const POOL_REFUSED: i32 = -32004;
+/// A read-only call or estimate failed in the contract.
+pub const EXECUTION_FAILED: i32 = -32005;
+/// The node's storage failed; the request may be retried.
+pub const NODE_ERROR: i32 = -32010;
+/// A method or feature that is not available on this node (yet).
+pub const UNAVAILABLE: i32 = -32011;
+
+/// Every application code with its name and meaning, for documentation and `rpc_discover`.
+pub const APPLICATION_CODES: &[(i32, &str, &str)] = &[
+    (
+        INVALID_TRANSACTION,
+        "INVALID_TRANSACTION",
+        "the transaction does not decode or breaks a rule that needs no state (size, gas bounds, gas price, chain id, signature)",
+    ),
+    (BAD_NONCE, "BAD_NONCE", "the nonce was already used, or is too far ahead of the account nonce"),
+    (INSUFFICIENT_BALANCE, "INSUFFICIENT_BALANCE", "the sender cannot pay value + gas limit x gas price"),
+    (POOL_REFUSED, "POOL_REFUSED", "the pool is full, the sender has too many pending, or a replacement pays too little"),
+    (EXECUTION_FAILED, "EXECUTION_FAILED", "the contract call failed (data holds kind and message)"),
+    (NODE_ERROR, "NODE_ERROR", "the node's storage failed; retry, and report it if it persists"),
+    (UNAVAILABLE, "UNAVAILABLE", "not available on this node"),
+];
+
+/// An error with a code and message.
+pub fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, message.into(), None::<()>)
+}
+
+/// An error with a code, message and data.
+pub fn error_with(code: i32, message: impl Into<String>, data: impl serde::Serialize) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, message.into(), Some(data))
+}
+
+/// Invalid params with a message.
+pub fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
+    error(INVALID_PARAMS, message)
+}

@@ -1,0 +1,472 @@
+//! JSON shapes of the API. Conventions: hashes and byte strings are `0x` hex; addresses are
+//! bech32m `tt1…`; amounts are decimal strings (they exceed what JSON numbers hold exactly); gas,
+//! heights and nonces are numbers; field names are camelCase.
+
+use serde::{Deserialize, Serialize};
+use tutti_primitives::{Action, Address, CallFailure, Event, Hash, SignedTransaction};
+
+/// `0x` + lowercase hex.
+pub fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// Parses `0x` hex (the prefix is optional).
+pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+    hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|e| format!("`{s}` is not hex: {e}"))
+}
+
+/// Parses a 32-byte `0x` hash.
+pub fn parse_hash(s: &str) -> Result<Hash, String> {
+    let bytes = parse_hex(s)?;
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("a hash has 32 bytes, `{s}` has {}", b.len()))?;
+    Ok(Hash(arr))
+}
+
+/// A block: `latest`, `earliest`, or a height.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BlockId {
+    /// A height.
+    Number(u64),
+    /// `latest` or `earliest`.
+    Tag(BlockTag),
+}
+
+/// Named blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockTag {
+    /// The head.
+    Latest,
+    /// Genesis.
+    Earliest,
+}
+
+/// A block header with its certificate and its transactions (hashes, or full when asked).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockView {
+    /// Header hash.
+    pub hash: String,
+    /// Height.
+    pub height: u64,
+    /// Parent header hash.
+    pub parent_hash: String,
+    /// Chain id.
+    pub chain_id: u64,
+    /// Shard.
+    pub shard_id: u32,
+    /// Epoch.
+    pub epoch: u64,
+    /// Consensus view.
+    pub view: u64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Merkle root of the transaction hashes.
+    pub tx_root: String,
+    /// State root after the block.
+    pub state_root: String,
+    /// Root of the receipts sent to other shards.
+    pub outgoing_receipts_root: String,
+    /// Root of the receipts received from other shards.
+    pub incoming_receipts_root: String,
+    /// Gas burnt.
+    pub gas_used: u64,
+    /// Proposer's BLS public key.
+    pub proposer: String,
+    /// The block's randomness (what contracts read).
+    pub randomness: String,
+    /// The proposer's VRF proof of the randomness.
+    pub randomness_proof: String,
+    /// The parent's commit certificate.
+    pub parent_commit: Option<CertificateView>,
+    /// This block's commit certificate.
+    pub commit: Option<CertificateView>,
+    /// Transaction hashes, or full transactions when asked.
+    pub transactions: Vec<TxOrHash>,
+}
+
+/// A transaction hash or the full transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TxOrHash {
+    /// Only the hash.
+    Hash(String),
+    /// The whole transaction.
+    Full(Box<TxView>),
+}
+
+/// An aggregate BLS signature and the bitmap of who signed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateView {
+    /// View.
+    pub view: u64,
+    /// Aggregate signature.
+    pub signature: String,
+    /// Signer bitmap.
+    pub signers: String,
+}
+
+/// An account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    /// Address.
+    pub address: String,
+    /// Balance.
+    pub balance: String,
+    /// Next nonce.
+    pub nonce: u64,
+    /// Code hash for contracts.
+    pub code_hash: Option<String>,
+    /// The height the answer was read at.
+    pub height: u64,
+}
+
+/// A transaction's action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ActionView {
+    /// Native transfer.
+    #[serde(rename_all = "camelCase")]
+    Transfer {
+        /// Receiver.
+        to: String,
+        /// Amount.
+        amount: String,
+    },
+    /// Contract deployment.
+    #[serde(rename_all = "camelCase")]
+    Deploy {
+        /// Code hash (the code itself is at `tutti_getCode`).
+        code_hash: String,
+        /// Code size, bytes.
+        code_size: usize,
+        /// Init method.
+        init_method: Option<String>,
+        /// Init arguments.
+        args: String,
+        /// Value.
+        value: String,
+    },
+    /// Contract call.
+    #[serde(rename_all = "camelCase")]
+    Call {
+        /// Contract.
+        contract: String,
+        /// Method.
+        method: String,
+        /// SCALE arguments.
+        args: String,
+        /// Value.
+        value: String,
+    },
+}
+
+/// A transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxView {
+    /// Hash.
+    pub hash: String,
+    /// Sender address.
+    pub sender: String,
+    /// Signer's ed25519 public key.
+    pub signer: String,
+    /// Nonce.
+    pub nonce: u64,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// Gas price.
+    pub gas_price: String,
+    /// Chain id.
+    pub chain_id: u64,
+    /// Action.
+    pub action: ActionView,
+    /// Block height (absent while pending).
+    pub block_height: Option<u64>,
+    /// Index in the block.
+    pub index: Option<u32>,
+}
+
+impl TxView {
+    /// The view of a transaction.
+    pub fn new(stx: &SignedTransaction, block_height: Option<u64>, index: Option<u32>) -> TxView {
+        let t = &stx.tx;
+        let action = match &t.action {
+            Action::Transfer { to, amount } => ActionView::Transfer {
+                to: to.to_string(),
+                amount: amount.to_string(),
+            },
+            Action::Deploy {
+                code,
+                init_method,
+                args,
+                value,
+            } => ActionView::Deploy {
+                code_hash: tutti_primitives::hash::tagged_hash(tutti_primitives::tags::CODE, code).to_string(),
+                code_size: code.len(),
+                init_method: init_method.clone(),
+                args: hex0x(args),
+                value: value.to_string(),
+            },
+            Action::Call {
+                contract,
+                method,
+                args,
+                value,
+            } => ActionView::Call {
+                contract: contract.to_string(),
+                method: method.clone(),
+                args: hex0x(args),
+                value: value.to_string(),
+            },
+        };
+        TxView {
+            hash: stx.hash().to_string(),
+            sender: t.sender().to_string(),
+            signer: hex0x(&t.signer.0),
+            nonce: t.nonce,
+            gas_limit: t.gas_limit,
+            gas_price: t.gas_price.to_string(),
+            chain_id: t.chain_id,
+            action,
+            block_height,
+            index,
+        }
+    }
+}
+
+/// A contract event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    /// Emitting contract.
+    pub contract: String,
+    /// Name.
+    pub name: String,
+    /// SCALE payload.
+    pub data: String,
+}
+
+impl From<&Event> for EventView {
+    fn from(e: &Event) -> Self {
+        EventView {
+            contract: e.contract.to_string(),
+            name: e.name.clone(),
+            data: hex0x(&e.data),
+        }
+    }
+}
+
+/// Why a call failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureView {
+    /// Kind (`OutOfGas`, `Panic`, `Trap`, ...).
+    pub kind: String,
+    /// Details.
+    pub message: String,
+}
+
+impl From<&CallFailure> for FailureView {
+    fn from(f: &CallFailure) -> Self {
+        FailureView {
+            kind: format!("{:?}", f.kind),
+            message: f.message.clone(),
+        }
+    }
+}
+
+/// One execution: the transaction itself, or a receipt it caused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionView {
+    /// Transaction hash or receipt id.
+    pub id: String,
+    /// Block height.
+    pub height: u64,
+    /// Shard.
+    pub shard_id: u32,
+    /// Receiver.
+    pub receiver: String,
+    /// Method, for calls.
+    pub method: Option<String>,
+    /// `success` or `failure`.
+    pub status: String,
+    /// Return data (the contract address for a deploy).
+    pub return_data: Option<String>,
+    /// Failure.
+    pub failure: Option<FailureView>,
+    /// Gas used (including gas attached to receipts it created).
+    pub gas_used: u64,
+    /// Gas burnt by this execution.
+    pub gas_burnt: u64,
+    /// Tokens burnt as its fee.
+    pub fee: String,
+    /// Events.
+    pub events: Vec<EventView>,
+    /// Logs.
+    pub logs: Vec<String>,
+    /// Ids of the receipts it created.
+    pub receipts: Vec<String>,
+}
+
+/// A transaction's outcome: its own execution and those of the receipts it caused so far.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxReceiptView {
+    /// Transaction hash.
+    pub transaction_hash: String,
+    /// Block height.
+    pub block_height: u64,
+    /// Block hash.
+    pub block_hash: String,
+    /// `success` when the transaction and every call it caused succeeded, `failure` when the
+    /// transaction or any call failed, `pending` while some receipt has not run yet.
+    pub status: String,
+    /// Gas burnt by the transaction and its receipts so far.
+    pub gas_burnt: u64,
+    /// Tokens burnt as fees so far.
+    pub fee: String,
+    /// Return data of the first call (or the new contract's address for a deploy).
+    pub return_data: Option<String>,
+    /// The first failure, if any.
+    pub failure: Option<FailureView>,
+    /// Every event, in order.
+    pub events: Vec<EventView>,
+    /// Executions: the transaction first, then its receipts breadth first.
+    pub executions: Vec<ExecutionView>,
+}
+
+/// The result of a read-only call or a gas estimate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallResultView {
+    /// `success` or `failure`.
+    pub status: String,
+    /// Return data.
+    pub return_data: Option<String>,
+    /// Failure.
+    pub failure: Option<FailureView>,
+    /// Gas used.
+    pub gas_used: u64,
+    /// Logs.
+    pub logs: Vec<String>,
+    /// Events it would emit.
+    pub events: Vec<EventView>,
+    /// The height the call ran at.
+    pub height: u64,
+}
+
+/// A state value with its Merkle proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProofView {
+    /// The state key (`a/` + address for accounts, `s/` + address + key for storage).
+    pub key: String,
+    /// Value, if present.
+    pub value: Option<String>,
+    /// The state root it verifies against.
+    pub state_root: String,
+    /// The block height of that root.
+    pub height: u64,
+    /// The Jellyfish Merkle proof (borsh bytes as `jmt` 0.12 defines them).
+    pub proof: String,
+}
+
+/// The shard layout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardingView {
+    /// Number of shards.
+    pub num_shards: u32,
+    /// The shard this node runs.
+    pub this_shard: u32,
+    /// Per shard: id and an RPC endpoint.
+    pub shards: Vec<ShardView>,
+}
+
+/// One shard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardView {
+    /// Shard id.
+    pub shard_id: u32,
+    /// An RPC endpoint serving it.
+    pub rpc: String,
+    /// Its head height, when this node knows it.
+    pub head: Option<u64>,
+}
+
+/// A committee.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitteeView {
+    /// Shard.
+    pub shard_id: u32,
+    /// Epoch.
+    pub epoch: u64,
+    /// Members, in bitmap order.
+    pub members: Vec<MemberView>,
+}
+
+/// A committee member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    /// BLS public key.
+    pub bls_public_key: String,
+    /// Stake.
+    pub stake: String,
+}
+
+/// The chain's identity and head, for `tutti_chainId` callers that want more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Genesis hash.
+    pub genesis_hash: String,
+    /// Head height.
+    pub head: u64,
+    /// Head hash.
+    pub head_hash: String,
+    /// Pending transactions in the pool.
+    pub pending: usize,
+    /// Total fees burnt.
+    pub burnt: String,
+}
+
+/// Event subscription filter: all given fields must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventFilter {
+    /// Only events of this contract.
+    pub contract: Option<String>,
+    /// Only events with this name.
+    pub name: Option<String>,
+}
+
+/// An event notification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventNotice {
+    /// The event.
+    #[serde(flatten)]
+    pub event: EventView,
+    /// Block height.
+    pub height: u64,
+    /// The execution (transaction hash or receipt id) that emitted it.
+    pub execution: String,
+}
+
+/// Parses an address in either form, with a message that says which forms exist.
+pub fn parse_address(s: &str) -> Result<Address, String> {
+    s.parse::<Address>()
+        .map_err(|e| format!("`{s}` is not an address (tt1… or 0x + 64 hex digits): {e}"))
+}

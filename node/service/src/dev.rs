@@ -1,0 +1,53 @@
+//! The development chain: well-known keys (never use them for anything of value) and its genesis.
+
+use ed25519_dalek::SigningKey;
+use tutti_chain::{
+    Genesis,
+    genesis::{GenesisAccount, GenesisParams, GenesisValidator},
+};
+use tutti_consensus::bls::SecretKey;
+use tutti_primitives::{Address, Amount};
+
+/// The dev chain's id.
+pub const DEV_CHAIN_ID: u64 = 7357;
+/// Funded dev accounts.
+pub const DEV_ACCOUNTS: u32 = 10;
+/// Each dev account's balance: a billion tokens of 10^18 units.
+pub const DEV_BALANCE: Amount = 1_000_000_000 * 10u128.pow(18);
+/// The genesis timestamp (2026-01-01T00:00:00Z), fixed so that every dev chain has the same genesis.
+pub const DEV_GENESIS_MS: u64 = 1_767_225_600_000;
+
+/// Dev account `i` (its secret key is derived from a public string: anyone can sign for it).
+pub fn dev_key(i: u32) -> SigningKey {
+    SigningKey::from_bytes(&blake3::derive_key("tutti dev account v1", &i.to_le_bytes()))
+}
+
+/// The address of dev account `i`.
+pub fn dev_address(i: u32) -> Address {
+    Address::from_public_key(&dev_key(i).verifying_key().to_bytes())
+}
+
+/// The dev validator's BLS key.
+pub fn dev_validator() -> SecretKey {
+    SecretKey::from_seed(&blake3::derive_key("tutti dev validator v1", &[]))
+}
+
+/// The dev chain's genesis: [`DEV_ACCOUNTS`] funded accounts, one validator.
+pub fn dev_genesis() -> Genesis {
+    Genesis {
+        chain_id: DEV_CHAIN_ID,
+        num_shards: 1,
+        timestamp_ms: DEV_GENESIS_MS,
+        accounts: (0..DEV_ACCOUNTS)
+            .map(|i| GenesisAccount {
+                address: dev_address(i).to_string(),
+                balance: DEV_BALANCE.to_string(),
+            })
+            .collect(),
+        validators: vec![GenesisValidator {
+            bls_public_key: format!("0x{}", hex::encode(dev_validator().public_key().to_bytes())),
+            stake: "1000000".into(),
+        }],
+        params: GenesisParams::default(),
+    }
+}

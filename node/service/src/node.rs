@@ -1,0 +1,278 @@
+//! The node: chain, mempool and the block production loop, with broadcast channels the RPC
+//! subscriptions read.
+//!
+//! Concurrency: RPC handlers read the chain (versioned state, so reads never block a block
+//! commit) and admit transactions (signatures are verified before the pool's lock is taken). One
+//! producer task builds, executes and commits a block every `block_time`; a block is reported
+//! (newHeads, receipts) only after its batch is durable.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use tokio::sync::{broadcast, watch};
+use tutti_chain::{
+    Chain, ChainError, Genesis, Mempool, MempoolConfig, MempoolError, MemStore, SledStore, Store, StoredBlock,
+    TxError, txcheck,
+};
+use tutti_consensus::{
+    bls::{PublicKey, SecretKey},
+    solo::{self, BlockError},
+};
+use tutti_primitives::{Address, Hash, SignedTransaction};
+use tutti_rpc::types::{EventNotice, EventView};
+use tutti_runtime::{Runtime, RuntimeConfig};
+
+/// Node settings.
+#[derive(Clone)]
+pub struct NodeConfig {
+    /// The chain.
+    pub genesis: Genesis,
+    /// Where the store lives (`None`: in memory, for tests).
+    pub data_dir: Option<PathBuf>,
+    /// This validator's BLS key; must be the genesis committee's member.
+    pub validator: SecretKey,
+    /// Time between blocks.
+    pub block_time: Duration,
+    /// Most transactions per block.
+    pub max_block_txs: usize,
+    /// Pool limits.
+    pub mempool: MempoolConfig,
+}
+
+/// Why the node could not start or do something.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The ledger failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// Block production failed.
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    /// The configuration is inconsistent.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Why a submitted transaction was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Broke a rule.
+    #[error(transparent)]
+    Invalid(#[from] TxError),
+    /// Refused by the pool.
+    #[error(transparent)]
+    Pool(MempoolError),
+    /// The store failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+/// A committed block as subscribers see it.
+#[derive(Debug)]
+pub struct BlockNotice {
+    /// The block.
+    pub block: Arc<StoredBlock>,
+    /// Every event its executions emitted, in order.
+    pub events: Vec<EventNotice>,
+}
+
+/// A running node's state.
+pub struct Node {
+    chain: Chain,
+    runtime: Runtime,
+    key: SecretKey,
+    committee: PublicKey,
+    config: NodeConfig,
+    mempool: Mutex<Mempool>,
+    heads: broadcast::Sender<Arc<BlockNotice>>,
+    pending: broadcast::Sender<Hash>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Node {
+    /// Opens (or creates) the chain and checks the validator key against the genesis committee.
+    pub fn open(config: NodeConfig) -> Result<Arc<Node>, NodeError> {
+        let g = &config.genesis;
+        g.check().map_err(|e| NodeError::Config(e.to_string()))?;
+        let member = g
+            .validator_key(&g.validators[0])
+            .map_err(|e| NodeError::Config(e.to_string()))?;
+        let committee = PublicKey::from_bytes(&member)
+            .map_err(|e| NodeError::Config(format!("the genesis validator key: {e}")))?;
+        if config.validator.public_key().to_bytes() != member {
+            return Err(NodeError::Config(
+                "the validator key is not the genesis committee's member; this node cannot produce blocks".into(),
+            ));
+        }
+        let store: Arc<dyn Store> = match &config.data_dir {
+            Some(dir) => Arc::new(SledStore::open(dir.join("db"))?),
+            None => Arc::new(MemStore::new()),
+        };
+        let chain = Chain::open(store, g)?;
+        let runtime = Runtime::new(RuntimeConfig::default())
+            .map_err(|e| NodeError::Config(format!("cannot start the contract runtime: {e}")))?;
+        let mempool = Mempool::new(config.mempool.clone(), chain.spec().rules.clone());
+        let (heads, _) = broadcast::channel(256);
+        let (pending, _) = broadcast::channel(16_384);
+        Ok(Arc::new(Node {
+            chain,
+            runtime,
+            key: config.validator.clone(),
+            committee,
+            config,
+            mempool: Mutex::new(mempool),
+            heads,
+            pending,
+        }))
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    /// The contract runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The committee's key.
+    pub fn committee(&self) -> &PublicKey {
+        &self.committee
+    }
+
+    /// Subscribes to committed blocks.
+    pub fn subscribe_heads(&self) -> broadcast::Receiver<Arc<BlockNotice>> {
+        self.heads.subscribe()
+    }
+
+    /// Subscribes to hashes of transactions entering the pool.
+    pub fn subscribe_pending(&self) -> broadcast::Receiver<Hash> {
+        self.pending.subscribe()
+    }
+
+    /// Number of pooled transactions.
+    pub fn pending_count(&self) -> usize {
+        self.mempool.lock().expect("mempool lock poisoned").len()
+    }
+
+    /// A pooled transaction.
+    pub fn pending_tx(&self, hash: &Hash) -> Option<Arc<SignedTransaction>> {
+        self.mempool.lock().expect("mempool lock poisoned").get(hash)
+    }
+
+    /// Admits raw transaction bytes into the pool. A transaction already pooled is accepted
+    /// again (same hash) so that clients can retry safely.
+    pub fn submit_raw(&self, bytes: &[u8]) -> Result<Hash, SubmitError> {
+        let rules = &self.chain.spec().rules;
+        let stx = txcheck::decode(bytes, rules)?;
+        txcheck::check_stateless(&stx, bytes.len(), rules)?;
+        self.submit_checked(stx)
+    }
+
+    /// Admits a transaction that passed the stateless checks.
+    fn submit_checked(&self, stx: SignedTransaction) -> Result<Hash, SubmitError> {
+        let hash = stx.hash();
+        let head = self.chain.head().header.height;
+        let account = self.chain.account(&stx.tx.sender(), head)?;
+        let admitted = self
+            .mempool
+            .lock()
+            .expect("mempool lock poisoned")
+            .insert_checked(stx, hash, &account);
+        match admitted {
+            Ok(_) => {
+                let _ = self.pending.send(hash);
+                Ok(hash)
+            }
+            Err(MempoolError::Duplicate(h)) => Ok(h),
+            Err(MempoolError::Invalid(e)) => Err(SubmitError::Invalid(e)),
+            Err(e) => Err(SubmitError::Pool(e)),
+        }
+    }
+
+    /// Produces, commits and announces one block from the pool.
+    pub fn produce_block(&self) -> Result<Arc<BlockNotice>, NodeError> {
+        let head = self.chain.head();
+        let height = head.header.height;
+        let candidates: Vec<SignedTransaction> = {
+            let pool = self.mempool.lock().expect("mempool lock poisoned");
+            let nonce = |a: &Address| self.chain.account(a, height).map(|acc| acc.nonce).unwrap_or(0);
+            pool.select(nonce, self.config.max_block_txs, self.chain.spec().block_gas_limit)
+                .into_iter()
+                .map(|t| (*t).clone())
+                .collect()
+        };
+        let produced = solo::produce_and_commit(&self.chain, &self.runtime, &self.key, candidates, now_ms())?;
+        let block = Arc::new(produced.block);
+        {
+            let mut pool = self.mempool.lock().expect("mempool lock poisoned");
+            let mut senders = std::collections::BTreeMap::new();
+            for t in &block.txs {
+                pool.remove(&t.hash());
+                let n = senders.entry(t.tx.sender()).or_insert(0);
+                *n = (*n).max(t.tx.nonce + 1);
+            }
+            for (sender, next) in senders {
+                pool.remove_committed(&sender, next);
+            }
+            // Transactions that cannot apply any more leave; those that did not fit wait.
+            for (h, e) in &produced.output.skipped {
+                if !matches!(e, TxError::GasLimit { .. }) {
+                    pool.remove(h);
+                }
+            }
+        }
+        let height = block.header.height;
+        let mut events = Vec::new();
+        for (id, e) in &produced.output.executions {
+            for ev in &e.events {
+                events.push(EventNotice {
+                    event: EventView::from(ev),
+                    height,
+                    execution: id.to_string(),
+                });
+            }
+        }
+        let notice = Arc::new(BlockNotice { block, events });
+        let _ = self.heads.send(notice.clone());
+        Ok(notice)
+    }
+
+    /// Produces a block every `block_time` until `shutdown` turns true. A failing block is
+    /// logged and retried at the next tick (nothing was written).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.config.block_time);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            let node = self.clone();
+            match tokio::task::spawn_blocking(move || node.produce_block()).await {
+                Ok(Ok(n)) => tracing::debug!(height = n.block.header.height, txs = n.block.txs.len(), "block committed"),
+                Ok(Err(e)) => tracing::error!("block production failed: {e}"),
+                Err(e) => tracing::error!("block production panicked: {e}"),
+            }
+        }
+    }
+}

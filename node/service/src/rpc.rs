@@ -1,0 +1,578 @@
+//! The JSON-RPC server: [`TuttiApiServer`] over a [`Node`], served by jsonrpsee over HTTP and
+//! WebSocket on one port, with request, response, batch, connection and subscription limits and
+//! CORS for browser dApps.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use jsonrpsee::{
+    PendingSubscriptionSink, RpcModule, SubscriptionMessage,
+    core::{SubscriptionResult, async_trait, to_json_raw_value},
+    server::{BatchRequestConfig, ServerBuilder, ServerConfig, ServerHandle},
+    types::ErrorObjectOwned,
+};
+use tokio::sync::broadcast::error::RecvError;
+use tower_http::cors::{Any, CorsLayer};
+use tutti_chain::{
+    ChainError, MempoolError, StoredBlock, TxError,
+    account::{account_key, storage_key},
+};
+use tutti_primitives::{Address, Height, SignedTransaction};
+use tutti_rpc::{
+    DiscoverApiServer, RpcResult, TuttiApiServer,
+    errors::{self, error, error_with, invalid_params},
+    openrpc,
+    types::*,
+};
+use tutti_runtime::{CallOutcome, apply::Execution};
+
+use crate::node::{Node, SubmitError};
+
+/// Server limits.
+#[derive(Clone, Debug)]
+pub struct RpcConfig {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// Largest request body, bytes (a transaction carrying a 2 MiB contract is 4 MiB of hex).
+    pub max_request_bytes: u32,
+    /// Largest response body, bytes.
+    pub max_response_bytes: u32,
+    /// Most concurrent connections.
+    pub max_connections: u32,
+    /// Most calls in one batch.
+    pub max_batch: u32,
+    /// Most subscriptions per connection.
+    pub max_subscriptions: u32,
+    /// Most gas a `tutti_call` or `tutti_estimateGas` may use.
+    pub max_call_gas: u64,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        RpcConfig {
+            addr: ([127, 0, 0, 1], 9500).into(),
+            max_request_bytes: 8 * 1024 * 1024,
+            max_response_bytes: 32 * 1024 * 1024,
+            max_connections: 512,
+            max_batch: 1_000,
+            max_subscriptions: 64,
+            max_call_gas: 3_000_000_000,
+        }
+    }
+}
+
+/// Starts the server; returns its bound address and handle.
+pub async fn serve(node: Arc<Node>, config: &RpcConfig) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([http::Method::POST, http::Method::GET, http::Method::OPTIONS])
+        .allow_headers([http::header::CONTENT_TYPE]);
+    let server = ServerBuilder::default()
+        .set_config(
+            ServerConfig::builder()
+                .max_request_body_size(config.max_request_bytes)
+                .max_response_body_size(config.max_response_bytes)
+                .max_connections(config.max_connections)
+                .max_subscriptions_per_connection(config.max_subscriptions)
+                .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
+                .build(),
+        )
+        .set_http_middleware(tower::ServiceBuilder::new().layer(cors))
+        .build(config.addr)
+        .await?;
+    let addr = server.local_addr()?;
+    let handle = server.start(module(node, config.max_call_gas));
+    Ok((addr, handle))
+}
+
+/// Every method, as one module.
+pub fn module(node: Arc<Node>, max_call_gas: u64) -> RpcModule<()> {
+    let api = Api { node, max_call_gas };
+    let mut m = RpcModule::new(());
+    m.merge(TuttiApiServer::into_rpc(api.clone()))
+        .expect("method names are unique");
+    m.merge(DiscoverApiServer::into_rpc(api)).expect("method names are unique");
+    m
+}
+
+#[derive(Clone)]
+struct Api {
+    node: Arc<Node>,
+    max_call_gas: u64,
+}
+
+fn node_error(e: ChainError) -> ErrorObjectOwned {
+    error(errors::NODE_ERROR, format!("the node could not read its store: {e}"))
+}
+
+fn tx_error(e: &TxError) -> ErrorObjectOwned {
+    let code = match e {
+        TxError::NonceTooLow { .. } => errors::BAD_NONCE,
+        TxError::InsufficientBalance { .. } | TxError::CostOverflow => errors::INSUFFICIENT_BALANCE,
+        _ => errors::INVALID_TRANSACTION,
+    };
+    error(code, e.to_string())
+}
+
+fn submit_error(e: SubmitError) -> ErrorObjectOwned {
+    match e {
+        SubmitError::Invalid(e) => tx_error(&e),
+        SubmitError::Pool(MempoolError::Invalid(e)) => tx_error(&e),
+        SubmitError::Pool(e @ MempoolError::NonceGap { .. }) => error(errors::BAD_NONCE, e.to_string()),
+        SubmitError::Pool(e) => error(errors::POOL_REFUSED, e.to_string()),
+        SubmitError::Chain(e) => node_error(e),
+    }
+}
+
+fn address(s: &str) -> RpcResult<Address> {
+    parse_address(s).map_err(invalid_params)
+}
+
+fn bytes(s: &str, what: &str) -> RpcResult<Vec<u8>> {
+    parse_hex(s).map_err(|e| invalid_params(format!("{what}: {e}")))
+}
+
+fn cert(c: &tutti_primitives::CommitCertificate) -> CertificateView {
+    CertificateView {
+        view: c.view,
+        signature: hex0x(&c.signature),
+        signers: hex0x(&c.signers),
+    }
+}
+
+/// The JSON view of a stored block.
+pub fn block_view(b: &StoredBlock, full: bool) -> BlockView {
+    let h = &b.header;
+    BlockView {
+        hash: h.hash().to_string(),
+        height: h.height,
+        parent_hash: h.parent_hash.to_string(),
+        chain_id: h.chain_id,
+        shard_id: h.shard_id,
+        epoch: h.epoch,
+        view: h.view,
+        timestamp_ms: h.timestamp_ms,
+        tx_root: h.tx_root.to_string(),
+        state_root: h.state_root.to_string(),
+        outgoing_receipts_root: h.outgoing_receipts_root.to_string(),
+        incoming_receipts_root: h.incoming_receipts_root.to_string(),
+        gas_used: h.gas_used,
+        proposer: hex0x(&h.proposer),
+        randomness: h.randomness.to_string(),
+        randomness_proof: hex0x(&h.randomness_proof),
+        parent_commit: h.parent_commit.as_ref().map(cert),
+        commit: b.commit.as_ref().map(cert),
+        transactions: b
+            .txs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if full {
+                    TxOrHash::Full(Box::new(TxView::new(t, Some(h.height), Some(i as u32))))
+                } else {
+                    TxOrHash::Hash(t.hash().to_string())
+                }
+            })
+            .collect(),
+    }
+}
+
+fn execution_view(id: &tutti_primitives::Hash, e: &Execution) -> ExecutionView {
+    ExecutionView {
+        id: id.to_string(),
+        height: e.height,
+        shard_id: e.shard,
+        receiver: e.receiver.to_string(),
+        method: e.method.clone(),
+        status: if e.result.is_ok() { "success" } else { "failure" }.into(),
+        return_data: e.result.as_ref().ok().map(|d| hex0x(d)),
+        failure: e.result.as_ref().err().map(FailureView::from),
+        gas_used: e.gas_used,
+        gas_burnt: e.gas_burnt,
+        fee: e.fee.to_string(),
+        events: e.events.iter().map(EventView::from).collect(),
+        logs: e.logs.clone(),
+        receipts: e.children.iter().map(|c| c.to_string()).collect(),
+    }
+}
+
+fn call_view(out: &CallOutcome, height: Height) -> CallResultView {
+    CallResultView {
+        status: if out.is_ok() { "success" } else { "failure" }.into(),
+        return_data: out.result.as_ref().ok().map(|d| hex0x(d)),
+        failure: out.result.as_ref().err().map(FailureView::from),
+        gas_used: out.gas_used,
+        logs: out.logs.clone(),
+        events: out.events.iter().map(EventView::from).collect(),
+        height,
+    }
+}
+
+impl Api {
+    fn height(&self, block: Option<BlockId>) -> RpcResult<Height> {
+        let head = self.node.chain().head().header.height;
+        match block.unwrap_or(BlockId::Tag(BlockTag::Latest)) {
+            BlockId::Tag(BlockTag::Latest) => Ok(head),
+            BlockId::Tag(BlockTag::Earliest) => Ok(0),
+            BlockId::Number(n) if n <= head => Ok(n),
+            BlockId::Number(n) => Err(invalid_params(format!("block {n} is beyond the head ({head})"))),
+        }
+    }
+
+    fn account_view(&self, address: &str, block: Option<BlockId>) -> RpcResult<AccountView> {
+        let a = self::address(address)?;
+        let height = self.height(block)?;
+        let acc = self.node.chain().account(&a, height).map_err(node_error)?;
+        Ok(AccountView {
+            address: a.to_string(),
+            balance: acc.balance.to_string(),
+            nonce: acc.nonce,
+            code_hash: acc.code_hash.map(|h| h.to_string()),
+            height,
+        })
+    }
+
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(Arc<Node>) -> T + Send + 'static) -> RpcResult<T> {
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || f(node))
+            .await
+            .map_err(|e| error(errors::NODE_ERROR, format!("the call did not complete: {e}")))
+    }
+}
+
+#[async_trait]
+impl TuttiApiServer for Api {
+    async fn chain_id(&self) -> RpcResult<u64> {
+        Ok(self.node.config().genesis.chain_id)
+    }
+
+    async fn status(&self) -> RpcResult<StatusView> {
+        let chain = self.node.chain();
+        let head = chain.head();
+        Ok(StatusView {
+            chain_id: head.header.chain_id,
+            genesis_hash: chain.genesis_hash().to_string(),
+            head: head.header.height,
+            head_hash: head.header.hash().to_string(),
+            pending: self.node.pending_count(),
+            burnt: chain.burnt(head.header.height).map_err(node_error)?.to_string(),
+        })
+    }
+
+    async fn block_number(&self) -> RpcResult<u64> {
+        Ok(self.node.chain().head().header.height)
+    }
+
+    async fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>> {
+        let head = self.node.chain().head().header.height;
+        let height = match block {
+            BlockId::Tag(BlockTag::Latest) => head,
+            BlockId::Tag(BlockTag::Earliest) => 0,
+            BlockId::Number(n) => n,
+        };
+        let b = self.node.chain().block_by_number(height).map_err(node_error)?;
+        Ok(b.map(|b| block_view(&b, full.unwrap_or(false))))
+    }
+
+    async fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>> {
+        let h = parse_hash(&hash).map_err(invalid_params)?;
+        let b = self.node.chain().block_by_hash(&h).map_err(node_error)?;
+        Ok(b.map(|b| block_view(&b, full.unwrap_or(false))))
+    }
+
+    async fn get_account(&self, address: String, block: Option<BlockId>) -> RpcResult<AccountView> {
+        self.account_view(&address, block)
+    }
+
+    async fn get_balance(&self, address: String, block: Option<BlockId>) -> RpcResult<String> {
+        Ok(self.account_view(&address, block)?.balance)
+    }
+
+    async fn send_raw_transaction(&self, tx: String) -> RpcResult<String> {
+        let raw = bytes(&tx, "tx")?;
+        let hash = self
+            .blocking(move |node| node.submit_raw(&raw))
+            .await?
+            .map_err(submit_error)?;
+        Ok(hash.to_string())
+    }
+
+    async fn get_transaction(&self, hash: String) -> RpcResult<Option<TxView>> {
+        let h = parse_hash(&hash).map_err(invalid_params)?;
+        if let Some(t) = self.node.pending_tx(&h) {
+            return Ok(Some(TxView::new(&t, None, None)));
+        }
+        let found = self.node.chain().transaction(&h).map_err(node_error)?;
+        Ok(found.map(|(t, loc)| TxView::new(&t, Some(loc.height), Some(loc.index))))
+    }
+
+    async fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<TxReceiptView>> {
+        let h = parse_hash(&hash).map_err(invalid_params)?;
+        let chain = self.node.chain();
+        let Some(loc) = chain.tx_location(&h).map_err(node_error)? else {
+            return Ok(None);
+        };
+        let block_hash = chain
+            .block_by_number(loc.height)
+            .map_err(node_error)?
+            .map(|b| b.header.hash().to_string())
+            .unwrap_or_default();
+        let tree = chain.execution_tree(&h, 1_024).map_err(node_error)?;
+        let executions: Vec<ExecutionView> = tree.iter().map(|(id, e)| execution_view(id, e)).collect();
+        // Pending while some child receipt has not run here yet (it may be queued or on its way).
+        let ran: std::collections::HashSet<&tutti_primitives::Hash> = tree.iter().map(|(id, _)| id).collect();
+        let waiting = tree.iter().any(|(_, e)| e.children.iter().any(|c| !ran.contains(c)));
+        let failure = tree.iter().find_map(|(_, e)| e.result.as_ref().err().map(FailureView::from));
+        let status = if failure.is_some() {
+            "failure"
+        } else if waiting {
+            "pending"
+        } else {
+            "success"
+        };
+        // The first call's return data (for a deploy: the transaction's own result, the address).
+        let return_data = tree
+            .iter()
+            .find(|(_, e)| e.method.is_some() || e.transaction && e.result.as_ref().is_ok_and(|d| !d.is_empty()))
+            .and_then(|(_, e)| e.result.as_ref().ok().map(|d| hex0x(d)));
+        Ok(Some(TxReceiptView {
+            transaction_hash: h.to_string(),
+            block_height: loc.height,
+            block_hash,
+            status: status.into(),
+            gas_burnt: tree.iter().map(|(_, e)| e.gas_burnt).sum(),
+            fee: tree.iter().map(|(_, e)| e.fee).sum::<u128>().to_string(),
+            return_data,
+            failure,
+            events: tree
+                .iter()
+                .flat_map(|(_, e)| e.events.iter().map(EventView::from))
+                .collect(),
+            executions,
+        }))
+    }
+
+    async fn call(
+        &self,
+        contract: String,
+        method: String,
+        args: Option<String>,
+        gas: Option<u64>,
+    ) -> RpcResult<CallResultView> {
+        let c = address(&contract)?;
+        let args = args.map(|a| bytes(&a, "args")).transpose()?.unwrap_or_default();
+        let gas = gas.unwrap_or(self.max_call_gas);
+        if gas > self.max_call_gas {
+            return Err(invalid_params(format!(
+                "gas {gas} is above this node's limit for calls ({})",
+                self.max_call_gas
+            )));
+        }
+        self.blocking(move |node| {
+            let height = node.chain().head().header.height;
+            let out = node.chain().view(node.runtime(), &c, &method, args, gas);
+            call_view(&out, height)
+        })
+        .await
+    }
+
+    async fn estimate_gas(
+        &self,
+        from: String,
+        contract: String,
+        method: String,
+        args: Option<String>,
+        value: Option<String>,
+    ) -> RpcResult<u64> {
+        let from = address(&from)?;
+        let c = address(&contract)?;
+        let args = args.map(|a| bytes(&a, "args")).transpose()?.unwrap_or_default();
+        let value: u128 = match value {
+            Some(v) => v
+                .parse()
+                .map_err(|e| invalid_params(format!("value `{v}` is not a decimal amount: {e}")))?,
+            None => 0,
+        };
+        let gas = self.max_call_gas;
+        let (out, inclusion) = self
+            .blocking(move |node| {
+                // A call transaction's size does not depend on the gas numbers much; estimate
+                // the inclusion cost from a transaction of the same shape.
+                let size = 200 + method.len() + args.len();
+                let inclusion = node.runtime().schedule().inclusion_cost(size);
+                let out = node.chain().simulate(node.runtime(), &from, &c, &method, args, value, gas);
+                (out, inclusion)
+            })
+            .await?;
+        match &out.result {
+            Ok(_) => Ok(inclusion + out.gas_used),
+            Err(f) => Err(error_with(
+                errors::EXECUTION_FAILED,
+                format!("the call fails, so no gas limit makes it succeed: {f}"),
+                FailureView::from(f),
+            )),
+        }
+    }
+
+    async fn get_code(&self, address: String, block: Option<BlockId>) -> RpcResult<Option<String>> {
+        let a = self::address(&address)?;
+        let height = self.height(block)?;
+        let chain = self.node.chain();
+        let acc = chain.account(&a, height).map_err(node_error)?;
+        let Some(h) = acc.code_hash else { return Ok(None) };
+        Ok(chain.code(&h, height).map_err(node_error)?.map(|c| hex0x(&c)))
+    }
+
+    async fn get_storage_at(&self, address: String, key: String, block: Option<BlockId>) -> RpcResult<Option<String>> {
+        let a = self::address(&address)?;
+        let k = bytes(&key, "key")?;
+        let height = self.height(block)?;
+        let v = self.node.chain().storage(&a, &k, height).map_err(node_error)?;
+        Ok(v.map(|v| hex0x(&v)))
+    }
+
+    async fn get_proof(&self, address: String, key: Option<String>, block: Option<BlockId>) -> RpcResult<ProofView> {
+        let a = self::address(&address)?;
+        let height = self.height(block)?;
+        let state_key = match key {
+            Some(k) => storage_key(&a, &bytes(&k, "key")?),
+            None => account_key(&a),
+        };
+        let chain = self.node.chain();
+        let (value, proof) = chain.proof(&state_key, height).map_err(node_error)?;
+        let root = chain
+            .block_by_number(height)
+            .map_err(node_error)?
+            .map(|b| b.header.state_root)
+            .ok_or_else(|| error(errors::NODE_ERROR, format!("block {height} is missing")))?;
+        Ok(ProofView {
+            key: hex0x(&state_key),
+            value: value.map(|v| hex0x(&v)),
+            state_root: root.to_string(),
+            height,
+            proof: hex0x(&proof.to_bytes()),
+        })
+    }
+
+    async fn get_sharding_structure(&self) -> RpcResult<ShardingView> {
+        let spec = self.node.chain().spec();
+        Ok(ShardingView {
+            num_shards: spec.num_shards,
+            this_shard: spec.shard_id,
+            shards: vec![ShardView {
+                shard_id: spec.shard_id,
+                rpc: String::new(),
+                head: Some(self.node.chain().head().header.height),
+            }],
+        })
+    }
+
+    async fn get_committee(&self, shard: Option<u32>) -> RpcResult<CommitteeView> {
+        let spec = self.node.chain().spec();
+        let shard = shard.unwrap_or(spec.shard_id);
+        if shard >= spec.num_shards {
+            return Err(invalid_params(format!(
+                "shard {shard} does not exist (this chain has {} shard(s))",
+                spec.num_shards
+            )));
+        }
+        let g = &self.node.config().genesis;
+        Ok(CommitteeView {
+            shard_id: shard,
+            epoch: 0,
+            members: g
+                .validators
+                .iter()
+                .map(|v| MemberView {
+                    bls_public_key: v.bls_public_key.clone(),
+                    stake: v.stake.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    async fn subscribe_to(
+        &self,
+        pending: PendingSubscriptionSink,
+        kind: String,
+        filter: Option<EventFilter>,
+    ) -> SubscriptionResult {
+        match kind.as_str() {
+            "newHeads" => {
+                let mut rx = self.node.subscribe_heads();
+                let sink = pending.accept().await?;
+                loop {
+                    match rx.recv().await {
+                        Ok(n) => {
+                            let msg = SubscriptionMessage::from(to_json_raw_value(&block_view(&n.block, false))?);
+                            sink.send(msg).await?;
+                        }
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return Ok(()),
+                    }
+                }
+            }
+            "events" => {
+                let filter = filter.unwrap_or_default();
+                let contract = match &filter.contract {
+                    Some(c) => match parse_address(c) {
+                        Ok(a) => Some(a.to_string()),
+                        Err(e) => {
+                            pending.reject(invalid_params(e)).await;
+                            return Ok(());
+                        }
+                    },
+                    None => None,
+                };
+                let mut rx = self.node.subscribe_heads();
+                let sink = pending.accept().await?;
+                loop {
+                    match rx.recv().await {
+                        Ok(n) => {
+                            for ev in &n.events {
+                                if contract.as_ref().is_some_and(|c| *c != ev.event.contract)
+                                    || filter.name.as_ref().is_some_and(|x| *x != ev.event.name)
+                                {
+                                    continue;
+                                }
+                                sink.send(SubscriptionMessage::from(to_json_raw_value(ev)?)).await?;
+                            }
+                        }
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return Ok(()),
+                    }
+                }
+            }
+            "pendingTransactions" => {
+                let mut rx = self.node.subscribe_pending();
+                let sink = pending.accept().await?;
+                loop {
+                    match rx.recv().await {
+                        Ok(h) => sink.send(SubscriptionMessage::from(to_json_raw_value(&h.to_string())?)).await?,
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return Ok(()),
+                    }
+                }
+            }
+            other => {
+                pending
+                    .reject(invalid_params(format!(
+                        "unknown subscription `{other}`; use newHeads, events or pendingTransactions"
+                    )))
+                    .await;
+                Ok(())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl DiscoverApiServer for Api {
+    async fn discover(&self) -> RpcResult<serde_json::Value> {
+        Ok(openrpc::document(env!("CARGO_PKG_VERSION")))
+    }
+}
+
+/// Encodes a signed transaction as the `0x` hex `tutti_sendRawTransaction` takes.
+pub fn raw_tx(stx: &SignedTransaction) -> String {
+    hex0x(&parity_scale_codec::Encode::encode(stx))
+}
