@@ -1,12 +1,16 @@
-//! The `tutti` command. This release has the contract tools; the node, wallet and testnet
-//! commands arrive with the chain (see the README for what is built).
+//! The `tutti` command: a local chain (`tutti dev`), a wallet over JSON-RPC, a load generator
+//! (`tutti bench`), contract tools and a local multi-shard simulator.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
+use tutti_primitives::Amount;
 
+mod bench;
 mod contract;
+mod dev;
 mod sim;
+mod wallet;
 
 /// Tutti: a WASM smart-contract platform on a sharded chain.
 #[derive(Parser)]
@@ -18,26 +22,146 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a local single-node chain: embedded store, one validator, funded dev keys, the
+    /// example contracts deployed, JSON-RPC on 127.0.0.1:9500.
+    Dev(dev::DevArgs),
+    /// Manage signing keys (stored in ~/.tutti/keys, or $TUTTI_KEYS_DIR).
+    Keys {
+        #[command(subcommand)]
+        command: wallet::KeysCommand,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send tokens.
+    Send {
+        #[command(flatten)]
+        tx: wallet::TxArgs,
+        /// Receiver address.
+        #[arg(long)]
+        to: String,
+        /// Amount, smallest unit.
+        #[arg(long)]
+        amount: Amount,
+        #[command(flatten)]
+        rpc: wallet::RpcArgs,
+    },
+    /// Deploy a wasm contract.
+    Deploy {
+        #[command(flatten)]
+        tx: wallet::TxArgs,
+        /// The wasm file.
+        file: PathBuf,
+        /// Method to run once deployed (e.g. init).
+        #[arg(long)]
+        init: Option<String>,
+        #[command(flatten)]
+        args: wallet::CallArgs,
+        /// Tokens to give the contract.
+        #[arg(long, default_value_t = 0)]
+        value: Amount,
+        #[command(flatten)]
+        rpc: wallet::RpcArgs,
+    },
+    /// Call a contract method in a transaction.
+    Call {
+        #[command(flatten)]
+        tx: wallet::TxArgs,
+        /// Contract address.
+        contract: String,
+        /// Method.
+        method: String,
+        #[command(flatten)]
+        args: wallet::CallArgs,
+        /// Tokens attached to the call.
+        #[arg(long, default_value_t = 0)]
+        value: Amount,
+        #[command(flatten)]
+        rpc: wallet::RpcArgs,
+    },
+    /// Call a contract method read-only (no transaction, no fee).
+    View {
+        /// Contract address.
+        contract: String,
+        /// Method.
+        method: String,
+        #[command(flatten)]
+        args: wallet::CallArgs,
+        /// Decode the result as this type (u8 u32 u64 u128 bool string address bytes).
+        #[arg(long)]
+        returns: Option<String>,
+        #[command(flatten)]
+        rpc: wallet::RpcArgs,
+    },
+    /// Show a transaction and its outcome.
+    Tx {
+        /// Transaction hash.
+        hash: String,
+        #[command(flatten)]
+        rpc: wallet::RpcArgs,
+    },
+    /// Show a block (a height, `latest` or `earliest`).
+    Block {
+        /// Which block.
+        #[arg(default_value = "latest")]
+        which: String,
+        /// Include whole transactions.
+        #[arg(long)]
+        full: bool,
+        #[command(flatten)]
+        rpc: wallet::RpcArgs,
+    },
+    /// Show an account (an address, or a key name such as dev0).
+    Account {
+        /// Address or key name.
+        who: String,
+        #[command(flatten)]
+        rpc: wallet::RpcArgs,
+    },
+    /// Load generator: signed native and token transfers against a node, sustained, with
+    /// throughput and submit-to-final latency.
+    Bench(bench::BenchArgs),
     /// Check and run contract modules locally, without a chain.
     #[command(subcommand)]
     Contract(contract::ContractCommand),
     /// Run the example contracts on an in-memory multi-shard network and print every block.
     Sim(sim::SimArgs),
-    /// Start a local chain with the dApps (not built yet: arrives with the single-node chain).
-    Dev,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Dev(a) => dev::run(a),
+        Command::Keys { command, json } => wallet::keys(command, json),
+        Command::Send { tx, to, amount, rpc } => wallet::send(rpc, tx, to, amount),
+        Command::Deploy {
+            tx,
+            file,
+            init,
+            args,
+            value,
+            rpc,
+        } => wallet::deploy(rpc, tx, file, init, args, value),
+        Command::Call {
+            tx,
+            contract,
+            method,
+            args,
+            value,
+            rpc,
+        } => wallet::call(rpc, tx, contract, method, args, value),
+        Command::View {
+            contract,
+            method,
+            args,
+            returns,
+            rpc,
+        } => wallet::view(rpc, contract, method, args, returns),
+        Command::Tx { hash, rpc } => wallet::tx(rpc, hash),
+        Command::Block { which, full, rpc } => wallet::block(rpc, which, full),
+        Command::Account { who, rpc } => wallet::account(rpc, who),
+        Command::Bench(a) => bench::run(a),
         Command::Contract(c) => contract::run(c),
         Command::Sim(a) => sim::run(a),
-        Command::Dev => {
-            eprintln!(
-                "error: `tutti dev` is not built yet: the single-node chain (ledger, storage, RPC) is the next \
-                 milestone. Today you can run `tutti sim`, `tutti contract check` and `tutti contract run`."
-            );
-            ExitCode::from(2)
-        }
     }
 }

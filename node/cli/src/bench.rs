@@ -1,0 +1,505 @@
+//! `tutti bench`: a load generator against a running node (`tutti dev`).
+//!
+//! 1. Creates `--senders` fresh keys and funds them from the dev accounts (native tokens, and
+//!    example-token balances when the mix has token transfers), waiting until funded.
+//! 2. Signs `rate x duration` transactions up front (native transfers and token-contract
+//!    `transfer` calls in the `--token-percent` mix), round robin over senders, so signing does
+//!    not compete with the node during the run.
+//! 3. Submits them at `--rate` per second in JSON-RPC batches for `--duration` seconds, while a
+//!    WebSocket `newHeads` subscription timestamps the block that includes each one.
+//! 4. Reports finalized transactions per second (over the window from the first submission to
+//!    the last inclusion) and submit-to-final latency p50 / p95 / p99.
+
+use std::{
+    collections::HashMap,
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use indicatif::{ProgressBar, ProgressStyle};
+use jsonrpsee::{
+    core::{client::SubscriptionClientT, params::BatchRequestBuilder},
+    rpc_params,
+};
+use parity_scale_codec::Encode;
+use serde::Serialize;
+use tutti_node::dev;
+use tutti_primitives::{Action, Address, Amount, Gas, PublicKey, SignedTransaction, Transaction};
+use tutti_rpc::{
+    TuttiApiClient,
+    types::{BlockView, TxOrHash, hex0x},
+};
+
+/// Arguments of `tutti bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// The node's RPC URL (http://; the WebSocket URL is derived from it).
+    #[arg(long, env = "TUTTI_RPC", default_value = "http://127.0.0.1:9500")]
+    rpc: String,
+    /// Seconds of sustained load.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Target submissions per second.
+    #[arg(long, default_value_t = 20_000)]
+    rate: u64,
+    /// Share of token-contract transfers, percent (the rest are native transfers).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    token_percent: u8,
+    /// Funded senders.
+    #[arg(long, default_value_t = 1_000)]
+    senders: usize,
+    /// Transactions per JSON-RPC batch.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// The token contract (default: the example token `tutti dev` deploys).
+    #[arg(long)]
+    token: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The report.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    submitted: usize,
+    refused: usize,
+    finalized: usize,
+    seconds: f64,
+    finalized_per_second: f64,
+    submitted_per_second: f64,
+    latency_ms_p50: f64,
+    latency_ms_p95: f64,
+    latency_ms_p99: f64,
+    blocks: usize,
+    mean_block_interval_ms: f64,
+    token_percent: u8,
+    target_rate: u64,
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+fn transfer(k: &SigningKey, chain_id: u64, nonce: u64, to: Address, amount: Amount) -> SignedTransaction {
+    Transaction {
+        chain_id,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce,
+        gas_limit: 2_000_000,
+        gas_price: 1,
+        action: Action::Transfer { to, amount },
+    }
+    .sign(k)
+}
+
+fn token_transfer(
+    k: &SigningKey,
+    chain_id: u64,
+    nonce: u64,
+    token: Address,
+    to: Address,
+    amount: u128,
+    gas: Gas,
+) -> SignedTransaction {
+    Transaction {
+        chain_id,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce,
+        gas_limit: gas,
+        gas_price: 1,
+        action: Action::Call {
+            contract: token,
+            method: "transfer".into(),
+            args: (to, amount).encode(),
+            value: 0,
+        },
+    }
+    .sign(k)
+}
+
+fn address_of(k: &SigningKey) -> Address {
+    Address::from_public_key(&k.verifying_key().to_bytes())
+}
+
+/// Runs `tutti bench`.
+pub fn run(args: BenchArgs) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(bench(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+type Http = jsonrpsee::http_client::HttpClient;
+
+/// Submits `txs` in batches; returns (accepted hashes with submit time, refusals by message).
+async fn submit_batch(c: &Http, txs: &[SignedTransaction]) -> anyhow::Result<(usize, HashMap<String, usize>)> {
+    let mut b = BatchRequestBuilder::new();
+    for t in txs {
+        b.insert("tutti_sendRawTransaction", rpc_params![hex0x(&t.encode())])?;
+    }
+    let resp = jsonrpsee::core::client::ClientT::batch_request::<String>(c, b)
+        .await
+        .map_err(|e| anyhow!("batch submit failed: {e}"))?;
+    let mut ok = 0;
+    let mut refused: HashMap<String, usize> = HashMap::new();
+    for r in resp {
+        match r {
+            Ok(_) => ok += 1,
+            Err(e) => *refused.entry(e.message().to_string()).or_default() += 1,
+        }
+    }
+    Ok((ok, refused))
+}
+
+async fn wait_included(c: &Http, hash: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(r) = c.get_transaction_receipt(hash.to_string()).await? {
+            if r.status == "failure" {
+                bail!("funding transaction {hash} failed: {:?}", r.failure);
+            }
+            if r.status == "success" {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("funding transaction {hash} not final after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let c = tutti_rpc::client::http(&args.rpc).map_err(|e| anyhow!("{}: {e}", args.rpc))?;
+    let chain_id = c
+        .chain_id()
+        .await
+        .map_err(|e| anyhow!("cannot reach the node at {}: {e} (start it with `tutti dev`)", args.rpc))?;
+    let token: Address = match &args.token {
+        Some(t) => t.parse().map_err(|e| anyhow!("--token: {e}"))?,
+        None => crate::dev::example_address(1),
+    };
+    let with_tokens = args.token_percent > 0;
+    if with_tokens && c.get_account(token.to_string(), None).await?.code_hash.is_none() {
+        bail!("no token contract at {token}; pass --token or start `tutti dev` without --no-examples");
+    }
+    let n = args.senders.max(1);
+    let senders: Vec<SigningKey> = (0..n)
+        .map(|_| {
+            // Fresh keys every run, so their nonces start at 0.
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+            SigningKey::from_bytes(&seed)
+        })
+        .collect();
+
+    // 1. Funding: native from dev1..dev9 (dev0 deploys and owns the token supply).
+    let funders: Vec<SigningKey> = (1..dev::DEV_ACCOUNTS).map(dev::dev_key).collect();
+    let mut nonces = Vec::new();
+    for f in &funders {
+        nonces.push(c.get_account(address_of(f).to_string(), None).await?.nonce);
+    }
+    let mut fund = Vec::new();
+    for (i, s) in senders.iter().enumerate() {
+        let fi = i % funders.len();
+        fund.push(transfer(&funders[fi], chain_id, nonces[fi], address_of(s), 10u128.pow(21)));
+        nonces[fi] += 1;
+    }
+    let token_gas = if with_tokens {
+        let owner = dev::dev_key(0);
+        let mut nonce = c.get_account(address_of(&owner).to_string(), None).await?.nonce;
+        let est = c
+            .estimate_gas(
+                address_of(&owner).to_string(),
+                token.to_string(),
+                "transfer".into(),
+                Some(hex0x(&(address_of(&senders[0]), 1u128).encode())),
+                None,
+            )
+            .await
+            .context("estimating a token transfer")?;
+        for s in &senders {
+            fund.push(token_transfer(
+                &owner,
+                chain_id,
+                nonce,
+                token,
+                address_of(s),
+                10u128.pow(24),
+                est * 2,
+            ));
+            nonce += 1;
+        }
+        est * 2
+    } else {
+        0
+    };
+    let pb = bar(fund.len() as u64, "funding");
+    for chunk in fund.chunks(args.batch.clamp(1, 1_000)) {
+        let (ok, refused) = submit_batch(&c, chunk).await?;
+        if let Some((msg, _)) = refused.iter().next() {
+            bail!("funding refused: {msg}");
+        }
+        pb.inc(ok as u64);
+    }
+    for t in fund.iter().rev().take(funders.len() + 1) {
+        wait_included(&c, &t.hash().to_string(), Duration::from_secs(120)).await?;
+    }
+    pb.finish_with_message("funded");
+
+    // 2. Sign the whole run up front.
+    let total = (args.rate * args.duration) as usize;
+    let pb = bar(total as u64, "signing");
+    let per_thread = total.div_ceil(2);
+    let senders = Arc::new(senders);
+    let txs: Vec<SignedTransaction> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|t| {
+                let senders = senders.clone();
+                let pb = pb.clone();
+                let pct = args.token_percent as usize;
+                scope.spawn(move || {
+                    let mut out = Vec::with_capacity(per_thread);
+                    for i in (t * per_thread)..((t + 1) * per_thread).min(total) {
+                        let s = i % n;
+                        let nonce = (i / n) as u64;
+                        let to = address_of(&senders[(s + 1) % n]);
+                        // Deterministic mix: token transfers at every index whose bucket is below pct.
+                        let tx = if (i * 37) % 100 < pct {
+                            token_transfer(&senders[s], chain_id, nonce, token, to, 1, token_gas)
+                        } else {
+                            transfer(&senders[s], chain_id, nonce, to, 1)
+                        };
+                        out.push((i, tx));
+                        if i % 1000 == 0 {
+                            pb.inc(1000);
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, SignedTransaction)> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("signing thread"))
+            .collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, t)| t).collect()
+    });
+    pb.finish_with_message("signed");
+    let hashes: Vec<String> = txs.iter().map(|t| t.hash().to_string()).collect();
+
+    // 3. Watch heads, submit at the rate.
+    let ws_url = args.rpc.replacen("http", "ws", 1);
+    let ws = tutti_rpc::client::ws(&ws_url)
+        .await
+        .map_err(|e| anyhow!("WebSocket {ws_url}: {e}"))?;
+    let mut heads = SubscriptionClientT::subscribe::<BlockView, _>(
+        &ws,
+        "tutti_subscribe",
+        rpc_params!["newHeads"],
+        "tutti_unsubscribe",
+    )
+    .await?;
+    let submitted_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(total)));
+    let latencies: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::with_capacity(total)));
+    let block_times: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
+    let last_final: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let watcher = {
+        let submitted_at = submitted_at.clone();
+        let latencies = latencies.clone();
+        let block_times = block_times.clone();
+        let last_final = last_final.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(b)) = heads.next().await {
+                let now = Instant::now();
+                block_times.lock().expect("lock").push(now);
+                let mut sub = submitted_at.lock().expect("lock");
+                let mut lat = latencies.lock().expect("lock");
+                let mut any = false;
+                for t in &b.transactions {
+                    if let TxOrHash::Hash(h) = t
+                        && let Some(at) = sub.remove(h)
+                    {
+                        lat.push(now.duration_since(at).as_secs_f64() * 1000.0);
+                        any = true;
+                    }
+                }
+                if any {
+                    *last_final.lock().expect("lock") = Some(now);
+                }
+            }
+        })
+    };
+
+    let pb = bar(total as u64, "submitting");
+    let start = Instant::now();
+    let batch = args.batch.clamp(1, 1_000);
+    let mut refused_total = 0usize;
+    let mut refusals: HashMap<String, usize> = HashMap::new();
+    let mut sent = 0usize;
+    let (tx_done, mut rx_done) = tokio::sync::mpsc::unbounded_channel();
+    let mut inflight = 0usize;
+    for (k, chunk) in txs.chunks(batch).enumerate() {
+        // Open loop: batch k goes out at k * batch / rate seconds.
+        let due = start + Duration::from_secs_f64((k * batch) as f64 / args.rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+        {
+            let now = Instant::now();
+            let mut sub = submitted_at.lock().expect("lock");
+            for h in &hashes[k * batch..k * batch + chunk.len()] {
+                sub.insert(h.clone(), now);
+            }
+        }
+        let c = c.clone();
+        let chunk = chunk.to_vec();
+        let done = tx_done.clone();
+        inflight += 1;
+        tokio::spawn(async move {
+            let _ = done.send((chunk.len(), submit_batch(&c, &chunk).await));
+        });
+        // Bound concurrency so a slow node pushes back on the generator.
+        while inflight >= 8 {
+            if let Some((len, r)) = rx_done.recv().await {
+                inflight -= 1;
+                account(r, len, &mut sent, &mut refused_total, &mut refusals, &pb)?;
+            }
+        }
+    }
+    while inflight > 0 {
+        if let Some((len, r)) = rx_done.recv().await {
+            inflight -= 1;
+            account(r, len, &mut sent, &mut refused_total, &mut refusals, &pb)?;
+        }
+    }
+    let submit_secs = start.elapsed().as_secs_f64();
+    pb.finish_with_message("submitted");
+
+    // 4. Wait for the tail to be included (or give up after 30 s without progress).
+    let pb = bar(sent as u64, "finalizing");
+    let mut last_count = 0;
+    let mut last_progress = Instant::now();
+    loop {
+        let count = latencies.lock().expect("lock").len();
+        pb.set_position(count as u64);
+        if count >= sent {
+            break;
+        }
+        if count != last_count {
+            last_count = count;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > Duration::from_secs(30) {
+            eprintln!("warning: {} accepted transactions were not included within 30 s", sent - count);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    pb.finish_with_message("final");
+    watcher.abort();
+
+    let mut lat = latencies.lock().expect("lock").clone();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return f64::NAN;
+        }
+        lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1]
+    };
+    let end = last_final.lock().expect("lock").unwrap_or_else(Instant::now);
+    let seconds = end.duration_since(start).as_secs_f64();
+    let bt = block_times.lock().expect("lock").clone();
+    let interval = if bt.len() > 1 {
+        bt.last().expect("non-empty").duration_since(bt[0]).as_secs_f64() * 1000.0 / (bt.len() - 1) as f64
+    } else {
+        f64::NAN
+    };
+    let report = Report {
+        submitted: sent,
+        refused: refused_total,
+        finalized: lat.len(),
+        seconds,
+        finalized_per_second: lat.len() as f64 / seconds,
+        submitted_per_second: sent as f64 / submit_secs,
+        latency_ms_p50: pct(0.50),
+        latency_ms_p95: pct(0.95),
+        latency_ms_p99: pct(0.99),
+        blocks: bt.len(),
+        mean_block_interval_ms: interval,
+        token_percent: args.token_percent,
+        target_rate: args.rate,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!();
+        println!(
+            "mix: {}% token transfers, {}% native; target {} tx/s for {} s; {} senders",
+            args.token_percent,
+            100 - args.token_percent,
+            args.rate,
+            args.duration,
+            n
+        );
+        println!(
+            "submitted {} ({:.0}/s), refused {}, finalized {}",
+            report.submitted, report.submitted_per_second, report.refused, report.finalized
+        );
+        println!(
+            "finalized throughput: {:.0} tx/s over {:.1} s",
+            report.finalized_per_second, report.seconds
+        );
+        println!(
+            "submit-to-final latency: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms (mean block interval {:.0} ms)",
+            report.latency_ms_p50, report.latency_ms_p95, report.latency_ms_p99, report.mean_block_interval_ms
+        );
+    }
+    for (msg, count) in refusals.iter().take(5) {
+        eprintln!("refused x{count}: {msg}");
+    }
+    Ok(())
+}
+
+fn account(
+    r: anyhow::Result<(usize, HashMap<String, usize>)>,
+    len: usize,
+    sent: &mut usize,
+    refused_total: &mut usize,
+    refusals: &mut HashMap<String, usize>,
+    pb: &ProgressBar,
+) -> anyhow::Result<()> {
+    let (ok, refused) = r?;
+    *sent += ok;
+    for (m, c) in refused {
+        *refused_total += c;
+        *refusals.entry(m).or_default() += c;
+    }
+    pb.inc(len as u64);
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! `tutti dev`: one process with an embedded store, one validator, funded dev keys, the example
+//! contracts deployed, and the RPC server.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+use clap::Args;
+use parity_scale_codec::Encode;
+use tutti_chain::{Genesis, MempoolConfig};
+use tutti_node::{
+    Node, NodeConfig, RpcConfig,
+    dev::{self, DEV_ACCOUNTS},
+};
+use tutti_primitives::{Action, Address, PublicKey, Transaction};
+
+/// Arguments of `tutti dev`.
+#[derive(Args)]
+pub struct DevArgs {
+    /// Where the chain is stored; a second start on the same directory continues the same chain.
+    #[arg(long, default_value = ".tutti-dev")]
+    pub data_dir: PathBuf,
+    /// RPC listen address (HTTP and WebSocket).
+    #[arg(long, default_value = "127.0.0.1:9500")]
+    pub rpc_addr: SocketAddr,
+    /// Milliseconds between blocks.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub block_time: u64,
+    /// Most transactions per block.
+    #[arg(long, default_value_t = 50_000)]
+    pub max_block_txs: usize,
+    /// Most transactions in the pool.
+    #[arg(long, default_value_t = 200_000)]
+    pub max_pool: usize,
+    /// Genesis file to use on the first start (default: the dev genesis, written to
+    /// DATA_DIR/genesis.json). Its validator must be the dev validator.
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
+    /// Do not deploy the example contracts on the first start.
+    #[arg(long)]
+    pub no_examples: bool,
+}
+
+/// The example contracts `tutti dev` deploys from dev account 0 on a new chain, in nonce order.
+pub fn examples() -> Vec<(&'static str, &'static [u8], Option<(&'static str, Vec<u8>)>)> {
+    vec![
+        ("counter", tutti_examples::COUNTER, Some(("init", 0u64.encode()))),
+        (
+            "token",
+            tutti_examples::TOKEN,
+            Some((
+                "init",
+                ("Tutti Token".to_string(), "TUT".to_string(), 18u8, 1_000_000_000u128 * 10u128.pow(18)).encode(),
+            )),
+        ),
+        ("ping-pong", tutti_examples::PING_PONG, None),
+    ]
+}
+
+/// The address of example `i` (deployed by dev account 0 with nonce `i`).
+pub fn example_address(i: u64) -> Address {
+    Address::for_contract(&dev::dev_address(0), i)
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+/// Runs `tutti dev`.
+pub fn run(args: DevArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,jsonrpsee=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    rt.block_on(run_async(args))
+}
+
+fn load_genesis(args: &DevArgs) -> Result<Genesis, String> {
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", args.data_dir.display()))?;
+    let stored = args.data_dir.join("genesis.json");
+    if stored.exists() {
+        if let Some(g) = &args.genesis {
+            let given = Genesis::from_file(g).map_err(|e| e.to_string())?;
+            let existing = Genesis::from_file(&stored).map_err(|e| e.to_string())?;
+            if given != existing {
+                return Err(format!(
+                    "{} already holds a chain with another genesis; use a new --data-dir for {}",
+                    args.data_dir.display(),
+                    g.display()
+                ));
+            }
+        }
+        return Genesis::from_file(&stored).map_err(|e| e.to_string());
+    }
+    let g = match &args.genesis {
+        Some(path) => Genesis::from_file(path).map_err(|e| e.to_string())?,
+        None => dev::dev_genesis(),
+    };
+    std::fs::write(&stored, g.to_json()).map_err(|e| format!("cannot write {}: {e}", stored.display()))?;
+    Ok(g)
+}
+
+async fn run_async(args: DevArgs) -> ExitCode {
+    let genesis = match load_genesis(&args) {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    let config = NodeConfig {
+        genesis,
+        data_dir: Some(args.data_dir.clone()),
+        validator: dev::dev_validator(),
+        block_time: Duration::from_millis(args.block_time),
+        max_block_txs: args.max_block_txs,
+        mempool: MempoolConfig {
+            max_txs: args.max_pool,
+            ..MempoolConfig::default()
+        },
+    };
+    let node = match tokio::task::spawn_blocking(move || Node::open(config)).await {
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => return fail(format!("cannot open the chain in {}: {e}", args.data_dir.display())),
+        Err(e) => return fail(e),
+    };
+    let rpc = RpcConfig {
+        addr: args.rpc_addr,
+        ..RpcConfig::default()
+    };
+    let (addr, handle) = match tutti_node::serve(node.clone(), &rpc).await {
+        Ok(x) => x,
+        Err(e) => {
+            return fail(format!(
+                "cannot listen on {}: {e} (is another node running? pass --rpc-addr)",
+                args.rpc_addr
+            ));
+        }
+    };
+    let head = node.chain().head().header.clone();
+    let fresh = head.height == 0;
+    println!("Tutti dev chain");
+    println!("  chain id     {}", head.chain_id);
+    println!("  genesis      {}", node.chain().genesis_hash());
+    println!("  data dir     {}", args.data_dir.display());
+    println!(
+        "  head         {} ({})",
+        head.height,
+        if fresh { "new chain" } else { "continuing" }
+    );
+    println!("  block time   {} ms", args.block_time);
+    println!("  RPC          http://{addr}  ws://{addr}");
+    println!();
+    println!("Dev accounts (well-known keys: for development only):");
+    for i in 0..DEV_ACCOUNTS {
+        let a = dev::dev_address(i);
+        let bal = node.chain().account(&a, head.height).map(|a| a.balance).unwrap_or(0);
+        println!(
+            "  dev{i:<2} {a}  balance {bal}  secret 0x{}",
+            hex::encode(dev::dev_key(i).to_bytes())
+        );
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let producer = tokio::spawn(node.clone().run(stop_rx));
+
+    if !args.no_examples {
+        if fresh {
+            if let Err(e) = deploy_examples(&node).await {
+                eprintln!("warning: deploying the example contracts failed: {e}");
+            }
+        }
+        println!();
+        println!("Example contracts:");
+        let h = node.chain().head().header.height;
+        for (i, (name, _, _)) in examples().iter().enumerate() {
+            let a = example_address(i as u64);
+            let deployed = node
+                .chain()
+                .account(&a, h)
+                .map(|acc| acc.code_hash.is_some())
+                .unwrap_or(false);
+            println!(
+                "  {name:<10} {a}{}",
+                if deployed { "" } else { "  (not deployed)" }
+            );
+        }
+    }
+    println!();
+    println!("Ready. Try: tutti send --from dev0 --to {} --amount 1000", dev::dev_address(1));
+    println!("Stop with Ctrl-C.");
+
+    wait_for_signal().await;
+    eprintln!("stopping...");
+    let _ = stop_tx.send(true);
+    let _ = producer.await;
+    let _ = handle.stop();
+    handle.stopped().await;
+    let h = node.chain().head().header.height;
+    drop(node);
+    eprintln!("stopped cleanly at height {h}");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn deploy_examples(node: &Arc<Node>) -> Result<(), String> {
+    let key = dev::dev_key(0);
+    let chain_id = node.config().genesis.chain_id;
+    let mut hashes = Vec::new();
+    for (nonce, (name, code, init)) in examples().into_iter().enumerate() {
+        let (init_method, args) = match init {
+            Some((m, a)) => (Some(m.to_string()), a),
+            None => (None, Vec::new()),
+        };
+        let tx = Transaction {
+            chain_id,
+            signer: PublicKey(key.verifying_key().to_bytes()),
+            nonce: nonce as u64,
+            gas_limit: 2_000_000_000,
+            gas_price: 1,
+            action: Action::Deploy {
+                code: code.to_vec(),
+                init_method,
+                args,
+                value: 0,
+            },
+        }
+        .sign(&key);
+        let bytes = tx.encode();
+        let n = node.clone();
+        let hash = tokio::task::spawn_blocking(move || n.submit_raw(&bytes))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{name}: {e}"))?;
+        hashes.push((name, hash));
+    }
+    // Wait until all are in a block and their init calls ran.
+    let mut heads = node.subscribe_heads();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = hashes.iter().all(|(_, h)| {
+            node.chain()
+                .execution_tree(h, 16)
+                .map(|t| !t.is_empty() && t.iter().all(|(_, e)| e.children.iter().all(|c| t.iter().any(|(id, _)| id == c))))
+                .unwrap_or(false)
+        });
+        if done {
+            break;
+        }
+        match tokio::time::timeout_at(deadline, heads.recv()).await {
+            Ok(_) => {}
+            Err(_) => return Err("the deploy transactions were not committed within 60 s".into()),
+        }
+    }
+    for (name, h) in &hashes {
+        let tree = node.chain().execution_tree(h, 16).map_err(|e| e.to_string())?;
+        if let Some(f) = tree.iter().find_map(|(_, e)| e.result.as_ref().err()) {
+            return Err(format!("{name}: {f}"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,613 @@
+//! Wallet commands over the RPC client: keys, send, deploy, call, view, tx, block, account.
+//!
+//! Exit codes: 0 success; 1 the transaction or call failed on chain; 2 usage, key, file or RPC
+//! errors.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Subcommand};
+use ed25519_dalek::SigningKey;
+use jsonrpsee::http_client::HttpClient;
+use parity_scale_codec::Encode;
+use serde::{Deserialize, Serialize};
+use tutti_node::dev;
+use tutti_primitives::{Action, Address, Amount, Gas, PublicKey, SignedTransaction, Transaction};
+use tutti_rpc::{
+    TuttiApiClient,
+    types::{BlockId, BlockTag, TxReceiptView, hex0x, parse_hex},
+};
+
+/// Where to reach the node.
+#[derive(Args, Clone)]
+pub struct RpcArgs {
+    /// The node's RPC URL.
+    #[arg(long, env = "TUTTI_RPC", default_value = "http://127.0.0.1:9500", global = true)]
+    pub rpc: String,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Key management.
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and store it under NAME.
+    New {
+        /// Name to store it under.
+        name: String,
+    },
+    /// List stored keys (and the dev keys dev0..dev9).
+    List,
+    /// Show a key's address and public key.
+    Show {
+        /// Key name (or dev0..dev9).
+        name: String,
+    },
+}
+
+/// Options shared by commands that send a transaction.
+#[derive(Args, Clone)]
+pub struct TxArgs {
+    /// Key that signs (a stored key name, or dev0..dev9).
+    #[arg(long)]
+    pub from: String,
+    /// Gas limit (default: estimated for calls; 2,000,000 for transfers).
+    #[arg(long)]
+    pub gas_limit: Option<Gas>,
+    /// Gas price.
+    #[arg(long, default_value_t = 1)]
+    pub gas_price: Amount,
+    /// Return after submitting instead of waiting for the outcome.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait for the outcome.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// Typed arguments, SCALE-encoded in order.
+#[derive(Args, Clone, Default)]
+pub struct CallArgs {
+    /// A typed argument, repeatable, encoded in order: u8:N u32:N u64:N u128:N bool:true
+    /// string:TEXT address:tt1… bytes:0xHEX. Example: --arg address:tt1… --arg u128:1000
+    #[arg(long = "arg")]
+    pub args: Vec<String>,
+    /// Raw SCALE-encoded arguments as hex (instead of --arg).
+    #[arg(long, conflicts_with = "args")]
+    pub args_hex: Option<String>,
+}
+
+/// Encodes `type:value` arguments.
+pub fn encode_args(a: &CallArgs) -> anyhow::Result<Vec<u8>> {
+    if let Some(h) = &a.args_hex {
+        return parse_hex(h).map_err(|e| anyhow!("--args-hex: {e}"));
+    }
+    let mut out = Vec::new();
+    for arg in &a.args {
+        let (ty, v) = arg
+            .split_once(':')
+            .ok_or_else(|| anyhow!("--arg `{arg}` must be TYPE:VALUE, e.g. u128:1000"))?;
+        let bad = |e: &dyn std::fmt::Display| anyhow!("--arg `{arg}`: {e}");
+        match ty {
+            "u8" => v.parse::<u8>().map_err(|e| bad(&e))?.encode_to(&mut out),
+            "u32" => v.parse::<u32>().map_err(|e| bad(&e))?.encode_to(&mut out),
+            "u64" => v.parse::<u64>().map_err(|e| bad(&e))?.encode_to(&mut out),
+            "u128" => v.parse::<u128>().map_err(|e| bad(&e))?.encode_to(&mut out),
+            "bool" => v.parse::<bool>().map_err(|e| bad(&e))?.encode_to(&mut out),
+            "string" => v.to_string().encode_to(&mut out),
+            "address" => v.parse::<Address>().map_err(|e| bad(&e))?.encode_to(&mut out),
+            "bytes" => parse_hex(v).map_err(|e| bad(&e))?.encode_to(&mut out),
+            other => bail!("--arg `{arg}`: unknown type `{other}` (u8 u32 u64 u128 bool string address bytes)"),
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes a SCALE return value as `ty` for display.
+pub fn decode_return(ty: &str, bytes: &[u8]) -> anyhow::Result<String> {
+    use parity_scale_codec::Decode;
+    let mut s = bytes;
+    let v = match ty {
+        "u8" => u8::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
+        "u32" => u32::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
+        "u64" => u64::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
+        "u128" => u128::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
+        "bool" => bool::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
+        "string" => String::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?,
+        "address" => Address::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
+        "bytes" => hex0x(&Vec::<u8>::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?),
+        other => bail!("--returns: unknown type `{other}` (u8 u32 u64 u128 bool string address bytes)"),
+    };
+    if !s.is_empty() {
+        bail!("the return value has {} bytes left after decoding a {ty}", s.len());
+    }
+    Ok(v)
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyFile {
+    name: String,
+    address: String,
+    public_key: String,
+    secret_key: String,
+}
+
+fn keys_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("TUTTI_KEYS_DIR") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+    PathBuf::from(home).join(".tutti").join("keys")
+}
+
+fn valid_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!("key name `{name}` must be 1-64 letters, digits, - or _");
+    }
+    Ok(())
+}
+
+fn dev_index(name: &str) -> Option<u32> {
+    name.strip_prefix("dev")
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|i| *i < dev::DEV_ACCOUNTS)
+}
+
+/// Loads a key by name.
+pub fn load_key(name: &str) -> anyhow::Result<SigningKey> {
+    if let Some(i) = dev_index(name) {
+        return Ok(dev::dev_key(i));
+    }
+    valid_name(name)?;
+    let path = keys_dir().join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("no key `{name}` at {} (create it with `tutti keys new {name}`)", path.display()))?;
+    let kf: KeyFile = serde_json::from_str(&text).with_context(|| format!("{} is not a key file", path.display()))?;
+    let bytes: [u8; 32] = parse_hex(&kf.secret_key)
+        .map_err(|e| anyhow!(e))?
+        .try_into()
+        .map_err(|_| anyhow!("{}: the secret key is not 32 bytes", path.display()))?;
+    Ok(SigningKey::from_bytes(&bytes))
+}
+
+fn address_of(k: &SigningKey) -> Address {
+    Address::from_public_key(&k.verifying_key().to_bytes())
+}
+
+fn print_json(v: &impl Serialize) {
+    println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
+}
+
+/// Runs a keys subcommand.
+pub fn keys(cmd: KeysCommand, json: bool) -> ExitCode {
+    match keys_inner(cmd, json) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage(e),
+    }
+}
+
+fn usage(e: anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::from(2)
+}
+
+fn keys_inner(cmd: KeysCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::New { name } => {
+            valid_name(&name)?;
+            if dev_index(&name).is_some() {
+                bail!("`{name}` is reserved for the dev keys");
+            }
+            let dir = keys_dir();
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join(format!("{name}.json"));
+            if path.exists() {
+                bail!("a key named `{name}` exists at {}; pick another name", path.display());
+            }
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+            let k = SigningKey::from_bytes(&seed);
+            let kf = KeyFile {
+                name: name.clone(),
+                address: address_of(&k).to_string(),
+                public_key: hex0x(&k.verifying_key().to_bytes()),
+                secret_key: hex0x(&k.to_bytes()),
+            };
+            write_private(&path, &serde_json::to_string_pretty(&kf)?)?;
+            if json {
+                print_json(&serde_json::json!({"name": name, "address": kf.address, "publicKey": kf.public_key, "file": path}));
+            } else {
+                println!("created key `{name}`");
+                println!("  address     {}", kf.address);
+                println!("  public key  {}", kf.public_key);
+                println!("  stored in   {} (unencrypted, readable only by you)", path.display());
+            }
+        }
+        KeysCommand::List => {
+            let mut rows = Vec::new();
+            for i in 0..dev::DEV_ACCOUNTS {
+                rows.push((format!("dev{i}"), dev::dev_address(i).to_string()));
+            }
+            if let Ok(rd) = std::fs::read_dir(keys_dir()) {
+                let mut names: Vec<String> = rd
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(String::from))
+                    .collect();
+                names.sort();
+                for n in names {
+                    if let Ok(k) = load_key(&n) {
+                        rows.push((n, address_of(&k).to_string()));
+                    }
+                }
+            }
+            if json {
+                print_json(
+                    &rows
+                        .iter()
+                        .map(|(n, a)| serde_json::json!({"name": n, "address": a}))
+                        .collect::<Vec<_>>(),
+                );
+            } else {
+                for (n, a) in rows {
+                    println!("{n:<16} {a}");
+                }
+            }
+        }
+        KeysCommand::Show { name } => {
+            let k = load_key(&name)?;
+            let address = address_of(&k);
+            if json {
+                print_json(&serde_json::json!({
+                    "name": name, "address": address.to_string(), "addressHex": address.to_hex(),
+                    "publicKey": hex0x(&k.verifying_key().to_bytes()),
+                }));
+            } else {
+                println!("name        {name}");
+                println!("address     {address}");
+                println!("address hex {}", address.to_hex());
+                println!("public key  {}", hex0x(&k.verifying_key().to_bytes()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::{io::Write, os::unix::fs::OpenOptionsExt};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        f.write_all(text.as_bytes())?;
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+fn client(rpc: &RpcArgs) -> anyhow::Result<HttpClient> {
+    tutti_rpc::client::http(&rpc.rpc).map_err(|e| anyhow!("RPC URL {}: {e}", rpc.rpc))
+}
+
+fn rpc_err(rpc: &RpcArgs) -> impl Fn(jsonrpsee::core::ClientError) -> anyhow::Error + '_ {
+    move |e| match e {
+        jsonrpsee::core::ClientError::Call(obj) => anyhow!("{} (code {})", obj.message(), obj.code()),
+        jsonrpsee::core::ClientError::Transport(t) => {
+            anyhow!("cannot reach the node at {}: {t} (is `tutti dev` running? pass --rpc)", rpc.rpc)
+        }
+        other => anyhow!("RPC error: {other}"),
+    }
+}
+
+/// Signs and submits `action`; waits for its outcome unless told not to. Returns the exit code.
+async fn send_action(rpc: &RpcArgs, tx: &TxArgs, action: Action, default_gas: Gas) -> anyhow::Result<ExitCode> {
+    let key = load_key(&tx.from)?;
+    let c = client(rpc)?;
+    let e = rpc_err(rpc);
+    let from = address_of(&key);
+    let chain_id = c.chain_id().await.map_err(&e)?;
+    let account = c.get_account(from.to_string(), None).await.map_err(&e)?;
+    // Account for our own pending transactions: the pool accepts nonces ahead of the account.
+    let stx: SignedTransaction = Transaction {
+        chain_id,
+        signer: PublicKey(key.verifying_key().to_bytes()),
+        nonce: account.nonce,
+        gas_limit: tx.gas_limit.unwrap_or(default_gas),
+        gas_price: tx.gas_price,
+        action,
+    }
+    .sign(&key);
+    let hash = c
+        .send_raw_transaction(hex0x(&stx.encode()))
+        .await
+        .map_err(&e)?;
+    if tx.no_wait {
+        if rpc.json {
+            print_json(&serde_json::json!({ "hash": hash }));
+        } else {
+            println!("submitted {hash}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let receipt = wait_receipt(&c, rpc, &hash, Duration::from_secs(tx.timeout)).await?;
+    Ok(show_receipt(rpc, &receipt))
+}
+
+async fn wait_receipt(c: &HttpClient, rpc: &RpcArgs, hash: &str, timeout: Duration) -> anyhow::Result<TxReceiptView> {
+    let e = rpc_err(rpc);
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(r) = c.get_transaction_receipt(hash.to_string()).await.map_err(&e)?
+            && r.status != "pending"
+        {
+            return Ok(r);
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("transaction {hash} has no final outcome after {timeout:?}; check later with `tutti tx {hash}`");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn show_receipt(rpc: &RpcArgs, r: &TxReceiptView) -> ExitCode {
+    if rpc.json {
+        print_json(r);
+    } else {
+        println!("transaction {}", r.transaction_hash);
+        println!("  status      {}", r.status);
+        println!("  block       {} ({})", r.block_height, r.block_hash);
+        println!("  gas burnt   {}  fee {}", r.gas_burnt, r.fee);
+        if let Some(d) = &r.return_data {
+            println!("  returned    {d}");
+        }
+        if let Some(f) = &r.failure {
+            println!("  failure     {}: {}", f.kind, f.message);
+        }
+        for ev in &r.events {
+            println!("  event       {} from {} data {}", ev.name, ev.contract, ev.data);
+        }
+        for x in &r.executions {
+            println!(
+                "  execution   {} {} {}{} gas {}",
+                x.id,
+                x.status,
+                x.receiver,
+                x.method.as_deref().map(|m| format!(".{m}")).unwrap_or_default(),
+                x.gas_used
+            );
+            for l in &x.logs {
+                println!("    log       {l}");
+            }
+        }
+    }
+    if r.status == "success" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn finish(r: anyhow::Result<ExitCode>) -> ExitCode {
+    r.unwrap_or_else(usage)
+}
+
+/// `tutti send`.
+pub fn send(rpc: RpcArgs, tx: TxArgs, to: String, amount: Amount) -> ExitCode {
+    finish((|| {
+        let to: Address = to.parse().map_err(|e| anyhow!("--to `{to}`: {e}"))?;
+        runtime()?.block_on(send_action(&rpc, &tx, Action::Transfer { to, amount }, 2_000_000))
+    })())
+}
+
+/// `tutti deploy`.
+pub fn deploy(
+    rpc: RpcArgs,
+    tx: TxArgs,
+    file: PathBuf,
+    init: Option<String>,
+    args: CallArgs,
+    value: Amount,
+) -> ExitCode {
+    finish((|| {
+        let code = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let args = encode_args(&args)?;
+        // Inclusion + deploy cost of this size + room for the init call.
+        let schedule = tutti_runtime::GasSchedule::default();
+        let gas = schedule.inclusion_cost(code.len() + 256) + schedule.deploy_cost(code.len()) + 300_000_000;
+        runtime()?.block_on(send_action(
+            &rpc,
+            &tx,
+            Action::Deploy {
+                code,
+                init_method: init,
+                args,
+                value,
+            },
+            gas,
+        ))
+    })())
+}
+
+/// `tutti call` (a transaction).
+pub fn call(rpc: RpcArgs, tx: TxArgs, contract: String, method: String, args: CallArgs, value: Amount) -> ExitCode {
+    finish((|| {
+        let contract_addr: Address = contract.parse().map_err(|e| anyhow!("contract `{contract}`: {e}"))?;
+        let args = encode_args(&args)?;
+        let rt = runtime()?;
+        let gas = match tx.gas_limit {
+            Some(g) => g,
+            None => rt.block_on(async {
+                let key = load_key(&tx.from)?;
+                let c = client(&rpc)?;
+                // Estimate, with headroom for state that changes before inclusion.
+                let est = c
+                    .estimate_gas(
+                        address_of(&key).to_string(),
+                        contract_addr.to_string(),
+                        method.clone(),
+                        Some(hex0x(&args)),
+                        Some(value.to_string()),
+                    )
+                    .await
+                    .map_err(rpc_err(&rpc))?;
+                anyhow::Ok(est.saturating_mul(3) / 2 + 1_000_000)
+            })?,
+        };
+        rt.block_on(send_action(
+            &rpc,
+            &tx,
+            Action::Call {
+                contract: contract_addr,
+                method,
+                args,
+                value,
+            },
+            gas,
+        ))
+    })())
+}
+
+/// `tutti view`.
+pub fn view(rpc: RpcArgs, contract: String, method: String, args: CallArgs, returns: Option<String>) -> ExitCode {
+    finish((|| {
+        let args = encode_args(&args)?;
+        runtime()?.block_on(async {
+            let c = client(&rpc)?;
+            let r = c
+                .call(contract, method, Some(hex0x(&args)), None)
+                .await
+                .map_err(rpc_err(&rpc))?;
+            let decoded = match (&returns, &r.return_data) {
+                (Some(ty), Some(d)) => Some(decode_return(ty, &parse_hex(d).map_err(|e| anyhow!(e))?)?),
+                _ => None,
+            };
+            if rpc.json {
+                let mut v = serde_json::to_value(&r)?;
+                if let Some(d) = &decoded {
+                    v["decoded"] = serde_json::Value::String(d.clone());
+                }
+                print_json(&v);
+            } else if let Some(f) = &r.failure {
+                println!("failed: {}: {}", f.kind, f.message);
+            } else {
+                println!("{}", decoded.or(r.return_data.clone()).unwrap_or_default());
+                for l in &r.logs {
+                    eprintln!("log: {l}");
+                }
+            }
+            Ok(if r.status == "success" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        })
+    })())
+}
+
+/// `tutti tx`.
+pub fn tx(rpc: RpcArgs, hash: String) -> ExitCode {
+    finish((|| {
+        runtime()?.block_on(async {
+            let c = client(&rpc)?;
+            let e = rpc_err(&rpc);
+            let Some(t) = c.get_transaction(hash.clone()).await.map_err(&e)? else {
+                bail!("no transaction {hash} on this node");
+            };
+            let r = c.get_transaction_receipt(hash.clone()).await.map_err(&e)?;
+            if rpc.json {
+                print_json(&serde_json::json!({ "transaction": t, "receipt": r }));
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{}", serde_json::to_string_pretty(&t)?);
+            match r {
+                Some(r) => Ok(show_receipt(&rpc, &r)),
+                None => {
+                    println!("pending (not in a block yet)");
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        })
+    })())
+}
+
+/// `tutti block`.
+pub fn block(rpc: RpcArgs, which: String, full: bool) -> ExitCode {
+    finish((|| {
+        let id = match which.as_str() {
+            "latest" => BlockId::Tag(BlockTag::Latest),
+            "earliest" => BlockId::Tag(BlockTag::Earliest),
+            n => BlockId::Number(
+                n.parse()
+                    .map_err(|_| anyhow!("block `{n}` is not a height, `latest` or `earliest`"))?,
+            ),
+        };
+        runtime()?.block_on(async {
+            let c = client(&rpc)?;
+            let Some(b) = c.get_block_by_number(id, Some(full)).await.map_err(rpc_err(&rpc))? else {
+                bail!("no block {which} yet");
+            };
+            if rpc.json {
+                print_json(&b);
+            } else {
+                println!("block {} {}", b.height, b.hash);
+                println!("  parent      {}", b.parent_hash);
+                println!("  time        {} ms", b.timestamp_ms);
+                println!("  state root  {}", b.state_root);
+                println!("  gas used    {}", b.gas_used);
+                println!("  randomness  {}", b.randomness);
+                println!("  txs         {}", b.transactions.len());
+                for t in &b.transactions {
+                    match t {
+                        tutti_rpc::types::TxOrHash::Hash(h) => println!("    {h}"),
+                        tutti_rpc::types::TxOrHash::Full(t) => println!("    {}", serde_json::to_string(t)?),
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        })
+    })())
+}
+
+/// `tutti account`.
+pub fn account(rpc: RpcArgs, who: String) -> ExitCode {
+    finish((|| {
+        let address = match load_key(&who) {
+            Ok(k) if dev_index(&who).is_some() || !who.starts_with("tt1") => address_of(&k).to_string(),
+            _ => who.clone(),
+        };
+        runtime()?.block_on(async {
+            let c = client(&rpc)?;
+            let a = c.get_account(address, None).await.map_err(rpc_err(&rpc))?;
+            if rpc.json {
+                print_json(&a);
+            } else {
+                println!("address   {}", a.address);
+                println!("balance   {}", a.balance);
+                println!("nonce     {}", a.nonce);
+                if let Some(h) = &a.code_hash {
+                    println!("code hash {h}");
+                }
+                println!("at block  {}", a.height);
+            }
+            Ok(ExitCode::SUCCESS)
+        })
+    })())
+}
