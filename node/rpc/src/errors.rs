@@ -1,7 +1,10 @@
 //! Error codes. The JSON-RPC 2.0 codes (`-32700` parse error, `-32600` invalid request, `-32601`
 //! method not found, `-32602` invalid params, `-32603` internal error) come from jsonrpsee; the
-//! application codes below say what went wrong with a transaction or the node. Every error's
-//! message says what to change; `data`, when present, carries details for programs.
+//! application codes below (positive, outside the range JSON-RPC reserves) say what went wrong
+//! with a transaction or the node. Server limits answer with jsonrpsee's codes: `-32007` request
+//! too big, `-32008` response too big, `-32009` server busy, `-32010` batch too large, `-32006` too
+//! many subscriptions. Every error's message says what to change; `data`, when present, carries
+//! details for programs.
 
 use jsonrpsee::types::ErrorObjectOwned;
 
@@ -9,19 +12,19 @@ use jsonrpsee::types::ErrorObjectOwned;
 pub const INVALID_PARAMS: i32 = -32602;
 /// The transaction bytes do not decode, or it breaks a stateless rule (size, gas bounds, gas
 /// price floor, chain id, signature).
-pub const INVALID_TRANSACTION: i32 = -32001;
+pub const INVALID_TRANSACTION: i32 = 1001;
 /// The nonce was already used (a replay) or is too far ahead.
-pub const BAD_NONCE: i32 = -32002;
+pub const BAD_NONCE: i32 = 1002;
 /// The sender cannot pay value + gas limit x gas price.
-pub const INSUFFICIENT_BALANCE: i32 = -32003;
+pub const INSUFFICIENT_BALANCE: i32 = 1003;
 /// The pool refused it: full, sender full, or an underpriced replacement.
-pub const POOL_REFUSED: i32 = -32004;
+pub const POOL_REFUSED: i32 = 1004;
 /// A read-only call or estimate failed in the contract.
-pub const EXECUTION_FAILED: i32 = -32005;
+pub const EXECUTION_FAILED: i32 = 1005;
 /// The node's storage failed; the request may be retried.
-pub const NODE_ERROR: i32 = -32010;
+pub const NODE_ERROR: i32 = 1010;
 /// A method or feature that is not available on this node (yet).
-pub const UNAVAILABLE: i32 = -32011;
+pub const UNAVAILABLE: i32 = 1011;
 
 /// Every application code with its name and meaning, for documentation and `rpc_discover`.
 pub const APPLICATION_CODES: &[(i32, &str, &str)] = &[
@@ -36,6 +39,11 @@ pub const APPLICATION_CODES: &[(i32, &str, &str)] = &[
     (EXECUTION_FAILED, "EXECUTION_FAILED", "the contract call failed (data holds kind and message)"),
     (NODE_ERROR, "NODE_ERROR", "the node's storage failed; retry, and report it if it persists"),
     (UNAVAILABLE, "UNAVAILABLE", "not available on this node"),
+    (-32006, "TOO_MANY_SUBSCRIPTIONS", "this connection has the most subscriptions allowed"),
+    (-32007, "REQUEST_TOO_BIG", "the request body is over the server's limit"),
+    (-32008, "RESPONSE_TOO_BIG", "the response would be over the server's limit"),
+    (-32009, "SERVER_BUSY", "too many connections; retry later"),
+    (-32010, "BATCH_TOO_LARGE", "the batch has more calls than the server allows"),
 ];
 
 /// An error with a code and message.

@@ -1,0 +1,474 @@
+//! The JSON-RPC server against bad input, and its methods and subscriptions against a node whose
+//! blocks the test produces by hand (no timing involved).
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    sync::Arc,
+    time::Duration,
+};
+
+use ed25519_dalek::SigningKey;
+use jsonrpsee::{core::client::SubscriptionClientT, rpc_params};
+use parity_scale_codec::Encode;
+use serde_json::{Value, json};
+use tutti_chain::{MempoolConfig, StateProof, account::account_key};
+use tutti_node::{
+    Node, NodeConfig, RpcConfig,
+    dev::{self, dev_key},
+    rpc::raw_tx,
+};
+use tutti_primitives::{Action, Address, PublicKey, SignedTransaction, Transaction};
+use tutti_rpc::{
+    TuttiApiClient,
+    errors::{BAD_NONCE, INSUFFICIENT_BALANCE, INVALID_TRANSACTION},
+    types::{BlockId, BlockTag, BlockView, EventFilter, EventNotice, parse_hash, parse_hex},
+};
+
+struct Env {
+    node: Arc<Node>,
+    addr: SocketAddr,
+    _handle: jsonrpsee::server::ServerHandle,
+}
+
+async fn start() -> Env {
+    let node = Node::open(NodeConfig {
+        genesis: dev::dev_genesis(),
+        data_dir: None,
+        validator: dev::dev_validator(),
+        block_time: Duration::from_secs(3600),
+        max_block_txs: 10_000,
+        mempool: MempoolConfig::default(),
+    })
+    .unwrap();
+    let cfg = RpcConfig {
+        addr: ([127, 0, 0, 1], 0).into(),
+        max_batch: 50,
+        ..RpcConfig::default()
+    };
+    let (addr, handle) = tutti_node::serve(node.clone(), &cfg).await.unwrap();
+    Env {
+        node,
+        addr,
+        _handle: handle,
+    }
+}
+
+impl Env {
+    fn http(&self) -> jsonrpsee::http_client::HttpClient {
+        tutti_rpc::client::http(&format!("http://{}", self.addr)).unwrap()
+    }
+
+    async fn block(&self) -> u64 {
+        let n = self.node.clone();
+        tokio::task::spawn_blocking(move || n.produce_block().unwrap().block.header.height)
+            .await
+            .unwrap()
+    }
+}
+
+/// A raw HTTP POST; returns (status, headers, body).
+fn post(addr: SocketAddr, body: &str, extra_headers: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra_headers}Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = s.write_all(req.as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+async fn post_json(addr: SocketAddr, body: String) -> Value {
+    let (_, _, b) = tokio::task::spawn_blocking(move || post(addr, &body, "")).await.unwrap();
+    serde_json::from_str(&b).unwrap_or_else(|e| panic!("not JSON ({e}): {b}"))
+}
+
+fn code_of(v: &Value) -> i64 {
+    v["error"]["code"].as_i64().unwrap_or_else(|| panic!("no error in {v}"))
+}
+
+fn tx(k: &SigningKey, nonce: u64, gas: u64, action: Action) -> SignedTransaction {
+    Transaction {
+        chain_id: dev::DEV_CHAIN_ID,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce,
+        gas_limit: gas,
+        gas_price: 1,
+        action,
+    }
+    .sign(k)
+}
+
+fn to(n: u8) -> Action {
+    Action::Transfer {
+        to: Address([n; 32]),
+        amount: 1,
+    }
+}
+
+async fn send_err(c: &jsonrpsee::http_client::HttpClient, raw: String) -> (i32, String) {
+    match c.send_raw_transaction(raw).await {
+        Err(jsonrpsee::core::ClientError::Call(e)) => (e.code(), e.message().to_string()),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_errors_get_standard_codes() {
+    let env = start().await;
+    let a = env.addr;
+    assert_eq!(code_of(&post_json(a, "{not json".into()).await), -32700);
+    assert_eq!(code_of(&post_json(a, r#"{"jsonrpc":"2.0","id":1}"#.into()).await), -32600);
+    let v = post_json(a, r#"{"jsonrpc":"2.0","id":1,"method":"tutti_nope","params":[]}"#.into()).await;
+    assert_eq!(code_of(&v), -32601);
+    let v = post_json(
+        a,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tutti_getBlockByNumber","params":["banana"]}"#.into(),
+    )
+    .await;
+    assert_eq!(code_of(&v), -32602);
+    let v = post_json(
+        a,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tutti_getAccount","params":["tt1nope"]}"#.into(),
+    )
+    .await;
+    assert_eq!(code_of(&v), -32602);
+    assert!(v["error"]["message"].as_str().unwrap().contains("not an address"), "{v}");
+    let v = post_json(a, r#"{"jsonrpc":"2.0","id":1,"method":"tutti_getBalance","params":[]}"#.into()).await;
+    assert_eq!(code_of(&v), -32602, "missing parameter");
+    let v = post_json(
+        a,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tutti_getAccount","params":["tt1ayf9zn4ch6jdw6zy2l4x0z7q8k2d2nnwcqrcuxuugw3lkye2vuvqa7dveu", 99]}"#.into(),
+    )
+    .await;
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("beyond the head"),
+        "{v}"
+    );
+
+    // Batches: within the limit each call answers; over it the batch is refused.
+    let batch: Vec<Value> = (0..3)
+        .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"tutti_blockNumber","params":[]}))
+        .collect();
+    let v = post_json(a, serde_json::to_string(&batch).unwrap()).await;
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    let batch: Vec<Value> = (0..51)
+        .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"tutti_blockNumber","params":[]}))
+        .collect();
+    let v = post_json(a, serde_json::to_string(&batch).unwrap()).await;
+    assert_eq!(code_of(&v), -32010, "{v}");
+
+    // Oversize request: refused before it is parsed.
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tutti_sendRawTransaction","params":["0x{}"]}}"#,
+        "00".repeat(5 * 1024 * 1024)
+    );
+    let (status, _, body) = tokio::task::spawn_blocking(move || post(a, &big, "")).await.unwrap();
+    assert!(status == 413 || body.contains("too big"), "{status} {body}");
+
+    // CORS preflight for browser dApps.
+    let (status, head, _) = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(a).unwrap();
+        s.write_all(
+            format!(
+                "OPTIONS / HTTP/1.1\r\nHost: {a}\r\nOrigin: http://localhost:8080\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse::<u16>().unwrap();
+        (status, head.to_lowercase(), body.to_string())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+
+    // The node keeps serving.
+    assert_eq!(env.http().block_number().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_transactions_are_refused_with_application_codes() {
+    let env = start().await;
+    let c = env.http();
+    let k = dev_key(3);
+
+    let (code, msg) = send_err(&c, "0xdeadbeef".into()).await;
+    assert_eq!(code, INVALID_TRANSACTION);
+    assert!(msg.contains("do not decode"), "{msg}");
+    match c.send_raw_transaction("zz".into()).await {
+        Err(jsonrpsee::core::ClientError::Call(e)) => assert_eq!(e.code(), -32602),
+        other => panic!("{other:?}"),
+    }
+
+    let mut forged = tx(&k, 0, 2_000_000, to(1));
+    forged.tx.nonce = 1;
+    let (code, msg) = send_err(&c, raw_tx(&forged)).await;
+    assert_eq!(code, INVALID_TRANSACTION);
+    assert!(msg.contains("bad signature"), "{msg}");
+
+    let mut other_chain = tx(&k, 0, 2_000_000, to(1)).tx;
+    other_chain.chain_id = 1;
+    let (code, msg) = send_err(&c, raw_tx(&other_chain.sign(&k))).await;
+    assert_eq!(code, INVALID_TRANSACTION);
+    assert!(msg.contains("chain id 1 does not match"), "{msg}");
+
+    let (code, msg) = send_err(&c, raw_tx(&tx(&k, 0, 10, to(1)))).await;
+    assert_eq!(code, INVALID_TRANSACTION);
+    assert!(msg.contains("inclusion cost"), "{msg}");
+
+    let poor = SigningKey::from_bytes(&[77; 32]);
+    let (code, msg) = send_err(&c, raw_tx(&tx(&poor, 0, 2_000_000, to(1)))).await;
+    assert_eq!(code, INSUFFICIENT_BALANCE);
+    assert!(msg.contains("cannot pay"), "{msg}");
+
+    let oversize = tx(
+        &k,
+        0,
+        2_000_000,
+        Action::Deploy {
+            code: vec![0; 3 * 1024 * 1024],
+            init_method: None,
+            args: vec![],
+            value: 0,
+        },
+    );
+    let (code, msg) = send_err(&c, raw_tx(&oversize)).await;
+    assert_eq!(code, INVALID_TRANSACTION);
+    assert!(msg.contains("over the limit"), "{msg}");
+
+    // A good one, submitted twice (idempotent), then replayed after inclusion.
+    let good = tx(&k, 0, 2_000_000, to(1));
+    let h1 = c.send_raw_transaction(raw_tx(&good)).await.unwrap();
+    let h2 = c.send_raw_transaction(raw_tx(&good)).await.unwrap();
+    assert_eq!(h1, h2);
+    assert_eq!(c.get_transaction(h1.clone()).await.unwrap().unwrap().block_height, None);
+    assert_eq!(c.get_transaction_receipt(h1.clone()).await.unwrap(), None, "pending");
+    env.block().await;
+    let (code, msg) = send_err(&c, raw_tx(&good)).await;
+    assert_eq!(code, BAD_NONCE);
+    assert!(msg.contains("already used"), "{msg}");
+    let r = c.get_transaction_receipt(h1).await.unwrap().unwrap();
+    assert_eq!(r.status, "success");
+    assert_eq!(r.block_height, 1);
+}
+
+fn wat_module(body: &str) -> Vec<u8> {
+    wat::parse_str(body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contracts_through_rpc_token_events_proofs_and_a_hostile_module() {
+    let env = start().await;
+    let c = env.http();
+    let ws = tutti_rpc::client::ws(&format!("ws://{}", env.addr)).await.unwrap();
+    let mut heads = ws
+        .subscribe::<BlockView, _>("tutti_subscribe", rpc_params!["newHeads"], "tutti_unsubscribe")
+        .await
+        .unwrap();
+    let filter = EventFilter {
+        contract: None,
+        name: Some("Transfer".into()),
+    };
+    let mut events = ws
+        .subscribe::<EventNotice, _>("tutti_subscribe", rpc_params!["events", filter], "tutti_unsubscribe")
+        .await
+        .unwrap();
+    let mut pending = ws
+        .subscribe::<String, _>("tutti_subscribe", rpc_params!["pendingTransactions"], "tutti_unsubscribe")
+        .await
+        .unwrap();
+    let bad = ws
+        .subscribe::<Value, _>("tutti_subscribe", rpc_params!["bogus"], "tutti_unsubscribe")
+        .await;
+    assert!(format!("{:?}", bad.err().unwrap()).contains("unknown subscription"));
+
+    let owner = dev_key(0);
+    let supply = 1_000_000u128;
+    let deploy = tx(
+        &owner,
+        0,
+        2_000_000_000,
+        Action::Deploy {
+            code: tutti_examples::TOKEN.to_vec(),
+            init_method: Some("init".into()),
+            args: ("T".to_string(), "T".to_string(), 0u8, supply).encode(),
+            value: 0,
+        },
+    );
+    let dh = c.send_raw_transaction(raw_tx(&deploy)).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), pending.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+        dh
+    );
+    env.block().await;
+    let head = tokio::time::timeout(Duration::from_secs(10), heads.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.height, 1);
+    let r = c.get_transaction_receipt(dh).await.unwrap().unwrap();
+    assert_eq!(r.status, "success", "{r:?}");
+    let token = Address::for_contract(&dev::dev_address(0), 0);
+    assert_eq!(parse_hex(r.return_data.as_ref().unwrap()).unwrap(), token.0.to_vec());
+
+    // A token transfer, seen as an event and through a view.
+    let bob = Address([5; 32]);
+    let est = c
+        .estimate_gas(
+            dev::dev_address(0).to_string(),
+            token.to_string(),
+            "transfer".into(),
+            Some(tutti_rpc::types::hex0x(&(bob, 40u128).encode())),
+            None,
+        )
+        .await
+        .unwrap();
+    let call = tx(
+        &owner,
+        1,
+        est,
+        Action::Call {
+            contract: token,
+            method: "transfer".into(),
+            args: (bob, 40u128).encode(),
+            value: 0,
+        },
+    );
+    let th = c.send_raw_transaction(raw_tx(&call)).await.unwrap();
+    env.block().await;
+    let r = c.get_transaction_receipt(th.clone()).await.unwrap().unwrap();
+    assert_eq!(r.status, "success", "the estimate is enough: {r:?}");
+    let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.event.name, "Transfer");
+    assert_eq!(ev.event.contract, token.to_string());
+    let v = c
+        .call(
+            token.to_string(),
+            "balance_of".into(),
+            Some(tutti_rpc::types::hex0x(&bob.encode())),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(parse_hex(v.return_data.as_ref().unwrap()).unwrap(), 40u128.encode());
+    // A view cannot write.
+    let v = c
+        .call(
+            token.to_string(),
+            "transfer".into(),
+            Some(tutti_rpc::types::hex0x(&(bob, 1u128).encode())),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(v.status, "failure");
+
+    // The account proof verifies against the block's state root.
+    let p = c.get_proof(bob.to_string(), None, None).await.unwrap();
+    assert!(p.value.is_none(), "bob holds tokens, not a native account");
+    let alice = dev::dev_address(0);
+    let p = c.get_proof(alice.to_string(), None, None).await.unwrap();
+    let proof = StateProof::from_bytes(&parse_hex(&p.proof).unwrap()).unwrap();
+    let value = parse_hex(p.value.as_ref().unwrap()).unwrap();
+    proof
+        .verify(parse_hash(&p.state_root).unwrap(), &account_key(&alice), Some(&value))
+        .unwrap();
+    assert!(
+        proof
+            .verify(parse_hash(&p.state_root).unwrap(), &account_key(&bob), Some(&value))
+            .is_err()
+    );
+
+    // A hostile contract: deployed, called, it burns its gas and fails; the node keeps going.
+    let spin = wat_module(r#"(module (memory (export "memory") 1) (func (export "spin") (loop (br 0))))"#);
+    let d = tx(
+        &owner,
+        2,
+        500_000_000,
+        Action::Deploy {
+            code: spin,
+            init_method: None,
+            args: vec![],
+            value: 0,
+        },
+    );
+    c.send_raw_transaction(raw_tx(&d)).await.unwrap();
+    env.block().await;
+    let spinner = Address::for_contract(&dev::dev_address(0), 2);
+    let h = c
+        .send_raw_transaction(raw_tx(&tx(
+            &owner,
+            3,
+            50_000_000,
+            Action::Call {
+                contract: spinner,
+                method: "spin".into(),
+                args: vec![],
+                value: 0,
+            },
+        )))
+        .await
+        .unwrap();
+    env.block().await;
+    let r = c.get_transaction_receipt(h).await.unwrap().unwrap();
+    assert_eq!(r.status, "failure");
+    assert_eq!(r.failure.unwrap().kind, "OutOfGas");
+    let v = c.call(spinner.to_string(), "spin".into(), None, Some(10_000_000)).await.unwrap();
+    assert_eq!(v.failure.unwrap().kind, "OutOfGas");
+    match c.estimate_gas(alice.to_string(), spinner.to_string(), "spin".into(), None, None).await {
+        Err(jsonrpsee::core::ClientError::Call(e)) => assert_eq!(e.code(), tutti_rpc::errors::EXECUTION_FAILED),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.block_number().await.unwrap(), 4);
+
+    // Blocks by number and hash agree; the committee and sharding answer for the one shard.
+    let b = c.get_block_by_number(BlockId::Tag(BlockTag::Latest), Some(true)).await.unwrap().unwrap();
+    let same = c.get_block_by_hash(b.hash.clone(), Some(true)).await.unwrap().unwrap();
+    assert_eq!(b, same);
+    assert!(b.commit.is_some() && b.parent_commit.is_some());
+    assert!(c.get_block_by_number(BlockId::Number(99), None).await.unwrap().is_none());
+    assert_eq!(c.get_committee(None).await.unwrap().members.len(), 1);
+    assert!(c.get_committee(Some(3)).await.is_err());
+    assert_eq!(c.get_sharding_structure().await.unwrap().num_shards, 1);
+    let code = c.get_code(token.to_string(), None).await.unwrap().unwrap();
+    assert_eq!(parse_hex(&code).unwrap(), tutti_examples::TOKEN);
+    let st = c.status().await.unwrap();
+    assert_eq!(st.head, 4);
+    assert!(st.burnt.parse::<u128>().unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_lists_exactly_the_served_methods() {
+    let env = start().await;
+    let v = post_json(env.addr, r#"{"jsonrpc":"2.0","id":1,"method":"rpc_discover","params":[]}"#.into()).await;
+    let mut listed: Vec<String> = v["result"]["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    let module = tutti_node::rpc::module(env.node.clone(), 1);
+    let mut served: Vec<String> = module.method_names().map(String::from).collect();
+    served.sort();
+    assert_eq!(listed, served);
+}
