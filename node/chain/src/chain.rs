@@ -153,7 +153,11 @@ impl Chain {
 
     fn put_block(batch: &mut WriteBatch, block: &StoredBlock) {
         let hash = block.header.hash();
-        batch.put(Column::Blocks, k(b'h', &block.header.height.to_be_bytes()), hash.encode());
+        batch.put(
+            Column::Blocks,
+            k(b'h', &block.header.height.to_be_bytes()),
+            hash.encode(),
+        );
         batch.put(Column::Blocks, k(b'b', &hash.0), block.encode());
     }
 
@@ -234,7 +238,11 @@ impl Chain {
             batch.put(Column::Receipts, k(b'e', &id.0), e.encode());
         }
         if !output.outgoing.is_empty() {
-            batch.put(Column::Receipts, k(b'o', &h.height.to_be_bytes()), output.outgoing.encode());
+            batch.put(
+                Column::Receipts,
+                k(b'o', &h.height.to_be_bytes()),
+                output.outgoing.encode(),
+            );
         }
         Self::put_block(&mut batch, block);
         batch.put(Column::Meta, b"head".to_vec(), h.height.encode());

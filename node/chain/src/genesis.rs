@@ -18,8 +18,7 @@ use std::{collections::BTreeSet, path::Path};
 
 use serde::{Deserialize, Serialize};
 use tutti_primitives::{
-    Account, Address, Amount, BlockHeader, ChainId, Gas, Hash, tagged_hash,
-    tags::GENESIS_RANDOMNESS,
+    Account, Address, Amount, BlockHeader, ChainId, Gas, Hash, tagged_hash, tags::GENESIS_RANDOMNESS,
 };
 
 use crate::{ShardSpec, TxRules};
@@ -150,7 +149,9 @@ impl Genesis {
             amount(&v.stake, "stake")?;
         }
         if self.params.max_receipts_per_block == 0 {
-            return Err(GenesisError::Invalid("params.maxReceiptsPerBlock must be at least 1".into()));
+            return Err(GenesisError::Invalid(
+                "params.maxReceiptsPerBlock must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -161,9 +162,9 @@ impl Genesis {
         let s = v.bls_public_key.strip_prefix("0x").unwrap_or(&v.bls_public_key);
         let bytes = hex::decode(s)
             .map_err(|e| GenesisError::Invalid(format!("blsPublicKey `{}` is not hex: {e}", v.bls_public_key)))?;
-        bytes.try_into().map_err(|b: Vec<u8>| {
-            GenesisError::Invalid(format!("blsPublicKey has {} bytes, expected 48", b.len()))
-        })
+        bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| GenesisError::Invalid(format!("blsPublicKey has {} bytes, expected 48", b.len())))
     }
 
     /// The funded accounts, parsed, in file order.

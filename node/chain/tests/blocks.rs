@@ -180,7 +180,11 @@ fn transfers_change_balances_and_nonces_and_the_root() {
     );
     assert_eq!(out.fees_burnt, fee);
     let burnt = n.db.get(tutti_chain::exec::BURNT, n.height).unwrap().unwrap();
-    assert_eq!(u128::decode(&mut burnt.as_slice()).unwrap(), fee, "the burnt total is in state");
+    assert_eq!(
+        u128::decode(&mut burnt.as_slice()).unwrap(),
+        fee,
+        "the burnt total is in state"
+    );
     // The new balance is provable against the block's root.
     let (v, proof) = n.db.get_with_proof(&account_key(&addr(&b)), n.height).unwrap();
     proof

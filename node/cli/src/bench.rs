@@ -229,7 +229,13 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut fund = Vec::new();
     for (i, s) in senders.iter().enumerate() {
         let fi = i % funders.len();
-        fund.push(transfer(&funders[fi], chain_id, nonces[fi], address_of(s), 10u128.pow(21)));
+        fund.push(transfer(
+            &funders[fi],
+            chain_id,
+            nonces[fi],
+            address_of(s),
+            10u128.pow(21),
+        ));
         nonces[fi] += 1;
     }
     let token_gas = if with_tokens {
@@ -416,7 +422,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             last_count = count;
             last_progress = Instant::now();
         } else if last_progress.elapsed() > Duration::from_secs(30) {
-            eprintln!("warning: {} accepted transactions were not included within 30 s", sent - count);
+            eprintln!(
+                "warning: {} accepted transactions were not included within 30 s",
+                sent - count
+            );
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

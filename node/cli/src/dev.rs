@@ -48,7 +48,13 @@ pub fn examples() -> Vec<(&'static str, &'static [u8], Option<(&'static str, Vec
             tutti_examples::TOKEN,
             Some((
                 "init",
-                ("Tutti Token".to_string(), "TUT".to_string(), 18u8, 1_000_000_000u128 * 10u128.pow(18)).encode(),
+                (
+                    "Tutti Token".to_string(),
+                    "TUT".to_string(),
+                    18u8,
+                    1_000_000_000u128 * 10u128.pow(18),
+                )
+                    .encode(),
             )),
         ),
         ("ping-pong", tutti_examples::PING_PONG, None),
@@ -183,14 +189,14 @@ async fn run_async(args: DevArgs) -> ExitCode {
                 .account(&a, h)
                 .map(|acc| acc.code_hash.is_some())
                 .unwrap_or(false);
-            println!(
-                "  {name:<10} {a}{}",
-                if deployed { "" } else { "  (not deployed)" }
-            );
+            println!("  {name:<10} {a}{}", if deployed { "" } else { "  (not deployed)" });
         }
     }
     println!();
-    println!("Ready. Try: tutti send --from dev0 --to {} --amount 1000", dev::dev_address(1));
+    println!(
+        "Ready. Try: tutti send --from dev0 --to {} --amount 1000",
+        dev::dev_address(1)
+    );
     println!("Stop with Ctrl-C.");
 
     wait_for_signal().await;
@@ -265,7 +271,11 @@ async fn deploy_examples(node: &Arc<Node>) -> Result<(), String> {
         let done = hashes.iter().all(|(_, h)| {
             node.chain()
                 .execution_tree(h, 16)
-                .map(|t| !t.is_empty() && t.iter().all(|(_, e)| e.children.iter().all(|c| t.iter().any(|(id, _)| id == c))))
+                .map(|t| {
+                    !t.is_empty()
+                        && t.iter()
+                            .all(|(_, e)| e.children.iter().all(|c| t.iter().any(|(id, _)| id == c)))
+                })
                 .unwrap_or(false)
         });
         if done {

@@ -30,7 +30,7 @@ enum Command {
         #[command(subcommand)]
         command: wallet::KeysCommand,
         /// Print JSON.
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: bool,
     },
     /// Send tokens.

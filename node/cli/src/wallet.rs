@@ -109,13 +109,25 @@ pub fn decode_return(ty: &str, bytes: &[u8]) -> anyhow::Result<String> {
     use parity_scale_codec::Decode;
     let mut s = bytes;
     let v = match ty {
-        "u8" => u8::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
-        "u32" => u32::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
-        "u64" => u64::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
-        "u128" => u128::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
-        "bool" => bool::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
+        "u8" => u8::decode(&mut s)
+            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
+            .to_string(),
+        "u32" => u32::decode(&mut s)
+            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
+            .to_string(),
+        "u64" => u64::decode(&mut s)
+            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
+            .to_string(),
+        "u128" => u128::decode(&mut s)
+            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
+            .to_string(),
+        "bool" => bool::decode(&mut s)
+            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
+            .to_string(),
         "string" => String::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?,
-        "address" => Address::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?.to_string(),
+        "address" => Address::decode(&mut s)
+            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
+            .to_string(),
         "bytes" => hex0x(&Vec::<u8>::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?),
         other => bail!("--returns: unknown type `{other}` (u8 u32 u64 u128 bool string address bytes)"),
     };
@@ -143,10 +155,7 @@ fn keys_dir() -> PathBuf {
 }
 
 fn valid_name(name: &str) -> anyhow::Result<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         bail!("key name `{name}` must be 1-64 letters, digits, - or _");
     }
     Ok(())
@@ -165,8 +174,12 @@ pub fn load_key(name: &str) -> anyhow::Result<SigningKey> {
     }
     valid_name(name)?;
     let path = keys_dir().join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("no key `{name}` at {} (create it with `tutti keys new {name}`)", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no key `{name}` at {} (create it with `tutti keys new {name}`)",
+            path.display()
+        )
+    })?;
     let kf: KeyFile = serde_json::from_str(&text).with_context(|| format!("{} is not a key file", path.display()))?;
     let bytes: [u8; 32] = parse_hex(&kf.secret_key)
         .map_err(|e| anyhow!(e))?
@@ -220,7 +233,9 @@ fn keys_inner(cmd: KeysCommand, json: bool) -> anyhow::Result<()> {
             };
             write_private(&path, &serde_json::to_string_pretty(&kf)?)?;
             if json {
-                print_json(&serde_json::json!({"name": name, "address": kf.address, "publicKey": kf.public_key, "file": path}));
+                print_json(
+                    &serde_json::json!({"name": name, "address": kf.address, "publicKey": kf.public_key, "file": path}),
+                );
             } else {
                 println!("created key `{name}`");
                 println!("  address     {}", kf.address);
@@ -304,7 +319,10 @@ fn rpc_err(rpc: &RpcArgs) -> impl Fn(jsonrpsee::core::ClientError) -> anyhow::Er
     move |e| match e {
         jsonrpsee::core::ClientError::Call(obj) => anyhow!("{} (code {})", obj.message(), obj.code()),
         jsonrpsee::core::ClientError::Transport(t) => {
-            anyhow!("cannot reach the node at {}: {t} (is `tutti dev` running? pass --rpc)", rpc.rpc)
+            anyhow!(
+                "cannot reach the node at {}: {t} (is `tutti dev` running? pass --rpc)",
+                rpc.rpc
+            )
         }
         other => anyhow!("RPC error: {other}"),
     }
@@ -328,10 +346,7 @@ async fn send_action(rpc: &RpcArgs, tx: &TxArgs, action: Action, default_gas: Ga
         action,
     }
     .sign(&key);
-    let hash = c
-        .send_raw_transaction(hex0x(&stx.encode()))
-        .await
-        .map_err(&e)?;
+    let hash = c.send_raw_transaction(hex0x(&stx.encode())).await.map_err(&e)?;
     if tx.no_wait {
         if rpc.json {
             print_json(&serde_json::json!({ "hash": hash }));

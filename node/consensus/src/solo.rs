@@ -146,7 +146,9 @@ pub fn verify_block(parent: &BlockHeader, block: &StoredBlock, committee: &Publi
     }
     let proof = Signature::from_bytes(&h.randomness_proof).map_err(|e| bad(format!("randomness proof: {e}")))?;
     if !bls::verify_randomness(committee, &parent.randomness, &proof, &h.randomness) {
-        return Err(bad("the randomness is not the proposer's VRF output over the parent's".into()));
+        return Err(bad(
+            "the randomness is not the proposer's VRF output over the parent's".into()
+        ));
     }
     if h.tx_root != tx_root(&block.txs) {
         return Err(bad("the transaction root does not match the transactions".into()));
@@ -156,7 +158,10 @@ pub fn verify_block(parent: &BlockHeader, block: &StoredBlock, committee: &Publi
         .as_ref()
         .ok_or_else(|| bad("no commit certificate".into()))?;
     if cert.signers != [1] {
-        return Err(bad(format!("certificate bitmap {:?} is not the committee of one", cert.signers)));
+        return Err(bad(format!(
+            "certificate bitmap {:?} is not the committee of one",
+            cert.signers
+        )));
     }
     let sig = Signature::from_bytes(&cert.signature).map_err(|e| bad(format!("certificate: {e}")))?;
     if !committee.verify(bls::tags::HEADER, &commit_message(h.height, &h.hash(), cert.view), &sig) {

@@ -70,18 +70,33 @@ fn blocks_chain_up_verify_and_survive_a_reopen() {
             let p = solo::produce_and_commit(&chain, &runtime, &key, txs, 0).unwrap();
             assert_eq!(p.block.txs.len(), 1);
             solo::verify_block(&headers[n as usize], &p.block, &key.public_key()).unwrap();
-            assert_eq!(p.block.header.timestamp_ms, 1_000 + n + 1, "timestamps never go backwards");
+            assert_eq!(
+                p.block.header.timestamp_ms,
+                1_000 + n + 1,
+                "timestamps never go backwards"
+            );
             headers.push(p.block.header.clone());
         }
         // The parent's certificate rides in the child's header.
         let b2 = chain.block_by_number(2).unwrap().unwrap();
-        assert_eq!(b2.header.parent_commit, chain.block_by_number(1).unwrap().unwrap().commit);
+        assert_eq!(
+            b2.header.parent_commit,
+            chain.block_by_number(1).unwrap().unwrap().commit
+        );
         assert_ne!(headers[1].randomness, headers[2].randomness);
         let tx = transfer(&a, 1, b, 10).hash();
         assert_eq!(chain.tx_location(&tx).unwrap().unwrap().height, 2);
-        assert_eq!(chain.execution_tree(&tx, 10).unwrap().len(), 2, "the transaction and its transfer receipt");
+        assert_eq!(
+            chain.execution_tree(&tx, 10).unwrap().len(),
+            2,
+            "the transaction and its transfer receipt"
+        );
         assert_eq!(chain.account(&b, 3).unwrap().balance, 30);
-        assert_eq!(chain.account(&b, 1).unwrap().balance, 10, "older versions stay readable");
+        assert_eq!(
+            chain.account(&b, 1).unwrap().balance,
+            10,
+            "older versions stay readable"
+        );
     }
     // Reopen: same head, and it continues.
     let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
@@ -107,7 +122,14 @@ fn tampered_blocks_are_refused() {
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let chain = Chain::open(Arc::new(tutti_chain::MemStore::new()), &g).unwrap();
     let parent = chain.head().header.clone();
-    let p = solo::produce(&chain, &runtime, &key, vec![transfer(&user(1), 0, addr(&user(2)), 1)], 5_000).unwrap();
+    let p = solo::produce(
+        &chain,
+        &runtime,
+        &key,
+        vec![transfer(&user(1), 0, addr(&user(2)), 1)],
+        5_000,
+    )
+    .unwrap();
     let pk = key.public_key();
     solo::verify_block(&parent, &p.block, &pk).unwrap();
 

@@ -33,17 +33,49 @@ pub const APPLICATION_CODES: &[(i32, &str, &str)] = &[
         "INVALID_TRANSACTION",
         "the transaction does not decode or breaks a rule that needs no state (size, gas bounds, gas price, chain id, signature)",
     ),
-    (BAD_NONCE, "BAD_NONCE", "the nonce was already used, or is too far ahead of the account nonce"),
-    (INSUFFICIENT_BALANCE, "INSUFFICIENT_BALANCE", "the sender cannot pay value + gas limit x gas price"),
-    (POOL_REFUSED, "POOL_REFUSED", "the pool is full, the sender has too many pending, or a replacement pays too little"),
-    (EXECUTION_FAILED, "EXECUTION_FAILED", "the contract call failed (data holds kind and message)"),
-    (NODE_ERROR, "NODE_ERROR", "the node's storage failed; retry, and report it if it persists"),
+    (
+        BAD_NONCE,
+        "BAD_NONCE",
+        "the nonce was already used, or is too far ahead of the account nonce",
+    ),
+    (
+        INSUFFICIENT_BALANCE,
+        "INSUFFICIENT_BALANCE",
+        "the sender cannot pay value + gas limit x gas price",
+    ),
+    (
+        POOL_REFUSED,
+        "POOL_REFUSED",
+        "the pool is full, the sender has too many pending, or a replacement pays too little",
+    ),
+    (
+        EXECUTION_FAILED,
+        "EXECUTION_FAILED",
+        "the contract call failed (data holds kind and message)",
+    ),
+    (
+        NODE_ERROR,
+        "NODE_ERROR",
+        "the node's storage failed; retry, and report it if it persists",
+    ),
     (UNAVAILABLE, "UNAVAILABLE", "not available on this node"),
-    (-32006, "TOO_MANY_SUBSCRIPTIONS", "this connection has the most subscriptions allowed"),
+    (
+        -32006,
+        "TOO_MANY_SUBSCRIPTIONS",
+        "this connection has the most subscriptions allowed",
+    ),
     (-32007, "REQUEST_TOO_BIG", "the request body is over the server's limit"),
-    (-32008, "RESPONSE_TOO_BIG", "the response would be over the server's limit"),
+    (
+        -32008,
+        "RESPONSE_TOO_BIG",
+        "the response would be over the server's limit",
+    ),
     (-32009, "SERVER_BUSY", "too many connections; retry later"),
-    (-32010, "BATCH_TOO_LARGE", "the batch has more calls than the server allows"),
+    (
+        -32010,
+        "BATCH_TOO_LARGE",
+        "the batch has more calls than the server allows",
+    ),
 ];
 
 /// An error with a code and message.

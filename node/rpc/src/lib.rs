@@ -68,8 +68,13 @@ pub trait TuttiApi {
 
     /// A read-only contract call on the latest state (`args`: SCALE, `0x` hex).
     #[method(name = "call")]
-    async fn call(&self, contract: String, method: String, args: Option<String>, gas: Option<u64>)
-    -> RpcResult<CallResultView>;
+    async fn call(
+        &self,
+        contract: String,
+        method: String,
+        args: Option<String>,
+        gas: Option<u64>,
+    ) -> RpcResult<CallResultView>;
 
     /// Gas a call transaction needs: its inclusion cost plus what the call uses on the latest
     /// state, run as `from` with `value` attached. Fails with `EXECUTION_FAILED` if the call fails.
@@ -89,8 +94,7 @@ pub trait TuttiApi {
 
     /// A contract storage value (`0x` hex) at a block; `null` if absent.
     #[method(name = "getStorageAt")]
-    async fn get_storage_at(&self, address: String, key: String, block: Option<BlockId>)
-    -> RpcResult<Option<String>>;
+    async fn get_storage_at(&self, address: String, key: String, block: Option<BlockId>) -> RpcResult<Option<String>>;
 
     /// An account (no `key`) or a storage value (`key`) with its Merkle proof against the state
     /// root of a block.

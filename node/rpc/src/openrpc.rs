@@ -22,8 +22,20 @@ type MethodSpec = (
 
 /// Every method: name, summary, parameters, result.
 pub const METHODS: &[MethodSpec] = &[
-    ("tutti_chainId", "The chain id transactions must sign.", &[], "chainId", INT),
-    ("tutti_status", "Chain id, genesis hash, head, pool size, fees burnt.", &[], "status", OBJ),
+    (
+        "tutti_chainId",
+        "The chain id transactions must sign.",
+        &[],
+        "chainId",
+        INT,
+    ),
+    (
+        "tutti_status",
+        "Chain id, genesis hash, head, pool size, fees burnt.",
+        &[],
+        "status",
+        OBJ,
+    ),
     ("tutti_blockNumber", "The head height.", &[], "height", INT),
     (
         "tutti_getBlockByNumber",
@@ -77,7 +89,12 @@ pub const METHODS: &[MethodSpec] = &[
     (
         "tutti_call",
         "Read-only contract call on the latest state (args: SCALE bytes as 0x hex).",
-        &[("contract", STR, true), ("method", STR, true), ("args", STR, false), ("gas", INT, false)],
+        &[
+            ("contract", STR, true),
+            ("method", STR, true),
+            ("args", STR, false),
+            ("gas", INT, false),
+        ],
         "result",
         OBJ,
     ),

@@ -14,8 +14,8 @@ use std::{
 
 use tokio::sync::{broadcast, watch};
 use tutti_chain::{
-    Chain, ChainError, Genesis, Mempool, MempoolConfig, MempoolError, MemStore, SledStore, Store, StoredBlock,
-    TxError, txcheck,
+    Chain, ChainError, Genesis, MemStore, Mempool, MempoolConfig, MempoolError, SledStore, Store, StoredBlock, TxError,
+    txcheck,
 };
 use tutti_consensus::{
     bls::{PublicKey, SecretKey},
@@ -106,8 +106,8 @@ impl Node {
         let member = g
             .validator_key(&g.validators[0])
             .map_err(|e| NodeError::Config(e.to_string()))?;
-        let committee = PublicKey::from_bytes(&member)
-            .map_err(|e| NodeError::Config(format!("the genesis validator key: {e}")))?;
+        let committee =
+            PublicKey::from_bytes(&member).map_err(|e| NodeError::Config(format!("the genesis validator key: {e}")))?;
         if config.validator.public_key().to_bytes() != member {
             return Err(NodeError::Config(
                 "the validator key is not the genesis committee's member; this node cannot produce blocks".into(),
@@ -269,7 +269,11 @@ impl Node {
             }
             let node = self.clone();
             match tokio::task::spawn_blocking(move || node.produce_block()).await {
-                Ok(Ok(n)) => tracing::debug!(height = n.block.header.height, txs = n.block.txs.len(), "block committed"),
+                Ok(Ok(n)) => tracing::debug!(
+                    height = n.block.header.height,
+                    txs = n.block.txs.len(),
+                    "block committed"
+                ),
                 Ok(Err(e)) => tracing::error!("block production failed: {e}"),
                 Err(e) => tracing::error!("block production panicked: {e}"),
             }

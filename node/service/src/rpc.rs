@@ -90,7 +90,8 @@ pub fn module(node: Arc<Node>, max_call_gas: u64) -> RpcModule<()> {
     let mut m = RpcModule::new(());
     m.merge(TuttiApiServer::into_rpc(api.clone()))
         .expect("method names are unique");
-    m.merge(DiscoverApiServer::into_rpc(api)).expect("method names are unique");
+    m.merge(DiscoverApiServer::into_rpc(api))
+        .expect("method names are unique");
     m
 }
 
@@ -321,7 +322,9 @@ impl TuttiApiServer for Api {
         // Pending while some child receipt has not run here yet (it may be queued or on its way).
         let ran: std::collections::HashSet<&tutti_primitives::Hash> = tree.iter().map(|(id, _)| id).collect();
         let waiting = tree.iter().any(|(_, e)| e.children.iter().any(|c| !ran.contains(c)));
-        let failure = tree.iter().find_map(|(_, e)| e.result.as_ref().err().map(FailureView::from));
+        let failure = tree
+            .iter()
+            .find_map(|(_, e)| e.result.as_ref().err().map(FailureView::from));
         let status = if failure.is_some() {
             "failure"
         } else if waiting {
@@ -399,7 +402,9 @@ impl TuttiApiServer for Api {
                 // the inclusion cost from a transaction of the same shape.
                 let size = 200 + method.len() + args.len();
                 let inclusion = node.runtime().schedule().inclusion_cost(size);
-                let out = node.chain().simulate(node.runtime(), &from, &c, &method, args, value, gas);
+                let out = node
+                    .chain()
+                    .simulate(node.runtime(), &from, &c, &method, args, value, gas);
                 (out, inclusion)
             })
             .await?;
@@ -547,7 +552,10 @@ impl TuttiApiServer for Api {
                 let sink = pending.accept().await?;
                 loop {
                     match rx.recv().await {
-                        Ok(h) => sink.send(SubscriptionMessage::from(to_json_raw_value(&h.to_string())?)).await?,
+                        Ok(h) => {
+                            sink.send(SubscriptionMessage::from(to_json_raw_value(&h.to_string())?))
+                                .await?
+                        }
                         Err(RecvError::Lagged(_)) => continue,
                         Err(RecvError::Closed) => return Ok(()),
                     }

@@ -84,7 +84,9 @@ fn post(addr: SocketAddr, body: &str, extra_headers: &str) -> (u16, String, Stri
 }
 
 async fn post_json(addr: SocketAddr, body: String) -> Value {
-    let (_, _, b) = tokio::task::spawn_blocking(move || post(addr, &body, "")).await.unwrap();
+    let (_, _, b) = tokio::task::spawn_blocking(move || post(addr, &body, ""))
+        .await
+        .unwrap();
     serde_json::from_str(&b).unwrap_or_else(|e| panic!("not JSON ({e}): {b}"))
 }
 
@@ -123,8 +125,15 @@ async fn protocol_errors_get_standard_codes() {
     let env = start().await;
     let a = env.addr;
     assert_eq!(code_of(&post_json(a, "{not json".into()).await), -32700);
-    assert_eq!(code_of(&post_json(a, r#"{"jsonrpc":"2.0","id":1}"#.into()).await), -32600);
-    let v = post_json(a, r#"{"jsonrpc":"2.0","id":1,"method":"tutti_nope","params":[]}"#.into()).await;
+    assert_eq!(
+        code_of(&post_json(a, r#"{"jsonrpc":"2.0","id":1}"#.into()).await),
+        -32600
+    );
+    let v = post_json(
+        a,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tutti_nope","params":[]}"#.into(),
+    )
+    .await;
     assert_eq!(code_of(&v), -32601);
     let v = post_json(
         a,
@@ -138,8 +147,15 @@ async fn protocol_errors_get_standard_codes() {
     )
     .await;
     assert_eq!(code_of(&v), -32602);
-    assert!(v["error"]["message"].as_str().unwrap().contains("not an address"), "{v}");
-    let v = post_json(a, r#"{"jsonrpc":"2.0","id":1,"method":"tutti_getBalance","params":[]}"#.into()).await;
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("not an address"),
+        "{v}"
+    );
+    let v = post_json(
+        a,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tutti_getBalance","params":[]}"#.into(),
+    )
+    .await;
     assert_eq!(code_of(&v), -32602, "missing parameter");
     let v = post_json(
         a,
@@ -284,7 +300,11 @@ async fn contracts_through_rpc_token_events_proofs_and_a_hostile_module() {
         .await
         .unwrap();
     let mut pending = ws
-        .subscribe::<String, _>("tutti_subscribe", rpc_params!["pendingTransactions"], "tutti_unsubscribe")
+        .subscribe::<String, _>(
+            "tutti_subscribe",
+            rpc_params!["pendingTransactions"],
+            "tutti_unsubscribe",
+        )
         .await
         .unwrap();
     let bad = ws
@@ -432,20 +452,35 @@ async fn contracts_through_rpc_token_events_proofs_and_a_hostile_module() {
     let r = c.get_transaction_receipt(h).await.unwrap().unwrap();
     assert_eq!(r.status, "failure");
     assert_eq!(r.failure.unwrap().kind, "OutOfGas");
-    let v = c.call(spinner.to_string(), "spin".into(), None, Some(10_000_000)).await.unwrap();
+    let v = c
+        .call(spinner.to_string(), "spin".into(), None, Some(10_000_000))
+        .await
+        .unwrap();
     assert_eq!(v.failure.unwrap().kind, "OutOfGas");
-    match c.estimate_gas(alice.to_string(), spinner.to_string(), "spin".into(), None, None).await {
+    match c
+        .estimate_gas(alice.to_string(), spinner.to_string(), "spin".into(), None, None)
+        .await
+    {
         Err(jsonrpsee::core::ClientError::Call(e)) => assert_eq!(e.code(), tutti_rpc::errors::EXECUTION_FAILED),
         other => panic!("{other:?}"),
     }
     assert_eq!(c.block_number().await.unwrap(), 4);
 
     // Blocks by number and hash agree; the committee and sharding answer for the one shard.
-    let b = c.get_block_by_number(BlockId::Tag(BlockTag::Latest), Some(true)).await.unwrap().unwrap();
+    let b = c
+        .get_block_by_number(BlockId::Tag(BlockTag::Latest), Some(true))
+        .await
+        .unwrap()
+        .unwrap();
     let same = c.get_block_by_hash(b.hash.clone(), Some(true)).await.unwrap().unwrap();
     assert_eq!(b, same);
     assert!(b.commit.is_some() && b.parent_commit.is_some());
-    assert!(c.get_block_by_number(BlockId::Number(99), None).await.unwrap().is_none());
+    assert!(
+        c.get_block_by_number(BlockId::Number(99), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(c.get_committee(None).await.unwrap().members.len(), 1);
     assert!(c.get_committee(Some(3)).await.is_err());
     assert_eq!(c.get_sharding_structure().await.unwrap().num_shards, 1);
@@ -459,7 +494,11 @@ async fn contracts_through_rpc_token_events_proofs_and_a_hostile_module() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discover_lists_exactly_the_served_methods() {
     let env = start().await;
-    let v = post_json(env.addr, r#"{"jsonrpc":"2.0","id":1,"method":"rpc_discover","params":[]}"#.into()).await;
+    let v = post_json(
+        env.addr,
+        r#"{"jsonrpc":"2.0","id":1,"method":"rpc_discover","params":[]}"#.into(),
+    )
+    .await;
     let mut listed: Vec<String> = v["result"]["methods"]
         .as_array()
         .unwrap()

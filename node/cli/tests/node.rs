@@ -1,0 +1,398 @@
+//! `tutti dev` as a process: the wallet commands against it, a clean stop and restart, and a
+//! SIGKILL while transactions stream in, after which every block the node had reported is still
+//! there and the chain goes on.
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use parity_scale_codec::Encode;
+use tutti_node::dev;
+use tutti_primitives::{Action, PublicKey, Transaction};
+use tutti_rpc::{
+    TuttiApiClient,
+    types::{BlockId, hex0x},
+};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct DevNode {
+    child: Child,
+    rpc: String,
+}
+
+fn start(dir: &Path, port: u16, extra: &[&str]) -> DevNode {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("node.log"))
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["dev", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(["--rpc-addr", &format!("127.0.0.1:{port}"), "--block-time", "100"])
+        .args(extra)
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    DevNode {
+        child,
+        rpc: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("node.log")).unwrap_or_default()
+}
+
+async fn ready(n: &DevNode, dir: &Path) -> jsonrpsee::http_client::HttpClient {
+    let c = tutti_rpc::client::http(&n.rpc).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Ready once RPC answers and the example deployment (if any) has printed its addresses.
+    loop {
+        if c.chain_id().await.is_ok() && log(dir).contains("Ready.") {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "node did not start:\n{}", log(dir));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_height(c: &jsonrpsee::http_client::HttpClient, above: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let h = c.block_number().await.unwrap();
+        if h > above {
+            return h;
+        }
+        assert!(Instant::now() < deadline, "the chain stalled at {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn tutti(rpc: &str, keys: &Path, args: &[&str]) -> Output {
+    let rpc_flag: &[&str] = if args[0] == "keys" { &[] } else { &["--rpc", rpc] };
+    Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(args)
+        .args(rpc_flag)
+        .env("TUTTI_KEYS_DIR", keys)
+        .output()
+        .unwrap()
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallet_commands_then_a_clean_stop_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let port = free_port();
+    let mut n = start(dir.path(), port, &[]);
+    let c = ready(&n, dir.path()).await;
+    let rpc = n.rpc.clone();
+    let text = log(dir.path());
+    assert!(text.contains("dev0") && text.contains("token"), "{text}");
+
+    // Keys.
+    let o = tutti(&rpc, &keys, &["keys", "new", "alice", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let alice: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let alice = alice["address"].as_str().unwrap().to_string();
+    let o = tutti(&rpc, &keys, &["keys", "new", "alice"]);
+    assert_eq!(o.status.code(), Some(2), "a second key with the same name is refused");
+    let o = tutti(&rpc, &keys, &["keys", "list"]);
+    assert!(out(&o).contains("alice") && out(&o).contains("dev9"), "{}", out(&o));
+    let o = tutti(&rpc, &keys, &["keys", "show", "alice"]);
+    assert!(out(&o).contains(&alice));
+
+    // A native transfer.
+    let o = tutti(
+        &rpc,
+        &keys,
+        &["send", "--from", "dev0", "--to", &alice, "--amount", "5000000000"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("status      success"), "{}", out(&o));
+    let o = tutti(&rpc, &keys, &["account", &alice, "--json"]);
+    let acc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(acc["balance"], "5000000000");
+
+    // A token transfer from dev0 (which holds the example token's supply) to alice, as JSON.
+    let token = c
+        .get_account(
+            tutti_primitives::Address::for_contract(&dev::dev_address(0), 1).to_string(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(token.code_hash.is_some(), "the example token is deployed");
+    let o = tutti(
+        &rpc,
+        &keys,
+        &[
+            "call",
+            "--from",
+            "dev0",
+            &token.address,
+            "transfer",
+            "--arg",
+            &format!("address:{alice}"),
+            "--arg",
+            "u128:777",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let receipt: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(receipt["status"], "success");
+    assert_eq!(receipt["events"][0]["name"], "Transfer");
+    let tx_hash = receipt["transactionHash"].as_str().unwrap().to_string();
+    let o = tutti(
+        &rpc,
+        &keys,
+        &[
+            "view",
+            &token.address,
+            "balance_of",
+            "--arg",
+            &format!("address:{alice}"),
+            "--returns",
+            "u128",
+        ],
+    );
+    assert_eq!(out(&o).trim(), "777");
+    // The same through raw RPC.
+    let v = c
+        .call(
+            token.address.clone(),
+            "balance_of".into(),
+            Some(hex0x(&alice.parse::<tutti_primitives::Address>().unwrap().encode())),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(v.return_data.unwrap(), hex0x(&777u128.encode()));
+    let o = tutti(&rpc, &keys, &["tx", &tx_hash]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let o = tutti(&rpc, &keys, &["block", "latest", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    // Readable errors.
+    let o = tutti(
+        &rpc,
+        &keys,
+        &["send", "--from", "nobody", "--to", &alice, "--amount", "1"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("tutti keys new nobody"), "{}", out(&o));
+    let o = tutti(
+        &rpc,
+        &keys,
+        &["send", "--from", "alice", "--to", "tt1bad", "--amount", "1"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let o = tutti("http://127.0.0.1:1", &keys, &["block"]);
+    assert!(out(&o).contains("cannot reach the node"), "{}", out(&o));
+
+    // Clean stop: SIGTERM, exit 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &n.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = n.child.wait().unwrap();
+    assert!(code.success(), "{code:?}\n{}", log(dir.path()));
+    let text = log(dir.path());
+    let stopped_at: u64 = text
+        .split("stopped cleanly at height ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+
+    // Restart: the same chain continues.
+    let mut n = start(dir.path(), port, &[]);
+    let c = ready(&n, dir.path()).await;
+    let h = c.block_number().await.unwrap();
+    assert!(h >= stopped_at, "restarted at {h}, stopped at {stopped_at}");
+    assert!(log(dir.path()).contains("(continuing)"));
+    assert_eq!(
+        c.get_transaction_receipt(tx_hash).await.unwrap().unwrap().status,
+        "success"
+    );
+    wait_height(&c, h).await;
+    let o = tutti(
+        &rpc,
+        &keys,
+        &[
+            "send",
+            "--from",
+            "alice",
+            "--to",
+            &dev::dev_address(3).to_string(),
+            "--amount",
+            "1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    n.child.kill().unwrap();
+    n.child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_transactions_stream_loses_no_reported_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut n = start(dir.path(), port, &["--no-examples"]);
+    let c = ready(&n, dir.path()).await;
+    let key = dev::dev_key(2);
+
+    // Stream transfers; record every block the node reports, and the transactions it reports final.
+    let mut reported: Vec<(u64, String, String)> = Vec::new();
+    let mut final_txs = Vec::new();
+    let mut nonce = 0u64;
+    let mut seen = 0u64;
+    let started = Instant::now();
+    while reported.len() < 20 || final_txs.len() < 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "too slow:\n{}",
+            log(dir.path())
+        );
+        for _ in 0..20 {
+            let tx = Transaction {
+                chain_id: dev::DEV_CHAIN_ID,
+                signer: PublicKey(key.verifying_key().to_bytes()),
+                nonce,
+                gas_limit: 2_000_000,
+                gas_price: 1,
+                action: Action::Transfer {
+                    to: dev::dev_address(4),
+                    amount: 1,
+                },
+            }
+            .sign(&key);
+            let h = c.send_raw_transaction(hex0x(&tx.encode())).await.unwrap();
+            nonce += 1;
+            if nonce % 25 == 0 {
+                final_txs.push(h);
+            }
+        }
+        let head = c.block_number().await.unwrap();
+        while seen < head {
+            seen += 1;
+            let b = c
+                .get_block_by_number(BlockId::Number(seen), None)
+                .await
+                .unwrap()
+                .unwrap();
+            reported.push((b.height, b.hash, b.state_root));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Keep only transactions the node reported final.
+    let mut reported_final = Vec::new();
+    for h in &final_txs {
+        if c.get_transaction_receipt(h.clone()).await.unwrap().is_some() {
+            reported_final.push(h.clone());
+        }
+    }
+    // Kill it mid-stream: submissions keep going until the process is gone.
+    let submitter = {
+        let c = c.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let mut nonce = nonce;
+            loop {
+                let tx = Transaction {
+                    chain_id: dev::DEV_CHAIN_ID,
+                    signer: PublicKey(key.verifying_key().to_bytes()),
+                    nonce,
+                    gas_limit: 2_000_000,
+                    gas_price: 1,
+                    action: Action::Transfer {
+                        to: dev::dev_address(4),
+                        amount: 1,
+                    },
+                }
+                .sign(&key);
+                if c.send_raw_transaction(hex0x(&tx.encode())).await.is_err() {
+                    break;
+                }
+                nonce += 1;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    n.child.kill().unwrap(); // SIGKILL
+    n.child.wait().unwrap();
+    submitter.await.unwrap();
+
+    let mut n = start(dir.path(), port, &["--no-examples"]);
+    let c = ready(&n, dir.path()).await;
+    let head = c.block_number().await.unwrap();
+    let last = reported.last().unwrap().0;
+    assert!(head >= last, "head {head} is below the last reported block {last}");
+    for (height, hash, root) in &reported {
+        let b = c
+            .get_block_by_number(BlockId::Number(*height), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (&b.hash, &b.state_root),
+            (hash, root),
+            "block {height} changed after the crash"
+        );
+    }
+    for h in &reported_final {
+        assert!(
+            c.get_transaction_receipt(h.clone()).await.unwrap().is_some(),
+            "{h} lost"
+        );
+    }
+    // The head's state root matches the state (the node checks it on open; check it here too).
+    let b = c
+        .get_block_by_number(BlockId::Number(head), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let p = c
+        .get_proof(dev::dev_address(4).to_string(), None, Some(BlockId::Number(head)))
+        .await
+        .unwrap();
+    assert_eq!(p.state_root, b.state_root);
+    // And it continues, accepting the sender's next nonce.
+    let next = c
+        .get_account(dev::dev_address(2).to_string(), None)
+        .await
+        .unwrap()
+        .nonce;
+    let tx = Transaction {
+        chain_id: dev::DEV_CHAIN_ID,
+        signer: PublicKey(key.verifying_key().to_bytes()),
+        nonce: next,
+        gas_limit: 2_000_000,
+        gas_price: 1,
+        action: Action::Transfer {
+            to: dev::dev_address(4),
+            amount: 1,
+        },
+    }
+    .sign(&key);
+    c.send_raw_transaction(hex0x(&tx.encode())).await.unwrap();
+    wait_height(&c, head + 2).await;
+    n.child.kill().unwrap();
+    n.child.wait().unwrap();
+}
