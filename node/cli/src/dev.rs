@@ -39,8 +39,11 @@ pub struct DevArgs {
     pub no_examples: bool,
 }
 
+/// An example contract: name, wasm, and the init call (method, SCALE arguments).
+pub type Example = (&'static str, &'static [u8], Option<(&'static str, Vec<u8>)>);
+
 /// The example contracts `tutti dev` deploys from dev account 0 on a new chain, in nonce order.
-pub fn examples() -> Vec<(&'static str, &'static [u8], Option<(&'static str, Vec<u8>)>)> {
+pub fn examples() -> Vec<Example> {
     vec![
         ("counter", tutti_examples::COUNTER, Some(("init", 0u64.encode()))),
         (
@@ -174,10 +177,8 @@ async fn run_async(args: DevArgs) -> ExitCode {
     let producer = tokio::spawn(node.clone().run(stop_rx));
 
     if !args.no_examples {
-        if fresh {
-            if let Err(e) = deploy_examples(&node).await {
-                eprintln!("warning: deploying the example contracts failed: {e}");
-            }
+        if fresh && let Err(e) = deploy_examples(&node).await {
+            eprintln!("warning: deploying the example contracts failed: {e}");
         }
         println!();
         println!("Example contracts:");

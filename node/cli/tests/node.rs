@@ -285,7 +285,7 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
             .sign(&key);
             let h = c.send_raw_transaction(hex0x(&tx.encode())).await.unwrap();
             nonce += 1;
-            if nonce % 25 == 0 {
+            if nonce.is_multiple_of(25) {
                 final_txs.push(h);
             }
         }
