@@ -136,6 +136,13 @@ pub fn decode(bytes: &[u8], rules: &TxRules) -> Result<SignedTransaction, TxErro
 
 /// Checks that need no state. `encoded_len` is the transaction's encoded size.
 pub fn check_stateless(stx: &SignedTransaction, encoded_len: usize, rules: &TxRules) -> Result<(), TxError> {
+    check_rules(stx, encoded_len, rules)?;
+    stx.verify().map_err(|e| TxError::BadSignature(e.to_string()))
+}
+
+/// [`check_stateless`] without the signature (for transactions whose signature this node
+/// already verified when it admitted them to its pool).
+pub fn check_rules(stx: &SignedTransaction, encoded_len: usize, rules: &TxRules) -> Result<(), TxError> {
     if encoded_len > rules.max_tx_bytes {
         return Err(TxError::TooLarge {
             size: encoded_len,
@@ -164,7 +171,7 @@ pub fn check_stateless(stx: &SignedTransaction, encoded_len: usize, rules: &TxRu
         });
     }
     max_cost(stx)?;
-    stx.verify().map_err(|e| TxError::BadSignature(e.to_string()))
+    Ok(())
 }
 
 /// Checks against the sender's account. A nonce above the account nonce passes (the mempool holds

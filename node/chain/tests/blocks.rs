@@ -84,6 +84,7 @@ impl Node {
             randomness: Hash([3; 32]),
             txs,
             incoming: vec![],
+            signatures_checked: false,
         };
         let out = execute_block(&self.runtime, &self.db, Some(self.height), &self.spec, input).unwrap();
         self.store.write(out.batch.clone()).unwrap();

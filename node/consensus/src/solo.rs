@@ -51,13 +51,15 @@ pub struct Produced {
 }
 
 /// Produces the next block from `candidates` (the chain skips any that do not apply) without
-/// committing it.
+/// committing it. `signatures_checked`: every candidate's signature was verified when this node
+/// admitted it to its pool (otherwise execution verifies each).
 pub fn produce(
     chain: &Chain,
     runtime: &Runtime,
     key: &SecretKey,
     candidates: Vec<SignedTransaction>,
     timestamp_ms: u64,
+    signatures_checked: bool,
 ) -> Result<Produced, BlockError> {
     let parent = chain.head();
     let p = &parent.header;
@@ -73,6 +75,7 @@ pub fn produce(
             randomness,
             txs: candidates.clone(),
             incoming: Vec::new(),
+            signatures_checked,
         },
     )?;
     let included: std::collections::HashSet<Hash> = output.included.iter().copied().collect();
@@ -123,8 +126,9 @@ pub fn produce_and_commit(
     key: &SecretKey,
     candidates: Vec<SignedTransaction>,
     timestamp_ms: u64,
+    signatures_checked: bool,
 ) -> Result<Produced, BlockError> {
-    let mut produced = produce(chain, runtime, key, candidates, timestamp_ms)?;
+    let mut produced = produce(chain, runtime, key, candidates, timestamp_ms, signatures_checked)?;
     chain.commit(&produced.block, &mut produced.output)?;
     Ok(produced)
 }

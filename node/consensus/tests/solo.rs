@@ -67,7 +67,7 @@ fn blocks_chain_up_verify_and_survive_a_reopen() {
         headers.push(chain.head().header.clone());
         for n in 0..3u64 {
             let txs = vec![transfer(&a, n, b, 10)];
-            let p = solo::produce_and_commit(&chain, &runtime, &key, txs, 0).unwrap();
+            let p = solo::produce_and_commit(&chain, &runtime, &key, txs, 0, false).unwrap();
             assert_eq!(p.block.txs.len(), 1);
             solo::verify_block(&headers[n as usize], &p.block, &key.public_key()).unwrap();
             assert_eq!(
@@ -102,7 +102,7 @@ fn blocks_chain_up_verify_and_survive_a_reopen() {
     let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
     let chain = Chain::open(store, &g).unwrap();
     assert_eq!(chain.head().header, headers[3]);
-    let p = solo::produce_and_commit(&chain, &runtime, &key, vec![transfer(&a, 3, b, 10)], 0).unwrap();
+    let p = solo::produce_and_commit(&chain, &runtime, &key, vec![transfer(&a, 3, b, 10)], 0, false).unwrap();
     solo::verify_block(&headers[3], &p.block, &key.public_key()).unwrap();
     assert_eq!(chain.account(&b, 4).unwrap().balance, 40);
 

@@ -217,7 +217,7 @@ impl Node {
                 .map(|t| (*t).clone())
                 .collect()
         };
-        let produced = solo::produce_and_commit(&self.chain, &self.runtime, &self.key, candidates, now_ms())?;
+        let produced = solo::produce_and_commit(&self.chain, &self.runtime, &self.key, candidates, now_ms(), true)?;
         let block = Arc::new(produced.block);
         {
             let mut pool = self.mempool.lock().expect("mempool lock poisoned");
