@@ -128,6 +128,7 @@ fn tampered_blocks_are_refused() {
         &key,
         vec![transfer(&user(1), 0, addr(&user(2)), 1)],
         5_000,
+        false,
     )
     .unwrap();
     let pk = key.public_key();
