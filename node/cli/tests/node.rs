@@ -17,6 +17,22 @@ use tutti_rpc::{
     types::{BlockId, hex0x},
 };
 
+/// A 1-unit transfer from `key` to dev account 4.
+fn transfer(key: &ed25519_dalek::SigningKey, nonce: u64) -> tutti_primitives::SignedTransaction {
+    Transaction {
+        chain_id: dev::DEV_CHAIN_ID,
+        signer: PublicKey(key.verifying_key().to_bytes()),
+        nonce,
+        gas_limit: 2_000_000,
+        gas_price: 1,
+        action: Action::Transfer {
+            to: dev::dev_address(4),
+            amount: 1,
+        },
+    }
+    .sign(key)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -271,18 +287,7 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
             log(dir.path())
         );
         for _ in 0..20 {
-            let tx = Transaction {
-                chain_id: dev::DEV_CHAIN_ID,
-                signer: PublicKey(key.verifying_key().to_bytes()),
-                nonce,
-                gas_limit: 2_000_000,
-                gas_price: 1,
-                action: Action::Transfer {
-                    to: dev::dev_address(4),
-                    amount: 1,
-                },
-            }
-            .sign(&key);
+            let tx = transfer(&key, nonce);
             let h = c.send_raw_transaction(hex0x(&tx.encode())).await.unwrap();
             nonce += 1;
             if nonce.is_multiple_of(25) {
@@ -315,18 +320,7 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
         tokio::spawn(async move {
             let mut nonce = nonce;
             loop {
-                let tx = Transaction {
-                    chain_id: dev::DEV_CHAIN_ID,
-                    signer: PublicKey(key.verifying_key().to_bytes()),
-                    nonce,
-                    gas_limit: 2_000_000,
-                    gas_price: 1,
-                    action: Action::Transfer {
-                        to: dev::dev_address(4),
-                        amount: 1,
-                    },
-                }
-                .sign(&key);
+                let tx = transfer(&key, nonce);
                 if c.send_raw_transaction(hex0x(&tx.encode())).await.is_err() {
                     break;
                 }
@@ -379,18 +373,7 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
         .await
         .unwrap()
         .nonce;
-    let tx = Transaction {
-        chain_id: dev::DEV_CHAIN_ID,
-        signer: PublicKey(key.verifying_key().to_bytes()),
-        nonce: next,
-        gas_limit: 2_000_000,
-        gas_price: 1,
-        action: Action::Transfer {
-            to: dev::dev_address(4),
-            amount: 1,
-        },
-    }
-    .sign(&key);
+    let tx = transfer(&key, next);
     c.send_raw_transaction(hex0x(&tx.encode())).await.unwrap();
     wait_height(&c, head + 2).await;
     n.child.kill().unwrap();
