@@ -1,14 +1,24 @@
-//! Builds the example contracts to wasm32 with the `contract` profile, in a target directory of
-//! their own (so the nested cargo never waits on the outer build's lock), and copies the modules
-//! into OUT_DIR for `include_bytes!`.
+//! Builds the example and dApp contracts, and the browser wallet module, to wasm32 with the
+//! `contract` profile, in a target directory of their own (so the nested cargo never waits on the
+//! outer build's lock), and copies the modules into OUT_DIR for `include_bytes!`.
+//!
+//! The wallet is built by a second cargo run: it enables primitives' `crypto` feature, which the
+//! contracts must not get through feature unification.
 
-use std::{env, path::PathBuf, process::Command};
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 const CONTRACTS: &[(&str, &str)] = &[
     ("tutti-example-counter", "tutti_example_counter"),
     ("tutti-example-token", "tutti_example_token"),
     ("tutti-example-ping-pong", "tutti_example_ping_pong"),
+    ("tutti-puzzle", "tutti_puzzle"),
 ];
+
+const BROWSER: &[(&str, &str)] = &[("tutti-web-wallet", "tutti_web_wallet")];
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -18,6 +28,10 @@ fn main() {
         "examples/counter",
         "examples/token",
         "examples/ping-pong",
+        "puzzle-dapp/core",
+        "puzzle-dapp/contract",
+        "web-wallet/src",
+        "web-wallet/Cargo.toml",
         "contract-sdk",
         "primitives",
         "Cargo.lock",
@@ -30,9 +44,22 @@ fn main() {
         .find(|p| p.join("CACHEDIR.TAG").exists())
         .map(|p| p.join("tutti-contracts"))
         .unwrap_or_else(|| out.join("tutti-contracts"));
+    for group in [CONTRACTS, BROWSER] {
+        build(&root, &target, group);
+    }
+    for (_, file) in CONTRACTS.iter().chain(BROWSER) {
+        let src = target
+            .join("wasm32-unknown-unknown/contract")
+            .join(format!("{file}.wasm"));
+        std::fs::copy(&src, out.join(format!("{file}.wasm")))
+            .unwrap_or_else(|e| panic!("copying {}: {e}", src.display()));
+    }
+}
+
+fn build(root: &Path, target: &Path, packages: &[(&str, &str)]) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
+    cmd.current_dir(root)
         .args([
             "build",
             "--profile",
@@ -41,8 +68,8 @@ fn main() {
             "wasm32-unknown-unknown",
             "--target-dir",
         ])
-        .arg(&target);
-    for (package, _) in CONTRACTS {
+        .arg(target);
+    for (package, _) in packages {
         cmd.args(["-p", package]);
     }
     for var in [
@@ -58,19 +85,10 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd
-        .status()
-        .expect("failed to run cargo to build the example contracts");
+    let status = cmd.status().expect("failed to run cargo to build the wasm modules");
     assert!(
         status.success(),
-        "building the example contracts for wasm32-unknown-unknown failed (is the target installed? \
+        "building {packages:?} for wasm32-unknown-unknown failed (is the target installed? \
          rust-toolchain.toml lists it; `rustup target add wasm32-unknown-unknown`)"
     );
-    for (_, file) in CONTRACTS {
-        let src = target
-            .join("wasm32-unknown-unknown/contract")
-            .join(format!("{file}.wasm"));
-        std::fs::copy(&src, out.join(format!("{file}.wasm")))
-            .unwrap_or_else(|e| panic!("copying {}: {e}", src.display()));
-    }
 }

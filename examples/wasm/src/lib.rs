@@ -1,5 +1,6 @@
-//! The example contracts, compiled to wasm32 by this crate's build script, as bytes. Used by the
-//! runtime's tests and benchmarks and by the CLI.
+//! The example and dApp contracts and the browser wallet module, compiled to wasm32 by this
+//! crate's build script, as bytes. Used by the runtime's tests and benchmarks, by the CLI (which
+//! deploys the contracts on `tutti dev`) and by the node (which serves the wallet to the pages).
 
 /// `examples/counter`.
 pub const COUNTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tutti_example_counter.wasm"));
@@ -8,7 +9,12 @@ pub const TOKEN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tutti_example
 /// `examples/ping-pong`.
 pub const PING_PONG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tutti_example_ping_pong.wasm"));
 
-/// Every example, by name.
+/// `puzzle-dapp/contract`.
+pub const PUZZLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tutti_puzzle.wasm"));
+/// `web-wallet`: the browser wallet's core (not a contract; loaded by the dApp pages).
+pub const WALLET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tutti_web_wallet.wasm"));
+
+/// Every example contract, by name.
 pub const ALL: &[(&str, &[u8])] = &[("counter", COUNTER), ("token", TOKEN), ("ping-pong", PING_PONG)];
 
 #[cfg(test)]
@@ -22,7 +28,7 @@ mod tests {
 
     #[test]
     fn examples_are_wasm_modules() {
-        for (name, bytes) in ALL {
+        for (name, bytes) in ALL.iter().chain(&[("puzzle", PUZZLE), ("wallet", WALLET)]) {
             assert_eq!(&bytes[..4], b"\0asm", "{name}");
         }
     }

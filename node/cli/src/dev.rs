@@ -10,7 +10,7 @@ use tutti_node::{
     Node, NodeConfig, RpcConfig,
     dev::{self, DEV_ACCOUNTS},
 };
-use tutti_primitives::{Action, Address, PublicKey, Transaction};
+use tutti_primitives::{Action, Address, Amount, PublicKey, Transaction};
 
 /// Arguments of `tutti dev`.
 #[derive(Args)]
@@ -39,30 +39,70 @@ pub struct DevArgs {
     pub no_examples: bool,
 }
 
-/// An example contract: name, wasm, and the init call (method, SCALE arguments).
-pub type Example = (&'static str, &'static [u8], Option<(&'static str, Vec<u8>)>);
+/// One whole token: 10^18 units.
+pub const TOKEN: Amount = 1_000_000_000_000_000_000;
+/// The Puzzle prize pool `tutti dev` funds at deploy.
+pub const PUZZLE_POOL: Amount = 1_000_000 * TOKEN;
+/// The smallest Puzzle stake.
+pub const PUZZLE_MIN_STAKE: Amount = 20 * TOKEN;
 
-/// The example contracts `tutti dev` deploys from dev account 0 on a new chain, in nonce order.
-pub fn examples() -> Vec<Example> {
+/// A contract `tutti dev` deploys on a new chain.
+pub struct Example {
+    /// Name.
+    pub name: &'static str,
+    /// Wasm.
+    pub code: &'static [u8],
+    /// Init method and its SCALE arguments.
+    pub init: Option<(&'static str, Vec<u8>)>,
+    /// Tokens moved into it.
+    pub value: Amount,
+}
+
+/// Blocks in Puzzle's 15-second period at this block time (at least 1).
+pub fn puzzle_period_blocks(block_time_ms: u64) -> u64 {
+    15_000u64.div_ceil(block_time_ms.max(1)).max(1)
+}
+
+/// The contracts `tutti dev` deploys from dev account 0 on a new chain, in nonce order: the
+/// examples, then the dApps.
+pub fn examples(block_time_ms: u64) -> Vec<Example> {
+    let token_init = (
+        "Tutti Token".to_string(),
+        "TUT".to_string(),
+        18u8,
+        1_000_000_000u128 * TOKEN,
+    )
+        .encode();
     vec![
-        ("counter", tutti_examples::COUNTER, Some(("init", 0u64.encode()))),
-        (
-            "token",
-            tutti_examples::TOKEN,
-            Some((
-                "init",
-                (
-                    "Tutti Token".to_string(),
-                    "TUT".to_string(),
-                    18u8,
-                    1_000_000_000u128 * 10u128.pow(18),
-                )
-                    .encode(),
-            )),
-        ),
-        ("ping-pong", tutti_examples::PING_PONG, None),
+        Example {
+            name: "counter",
+            code: tutti_examples::COUNTER,
+            init: Some(("init", 0u64.encode())),
+            value: 0,
+        },
+        Example {
+            name: "token",
+            code: tutti_examples::TOKEN,
+            init: Some(("init", token_init)),
+            value: 0,
+        },
+        Example {
+            name: "ping-pong",
+            code: tutti_examples::PING_PONG,
+            init: None,
+            value: 0,
+        },
+        Example {
+            name: "puzzle",
+            code: tutti_examples::PUZZLE,
+            init: Some(("init", (puzzle_period_blocks(block_time_ms), PUZZLE_MIN_STAKE).encode())),
+            value: PUZZLE_POOL,
+        },
     ]
 }
+
+/// Index of the Puzzle contract in [`examples`].
+pub const PUZZLE_INDEX: u64 = 3;
 
 /// The address of example `i` (deployed by dev account 0 with nonce `i`).
 pub fn example_address(i: u64) -> Address {
@@ -140,7 +180,14 @@ async fn run_async(args: DevArgs) -> ExitCode {
         addr: args.rpc_addr,
         ..RpcConfig::default()
     };
-    let (addr, handle) = match tutti_node::serve(node.clone(), &rpc).await {
+    let pages = crate::site::site(&crate::site::PageConfig {
+        chain_id: node.config().genesis.chain_id,
+        block_time_ms: args.block_time,
+        puzzle: example_address(PUZZLE_INDEX),
+        faucet: true,
+    });
+    let faucet = dev::faucet_module(node.clone());
+    let (addr, handle) = match tutti_node::serve_with(node.clone(), &rpc, Some(pages), faucet).await {
         Ok(x) => x,
         Err(e) => {
             return fail(format!(
@@ -162,6 +209,11 @@ async fn run_async(args: DevArgs) -> ExitCode {
     );
     println!("  block time   {} ms", args.block_time);
     println!("  RPC          http://{addr}  ws://{addr}");
+    println!("  Puzzle       http://{addr}/puzzle/");
+    println!(
+        "  faucet       dev_faucet(address) pays 1000 tokens from dev{}",
+        dev::FAUCET_ACCOUNT
+    );
     println!();
     println!("Dev accounts (well-known keys: for development only):");
     for i in 0..DEV_ACCOUNTS {
@@ -177,13 +229,13 @@ async fn run_async(args: DevArgs) -> ExitCode {
     let producer = tokio::spawn(node.clone().run(stop_rx));
 
     if !args.no_examples {
-        if fresh && let Err(e) = deploy_examples(&node).await {
+        if fresh && let Err(e) = deploy_examples(&node, args.block_time).await {
             eprintln!("warning: deploying the example contracts failed: {e}");
         }
         println!();
         println!("Example contracts:");
         let h = node.chain().head().header.height;
-        for (i, (name, _, _)) in examples().iter().enumerate() {
+        for (i, Example { name, .. }) in examples(args.block_time).iter().enumerate() {
             let a = example_address(i as u64);
             let deployed = node
                 .chain()
@@ -234,11 +286,17 @@ async fn wait_for_signal() {
     }
 }
 
-async fn deploy_examples(node: &Arc<Node>) -> Result<(), String> {
+async fn deploy_examples(node: &Arc<Node>, block_time_ms: u64) -> Result<(), String> {
     let key = dev::dev_key(0);
     let chain_id = node.config().genesis.chain_id;
     let mut hashes = Vec::new();
-    for (nonce, (name, code, init)) in examples().into_iter().enumerate() {
+    for (nonce, ex) in examples(block_time_ms).into_iter().enumerate() {
+        let Example {
+            name,
+            code,
+            init,
+            value,
+        } = ex;
         let (init_method, args) = match init {
             Some((m, a)) => (Some(m.to_string()), a),
             None => (None, Vec::new()),
@@ -253,7 +311,7 @@ async fn deploy_examples(node: &Arc<Node>) -> Result<(), String> {
                 code: code.to_vec(),
                 init_method,
                 args,
-                value: 0,
+                value,
             },
         }
         .sign(&key);

@@ -10,6 +10,7 @@ mod bench;
 mod contract;
 mod dev;
 mod sim;
+mod site;
 mod wallet;
 
 /// Tutti: a WASM smart-contract platform on a sharded chain.

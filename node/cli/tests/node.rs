@@ -2,12 +2,15 @@
 //! SIGKILL while transactions stream in, after which every block the node had reported is still
 //! there and the chain goes on.
 
+mod common;
+
 use std::{
-    net::TcpListener,
     path::Path,
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output},
     time::{Duration, Instant},
 };
+
+use common::{DevNode, free_port, log};
 
 use parity_scale_codec::Encode;
 use tutti_node::dev;
@@ -31,40 +34,6 @@ fn transfer(key: &ed25519_dalek::SigningKey, nonce: u64) -> tutti_primitives::Si
         },
     }
     .sign(key)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct DevNode {
-    child: Child,
-    rpc: String,
-}
-
-fn start(dir: &Path, port: u16, extra: &[&str]) -> DevNode {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("node.log"))
-        .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_tutti"))
-        .args(["dev", "--data-dir"])
-        .arg(dir.join("data"))
-        .args(["--rpc-addr", &format!("127.0.0.1:{port}"), "--block-time", "100"])
-        .args(extra)
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    DevNode {
-        child,
-        rpc: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-fn log(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("node.log")).unwrap_or_default()
 }
 
 async fn ready(n: &DevNode, dir: &Path) -> jsonrpsee::http_client::HttpClient {
@@ -115,7 +84,7 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     let port = free_port();
-    let mut n = start(dir.path(), port, &[]);
+    let mut n = common::start(dir.path(), port, 100, &[]);
     let c = ready(&n, dir.path()).await;
     let rpc = n.rpc.clone();
     let text = log(dir.path());
@@ -238,7 +207,7 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
         .unwrap_or_else(|| panic!("{text}"));
 
     // Restart: the same chain continues.
-    let mut n = start(dir.path(), port, &[]);
+    let mut n = common::start(dir.path(), port, 100, &[]);
     let c = ready(&n, dir.path()).await;
     let h = c.block_number().await.unwrap();
     assert!(h >= stopped_at, "restarted at {h}, stopped at {stopped_at}");
@@ -270,7 +239,7 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
 async fn sigkill_while_transactions_stream_loses_no_reported_block() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut n = start(dir.path(), port, &["--no-examples"]);
+    let mut n = common::start(dir.path(), port, 100, &["--no-examples"]);
     let c = ready(&n, dir.path()).await;
     let key = dev::dev_key(2);
 
@@ -333,7 +302,7 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
     n.child.wait().unwrap();
     submitter.await.unwrap();
 
-    let mut n = start(dir.path(), port, &["--no-examples"]);
+    let mut n = common::start(dir.path(), port, 100, &["--no-examples"]);
     let c = ready(&n, dir.path()).await;
     let head = c.block_number().await.unwrap();
     let last = reported.last().unwrap().0;

@@ -1,10 +1,13 @@
 //! Tutti's node service: [`node::Node`] (chain, mempool, block production loop, broadcast of
 //! committed blocks) and [`rpc`], the JSON-RPC server implementing `tutti_rpc::TuttiApi` over it.
-//! [`dev`] holds the well-known development keys and genesis of `tutti dev`.
+//! [`dev`] holds the well-known development keys, genesis and faucet of `tutti dev`; [`web`]
+//! serves static pages (the dApps) on the RPC port.
 
 pub mod dev;
 pub mod node;
 pub mod rpc;
+pub mod web;
 
 pub use node::{BlockNotice, Node, NodeConfig, NodeError, SubmitError};
-pub use rpc::{RpcConfig, serve};
+pub use rpc::{RpcConfig, serve, serve_with};
+pub use web::Site;

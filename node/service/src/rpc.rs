@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use jsonrpsee::{
-    PendingSubscriptionSink, RpcModule, SubscriptionMessage,
+    Methods, PendingSubscriptionSink, RpcModule, SubscriptionMessage,
     core::{SubscriptionResult, async_trait, to_json_raw_value},
     server::{BatchRequestConfig, ServerBuilder, ServerConfig, ServerHandle},
     types::ErrorObjectOwned,
@@ -25,7 +25,10 @@ use tutti_rpc::{
 };
 use tutti_runtime::{CallOutcome, apply::Execution};
 
-use crate::node::{Node, SubmitError};
+use crate::{
+    node::{Node, SubmitError},
+    web::{Site, SiteLayer},
+};
 
 /// Server limits.
 #[derive(Clone, Debug)]
@@ -62,6 +65,17 @@ impl Default for RpcConfig {
 
 /// Starts the server; returns its bound address and handle.
 pub async fn serve(node: Arc<Node>, config: &RpcConfig) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    serve_with(node, config, None, RpcModule::new(())).await
+}
+
+/// Starts the server with static pages in front of it and extra methods (such as the dev
+/// faucet) beside the standard ones.
+pub async fn serve_with(
+    node: Arc<Node>,
+    config: &RpcConfig,
+    site: Option<Arc<Site>>,
+    extra: impl Into<Methods>,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([http::Method::POST, http::Method::GET, http::Method::OPTIONS])
@@ -76,11 +90,15 @@ pub async fn serve(node: Arc<Node>, config: &RpcConfig) -> std::io::Result<(Sock
                 .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
                 .build(),
         )
-        .set_http_middleware(tower::ServiceBuilder::new().layer(cors))
+        .set_http_middleware(tower::ServiceBuilder::new().layer(cors).layer(SiteLayer::new(site)))
         .build(config.addr)
         .await?;
     let addr = server.local_addr()?;
-    let handle = server.start(module(node, config.max_call_gas));
+    let mut methods = module(node, config.max_call_gas);
+    methods
+        .merge(extra)
+        .map_err(|e| std::io::Error::other(format!("extra RPC methods: {e}")))?;
+    let handle = server.start(methods);
     Ok((addr, handle))
 }
 
@@ -332,10 +350,18 @@ impl TuttiApiServer for Api {
         } else {
             "success"
         };
-        // The first call's return data (for a deploy: the transaction's own result, the address).
+        // The first call's return data: for a call transaction its call receipt's (the
+        // transaction's own execution only forwards the call); for a deploy the transaction's
+        // result, the new address.
         let return_data = tree
             .iter()
-            .find(|(_, e)| e.method.is_some() || e.transaction && e.result.as_ref().is_ok_and(|d| !d.is_empty()))
+            .find(|(_, e)| {
+                if e.transaction {
+                    e.method.is_none() && e.result.as_ref().is_ok_and(|d| !d.is_empty())
+                } else {
+                    e.method.is_some()
+                }
+            })
             .and_then(|(_, e)| e.result.as_ref().ok().map(|d| hex0x(d)));
         Ok(Some(TxReceiptView {
             transaction_hash: h.to_string(),

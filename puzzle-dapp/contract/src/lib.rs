@@ -85,7 +85,7 @@ pub struct Puzzle;
 impl Puzzle {
     /// Sets the period (blocks per 15 s) and the minimum stake. Tokens attached at deploy seed the
     /// prize pool.
-    #[init]
+    #[init(payable)]
     pub fn init(period_blocks: u64, min_stake: Amount) {
         require!(period_blocks > 0, "period_blocks must be at least 1");
         require!(
@@ -96,6 +96,16 @@ impl Puzzle {
             period_blocks,
             min_stake,
         });
+        let amount = env::attached_value();
+        if amount > 0 {
+            env::emit(
+                "PoolFunded",
+                &PoolFunded {
+                    from: env::caller(),
+                    amount,
+                },
+            );
+        }
     }
 
     /// Adds the attached tokens to the prize pool.

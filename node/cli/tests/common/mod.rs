@@ -1,0 +1,49 @@
+//! Helpers shared by the process-level tests: a free port and a `tutti dev` child process.
+#![allow(dead_code)]
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `tutti dev`.
+pub struct DevNode {
+    /// The process.
+    pub child: Child,
+    /// Its RPC URL.
+    pub rpc: String,
+}
+
+/// Starts `tutti dev` on `dir/data`, logging to `dir/node.log`.
+pub fn start(dir: &Path, port: u16, block_time_ms: u64, extra: &[&str]) -> DevNode {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("node.log"))
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["dev", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(["--rpc-addr", &format!("127.0.0.1:{port}"), "--block-time"])
+        .arg(block_time_ms.to_string())
+        .args(extra)
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    DevNode {
+        child,
+        rpc: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// What the node has logged so far.
+pub fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("node.log")).unwrap_or_default()
+}

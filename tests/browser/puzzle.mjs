@@ -1,0 +1,139 @@
+// End-to-end test of the Puzzle page in headless Chromium, against a running `tutti dev`.
+//
+//   node tests/browser/puzzle.mjs http://127.0.0.1:9500
+//
+// A new browser wallet takes faucet funds, stakes 20 tokens, solves levels 1 and 2 by typing the
+// solver's moves as key presses (arrows and WASD), waits for both solutions to be final, and checks
+// the payout in the balance and the player on the leaderboard. Then it checks the page at a
+// phone-sized viewport. Prints `TIMING` lines (key press of the solving move to "final" shown).
+// Env: CHROMIUM (default /usr/bin/chromium), SCREENSHOTS (a directory to save screenshots in).
+
+import { chromium } from "playwright-core";
+import { existsSync, mkdirSync } from "node:fs";
+
+const base = process.argv[2] || "http://127.0.0.1:9500";
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const shots = process.env.SCREENSHOTS;
+const TOKEN = 10n ** 18n;
+
+if (!existsSync(executablePath)) {
+  console.error(`Chromium not found at ${executablePath}: install Debian's chromium package or set CHROMIUM`);
+  process.exit(2);
+}
+if (shots) mkdirSync(shots, { recursive: true });
+
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+  console.log(`ok - ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+
+const errors = [];
+async function open(viewport) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console error: ${m.text()}`);
+  });
+  await page.goto(`${base}/puzzle/`);
+  return page;
+}
+
+const units = async (page) => BigInt(await page.evaluate(() => window.puzzle.balance()));
+
+let page;
+try {
+  page = await open({ width: 1280, height: 860 });
+  await page.waitForFunction(() => document.querySelector("[data-testid=balance]")?.dataset.units !== undefined);
+  check((await units(page)) === 0n, "a new browser wallet starts empty");
+
+  await page.click("[data-testid=faucet]");
+  await page.waitForFunction(() => BigInt(document.querySelector("[data-testid=balance]").dataset.units || 0) > 0n, null, {
+    timeout: 30_000,
+  });
+  const funded = await units(page);
+  check(funded === 1000n * TOKEN, "the faucet paid 1000 tokens");
+
+  await page.fill("#stake-input", "20");
+  await page.click("[data-testid=play]");
+  await page.waitForFunction(() => document.querySelector("[data-testid=level]").textContent === "1", null, {
+    timeout: 30_000,
+  });
+  const afterStake = await units(page);
+  const stakeCost = funded - afterStake;
+  check(stakeCost >= 20n * TOKEN && stakeCost < 20n * TOKEN + TOKEN / 1000n, "the stake of 20 tokens (plus a tiny fee) left the balance");
+  if (shots) await page.screenshot({ path: `${shots}/puzzle-level1.png` });
+
+  const arrows = ["ArrowLeft", "ArrowUp", "ArrowRight", "ArrowDown"];
+  const wasd = ["a", "w", "d", "s"];
+  for (const level of [1, 2]) {
+    const moves = await page.evaluate(() => window.puzzle.solve());
+    check(Array.isArray(moves) && moves.length > 0, `the solver has ${moves.length} moves for level ${level}`);
+    for (let i = 0; i < moves.length; i++) {
+      await page.keyboard.press((i % 2 ? wasd : arrows)[moves[i]]);
+    }
+    await page.waitForFunction((l) => document.querySelector("[data-testid=level]").textContent === String(l + 1), level);
+    check(true, `level ${level} solved by key presses; level ${level + 1} is on screen`);
+  }
+
+  for (const level of [1, 2]) {
+    await page.waitForSelector(`[data-testid=log] li[data-level="${level}"].final`, { timeout: 30_000 });
+    check(true, `level ${level}'s solution is final on chain`);
+  }
+  const failed = await page.$$eval("[data-testid=log] li.bad", (l) => l.map((x) => x.textContent));
+  check(failed.length === 0, `no submission was refused ${failed.join("; ")}`);
+
+  const afterTwo = await units(page);
+  const gain = afterTwo - afterStake;
+  check(gain > 10n * TOKEN - TOKEN / 1000n && gain <= 10n * TOKEN, "two levels paid a quarter of the stake each (less tiny fees)");
+  const shown = await page.textContent("[data-testid=balance]");
+  check(shown.replace(/,/g, "").startsWith(String(afterTwo / TOKEN)), `the balance shown (${shown}) is the new balance`);
+
+  await page.waitForFunction(
+    () => [...document.querySelectorAll("[data-testid=leaderboard] tr.me td")].map((t) => t.textContent)[2] === "2",
+    null,
+    { timeout: 15_000 },
+  );
+  check(true, "the player is on the leaderboard with level 2");
+
+  const timings = await page.evaluate(() => window.puzzle.state.timings);
+  for (const t of timings) console.log(`TIMING level=${t.level} block=${t.block} keypress_to_final_ms=${t.ms}`);
+  if (shots) await page.screenshot({ path: `${shots}/puzzle-desktop.png` });
+
+  // A phone-sized screen: the same game, nothing wider than the screen, the pad visible.
+  const phone = await open({ width: 390, height: 844 });
+  await phone.waitForFunction(() => document.querySelector("[data-testid=balance]")?.dataset.units !== undefined);
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `no horizontal scrolling on a 390 px screen (overflow ${overflow} px)`);
+  const boardBox = await phone.locator("[data-testid=board]").boundingBox();
+  check(boardBox === null || boardBox.width <= 390, "the board fits the phone's width");
+  if (shots) await phone.screenshot({ path: `${shots}/puzzle-phone.png`, fullPage: true });
+
+  check(errors.length === 0, `no page or console errors ${errors.join("; ")}`);
+  console.log("PASS");
+} catch (e) {
+  console.error(`FAIL: ${e.message}`);
+  if (page) {
+    const log = await page.$$eval("[data-testid=log] li", (l) => l.map((x) => x.textContent)).catch(() => []);
+    console.error(`solutions log: ${JSON.stringify(log)}`);
+    console.error(`message: ${await page.textContent("[data-testid=msg]").catch(() => "?")}`);
+  }
+  if (errors.length) console.error(errors.join("\n"));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
