@@ -58,6 +58,16 @@ fn finish(game: &mut Game, reason: EndReason) {
     );
 }
 
+fn emit_funded(amount: Amount) {
+    env::emit(
+        "PoolFunded",
+        &PoolFunded {
+            from: env::caller(),
+            amount,
+        },
+    );
+}
+
 /// Puts the player's new best on the board; returns its rank (1-based) if it made the board.
 fn record_best(entry: LeaderEntry) -> Option<u32> {
     let mut board = LEADERS.get().unwrap_or_default();
@@ -98,13 +108,7 @@ impl Puzzle {
         });
         let amount = env::attached_value();
         if amount > 0 {
-            env::emit(
-                "PoolFunded",
-                &PoolFunded {
-                    from: env::caller(),
-                    amount,
-                },
-            );
+            emit_funded(amount);
         }
     }
 
@@ -113,13 +117,7 @@ impl Puzzle {
     pub fn fund() {
         let amount = env::attached_value();
         require!(amount > 0, "attach the tokens to add to the pool");
-        env::emit(
-            "PoolFunded",
-            &PoolFunded {
-                from: env::caller(),
-                amount,
-            },
-        );
+        emit_funded(amount);
     }
 
     /// Starts a game for the caller with the attached stake; returns the game.
