@@ -334,6 +334,27 @@ mod tests {
     }
 
     #[test]
+    fn fund_adds_to_the_pool_and_refuses_nothing_attached() {
+        setup(0);
+        testing::set_caller(BOB);
+        testing::attach(7 * TOKEN);
+        Puzzle::fund();
+        assert_eq!(Puzzle::pool(), 7 * TOKEN);
+        let ev = testing::take_events();
+        assert_eq!(ev[0].0, "PoolFunded");
+        assert_eq!(
+            PoolFunded::decode(&mut &ev[0].1[..]).unwrap(),
+            PoolFunded {
+                from: BOB,
+                amount: 7 * TOKEN
+            }
+        );
+        testing::attach(0);
+        let msg = testing::expect_panic(Puzzle::fund);
+        assert!(msg.contains("attach the tokens"), "{msg}");
+    }
+
+    #[test]
     fn stake_below_minimum_is_refused() {
         setup(1_000 * TOKEN);
         testing::set_caller(ALICE);
