@@ -14,7 +14,7 @@ use tutti_consensus::bls::SecretKey;
 use tutti_primitives::{Action, Address, Amount, PublicKey, Transaction};
 use tutti_rpc::errors::{self, error, invalid_params};
 
-use crate::{Node, SubmitError};
+use crate::{Node, SubmitError, rpc::node_error};
 
 /// The dev chain's id.
 pub const DEV_CHAIN_ID: u64 = 7357;
@@ -96,11 +96,7 @@ impl Faucet {
     fn drip(&self, to: &Address) -> Result<String, ErrorObjectOwned> {
         let chain = self.node.chain();
         let head = chain.head().header.height;
-        let read = |a: &Address| {
-            chain
-                .account(a, head)
-                .map_err(|e| error(errors::NODE_ERROR, format!("the node could not read its store: {e}")))
-        };
+        let read = |a: &Address| chain.account(a, head).map_err(node_error);
         let balance = read(to)?.balance;
         if balance >= FAUCET_CAP {
             return Err(error(

@@ -119,7 +119,7 @@ struct Api {
     max_call_gas: u64,
 }
 
-fn node_error(e: ChainError) -> ErrorObjectOwned {
+pub(crate) fn node_error(e: ChainError) -> ErrorObjectOwned {
     error(errors::NODE_ERROR, format!("the node could not read its store: {e}"))
 }
 
