@@ -47,6 +47,17 @@ pub fn randomness() -> [u8; 32] {
     sys::randomness()
 }
 
+/// The randomness of the block at `height`: the current block or one of the
+/// [`tutti_primitives::RANDOMNESS_WINDOW`]` - 1` before it. `None` for a future height, the
+/// genesis, or a block that has left the window.
+///
+/// Reading the randomness of a fixed height chosen in advance (say, the first block after
+/// ticket sales close) instead of the current block's means whoever sends the transaction, and
+/// whoever includes it, cannot pick the value by picking the block.
+pub fn randomness_at(height: u64) -> Option<[u8; 32]> {
+    sys::randomness_at(height)
+}
+
 /// The shard executing this call.
 pub fn shard_id() -> u32 {
     sys::shard_id()

@@ -29,6 +29,7 @@ mod imp {
         fn block_height() -> u64;
         fn block_timestamp() -> u64;
         fn randomness(out: *mut u8);
+        fn randomness_at(height: u64, out: *mut u8) -> u32;
         fn shard_id() -> u32;
         fn gas_left() -> u64;
         fn emit_event(np: *const u8, nl: u32, dp: *const u8, dl: u32);
@@ -123,6 +124,10 @@ mod imp {
     }
     pub fn randomness_() -> [u8; 32] {
         fixed::<32>(randomness)
+    }
+    pub fn randomness_at_(height: u64) -> Option<[u8; 32]> {
+        let mut out = [0u8; 32];
+        (unsafe { randomness_at(height, out.as_mut_ptr()) } != 0).then_some(out)
     }
     pub fn shard_id_() -> u32 {
         unsafe { shard_id() }
@@ -243,6 +248,8 @@ forward! {
     fn block_timestamp / block_timestamp_() -> u64;
     /// The block's randomness.
     fn randomness / randomness_() -> [u8; 32];
+    /// The randomness of a recent block, if still available.
+    fn randomness_at / randomness_at_(height: u64) -> Option<[u8; 32]>;
     /// The executing shard.
     fn shard_id / shard_id_() -> u32;
     /// Gas left in this call.

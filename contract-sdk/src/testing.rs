@@ -56,6 +56,8 @@ pub struct MockEnv {
     pub block_timestamp: u64,
     /// Block randomness.
     pub randomness: [u8; 32],
+    /// Randomness of earlier blocks, for `randomness_at` (the window rule applies).
+    pub past_randomness: BTreeMap<u64, [u8; 32]>,
     /// Shard id.
     pub shard_id: u32,
     /// Gas reported by `gas_left`.
@@ -87,6 +89,7 @@ impl Default for MockEnv {
             block_height: 1,
             block_timestamp: 1_000,
             randomness: [7; 32],
+            past_randomness: BTreeMap::new(),
             shard_id: 0,
             gas_left: 1_000_000_000,
             events: Vec::new(),
@@ -137,6 +140,13 @@ pub fn set_block_height(h: u64) {
 /// Sets the block randomness.
 pub fn set_randomness(r: [u8; 32]) {
     with(|e| e.randomness = r);
+}
+
+/// Records the randomness of the earlier block at `height`, for `randomness_at`.
+pub fn set_randomness_at(height: u64, r: [u8; 32]) {
+    with(|e| {
+        e.past_randomness.insert(height, r);
+    });
 }
 
 /// Sets the results a callback will read.
@@ -220,6 +230,18 @@ pub(crate) mod native {
     }
     pub fn randomness_() -> [u8; 32] {
         with(|e| e.randomness)
+    }
+    pub fn randomness_at_(height: u64) -> Option<[u8; 32]> {
+        with(|e| {
+            let now = e.block_height;
+            if height == now {
+                Some(e.randomness)
+            } else if height == 0 || height > now || now - height >= tutti_primitives::RANDOMNESS_WINDOW {
+                None
+            } else {
+                e.past_randomness.get(&height).copied()
+            }
+        })
     }
     pub fn shard_id_() -> u32 {
         with(|e| e.shard_id)

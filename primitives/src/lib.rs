@@ -36,3 +36,7 @@ pub type ChainId = u64;
 pub type Height = u64;
 /// A per-account transaction counter.
 pub type Nonce = u64;
+
+/// How many recent blocks' randomness a contract can read (`randomness_at`): the current block
+/// and the `RANDOMNESS_WINDOW - 1` before it. Shards keep them in state, in a ring of this size.
+pub const RANDOMNESS_WINDOW: Height = 65_536;

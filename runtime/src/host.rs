@@ -10,7 +10,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use parity_scale_codec::Encode;
-use tutti_primitives::{Address, Amount, DataReceiver, Event, Gas, Hash, Receipt};
+use tutti_primitives::{Address, Amount, DataReceiver, Event, Gas, Hash, RANDOMNESS_WINDOW, Receipt};
 use wasmparser::ValType;
 use wasmtime::{Caller, Linker, Memory};
 
@@ -156,6 +156,7 @@ pub const HOST_FUNCTIONS: &[HostFn] = &[
     hf("block_height", &[], &[L]),
     hf("block_timestamp", &[], &[L]),
     hf("randomness", &[I], &[]),
+    hf("randomness_at", &[L, I], &[I]),
     hf("shard_id", &[], &[I]),
     hf("gas_left", &[], &[L]),
     hf("emit_event", &[I, I, I, I], &[]),
@@ -442,6 +443,29 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     getter(linker, "balance", |s| s.balance.to_le_bytes())?;
     getter(linker, "randomness", |s| s.ctx.block.randomness.0)?;
 
+    // The randomness of a recent block: the current one, or one of the RANDOMNESS_WINDOW - 1
+    // before it (read from the shard's state). Returns 1 and writes 32 bytes, or 0 when the
+    // height is in the future, is the genesis, or has left the window.
+    linker.func_wrap(M, "randomness_at", |mut c: C<'_>, height: i64, out: i32| -> R<i32> {
+        let p = price(&c, |s| s.storage_read, 48);
+        charge(&mut c, p)?;
+        let height = height as u64;
+        let block = &c.data().ctx.block;
+        let found = if height == block.height {
+            Some(block.randomness)
+        } else if height == 0 || height > block.height || block.height - height >= RANDOMNESS_WINDOW {
+            None
+        } else {
+            c.data().state.randomness_at(height)
+        };
+        match found {
+            Some(r) => {
+                write_bytes(&mut c, out, &r.0)?;
+                Ok(1)
+            }
+            None => Ok(0),
+        }
+    })?;
     linker.func_wrap(M, "block_height", |mut c: C<'_>| -> R<i64> {
         let p = price(&c, |s| s.context, 0);
         charge(&mut c, p)?;

@@ -66,6 +66,16 @@ impl StateView for Storage {
     fn storage_get(&self, contract: &Address, key: &[u8]) -> Option<Vec<u8>> {
         self.0.get(&(*contract, key.to_vec())).cloned()
     }
+
+    fn randomness_at(&self, height: Height) -> Option<Hash> {
+        Some(local_randomness(height))
+    }
+}
+
+/// The local network's randomness of block `height` (a fixed function of the height, so tests
+/// can predict it).
+pub fn local_randomness(height: Height) -> Hash {
+    hash_encoded("tutti/local/randomness/v1", &height)
 }
 
 #[derive(Default)]
@@ -231,7 +241,7 @@ impl LocalNet {
         BlockContext {
             height: self.height + 1,
             timestamp_ms: (self.height + 1) * 1_000,
-            randomness: hash_encoded("tutti/local/randomness/v1", &(self.height + 1)),
+            randomness: local_randomness(self.height + 1),
             shard_id: shard,
             num_shards: self.num_shards(),
         }

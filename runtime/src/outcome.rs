@@ -8,6 +8,14 @@ use tutti_primitives::{Address, Amount, CallFailure, Event, FailureKind, Gas, Ha
 pub trait StateView: Send + Sync + 'static {
     /// The value stored under `key` by `contract`, if any.
     fn storage_get(&self, contract: &Address, key: &[u8]) -> Option<Vec<u8>>;
+
+    /// The randomness of the earlier block at `height` on this shard, if the state still holds
+    /// it. The runtime asks only for heights below the current block and within
+    /// [`tutti_primitives::RANDOMNESS_WINDOW`] of it; the default knows none.
+    fn randomness_at(&self, height: Height) -> Option<Hash> {
+        let _ = height;
+        None
+    }
 }
 
 /// Empty state, for one-off runs (`tutti contract run`) and tests.

@@ -168,3 +168,61 @@ fn every_gas_limit_gives_a_deterministic_outcome() {
         }
     }
 }
+
+/// Knows the randomness of every earlier height (`[h % 251; 32]`), like a chain whose ring holds them.
+struct History;
+impl StateView for History {
+    fn storage_get(&self, _: &Address, _: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+    fn randomness_at(&self, height: u64) -> Option<tutti_primitives::Hash> {
+        Some(tutti_primitives::Hash([(height % 251) as u8; 32]))
+    }
+}
+
+#[test]
+fn randomness_at_reads_recent_blocks_only() {
+    use tutti_primitives::{Hash, RANDOMNESS_WINDOW};
+    // `run` takes a height as 8 LE bytes of input and returns [found] ++ 32 bytes.
+    let src = r#"(module
+        (import "tutti_v1" "input" (func $input (result i32)))
+        (import "tutti_v1" "register_read" (func $read (param i32)))
+        (import "tutti_v1" "randomness_at" (func $at (param i64 i32) (result i32)))
+        (import "tutti_v1" "value_return" (func $ret (param i32 i32)))
+        (memory (export "memory") 1)
+        (func (export "run")
+            (drop (call $input))
+            (call $read (i32.const 64))
+            (i32.store8 (i32.const 0) (call $at (i64.load (i32.const 64)) (i32.const 1)))
+            (call $ret (i32.const 0) (i32.const 33))))"#;
+    let rt = rt();
+    let code = wat::parse_str(src).unwrap();
+    let h = rt.load(&code).expect("load").code_hash;
+    let now = RANDOMNESS_WINDOW + 500;
+    let ask = |height: u64| {
+        let mut ctx = CallContext::new(
+            Address([9; 32]),
+            Address([1; 32]),
+            "run",
+            height.to_le_bytes().to_vec(),
+            50_000_000,
+        );
+        ctx.block.height = now;
+        ctx.block.randomness = Hash([0xee; 32]);
+        let out = rt.execute(&h, ctx, Arc::new(History)).expect("execute");
+        let bytes = out.result.clone().expect("runs");
+        (bytes[0] == 1).then(|| bytes[1..].to_vec())
+    };
+    assert_eq!(ask(now), Some(vec![0xee; 32]), "the current block's own randomness");
+    assert_eq!(ask(now - 1), Some(vec![((now - 1) % 251) as u8; 32]));
+    let oldest = now - (RANDOMNESS_WINDOW - 1);
+    assert_eq!(
+        ask(oldest),
+        Some(vec![(oldest % 251) as u8; 32]),
+        "the oldest block in the window"
+    );
+    assert_eq!(ask(oldest - 1), None, "a block that left the window");
+    assert_eq!(ask(now + 1), None, "a future block");
+    assert_eq!(ask(0), None, "the genesis");
+    assert_eq!(ask(u64::MAX), None);
+}

@@ -17,7 +17,9 @@
 //!    gas price. Burnt tokens leave circulation; their running total is state key [`BURNT`], so
 //!    supply = genesis supply - burnt total, provably. (Validator rewards come from staking
 //!    issuance on the beacon chain, not from fees, so a proposer gains nothing by stuffing blocks.)
-//! 6. All state changes are applied to the tree at version = height; the tree update goes into
+//! 6. The block's `(height, randomness)` goes into ring slot `height % RANDOMNESS_WINDOW` (state
+//!    key `r/`), so contracts can read the randomness of a recent block (`randomness_at`).
+//! 7. All state changes are applied to the tree at version = height; the tree update goes into
 //!    the block's write batch. A storage error while executing aborts the block (it is never
 //!    turned into "value absent" for a contract).
 
@@ -27,7 +29,9 @@ use std::{
 };
 
 use parity_scale_codec::{Decode, Encode};
-use tutti_primitives::{Account, Address, Amount, CallFailure, Gas, Hash, Height, Receipt, ShardId, SignedTransaction};
+use tutti_primitives::{
+    Account, Address, Amount, CallFailure, Gas, Hash, Height, RANDOMNESS_WINDOW, Receipt, ShardId, SignedTransaction,
+};
 use tutti_runtime::{
     BlockContext, Runtime, StateChange, StateView,
     apply::{self, Applied, Execution, ShardState},
@@ -128,6 +132,20 @@ impl StateView for View {
     fn storage_get(&self, contract: &Address, key: &[u8]) -> Option<Vec<u8>> {
         self.get(&storage_key(contract, key))
     }
+
+    fn randomness_at(&self, height: Height) -> Option<Hash> {
+        let bytes = self.get(&randomness_key(height))?;
+        match <(Height, Hash)>::decode(&mut bytes.as_slice()) {
+            Ok((h, r)) if h == height => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// State key of the ring slot holding `(height, randomness)` for `height`
+/// (`RANDOMNESS_WINDOW` slots, so contracts can read a recent block's randomness).
+fn randomness_key(height: Height) -> Vec<u8> {
+    key(b"r/", &(height % RANDOMNESS_WINDOW).to_be_bytes())
 }
 
 /// The state of one block in progress.
@@ -391,6 +409,8 @@ pub fn execute_block(
     st.put_encoded(QUEUE_HEAD.to_vec(), Some(&tail));
     st.put_encoded(QUEUE_TAIL.to_vec(), Some(&next));
     out.delayed = next - tail;
+
+    st.put_encoded(randomness_key(input.height), Some(&(input.height, input.randomness)));
 
     let burnt: Amount = st.get_decoded(BURNT, "burnt total").unwrap_or(0);
     st.put_encoded(BURNT.to_vec(), Some(&burnt.saturating_add(out.fees_burnt)));

@@ -81,7 +81,7 @@ impl Node {
         let input = BlockInput {
             height: self.height + 1,
             timestamp_ms: 1_000,
-            randomness: Hash([3; 32]),
+            randomness: Hash([(self.height + 1) as u8; 32]),
             txs,
             incoming: vec![],
             signatures_checked: false,
@@ -349,4 +349,30 @@ fn same_blocks_same_roots_on_any_backend_and_after_restart() {
         },
     )]);
     assert_eq!(out.included.len(), 1, "the nonce was read back from disk");
+}
+
+#[test]
+fn recent_randomness_is_kept_in_state_for_contracts() {
+    use tutti_runtime::apply::ShardState;
+    let a = key(1);
+    let mut n = Node::new(Arc::new(MemStore::default()), &[&a]);
+    for _ in 0..3 {
+        n.block(vec![]);
+    }
+    let view = tutti_chain::exec::read_state(&n.db, n.height).storage_view();
+    for h in 1..=3u64 {
+        assert_eq!(view.randomness_at(h), Some(Hash([h as u8; 32])), "block {h}");
+    }
+    assert_eq!(view.randomness_at(4), None, "not produced yet");
+    assert_eq!(
+        view.randomness_at(3 + tutti_primitives::RANDOMNESS_WINDOW),
+        None,
+        "the slot of block 3 does not answer for a later height"
+    );
+    let earlier = tutti_chain::exec::read_state(&n.db, 2).storage_view();
+    assert_eq!(
+        earlier.randomness_at(3),
+        None,
+        "versioned: block 3 is not in the state of block 2"
+    );
 }
