@@ -16,6 +16,7 @@ const CONTRACTS: &[(&str, &str)] = &[
     ("tutti-example-token", "tutti_example_token"),
     ("tutti-example-ping-pong", "tutti_example_ping_pong"),
     ("tutti-puzzle", "tutti_puzzle"),
+    ("tutti-lottery", "tutti_lottery"),
 ];
 
 const BROWSER: &[(&str, &str)] = &[("tutti-web-wallet", "tutti_web_wallet")];
@@ -30,6 +31,8 @@ fn main() {
         "examples/ping-pong",
         "puzzle-dapp/core",
         "puzzle-dapp/contract",
+        "lottery-dapp/core",
+        "lottery-dapp/contract",
         "web-wallet/src",
         "web-wallet/Cargo.toml",
         "contract-sdk",

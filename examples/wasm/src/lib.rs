@@ -11,6 +11,8 @@ pub const PING_PONG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tutti_exa
 
 /// `puzzle-dapp/contract`.
 pub const PUZZLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tutti_puzzle.wasm"));
+/// `lottery-dapp/contract`.
+pub const LOTTERY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tutti_lottery.wasm"));
 /// `web-wallet`: the browser wallet's core (not a contract; loaded by the dApp pages).
 pub const WALLET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tutti_web_wallet.wasm"));
 
@@ -28,7 +30,10 @@ mod tests {
 
     #[test]
     fn examples_are_wasm_modules() {
-        for (name, bytes) in ALL.iter().chain(&[("puzzle", PUZZLE), ("wallet", WALLET)]) {
+        for (name, bytes) in ALL
+            .iter()
+            .chain(&[("puzzle", PUZZLE), ("lottery", LOTTERY), ("wallet", WALLET)])
+        {
             assert_eq!(&bytes[..4], b"\0asm", "{name}");
         }
     }
