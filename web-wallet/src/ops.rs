@@ -13,6 +13,12 @@
 //! | `puzzle.leaderboard` | `data` | rows |
 //! | `puzzle.level` | `seed`, `level` | `cells`, `cursor` |
 //! | `puzzle.solve` | `seed`, `level` | moves (0 left, 1 up, 2 right, 3 down) |
+//! | `lottery.args` | `method` and its fields | SCALE arguments |
+//! | `lottery.round` | `data` (SCALE `Round`) | round |
+//! | `lottery.tickets` | `data` (SCALE `PlayerTickets`) | `count`, `paid`, `ranges` |
+//! | `lottery.settled` | `data` (SCALE `Settled`, `Option<Settled>` or `Vec<Settled>` with `kind` `one`, `option`, `list`) | settled round(s) |
+//! | `lottery.settings` | `data` (SCALE `Config`) | `price`, `roundBlocks`, `feeBps`, `house` |
+//! | `lottery.event` | `name`, `data` | the event's fields |
 //!
 //! `action` is `{"type": "transfer", "to", "amount"}` or
 //! `{"type": "call", "contract", "method", "args", "value"}`.
@@ -20,6 +26,7 @@
 use parity_scale_codec::{Decode, Encode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tutti_lottery_core as lottery;
 use tutti_primitives::{Action, Address, Amount, PublicKey, Transaction};
 use tutti_puzzle_core::{Config, EndReason, Game, LeaderEntry};
 
@@ -56,6 +63,45 @@ enum Request {
     PuzzleLevel { seed: String, level: u32 },
     #[serde(rename = "puzzle.solve")]
     PuzzleSolve { seed: String, level: u32 },
+    #[serde(rename = "lottery.args")]
+    LotteryArgs(LotteryArgs),
+    #[serde(rename = "lottery.round")]
+    LotteryRound { data: String },
+    #[serde(rename = "lottery.tickets")]
+    LotteryTickets { data: String },
+    #[serde(rename = "lottery.settled")]
+    LotterySettled { data: String, kind: SettledKind },
+    #[serde(rename = "lottery.settings")]
+    LotterySettings { data: String },
+    #[serde(rename = "lottery.event")]
+    LotteryEvent { name: String, data: String },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum SettledKind {
+    One,
+    Option,
+    List,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    tag = "method",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+enum LotteryArgs {
+    Enter { tickets: u32 },
+    EnterFor { player: String, tickets: u32 },
+    Draw,
+    Round,
+    Tickets { round: u64, player: String },
+    OwnerOf { round: u64, ticket: u64 },
+    Result { round: u64 },
+    History { before: u64, limit: u32 },
+    Settings,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +219,97 @@ fn puzzle_args(a: PuzzleArgs) -> Result<Vec<u8>> {
     })
 }
 
+fn lottery_args(a: LotteryArgs) -> Result<Vec<u8>> {
+    Ok(match a {
+        LotteryArgs::Enter { tickets } => (tickets,).encode(),
+        LotteryArgs::EnterFor { player, tickets } => (address(&player, "player")?, tickets).encode(),
+        LotteryArgs::Draw | LotteryArgs::Round | LotteryArgs::Settings => Vec::new(),
+        LotteryArgs::Tickets { round, player } => (round, address(&player, "player")?).encode(),
+        LotteryArgs::OwnerOf { round, ticket } => (round, ticket).encode(),
+        LotteryArgs::Result { round } => (round,).encode(),
+        LotteryArgs::History { before, limit } => (before, limit).encode(),
+    })
+}
+
+fn round_json(r: &lottery::Round) -> Value {
+    json!({
+        "id": r.id,
+        "price": r.price.to_string(),
+        "opened": r.opened,
+        "close": r.close,
+        "tickets": r.tickets,
+        "players": r.players,
+        "entries": r.entries,
+        "pot": r.pot.to_string(),
+    })
+}
+
+fn settled_json(s: &lottery::Settled) -> Value {
+    let outcome = match s.outcome {
+        lottery::Outcome::Won {
+            winner,
+            ticket,
+            prize,
+            fee,
+            randomness_height,
+        } => json!({
+            "kind": "won",
+            "winner": winner.to_string(),
+            "ticket": ticket,
+            "prize": prize.to_string(),
+            "fee": fee.to_string(),
+            "randomnessHeight": randomness_height,
+        }),
+        lottery::Outcome::Refunded { player, amount } => json!({
+            "kind": "refunded",
+            "player": player.to_string(),
+            "amount": amount.to_string(),
+        }),
+    };
+    json!({"round": round_json(&s.round), "outcome": outcome, "settledAt": s.settled_at})
+}
+
+fn lottery_event(name: &str, data: &str) -> Result<Value> {
+    Ok(match name {
+        "RoundOpened" => {
+            let e: lottery::RoundOpened = decode(data, "data")?;
+            json!({"round": e.round, "price": e.price.to_string(), "opened": e.opened, "close": e.close})
+        }
+        "Entered" => {
+            let e: lottery::Entered = decode(data, "data")?;
+            json!({
+                "round": e.round,
+                "player": e.player.to_string(),
+                "payer": e.payer.to_string(),
+                "first": e.first,
+                "tickets": e.tickets,
+                "pot": e.pot.to_string(),
+            })
+        }
+        "Drawn" => {
+            let e: lottery::Drawn = decode(data, "data")?;
+            json!({
+                "round": e.round,
+                "winner": e.winner.to_string(),
+                "ticket": e.ticket,
+                "tickets": e.tickets,
+                "prize": e.prize.to_string(),
+                "fee": e.fee.to_string(),
+                "randomnessHeight": e.randomness_height,
+            })
+        }
+        "Refunded" => {
+            let e: lottery::Refunded = decode(data, "data")?;
+            json!({"round": e.round, "player": e.player.to_string(), "amount": e.amount.to_string()})
+        }
+        other => {
+            return Err(format!(
+                "`{other}` is not a lottery event (RoundOpened, Entered, Drawn, Refunded)"
+            ));
+        }
+    })
+}
+
 fn run(req: Request) -> Result<Value> {
     Ok(match req {
         Request::Key { secret } => {
@@ -240,6 +377,33 @@ fn run(req: Request) -> Result<Value> {
             let moves = tutti_puzzle_core::solve(&b).ok_or_else(|| format!("no solution found for level {level}"))?;
             json!(moves.iter().map(|m| m.byte()).collect::<Vec<u8>>())
         }
+        Request::LotteryArgs(a) => json!(hex0x(&lottery_args(a)?)),
+        Request::LotteryRound { data } => round_json(&decode(&data, "data")?),
+        Request::LotteryTickets { data } => {
+            let t: lottery::PlayerTickets = decode(&data, "data")?;
+            json!({"count": t.count, "paid": t.paid.to_string(), "ranges": t.ranges})
+        }
+        Request::LotterySettled { data, kind } => match kind {
+            SettledKind::One => settled_json(&decode(&data, "data")?),
+            SettledKind::Option => match decode::<Option<lottery::Settled>>(&data, "data")? {
+                Some(s) => settled_json(&s),
+                None => Value::Null,
+            },
+            SettledKind::List => {
+                let list: Vec<lottery::Settled> = decode(&data, "data")?;
+                Value::Array(list.iter().map(settled_json).collect())
+            }
+        },
+        Request::LotterySettings { data } => {
+            let c: lottery::Config = decode(&data, "data")?;
+            json!({
+                "price": c.price.to_string(),
+                "roundBlocks": c.round_blocks,
+                "feeBps": c.fee_bps,
+                "house": c.house.to_string(),
+            })
+        }
+        Request::LotteryEvent { name, data } => lottery_event(&name, &data)?,
     })
 }
 
@@ -386,5 +550,92 @@ mod tests {
             serde_json::from_str::<Value>(&handle_bytes(&[0xff, 0xfe])).unwrap()["error"],
             json!("the request is not UTF-8")
         );
+    }
+
+    #[test]
+    fn lottery_args_views_and_events() {
+        let alice = Address([1; 32]);
+        assert_eq!(
+            ok(json!({"op": "lottery.args", "method": "enter", "tickets": 3})),
+            json!(hex0x(&(3u32,).encode()))
+        );
+        assert_eq!(
+            ok(json!({"op": "lottery.args", "method": "enter_for", "player": alice.to_string(), "tickets": 2})),
+            json!(hex0x(&(alice, 2u32).encode()))
+        );
+        assert_eq!(ok(json!({"op": "lottery.args", "method": "draw"})), json!("0x"));
+        assert_eq!(
+            ok(json!({"op": "lottery.args", "method": "tickets", "round": 4, "player": alice.to_string()})),
+            json!(hex0x(&(4u64, alice).encode()))
+        );
+        assert_eq!(
+            ok(json!({"op": "lottery.args", "method": "history", "before": 0, "limit": 10})),
+            json!(hex0x(&(0u64, 10u32).encode()))
+        );
+        let round = lottery::Round {
+            id: 2,
+            price: 10,
+            opened: 5,
+            close: 15,
+            tickets: 7,
+            players: 2,
+            entries: 3,
+            pot: 70,
+        };
+        let r = ok(json!({"op": "lottery.round", "data": hex0x(&round.encode())}));
+        assert_eq!(
+            (r["id"].clone(), r["pot"].clone(), r["close"].clone()),
+            (json!(2), json!("70"), json!(15))
+        );
+        let won = lottery::Settled {
+            round,
+            outcome: lottery::Outcome::Won {
+                winner: alice,
+                ticket: 4,
+                prize: 63,
+                fee: 7,
+                randomness_height: 16,
+            },
+            settled_at: 18,
+        };
+        let refunded = lottery::Settled {
+            outcome: lottery::Outcome::Refunded {
+                player: alice,
+                amount: 70,
+            },
+            ..won
+        };
+        let one = ok(json!({"op": "lottery.settled", "kind": "one", "data": hex0x(&won.encode())}));
+        assert_eq!(one["outcome"]["winner"], json!(alice.to_string()));
+        assert_eq!(one["outcome"]["prize"], json!("63"));
+        assert_eq!(one["settledAt"], json!(18));
+        let list = ok(json!({"op": "lottery.settled", "kind": "list", "data": hex0x(&vec![won, refunded].encode())}));
+        assert_eq!(list[1]["outcome"]["kind"], json!("refunded"));
+        assert_eq!(
+            ok(json!({"op": "lottery.settled", "kind": "option", "data": "0x00"})),
+            Value::Null
+        );
+        let t = lottery::PlayerTickets {
+            count: 5,
+            paid: 50,
+            ranges: vec![(0, 2), (4, 3)],
+        };
+        assert_eq!(
+            ok(json!({"op": "lottery.tickets", "data": hex0x(&t.encode())})),
+            json!({"count": 5, "paid": "50", "ranges": [[0, 2], [4, 3]]})
+        );
+        let e = lottery::Entered {
+            round: 2,
+            player: alice,
+            payer: alice,
+            first: 4,
+            tickets: 3,
+            pot: 70,
+        };
+        let ev = ok(json!({"op": "lottery.event", "name": "Entered", "data": hex0x(&e.encode())}));
+        assert_eq!((ev["first"].clone(), ev["pot"].clone()), (json!(4), json!("70")));
+        assert!(err(r#"{"op":"lottery.event","name":"Nope","data":"0x"}"#).contains("not a lottery event"));
+        assert!(err(r#"{"op":"lottery.round","data":"0x01"}"#).contains("does not decode"));
+        assert!(err(r#"{"op":"lottery.args","method":"enter","tickets":-1}"#).contains("invalid value"));
     }
 }

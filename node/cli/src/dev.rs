@@ -37,6 +37,9 @@ pub struct DevArgs {
     /// Do not deploy the example contracts on the first start.
     #[arg(long)]
     pub no_examples: bool,
+    /// Seconds a Lottery round sells tickets (converted to blocks at deploy, on the first start).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub lottery_round_secs: u64,
 }
 
 /// One whole token: 10^18 units.
@@ -45,6 +48,11 @@ pub const TOKEN: Amount = 1_000_000_000_000_000_000;
 pub const PUZZLE_POOL: Amount = 1_000_000 * TOKEN;
 /// The smallest Puzzle stake.
 pub const PUZZLE_MIN_STAKE: Amount = 20 * TOKEN;
+
+/// The Lottery ticket price on `tutti dev`.
+pub const LOTTERY_PRICE: Amount = 10 * TOKEN;
+/// The Lottery house fee on `tutti dev`: 5 %, paid to dev0.
+pub const LOTTERY_FEE_BPS: u16 = 500;
 
 /// A contract `tutti dev` deploys on a new chain.
 pub struct Example {
@@ -60,12 +68,17 @@ pub struct Example {
 
 /// Blocks in Puzzle's 15-second period at this block time (at least 1).
 pub fn puzzle_period_blocks(block_time_ms: u64) -> u64 {
-    15_000u64.div_ceil(block_time_ms.max(1)).max(1)
+    blocks_in(15, block_time_ms)
+}
+
+/// Blocks in `secs` seconds at this block time (at least 1).
+pub fn blocks_in(secs: u64, block_time_ms: u64) -> u64 {
+    (secs * 1_000).div_ceil(block_time_ms.max(1)).max(1)
 }
 
 /// The contracts `tutti dev` deploys from dev account 0 on a new chain, in nonce order: the
 /// examples, then the dApps.
-pub fn examples(block_time_ms: u64) -> Vec<Example> {
+pub fn examples(block_time_ms: u64, lottery_round_secs: u64) -> Vec<Example> {
     let token_init = (
         "Tutti Token".to_string(),
         "TUT".to_string(),
@@ -98,11 +111,28 @@ pub fn examples(block_time_ms: u64) -> Vec<Example> {
             init: Some(("init", (puzzle_period_blocks(block_time_ms), PUZZLE_MIN_STAKE).encode())),
             value: PUZZLE_POOL,
         },
+        Example {
+            name: "lottery",
+            code: tutti_examples::LOTTERY,
+            init: Some((
+                "init",
+                (
+                    LOTTERY_PRICE,
+                    blocks_in(lottery_round_secs, block_time_ms),
+                    LOTTERY_FEE_BPS,
+                    dev::dev_address(0),
+                )
+                    .encode(),
+            )),
+            value: 0,
+        },
     ]
 }
 
 /// Index of the Puzzle contract in [`examples`].
 pub const PUZZLE_INDEX: u64 = 3;
+/// Index of the Lottery contract in [`examples`].
+pub const LOTTERY_INDEX: u64 = 4;
 
 /// The address of example `i` (deployed by dev account 0 with nonce `i`).
 pub fn example_address(i: u64) -> Address {
@@ -184,6 +214,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
         chain_id: node.config().genesis.chain_id,
         block_time_ms: args.block_time,
         puzzle: example_address(PUZZLE_INDEX),
+        lottery: example_address(LOTTERY_INDEX),
         faucet: true,
     });
     let faucet = dev::faucet_module(node.clone());
@@ -210,6 +241,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
     println!("  block time   {} ms", args.block_time);
     println!("  RPC          http://{addr}  ws://{addr}");
     println!("  Puzzle       http://{addr}/puzzle/");
+    println!("  Lottery      http://{addr}/lottery/");
     println!(
         "  faucet       dev_faucet(address) pays 1000 tokens from dev{}",
         dev::FAUCET_ACCOUNT
@@ -229,13 +261,13 @@ async fn run_async(args: DevArgs) -> ExitCode {
     let producer = tokio::spawn(node.clone().run(stop_rx));
 
     if !args.no_examples {
-        if fresh && let Err(e) = deploy_examples(&node, args.block_time).await {
+        if fresh && let Err(e) = deploy_examples(&node, args.block_time, args.lottery_round_secs).await {
             eprintln!("warning: deploying the example contracts failed: {e}");
         }
         println!();
         println!("Example contracts:");
         let h = node.chain().head().header.height;
-        for (i, Example { name, .. }) in examples(args.block_time).iter().enumerate() {
+        for (i, Example { name, .. }) in examples(args.block_time, args.lottery_round_secs).iter().enumerate() {
             let a = example_address(i as u64);
             let deployed = node
                 .chain()
@@ -286,11 +318,11 @@ async fn wait_for_signal() {
     }
 }
 
-async fn deploy_examples(node: &Arc<Node>, block_time_ms: u64) -> Result<(), String> {
+async fn deploy_examples(node: &Arc<Node>, block_time_ms: u64, lottery_round_secs: u64) -> Result<(), String> {
     let key = dev::dev_key(0);
     let chain_id = node.config().genesis.chain_id;
     let mut hashes = Vec::new();
-    for (nonce, ex) in examples(block_time_ms).into_iter().enumerate() {
+    for (nonce, ex) in examples(block_time_ms, lottery_round_secs).into_iter().enumerate() {
         let Example {
             name,
             code,

@@ -9,6 +9,7 @@ use tutti_primitives::Amount;
 mod bench;
 mod contract;
 mod dev;
+mod returns;
 mod sim;
 mod site;
 mod wallet;
@@ -88,7 +89,9 @@ enum Command {
         method: String,
         #[command(flatten)]
         args: wallet::CallArgs,
-        /// Decode the result as this type (u8 u32 u64 u128 bool string address bytes).
+        /// Decode the result as this type: u8 u16 u32 u64 u128 bool string address hash bytes,
+        /// option<T>, vec<T>, (T, ...), enum{A, B(T, ...)}; a top-level comma list is a struct's
+        /// fields in order, optionally named: --returns id=u64,pot=u128
         #[arg(long)]
         returns: Option<String>,
         #[command(flatten)]

@@ -1,4 +1,4 @@
-//! The pages `tutti dev` serves on its RPC port: a home page, the Puzzle game, the shared
+//! The pages `tutti dev` serves on its RPC port: a home page, the Puzzle game, the Lottery, the shared
 //! browser wallet (script, styles and the wasm module) and `/config.json`, which tells the pages
 //! the chain id and the contracts' addresses.
 
@@ -16,6 +16,8 @@ pub struct PageConfig {
     pub block_time_ms: u64,
     /// The Puzzle contract.
     pub puzzle: Address,
+    /// The Lottery contract.
+    pub lottery: Address,
     /// Whether `dev_faucet` is served.
     pub faucet: bool,
 }
@@ -28,7 +30,10 @@ pub fn site(config: &PageConfig) -> Arc<Site> {
         "symbol": "TUTTI",
         "decimals": 18,
         "faucet": config.faucet,
-        "contracts": { "puzzle": config.puzzle.to_string() },
+        "contracts": {
+            "puzzle": config.puzzle.to_string(),
+            "lottery": config.lottery.to_string(),
+        },
     });
     let mut s = Site::new();
     s.add("/", &include_bytes!("../../../web-wallet/web/home.html")[..])
@@ -51,6 +56,15 @@ pub fn site(config: &PageConfig) -> Arc<Site> {
         .add(
             "/puzzle/puzzle.css",
             &include_bytes!("../../../puzzle-dapp/web/puzzle.css")[..],
+        )
+        .add("/lottery/", &include_bytes!("../../../lottery-dapp/web/index.html")[..])
+        .add(
+            "/lottery/app.js",
+            &include_bytes!("../../../lottery-dapp/web/app.js")[..],
+        )
+        .add(
+            "/lottery/lottery.css",
+            &include_bytes!("../../../lottery-dapp/web/lottery.css")[..],
         );
     Arc::new(s)
 }

@@ -5,6 +5,7 @@
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
+use crate::returns;
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use ed25519_dalek::SigningKey;
@@ -102,39 +103,6 @@ pub fn encode_args(a: &CallArgs) -> anyhow::Result<Vec<u8>> {
         }
     }
     Ok(out)
-}
-
-/// Decodes a SCALE return value as `ty` for display.
-pub fn decode_return(ty: &str, bytes: &[u8]) -> anyhow::Result<String> {
-    use parity_scale_codec::Decode;
-    let mut s = bytes;
-    let v = match ty {
-        "u8" => u8::decode(&mut s)
-            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
-            .to_string(),
-        "u32" => u32::decode(&mut s)
-            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
-            .to_string(),
-        "u64" => u64::decode(&mut s)
-            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
-            .to_string(),
-        "u128" => u128::decode(&mut s)
-            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
-            .to_string(),
-        "bool" => bool::decode(&mut s)
-            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
-            .to_string(),
-        "string" => String::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?,
-        "address" => Address::decode(&mut s)
-            .map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?
-            .to_string(),
-        "bytes" => hex0x(&Vec::<u8>::decode(&mut s).map_err(|e| anyhow!("the return value is not a {ty}: {e}"))?),
-        other => bail!("--returns: unknown type `{other}` (u8 u32 u64 u128 bool string address bytes)"),
-    };
-    if !s.is_empty() {
-        bail!("the return value has {} bytes left after decoding a {ty}", s.len());
-    }
-    Ok(v)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -504,6 +472,8 @@ pub fn call(rpc: RpcArgs, tx: TxArgs, contract: String, method: String, args: Ca
 pub fn view(rpc: RpcArgs, contract: String, method: String, args: CallArgs, returns: Option<String>) -> ExitCode {
     finish((|| {
         let args = encode_args(&args)?;
+        // Check the type before asking the node, so a typo fails fast.
+        let returns = returns.as_deref().map(returns::parse).transpose()?;
         runtime()?.block_on(async {
             let c = client(&rpc)?;
             let r = c
@@ -511,19 +481,20 @@ pub fn view(rpc: RpcArgs, contract: String, method: String, args: CallArgs, retu
                 .await
                 .map_err(rpc_err(&rpc))?;
             let decoded = match (&returns, &r.return_data) {
-                (Some(ty), Some(d)) => Some(decode_return(ty, &parse_hex(d).map_err(|e| anyhow!(e))?)?),
+                (Some(ty), Some(d)) => Some(returns::decode(ty, &parse_hex(d).map_err(|e| anyhow!(e))?)?),
                 _ => None,
             };
             if rpc.json {
                 let mut v = serde_json::to_value(&r)?;
-                if let Some(d) = &decoded {
-                    v["decoded"] = serde_json::Value::String(d.clone());
+                if let Some(d) = decoded {
+                    v["decoded"] = d;
                 }
                 print_json(&v);
             } else if let Some(f) = &r.failure {
                 println!("failed: {}: {}", f.kind, f.message);
             } else {
-                println!("{}", decoded.or(r.return_data.clone()).unwrap_or_default());
+                let shown = decoded.as_ref().map(returns::display);
+                println!("{}", shown.or(r.return_data.clone()).unwrap_or_default());
                 for l in &r.logs {
                     eprintln!("log: {l}");
                 }

@@ -30,7 +30,7 @@ fn wait_ready(dir: &Path) {
     }
 }
 
-fn run_page_test(script: &str) {
+fn run_page_test(script: &str, extra: &[&str]) {
     let driver = scripts().join("node_modules/playwright-core");
     assert!(
         driver.exists(),
@@ -39,7 +39,7 @@ fn run_page_test(script: &str) {
     );
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let mut node = common::start(dir.path(), port, 500, &[]);
+    let mut node = common::start(dir.path(), port, 500, extra);
     wait_ready(dir.path());
     let out = Command::new("node")
         .arg(scripts().join(script))
@@ -64,5 +64,11 @@ fn run_page_test(script: &str) {
 #[test]
 #[ignore = "needs Chromium and `npm ci --prefix tests/browser`; run with --ignored (CI does)"]
 fn puzzle_is_played_in_a_real_browser() {
-    run_page_test("puzzle.mjs");
+    run_page_test("puzzle.mjs", &[]);
+}
+
+#[test]
+#[ignore = "needs Chromium and `npm ci --prefix tests/browser`; run with --ignored (CI does)"]
+fn lottery_round_is_played_by_two_browser_wallets() {
+    run_page_test("lottery.mjs", &["--lottery-round-secs", "20"]);
 }
