@@ -348,3 +348,134 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
     n.child.kill().unwrap();
     n.child.wait().unwrap();
 }
+
+/// The README's Lottery recipes: enter, draw and inspect a round with `tutti call` / `tutti view`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lottery_round_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let mut n = common::start(dir.path(), free_port(), 100, &["--lottery-round-secs", "5"]);
+    let c = ready(&n, dir.path()).await;
+    let rpc = n.rpc.clone();
+    let lottery = tutti_primitives::Address::for_contract(&dev::dev_address(0), 4).to_string();
+    let round_ty = "id=u64,price=u128,opened=u64,close=u64,tickets=u64,players=u32,entries=u32,pot=u128";
+    let view_json = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["view", lottery.as_str()];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let o = tutti(&rpc, &keys, &all);
+        assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["decoded"].clone()
+    };
+    let round = view_json(&["round", "--returns", round_ty]);
+    assert_eq!(
+        (round["id"].as_str(), round["tickets"].as_str()),
+        (Some("1"), Some("0")),
+        "{round}"
+    );
+    let close: u64 = round["close"].as_str().unwrap().parse().unwrap();
+
+    let ten = "10000000000000000000";
+    for (who, tickets, value) in [("dev1", "u32:3", "30000000000000000000"), ("dev2", "u32:1", ten)] {
+        let o = tutti(
+            &rpc,
+            &keys,
+            &[
+                "call", "--from", who, &lottery, "enter", "--arg", tickets, "--value", value,
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+        assert!(out(&o).contains("event       Entered"), "{}", out(&o));
+    }
+    let o = tutti(
+        &rpc,
+        &keys,
+        &[
+            "call", "--from", "dev2", &lottery, "enter", "--arg", "u32:2", "--value", ten,
+        ],
+    );
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        out(&o).contains("attach exactly the ticket price times the tickets"),
+        "{}",
+        out(&o)
+    );
+    let mine = view_json(&[
+        "tickets",
+        "--arg",
+        "u64:1",
+        "--arg",
+        &format!("address:{}", dev::dev_address(1)),
+        "--returns",
+        "count=u64,paid=u128,ranges=vec<(u64,u32)>",
+    ]);
+    assert_eq!(
+        mine,
+        serde_json::json!({"count": "3", "paid": "30000000000000000000", "ranges": [["0", 3]]})
+    );
+
+    wait_height(&c, close).await;
+    let balances = |c: &jsonrpsee::http_client::HttpClient| {
+        let c = c.clone();
+        async move {
+            let mut b = Vec::new();
+            for i in [1, 2] {
+                let a = c.get_account(dev::dev_address(i).to_string(), None).await.unwrap();
+                b.push(a.balance.parse::<u128>().unwrap());
+            }
+            b
+        }
+    };
+    let before = balances(&c).await;
+    let o = tutti(&rpc, &keys, &["call", "--from", "dev3", &lottery, "draw"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("event       Drawn"), "{}", out(&o));
+    let result = view_json(&[
+        "result",
+        "--arg",
+        "u64:1",
+        "--returns",
+        &format!(
+            "option<(round=({round_ty}),outcome=enum{{Won(winner=address,ticket=u64,prize=u128,fee=u128,\
+             randomness_height=u64),Refunded(player=address,amount=u128)}},settled_at=u64)>"
+        ),
+    ]);
+    let won = &result["outcome"]["Won"];
+    assert_eq!(
+        won["randomness_height"].as_str(),
+        Some((close + 1).to_string().as_str()),
+        "{result}"
+    );
+    assert_eq!(won["prize"], "38000000000000000000", "40 tokens less the 5 % fee");
+    assert_eq!(won["fee"], "2000000000000000000");
+    let winner = won["winner"].as_str().unwrap();
+    let ticket: u64 = won["ticket"].as_str().unwrap().parse().unwrap();
+    let expected = if ticket < 3 {
+        dev::dev_address(1)
+    } else {
+        dev::dev_address(2)
+    };
+    assert_eq!(winner, expected.to_string());
+    let owner = view_json(&[
+        "owner_of",
+        "--arg",
+        "u64:1",
+        "--arg",
+        &format!("u64:{ticket}"),
+        "--returns",
+        "option<address>",
+    ]);
+    assert_eq!(owner, winner);
+    let after = balances(&c).await;
+    let w = if ticket < 3 { 0 } else { 1 };
+    assert_eq!(
+        after[w] - before[w],
+        38_000_000_000_000_000_000,
+        "the winner got the prize"
+    );
+    assert_eq!(after[1 - w], before[1 - w], "the other player got nothing");
+    let next = view_json(&["round", "--returns", round_ty]);
+    assert_eq!(next["id"], "2");
+    let _ = n.child.kill();
+    let _ = n.child.wait();
+}
