@@ -414,6 +414,12 @@ impl LocalNet {
         out
     }
 
+    /// The call a transaction turned into (the first receipt executed in its trace), if it ran:
+    /// its result, gas and events.
+    pub fn first_call(&self, tx: &Hash) -> Option<&Execution> {
+        self.trace(tx).into_iter().find(|e| !e.transaction)
+    }
+
     /// Records an application's result and routes its receipts; returns the executed id if any.
     fn settle(&mut self, shard: ShardId, id: Hash, applied: Applied) -> Option<Hash> {
         for r in applied.receipts {

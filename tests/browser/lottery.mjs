@@ -8,67 +8,22 @@
 // first wallet draws. The winner's balance rises by the pot less the 5 % house fee (less the draw's
 // gas fee if the winner drew), the loser's does not, both pages list the winner, and round 2 opens.
 // Then the page is checked at a phone-sized viewport.
-// Env: CHROMIUM (default /usr/bin/chromium), SCREENSHOTS (a directory to save screenshots in).
+// Env: see harness.mjs.
 
-import { chromium } from "playwright-core";
-import { existsSync, mkdirSync } from "node:fs";
+import { browser, check, errors, openPage, shots, TOKEN, useFaucet } from "./harness.mjs";
 
-const base = process.argv[2] || "http://127.0.0.1:9500";
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shots = process.env.SCREENSHOTS;
-const TOKEN = 10n ** 18n;
 const PRICE = 10n * TOKEN;
 
-if (!existsSync(executablePath)) {
-  console.error(`Chromium not found at ${executablePath}: install Debian's chromium package or set CHROMIUM`);
-  process.exit(2);
-}
-if (shots) mkdirSync(shots, { recursive: true });
-
-function check(cond, what) {
-  if (!cond) throw new Error(`check failed: ${what}`);
-  console.log(`ok - ${what}`);
-}
-
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-const errors = [];
 async function open(name, viewport = { width: 1280, height: 900 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => errors.push(`${name}: page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`${name}: console error: ${m.text()}`);
-  });
-  await page.goto(`${base}/lottery/`);
+  const page = await openPage("/lottery/", name, viewport);
   await page.waitForFunction(() => document.querySelector("[data-testid=balance]")?.dataset.units !== undefined);
   await page.waitForFunction(() => document.querySelector("[data-testid=round-id]").textContent !== "–");
-  page.name = name;
   return page;
 }
 
 const units = async (page) => BigInt(await page.evaluate(() => window.lottery.balance()));
 const address = (page) => page.evaluate(() => window.lottery.state.wallet.address);
 const text = (page, id) => page.textContent(`[data-testid=${id}]`);
-
-async function fund(page) {
-  await page.click("[data-testid=faucet]");
-  await page.waitForFunction(() => BigInt(document.querySelector("[data-testid=balance]").dataset.units || 0) > 0n, null, {
-    timeout: 30_000,
-  });
-}
 
 async function buy(page, tickets) {
   await page.fill("#tickets", String(tickets));
@@ -88,7 +43,7 @@ try {
   check((await units(alice)) === 0n && (await units(bob)) === 0n, "two new browser wallets start empty");
   check((await address(alice)) !== (await address(bob)), "the two browsers hold different keys");
   check((await text(alice, "round-id")) === "1", "round 1 is open");
-  await Promise.all([fund(alice), fund(bob)]);
+  await Promise.all([useFaucet(alice), useFaucet(bob)]);
   check((await units(alice)) === 1000n * TOKEN && (await units(bob)) === 1000n * TOKEN, "the faucet paid each 1000 tokens");
 
   const bobBefore = await units(bob);

@@ -6,52 +6,11 @@
 // solver's moves as key presses (arrows and WASD), waits for both solutions to be final, and checks
 // the payout in the balance and the player on the leaderboard. Then it checks the page at a
 // phone-sized viewport. Prints `TIMING` lines (key press of the solving move to "final" shown).
-// Env: CHROMIUM (default /usr/bin/chromium), SCREENSHOTS (a directory to save screenshots in).
+// Env: see harness.mjs.
 
-import { chromium } from "playwright-core";
-import { existsSync, mkdirSync } from "node:fs";
+import { browser, check, errors, openPage, shots, TOKEN, useFaucet } from "./harness.mjs";
 
-const base = process.argv[2] || "http://127.0.0.1:9500";
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shots = process.env.SCREENSHOTS;
-const TOKEN = 10n ** 18n;
-
-if (!existsSync(executablePath)) {
-  console.error(`Chromium not found at ${executablePath}: install Debian's chromium package or set CHROMIUM`);
-  process.exit(2);
-}
-if (shots) mkdirSync(shots, { recursive: true });
-
-function check(cond, what) {
-  if (!cond) throw new Error(`check failed: ${what}`);
-  console.log(`ok - ${what}`);
-}
-
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-const errors = [];
-async function open(viewport) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console error: ${m.text()}`);
-  });
-  await page.goto(`${base}/puzzle/`);
-  return page;
-}
+const open = (viewport) => openPage("/puzzle/", "puzzle", viewport);
 
 const units = async (page) => BigInt(await page.evaluate(() => window.puzzle.balance()));
 
@@ -61,10 +20,7 @@ try {
   await page.waitForFunction(() => document.querySelector("[data-testid=balance]")?.dataset.units !== undefined);
   check((await units(page)) === 0n, "a new browser wallet starts empty");
 
-  await page.click("[data-testid=faucet]");
-  await page.waitForFunction(() => BigInt(document.querySelector("[data-testid=balance]").dataset.units || 0) > 0n, null, {
-    timeout: 30_000,
-  });
+  await useFaucet(page);
   const funded = await units(page);
   check(funded === 1000n * TOKEN, "the faucet paid 1000 tokens");
 

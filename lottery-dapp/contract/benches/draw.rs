@@ -18,11 +18,7 @@ const GAS: u64 = 300_000_000;
 const ROUND_BLOCKS: u64 = 10;
 
 fn call_gas(net: &LocalNet, h: &Hash, method: &str) -> u64 {
-    let trace = net.trace(h);
-    let call = trace
-        .iter()
-        .find(|e| !e.transaction)
-        .unwrap_or_else(|| panic!("{method}: no call receipt"));
+    let call = net.first_call(h).unwrap_or_else(|| panic!("{method}: no call receipt"));
     if let Err(f) = &call.result {
         panic!("{method} failed: {f}");
     }

@@ -46,8 +46,7 @@ impl Net {
     ) -> Result<Vec<u8>, String> {
         let h = self.net.call(key, self.lottery, method, args, value, GAS).unwrap();
         self.net.produce_block();
-        let trace = self.net.trace(&h);
-        let call = trace.iter().find(|e| !e.transaction).expect("a call receipt");
+        let call = self.net.first_call(&h).expect("a call receipt");
         call.result.clone().map_err(|f| f.message.clone())
     }
 

@@ -35,10 +35,9 @@ impl Bench {
     }
 
     fn call_gas(&self, h: &Hash, method: &str) -> u64 {
-        let trace = self.net.trace(h);
-        let call = trace
-            .iter()
-            .find(|e| !e.transaction)
+        let call = self
+            .net
+            .first_call(h)
             .unwrap_or_else(|| panic!("{method}: no call receipt"));
         if let Err(f) = &call.result {
             panic!("{method} failed: {f}");
@@ -101,8 +100,7 @@ fn main() {
     let t = std::time::Instant::now();
     b.net.produce_block();
     let refused_ms = t.elapsed().as_secs_f64() * 1e3;
-    let trace = b.net.trace(&h);
-    let call = trace.iter().find(|e| !e.transaction).unwrap();
+    let call = b.net.first_call(&h).unwrap();
     let refused = call.result.as_ref().expect_err("100 zigzag moves do not solve level 1");
     let refused_gas = call.gas_used;
 
