@@ -32,7 +32,7 @@
 //! assert_eq!(Counter::get(), 2);
 //! ```
 //!
-//! Method kinds: `#[init]` (runs once), `#[call]` (may change state), `#[call(payable)]` (may
+//! Method kinds: `#[init]` (runs once, only as the deploy's init call), `#[call]` (may change state), `#[call(payable)]` (may
 //! receive tokens; other methods refuse attached value), `#[view]` (reads only) and
 //! `#[callback]` (a `#[call]` that receives promise results through parameters marked
 //! `#[callback_result]`, typed as `Result<T, CallFailure>`). Arguments are decoded from the
@@ -105,6 +105,12 @@ pub mod __private {
         if init {
             if INITIALIZED.get().unwrap_or(false) {
                 env::panic_str("the contract is already initialized");
+            }
+            // Set by the runtime only while the deploy's own init receipt runs.
+            if !crate::sys::storage_has(tutti_primitives::INIT_PENDING_KEY) {
+                env::panic_str(&format!(
+                    "`{method}` is an init method: it runs only as part of its contract's deploy (the deploy's init_method)"
+                ));
             }
             INITIALIZED.set(&true);
         }

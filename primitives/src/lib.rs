@@ -37,6 +37,13 @@ pub type Height = u64;
 /// A per-account transaction counter.
 pub type Nonce = u64;
 
+/// Contract storage key the runtime sets, at deploy, to the id of the receipt that runs the
+/// contract's init method, and removes once that receipt ran. While it is set the contract accepts
+/// no other call, and the SDK runs `#[init]` methods only while it is set: so init runs exactly
+/// once, as part of the deploy, with the deployer's arguments, and nobody can call it first. (Keys
+/// starting with byte 0 are reserved for the runtime and the SDK.)
+pub const INIT_PENDING_KEY: &[u8] = b"\x00tutti/init-pending";
+
 /// How many recent blocks' randomness a contract can read (`randomness_at`): the current block
 /// and the `RANDOMNESS_WINDOW - 1` before it. Shards keep them in state, in a ring of this size.
 pub const RANDOMNESS_WINDOW: Height = 65_536;

@@ -11,14 +11,19 @@
 //!   failure nothing applies and the attached value goes back to the caller. Either way its result
 //!   goes to every callback waiting for it, and unused prepaid gas goes back to the signer.
 //! - A data receipt stores a result; if it completes a postponed call, that call is returned ready.
+//! - A deploy with an init method marks the new contract with the id of its init receipt (storage
+//!   key [`INIT_PENDING_KEY`]). Until that receipt has run, every other call to the contract fails,
+//!   so nobody can call init first with their own arguments. The mark goes when the init receipt
+//!   has run; if init failed, the code is removed too (the address holds no contract), so a
+//!   contract never stays deployed but uninitialized.
 //! - Receipt ids derive from the parent id and a running index, so they are the same on every node.
 
 use std::sync::Arc;
 
 use parity_scale_codec::{Decode, Encode};
 use tutti_primitives::{
-    Account, Action, Address, Amount, CallFailure, Event, FailureKind, Gas, Hash, Height, Receipt, ReceiptBody,
-    ShardId, SignedTransaction,
+    Account, Action, Address, Amount, CallFailure, Event, FailureKind, Gas, Hash, Height, INIT_PENDING_KEY, Receipt,
+    ReceiptBody, ShardId, SignedTransaction,
 };
 
 use crate::{BlockContext, CallContext, CallOutcome, Runtime, StateChange, StateView};
@@ -332,15 +337,11 @@ fn deploy(
                     gas_left = 0;
                 }
                 if init_method.is_some() || value > 0 {
-                    receipts.push(receipt(
-                        Receipt::derive_id(&hash, index),
-                        block,
-                        sender,
-                        contract,
-                        sender,
-                        tx.gas_price,
-                        body,
-                    ));
+                    let id = Receipt::derive_id(&hash, index);
+                    if init_method.is_some() {
+                        set_init_pending(state, &contract, Some(id));
+                    }
+                    receipts.push(receipt(id, block, sender, contract, sender, tx.gas_price, body));
                     index += 1;
                 }
             }
@@ -429,8 +430,19 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
                 results.extend(state.data(d));
                 state.set_data(*d, None);
             }
-            let account = state.account(&r.receiver);
+            let mut account = state.account(&r.receiver);
+            let pending = account.code_hash.and_then(|_| init_pending(state, &r.receiver));
+            let is_init = pending == Some(r.id);
             let out = match account.code_hash {
+                Some(_) if pending.is_some() && !is_init => CallOutcome::failed(
+                    FailureKind::HostError,
+                    format!(
+                        "the contract at {} is not initialized yet: its deploy's init call has not run",
+                        r.receiver
+                    ),
+                    0,
+                    account.balance,
+                ),
                 Some(code) => {
                     let ctx = CallContext {
                         contract: r.receiver,
@@ -456,6 +468,14 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
                     account.balance,
                 ),
             };
+            if is_init {
+                set_init_pending(state, &r.receiver, None);
+                if !out.is_ok() {
+                    // A failed init leaves no contract behind (nobody else may initialize it).
+                    account.code_hash = None;
+                    state.set_account(&r.receiver, account);
+                }
+            }
             let mut receipts = Vec::new();
             let mut index = out.receipts.len() as u32;
             if out.is_ok() {
@@ -525,6 +545,22 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
             }
         }
     }
+}
+
+/// The id of the init receipt `contract` still waits for, if any.
+fn init_pending(state: &dyn ShardState, contract: &Address) -> Option<Hash> {
+    let v = state.storage_view().storage_get(contract, INIT_PENDING_KEY)?;
+    Some(Hash(v.try_into().ok()?))
+}
+
+fn set_init_pending(state: &mut dyn ShardState, contract: &Address, receipt: Option<Hash>) {
+    state.apply_storage(
+        contract,
+        &[StateChange {
+            key: INIT_PENDING_KEY.to_vec(),
+            value: receipt.map(|h| h.0.to_vec()),
+        }],
+    );
 }
 
 /// Runs a call, loading the contract's code into the runtime's cache first if needed (after a

@@ -20,8 +20,8 @@ use std::{
 
 use ed25519_dalek::SigningKey;
 use tutti_primitives::{
-    Account, Action, Address, Amount, CallFailure, ChainId, Gas, Hash, Height, PublicKey, Receipt, ShardId,
-    SignedTransaction, Transaction, hash::hash_encoded,
+    Account, Action, Address, Amount, CallFailure, ChainId, Gas, Hash, Height, INIT_PENDING_KEY, PublicKey, Receipt,
+    ShardId, SignedTransaction, Transaction, hash::hash_encoded,
 };
 
 pub use crate::apply::Execution;
@@ -300,10 +300,18 @@ impl LocalNet {
             },
         );
         if let Some((method, args)) = init {
+            // As a deploy transaction would: the init call runs under the init-pending mark.
+            let mark = |v: Option<Vec<u8>>| StateChange {
+                key: INIT_PENDING_KEY.to_vec(),
+                value: v,
+            };
+            sh.apply_storage(&addr, &[mark(Some(vec![0; 32]))]);
             let mut ctx = CallContext::new(addr, owner, method, args, 300_000_000);
             ctx.block = block;
             let out = apply::execute_loaded(&self.runtime, sh, &loaded.code_hash, ctx);
+            sh.apply_storage(&addr, &[mark(None)]);
             if let Err(f) = &out.result {
+                sh.set_account(&addr, Account::default());
                 return Err(LocalError::NotFound(format!("init `{method}` failed: {f}")));
             }
             sh.apply_storage(&addr, &out.state_changes);

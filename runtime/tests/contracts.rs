@@ -34,12 +34,20 @@ fn call(rt: &Runtime, code: &[u8], state: &mut Map, method: &str, args: Vec<u8>,
     out
 }
 
+/// Runs `init` as a deploy would: under the runtime's init-pending mark.
+fn init(rt: &Runtime, code: &[u8], state: &mut Map, args: Vec<u8>) -> CallOutcome {
+    state.0.insert(tutti_primitives::INIT_PENDING_KEY.to_vec(), vec![0; 32]);
+    let out = call(rt, code, state, "init", args, 0);
+    state.0.remove(tutti_primitives::INIT_PENDING_KEY);
+    out
+}
+
 #[test]
 fn counter_init_increment_get() {
     let rt = rt();
     let code = tutti_examples::COUNTER;
     let mut st = Map(Default::default());
-    assert!(call(&rt, code, &mut st, "init", (10u64,).encode(), 0).is_ok());
+    assert!(init(&rt, code, &mut st, (10u64,).encode()).is_ok());
     let out = call(&rt, code, &mut st, "increment", (5u64,).encode(), 0);
     assert_eq!(out.result, Ok(15u64.encode()));
     assert_eq!(out.events.len(), 1);
@@ -53,8 +61,11 @@ fn method_rules_fail_with_messages() {
     let rt = rt();
     let code = tutti_examples::COUNTER;
     let mut st = Map(Default::default());
-    assert!(call(&rt, code, &mut st, "init", (1u64,).encode(), 0).is_ok());
-    let again = call(&rt, code, &mut st, "init", (1u64,).encode(), 0);
+    let outside = call(&rt, code, &mut st, "init", (1u64,).encode(), 0);
+    let msg = outside.result.unwrap_err().message;
+    assert!(msg.contains("runs only as part of its contract's deploy"), "{msg}");
+    assert!(init(&rt, code, &mut st, (1u64,).encode()).is_ok());
+    let again = init(&rt, code, &mut st, (1u64,).encode());
     assert_eq!(again.result.unwrap_err().message, "the contract is already initialized");
     let paid = call(&rt, code, &mut st, "increment", (1u64,).encode(), 5);
     let f = paid.result.unwrap_err();
@@ -80,8 +91,8 @@ fn token_transfer_and_views() {
     let rt = rt();
     let code = tutti_examples::TOKEN;
     let mut st = Map(Default::default());
-    let init = ("Tutti".to_string(), "TUT".to_string(), 6u8, 1_000u128).encode();
-    assert!(call(&rt, code, &mut st, "init", init, 0).is_ok());
+    let init_args = ("Tutti".to_string(), "TUT".to_string(), 6u8, 1_000u128).encode();
+    assert!(init(&rt, code, &mut st, init_args).is_ok());
     let to = Address([2; 32]);
     let out = call(&rt, code, &mut st, "transfer", (to, 250u128).encode(), 0);
     assert!(out.is_ok(), "{:?}", out.result);

@@ -323,3 +323,77 @@ fn deploy_transactions_install_code_and_refund_what_is_unused() {
     assert_eq!(e.result.clone().unwrap_err().kind, FailureKind::OutOfGas);
     assert_eq!(e.gas_used, 2_000_000);
 }
+
+#[test]
+fn init_runs_only_as_the_deploys_own_call_and_cannot_be_front_run() {
+    let mut net = net(1);
+    let (user, key) = net.create_account(0, 100_000_000_000_000);
+    let (_, attacker) = net.create_account(0, 100_000_000_000_000);
+    let deploy_tx = |net: &LocalNet, init: Option<(&str, Vec<u8>)>| {
+        net.sign(
+            &key,
+            1_000_000_000,
+            Action::Deploy {
+                code: tutti_examples::COUNTER.to_vec(),
+                init_method: init.as_ref().map(|(m, _)| m.to_string()),
+                args: init.map(|(_, a)| a).unwrap_or_default(),
+                value: 0,
+            },
+        )
+    };
+    // The attacker sees the deploy coming, predicts the address and calls init first, in the same
+    // block and ahead of it.
+    let nonce = net.account(&user).map_or(0, |a| a.nonce);
+    let predicted = Address::for_contract(&user, nonce);
+    let hijack = net
+        .call(&attacker, predicted, "init", (666u64,).encode(), 0, GAS)
+        .unwrap();
+    let deployed = net.submit(deploy_tx(&net, Some(("init", (5u64,).encode())))).unwrap();
+    net.run_until_idle(5);
+    let f = net.first_call(&hijack).unwrap().result.clone().unwrap_err();
+    assert!(f.message.contains("not initialized yet"), "{}", f.message);
+    assert_eq!(net.execution(&deployed).unwrap().result, Ok(predicted.0.to_vec()));
+    assert_eq!(
+        view::<u64>(&net, predicted, "get", vec![]),
+        5,
+        "the deployer's init ran"
+    );
+    let again = net
+        .call(&attacker, predicted, "init", (666u64,).encode(), 0, GAS)
+        .unwrap();
+    net.run_until_idle(5);
+    let f = net.first_call(&again).unwrap().result.clone().unwrap_err();
+    assert_eq!(f.message, "the contract is already initialized");
+
+    // A failing init leaves no contract behind, so nobody can initialize it later.
+    let nonce = net.account(&user).map_or(0, |a| a.nonce);
+    let failing = Address::for_contract(&user, nonce);
+    net.submit(deploy_tx(&net, Some(("init", vec![1, 2, 3])))).unwrap();
+    net.run_until_idle(5);
+    assert!(
+        net.account(&failing).is_none_or(|a| a.code_hash.is_none()),
+        "the failed deploy left no code"
+    );
+    let later = net
+        .call(&attacker, failing, "init", (666u64,).encode(), 0, GAS)
+        .unwrap();
+    net.run_until_idle(5);
+    assert_eq!(
+        net.first_call(&later).unwrap().result.clone().unwrap_err().kind,
+        FailureKind::NoContract
+    );
+
+    // Deployed without init: its init method cannot be called at all afterwards.
+    let nonce = net.account(&user).map_or(0, |a| a.nonce);
+    let bare = Address::for_contract(&user, nonce);
+    net.submit(deploy_tx(&net, None)).unwrap();
+    net.run_until_idle(5);
+    let late = net.call(&attacker, bare, "init", (666u64,).encode(), 0, GAS).unwrap();
+    net.run_until_idle(5);
+    let f = net.first_call(&late).unwrap().result.clone().unwrap_err();
+    assert!(
+        f.message.contains("runs only as part of its contract's deploy"),
+        "{}",
+        f.message
+    );
+}

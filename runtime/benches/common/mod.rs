@@ -47,9 +47,12 @@ pub fn ctx(method: &str, args: Vec<u8>) -> CallContext {
 pub fn token_state(rt: &Runtime) -> MapState {
     let h = rt.load(tutti_examples::TOKEN).expect("token loads").code_hash;
     let init = ("Tutti".to_string(), "TUT".to_string(), 6u8, u128::MAX / 2).encode();
-    let out = rt
-        .execute(&h, ctx("init", init), Arc::new(MapState::default()))
-        .unwrap();
+    // Under the init-pending mark, as a deploy runs it.
+    let mut pending = MapState::default();
+    pending
+        .0
+        .insert(tutti_primitives::INIT_PENDING_KEY.to_vec(), vec![0; 32]);
+    let out = rt.execute(&h, ctx("init", init), Arc::new(pending)).unwrap();
     assert!(out.is_ok(), "{:?}", out.result);
     let mut st = MapState::default();
     st.apply(&out);
