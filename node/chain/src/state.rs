@@ -7,7 +7,9 @@
 //!   written at or below `v`, so every past root can be read and proven until it is pruned.
 //! - [`StateDb::apply`] computes the new root and puts the tree update into the caller's
 //!   [`WriteBatch`]: it is committed together with the block that made it, or not at all.
-//! - Nodes made stale by an update are indexed by the version they became stale at, for pruning.
+//! - Nodes made stale by an update are indexed by the version they became stale at, for pruning:
+//!   one entry per version (key: version, big-endian; value: the borsh `Vec<NodeKey>`), not one per
+//!   node, since a store pays per key written.
 
 use std::sync::Arc;
 
@@ -158,10 +160,13 @@ impl<S: Store + ?Sized> StateDb<S> {
             }
             batch.put(Column::StateValues, value_key(kh, *ver), v);
         }
-        for stale in &update.stale_node_index_batch {
-            let mut k = stale.stale_since_version.to_be_bytes().to_vec();
-            k.extend(borsh::to_vec(&stale.node_key).map_err(|e| corrupt("state node key", e))?);
-            batch.put(Column::StateStale, k, Vec::new());
+        let mut stale: std::collections::BTreeMap<Version, Vec<&NodeKey>> = Default::default();
+        for s in &update.stale_node_index_batch {
+            stale.entry(s.stale_since_version).or_default().push(&s.node_key);
+        }
+        for (since, keys) in stale {
+            let v = borsh::to_vec(&keys).map_err(|e| corrupt("stale node keys", e))?;
+            batch.put(Column::StateStale, since.to_be_bytes().to_vec(), v);
         }
         Ok(Hash(root.0))
     }
