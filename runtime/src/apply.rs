@@ -431,7 +431,11 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
                 state.set_data(*d, None);
             }
             let mut account = state.account(&r.receiver);
-            let pending = account.code_hash.and_then(|_| init_pending(state, &r.receiver));
+            // The account's nonce says whether to look for the mark, so ordinary calls read no more state.
+            let pending = match account.code_hash {
+                Some(_) if account.nonce == INIT_PENDING_NONCE => init_pending(state, &r.receiver),
+                _ => None,
+            };
             let is_init = pending == Some(r.id);
             let out = match account.code_hash {
                 Some(_) if pending.is_some() && !is_init => CallOutcome::failed(
@@ -470,11 +474,12 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
             };
             if is_init {
                 set_init_pending(state, &r.receiver, None);
+                account.nonce = 0;
                 if !out.is_ok() {
                     // A failed init leaves no contract behind (nobody else may initialize it).
                     account.code_hash = None;
-                    state.set_account(&r.receiver, account);
                 }
+                state.set_account(&r.receiver, account);
             }
             let mut receipts = Vec::new();
             let mut index = out.receipts.len() as u32;
@@ -547,13 +552,21 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
     }
 }
 
+/// A contract account's nonce while its init receipt is pending (contracts sign nothing, so their
+/// nonce is otherwise always 0): a hint that spares every other call a read of the mark.
+const INIT_PENDING_NONCE: u64 = 1;
+
 /// The id of the init receipt `contract` still waits for, if any.
 fn init_pending(state: &dyn ShardState, contract: &Address) -> Option<Hash> {
     let v = state.storage_view().storage_get(contract, INIT_PENDING_KEY)?;
     Some(Hash(v.try_into().ok()?))
 }
 
+/// Sets or clears the mark (storage key and nonce hint).
 fn set_init_pending(state: &mut dyn ShardState, contract: &Address, receipt: Option<Hash>) {
+    let mut acc = state.account(contract);
+    acc.nonce = if receipt.is_some() { INIT_PENDING_NONCE } else { 0 };
+    state.set_account(contract, acc);
     state.apply_storage(
         contract,
         &[StateChange {

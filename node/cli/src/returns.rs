@@ -159,6 +159,10 @@ impl Parser<'_> {
         if self.eat(b'(') {
             let fields = self.fields(Some(b')'))?;
             self.expect(b')')?;
+            if fields.is_empty() {
+                // It would decode from no bytes, so `vec<()>` could claim billions of them.
+                bail!("--returns: an empty tuple `()` holds nothing to decode");
+            }
             return Ok(Ty::Tuple(fields));
         }
         let w = self.word()?;
@@ -366,6 +370,8 @@ mod tests {
         assert!(e.contains("unknown type `float`"), "{e}");
         let e = parse("option<u64").unwrap_err().to_string();
         assert!(e.contains("expected `>`"), "{e}");
+        let e = parse("vec<()>").unwrap_err().to_string();
+        assert!(e.contains("empty tuple"), "{e}");
         let e = parse("u64 u64").unwrap_err().to_string();
         assert!(e.contains("unexpected"), "{e}");
         let e = show("u64", &[1, 2]).unwrap_err().to_string();
