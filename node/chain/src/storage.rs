@@ -159,10 +159,21 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) a store in `dir`.
+    /// Opens (or creates) a store in `dir`. A store just closed in this process can keep its
+    /// file lock for a moment (sled's flusher thread lets go of it asynchronously), so a busy
+    /// lock is retried for up to a second before it counts as "another process holds it".
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let db = sled::Config::new().path(dir.as_ref()).open()?;
-        Ok(SledStore { db })
+        let mut tries = 0;
+        loop {
+            match sled::Config::new().path(dir.as_ref()).open() {
+                Ok(db) => return Ok(SledStore { db }),
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
