@@ -3,4 +3,7 @@
 //! `tutti dev` chain). FBFT for larger committees builds on both.
 
 pub mod bls;
+pub mod fbft;
+#[cfg(feature = "test-utils")]
+pub mod sim;
 pub mod solo;

@@ -5,13 +5,12 @@
 //!    proof, in the header) and `blake3` of it (the randomness contracts read);
 //! 2. executes the candidate transactions on top of the head;
 //! 3. builds the header (transaction, state and receipt roots; the parent's commit certificate);
-//! 4. signs the commit message `height || hash || view` (the same message FBFT's COMMIT phase
-//!    signs), giving a certificate whose bitmap holds the one signer;
+//! 4. signs the commit message `height || hash || view` with FBFT's COMMIT tag (a committee of
+//!    one commits alone), giving a certificate whose bitmap holds the one signer;
 //! 5. commits block and certificate in one atomic batch.
 //!
 //! [`verify_block`] checks all of it against the committee, as a follower or a restarted node would.
 
-use parity_scale_codec::Encode;
 use tutti_chain::{
     BlockInput, BlockOutput, Chain, StoredBlock,
     chain::{receipts_root, tx_root},
@@ -19,12 +18,12 @@ use tutti_chain::{
 use tutti_primitives::{BlockHeader, CommitCertificate, Hash, Height, SignedTransaction};
 use tutti_runtime::Runtime;
 
-use crate::bls::{self, PublicKey, SecretKey, Signature};
+use crate::{
+    bls::{self, PublicKey, SecretKey, Signature},
+    fbft::message as fbft,
+};
 
-/// The message a commit certificate signs.
-pub fn commit_message(height: Height, hash: &Hash, view: u64) -> Vec<u8> {
-    (height, hash, view).encode()
-}
+pub use crate::fbft::message::commit_message;
 
 /// Why a block was refused or could not be produced.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +101,7 @@ pub fn produce(
         parent_commit: parent.commit.clone(),
     };
     let hash = header.hash();
-    let signature = key.sign(bls::tags::HEADER, &commit_message(height, &hash, header.view));
+    let signature = key.sign(fbft::tags::COMMIT, &commit_message(height, &hash, header.view));
     let commit = CommitCertificate {
         view: header.view,
         signature: signature.to_bytes(),
@@ -168,7 +167,11 @@ pub fn verify_block(parent: &BlockHeader, block: &StoredBlock, committee: &Publi
         )));
     }
     let sig = Signature::from_bytes(&cert.signature).map_err(|e| bad(format!("certificate: {e}")))?;
-    if !committee.verify(bls::tags::HEADER, &commit_message(h.height, &h.hash(), cert.view), &sig) {
+    if !committee.verify(
+        fbft::tags::COMMIT,
+        &commit_message(h.height, &h.hash(), cert.view),
+        &sig,
+    ) {
         return Err(bad("the commit certificate does not verify".into()));
     }
     Ok(())

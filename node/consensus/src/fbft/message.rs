@@ -1,0 +1,173 @@
+//! FBFT messages and the exact bytes each signature covers.
+//!
+//! Every signed kind has its own tag, prefixed to the SCALE encoding of what it signs:
+//!
+//! | kind        | tag                          | signed fields                         |
+//! |-------------|------------------------------|---------------------------------------|
+//! | ANNOUNCE    | `tutti/fbft/announce/v1`     | height, view, block hash              |
+//! | PREPARE     | `tutti/fbft/prepare/v1`      | height, view, block hash              |
+//! | COMMIT      | `tutti/fbft/commit/v1`       | height, block hash, view              |
+//! | VIEWCHANGE  | `tutti/fbft/viewchange/v1`   | height, new view, highest prepared    |
+//!
+//! NEWVIEW is an ANNOUNCE in the new view (same tag) plus the VIEWCHANGE quorum that justifies it.
+//! PREPARED and COMMITTED carry aggregates of PREPARE and COMMIT signatures.
+
+use parity_scale_codec::{Decode, Encode};
+use tutti_primitives::{BlockHeader, CommitCertificate, Hash, Height};
+
+use super::crypto::Sig;
+
+/// Signature tags, one per signed message kind. Changing one is a breaking change.
+pub mod tags {
+    /// A leader's proposal (ANNOUNCE, and the proposal inside NEWVIEW).
+    pub const ANNOUNCE: &[u8] = b"tutti/fbft/announce/v1";
+    /// A PREPARE vote.
+    pub const PREPARE: &[u8] = b"tutti/fbft/prepare/v1";
+    /// A COMMIT vote; a commit certificate aggregates these.
+    pub const COMMIT: &[u8] = b"tutti/fbft/commit/v1";
+    /// A VIEWCHANGE vote.
+    pub const VIEWCHANGE: &[u8] = b"tutti/fbft/viewchange/v1";
+}
+
+/// The bytes an ANNOUNCE or PREPARE signs.
+pub fn proposal_message(height: Height, view: u64, hash: &Hash) -> Vec<u8> {
+    (height, view, hash).encode()
+}
+
+/// The bytes a COMMIT (and so a commit certificate) signs.
+pub fn commit_message(height: Height, hash: &Hash, view: u64) -> Vec<u8> {
+    (height, hash, view).encode()
+}
+
+/// The bytes a VIEWCHANGE signs.
+pub fn view_change_message(height: Height, new_view: u64, prepared: &Option<(u64, Hash)>) -> Vec<u8> {
+    (height, new_view, prepared).encode()
+}
+
+/// A proposed block: its header (which the consensus reads) and its body (opaque to the
+/// consensus, checked by the shell).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Proposal {
+    /// The header.
+    pub header: BlockHeader,
+    /// The encoded transactions and incoming receipts.
+    pub body: Vec<u8>,
+}
+
+impl Proposal {
+    /// The block hash (the header's).
+    pub fn hash(&self) -> Hash {
+        self.header.hash()
+    }
+}
+
+/// A PREPARE or COMMIT vote.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Vote {
+    /// Height.
+    pub height: Height,
+    /// View.
+    pub view: u64,
+    /// The block voted for.
+    pub hash: Hash,
+    /// Committee index of the voter.
+    pub signer: u32,
+    /// The voter's signature.
+    pub signature: Sig,
+}
+
+/// A quorum certificate: an aggregate signature over one block at one height, the view inside
+/// the certificate. PREPARED carries one over PREPARE votes, COMMITTED over COMMIT votes.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct QuorumCert {
+    /// Height.
+    pub height: Height,
+    /// The block.
+    pub hash: Hash,
+    /// View, aggregate signature and signer bitmap.
+    pub cert: CommitCertificate,
+}
+
+/// A VIEWCHANGE vote: leave the current view for `new_view`, reporting the highest prepared block.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct ViewChange {
+    /// Height.
+    pub height: Height,
+    /// The view to move to.
+    pub new_view: u64,
+    /// View and hash of the highest block this voter saw prepared at this height.
+    pub prepared: Option<(u64, Hash)>,
+    /// Committee index of the voter.
+    pub signer: u32,
+    /// The voter's signature.
+    pub signature: Sig,
+}
+
+/// A consensus message.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Message {
+    /// The leader of view `view` proposes a block (view 0 only; later views use NEWVIEW).
+    Announce {
+        /// View.
+        view: u64,
+        /// The block.
+        proposal: Proposal,
+        /// The leader's ANNOUNCE signature.
+        signature: Sig,
+    },
+    /// A validator signed the announced block (to the leader).
+    Prepare(Vote),
+    /// More than 2/3 of the power prepared it (from the leader).
+    Prepared(QuorumCert),
+    /// A validator commits to the prepared block (to the leader).
+    Commit(Vote),
+    /// More than 2/3 of the power committed it: the block is final (from the leader).
+    Committed(QuorumCert),
+    /// A validator leaves its view (to everyone).
+    ViewChange {
+        /// The vote.
+        vote: ViewChange,
+        /// The certificate of `vote.prepared`, which must accompany it.
+        prepared: Option<QuorumCert>,
+        /// The prepared block itself, so the next leader can re-propose it.
+        proposal: Option<Proposal>,
+    },
+    /// The leader of a new view starts it.
+    NewView {
+        /// The new view.
+        view: u64,
+        /// VIEWCHANGE votes for `view` from more than 2/3 of the power.
+        votes: Vec<ViewChange>,
+        /// The certificate of the highest prepared block among `votes`, if any.
+        prepared: Option<QuorumCert>,
+        /// The block of this view: the highest prepared one if any, else a new one.
+        proposal: Proposal,
+        /// The leader's ANNOUNCE signature over (height, view, proposal hash).
+        signature: Sig,
+    },
+}
+
+impl Message {
+    /// The height it is about.
+    pub fn height(&self) -> Height {
+        match self {
+            Message::Announce { proposal, .. } | Message::NewView { proposal, .. } => proposal.header.height,
+            Message::Prepare(v) | Message::Commit(v) => v.height,
+            Message::Prepared(q) | Message::Committed(q) => q.height,
+            Message::ViewChange { vote, .. } => vote.height,
+        }
+    }
+
+    /// Its kind, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Announce { .. } => "announce",
+            Message::Prepare(_) => "prepare",
+            Message::Prepared(_) => "prepared",
+            Message::Commit(_) => "commit",
+            Message::Committed(_) => "committed",
+            Message::ViewChange { .. } => "viewchange",
+            Message::NewView { .. } => "newview",
+        }
+    }
+}
