@@ -371,6 +371,22 @@ impl Sim {
         self.nodes[i].core.as_ref().map(|c| c.view())
     }
 
+    /// A digest of the run so far: every node's committed chain, record and view, and the
+    /// counters. Equal seeds give equal fingerprints.
+    pub fn fingerprint(&self) -> Hash {
+        let mut h = blake3::Hasher::new();
+        for n in &self.nodes {
+            for (p, cert) in &n.chain {
+                h.update(p.hash().as_bytes());
+                h.update(&cert.signature);
+            }
+            h.update(&parity_scale_codec::Encode::encode(&n.record));
+            h.update(&n.core.as_ref().map_or(u64::MAX, |c| c.view()).to_le_bytes());
+        }
+        h.update(format!("{:?} {}", self.stats, self.now).as_bytes());
+        Hash(*h.finalize().as_bytes())
+    }
+
     /// Highest height committed by any honest node.
     pub fn max_honest_height(&self) -> Height {
         (0..self.len())

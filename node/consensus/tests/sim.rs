@@ -208,3 +208,29 @@ fn byzantine_minority() {
         assert_agreement(&sim)
     });
 }
+
+/// The whole point of seeds: a run is a function of its seed.
+#[test]
+fn a_seed_reproduces_its_run() {
+    let run = |seed: u64| {
+        let mut sim = Sim::new(seed, config(seed, false, false));
+        sim.net_faults(
+            NetFaults {
+                loss: 0.1,
+                duplicate: 0.1,
+                delay_ms: (1, 500),
+            },
+            20_000,
+        );
+        let n = sim.len();
+        let victim = sim.rng().gen_range(0..n);
+        sim.crash_at(victim, 5_000);
+        sim.restart_at(victim, 9_000);
+        sim.run_until(30_000).unwrap();
+        (sim.fingerprint(), sim.max_honest_height())
+    };
+    let (a, height) = run(11);
+    assert!(height > 0, "the run did something");
+    assert_eq!(run(11).0, a, "same seed, same run");
+    assert_ne!(run(12).0, a, "another seed, another run");
+}
