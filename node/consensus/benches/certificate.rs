@@ -14,17 +14,12 @@ use tutti_consensus::{
         message::{commit_message, tags},
         verify_certificate,
     },
+    sim::validator_secret,
 };
 use tutti_primitives::{CommitCertificate, Hash};
 
 fn setup(n: usize) -> (Committee, BlsCrypto, QuorumCert) {
-    let sks: Vec<SecretKey> = (0..n)
-        .map(|i| {
-            let mut s = [0u8; 32];
-            s[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            SecretKey::from_seed(&s)
-        })
-        .collect();
+    let sks: Vec<SecretKey> = (0..n).map(validator_secret).collect();
     let keys: Vec<(PublicKey, Signature)> = sks.iter().map(|k| (k.public_key(), k.prove_possession())).collect();
     let committee = Committee::new(
         keys.iter()

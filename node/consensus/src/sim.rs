@@ -33,6 +33,13 @@ use crate::{
 /// Body the simulated shell finds invalid.
 pub const INVALID_BODY: &[u8] = b"invalid";
 
+/// The BLS secret key of simulated (or benchmarked) validator `i`.
+pub fn validator_secret(i: usize) -> SecretKey {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    SecretKey::from_seed(&seed)
+}
+
 /// The signature scheme of a simulation.
 #[derive(Clone)]
 pub enum SimCrypto {
@@ -224,13 +231,7 @@ impl Sim {
     /// A committee per `cfg`, all nodes started at genesis.
     pub fn new(seed: u64, cfg: SimConfig) -> Self {
         let n = cfg.powers.len();
-        let secrets: Vec<SecretKey> = (0..n)
-            .map(|i| {
-                let mut s = [0u8; 32];
-                s[..8].copy_from_slice(&(i as u64).to_le_bytes());
-                SecretKey::from_seed(&s)
-            })
-            .collect();
+        let secrets: Vec<SecretKey> = (0..n).map(validator_secret).collect();
         let members: Vec<Member> = secrets
             .iter()
             .zip(&cfg.powers)

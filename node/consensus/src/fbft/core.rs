@@ -409,6 +409,23 @@ impl<C: Crypto> Core<C> {
         self.out.push(Output::Persist(self.record.clone()));
     }
 
+    /// Signs `hash` in `slot` at (height, `view`) if the record permits it, recording the
+    /// signature and persisting the record before the caller sends anything.
+    fn sign_in(&mut self, view: u64, slot: Slot, hash: Hash) -> Option<Sig> {
+        if !self.record.permits(self.height, view, slot, &hash) {
+            return None;
+        }
+        let (tag, msg) = match slot {
+            Slot::Announce => (tags::ANNOUNCE, proposal_message(self.height, view, &hash)),
+            Slot::Prepare => (tags::PREPARE, proposal_message(self.height, view, &hash)),
+            Slot::Commit => (tags::COMMIT, commit_message(self.height, &hash, view)),
+        };
+        let signature = self.crypto.sign(tag, &msg)?;
+        self.record.sign(self.height, view, slot, hash);
+        self.persist();
+        Some(signature)
+    }
+
     /// A block this node holds at the current height (to answer a peer's fetch).
     pub fn block(&self, hash: &Hash) -> Option<&Proposal> {
         self.blocks.get(hash)
@@ -719,17 +736,9 @@ impl<C: Crypto> Core<C> {
         self.building = false;
         let hash = p.hash();
         let view = self.view;
-        if !self.record.permits(self.height, view, Slot::Announce, &hash) {
-            return;
-        }
-        let Some(signature) = self
-            .crypto
-            .sign(tags::ANNOUNCE, &proposal_message(self.height, view, &hash))
-        else {
+        let Some(signature) = self.sign_in(view, Slot::Announce, hash) else {
             return;
         };
-        self.record.sign(self.height, view, Slot::Announce, hash);
-        self.persist();
         self.blocks.insert(hash, p.clone());
         self.validity.insert(hash, true);
         match self.new_view_pending.take() {
@@ -750,29 +759,32 @@ impl<C: Crypto> Core<C> {
     }
 
     fn send_prepare(&mut self) {
-        let (Some(me), Some(hash)) = (self.me, self.proposal) else {
-            return;
-        };
-        if self.sent_prepare || !self.record.permits(self.height, self.view, Slot::Prepare, &hash) {
-            return;
+        let Some(hash) = self.proposal else { return };
+        if !self.sent_prepare && self.send_vote(Slot::Prepare, hash) {
+            self.sent_prepare = true;
         }
-        let Some(signature) = self
-            .crypto
-            .sign(tags::PREPARE, &proposal_message(self.height, self.view, &hash))
-        else {
-            return;
+    }
+
+    /// Signs a PREPARE or COMMIT for `hash` in the current view (if the record permits) and
+    /// sends it to the leader; whether it did.
+    fn send_vote(&mut self, slot: Slot, hash: Hash) -> bool {
+        let Some(me) = self.me else { return false };
+        let view = self.view;
+        let Some(signature) = self.sign_in(view, slot, hash) else {
+            return false;
         };
-        self.sent_prepare = true;
-        self.record.sign(self.height, self.view, Slot::Prepare, hash);
-        self.persist();
         let vote = Vote {
             height: self.height,
-            view: self.view,
+            view,
             hash,
             signer: me as u32,
             signature,
         };
-        self.send_to_leader(Message::Prepare(vote));
+        self.send_to_leader(match slot {
+            Slot::Commit => Message::Commit(vote),
+            _ => Message::Prepare(vote),
+        });
+        true
     }
 
     fn send_to_leader(&mut self, m: Message) {
@@ -877,31 +889,12 @@ impl<C: Crypto> Core<C> {
         self.certs.insert((view, qc.hash), qc.clone());
         self.proposal = Some(qc.hash);
         self.prepared = Some(qc.clone());
-        let (Some(me), false) = (self.me, self.sent_commit) else {
-            return;
-        };
-        if self.validity.get(&qc.hash) == Some(&false)
-            || !self.record.permits(self.height, view, Slot::Commit, &qc.hash)
-        {
+        if self.sent_commit || self.validity.get(&qc.hash) == Some(&false) {
             return;
         }
-        let Some(signature) = self
-            .crypto
-            .sign(tags::COMMIT, &commit_message(self.height, &qc.hash, view))
-        else {
-            return;
-        };
-        self.sent_commit = true;
-        self.record.sign(self.height, view, Slot::Commit, qc.hash);
-        self.persist();
-        let vote = Vote {
-            height: self.height,
-            view,
-            hash: qc.hash,
-            signer: me as u32,
-            signature,
-        };
-        self.send_to_leader(Message::Commit(vote));
+        if self.send_vote(Slot::Commit, qc.hash) {
+            self.sent_commit = true;
+        }
     }
 
     fn on_committed(&mut self, qc: QuorumCert) {
@@ -1059,14 +1052,9 @@ impl<C: Crypto> Core<C> {
         match reproposal {
             Some((qc, p)) => {
                 let hash = p.hash();
-                let Some(signature) = self
-                    .crypto
-                    .sign(tags::ANNOUNCE, &proposal_message(self.height, view, &hash))
-                else {
+                let Some(signature) = self.sign_in(view, Slot::Announce, hash) else {
                     return;
                 };
-                self.record.sign(self.height, view, Slot::Announce, hash);
-                self.persist();
                 self.out.push(Output::Broadcast(Message::NewView {
                     view,
                     votes,
