@@ -848,6 +848,11 @@ impl Sim {
                     return;
                 }
                 self.stats.delivered += 1;
+                // Through the wire encoding, as a real network would carry it.
+                let msg = match Message::from_bytes(&msg.to_bytes()) {
+                    Ok(m) => m,
+                    Err(e) => return self.violate(format!("a {} does not survive the wire: {e}", msg.kind())),
+                };
                 let honest_sender = self.is_honest(from);
                 let out = self.nodes[to]
                     .core

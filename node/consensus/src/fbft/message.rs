@@ -147,7 +147,35 @@ pub enum Message {
     },
 }
 
+/// Most bytes a consensus message may take on the wire (a NEWVIEW or VIEWCHANGE carries a block).
+pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
+
+/// Why bytes from the network are not a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Over [`MAX_MESSAGE_BYTES`].
+    #[error("consensus message of {0} bytes is over the {MAX_MESSAGE_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// Not the SCALE encoding of a message (or trailing bytes).
+    #[error("not a consensus message: {0}")]
+    Malformed(String),
+}
+
 impl Message {
+    /// The wire encoding (SCALE).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode()
+    }
+
+    /// Decodes bytes from the network: bounded in size and nesting, every byte used.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(WireError::TooLarge(bytes.len()));
+        }
+        <Message as parity_scale_codec::DecodeLimit>::decode_all_with_depth_limit(16, &mut &bytes[..])
+            .map_err(|e| WireError::Malformed(e.to_string()))
+    }
+
     /// The height it is about.
     pub fn height(&self) -> Height {
         match self {
@@ -169,5 +197,55 @@ impl Message {
             Message::ViewChange { .. } => "viewchange",
             Message::NewView { .. } => "newview",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Message {
+        Message::ViewChange {
+            vote: ViewChange {
+                height: 3,
+                new_view: 2,
+                prepared: Some((1, Hash([4; 32]))),
+                signer: 1,
+                signature: [5; 96],
+            },
+            prepared: Some(QuorumCert {
+                height: 3,
+                hash: Hash([4; 32]),
+                cert: CommitCertificate {
+                    view: 1,
+                    signature: [6; 96],
+                    signers: vec![0b111],
+                },
+            }),
+            proposal: None,
+        }
+    }
+
+    #[test]
+    fn wire_bytes_round_trip_and_hostile_bytes_are_refused() {
+        let m = sample();
+        let bytes = m.to_bytes();
+        assert_eq!(Message::from_bytes(&bytes), Ok(m));
+        for cut in 0..bytes.len() {
+            assert!(Message::from_bytes(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(Message::from_bytes(&trailing).is_err(), "trailing bytes");
+        assert!(matches!(Message::from_bytes(&[0xff; 64]), Err(WireError::Malformed(_))));
+        // A length prefix claiming far more than is there does not allocate it.
+        let mut huge = vec![0u8]; // Announce
+        huge.extend_from_slice(&0u64.to_le_bytes());
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+        assert!(Message::from_bytes(&huge).is_err());
+        assert_eq!(
+            Message::from_bytes(&vec![0; MAX_MESSAGE_BYTES + 1]),
+            Err(WireError::TooLarge(MAX_MESSAGE_BYTES + 1))
+        );
     }
 }

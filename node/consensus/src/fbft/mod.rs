@@ -11,5 +11,5 @@ pub mod record;
 pub use self::core::{CertKind, Config, Core, Head, Input, Output, Status, Timer, verify_certificate};
 pub use committee::{Committee, Member};
 pub use crypto::{BlsCrypto, Crypto, Sig};
-pub use message::{Message, Proposal, QuorumCert, ViewChange, Vote};
+pub use message::{Message, Proposal, QuorumCert, ViewChange, Vote, WireError};
 pub use record::SignRecord;
