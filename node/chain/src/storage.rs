@@ -159,15 +159,18 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) a store in `dir`. A store just closed in this process can keep its
-    /// file lock for a moment (sled's flusher thread lets go of it asynchronously), so a busy
-    /// lock is retried for up to a second before it counts as "another process holds it".
+    /// Opens (or creates) a store in `dir`.
+    ///
+    /// sled's periodic background flusher is off: every block is flushed explicitly when it is
+    /// written (see `Chain::commit`), and without that thread, which held the database (and its
+    /// file lock) until its next wake-up, dropping a store releases the lock at once. A busy lock
+    /// is still retried for up to five seconds before it counts as "another process holds it".
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let mut tries = 0;
         loop {
-            match sled::Config::new().path(dir.as_ref()).open() {
+            match sled::Config::new().path(dir.as_ref()).flush_every_ms(None).open() {
                 Ok(db) => return Ok(SledStore { db }),
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 50 => {
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 250 => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
