@@ -23,10 +23,11 @@ use tutti_primitives::{BlockHeader, CommitCertificate, Hash, Height};
 use crate::{
     bls::SecretKey,
     fbft::{
-        BlsCrypto, Committee, Config, Core, Crypto, Head, Input, Member, Message, Output, Proposal, Sig, SignRecord,
-        Timer, Vote,
+        BlsCrypto, CertKind, Committee, Config, Core, Crypto, Head, Input, Member, Message, Output, Proposal,
+        QuorumCert, Sig, SignRecord, Timer, Vote,
         crypto::InsecureCrypto,
         message::{commit_message, proposal_message, tags},
+        verify_certificate,
     },
 };
 
@@ -503,24 +504,14 @@ impl Sim {
     }
 
     fn check_cert(&self, height: Height, hash: &Hash, cert: &CommitCertificate, commit: bool) -> Result<(), String> {
-        let signers = self.committee.signers(&cert.signers).map_err(|e| e.to_string())?;
-        if !self
-            .committee
-            .is_quorum(self.committee.power_of(signers.iter().copied()))
-        {
-            return Err(format!(
-                "certificate at height {height} is not more than 2/3 of the power"
-            ));
-        }
-        let (tag, msg) = if commit {
-            (tags::COMMIT, commit_message(height, hash, cert.view))
-        } else {
-            (tags::PREPARE, proposal_message(height, cert.view, hash))
+        let kind = if commit { CertKind::Commit } else { CertKind::Prepare };
+        let qc = QuorumCert {
+            height,
+            hash: *hash,
+            cert: cert.clone(),
         };
-        if !self.observer.verify_aggregate(&signers, tag, &msg, &cert.signature) {
-            return Err(format!("certificate at height {height} does not verify"));
-        }
-        Ok(())
+        verify_certificate(&self.committee, &self.observer, kind, &qc)
+            .map_err(|e| format!("certificate at height {height}: {e}"))
     }
 
     fn perform(&mut self, i: usize, outputs: Vec<Output>) {

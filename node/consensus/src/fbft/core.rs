@@ -391,7 +391,7 @@ impl<C: Crypto> Core<C> {
                 self.on_message(m);
             }
         }
-        let replayed = self.out.split_off(reported.min(self.out.len()));
+        let replayed = self.out.split_off(reported);
         out.append(&mut self.out);
         out.extend(replayed.into_iter().filter(|o| !matches!(o, Output::Rejected { .. })));
         out
