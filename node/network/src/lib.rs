@@ -1,0 +1,224 @@
+//! Tutti's peer-to-peer layer.
+//!
+//! The node talks to peers through the [`Network`] trait: it publishes on three gossip topics per
+//! chain and shard ([`Topic`]), asks peers for data with requests (block sync, fetching a block by
+//! hash), and reads [`Event`]s from a channel. Payloads are opaque bytes here; the node encodes
+//! and checks them. Two implementations:
+//!
+//! - [`p2p::P2pNetwork`]: libp2p over TCP with noise and yamux; gossipsub for the topics (every
+//!   message held until the node has checked it, see [`Network::validated`]); Kademlia and
+//!   identify for discovery; a request-response protocol for sync. Peers that send invalid data
+//!   lose score ([`Scores`]) and are disconnected and refused once it falls to the ban threshold.
+//! - [`memory::MemoryNetwork`]: the same behaviour between nodes in one process, over channels,
+//!   for tests of the node shell.
+
+use std::{collections::HashMap, fmt};
+
+use futures::future::BoxFuture;
+use tokio::sync::oneshot;
+
+pub mod memory;
+pub mod p2p;
+
+pub use libp2p::{Multiaddr, PeerId};
+
+/// A gossip topic. Each chain and shard has its own instance of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Signed transactions entering pools.
+    Transactions,
+    /// FBFT messages.
+    Consensus,
+    /// Committed blocks with their commit certificates (for full nodes and laggards).
+    Blocks,
+}
+
+impl Topic {
+    /// Every topic.
+    pub const ALL: [Topic; 3] = [Topic::Transactions, Topic::Consensus, Topic::Blocks];
+
+    /// The topic's name on the wire for a chain and shard.
+    pub fn name(self, chain_id: u64, shard: u32) -> String {
+        let kind = match self {
+            Topic::Transactions => "tx",
+            Topic::Consensus => "consensus",
+            Topic::Blocks => "blocks",
+        };
+        format!("/tutti/{chain_id}/shard/{shard}/{kind}/1")
+    }
+}
+
+/// A gossip message's identity (blake3 of topic and data), to report its verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MessageId(pub Vec<u8>);
+
+/// A gossip message received.
+#[derive(Debug)]
+pub struct Gossip {
+    /// The peer that passed it to us (not necessarily its author).
+    pub peer: PeerId,
+    /// Its identity.
+    pub id: MessageId,
+    /// Its topic.
+    pub topic: Topic,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+/// What the network tells the node.
+#[derive(Debug)]
+pub enum Event {
+    /// A gossip message; answer with [`Network::validated`].
+    Gossip(Gossip),
+    /// A peer asks for something; send the answer on `reply` (dropping it sends nothing and the
+    /// peer sees a failure).
+    Request {
+        /// Who asks.
+        peer: PeerId,
+        /// The request.
+        data: Vec<u8>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+    /// A connection to a new peer opened.
+    PeerConnected(PeerId),
+    /// The last connection to a peer closed.
+    PeerDisconnected(PeerId),
+}
+
+/// The node's verdict on a gossip message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: pass it on.
+    Accept,
+    /// Not wrong but not useful (a duplicate, too old): drop it, no penalty.
+    Ignore,
+    /// Invalid: drop it and score its sender down.
+    Reject,
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// No connected peer to ask (or all were excluded).
+    #[error("no peer to ask (connected peers: {0})")]
+    NoPeer(usize),
+    /// The peer did not answer.
+    #[error("peer {peer} did not answer: {reason}")]
+    Failed {
+        /// Who was asked.
+        peer: PeerId,
+        /// What happened.
+        reason: String,
+    },
+    /// The network task stopped.
+    #[error("the network has stopped")]
+    Stopped,
+}
+
+/// The node's view of its peers.
+pub trait Network: Send + Sync + 'static {
+    /// This node's peer id.
+    fn local_peer(&self) -> PeerId;
+    /// Publishes on a topic of this chain and shard.
+    fn publish(&self, topic: Topic, data: Vec<u8>);
+    /// Reports the verdict on a gossip message: accepted messages propagate, rejected ones
+    /// score down the peer that sent them.
+    fn validated(&self, peer: PeerId, id: MessageId, verdict: Verdict);
+    /// Scores down a peer for invalid data outside gossip (a bad sync answer).
+    fn penalise(&self, peer: PeerId, reason: &str);
+    /// Sends a request to one connected peer not in `exclude`; resolves with who answered and the
+    /// answer.
+    fn request(&self, data: Vec<u8>, exclude: Vec<PeerId>) -> BoxFuture<'static, Result<(PeerId, Vec<u8>), NetError>>;
+    /// The peers connected now.
+    fn peers(&self) -> Vec<PeerId>;
+}
+
+/// Score lost for one invalid message.
+pub const INVALID_PENALTY: i32 = 25;
+/// Score at which a peer is banned (four invalid messages without good ones in between).
+pub const BAN_SCORE: i32 = -100;
+
+/// Per-peer reputation: invalid data costs [`INVALID_PENALTY`], valid messages earn a point back
+/// (up to 0), and a peer reaching [`BAN_SCORE`] is banned for the rest of the process's life.
+/// Good data never lifts a ban.
+#[derive(Debug, Default)]
+pub struct Scores {
+    scores: HashMap<PeerId, i32>,
+}
+
+impl Scores {
+    /// A valid message from `peer`.
+    pub fn reward(&mut self, peer: &PeerId) {
+        if let Some(s) = self.scores.get_mut(peer)
+            && *s > BAN_SCORE
+        {
+            *s = (*s + 1).min(0);
+        }
+    }
+
+    /// Invalid data from `peer`; true when the peer must now be banned (only once).
+    pub fn penalise(&mut self, peer: &PeerId) -> bool {
+        let s = self.scores.entry(*peer).or_insert(0);
+        let before = *s;
+        *s = s.saturating_sub(INVALID_PENALTY);
+        before > BAN_SCORE && *s <= BAN_SCORE
+    }
+
+    /// Whether `peer` is banned.
+    pub fn is_banned(&self, peer: &PeerId) -> bool {
+        self.scores.get(peer).is_some_and(|s| *s <= BAN_SCORE)
+    }
+
+    /// A peer's score (0 if unknown).
+    pub fn score(&self, peer: &PeerId) -> i32 {
+        self.scores.get(peer).copied().unwrap_or(0)
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// The id of a gossip message: blake3 of its topic name and data, so the same bytes published by
+/// two nodes (a transaction sent to both) are one message.
+pub fn message_id(topic: &str, data: &[u8]) -> MessageId {
+    let mut h = blake3::Hasher::new();
+    h.update(&(topic.len() as u64).to_le_bytes());
+    h.update(topic.as_bytes());
+    h.update(data);
+    MessageId(h.finalize().as_bytes()[..20].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_ban_after_repeated_invalid_data_and_recover_with_good_data() {
+        let mut s = Scores::default();
+        let p = PeerId::random();
+        assert!(!s.penalise(&p));
+        s.reward(&p);
+        assert_eq!(s.score(&p), -INVALID_PENALTY + 1);
+        assert!(!s.penalise(&p) && !s.penalise(&p) && !s.penalise(&p));
+        assert_eq!(s.score(&p), -99);
+        assert!(!s.is_banned(&p));
+        assert!(s.penalise(&p), "the fifth strike (one point was earned back) bans");
+        assert!(s.is_banned(&p));
+        assert!(!s.penalise(&p), "banned once");
+        s.reward(&p);
+        assert!(s.is_banned(&p), "a ban is not lifted by good data");
+        assert!(!s.is_banned(&PeerId::random()) && s.score(&PeerId::random()) == 0);
+    }
+
+    #[test]
+    fn topic_names_are_per_chain_and_shard() {
+        assert_eq!(Topic::Consensus.name(7, 0), "/tutti/7/shard/0/consensus/1");
+        assert_ne!(Topic::Transactions.name(7, 0), Topic::Transactions.name(7, 1));
+        assert_ne!(message_id("a", b"x"), message_id("b", b"x"));
+        assert_eq!(message_id("a", b"x"), message_id("a", b"x"));
+    }
+}

@@ -1,0 +1,278 @@
+//! The in-memory network: nodes of one process joined through a [`MemoryHub`], with the same
+//! behaviour the node sees from libp2p (topics, verdicts, scoring and bans, requests to one
+//! peer), plus links that tests can cut and restore.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::{FutureExt, future::BoxFuture};
+use rand::seq::SliceRandom;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Event, Gossip, MessageId, NetError, Network, PeerId, Scores, Topic, Verdict, message_id};
+
+/// How long a request waits for its answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Member {
+    events: mpsc::Sender<Event>,
+    scores: Scores,
+}
+
+#[derive(Default)]
+struct Hub {
+    members: HashMap<PeerId, Member>,
+    cut: HashSet<(PeerId, PeerId)>,
+}
+
+impl Hub {
+    fn linked(&self, a: &PeerId, b: &PeerId) -> bool {
+        a != b
+            && !self.cut.contains(&(*a, *b))
+            && !self.cut.contains(&(*b, *a))
+            && self.members.get(a).is_some_and(|m| !m.scores.is_banned(b))
+            && self.members.get(b).is_some_and(|m| !m.scores.is_banned(a))
+    }
+}
+
+/// Joins in-process nodes.
+#[derive(Clone, Default)]
+pub struct MemoryHub {
+    inner: Arc<Mutex<Hub>>,
+}
+
+impl MemoryHub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new node: its network handle and its events.
+    pub fn join(&self) -> (MemoryNetwork, mpsc::Receiver<Event>) {
+        let me = PeerId::random();
+        let (tx, rx) = mpsc::channel(4096);
+        let mut hub = self.inner.lock().expect("hub lock poisoned");
+        for (p, m) in &hub.members {
+            let _ = m.events.try_send(Event::PeerConnected(me));
+            let _ = tx.try_send(Event::PeerConnected(*p));
+        }
+        hub.members.insert(
+            me,
+            Member {
+                events: tx,
+                scores: Scores::default(),
+            },
+        );
+        (MemoryNetwork { hub: self.clone(), me }, rx)
+    }
+
+    /// Removes a node (as if its process stopped).
+    pub fn leave(&self, peer: &PeerId) {
+        let mut hub = self.inner.lock().expect("hub lock poisoned");
+        hub.members.remove(peer);
+        for m in hub.members.values() {
+            let _ = m.events.try_send(Event::PeerDisconnected(*peer));
+        }
+    }
+
+    /// Cuts (or restores) the link between two nodes.
+    pub fn set_link(&self, a: PeerId, b: PeerId, up: bool) {
+        let mut hub = self.inner.lock().expect("hub lock poisoned");
+        if up {
+            hub.cut.remove(&(a, b));
+            hub.cut.remove(&(b, a));
+        } else {
+            hub.cut.insert((a, b));
+        }
+    }
+
+    /// Whether `who` has banned `peer`.
+    pub fn is_banned(&self, who: &PeerId, peer: &PeerId) -> bool {
+        let hub = self.inner.lock().expect("hub lock poisoned");
+        hub.members.get(who).is_some_and(|m| m.scores.is_banned(peer))
+    }
+}
+
+/// One node's handle on a [`MemoryHub`].
+#[derive(Clone)]
+pub struct MemoryNetwork {
+    hub: MemoryHub,
+    me: PeerId,
+}
+
+impl Network for MemoryNetwork {
+    fn local_peer(&self) -> PeerId {
+        self.me
+    }
+
+    fn publish(&self, topic: Topic, data: Vec<u8>) {
+        let hub = self.hub.inner.lock().expect("hub lock poisoned");
+        let id = message_id(&topic.name(0, 0), &data);
+        for (p, m) in &hub.members {
+            if hub.linked(&self.me, p) {
+                let gossip = Gossip {
+                    peer: self.me,
+                    id: id.clone(),
+                    topic,
+                    data: data.clone(),
+                };
+                if m.events.try_send(Event::Gossip(gossip)).is_err() {
+                    tracing::warn!(peer = %p, "memory network: event queue full, message dropped");
+                }
+            }
+        }
+    }
+
+    fn validated(&self, peer: PeerId, _id: MessageId, verdict: Verdict) {
+        match verdict {
+            Verdict::Reject => self.penalise(peer, "invalid gossip"),
+            Verdict::Accept => {
+                let mut hub = self.hub.inner.lock().expect("hub lock poisoned");
+                if let Some(m) = hub.members.get_mut(&self.me) {
+                    m.scores.reward(&peer);
+                }
+            }
+            Verdict::Ignore => {}
+        }
+    }
+
+    fn penalise(&self, peer: PeerId, reason: &str) {
+        let mut hub = self.hub.inner.lock().expect("hub lock poisoned");
+        if let Some(m) = hub.members.get_mut(&self.me)
+            && m.scores.penalise(&peer)
+        {
+            tracing::warn!(%peer, reason, "peer banned");
+            let _ = m.events.try_send(Event::PeerDisconnected(peer));
+        }
+    }
+
+    fn request(&self, data: Vec<u8>, exclude: Vec<PeerId>) -> BoxFuture<'static, Result<(PeerId, Vec<u8>), NetError>> {
+        let picked = {
+            let hub = self.hub.inner.lock().expect("hub lock poisoned");
+            let mut peers: Vec<PeerId> = hub
+                .members
+                .keys()
+                .filter(|p| hub.linked(&self.me, p) && !exclude.contains(p))
+                .copied()
+                .collect();
+            peers.shuffle(&mut rand::thread_rng());
+            match peers.first() {
+                None => Err(NetError::NoPeer(hub.members.len().saturating_sub(1))),
+                Some(p) => {
+                    let (reply, answer) = oneshot::channel();
+                    let sent = hub.members[p].events.try_send(Event::Request {
+                        peer: self.me,
+                        data,
+                        reply,
+                    });
+                    match sent {
+                        Ok(()) => Ok((*p, answer)),
+                        Err(_) => Err(NetError::Failed {
+                            peer: *p,
+                            reason: "its queue is full".into(),
+                        }),
+                    }
+                }
+            }
+        };
+        async move {
+            let (peer, answer) = picked?;
+            match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+                Ok(Ok(bytes)) => Ok((peer, bytes)),
+                Ok(Err(_)) => Err(NetError::Failed {
+                    peer,
+                    reason: "no answer".into(),
+                }),
+                Err(_) => Err(NetError::Failed {
+                    peer,
+                    reason: "timed out".into(),
+                }),
+            }
+        }
+        .boxed()
+    }
+
+    fn peers(&self) -> Vec<PeerId> {
+        let hub = self.hub.inner.lock().expect("hub lock poisoned");
+        hub.members
+            .keys()
+            .filter(|p| hub.linked(&self.me, p))
+            .copied()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn gossip_reaches_linked_peers_and_bans_cut_off_a_bad_peer() {
+        let hub = MemoryHub::new();
+        let (a, mut ea) = hub.join();
+        let (b, mut eb) = hub.join();
+        let (c, mut ec) = hub.join();
+        for e in [&mut ea, &mut eb, &mut ec] {
+            while let Ok(ev) = e.try_recv() {
+                assert!(matches!(ev, Event::PeerConnected(_)));
+            }
+        }
+        a.publish(Topic::Consensus, b"hi".to_vec());
+        for e in [&mut eb, &mut ec] {
+            match e.try_recv().unwrap() {
+                Event::Gossip(g) => assert_eq!(
+                    (g.peer, g.topic, g.data.as_slice()),
+                    (a.me, Topic::Consensus, &b"hi"[..])
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(ea.try_recv().is_err(), "no echo to the publisher");
+
+        hub.set_link(a.me, c.me, false);
+        a.publish(Topic::Blocks, b"x".to_vec());
+        assert!(eb.try_recv().is_ok() && ec.try_recv().is_err());
+        hub.set_link(a.me, c.me, true);
+
+        // b rejects a's messages until a is banned: then they no longer reach b.
+        for _ in 0..4 {
+            b.validated(a.me, MessageId(vec![]), Verdict::Reject);
+        }
+        assert!(hub.is_banned(&b.me, &a.me));
+        assert!(matches!(eb.try_recv(), Ok(Event::PeerDisconnected(p)) if p == a.me));
+        a.publish(Topic::Transactions, b"y".to_vec());
+        assert!(eb.try_recv().is_err() && ec.try_recv().is_ok());
+        assert!(!b.peers().contains(&a.me) && !a.peers().contains(&b.me));
+    }
+
+    #[tokio::test]
+    async fn requests_go_to_one_peer_and_fail_cleanly() {
+        let hub = MemoryHub::new();
+        let (a, _ea) = hub.join();
+        assert!(matches!(
+            a.request(b"q".to_vec(), vec![]).await,
+            Err(NetError::NoPeer(0))
+        ));
+        let (b, mut eb) = hub.join();
+        let server = tokio::spawn(async move {
+            while let Some(ev) = eb.recv().await {
+                if let Event::Request { data, reply, .. } = ev {
+                    let _ = reply.send([data.as_slice(), b"!"].concat());
+                    return;
+                }
+            }
+        });
+        let (peer, answer) = a.request(b"q".to_vec(), vec![]).await.unwrap();
+        assert_eq!((peer, answer.as_slice()), (b.me, &b"q!"[..]));
+        server.await.unwrap();
+        // b's event loop is gone: the request fails instead of hanging.
+        assert!(a.request(b"q".to_vec(), vec![]).await.is_err());
+        assert!(matches!(
+            a.request(b"q".to_vec(), vec![b.me]).await,
+            Err(NetError::NoPeer(_))
+        ));
+    }
+}

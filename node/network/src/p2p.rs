@@ -1,0 +1,548 @@
+//! The libp2p network: TCP, noise, yamux; gossipsub with validation held for the node's verdict;
+//! Kademlia and identify for discovery; a request-response protocol for sync; a block list for
+//! banned peers.
+//!
+//! One task owns the swarm; [`P2pNetwork`] sends it commands over a channel and the node reads
+//! [`Event`]s from the channel [`P2pNetwork::start`] returns.
+
+use std::{
+    collections::{HashMap, HashSet},
+    io,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, StreamExt, future::BoxFuture};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, gossipsub, identify, identity, kad, noise,
+    request_response::{self, OutboundRequestId, ProtocolSupport},
+    swarm::{NetworkBehaviour, SwarmEvent},
+    tcp, yamux,
+};
+use rand::seq::SliceRandom;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Event, Gossip, MessageId, NetError, Network, Scores, Topic, Verdict};
+
+/// Largest gossip message (a block proposal carries its transactions).
+pub const MAX_GOSSIP_BYTES: usize = 10 << 20;
+/// Largest sync request.
+pub const MAX_REQUEST_BYTES: u64 = 64 << 10;
+/// Largest sync answer.
+pub const MAX_RESPONSE_BYTES: u64 = 32 << 20;
+
+const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/tutti/sync/1");
+const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/tutti/kad/1");
+
+/// Settings of a libp2p node.
+#[derive(Clone, Debug)]
+pub struct P2pConfig {
+    /// The node's identity key (ed25519 secret, 32 bytes); its peer id derives from it.
+    pub secret: [u8; 32],
+    /// Where to listen, e.g. `/ip4/127.0.0.1/tcp/30300`.
+    pub listen: Multiaddr,
+    /// Peers to dial at start, each `…/p2p/<peer id>`.
+    pub bootnodes: Vec<Multiaddr>,
+    /// Chain id (topics are per chain).
+    pub chain_id: u64,
+    /// Shard (topics are per shard).
+    pub shard: u32,
+}
+
+/// Why the network could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The identity key is unusable.
+    #[error("the node key is not a valid ed25519 secret key: {0}")]
+    Key(String),
+    /// A libp2p component refused its configuration.
+    #[error("the network could not be built: {0}")]
+    Build(String),
+    /// Listening failed (port taken?).
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// A bootnode address lacks its `/p2p/<peer id>` suffix.
+    #[error("bootnode {0} must end with /p2p/<peer id>")]
+    Bootnode(Multiaddr),
+}
+
+/// The peer id a node key gives.
+pub fn peer_id(secret: [u8; 32]) -> Result<PeerId, StartError> {
+    Ok(keypair(secret)?.public().to_peer_id())
+}
+
+fn keypair(mut secret: [u8; 32]) -> Result<identity::Keypair, StartError> {
+    identity::Keypair::ed25519_from_bytes(&mut secret).map_err(|e| StartError::Key(e.to_string()))
+}
+
+/// Request and response bytes, read to the end of the stream within a size limit.
+#[derive(Clone, Default)]
+struct BytesCodec;
+
+async fn read_limited<T: AsyncRead + Unpin + Send>(io: &mut T, limit: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    io.take(limit + 1).read_to_end(&mut out).await?;
+    if out.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message over {limit} bytes"),
+        ));
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl request_response::Codec for BytesCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
+        read_limited(io, MAX_REQUEST_BYTES).await
+    }
+
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
+        read_limited(io, MAX_RESPONSE_BYTES).await
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> io::Result<()> {
+        io.write_all(&req).await?;
+        io.close().await
+    }
+
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Vec<u8>,
+    ) -> io::Result<()> {
+        io.write_all(&res).await?;
+        io.close().await
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    gossipsub: gossipsub::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    identify: identify::Behaviour,
+    sync: request_response::Behaviour<BytesCodec>,
+}
+
+enum Command {
+    Publish(Topic, Vec<u8>),
+    Validated(PeerId, MessageId, Verdict),
+    Penalise(PeerId, String),
+    Request {
+        data: Vec<u8>,
+        exclude: Vec<PeerId>,
+        reply: oneshot::Sender<Result<(PeerId, Vec<u8>), NetError>>,
+    },
+    Respond(request_response::ResponseChannel<Vec<u8>>, Vec<u8>),
+}
+
+/// A handle on the libp2p task.
+#[derive(Clone)]
+pub struct P2pNetwork {
+    me: PeerId,
+    commands: mpsc::UnboundedSender<Command>,
+    peers: Arc<Mutex<HashSet<PeerId>>>,
+    listening: Arc<Mutex<Vec<Multiaddr>>>,
+}
+
+impl P2pNetwork {
+    /// Builds the swarm, starts listening and dialing the bootnodes, and spawns its task on the
+    /// current tokio runtime. The task ends when every handle is dropped.
+    pub fn start(config: P2pConfig) -> Result<(P2pNetwork, mpsc::Receiver<Event>), StartError> {
+        let key = keypair(config.secret)?;
+        let me = key.public().to_peer_id();
+        let topics: HashMap<gossipsub::TopicHash, Topic> = Topic::ALL
+            .iter()
+            .map(|t| {
+                (
+                    gossipsub::IdentTopic::new(t.name(config.chain_id, config.shard)).hash(),
+                    *t,
+                )
+            })
+            .collect();
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| StartError::Build(e.to_string()))?
+            .with_behaviour(|key| {
+                let gossip_config = gossipsub::ConfigBuilder::default()
+                    .heartbeat_interval(Duration::from_millis(500))
+                    .validation_mode(gossipsub::ValidationMode::Strict)
+                    .validate_messages()
+                    .max_transmit_size(MAX_GOSSIP_BYTES)
+                    .message_id_fn(|m: &gossipsub::Message| {
+                        gossipsub::MessageId::from(crate::message_id(m.topic.as_str(), &m.data).0)
+                    })
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let gossipsub =
+                    gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+                let peer = key.public().to_peer_id();
+                let mut kad = kad::Behaviour::with_config(
+                    peer,
+                    kad::store::MemoryStore::new(peer),
+                    kad::Config::new(KAD_PROTOCOL),
+                );
+                kad.set_mode(Some(kad::Mode::Server));
+                Ok(Behaviour {
+                    blocked: Default::default(),
+                    gossipsub,
+                    kad,
+                    identify: identify::Behaviour::new(identify::Config::new("/tutti/1".into(), key.public())),
+                    sync: request_response::Behaviour::new(
+                        [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                        request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+                    ),
+                })
+            })
+            .map_err(|e| StartError::Build(e.to_string()))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+            .build();
+        for t in topics.keys() {
+            let topic = gossipsub::TopicHash::from_raw(t.as_str());
+            swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&gossipsub::IdentTopic::new(topic.as_str()))
+                .map_err(|e| StartError::Build(e.to_string()))?;
+        }
+        swarm.listen_on(config.listen.clone()).map_err(|e| StartError::Listen {
+            addr: config.listen.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut bootnodes = Vec::new();
+        for addr in &config.bootnodes {
+            let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else {
+                return Err(StartError::Bootnode(addr.clone()));
+            };
+            if peer != me {
+                swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                bootnodes.push((peer, addr.clone()));
+            }
+        }
+        let (commands, rx) = mpsc::unbounded_channel();
+        let (events, events_rx) = mpsc::channel(8192);
+        let net = P2pNetwork {
+            me,
+            commands,
+            peers: Arc::default(),
+            listening: Arc::default(),
+        };
+        let task = Task {
+            swarm,
+            topics,
+            names: Topic::ALL
+                .iter()
+                .map(|t| (*t, gossipsub::IdentTopic::new(t.name(config.chain_id, config.shard))))
+                .collect(),
+            events,
+            peers: net.peers.clone(),
+            listening: net.listening.clone(),
+            scores: Scores::default(),
+            pending: HashMap::new(),
+            respond: net.commands.clone(),
+            bootnodes,
+        };
+        tokio::spawn(task.run(rx));
+        Ok((net, events_rx))
+    }
+
+    /// The addresses the node listens on (known once the listener is up).
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.listening.lock().expect("listening lock poisoned").clone()
+    }
+}
+
+impl Network for P2pNetwork {
+    fn local_peer(&self) -> PeerId {
+        self.me
+    }
+
+    fn publish(&self, topic: Topic, data: Vec<u8>) {
+        let _ = self.commands.send(Command::Publish(topic, data));
+    }
+
+    fn validated(&self, peer: PeerId, id: MessageId, verdict: Verdict) {
+        let _ = self.commands.send(Command::Validated(peer, id, verdict));
+    }
+
+    fn penalise(&self, peer: PeerId, reason: &str) {
+        let _ = self.commands.send(Command::Penalise(peer, reason.to_string()));
+    }
+
+    fn request(&self, data: Vec<u8>, exclude: Vec<PeerId>) -> BoxFuture<'static, Result<(PeerId, Vec<u8>), NetError>> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.commands.send(Command::Request { data, exclude, reply });
+        async move {
+            sent.map_err(|_| NetError::Stopped)?;
+            answer.await.map_err(|_| NetError::Stopped)?
+        }
+        .boxed()
+    }
+
+    fn peers(&self) -> Vec<PeerId> {
+        self.peers
+            .lock()
+            .expect("peers lock poisoned")
+            .iter()
+            .copied()
+            .collect()
+    }
+}
+
+type Pending = HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<(PeerId, Vec<u8>), NetError>>)>;
+
+struct Task {
+    swarm: Swarm<Behaviour>,
+    topics: HashMap<gossipsub::TopicHash, Topic>,
+    names: HashMap<Topic, gossipsub::IdentTopic>,
+    events: mpsc::Sender<Event>,
+    peers: Arc<Mutex<HashSet<PeerId>>>,
+    listening: Arc<Mutex<Vec<Multiaddr>>>,
+    scores: Scores,
+    pending: Pending,
+    respond: mpsc::UnboundedSender<Command>,
+    bootnodes: Vec<(PeerId, Multiaddr)>,
+}
+
+impl Task {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut bootstrap = tokio::time::interval(Duration::from_secs(30));
+        // Bootnodes that are down (a testnet starting all at once, a restart) are dialed again
+        // until they answer.
+        let mut redial = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                c = commands.recv() => match c {
+                    Some(c) => self.command(c),
+                    // Every handle is gone (the respond sender lives here, so the node side is).
+                    None => break,
+                },
+                e = self.swarm.select_next_some() => {
+                    if !self.event(e).await {
+                        break;
+                    }
+                }
+                _ = bootstrap.tick() => {
+                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                }
+                _ = redial.tick() => self.redial(),
+            }
+            if self.events.is_closed() {
+                break;
+            }
+        }
+        tracing::debug!("network task stopped");
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Publish(topic, data) => {
+                let t = self.names[&topic].clone();
+                match self.swarm.behaviour_mut().gossipsub.publish(t, data) {
+                    Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+                    // Alone for now (a single node, or peers not yet subscribed): nothing to do.
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+                    Err(e) => tracing::warn!(%topic, "publish failed: {e}"),
+                }
+            }
+            Command::Validated(peer, id, verdict) => {
+                let acceptance = match verdict {
+                    Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+                    Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+                    Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+                };
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                    &gossipsub::MessageId::from(id.0),
+                    &peer,
+                    acceptance,
+                );
+                match verdict {
+                    Verdict::Accept => self.scores.reward(&peer),
+                    Verdict::Reject => self.penalise(peer, "invalid gossip"),
+                    Verdict::Ignore => {}
+                }
+            }
+            Command::Penalise(peer, reason) => self.penalise(peer, &reason),
+            Command::Request { data, exclude, reply } => {
+                let mut peers: Vec<PeerId> = self
+                    .peers
+                    .lock()
+                    .expect("peers lock poisoned")
+                    .iter()
+                    .filter(|p| !exclude.contains(p))
+                    .copied()
+                    .collect();
+                peers.shuffle(&mut rand::thread_rng());
+                match peers.first() {
+                    None => {
+                        let n = self.peers.lock().expect("peers lock poisoned").len();
+                        let _ = reply.send(Err(NetError::NoPeer(n)));
+                    }
+                    Some(p) => {
+                        let id = self.swarm.behaviour_mut().sync.send_request(p, data);
+                        self.pending.insert(id, (*p, reply));
+                    }
+                }
+            }
+            Command::Respond(channel, data) => {
+                if self.swarm.behaviour_mut().sync.send_response(channel, data).is_err() {
+                    tracing::debug!("a sync answer could not be sent (the peer left)");
+                }
+            }
+        }
+    }
+
+    fn redial(&mut self) {
+        for (peer, addr) in &self.bootnodes {
+            let connected = self.peers.lock().expect("peers lock poisoned").contains(peer);
+            if !connected && !self.scores.is_banned(peer) && !self.swarm.is_connected(peer) {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    tracing::debug!(%addr, "cannot dial bootnode: {e}");
+                }
+            }
+        }
+    }
+
+    fn penalise(&mut self, peer: PeerId, reason: &str) {
+        tracing::debug!(%peer, reason, score = self.scores.score(&peer), "peer scored down");
+        if self.scores.penalise(&peer) {
+            tracing::warn!(%peer, reason, "peer banned for sending invalid data");
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            self.swarm.behaviour_mut().kad.remove_peer(&peer);
+        }
+    }
+
+    /// Handles one swarm event; false when the node side has gone.
+    async fn event(&mut self, e: SwarmEvent<BehaviourEvent>) -> bool {
+        match e {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "p2p listening");
+                self.listening.lock().expect("listening lock poisoned").push(address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established.get() == 1 {
+                    self.peers.lock().expect("peers lock poisoned").insert(peer_id);
+                    return self.events.send(Event::PeerConnected(peer_id)).await.is_ok();
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.peers.lock().expect("peers lock poisoned").remove(&peer_id);
+                    return self.events.send(Event::PeerDisconnected(peer_id)).await.is_ok();
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let Some(topic) = self.topics.get(&message.topic).copied() else {
+                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        gossipsub::MessageAcceptance::Ignore,
+                    );
+                    return true;
+                };
+                let g = Gossip {
+                    peer: propagation_source,
+                    id: MessageId(message_id.0),
+                    topic,
+                    data: message.data,
+                };
+                return self.events.send(Event::Gossip(g)).await.is_ok();
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
+                match message {
+                    request_response::Message::Request { request, channel, .. } => {
+                        let (reply, answer) = oneshot::channel();
+                        let respond = self.respond.clone();
+                        tokio::spawn(async move {
+                            if let Ok(data) = answer.await {
+                                let _ = respond.send(Command::Respond(channel, data));
+                            }
+                        });
+                        let ev = Event::Request {
+                            peer,
+                            data: request,
+                            reply,
+                        };
+                        return self.events.send(ev).await.is_ok();
+                    }
+                    request_response::Message::Response { request_id, response } => {
+                        if let Some((p, reply)) = self.pending.remove(&request_id) {
+                            let _ = reply.send(Ok((p, response)));
+                        }
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            })) => {
+                if let Some((_, reply)) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Failed {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. })) => {
+                let connected = self.peers.lock().expect("peers lock poisoned").contains(&peer);
+                if !connected && !self.scores.is_banned(&peer) && peer != *self.swarm.local_peer_id() {
+                    let _ = self.swarm.dial(peer);
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(?peer_id, "dial failed: {error}");
+            }
+            _ => {}
+        }
+        true
+    }
+}

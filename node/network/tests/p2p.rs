@@ -1,0 +1,118 @@
+//! Two libp2p nodes on loopback: discovery from a bootnode, gossip both ways, a sync request,
+//! and a ban after repeated invalid data.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tutti_network::{
+    Event, Multiaddr, Network, Topic, Verdict,
+    p2p::{P2pConfig, P2pNetwork, peer_id},
+};
+
+fn config(seed: u8, bootnodes: Vec<Multiaddr>) -> P2pConfig {
+    P2pConfig {
+        secret: [seed; 32],
+        listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+        bootnodes,
+        chain_id: 7,
+        shard: 0,
+    }
+}
+
+async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..300 {
+        if let Some(t) = f() {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Publishes until the other side sees a gossip message on `topic` (the subscription spreads
+/// with the first heartbeat); returns it.
+async fn gossip_through(
+    from: &P2pNetwork,
+    to: &mut mpsc::Receiver<Event>,
+    topic: Topic,
+    data: &[u8],
+) -> tutti_network::Gossip {
+    for _ in 0..100 {
+        from.publish(topic, data.to_vec());
+        let deadline = tokio::time::sleep(Duration::from_millis(200));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                ev = to.recv() => match ev.expect("network stopped") {
+                    Event::Gossip(g) if g.data == data => return g,
+                    _ => {}
+                },
+                _ = &mut deadline => break,
+            }
+        }
+    }
+    panic!("gossip on {topic} never arrived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_gossip_sync_and_ban() {
+    let (a, mut ea) = P2pNetwork::start(config(1, vec![])).unwrap();
+    assert_eq!(a.local_peer(), peer_id([1; 32]).unwrap());
+    let addr = until("a's listen address", || a.listen_addrs().first().cloned()).await;
+    let boot: Multiaddr = format!("{addr}/p2p/{}", a.local_peer()).parse().unwrap();
+    let (b, mut eb) = P2pNetwork::start(config(2, vec![boot])).unwrap();
+    until("a connection", || b.peers().contains(&a.local_peer()).then_some(())).await;
+
+    let g = gossip_through(&b, &mut ea, Topic::Consensus, b"vote").await;
+    assert_eq!((g.peer, g.topic), (b.local_peer(), Topic::Consensus));
+    a.validated(g.peer, g.id, Verdict::Accept);
+    let g = gossip_through(&a, &mut eb, Topic::Transactions, b"tx").await;
+    assert_eq!(g.topic, Topic::Transactions);
+
+    // A request from a to b, answered by b's event loop.
+    let server = tokio::spawn(async move {
+        loop {
+            match eb.recv().await {
+                Some(Event::Request { data, reply, .. }) => {
+                    let _ = reply.send([b"re:".as_slice(), &data].concat());
+                    return eb;
+                }
+                Some(_) => {}
+                None => panic!("b stopped"),
+            }
+        }
+    });
+    let (who, answer) = a.request(b"blocks from 1".to_vec(), vec![]).await.unwrap();
+    assert_eq!((who, answer.as_slice()), (b.local_peer(), &b"re:blocks from 1"[..]));
+    let _eb = server.await.unwrap();
+    assert!(matches!(
+        a.request(b"x".to_vec(), vec![b.local_peer()]).await,
+        Err(tutti_network::NetError::NoPeer(1))
+    ));
+
+    // b keeps sending data a finds invalid: a bans it and the connection drops.
+    for i in 0..4u8 {
+        let g = gossip_through(&b, &mut ea, Topic::Blocks, &[i; 4]).await;
+        a.validated(g.peer, g.id, Verdict::Reject);
+    }
+    until("the ban to disconnect b", || {
+        (!a.peers().contains(&b.local_peer())).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !a.peers().contains(&b.local_peer()),
+        "a banned peer stays out (b redials its bootnode)"
+    );
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused_with_a_reason() {
+    let bad = P2pNetwork::start(config(3, vec!["/ip4/127.0.0.1/tcp/1".parse().unwrap()]));
+    let e = bad.err().unwrap().to_string();
+    assert!(e.contains("must end with /p2p/"), "{e}");
+    let mut c = config(4, vec![]);
+    c.listen = "/ip4/203.0.113.1/udp/1".parse().unwrap();
+    let e = P2pNetwork::start(c).err().unwrap().to_string();
+    assert!(e.contains("cannot listen"), "{e}");
+}
