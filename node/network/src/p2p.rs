@@ -425,10 +425,12 @@ impl Task {
     fn redial(&mut self) {
         for (peer, addr) in &self.bootnodes {
             let connected = self.peers.lock().expect("peers lock poisoned").contains(peer);
-            if !connected && !self.scores.is_banned(peer) && !self.swarm.is_connected(peer) {
-                if let Err(e) = self.swarm.dial(addr.clone()) {
-                    tracing::debug!(%addr, "cannot dial bootnode: {e}");
-                }
+            if !connected
+                && !self.scores.is_banned(peer)
+                && !self.swarm.is_connected(peer)
+                && let Err(e) = self.swarm.dial(addr.clone())
+            {
+                tracing::debug!(%addr, "cannot dial bootnode: {e}");
             }
         }
     }
@@ -453,21 +455,17 @@ impl Task {
                 peer_id,
                 num_established,
                 ..
-            } => {
-                if num_established.get() == 1 {
-                    self.peers.lock().expect("peers lock poisoned").insert(peer_id);
-                    return self.events.send(Event::PeerConnected(peer_id)).await.is_ok();
-                }
+            } if num_established.get() == 1 => {
+                self.peers.lock().expect("peers lock poisoned").insert(peer_id);
+                return self.events.send(Event::PeerConnected(peer_id)).await.is_ok();
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established,
                 ..
-            } => {
-                if num_established == 0 {
-                    self.peers.lock().expect("peers lock poisoned").remove(&peer_id);
-                    return self.events.send(Event::PeerDisconnected(peer_id)).await.is_ok();
-                }
+            } if num_established == 0 => {
+                self.peers.lock().expect("peers lock poisoned").remove(&peer_id);
+                return self.events.send(Event::PeerDisconnected(peer_id)).await.is_ok();
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
