@@ -461,9 +461,9 @@ impl Task {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
-            } if num_established == 0 => {
+            } => {
                 self.peers.lock().expect("peers lock poisoned").remove(&peer_id);
                 return self.events.send(Event::PeerDisconnected(peer_id)).await.is_ok();
             }
