@@ -65,6 +65,10 @@ pub struct GenesisValidator {
     pub bls_public_key: String,
     /// Stake, decimal.
     pub stake: String,
+    /// Proof of possession of the key (its BLS signature over itself), `0x` + 192 hex digits.
+    /// Required for committees of more than one, where keys are aggregated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bls_pop: Option<String>,
 }
 
 /// Chain parameters.
@@ -144,9 +148,25 @@ impl Genesis {
         if self.validators.is_empty() {
             return Err(GenesisError::Invalid("validators is empty; a chain needs one".into()));
         }
+        let mut keys = BTreeSet::new();
         for v in &self.validators {
-            self.validator_key(v)?;
-            amount(&v.stake, "stake")?;
+            if !keys.insert(self.validator_key(v)?) {
+                return Err(GenesisError::Invalid(format!(
+                    "validator key {} is listed twice",
+                    v.bls_public_key
+                )));
+            }
+            let stake = amount(&v.stake, "stake")?;
+            if stake == 0 || stake > u64::MAX as Amount {
+                return Err(GenesisError::Invalid(format!(
+                    "stake `{}` must be between 1 and {} (it is the validator's voting power)",
+                    v.stake,
+                    u64::MAX
+                )));
+            }
+            if self.validators.len() > 1 {
+                self.validator_pop(v)?;
+            }
         }
         if self.params.max_receipts_per_block == 0 {
             return Err(GenesisError::Invalid(
@@ -165,6 +185,29 @@ impl Genesis {
         bytes
             .try_into()
             .map_err(|b: Vec<u8>| GenesisError::Invalid(format!("blsPublicKey has {} bytes, expected 48", b.len())))
+    }
+
+    /// The raw 96 bytes of a validator's proof of possession (checked by the consensus layer).
+    pub fn validator_pop(&self, v: &GenesisValidator) -> Result<[u8; 96], GenesisError> {
+        let pop = v.bls_pop.as_deref().ok_or_else(|| {
+            GenesisError::Invalid(format!(
+                "validator {} has no blsPop; every key of a committee of more than one needs its proof of possession",
+                v.bls_public_key
+            ))
+        })?;
+        let bytes = hex::decode(pop.strip_prefix("0x").unwrap_or(pop))
+            .map_err(|e| GenesisError::Invalid(format!("blsPop `{pop}` is not hex: {e}")))?;
+        bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| GenesisError::Invalid(format!("blsPop has {} bytes, expected 96", b.len())))
+    }
+
+    /// The validators' voting powers (their stakes), in committee order.
+    pub fn powers(&self) -> Result<Vec<u64>, GenesisError> {
+        self.validators
+            .iter()
+            .map(|v| Ok(amount(&v.stake, "stake")? as u64))
+            .collect()
     }
 
     /// The funded accounts, parsed, in file order.
@@ -250,6 +293,7 @@ mod tests {
             validators: vec![GenesisValidator {
                 bls_public_key: format!("0x{}", "ab".repeat(48)),
                 stake: "1".into(),
+                bls_pop: None,
             }],
             params: GenesisParams::default(),
         }
@@ -281,6 +325,25 @@ mod tests {
         let mut g = sample();
         g.validators[0].bls_public_key = "0xabcd".into();
         bad(g, "expected 48");
+        let mut g = sample();
+        g.validators[0].stake = "0".into();
+        bad(g, "must be between 1");
+        let mut g = sample();
+        g.validators.push(g.validators[0].clone());
+        bad(g, "listed twice");
+        let mut g = sample();
+        let mut other = g.validators[0].clone();
+        other.bls_public_key = format!("0x{}", "cd".repeat(48));
+        g.validators.push(other);
+        bad(g.clone(), "has no blsPop");
+        for v in &mut g.validators {
+            v.bls_pop = Some("0x12".into());
+        }
+        bad(g.clone(), "expected 96");
+        for v in &mut g.validators {
+            v.bls_pop = Some(format!("0x{}", "ef".repeat(96)));
+        }
+        g.check().unwrap();
         let mut g = sample();
         g.accounts.push(GenesisAccount {
             address: Address([2; 32]).to_string(),

@@ -193,7 +193,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
     let config = NodeConfig {
         genesis,
         data_dir: Some(args.data_dir.clone()),
-        validator: dev::dev_validator(),
+        validator: Some(dev::dev_validator()),
         block_time: Duration::from_millis(args.block_time),
         max_block_txs: args.max_block_txs,
         mempool: MempoolConfig {

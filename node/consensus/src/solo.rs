@@ -49,17 +49,31 @@ pub struct Produced {
     pub output: BlockOutput,
 }
 
-/// Produces the next block from `candidates` (the chain skips any that do not apply) without
-/// committing it. `signatures_checked`: every candidate's signature was verified when this node
-/// admitted it to its pool (otherwise execution verifies each).
-pub fn produce(
+/// A block built on the head: header, the transactions that applied, and what executing them did.
+pub struct Built {
+    /// The header (unsigned; certificates come from the committee).
+    pub header: BlockHeader,
+    /// The transactions included.
+    pub txs: Vec<SignedTransaction>,
+    /// What executing them did.
+    pub output: BlockOutput,
+}
+
+/// Builds the next block on the head from `candidates` (the chain skips any that do not apply)
+/// as the leader of `view`, whose header carries `parent_commit`. `signatures_checked`: every
+/// candidate's signature was verified when this node admitted it to its pool (otherwise
+/// execution verifies each).
+#[allow(clippy::too_many_arguments)]
+pub fn build(
     chain: &Chain,
     runtime: &Runtime,
     key: &SecretKey,
     candidates: Vec<SignedTransaction>,
     timestamp_ms: u64,
     signatures_checked: bool,
-) -> Result<Produced, BlockError> {
+    view: u64,
+    parent_commit: Option<CommitCertificate>,
+) -> Result<Built, BlockError> {
     let parent = chain.head();
     let p = &parent.header;
     let height = p.height + 1;
@@ -87,7 +101,7 @@ pub fn produce(
         shard_id: p.shard_id,
         height,
         epoch: 0,
-        view: 0,
+        view,
         parent_hash: p.hash(),
         timestamp_ms,
         tx_root: tx_root(&txs),
@@ -98,10 +112,35 @@ pub fn produce(
         proposer: key.public_key().to_bytes(),
         randomness_proof: proof.to_bytes(),
         randomness,
-        parent_commit: parent.commit.clone(),
+        parent_commit,
     };
+    Ok(Built { header, txs, output })
+}
+
+/// Produces the next block from `candidates` (the chain skips any that do not apply) without
+/// committing it. `signatures_checked`: every candidate's signature was verified when this node
+/// admitted it to its pool (otherwise execution verifies each).
+pub fn produce(
+    chain: &Chain,
+    runtime: &Runtime,
+    key: &SecretKey,
+    candidates: Vec<SignedTransaction>,
+    timestamp_ms: u64,
+    signatures_checked: bool,
+) -> Result<Produced, BlockError> {
+    let parent_commit = chain.head().commit.clone();
+    let Built { header, txs, output } = build(
+        chain,
+        runtime,
+        key,
+        candidates,
+        timestamp_ms,
+        signatures_checked,
+        0,
+        parent_commit,
+    )?;
     let hash = header.hash();
-    let signature = key.sign(fbft::tags::COMMIT, &commit_message(height, &hash, header.view));
+    let signature = key.sign(fbft::tags::COMMIT, &commit_message(header.height, &hash, header.view));
     let commit = CommitCertificate {
         view: header.view,
         signature: signature.to_bytes(),

@@ -141,7 +141,7 @@ pub const METHODS: &[MethodSpec] = &[
     ),
     (
         "tutti_getCommittee",
-        "A shard's committee: BLS keys and stakes in bitmap order.",
+        "A shard's committee: BLS keys and stakes in bitmap order, and where consensus stands: the height being decided, its view and the view's leader (an index into members).",
         &[("shard", INT, false)],
         "committee",
         OBJ,

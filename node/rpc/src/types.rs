@@ -412,6 +412,14 @@ pub struct CommitteeView {
     pub epoch: u64,
     /// Members, in bitmap order.
     pub members: Vec<MemberView>,
+    /// The height being decided.
+    pub height: u64,
+    /// The current view at that height (or the view being changed to).
+    pub view: u64,
+    /// Index in `members` of that view's leader.
+    pub leader: u32,
+    /// Whether a view change is under way.
+    pub changing_view: bool,
 }
 
 /// A committee member.

@@ -55,9 +55,29 @@ pub fn dev_genesis() -> Genesis {
         validators: vec![GenesisValidator {
             bls_public_key: format!("0x{}", hex::encode(dev_validator().public_key().to_bytes())),
             stake: "1000000".into(),
+            bls_pop: None,
         }],
         params: GenesisParams::default(),
     }
+}
+
+/// The chain id of `tutti testnet` chains.
+pub const TESTNET_CHAIN_ID: u64 = 7358;
+
+/// A testnet's genesis: the dev accounts funded as in [`dev_genesis`], and a committee of
+/// `validators` with equal stakes and their proofs of possession.
+pub fn testnet_genesis(validators: &[SecretKey]) -> Genesis {
+    let mut g = dev_genesis();
+    g.chain_id = TESTNET_CHAIN_ID;
+    g.validators = validators
+        .iter()
+        .map(|k| GenesisValidator {
+            bls_public_key: format!("0x{}", hex::encode(k.public_key().to_bytes())),
+            stake: "1000000".into(),
+            bls_pop: Some(format!("0x{}", hex::encode(k.prove_possession().to_bytes()))),
+        })
+        .collect();
+    g
 }
 
 /// The dev account the faucet pays from.

@@ -3,7 +3,9 @@
 //! [`dev`] holds the well-known development keys, genesis and faucet of `tutti dev`; [`web`]
 //! serves static pages (the dApps) on the RPC port.
 
+pub mod consensus;
 pub mod dev;
+pub mod metrics;
 pub mod node;
 pub mod rpc;
 pub mod web;

@@ -32,8 +32,9 @@ pub struct NodeConfig {
     pub genesis: Genesis,
     /// Where the store lives (`None`: in memory, for tests).
     pub data_dir: Option<PathBuf>,
-    /// This validator's BLS key; must be the genesis committee's member.
-    pub validator: SecretKey,
+    /// This validator's BLS key, a member of the genesis committee (`None`: a full node, which
+    /// follows the chain without signing).
+    pub validator: Option<SecretKey>,
     /// Time between blocks.
     pub block_time: Duration,
     /// Most transactions per block.
@@ -79,19 +80,36 @@ pub struct BlockNotice {
     pub events: Vec<EventNotice>,
 }
 
+/// Where consensus stands, as the RPC reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsensusView {
+    /// The height being decided.
+    pub height: u64,
+    /// The current view (or the view being changed to).
+    pub view: u64,
+    /// Committee index of that view's leader.
+    pub leader: u32,
+    /// Whether a view change is under way.
+    pub changing_view: bool,
+}
+
 /// A running node's state.
 pub struct Node {
     chain: Chain,
     runtime: Runtime,
-    key: SecretKey,
-    committee: PublicKey,
+    key: Option<SecretKey>,
+    members: Vec<PublicKey>,
     config: NodeConfig,
     mempool: Mutex<Mempool>,
     heads: broadcast::Sender<Arc<BlockNotice>>,
     pending: broadcast::Sender<Hash>,
+    gossip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
+    consensus: Mutex<ConsensusView>,
+    metrics: crate::metrics::Metrics,
 }
 
-fn now_ms() -> u64 {
+/// Wall-clock time, ms since the Unix epoch.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -103,15 +121,22 @@ impl Node {
     pub fn open(config: NodeConfig) -> Result<Arc<Node>, NodeError> {
         let g = &config.genesis;
         g.check().map_err(|e| NodeError::Config(e.to_string()))?;
-        let member = g
-            .validator_key(&g.validators[0])
-            .map_err(|e| NodeError::Config(e.to_string()))?;
-        let committee =
-            PublicKey::from_bytes(&member).map_err(|e| NodeError::Config(format!("the genesis validator key: {e}")))?;
-        if config.validator.public_key().to_bytes() != member {
-            return Err(NodeError::Config(
-                "the validator key is not the genesis committee's member; this node cannot produce blocks".into(),
-            ));
+        let mut members = Vec::new();
+        for (i, v) in g.validators.iter().enumerate() {
+            let bytes = g.validator_key(v).map_err(|e| NodeError::Config(e.to_string()))?;
+            members.push(
+                PublicKey::from_bytes(&bytes)
+                    .map_err(|e| NodeError::Config(format!("genesis validator {i}'s key: {e}")))?,
+            );
+        }
+        if let Some(key) = &config.validator
+            && !members.contains(&key.public_key())
+        {
+            return Err(NodeError::Config(format!(
+                "the validator key {} is not a member of the genesis committee; this node cannot sign blocks \
+                 (run it without a validator key to follow the chain as a full node)",
+                hex::encode(key.public_key().to_bytes())
+            )));
         }
         let store: Arc<dyn Store> = match &config.data_dir {
             Some(dir) => Arc::new(SledStore::open(dir.join("db"))?),
@@ -127,11 +152,19 @@ impl Node {
             chain,
             runtime,
             key: config.validator.clone(),
-            committee,
+            members,
             config,
             mempool: Mutex::new(mempool),
             heads,
             pending,
+            gossip: Mutex::new(None),
+            consensus: Mutex::new(ConsensusView {
+                height: 0,
+                view: 0,
+                leader: 0,
+                changing_view: false,
+            }),
+            metrics: crate::metrics::Metrics::new(),
         }))
     }
 
@@ -150,9 +183,40 @@ impl Node {
         &self.config
     }
 
-    /// The committee's key.
-    pub fn committee(&self) -> &PublicKey {
-        &self.committee
+    /// The genesis committee's keys, in bitmap order.
+    pub fn members(&self) -> &[PublicKey] {
+        &self.members
+    }
+
+    /// This node's validator key, if it has one.
+    pub fn validator_key(&self) -> Option<&SecretKey> {
+        self.key.as_ref()
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Where consensus stands.
+    pub fn consensus_view(&self) -> ConsensusView {
+        let mut v = self.consensus.lock().expect("consensus view lock poisoned").clone();
+        if self.members.len() == 1 {
+            // The committee of one decides the block after the head, in view 0, alone.
+            v.height = self.chain.head().header.height + 1;
+        }
+        v
+    }
+
+    /// Updates where consensus stands (the consensus task does).
+    pub fn set_consensus_view(&self, view: ConsensusView) {
+        *self.consensus.lock().expect("consensus view lock poisoned") = view;
+    }
+
+    /// Sends every transaction this node admits from a client (not those from gossip) to
+    /// `sink`, which publishes them to peers.
+    pub fn set_gossip(&self, sink: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) {
+        *self.gossip.lock().expect("gossip lock poisoned") = Some(sink);
     }
 
     /// Subscribes to committed blocks.
@@ -175,9 +239,19 @@ impl Node {
         self.mempool.lock().expect("mempool lock poisoned").get(hash)
     }
 
-    /// Admits raw transaction bytes into the pool. A transaction already pooled is accepted
-    /// again (same hash) so that clients can retry safely.
+    /// Admits raw transaction bytes into the pool (and passes them on to peers). A transaction
+    /// already pooled is accepted again (same hash) so that clients can retry safely.
     pub fn submit_raw(&self, bytes: &[u8]) -> Result<Hash, SubmitError> {
+        let (hash, new) = self.admit_raw(bytes)?;
+        if new && let Some(sink) = &*self.gossip.lock().expect("gossip lock poisoned") {
+            let _ = sink.send(bytes.to_vec());
+        }
+        Ok(hash)
+    }
+
+    /// Admits raw transaction bytes into the pool without passing them on; also says whether
+    /// the transaction is new to the pool.
+    pub fn admit_raw(&self, bytes: &[u8]) -> Result<(Hash, bool), SubmitError> {
         let rules = &self.chain.spec().rules;
         let stx = txcheck::decode(bytes, rules)?;
         txcheck::check_stateless(&stx, bytes.len(), rules)?;
@@ -185,7 +259,7 @@ impl Node {
     }
 
     /// Admits a transaction that passed the stateless checks.
-    fn submit_checked(&self, stx: SignedTransaction) -> Result<Hash, SubmitError> {
+    fn submit_checked(&self, stx: SignedTransaction) -> Result<(Hash, bool), SubmitError> {
         let hash = stx.hash();
         let head = self.chain.head().header.height;
         let account = self.chain.account(&stx.tx.sender(), head)?;
@@ -197,28 +271,49 @@ impl Node {
         match admitted {
             Ok(_) => {
                 let _ = self.pending.send(hash);
-                Ok(hash)
+                Ok((hash, true))
             }
-            Err(MempoolError::Duplicate(h)) => Ok(h),
+            Err(MempoolError::Duplicate(h)) => Ok((h, false)),
             Err(MempoolError::Invalid(e)) => Err(SubmitError::Invalid(e)),
             Err(e) => Err(SubmitError::Pool(e)),
         }
     }
 
-    /// Produces, commits and announces one block from the pool.
+    /// The pooled transactions the next block should try, in order.
+    pub fn candidates(&self) -> Vec<SignedTransaction> {
+        let height = self.chain.head().header.height;
+        let pool = self.mempool.lock().expect("mempool lock poisoned");
+        let nonce = |a: &Address| self.chain.account(a, height).map(|acc| acc.nonce).unwrap_or(0);
+        pool.select(nonce, self.config.max_block_txs, self.chain.spec().block_gas_limit)
+            .into_iter()
+            .map(|t| (*t).clone())
+            .collect()
+    }
+
+    /// Whether a transaction is in the pool (its signature was checked when it entered).
+    pub fn is_pooled(&self, hash: &Hash) -> bool {
+        self.mempool.lock().expect("mempool lock poisoned").get(hash).is_some()
+    }
+
+    /// Produces, commits and announces one block from the pool (a committee of one).
     pub fn produce_block(&self) -> Result<Arc<BlockNotice>, NodeError> {
-        let head = self.chain.head();
-        let height = head.header.height;
-        let candidates: Vec<SignedTransaction> = {
-            let pool = self.mempool.lock().expect("mempool lock poisoned");
-            let nonce = |a: &Address| self.chain.account(a, height).map(|acc| acc.nonce).unwrap_or(0);
-            pool.select(nonce, self.config.max_block_txs, self.chain.spec().block_gas_limit)
-                .into_iter()
-                .map(|t| (*t).clone())
-                .collect()
+        let key = match (&self.key, self.members.len()) {
+            (Some(k), 1) => k,
+            _ => {
+                return Err(NodeError::Config(
+                    "only the validator of a committee of one produces blocks alone".into(),
+                ));
+            }
         };
-        let produced = solo::produce_and_commit(&self.chain, &self.runtime, &self.key, candidates, now_ms(), true)?;
-        let block = Arc::new(produced.block);
+        let candidates = self.candidates();
+        let produced = solo::produce_and_commit(&self.chain, &self.runtime, key, candidates, now_ms(), true)?;
+        Ok(self.committed(Arc::new(produced.block), &produced.output))
+    }
+
+    /// After a block is committed: clears its transactions from the pool and announces it.
+    pub fn committed(&self, block: Arc<StoredBlock>, output: &tutti_chain::BlockOutput) -> Arc<BlockNotice> {
+        let produced = output;
+        self.metrics.committed(&block);
         {
             let mut pool = self.mempool.lock().expect("mempool lock poisoned");
             let mut senders = std::collections::BTreeMap::new();
@@ -231,7 +326,7 @@ impl Node {
                 pool.remove_committed(&sender, next);
             }
             // Transactions that cannot apply any more leave; those that did not fit wait.
-            for (h, e) in &produced.output.skipped {
+            for (h, e) in &produced.skipped {
                 if !matches!(e, TxError::GasLimit { .. }) {
                     pool.remove(h);
                 }
@@ -239,7 +334,7 @@ impl Node {
         }
         let height = block.header.height;
         let mut events = Vec::new();
-        for (id, e) in &produced.output.executions {
+        for (id, e) in &produced.executions {
             for ev in &e.events {
                 events.push(EventNotice {
                     event: EventView::from(ev),
@@ -250,7 +345,7 @@ impl Node {
         }
         let notice = Arc::new(BlockNotice { block, events });
         let _ = self.heads.send(notice.clone());
-        Ok(notice)
+        notice
     }
 
     /// Produces a block every `block_time` until `shutdown` turns true. A failing block is

@@ -90,7 +90,10 @@ pub async fn serve_with(
                 .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
                 .build(),
         )
-        .set_http_middleware(tower::ServiceBuilder::new().layer(cors).layer(SiteLayer::new(site)))
+        .set_http_middleware(tower::ServiceBuilder::new().layer(cors).layer({
+            let node = node.clone();
+            SiteLayer::new(site).with_metrics(Arc::new(move || node.metrics().render()))
+        }))
         .build(config.addr)
         .await?;
     let addr = server.local_addr()?;
@@ -507,9 +510,14 @@ impl TuttiApiServer for Api {
             )));
         }
         let g = &self.node.config().genesis;
+        let c = self.node.consensus_view();
         Ok(CommitteeView {
             shard_id: shard,
             epoch: 0,
+            height: c.height,
+            view: c.view,
+            leader: c.leader,
+            changing_view: c.changing_view,
             members: g
                 .validators
                 .iter()

@@ -110,17 +110,39 @@ impl Site {
     }
 }
 
-/// The tower layer that serves a [`Site`] in front of the RPC server.
-#[derive(Clone, Debug)]
+/// Renders the Prometheus metrics.
+pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The tower layer that serves a [`Site`] (and `GET /metrics`) in front of the RPC server.
+#[derive(Clone)]
 pub struct SiteLayer {
     site: Option<Arc<Site>>,
+    metrics: Option<MetricsFn>,
 }
 
 impl SiteLayer {
     /// Serves `site`, or passes everything through when `None`.
     pub fn new(site: Option<Arc<Site>>) -> Self {
-        SiteLayer { site }
+        SiteLayer { site, metrics: None }
     }
+
+    /// Also answers `GET /metrics` with what `render` returns (OpenMetrics text).
+    pub fn with_metrics(mut self, render: MetricsFn) -> Self {
+        self.metrics = Some(render);
+        self
+    }
+}
+
+fn metrics_response(text: String) -> HttpResponse {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(HttpBody::from(text))
+        .expect("static headers are valid")
 }
 
 impl<S> Layer<S> for SiteLayer {
@@ -130,15 +152,17 @@ impl<S> Layer<S> for SiteLayer {
         SiteService {
             inner,
             site: self.site.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
 
 /// See [`SiteLayer`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SiteService<S> {
     inner: S,
     site: Option<Arc<Site>>,
+    metrics: Option<MetricsFn>,
 }
 
 impl<S, B> Service<HttpRequest<B>> for SiteService<S>
@@ -158,6 +182,13 @@ where
     fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
         let is_page_request = (req.method() == Method::GET || req.method() == Method::HEAD)
             && !req.headers().contains_key(header::UPGRADE);
+        if let Some(render) = &self.metrics
+            && req.method() == Method::GET
+            && req.uri().path() == "/metrics"
+        {
+            let resp = metrics_response(render());
+            return Box::pin(async move { Ok(resp) });
+        }
         if let Some(site) = &self.site
             && is_page_request
         {

@@ -35,7 +35,7 @@ async fn start() -> Env {
     let node = Node::open(NodeConfig {
         genesis: dev::dev_genesis(),
         data_dir: None,
-        validator: dev::dev_validator(),
+        validator: Some(dev::dev_validator()),
         block_time: Duration::from_secs(3600),
         max_block_txs: 10_000,
         mempool: MempoolConfig::default(),
@@ -481,7 +481,13 @@ async fn contracts_through_rpc_token_events_proofs_and_a_hostile_module() {
             .unwrap()
             .is_none()
     );
-    assert_eq!(c.get_committee(None).await.unwrap().members.len(), 1);
+    let committee = c.get_committee(None).await.unwrap();
+    assert_eq!(committee.members.len(), 1);
+    assert_eq!(
+        (committee.height, committee.view, committee.leader),
+        (5, 0, 0),
+        "the block after the head"
+    );
     assert!(c.get_committee(Some(3)).await.is_err());
     assert_eq!(c.get_sharding_structure().await.unwrap().num_shards, 1);
     let code = c.get_code(token.to_string(), None).await.unwrap().unwrap();

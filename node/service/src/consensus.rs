@@ -1,0 +1,791 @@
+//! The consensus shell: drives the pure FBFT [`Core`] over the chain and a [`Network`].
+//!
+//! It performs the core's outputs in order:
+//! - `Persist`: writes the signing record (checksummed, fsynced) before anything after it is sent;
+//!   if that fails, the rest of the batch is dropped (nothing signed leaves the node).
+//! - `Broadcast` / `Send`: publishes on the consensus topic (votes to the leader travel on it
+//!   too; committees are small and every message is self-authenticating).
+//! - `Build`: waits until `block_time` after the parent, builds a block from the pool on the head
+//!   ([`solo::build`]) and feeds it back as `Built`.
+//! - `Validate`: checks the proposal against the head — chain and shard, timestamp (after the
+//!   parent, at most [`MAX_CLOCK_DRIFT_MS`] ahead of this node's clock), the proposer's
+//!   randomness (its VRF over the parent's), the transaction root, every signature not already
+//!   checked by this node's pool — then executes it and compares state root, receipts root and
+//!   gas. The result is kept so `Commit` does not execute twice.
+//! - `Commit`: stores block and certificate in one batch, clears the pool, notifies RPC
+//!   subscribers, and publishes the block on the blocks topic (for full nodes and laggards).
+//! - `SetTimer`, `Sync` (asks one peer for up to [`SYNC_BATCH`] committed blocks from a height,
+//!   and again while the answers are full), `Fetch` (asks for a block by hash), `Rejected`
+//!   (the gossip message is rejected, so its sender loses score).
+//!
+//! It also answers peers' sync requests ([`SyncRequest`]) and admits gossiped transactions.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use parity_scale_codec::{Decode, DecodeLimit, Encode};
+use tokio::sync::{mpsc, watch};
+use tutti_chain::{BlockOutput, StoredBlock, TxError, chain::receipts_root, chain::tx_root, txcheck};
+use tutti_consensus::{
+    bls::{self, PublicKey, Signature},
+    fbft::{
+        committee::{Committee, Member},
+        core::{Config as CoreConfig, Core, Head, Input, Output, Timer},
+        crypto::BlsCrypto,
+        message::{Message, Proposal},
+        record,
+    },
+    solo,
+};
+use tutti_network::{Event, Gossip, Network, PeerId, Topic, Verdict};
+use tutti_primitives::{CommitCertificate, Hash, Height, Receipt, SignedTransaction};
+
+use crate::{
+    SubmitError,
+    metrics::Phase,
+    node::{ConsensusView, Node, NodeError, now_ms},
+};
+
+/// How far ahead of this node's clock a proposal's timestamp may be.
+pub const MAX_CLOCK_DRIFT_MS: u64 = 15_000;
+/// Most blocks one sync answer carries.
+pub const SYNC_BATCH: u32 = 32;
+/// Most bytes of blocks one sync answer carries (at least one block is always sent).
+const SYNC_BYTES: usize = 16 << 20;
+/// Nesting limit when decoding peers' data.
+const DEPTH_LIMIT: u32 = 32;
+
+/// What a peer can ask for.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum SyncRequest {
+    /// Committed blocks (with their commit certificates) from `from` on; answered with a SCALE
+    /// `Vec<StoredBlock>` (empty if the peer has none).
+    Blocks {
+        /// First height.
+        from: Height,
+        /// Most blocks wanted (capped at [`SYNC_BATCH`]).
+        max: u32,
+    },
+    /// A block by hash, committed or proposed at the height being decided; answered with a
+    /// SCALE `Option<Proposal>`.
+    Block(Hash),
+}
+
+/// The consensus shell's settings.
+#[derive(Clone, Debug)]
+pub struct ShellConfig {
+    /// Where the signing record lives (`None`: memory only, for tests that never restart).
+    pub record_path: Option<PathBuf>,
+    /// Timeouts and bounds of the core.
+    pub core: CoreConfig,
+    /// Least time between a block and the next.
+    pub block_time: Duration,
+}
+
+enum Internal {
+    Timeout(Timer),
+    Build {
+        height: Height,
+        view: u64,
+        parent_commit: Option<CommitCertificate>,
+    },
+    Synced {
+        peer: PeerId,
+        blocks: Vec<StoredBlock>,
+    },
+    SyncDone,
+    Fetched {
+        peer: PeerId,
+        proposal: Box<Proposal>,
+    },
+}
+
+/// A block this node executed at the height being decided.
+struct Executed {
+    txs: Vec<SignedTransaction>,
+    output: BlockOutput,
+}
+
+/// Decodes a peer's bytes: bounded nesting, no trailing bytes.
+fn decode_bounded<T: Decode>(mut bytes: &[u8]) -> Result<T, parity_scale_codec::Error> {
+    let t = T::decode_with_depth_limit(DEPTH_LIMIT, &mut bytes)?;
+    if !bytes.is_empty() {
+        return Err("trailing bytes".into());
+    }
+    Ok(t)
+}
+
+/// A block's body: its transactions and incoming receipts.
+pub fn encode_body(txs: &[SignedTransaction], incoming: &[Receipt]) -> Vec<u8> {
+    (txs, incoming).encode()
+}
+
+fn decode_body(body: &[u8]) -> Result<(Vec<SignedTransaction>, Vec<Receipt>), String> {
+    decode_bounded::<(Vec<SignedTransaction>, Vec<Receipt>)>(body)
+        .map_err(|e| format!("the block body does not decode: {e}"))
+}
+
+/// A committed block as a proposal and its certificate.
+fn proposal_of(b: &StoredBlock) -> Proposal {
+    Proposal {
+        header: b.header.clone(),
+        body: encode_body(&b.txs, &b.incoming),
+    }
+}
+
+/// Builds the committee and the crypto for this node from the genesis.
+fn committee(node: &Node) -> Result<(Committee, BlsCrypto, Option<usize>), NodeError> {
+    let g = &node.config().genesis;
+    let cfg = |e: String| NodeError::Config(e);
+    let powers = g.powers().map_err(|e| cfg(e.to_string()))?;
+    let mut keys = Vec::new();
+    let mut members = Vec::new();
+    for (i, v) in g.validators.iter().enumerate() {
+        let pk = node.members()[i];
+        let pop = g.validator_pop(v).map_err(|e| cfg(e.to_string()))?;
+        let pop = Signature::from_bytes(&pop).map_err(|e| cfg(format!("validator {i}'s blsPop: {e}")))?;
+        keys.push((pk, pop));
+        members.push(Member {
+            id: pk.to_bytes(),
+            power: powers[i],
+        });
+    }
+    let committee = Committee::new(members).map_err(|e| cfg(e.to_string()))?;
+    let me = node
+        .validator_key()
+        .and_then(|k| node.members().iter().position(|m| *m == k.public_key()));
+    let crypto = BlsCrypto::new(
+        &keys,
+        me.map(|i| (i, node.validator_key().expect("a member has a key").clone())),
+    )
+    .map_err(|e| cfg(format!("the genesis committee: {e}")))?;
+    Ok((committee, crypto, me))
+}
+
+/// Checks a proposal on top of the head and executes it. `now_ms`: this node's clock, to bound
+/// the timestamp (`None` for a block already certified by the committee).
+fn check_block(node: &Node, p: &Proposal, now_ms: Option<u64>) -> Result<Executed, String> {
+    let chain = node.chain();
+    let head = chain.head();
+    let parent = &head.header;
+    let h = &p.header;
+    let spec = chain.spec();
+    if h.parent_hash != parent.hash() || h.height != parent.height + 1 {
+        return Err(format!("block {} does not extend the head {}", h.height, parent.height));
+    }
+    if h.chain_id != spec.rules.chain_id || h.shard_id != spec.shard_id || h.epoch != 0 {
+        return Err(format!(
+            "block is for chain {} shard {} epoch {}",
+            h.chain_id, h.shard_id, h.epoch
+        ));
+    }
+    if h.timestamp_ms <= parent.timestamp_ms {
+        return Err("the timestamp is not after the parent's".into());
+    }
+    if let Some(now) = now_ms
+        && h.timestamp_ms > now + MAX_CLOCK_DRIFT_MS
+    {
+        return Err(format!(
+            "the timestamp is {} ms ahead of this node's clock",
+            h.timestamp_ms - now
+        ));
+    }
+    let proposer = PublicKey::from_bytes(&h.proposer).map_err(|e| format!("proposer key: {e}"))?;
+    let proof = Signature::from_bytes(&h.randomness_proof).map_err(|e| format!("randomness proof: {e}"))?;
+    if !bls::verify_randomness(&proposer, &parent.randomness, &proof, &h.randomness) {
+        return Err("the randomness is not the proposer's VRF output over the parent's".into());
+    }
+    let (txs, incoming) = decode_body(&p.body)?;
+    if !incoming.is_empty() {
+        return Err("a single-shard chain has no incoming receipts".into());
+    }
+    if h.tx_root != tx_root(&txs) {
+        return Err("the transaction root does not match the body".into());
+    }
+    for tx in &txs {
+        if !node.is_pooled(&tx.hash()) {
+            txcheck::check_stateless(tx, tx.encoded_size(), &spec.rules)
+                .map_err(|e| format!("transaction {}: {e}", tx.hash()))?;
+        }
+    }
+    let output = chain
+        .execute(
+            node.runtime(),
+            tutti_chain::BlockInput {
+                height: h.height,
+                timestamp_ms: h.timestamp_ms,
+                randomness: h.randomness,
+                txs: txs.clone(),
+                incoming: Vec::new(),
+                signatures_checked: true,
+            },
+        )
+        .map_err(|e| format!("executing it failed: {e}"))?;
+    let hashes: Vec<Hash> = txs.iter().map(|t| t.hash()).collect();
+    if output.included != hashes {
+        let skipped = output
+            .skipped
+            .first()
+            .map(|(h, e)| format!("{h}: {e}"))
+            .unwrap_or_default();
+        return Err(format!("it includes transactions that do not apply ({skipped})"));
+    }
+    if output.state_root != h.state_root {
+        return Err(format!(
+            "state root {} but executing it gives {}",
+            h.state_root, output.state_root
+        ));
+    }
+    if receipts_root(&output.outgoing) != h.outgoing_receipts_root || receipts_root(&[]) != h.incoming_receipts_root {
+        return Err("the receipts roots do not match executing it".into());
+    }
+    if output.gas_used != h.gas_used {
+        return Err(format!(
+            "gas used {} but executing it uses {}",
+            h.gas_used, output.gas_used
+        ));
+    }
+    Ok(Executed { txs, output })
+}
+
+/// Per-height phase timing for the metrics.
+struct Timing {
+    height: Height,
+    started: Instant,
+    proposed: Option<Instant>,
+    prepared: Option<Instant>,
+}
+
+struct Shell<N: Network + Clone> {
+    node: Arc<Node>,
+    net: N,
+    core: Core<BlsCrypto>,
+    me: Option<usize>,
+    config: ShellConfig,
+    internal: mpsc::UnboundedSender<Internal>,
+    executed: HashMap<Hash, Executed>,
+    syncing: bool,
+    timing: Timing,
+    /// A failure that must stop the node (a certified block this node cannot apply).
+    fatal: Option<String>,
+}
+
+/// Runs a committee member (or a full node) until `shutdown` turns true.
+pub async fn run<N: Network + Clone>(
+    node: Arc<Node>,
+    net: N,
+    mut events: mpsc::Receiver<Event>,
+    config: ShellConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), NodeError> {
+    let (committee, crypto, me) = committee(&node)?;
+    let saved = match &config.record_path {
+        Some(path) => record::load(path).map_err(|e| NodeError::Config(e.to_string()))?,
+        None => None,
+    };
+    let head = node.chain().head();
+    let core = Core::new(
+        crypto,
+        committee,
+        me,
+        config.core.clone(),
+        Head {
+            height: head.header.height,
+            hash: head.header.hash(),
+            cert: head.commit.clone(),
+        },
+        saved,
+    );
+    let (internal, mut internal_rx) = mpsc::unbounded_channel();
+    let (gossip_tx, mut gossip_rx) = mpsc::unbounded_channel();
+    node.set_gossip(gossip_tx);
+    let mut shell = Shell {
+        node,
+        net,
+        core,
+        me,
+        config,
+        internal,
+        executed: HashMap::new(),
+        syncing: false,
+        timing: Timing {
+            height: 0,
+            started: Instant::now(),
+            proposed: None,
+            prepared: None,
+        },
+        fatal: None,
+    };
+    tracing::info!(
+        member = ?shell.me,
+        height = shell.core.height(),
+        "consensus started ({} validators)",
+        shell.core.committee().len()
+    );
+    shell.drive(Input::Start).await;
+    shell.start_sync(shell.core.height());
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+            ev = events.recv() => match ev {
+                Some(ev) => shell.on_event(ev).await,
+                None => return Err(NodeError::Config("the network stopped".into())),
+            },
+            Some(i) = internal_rx.recv() => shell.on_internal(i).await,
+            Some(tx) = gossip_rx.recv() => shell.net.publish(Topic::Transactions, tx),
+        }
+        if let Some(reason) = shell.fatal.take() {
+            return Err(NodeError::Config(reason));
+        }
+    }
+    Ok(())
+}
+
+impl<N: Network + Clone> Shell<N> {
+    /// Feeds `first` and every input its outputs lead to; true if the core rejected `first`.
+    async fn drive(&mut self, first: Input) -> bool {
+        let mut queue = VecDeque::from([first]);
+        let mut rejected = false;
+        let mut first_level = true;
+        while let Some(input) = queue.pop_front() {
+            let outputs = self.core.handle(input);
+            let mut outputs = outputs.into_iter();
+            while let Some(o) = outputs.next() {
+                match o {
+                    Output::Persist(r) => {
+                        if let Some(path) = &self.config.record_path
+                            && let Err(e) = record::save(path, &r)
+                        {
+                            // Nothing signed after this may leave the node.
+                            tracing::error!("cannot save the signing record, not sending what was signed: {e}");
+                            outputs.by_ref().for_each(drop);
+                        }
+                    }
+                    Output::Broadcast(m) => self.net.publish(Topic::Consensus, m.to_bytes()),
+                    Output::Send { to, message } => {
+                        if Some(to) == self.me {
+                            queue.push_back(Input::Message(message));
+                        } else {
+                            self.net.publish(Topic::Consensus, message.to_bytes());
+                        }
+                    }
+                    Output::Build {
+                        height,
+                        view,
+                        parent_commit,
+                        ..
+                    } => self.schedule_build(height, view, parent_commit),
+                    Output::Validate(p) => {
+                        let hash = p.hash();
+                        let valid = self.validate(p).await;
+                        queue.push_back(Input::Validated { hash, valid });
+                    }
+                    Output::Commit { proposal, cert } => self.commit(proposal, cert).await,
+                    Output::SetTimer { timer, after_ms } => {
+                        let internal = self.internal.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(after_ms)).await;
+                            let _ = internal.send(Internal::Timeout(timer));
+                        });
+                    }
+                    Output::Sync { height } => self.start_sync(height),
+                    Output::Fetch { hash } => self.start_fetch(hash),
+                    Output::Rejected { kind, reason } => {
+                        tracing::debug!(kind, "rejected: {reason}");
+                        rejected |= first_level;
+                    }
+                }
+            }
+            first_level = false;
+        }
+        self.observe();
+        rejected
+    }
+
+    /// Publishes where consensus stands (RPC, metrics).
+    fn observe(&mut self) {
+        let st = self.core.status();
+        let view = st.changing_to.unwrap_or(st.view);
+        self.node.set_consensus_view(ConsensusView {
+            height: st.height,
+            view,
+            leader: st.leader as u32,
+            changing_view: st.changing_to.is_some(),
+        });
+        let m = self.node.metrics();
+        m.set_view(view);
+        if let Some(to) = st.changing_to {
+            m.view_change(to);
+        }
+        let now = Instant::now();
+        let t = &mut self.timing;
+        if t.height != st.height {
+            *t = Timing {
+                height: st.height,
+                started: now,
+                proposed: None,
+                prepared: None,
+            };
+        }
+        if t.proposed.is_none() && st.proposal.is_some() {
+            t.proposed = Some(now);
+            m.phase(Phase::Propose, (now - t.started).as_secs_f64());
+        }
+        if let (Some(p), None, Some((v, _))) = (t.proposed, t.prepared, st.lock)
+            && v == st.view
+        {
+            t.prepared = Some(now);
+            m.phase(Phase::Prepare, (now - p).as_secs_f64());
+        }
+    }
+
+    fn schedule_build(&mut self, height: Height, view: u64, parent_commit: Option<CommitCertificate>) {
+        let parent_ts = self.node.chain().head().header.timestamp_ms;
+        let due = parent_ts.saturating_add(self.config.block_time.as_millis() as u64);
+        let wait = due
+            .saturating_sub(now_ms())
+            .min(self.config.block_time.as_millis() as u64);
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            let _ = internal.send(Internal::Build {
+                height,
+                view,
+                parent_commit,
+            });
+        });
+    }
+
+    async fn build(&mut self, height: Height, view: u64, parent_commit: Option<CommitCertificate>) {
+        if self.core.height() != height {
+            return;
+        }
+        let Some(key) = self.node.validator_key().cloned() else {
+            return;
+        };
+        let node = self.node.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let candidates = node.candidates();
+            solo::build(
+                node.chain(),
+                node.runtime(),
+                &key,
+                candidates,
+                now_ms(),
+                true,
+                view,
+                parent_commit,
+            )
+        })
+        .await;
+        match built {
+            Ok(Ok(b)) => {
+                let proposal = Proposal {
+                    body: encode_body(&b.txs, &[]),
+                    header: b.header,
+                };
+                self.executed.insert(
+                    proposal.hash(),
+                    Executed {
+                        txs: b.txs,
+                        output: b.output,
+                    },
+                );
+                self.drive(Input::Built(proposal)).await;
+            }
+            Ok(Err(e)) => tracing::error!(height, view, "building a block failed: {e}"),
+            Err(e) => tracing::error!(height, view, "building a block panicked: {e}"),
+        }
+    }
+
+    async fn validate(&mut self, p: Proposal) -> bool {
+        let hash = p.hash();
+        if self.executed.contains_key(&hash) {
+            return true;
+        }
+        let node = self.node.clone();
+        let checked = tokio::task::spawn_blocking(move || check_block(&node, &p, Some(now_ms()))).await;
+        match checked {
+            Ok(Ok(e)) => {
+                self.executed.insert(hash, e);
+                true
+            }
+            Ok(Err(reason)) => {
+                tracing::warn!(%hash, "invalid proposal: {reason}");
+                false
+            }
+            Err(e) => {
+                tracing::error!(%hash, "checking a proposal panicked: {e}");
+                false
+            }
+        }
+    }
+
+    async fn commit(&mut self, proposal: Proposal, cert: CommitCertificate) {
+        let hash = proposal.hash();
+        let height = proposal.header.height;
+        let executed = match self.executed.remove(&hash) {
+            Some(e) => Ok(e),
+            None => {
+                let node = self.node.clone();
+                let p = proposal.clone();
+                tokio::task::spawn_blocking(move || check_block(&node, &p, None))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("panicked: {e}")))
+            }
+        };
+        let Executed { txs, mut output } = match executed {
+            Ok(e) => e,
+            Err(reason) => {
+                self.fatal = Some(format!(
+                    "the committee certified block {height} ({hash}) but this node cannot apply it: {reason}"
+                ));
+                return;
+            }
+        };
+        let block = StoredBlock {
+            header: proposal.header.clone(),
+            txs,
+            incoming: Vec::new(),
+            commit: Some(cert.clone()),
+        };
+        let node = self.node.clone();
+        let stored = tokio::task::spawn_blocking(move || {
+            node.chain().commit(&block, &mut output)?;
+            Ok::<_, tutti_chain::ChainError>(node.committed(Arc::new(block), &output))
+        })
+        .await;
+        match stored {
+            Ok(Ok(notice)) => {
+                tracing::debug!(
+                    height,
+                    txs = notice.block.txs.len(),
+                    view = cert.view,
+                    "block committed"
+                );
+                self.executed.clear();
+                self.net.publish(Topic::Blocks, (proposal, cert).encode());
+                if let Some(p) = self.timing.prepared.or(self.timing.proposed) {
+                    self.node.metrics().phase(Phase::Commit, p.elapsed().as_secs_f64());
+                }
+            }
+            Ok(Err(e)) => self.fatal = Some(format!("storing block {height} failed: {e}")),
+            Err(e) => self.fatal = Some(format!("storing block {height} panicked: {e}")),
+        }
+    }
+
+    fn start_sync(&mut self, from: Height) {
+        if self.syncing {
+            return;
+        }
+        self.syncing = true;
+        let net = self.net.clone();
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let request = SyncRequest::Blocks { from, max: SYNC_BATCH }.encode();
+            match net.request(request, Vec::new()).await {
+                Ok((peer, bytes)) => match decode_bounded::<Vec<StoredBlock>>(&bytes) {
+                    Ok(blocks) if blocks.len() <= SYNC_BATCH as usize => {
+                        let _ = internal.send(Internal::Synced { peer, blocks });
+                        return;
+                    }
+                    Ok(_) => net.penalise(peer, "sync answer over the batch size"),
+                    Err(e) => net.penalise(peer, &format!("sync answer does not decode: {e}")),
+                },
+                Err(e) => tracing::debug!("sync from {from}: {e}"),
+            }
+            let _ = internal.send(Internal::SyncDone);
+        });
+    }
+
+    async fn on_synced(&mut self, peer: PeerId, blocks: Vec<StoredBlock>) {
+        self.syncing = false;
+        let full = blocks.len() == SYNC_BATCH as usize;
+        let mut advanced = 0;
+        for b in blocks {
+            let height = b.header.height;
+            if height < self.core.height() {
+                continue;
+            }
+            let Some(cert) = b.commit.clone() else {
+                self.net.penalise(peer, "synced block without a certificate");
+                return;
+            };
+            if self
+                .drive(Input::Synced {
+                    proposal: proposal_of(&b),
+                    cert,
+                })
+                .await
+            {
+                self.net.penalise(peer, "synced block with an invalid certificate");
+                return;
+            }
+            if self.core.height() != height + 1 {
+                break;
+            }
+            advanced += 1;
+            if self.fatal.is_some() {
+                return;
+            }
+        }
+        if advanced > 0 {
+            tracing::info!(advanced, head = self.core.height() - 1, "synced blocks from {peer}");
+        }
+        if full && advanced > 0 {
+            self.start_sync(self.core.height());
+        }
+    }
+
+    fn start_fetch(&mut self, hash: Hash) {
+        let net = self.net.clone();
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let mut tried = Vec::new();
+            for _ in 0..3 {
+                let Ok((peer, bytes)) = net.request(SyncRequest::Block(hash).encode(), tried.clone()).await else {
+                    return;
+                };
+                tried.push(peer);
+                match decode_bounded::<Option<Proposal>>(&bytes) {
+                    Ok(Some(p)) if p.hash() == hash => {
+                        let _ = internal.send(Internal::Fetched {
+                            peer,
+                            proposal: Box::new(p),
+                        });
+                        return;
+                    }
+                    Ok(None) => {}
+                    Ok(Some(_)) => net.penalise(peer, "fetched block has another hash"),
+                    Err(e) => net.penalise(peer, &format!("fetch answer does not decode: {e}")),
+                }
+            }
+        });
+    }
+
+    async fn on_internal(&mut self, i: Internal) {
+        match i {
+            Internal::Timeout(t) => {
+                self.drive(Input::Timeout(t)).await;
+            }
+            Internal::Build {
+                height,
+                view,
+                parent_commit,
+            } => self.build(height, view, parent_commit).await,
+            Internal::Synced { peer, blocks } => self.on_synced(peer, blocks).await,
+            Internal::SyncDone => self.syncing = false,
+            Internal::Fetched { peer, proposal } => {
+                if self.drive(Input::Fetched(*proposal)).await {
+                    self.net.penalise(peer, "fetched block rejected");
+                }
+            }
+        }
+    }
+
+    async fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Gossip(g) => self.on_gossip(g).await,
+            Event::Request { peer, data, reply } => match decode_bounded::<SyncRequest>(&data) {
+                Ok(req) => {
+                    let _ = reply.send(self.answer(req));
+                }
+                Err(e) => self.net.penalise(peer, &format!("sync request does not decode: {e}")),
+            },
+            Event::PeerConnected(p) => {
+                tracing::debug!(%p, "peer connected");
+                self.node.metrics().set_peers(self.net.peers().len());
+            }
+            Event::PeerDisconnected(p) => {
+                tracing::debug!(%p, "peer disconnected");
+                self.node.metrics().set_peers(self.net.peers().len());
+            }
+        }
+    }
+
+    fn answer(&self, req: SyncRequest) -> Vec<u8> {
+        let chain = self.node.chain();
+        match req {
+            SyncRequest::Blocks { from, max } => {
+                let head = chain.head().header.height;
+                let mut blocks = Vec::new();
+                let mut bytes = 0;
+                let mut h = from.max(1);
+                while h <= head && blocks.len() < max.min(SYNC_BATCH) as usize && bytes < SYNC_BYTES {
+                    match chain.block_by_number(h) {
+                        Ok(Some(b)) => {
+                            bytes += b.encoded_size();
+                            blocks.push(b);
+                        }
+                        _ => break,
+                    }
+                    h += 1;
+                }
+                blocks.encode()
+            }
+            SyncRequest::Block(hash) => {
+                let p = self
+                    .core
+                    .block(&hash)
+                    .cloned()
+                    .or_else(|| chain.block_by_hash(&hash).ok().flatten().map(|b| proposal_of(&b)));
+                p.encode()
+            }
+        }
+    }
+
+    async fn on_gossip(&mut self, g: Gossip) {
+        let verdict = match g.topic {
+            Topic::Consensus => match Message::from_bytes(&g.data) {
+                Err(e) => {
+                    tracing::debug!(peer = %g.peer, "undecodable consensus message: {e}");
+                    Verdict::Reject
+                }
+                Ok(m) => {
+                    if self.drive(Input::Message(m)).await {
+                        Verdict::Reject
+                    } else {
+                        Verdict::Accept
+                    }
+                }
+            },
+            Topic::Blocks => match decode_bounded::<(Proposal, CommitCertificate)>(&g.data) {
+                Err(_) => Verdict::Reject,
+                Ok((p, cert)) => {
+                    let height = p.header.height;
+                    let at = self.core.height();
+                    if height < at {
+                        Verdict::Ignore
+                    } else if height > at {
+                        self.start_sync(at);
+                        Verdict::Ignore
+                    } else if self.drive(Input::Synced { proposal: p, cert }).await {
+                        Verdict::Reject
+                    } else {
+                        Verdict::Accept
+                    }
+                }
+            },
+            Topic::Transactions => match self.node.admit_raw(&g.data) {
+                Ok((_, true)) => Verdict::Accept,
+                Ok((_, false)) => Verdict::Ignore,
+                Err(SubmitError::Invalid(
+                    TxError::Malformed(_)
+                    | TxError::BadSignature(_)
+                    | TxError::WrongChain { .. }
+                    | TxError::TooLarge { .. },
+                )) => Verdict::Reject,
+                Err(_) => Verdict::Ignore,
+            },
+        };
+        self.net.validated(g.peer, g.id, verdict);
+    }
+}

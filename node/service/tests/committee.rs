@@ -1,0 +1,150 @@
+//! Four validators in one process, each a full node (chain, pool, consensus shell) over the
+//! in-memory network: they finalize the same blocks, a transaction sent to one node is
+//! finalized once on all, and when the leader stops the others change view and go on.
+//! (The same over libp2p between processes: `node/cli/tests/testnet.rs`.)
+
+use std::{sync::Arc, time::Duration};
+
+use parity_scale_codec::Encode;
+use tokio::sync::watch;
+use tutti_chain::MempoolConfig;
+use tutti_consensus::{bls::SecretKey, fbft::core::Config as CoreConfig};
+use tutti_network::{Network, PeerId, memory::MemoryHub};
+use tutti_node::{
+    Node, NodeConfig,
+    consensus::{self, ShellConfig},
+    dev::{self, dev_key},
+};
+use tutti_primitives::{Action, Address, PublicKey, Transaction};
+
+struct Member {
+    node: Arc<Node>,
+    peer: PeerId,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), tutti_node::NodeError>>,
+}
+
+fn keys(n: u8) -> Vec<SecretKey> {
+    (0..n).map(|i| SecretKey::from_seed(&[i + 1; 32])).collect()
+}
+
+fn start(hub: &MemoryHub, keys: &[SecretKey], i: usize) -> Member {
+    let node = Node::open(NodeConfig {
+        genesis: dev::testnet_genesis(keys),
+        data_dir: None,
+        validator: Some(keys[i].clone()),
+        block_time: Duration::from_millis(100),
+        max_block_txs: 1_000,
+        mempool: MempoolConfig::default(),
+    })
+    .unwrap();
+    let (net, events) = hub.join();
+    let peer = net.local_peer();
+    let (stop, shutdown) = watch::channel(false);
+    let config = ShellConfig {
+        record_path: None,
+        core: CoreConfig {
+            base_timeout_ms: 1_000,
+            max_timeout_ms: 8_000,
+            max_buffered: 1024,
+        },
+        block_time: Duration::from_millis(100),
+    };
+    let task = tokio::spawn(consensus::run(node.clone(), net, events, config, shutdown));
+    Member { node, peer, stop, task }
+}
+
+fn height(m: &Member) -> u64 {
+    m.node.chain().head().header.height
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn same_blocks(members: &[&Member]) {
+    let top = members.iter().map(|m| height(m)).min().unwrap();
+    for h in 1..=top {
+        let hashes: Vec<_> = members
+            .iter()
+            .map(|m| m.node.chain().block_by_number(h).unwrap().unwrap().header.hash())
+            .collect();
+        assert!(hashes.windows(2).all(|w| w[0] == w[1]), "height {h}: {hashes:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_finalize_one_chain_and_survive_their_leader() {
+    let hub = MemoryHub::new();
+    let keys = keys(4);
+    let mut members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
+    until("three blocks on every node", || members.iter().all(|m| height(m) >= 3)).await;
+    for m in &members {
+        let c = m.node.consensus_view();
+        assert!(c.height >= 4 && (c.leader as usize) < 4, "{c:?}");
+    }
+
+    // A transfer sent to node 2 reaches the leader through gossip and is final once everywhere.
+    let k = dev_key(0);
+    let tx = Transaction {
+        chain_id: dev::TESTNET_CHAIN_ID,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce: 0,
+        gas_limit: 2_000_000,
+        gas_price: 1,
+        action: Action::Transfer {
+            to: Address([9; 32]),
+            amount: 5,
+        },
+    }
+    .sign(&k);
+    let hash = members[2].node.submit_raw(&tx.encode()).unwrap();
+    until("the transfer to be final on every node", || {
+        members
+            .iter()
+            .all(|m| m.node.chain().tx_location(&hash).unwrap().is_some())
+    })
+    .await;
+    for m in &members {
+        let h = m.node.chain().head().header.height;
+        assert_eq!(m.node.chain().account(&Address([9; 32]), h).unwrap().balance, 5);
+        assert_eq!(m.node.chain().account(&tx.tx.sender(), h).unwrap().nonce, 1);
+    }
+    same_blocks(&members.iter().collect::<Vec<_>>());
+
+    // Stop the leader of the height being decided: the other three change view and go on.
+    let leader = members[0].node.consensus_view().leader as usize;
+    let gone = members.remove(leader);
+    gone.stop.send(true).unwrap();
+    hub.leave(&gone.peer);
+    gone.task.await.unwrap().unwrap();
+    let from = members.iter().map(height).max().unwrap();
+    until("three more blocks without the old leader", || {
+        members.iter().all(|m| height(m) >= from + 3)
+    })
+    .await;
+    let rest: Vec<&Member> = members.iter().collect();
+    same_blocks(&rest);
+    let views: Vec<u64> = (from..=from + 3)
+        .map(|h| rest[0].node.chain().block_by_number(h).unwrap().unwrap().header.view)
+        .collect();
+    assert!(
+        views.iter().any(|v| *v > 0),
+        "a view change decided a block: views {views:?}"
+    );
+    let text = rest[0].node.metrics().render();
+    assert!(
+        text.contains("tutti_view_changes_total") && !text.contains("tutti_view_changes_total 0"),
+        "{text}"
+    );
+    for m in members {
+        m.stop.send(true).unwrap();
+        m.task.await.unwrap().unwrap();
+    }
+}
