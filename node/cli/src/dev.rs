@@ -144,14 +144,20 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Runs `tutti dev`.
-pub fn run(args: DevArgs) -> ExitCode {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logs() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,jsonrpsee=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,jsonrpsee=warn,libp2p=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Runs `tutti dev`.
+pub fn run(args: DevArgs) -> ExitCode {
+    init_logs();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
@@ -296,7 +302,8 @@ async fn run_async(args: DevArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -12,6 +12,7 @@ mod dev;
 mod returns;
 mod sim;
 mod site;
+mod testnet;
 mod wallet;
 
 /// Tutti: a WASM smart-contract platform on a sharded chain.
@@ -27,6 +28,11 @@ enum Command {
     /// Start a local single-node chain: embedded store, one validator, funded dev keys, the
     /// example contracts deployed, JSON-RPC on 127.0.0.1:9500.
     Dev(dev::DevArgs),
+    /// Run one node of a committee (validator or full node) from a config file, over libp2p.
+    Node(testnet::NodeArgs),
+    /// Start a local multi-process network: keys, genesis and configs for V validators, then V
+    /// `tutti node` processes on loopback until Ctrl-C.
+    Testnet(testnet::TestnetArgs),
     /// Manage signing keys (stored in ~/.tutti/keys, or $TUTTI_KEYS_DIR).
     Keys {
         #[command(subcommand)]
@@ -136,6 +142,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Dev(a) => dev::run(a),
+        Command::Node(a) => testnet::run_node(a),
+        Command::Testnet(a) => testnet::run_testnet(a),
         Command::Keys { command, json } => wallet::keys(command, json),
         Command::Send { tx, to, amount, rpc } => wallet::send(rpc, tx, to, amount),
         Command::Deploy {

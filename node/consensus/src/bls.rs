@@ -85,6 +85,13 @@ impl SecretKey {
         Ok(SecretKey(s))
     }
 
+    /// The 32 big-endian bytes [`SecretKey::from_bytes`] reads.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut b = self.0.to_bytes();
+        b.reverse();
+        b
+    }
+
     /// A key derived from a 32-byte seed (dev keys, tests): `blake3` XOF to 64 bytes, reduced mod r.
     pub fn from_seed(seed: &[u8; 32]) -> Self {
         let mut wide = [0u8; 64];

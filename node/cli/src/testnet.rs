@@ -1,0 +1,433 @@
+//! `tutti node --config FILE`: one node of a committee (validator or full node) over libp2p.
+//! `tutti testnet --validators V`: keys, genesis and a config per node, then V `tutti node`
+//! processes on loopback until Ctrl-C.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitCode, Stdio},
+    time::Duration,
+};
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use tutti_chain::{Genesis, MempoolConfig};
+use tutti_consensus::{bls::SecretKey, fbft::core::Config as CoreConfig};
+use tutti_network::{
+    Multiaddr,
+    p2p::{P2pConfig, P2pNetwork, peer_id},
+};
+use tutti_node::{
+    Node, NodeConfig, RpcConfig,
+    consensus::{self, ShellConfig},
+    dev,
+};
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+/// A node's configuration file (TOML). Relative paths are relative to the file's directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NodeFile {
+    /// The genesis file.
+    pub genesis: PathBuf,
+    /// Where the store and the signing record live.
+    pub data_dir: PathBuf,
+    /// File holding this validator's BLS secret key (hex); absent for a full node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator_key: Option<PathBuf>,
+    /// File holding the libp2p identity (hex ed25519 secret); created if missing.
+    pub node_key: PathBuf,
+    /// JSON-RPC (and `/metrics`) address.
+    pub rpc_addr: SocketAddr,
+    /// libp2p listen address, e.g. `/ip4/0.0.0.0/tcp/30300`.
+    pub p2p_listen: String,
+    /// Peers to dial at start, `…/p2p/<peer id>`.
+    #[serde(default)]
+    pub bootnodes: Vec<String>,
+    /// Least time between blocks, ms.
+    #[serde(default = "default_block_time")]
+    pub block_time_ms: u64,
+    /// View 0's timeout, ms (view v waits base * 2^v).
+    #[serde(default = "default_timeout")]
+    pub base_timeout_ms: u64,
+    /// Most transactions per block.
+    #[serde(default = "default_block_txs")]
+    pub max_block_txs: usize,
+}
+
+fn default_block_time() -> u64 {
+    1_000
+}
+fn default_timeout() -> u64 {
+    4_000
+}
+fn default_block_txs() -> usize {
+    10_000
+}
+
+/// `tutti node`.
+#[derive(Args)]
+pub struct NodeArgs {
+    /// The node's configuration file (TOML; see README "Running a testnet").
+    #[arg(long)]
+    config: PathBuf,
+}
+
+fn read_hex_key<const N: usize>(path: &Path, what: &str) -> Result<[u8; N], String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))?;
+    let t = text.trim();
+    let bytes = hex::decode(t.strip_prefix("0x").unwrap_or(t))
+        .map_err(|e| format!("the {what} {} is not hex: {e}", path.display()))?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("the {what} {} has {} bytes, expected {N}", path.display(), b.len()))
+}
+
+fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, format!("{}\n", hex::encode(bytes)))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(())
+}
+
+fn random_secret() -> [u8; 32] {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
+}
+
+/// Runs `tutti node`.
+pub fn run_node(args: NodeArgs) -> ExitCode {
+    crate::dev::init_logs();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    match rt.block_on(node_async(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn node_async(args: NodeArgs) -> Result<(), String> {
+    let text = std::fs::read_to_string(&args.config)
+        .map_err(|e| format!("cannot read the config {}: {e}", args.config.display()))?;
+    let file: NodeFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let base = args.config.parent().unwrap_or(Path::new("."));
+    let at = |p: &Path| base.join(p);
+    let genesis = Genesis::from_file(at(&file.genesis)).map_err(|e| e.to_string())?;
+    let validator = match &file.validator_key {
+        Some(p) => Some(
+            SecretKey::from_bytes(&read_hex_key::<32>(&at(p), "validator key")?)
+                .map_err(|e| format!("the validator key: {e}"))?,
+        ),
+        None => None,
+    };
+    let node_key_path = at(&file.node_key);
+    let node_key = if node_key_path.exists() {
+        read_hex_key::<32>(&node_key_path, "node key")?
+    } else {
+        let k = random_secret();
+        write_secret(&node_key_path, &k)?;
+        k
+    };
+    let data_dir = at(&file.data_dir);
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let listen: Multiaddr = file
+        .p2p_listen
+        .parse()
+        .map_err(|e| format!("p2p-listen `{}`: {e}", file.p2p_listen))?;
+    let bootnodes = file
+        .bootnodes
+        .iter()
+        .map(|b| b.parse::<Multiaddr>().map_err(|e| format!("bootnode `{b}`: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = NodeConfig {
+        genesis,
+        data_dir: Some(data_dir.clone()),
+        validator,
+        block_time: Duration::from_millis(file.block_time_ms),
+        max_block_txs: file.max_block_txs,
+        mempool: MempoolConfig::default(),
+    };
+    let node = tokio::task::spawn_blocking(move || Node::open(config))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open the chain in {}: {e}", data_dir.display()))?;
+    let rpc = RpcConfig {
+        addr: file.rpc_addr,
+        ..RpcConfig::default()
+    };
+    let (addr, handle) = tutti_node::serve(node.clone(), &rpc)
+        .await
+        .map_err(|e| format!("cannot serve RPC on {}: {e}", file.rpc_addr))?;
+    let (net, events) = P2pNetwork::start(P2pConfig {
+        secret: node_key,
+        listen,
+        bootnodes,
+        chain_id: node.config().genesis.chain_id,
+        shard: 0,
+    })
+    .map_err(|e| e.to_string())?;
+    let member = node
+        .validator_key()
+        .and_then(|k| node.members().iter().position(|m| *m == k.public_key()));
+    let head = node.chain().head().header.clone();
+    println!("Tutti node");
+    println!("  chain id     {}", head.chain_id);
+    println!("  head         {}", head.height);
+    println!(
+        "  role         {}",
+        match member {
+            Some(i) => format!("validator {i} of {}", node.members().len()),
+            None => "full node".into(),
+        }
+    );
+    println!("  peer id      {}", tutti_network::Network::local_peer(&net));
+    println!("  RPC          http://{addr}  (metrics: http://{addr}/metrics)");
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let shell = ShellConfig {
+        record_path: Some(node_dir_record(&at(&file.data_dir))),
+        core: CoreConfig {
+            base_timeout_ms: file.base_timeout_ms,
+            max_timeout_ms: file.base_timeout_ms.saturating_mul(16),
+            ..CoreConfig::default()
+        },
+        block_time: Duration::from_millis(file.block_time_ms),
+    };
+    let mut task = tokio::spawn(consensus::run(node.clone(), net, events, shell, shutdown));
+    let result = tokio::select! {
+        _ = crate::dev::wait_for_signal() => {
+            let _ = stop.send(true);
+            (&mut task).await
+        }
+        r = &mut task => r,
+    };
+    let _ = handle.stop();
+    let h = node.chain().head().header.height;
+    match result {
+        Ok(Ok(())) => {
+            eprintln!("stopped cleanly at height {h}");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(format!("consensus stopped at height {h}: {e}")),
+        Err(e) => Err(format!("consensus panicked at height {h}: {e}")),
+    }
+}
+
+fn node_dir_record(data_dir: &Path) -> PathBuf {
+    data_dir.join("signing-record")
+}
+
+/// `tutti testnet`.
+#[derive(Args)]
+pub struct TestnetArgs {
+    /// Number of validators (processes).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    validators: u32,
+    /// Node i serves RPC on base-port + i and listens for peers on base-port + 1000 + i.
+    #[arg(long, default_value_t = 9500)]
+    base_port: u16,
+    /// Where keys, genesis, configs, stores and logs go (reused: a second run continues the chain).
+    #[arg(long, default_value = "./tutti-testnet")]
+    data_dir: PathBuf,
+    /// Least time between blocks, ms.
+    #[arg(long, default_value_t = 1000)]
+    block_time: u64,
+    /// View 0's timeout, ms.
+    #[arg(long, default_value_t = 4000)]
+    base_timeout: u64,
+    /// Only write keys, genesis and configs (to start the nodes yourself with `tutti node`).
+    #[arg(long)]
+    no_start: bool,
+}
+
+/// Writes (or reuses) the testnet's files; returns each node's config path and RPC address.
+fn prepare(args: &TestnetArgs) -> Result<Vec<(PathBuf, SocketAddr)>, String> {
+    let dir = &args.data_dir;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let n = args.validators as usize;
+    let port = |offset: usize| -> Result<u16, String> {
+        u16::try_from(args.base_port as usize + offset).map_err(|_| format!("base port {} is too high", args.base_port))
+    };
+    let mut keys = Vec::new();
+    let mut node_keys = Vec::new();
+    for i in 0..n {
+        let nd = dir.join(format!("node-{i}"));
+        std::fs::create_dir_all(&nd).map_err(|e| format!("cannot create {}: {e}", nd.display()))?;
+        let vk = nd.join("validator.key");
+        let key = if vk.exists() {
+            SecretKey::from_bytes(&read_hex_key::<32>(&vk, "validator key")?).map_err(|e| e.to_string())?
+        } else {
+            let k = SecretKey::from_seed(&random_secret());
+            write_secret(&vk, &k.to_bytes())?;
+            k
+        };
+        let nk = nd.join("node.key");
+        let node_key = if nk.exists() {
+            read_hex_key::<32>(&nk, "node key")?
+        } else {
+            let k = random_secret();
+            write_secret(&nk, &k)?;
+            k
+        };
+        keys.push(key);
+        node_keys.push(node_key);
+    }
+    let genesis_path = dir.join("genesis.json");
+    let genesis = dev::testnet_genesis(&keys);
+    if genesis_path.exists() {
+        let existing = Genesis::from_file(&genesis_path).map_err(|e| e.to_string())?;
+        if existing.validators != genesis.validators {
+            return Err(format!(
+                "{} holds a testnet with another committee ({} validators); use another --data-dir",
+                dir.display(),
+                existing.validators.len()
+            ));
+        }
+    } else {
+        std::fs::write(&genesis_path, genesis.to_json())
+            .map_err(|e| format!("cannot write {}: {e}", genesis_path.display()))?;
+    }
+    let mut out = Vec::new();
+    let boot: Vec<String> = (0..n.min(8))
+        .map(|j| {
+            let id = peer_id(node_keys[j]).map_err(|e| e.to_string())?;
+            Ok(format!("/ip4/127.0.0.1/tcp/{}/p2p/{id}", port(1000 + j)?))
+        })
+        .collect::<Result<_, String>>()?;
+    for i in 0..n {
+        let rpc_addr: SocketAddr = ([127, 0, 0, 1], port(i)?).into();
+        let file = NodeFile {
+            genesis: "../genesis.json".into(),
+            data_dir: "data".into(),
+            validator_key: Some("validator.key".into()),
+            node_key: "node.key".into(),
+            rpc_addr,
+            p2p_listen: format!("/ip4/127.0.0.1/tcp/{}", port(1000 + i)?),
+            bootnodes: boot
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, b)| b.clone())
+                .collect(),
+            block_time_ms: args.block_time,
+            base_timeout_ms: args.base_timeout,
+            max_block_txs: default_block_txs(),
+        };
+        let path = dir.join(format!("node-{i}")).join("config.toml");
+        let text = toml::to_string_pretty(&file).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        out.push((path, rpc_addr));
+    }
+    Ok(out)
+}
+
+/// Runs `tutti testnet`.
+pub fn run_testnet(args: TestnetArgs) -> ExitCode {
+    let nodes = match prepare(&args) {
+        Ok(n) => n,
+        Err(e) => return fail(e),
+    };
+    println!(
+        "Tutti testnet: {} validators, chain id {}, files in {}",
+        nodes.len(),
+        dev::TESTNET_CHAIN_ID,
+        args.data_dir.display()
+    );
+    for (i, (config, rpc)) in nodes.iter().enumerate() {
+        println!("  node {i}  RPC http://{rpc}  config {}", config.display());
+    }
+    if args.no_start {
+        println!("Start each with: tutti node --config <config>");
+        return ExitCode::SUCCESS;
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return fail(format!("cannot find this program to start the nodes: {e}")),
+    };
+    let mut children: Vec<Child> = Vec::new();
+    for (i, (config, _)) in nodes.iter().enumerate() {
+        let log = config.with_file_name("node.log");
+        let spawned = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|out| {
+                let err = out.try_clone()?;
+                Command::new(&exe)
+                    .arg("node")
+                    .arg("--config")
+                    .arg(config)
+                    .stdin(Stdio::null())
+                    .stdout(out)
+                    .stderr(err)
+                    .spawn()
+            });
+        match spawned {
+            Ok(c) => children.push(c),
+            Err(e) => {
+                for c in &mut children {
+                    let _ = c.kill();
+                }
+                return fail(format!("cannot start node {i}: {e}"));
+            }
+        }
+    }
+    println!("Logs: {}/node-*/node.log. Stop with Ctrl-C.", args.data_dir.display());
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    let exited = rt.block_on(async {
+        loop {
+            tokio::select! {
+                _ = crate::dev::wait_for_signal() => return None,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            for (i, c) in children.iter_mut().enumerate() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    return Some((i, status));
+                }
+            }
+        }
+    });
+    eprintln!("stopping the nodes...");
+    for c in &mut children {
+        stop_child(c);
+    }
+    match exited {
+        None => ExitCode::SUCCESS,
+        Some((i, status)) => fail(format!(
+            "node {i} exited ({status}); see {}",
+            nodes[i].0.with_file_name("node.log").display()
+        )),
+    }
+}
+
+/// Asks a node to stop (SIGTERM), then kills it if it has not within 10 s.
+fn stop_child(c: &mut Child) {
+    #[cfg(unix)]
+    {
+        if let Ok(pid) = i32::try_from(c.id()) {
+            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        }
+        for _ in 0..100 {
+            if let Ok(Some(_)) = c.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
