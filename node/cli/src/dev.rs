@@ -149,7 +149,7 @@ pub fn init_logs() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,jsonrpsee=warn,libp2p=warn".into()),
+                .unwrap_or_else(|_| "info,jsonrpsee=warn,libp2p_gossipsub=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

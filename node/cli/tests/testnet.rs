@@ -1,0 +1,278 @@
+//! Four validator processes on loopback, over libp2p (`tutti testnet --no-start`, then four
+//! `tutti node --config`): every node reports the same block at every height; a transaction
+//! sent to one node is final once on all; killing the leader (SIGKILL) makes the other three
+//! change view and go on; the killed node restarts, syncs and takes part again.
+
+mod common;
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use parity_scale_codec::Encode;
+use tutti_node::dev;
+use tutti_primitives::{Action, Address, PublicKey, Transaction};
+use tutti_rpc::{
+    TuttiApiClient,
+    types::{BlockId, parse_hash},
+};
+
+/// A base port with base..base+3 and base+1000..base+1003 free.
+fn free_base() -> u16 {
+    for _ in 0..200 {
+        let base = common::free_port();
+        if base > 60_000 {
+            continue;
+        }
+        let ok = (0..4).all(|i| {
+            TcpListener::bind(("127.0.0.1", base + i)).is_ok()
+                && TcpListener::bind(("127.0.0.1", base + 1000 + i)).is_ok()
+        });
+        if ok {
+            return base;
+        }
+    }
+    panic!("no free ports");
+}
+
+struct Net {
+    dir: PathBuf,
+    base: u16,
+    children: Vec<Option<Child>>,
+}
+
+impl Net {
+    fn start_node(&mut self, i: usize) {
+        let nd = self.dir.join(format!("node-{i}"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(nd.join("node.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tutti"))
+            .args(["node", "--config"])
+            .arg(nd.join("config.toml"))
+            .env("RUST_LOG", "info,tutti_node=debug,libp2p_gossipsub=error")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.children[i] = Some(child);
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn client(&self, i: usize) -> HttpClient {
+        HttpClientBuilder::default()
+            .request_timeout(Duration::from_secs(10))
+            .build(format!("http://127.0.0.1:{}", self.base + i as u16))
+            .unwrap()
+    }
+
+    fn logs(&self) -> String {
+        (0..self.children.len())
+            .map(|i| {
+                let log = std::fs::read_to_string(self.dir.join(format!("node-{i}/node.log"))).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                format!(
+                    "--- node {i} (last lines) ---\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.kill(i);
+        }
+    }
+}
+
+async fn height(c: &HttpClient) -> Option<u64> {
+    c.block_number().await.ok()
+}
+
+/// Waits until every listed node is at `at_least` or more.
+async fn wait_all(net: &Net, nodes: &[usize], at_least: u64, what: &str) {
+    for _ in 0..600 {
+        let mut all = true;
+        for &i in nodes {
+            if height(&net.client(i)).await.is_none_or(|h| h < at_least) {
+                all = false;
+            }
+        }
+        if all {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}\n{}", net.logs());
+}
+
+async fn block_hash(c: &HttpClient, h: u64) -> String {
+    let b = c
+        .get_block_by_number(BlockId::Number(h), Some(false))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("block {h} missing"));
+    b.hash
+}
+
+async fn same_chain(net: &Net, nodes: &[usize]) -> u64 {
+    let mut top = u64::MAX;
+    for &i in nodes {
+        top = top.min(height(&net.client(i)).await.unwrap());
+    }
+    for h in 1..=top {
+        let first = block_hash(&net.client(nodes[0]), h).await;
+        for &i in &nodes[1..] {
+            assert_eq!(
+                block_hash(&net.client(i), h).await,
+                first,
+                "node {i} differs at height {h}"
+            );
+        }
+    }
+    top
+}
+
+fn setup(dir: &Path, base: u16) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args([
+            "testnet",
+            "--validators",
+            "4",
+            "--no-start",
+            "--block-time",
+            "300",
+            "--base-timeout",
+            "1500",
+        ])
+        .args(["--base-port", &base.to_string(), "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("node 3  RPC http://127.0.0.1:{}", base + 3)),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_finalize_survive_a_killed_leader_and_resync_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let base = free_base();
+    setup(&dir, base);
+    let mut net = Net {
+        dir: dir.clone(),
+        base,
+        children: (0..4).map(|_| None).collect(),
+    };
+    for i in 0..4 {
+        net.start_node(i);
+    }
+    let all = [0, 1, 2, 3];
+    wait_all(&net, &all, 3, "three blocks on all four nodes").await;
+
+    // A transfer sent to node 3 is final once, on every node.
+    let k = dev::dev_key(0);
+    let tx = Transaction {
+        chain_id: dev::TESTNET_CHAIN_ID,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce: 0,
+        gas_limit: 2_000_000,
+        gas_price: 1,
+        action: Action::Transfer {
+            to: Address([9; 32]),
+            amount: 5,
+        },
+    }
+    .sign(&k);
+    let hash = net
+        .client(3)
+        .send_raw_transaction(format!("0x{}", hex::encode(tx.encode())))
+        .await
+        .unwrap();
+    assert_eq!(parse_hash(&hash).unwrap(), tx.hash());
+    let mut at = None;
+    for _ in 0..300 {
+        if let Ok(Some(r)) = net.client(0).get_transaction_receipt(hash.clone()).await {
+            at = Some(r.block_height);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let at = at.unwrap_or_else(|| panic!("the transfer was never final\n{}", net.logs()));
+    wait_all(&net, &all, at, "every node to reach the transfer's block").await;
+    for i in all {
+        let c = net.client(i);
+        let r = c.get_transaction_receipt(hash.clone()).await.unwrap().unwrap();
+        assert_eq!(r.block_height, at, "node {i}");
+        let acc = c.get_account(Address([9; 32]).to_string(), None).await.unwrap();
+        assert_eq!(acc.balance, "5", "node {i}: paid exactly once");
+        let sender = c.get_account(tx.tx.sender().to_string(), None).await.unwrap();
+        assert_eq!(sender.nonce, 1, "node {i}");
+    }
+    same_chain(&net, &all).await;
+
+    // Kill the leader of the height being decided: the other three change view and go on.
+    let committee = net.client(0).get_committee(None).await.unwrap();
+    let leader = committee.leader as usize;
+    net.kill(leader);
+    let rest: Vec<usize> = all.iter().copied().filter(|i| *i != leader).collect();
+    let from = height(&net.client(rest[0])).await.unwrap();
+    wait_all(&net, &rest, from + 4, "four more blocks without the killed leader").await;
+    let mut views = Vec::new();
+    for h in from..=from + 4 {
+        let b = net
+            .client(rest[0])
+            .get_block_by_number(BlockId::Number(h), Some(false))
+            .await
+            .unwrap()
+            .unwrap();
+        views.push(b.view);
+    }
+    assert!(
+        views.iter().any(|v| *v > 0),
+        "a view change decided a block: views {views:?}"
+    );
+    let top = same_chain(&net, &rest).await;
+
+    // The killed node restarts on its data dir, syncs what it missed, and follows again.
+    net.start_node(leader);
+    wait_all(&net, &all, top + 3, "the restarted node to sync and follow").await;
+    same_chain(&net, &all).await;
+    let metrics = reqwest_metrics(base + rest[0] as u16).await;
+    assert!(metrics.contains("tutti_view_changes_total"), "{metrics}");
+    assert!(!metrics.contains("tutti_peers 0"), "{metrics}");
+}
+
+/// GET /metrics over a plain TCP connection.
+async fn reqwest_metrics(port: u16) -> String {
+    use std::io::{Read, Write};
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap()
+}
