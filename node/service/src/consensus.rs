@@ -56,6 +56,10 @@ pub const MAX_CLOCK_DRIFT_MS: u64 = 15_000;
 pub const SYNC_BATCH: u32 = 32;
 /// Most bytes of blocks one sync answer carries (at least one block is always sent).
 const SYNC_BYTES: usize = 16 << 20;
+/// Bytes of transactions gathered into one gossip message (more go in the next).
+const TX_GOSSIP_BYTES: usize = 1 << 20;
+/// Most transactions one gossip message may carry.
+const MAX_GOSSIP_TXS: usize = 20_000;
 /// Nesting limit when decoding peers' data.
 const DEPTH_LIMIT: u32 = 32;
 
@@ -252,6 +256,26 @@ fn check_block(node: &Node, p: &Proposal, now_ms: Option<u64>) -> Result<Execute
     Ok(Executed { txs, output })
 }
 
+/// Admits a batch of gossiped transactions: rejected if any is malformed, badly signed or for
+/// another chain (an honest node passes on only what it admitted); accepted if any was new.
+fn admit_gossiped(node: &Node, txs: &[Vec<u8>]) -> Verdict {
+    let mut new = false;
+    for raw in txs {
+        match node.admit_raw(raw) {
+            Ok((_, fresh)) => new |= fresh,
+            Err(SubmitError::Invalid(
+                TxError::Malformed(_)
+                | TxError::BadSignature(_)
+                | TxError::WrongChain { .. }
+                | TxError::TooLarge { .. },
+            )) => return Verdict::Reject,
+            // Stale (nonce used, pool full...): not the sender's fault.
+            Err(_) => {}
+        }
+    }
+    if new { Verdict::Accept } else { Verdict::Ignore }
+}
+
 /// Per-height phase timing for the metrics.
 struct Timing {
     height: Height,
@@ -340,7 +364,19 @@ pub async fn run<N: Network + Clone>(
                 None => return Err(NodeError::Config("the network stopped".into())),
             },
             Some(i) = internal_rx.recv() => shell.on_internal(i).await,
-            Some(tx) = gossip_rx.recv() => shell.net.publish(Topic::Transactions, tx),
+            Some(tx) = gossip_rx.recv() => {
+                // Transactions travel in batches: one gossip message (one libp2p signature and
+                // check) for everything admitted since the last one.
+                let mut batch = vec![tx];
+                let mut bytes = batch[0].len();
+                while bytes < TX_GOSSIP_BYTES
+                    && let Ok(tx) = gossip_rx.try_recv()
+                {
+                    bytes += tx.len();
+                    batch.push(tx);
+                }
+                shell.net.publish(Topic::Transactions, batch.encode());
+            }
         }
         if let Some(reason) = shell.fatal.take() {
             return Err(NodeError::Config(reason));
@@ -774,16 +810,14 @@ impl<N: Network + Clone> Shell<N> {
                     }
                 }
             },
-            Topic::Transactions => match self.node.admit_raw(&g.data) {
-                Ok((_, true)) => Verdict::Accept,
-                Ok((_, false)) => Verdict::Ignore,
-                Err(SubmitError::Invalid(
-                    TxError::Malformed(_)
-                    | TxError::BadSignature(_)
-                    | TxError::WrongChain { .. }
-                    | TxError::TooLarge { .. },
-                )) => Verdict::Reject,
-                Err(_) => Verdict::Ignore,
+            Topic::Transactions => match decode_bounded::<Vec<Vec<u8>>>(&g.data) {
+                Ok(txs) if !txs.is_empty() && txs.len() <= MAX_GOSSIP_TXS => {
+                    let node = self.node.clone();
+                    tokio::task::spawn_blocking(move || admit_gossiped(&node, &txs))
+                        .await
+                        .unwrap_or(Verdict::Ignore)
+                }
+                _ => Verdict::Reject,
             },
         };
         self.net.validated(g.peer, g.id, verdict);

@@ -148,3 +148,53 @@ async fn four_validators_finalize_one_chain_and_survive_their_leader() {
         m.task.await.unwrap().unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_invalid_data_is_banned_and_the_committee_goes_on() {
+    let hub = MemoryHub::new();
+    let keys = keys(4);
+    let members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
+    let (rogue, mut rogue_events) = hub.join();
+    // Garbage consensus messages, a forged transaction batch, an undecodable sync request.
+    rogue.publish(tutti_network::Topic::Consensus, vec![0xff; 40]);
+    rogue.publish(tutti_network::Topic::Consensus, b"not a message".to_vec());
+    let k = dev_key(1);
+    let mut forged = Transaction {
+        chain_id: dev::TESTNET_CHAIN_ID,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce: 0,
+        gas_limit: 2_000_000,
+        gas_price: 1,
+        action: Action::Transfer {
+            to: Address([7; 32]),
+            amount: 1,
+        },
+    }
+    .sign(&k);
+    forged.tx.nonce = 5; // the signature no longer matches
+    rogue.publish(tutti_network::Topic::Transactions, vec![forged.encode()].encode());
+    rogue.publish(tutti_network::Topic::Blocks, vec![1, 2, 3]);
+    until("every member to ban the rogue peer", || {
+        members.iter().all(|m| hub.is_banned(&m.peer, &rogue.local_peer()))
+    })
+    .await;
+    assert!(rogue.peers().is_empty());
+    assert!(matches!(
+        rogue.request(vec![9, 9], vec![]).await,
+        Err(tutti_network::NetError::NoPeer(_))
+    ));
+    while rogue_events.try_recv().is_ok() {}
+    let from = members.iter().map(height).max().unwrap();
+    until("the committee to go on", || {
+        members.iter().all(|m| height(m) >= from + 2)
+    })
+    .await;
+    for m in &members {
+        let h = m.node.chain().head().header.height;
+        assert_eq!(m.node.chain().account(&Address([7; 32]), h).unwrap().balance, 0);
+    }
+    for m in members {
+        m.stop.send(true).unwrap();
+        m.task.await.unwrap().unwrap();
+    }
+}
