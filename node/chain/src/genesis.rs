@@ -156,6 +156,8 @@ impl Genesis {
                     v.bls_public_key
                 )));
             }
+        }
+        for v in &self.validators {
             let stake = amount(&v.stake, "stake")?;
             if stake == 0 || stake > u64::MAX as Amount {
                 return Err(GenesisError::Invalid(format!(
