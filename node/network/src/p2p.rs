@@ -486,6 +486,22 @@ impl Task {
                     topic,
                     data: message.data,
                 };
+                if topic == Topic::Transactions {
+                    // A transaction flood must not stall the swarm (and the consensus messages
+                    // behind it): when the node is behind, drop the batch without penalty.
+                    return match self.events.try_send(Event::Gossip(g)) {
+                        Ok(()) => true,
+                        Err(mpsc::error::TrySendError::Full(Event::Gossip(g))) => {
+                            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                                &gossipsub::MessageId::from(g.id.0),
+                                &g.peer,
+                                gossipsub::MessageAcceptance::Ignore,
+                            );
+                            true
+                        }
+                        Err(_) => false,
+                    };
+                }
                 return self.events.send(Event::Gossip(g)).await.is_ok();
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {

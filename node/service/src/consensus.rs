@@ -296,6 +296,57 @@ struct Shell<N: Network + Clone> {
     timing: Timing,
     /// A failure that must stop the node (a certified block this node cannot apply).
     fatal: Option<String>,
+    /// Gossiped transaction batches, to the admission task.
+    txs_in: mpsc::Sender<Gossip>,
+}
+
+/// Transactions move apart from consensus, so a flood of them never delays a vote: one task
+/// gathers what clients submit here into batches (up to [`TX_GOSSIP_BYTES`], or what arrives
+/// within 20 ms) and publishes each as one gossip message (one libp2p signature and check per
+/// batch); another admits the batches peers gossip (dropped, without penalty, if it falls behind).
+fn spawn_tx_tasks<N: Network + Clone>(
+    node: Arc<Node>,
+    net: N,
+    mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
+) -> mpsc::Sender<Gossip> {
+    let out_net = net.clone();
+    tokio::spawn(async move {
+        while let Some(first) = outgoing.recv().await {
+            let mut bytes = first.len();
+            let mut batch = vec![first];
+            let deadline = tokio::time::sleep(Duration::from_millis(20));
+            tokio::pin!(deadline);
+            while bytes < TX_GOSSIP_BYTES && batch.len() < MAX_GOSSIP_TXS {
+                tokio::select! {
+                    next = outgoing.recv() => match next {
+                        Some(tx) => {
+                            bytes += tx.len();
+                            batch.push(tx);
+                        }
+                        None => break,
+                    },
+                    _ = &mut deadline => break,
+                }
+            }
+            out_net.publish(Topic::Transactions, batch.encode());
+        }
+    });
+    let (txs_in, mut incoming) = mpsc::channel::<Gossip>(256);
+    tokio::spawn(async move {
+        while let Some(g) = incoming.recv().await {
+            let verdict = match decode_bounded::<Vec<Vec<u8>>>(&g.data) {
+                Ok(txs) if !txs.is_empty() && txs.len() <= MAX_GOSSIP_TXS => {
+                    let node = node.clone();
+                    tokio::task::spawn_blocking(move || admit_gossiped(&node, &txs))
+                        .await
+                        .unwrap_or(Verdict::Ignore)
+                }
+                _ => Verdict::Reject,
+            };
+            net.validated(g.peer, g.id, verdict);
+        }
+    });
+    txs_in
 }
 
 /// Runs a committee member (or a full node) until `shutdown` turns true.
@@ -325,8 +376,9 @@ pub async fn run<N: Network + Clone>(
         saved,
     );
     let (internal, mut internal_rx) = mpsc::unbounded_channel();
-    let (gossip_tx, mut gossip_rx) = mpsc::unbounded_channel();
+    let (gossip_tx, gossip_rx) = mpsc::unbounded_channel();
     node.set_gossip(gossip_tx);
+    let txs_in = spawn_tx_tasks(node.clone(), net.clone(), gossip_rx);
     let mut shell = Shell {
         node,
         net,
@@ -343,6 +395,7 @@ pub async fn run<N: Network + Clone>(
             prepared: None,
         },
         fatal: None,
+        txs_in,
     };
     tracing::info!(
         member = ?shell.me,
@@ -364,19 +417,7 @@ pub async fn run<N: Network + Clone>(
                 None => return Err(NodeError::Config("the network stopped".into())),
             },
             Some(i) = internal_rx.recv() => shell.on_internal(i).await,
-            Some(tx) = gossip_rx.recv() => {
-                // Transactions travel in batches: one gossip message (one libp2p signature and
-                // check) for everything admitted since the last one.
-                let mut batch = vec![tx];
-                let mut bytes = batch[0].len();
-                while bytes < TX_GOSSIP_BYTES
-                    && let Ok(tx) = gossip_rx.try_recv()
-                {
-                    bytes += tx.len();
-                    batch.push(tx);
-                }
-                shell.net.publish(Topic::Transactions, batch.encode());
-            }
+
         }
         if let Some(reason) = shell.fatal.take() {
             return Err(NodeError::Config(reason));
@@ -729,6 +770,11 @@ impl<N: Network + Clone> Shell<N> {
 
     async fn on_event(&mut self, ev: Event) {
         match ev {
+            Event::Gossip(g) if g.topic == Topic::Transactions => {
+                if let Err(mpsc::error::TrySendError::Full(g)) = self.txs_in.try_send(g) {
+                    self.net.validated(g.peer, g.id, Verdict::Ignore);
+                }
+            }
             Event::Gossip(g) => self.on_gossip(g).await,
             Event::Request { peer, data, reply } => match decode_bounded::<SyncRequest>(&data) {
                 Ok(req) => {
@@ -810,15 +856,8 @@ impl<N: Network + Clone> Shell<N> {
                     }
                 }
             },
-            Topic::Transactions => match decode_bounded::<Vec<Vec<u8>>>(&g.data) {
-                Ok(txs) if !txs.is_empty() && txs.len() <= MAX_GOSSIP_TXS => {
-                    let node = self.node.clone();
-                    tokio::task::spawn_blocking(move || admit_gossiped(&node, &txs))
-                        .await
-                        .unwrap_or(Verdict::Ignore)
-                }
-                _ => Verdict::Reject,
-            },
+            // Routed to the admission task before this.
+            Topic::Transactions => Verdict::Ignore,
         };
         self.net.validated(g.peer, g.id, verdict);
     }
