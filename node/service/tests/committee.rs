@@ -29,10 +29,15 @@ fn keys(n: u8) -> Vec<SecretKey> {
 }
 
 fn start(hub: &MemoryHub, keys: &[SecretKey], i: usize) -> Member {
+    start_as(hub, keys, Some(keys[i].clone()))
+}
+
+/// A node with this validator key, or a full node (`None`).
+fn start_as(hub: &MemoryHub, keys: &[SecretKey], key: Option<SecretKey>) -> Member {
     let node = Node::open(NodeConfig {
         genesis: dev::testnet_genesis(keys),
         data_dir: None,
-        validator: Some(keys[i].clone()),
+        validator: key,
         block_time: Duration::from_millis(100),
         max_block_txs: 1_000,
         mempool: MempoolConfig::default(),
@@ -194,6 +199,45 @@ async fn a_peer_sending_invalid_data_is_banned_and_the_committee_goes_on() {
         assert_eq!(m.node.chain().account(&Address([7; 32]), h).unwrap().balance, 0);
     }
     for m in members {
+        m.stop.send(true).unwrap();
+        m.task.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_follows_without_signing_and_a_stranger_key_is_refused() {
+    let hub = MemoryHub::new();
+    let keys = keys(4);
+    let members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
+    until("two blocks", || members.iter().all(|m| height(m) >= 2)).await;
+    // Joins late: catches up by sync, then follows the committee's certificates.
+    let full = start_as(&hub, &keys, None);
+    let target = members.iter().map(height).max().unwrap() + 3;
+    until("the full node to catch up and follow", || height(&full) >= target).await;
+    let mut all: Vec<&Member> = members.iter().collect();
+    all.push(&full);
+    same_blocks(&all);
+    let deciding = full.node.consensus_view().height;
+    let head = height(&full);
+    // (Between a commit and the view's update the two can be equal for a moment.)
+    assert!(
+        deciding == head + 1 || deciding == head,
+        "deciding {deciding}, head {head}"
+    );
+    // A key outside the genesis committee cannot run as a validator.
+    let e = Node::open(NodeConfig {
+        genesis: dev::testnet_genesis(&keys),
+        data_dir: None,
+        validator: Some(SecretKey::from_seed(&[99; 32])),
+        block_time: Duration::from_millis(100),
+        max_block_txs: 10,
+        mempool: MempoolConfig::default(),
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("not a member of the genesis committee"), "{e}");
+    for m in members.into_iter().chain([full]) {
         m.stop.send(true).unwrap();
         m.task.await.unwrap().unwrap();
     }
