@@ -20,7 +20,7 @@ fn config(seed: u8, bootnodes: Vec<Multiaddr>) -> P2pConfig {
 }
 
 async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..300 {
+    for _ in 0..600 {
         if let Some(t) = f() {
             return t;
         }
@@ -115,4 +115,19 @@ async fn bad_configuration_is_refused_with_a_reason() {
     c.listen = "/ip4/203.0.113.1/udp/1".parse().unwrap();
     let e = P2pNetwork::start(c).err().unwrap().to_string();
     assert!(e.contains("cannot listen"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_find_each_other_through_kademlia() {
+    // b and c only know a; they learn of each other through a (identify + Kademlia) and connect.
+    let (a, _ea) = P2pNetwork::start(config(11, vec![])).unwrap();
+    let addr = until("a's listen address", || a.listen_addrs().first().cloned()).await;
+    let boot: Multiaddr = format!("{addr}/p2p/{}", a.local_peer()).parse().unwrap();
+    let (b, _eb) = P2pNetwork::start(config(12, vec![boot.clone()])).unwrap();
+    until("b to reach a", || b.peers().contains(&a.local_peer()).then_some(())).await;
+    let (c, _ec) = P2pNetwork::start(config(13, vec![boot])).unwrap();
+    until("c to discover and connect to b", || {
+        (c.peers().contains(&b.local_peer()) && b.peers().contains(&c.local_peer())).then_some(())
+    })
+    .await;
 }
