@@ -59,6 +59,28 @@ fn start_as(hub: &MemoryHub, keys: &[SecretKey], key: Option<SecretKey>) -> Memb
     Member { node, peer, stop, task }
 }
 
+/// Dev account `from`'s first transfer (nonce 0) on the testnet chain.
+fn transfer(from: u32, to: Address, amount: u128) -> tutti_primitives::SignedTransaction {
+    let k = dev_key(from);
+    Transaction {
+        chain_id: dev::TESTNET_CHAIN_ID,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce: 0,
+        gas_limit: 2_000_000,
+        gas_price: 1,
+        action: Action::Transfer { to, amount },
+    }
+    .sign(&k)
+}
+
+/// Stops members and checks each stopped cleanly.
+async fn stop_all(members: impl IntoIterator<Item = Member>) {
+    for m in members {
+        m.stop.send(true).unwrap();
+        m.task.await.unwrap().unwrap();
+    }
+}
+
 fn height(m: &Member) -> u64 {
     m.node.chain().head().header.height
 }
@@ -96,19 +118,7 @@ async fn four_validators_finalize_one_chain_and_survive_their_leader() {
     }
 
     // A transfer sent to node 2 reaches the leader through gossip and is final once everywhere.
-    let k = dev_key(0);
-    let tx = Transaction {
-        chain_id: dev::TESTNET_CHAIN_ID,
-        signer: PublicKey(k.verifying_key().to_bytes()),
-        nonce: 0,
-        gas_limit: 2_000_000,
-        gas_price: 1,
-        action: Action::Transfer {
-            to: Address([9; 32]),
-            amount: 5,
-        },
-    }
-    .sign(&k);
+    let tx = transfer(0, Address([9; 32]), 5);
     let hash = members[2].node.submit_raw(&tx.encode()).unwrap();
     until("the transfer to be final on every node", || {
         members
@@ -148,10 +158,7 @@ async fn four_validators_finalize_one_chain_and_survive_their_leader() {
         text.contains("tutti_view_changes_total") && !text.contains("tutti_view_changes_total 0"),
         "{text}"
     );
-    for m in members {
-        m.stop.send(true).unwrap();
-        m.task.await.unwrap().unwrap();
-    }
+    stop_all(members).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,19 +170,7 @@ async fn a_peer_sending_invalid_data_is_banned_and_the_committee_goes_on() {
     // Garbage consensus messages, a forged transaction batch, an undecodable sync request.
     rogue.publish(tutti_network::Topic::Consensus, vec![0xff; 40]);
     rogue.publish(tutti_network::Topic::Consensus, b"not a message".to_vec());
-    let k = dev_key(1);
-    let mut forged = Transaction {
-        chain_id: dev::TESTNET_CHAIN_ID,
-        signer: PublicKey(k.verifying_key().to_bytes()),
-        nonce: 0,
-        gas_limit: 2_000_000,
-        gas_price: 1,
-        action: Action::Transfer {
-            to: Address([7; 32]),
-            amount: 1,
-        },
-    }
-    .sign(&k);
+    let mut forged = transfer(1, Address([7; 32]), 1);
     forged.tx.nonce = 5; // the signature no longer matches
     rogue.publish(tutti_network::Topic::Transactions, vec![forged.encode()].encode());
     rogue.publish(tutti_network::Topic::Blocks, vec![1, 2, 3]);
@@ -198,10 +193,7 @@ async fn a_peer_sending_invalid_data_is_banned_and_the_committee_goes_on() {
         let h = m.node.chain().head().header.height;
         assert_eq!(m.node.chain().account(&Address([7; 32]), h).unwrap().balance, 0);
     }
-    for m in members {
-        m.stop.send(true).unwrap();
-        m.task.await.unwrap().unwrap();
-    }
+    stop_all(members).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,8 +229,5 @@ async fn a_full_node_follows_without_signing_and_a_stranger_key_is_refused() {
     .unwrap()
     .to_string();
     assert!(e.contains("not a member of the genesis committee"), "{e}");
-    for m in members.into_iter().chain([full]) {
-        m.stop.send(true).unwrap();
-        m.task.await.unwrap().unwrap();
-    }
+    stop_all(members.into_iter().chain([full])).await;
 }
