@@ -75,6 +75,21 @@ pub struct NodeArgs {
     /// The node's configuration file (TOML; see README "Running a testnet").
     #[arg(long)]
     config: PathBuf,
+    /// Stop when standard input closes (`tutti testnet` starts its nodes so, so that they stop
+    /// with it even if it is killed).
+    #[arg(long, hide = true)]
+    stop_with_stdin: bool,
+}
+
+/// Resolves once standard input reaches its end (or fails).
+async fn stdin_closed() {
+    let _ = tokio::task::spawn_blocking(|| {
+        use std::io::Read;
+        let mut buf = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 fn read_hex_key<const N: usize>(path: &Path, what: &str) -> Result<[u8; N], String> {
@@ -205,8 +220,20 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         block_time: Duration::from_millis(file.block_time_ms),
     };
     let mut task = tokio::spawn(consensus::run(node.clone(), net, events, shell, shutdown));
+    let stdin_gone = async {
+        if args.stop_with_stdin {
+            stdin_closed().await;
+            eprintln!("standard input closed (the testnet stopped): stopping");
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     let result = tokio::select! {
         _ = crate::dev::wait_for_signal() => {
+            let _ = stop.send(true);
+            (&mut task).await
+        }
+        _ = stdin_gone => {
             let _ = stop.send(true);
             (&mut task).await
         }
@@ -356,6 +383,8 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
         Err(e) => return fail(format!("cannot find this program to start the nodes: {e}")),
     };
     let mut children: Vec<Child> = Vec::new();
+    // Each node stops when its standard input closes: when this process ends, however it ends.
+    let mut lifelines = Vec::new();
     for (i, (config, _)) in nodes.iter().enumerate() {
         let log = config.with_file_name("node.log");
         let spawned = std::fs::OpenOptions::new()
@@ -368,13 +397,17 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
                     .arg("node")
                     .arg("--config")
                     .arg(config)
-                    .stdin(Stdio::null())
+                    .arg("--stop-with-stdin")
+                    .stdin(Stdio::piped())
                     .stdout(out)
                     .stderr(err)
                     .spawn()
             });
         match spawned {
-            Ok(c) => children.push(c),
+            Ok(mut c) => {
+                lifelines.extend(c.stdin.take());
+                children.push(c);
+            }
             Err(e) => {
                 for c in &mut children {
                     let _ = c.kill();
@@ -402,6 +435,7 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
         }
     });
     eprintln!("stopping the nodes...");
+    drop(lifelines);
     for c in &mut children {
         stop_child(c);
     }

@@ -414,6 +414,8 @@ pub async fn run<N: Network + Clone>(
             }
             ev = events.recv() => match ev {
                 Some(ev) => shell.on_event(ev).await,
+                // The network goes away as part of a shutdown, or it failed.
+                None if *shutdown.borrow() => break,
                 None => return Err(NodeError::Config("the network stopped".into())),
             },
             Some(i) = internal_rx.recv() => shell.on_internal(i).await,

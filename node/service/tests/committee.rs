@@ -137,8 +137,8 @@ async fn four_validators_finalize_one_chain_and_survive_their_leader() {
     let leader = members[0].node.consensus_view().leader as usize;
     let gone = members.remove(leader);
     gone.stop.send(true).unwrap();
-    hub.leave(&gone.peer);
     gone.task.await.unwrap().unwrap();
+    hub.leave(&gone.peer);
     let from = members.iter().map(height).max().unwrap();
     until("three more blocks without the old leader", || {
         members.iter().all(|m| height(m) >= from + 3)
