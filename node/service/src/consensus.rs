@@ -298,6 +298,8 @@ struct Shell<N: Network + Clone> {
     fatal: Option<String>,
     /// Gossiped transaction batches, to the admission task.
     txs_in: mpsc::Sender<Gossip>,
+    /// (height, view) last observed, to count view changes.
+    last_view: (Height, u64),
 }
 
 /// Transactions move apart from consensus, so a flood of them never delays a vote: one task
@@ -396,6 +398,7 @@ pub async fn run<N: Network + Clone>(
         },
         fatal: None,
         txs_in,
+        last_view: (0, 0),
     };
     tracing::info!(
         member = ?shell.me,
@@ -501,9 +504,12 @@ impl<N: Network + Clone> Shell<N> {
         });
         let m = self.node.metrics();
         m.set_view(view);
-        if let Some(to) = st.changing_to {
-            m.view_change(to);
+        // Count every move to a later view at one height, however it happened (own timeout,
+        // joining others, or straight to a NEWVIEW).
+        if self.last_view.0 == st.height && view > self.last_view.1 {
+            m.view_change();
         }
+        self.last_view = (st.height, view);
         let now = Instant::now();
         let t = &mut self.timing;
         if t.height != st.height {

@@ -4,16 +4,13 @@
 //! |---|---|---|
 //! | `tutti_height` | gauge | height of the head block |
 //! | `tutti_view` | gauge | consensus view at the height being decided |
-//! | `tutti_view_changes_total` | counter | view changes this node started |
+//! | `tutti_view_changes_total` | counter | times this node moved to a later view at a height (by timeout, by joining others, or on a NEWVIEW) |
 //! | `tutti_peers` | gauge | connected peers |
 //! | `tutti_blocks_committed_total` | counter | blocks committed since start |
 //! | `tutti_transactions_committed_total` | counter | transactions in them |
 //! | `tutti_consensus_phase_seconds{phase}` | histogram | time in each phase of a height, as this node saw it: `propose` (height start to the block known), `prepare` (to the PREPARED certificate), `commit` (to the commit certificate) |
 
-use std::sync::{
-    Mutex,
-    atomic::{AtomicU64, Ordering},
-};
+use std::sync::Mutex;
 
 use prometheus_client::{
     encoding::text::encode,
@@ -51,7 +48,6 @@ pub struct Metrics {
     blocks: Counter,
     txs: Counter,
     phases: Family<Labels, Histogram, fn() -> Histogram>,
-    last_view_seen: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -72,7 +68,6 @@ impl Metrics {
             blocks: Counter::default(),
             txs: Counter::default(),
             phases: Family::new_with_constructor(phase_histogram),
-            last_view_seen: AtomicU64::new(0),
         };
         {
             let mut r = m.registry.lock().expect("metrics lock poisoned");
@@ -119,11 +114,9 @@ impl Metrics {
         self.view.set(view as i64);
     }
 
-    /// This node started a view change.
-    pub fn view_change(&self, to: u64) {
-        if self.last_view_seen.swap(to, Ordering::Relaxed) != to {
-            self.view_changes.inc();
-        }
+    /// This node moved to a later view at the height being decided.
+    pub fn view_change(&self) {
+        self.view_changes.inc();
     }
 
     /// The number of connected peers.
@@ -160,8 +153,7 @@ mod tests {
     fn renders_every_metric_in_text_format() {
         let m = Metrics::new();
         m.set_view(3);
-        m.view_change(3);
-        m.view_change(3);
+        m.view_change();
         m.set_peers(2);
         m.phase(Phase::Commit, 0.02);
         let text = m.render();

@@ -139,25 +139,26 @@ async fn four_validators_finalize_one_chain_and_survive_their_leader() {
     gone.stop.send(true).unwrap();
     gone.task.await.unwrap().unwrap();
     hub.leave(&gone.peer);
+    // Every height after `from` was undecided when it stopped; any four in a row include one it
+    // leads in view 0 (leaders rotate (height + view) mod 4), which needs a view change.
     let from = members.iter().map(height).max().unwrap();
-    until("three more blocks without the old leader", || {
-        members.iter().all(|m| height(m) >= from + 3)
+    until("four more blocks without the old leader", || {
+        members.iter().all(|m| height(m) >= from + 4)
     })
     .await;
     let rest: Vec<&Member> = members.iter().collect();
     same_blocks(&rest);
-    let views: Vec<u64> = (from..=from + 3)
-        .map(|h| rest[0].node.chain().block_by_number(h).unwrap().unwrap().header.view)
-        .collect();
-    assert!(
-        views.iter().any(|v| *v > 0),
-        "a view change decided a block: views {views:?}"
-    );
-    let text = rest[0].node.metrics().render();
-    assert!(
-        text.contains("tutti_view_changes_total") && !text.contains("tutti_view_changes_total 0"),
-        "{text}"
-    );
+    let gone_key = keys[leader].public_key().to_bytes();
+    for h in from + 1..=from + 4 {
+        let b = rest[0].node.chain().block_by_number(h).unwrap().unwrap();
+        assert_ne!(b.header.proposer, gone_key, "block {h} proposed by the stopped node");
+    }
+    // (A node that synced that height instead of voting on it never changed view itself.)
+    let changed = rest
+        .iter()
+        .filter(|m| !m.node.metrics().render().contains("tutti_view_changes_total 0"))
+        .count();
+    assert!(changed >= 2, "view changes counted on {changed} of 3 nodes");
     stop_all(members).await;
 }
 
