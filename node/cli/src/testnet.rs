@@ -193,9 +193,7 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         shard: 0,
     })
     .map_err(|e| e.to_string())?;
-    let member = node
-        .validator_key()
-        .and_then(|k| node.members().iter().position(|m| *m == k.public_key()));
+    let member = node.member_index();
     let head = node.chain().head().header.clone();
     println!("Tutti node");
     println!("  chain id     {}", head.chain_id);

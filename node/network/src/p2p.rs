@@ -394,19 +394,15 @@ impl Task {
             }
             Command::Penalise(peer, reason) => self.penalise(peer, &reason),
             Command::Request { data, exclude, reply } => {
-                let mut peers: Vec<PeerId> = self
-                    .peers
-                    .lock()
-                    .expect("peers lock poisoned")
-                    .iter()
-                    .filter(|p| !exclude.contains(p))
-                    .copied()
-                    .collect();
+                let (mut peers, connected) = {
+                    let all = self.peers.lock().expect("peers lock poisoned");
+                    let peers: Vec<PeerId> = all.iter().filter(|p| !exclude.contains(p)).copied().collect();
+                    (peers, all.len())
+                };
                 peers.shuffle(&mut rand::thread_rng());
                 match peers.first() {
                     None => {
-                        let n = self.peers.lock().expect("peers lock poisoned").len();
-                        let _ = reply.send(Err(NetError::NoPeer(n)));
+                        let _ = reply.send(Err(NetError::NoPeer(connected)));
                     }
                     Some(p) => {
                         let id = self.swarm.behaviour_mut().sync.send_request(p, data);

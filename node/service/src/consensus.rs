@@ -159,14 +159,9 @@ fn committee(node: &Node) -> Result<(Committee, BlsCrypto, Option<usize>), NodeE
         });
     }
     let committee = Committee::new(members).map_err(|e| cfg(e.to_string()))?;
-    let me = node
-        .validator_key()
-        .and_then(|k| node.members().iter().position(|m| *m == k.public_key()));
-    let crypto = BlsCrypto::new(
-        &keys,
-        me.map(|i| (i, node.validator_key().expect("a member has a key").clone())),
-    )
-    .map_err(|e| cfg(format!("the genesis committee: {e}")))?;
+    let me = node.member_index();
+    let signer = me.zip(node.validator_key().cloned());
+    let crypto = BlsCrypto::new(&keys, signer).map_err(|e| cfg(format!("the genesis committee: {e}")))?;
     Ok((committee, crypto, me))
 }
 

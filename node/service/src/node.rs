@@ -193,6 +193,12 @@ impl Node {
         self.key.as_ref()
     }
 
+    /// This node's index in the committee (`None` for a full node).
+    pub fn member_index(&self) -> Option<usize> {
+        let key = self.key.as_ref()?.public_key();
+        self.members.iter().position(|m| *m == key)
+    }
+
     /// The node's metrics.
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.metrics
