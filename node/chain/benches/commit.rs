@@ -27,7 +27,7 @@ fn main() {
     for chunk in 0..10u64 {
         let mut b = WriteBatch::new();
         let changes = (chunk * 10_000..(chunk + 1) * 10_000).map(|i| (key(i), Some(vec![7u8; 48])));
-        db.apply(version, changes, &mut b).expect("apply");
+        let _ = db.apply(version, changes, &mut b).expect("apply");
         store.write(b).expect("write");
         version += 1;
     }
@@ -43,7 +43,7 @@ fn main() {
                 .collect();
             let t = Instant::now();
             let mut b = WriteBatch::new();
-            db.apply(version, changes, &mut b).expect("apply");
+            let _ = db.apply(version, changes, &mut b).expect("apply");
             let t1 = t.elapsed().as_secs_f64() * 1e3;
             let t = Instant::now();
             store.write(b).expect("write");

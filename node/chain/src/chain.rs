@@ -3,10 +3,15 @@
 //! returns.
 //!
 //! Layout (column, key → value, SCALE-encoded):
-//! - `Meta`, `genesis` → genesis header hash; `head` → head height.
+//! - `Meta`, `genesis` → genesis header hash; `head` → head height; `format` → the layout's
+//!   version ([`STORAGE_FORMAT`]; a store written in another layout is refused at open).
 //! - `Blocks`, `h` + height (big endian) → header hash; `b` + hash → [`StoredBlock`].
-//! - `Index`, `t` + tx hash → [`TxLocation`].
-//! - `Receipts`, `e` + tx hash or receipt id → [`Execution`]; `o` + height → the block's outgoing
+//! - `Index`, `t` + tx hash → the transaction's record: its [`TxLocation`], then its execution
+//!   and those of the receipts it caused that ran in the same block, in order (one key per
+//!   transaction: a store pays per key written, and a native transfer is a transaction and its
+//!   receipt).
+//! - `Receipts`, `e` + receipt id → [`Execution`] of a receipt that ran in a later block than the
+//!   one that made it (delayed, or from another shard); `o` + height → the block's outgoing
 //!   receipts (for other shards).
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -45,6 +50,24 @@ pub struct TxLocation {
     pub height: Height,
     /// Position in the block.
     pub index: u32,
+}
+
+/// The version of the storage layout this build reads and writes.
+pub const STORAGE_FORMAT: u32 = 2;
+
+/// A transaction's index entry: where it is, then the executions it caused in its block.
+#[derive(Decode)]
+struct TxRecord {
+    /// Read on its own by [`Chain::tx_location`].
+    _location: TxLocation,
+    executions: Vec<(Hash, Execution)>,
+}
+
+/// [`TxRecord`]'s encoding, by reference.
+#[derive(Encode)]
+struct TxRecordRef<'a> {
+    location: TxLocation,
+    executions: Vec<(&'a Hash, &'a Execution)>,
 }
 
 fn k(prefix: u8, id: &[u8]) -> Vec<u8> {
@@ -102,6 +125,16 @@ impl Chain {
         let genesis_hash = header.hash();
         match store.get(Column::Meta, b"genesis")? {
             Some(stored) => {
+                let format: u32 = match store.get(Column::Meta, b"format")? {
+                    Some(f) => decode(&f, "storage format")?,
+                    None => 1,
+                };
+                if format != STORAGE_FORMAT {
+                    return Err(ChainError::Storage(format!(
+                        "this data directory was written in storage format {format}, and this build reads format \
+                         {STORAGE_FORMAT}; start the chain in a new data directory"
+                    )));
+                }
                 let stored: Hash = decode(&stored, "genesis hash")?;
                 if stored != genesis_hash {
                     return Err(ChainError::Storage(format!(
@@ -120,6 +153,7 @@ impl Chain {
                 };
                 Self::put_block(&mut batch, &block);
                 batch.put(Column::Meta, b"genesis".to_vec(), genesis_hash.encode());
+                batch.put(Column::Meta, b"format".to_vec(), STORAGE_FORMAT.encode());
                 batch.put(Column::Meta, b"head".to_vec(), 0u64.encode());
                 store.write(batch)?;
                 store.flush()?;
@@ -227,15 +261,36 @@ impl Chain {
             )));
         }
         let mut batch = std::mem::take(&mut output.batch);
-        for (i, tx) in block.txs.iter().enumerate() {
-            let loc = TxLocation {
-                height: h.height,
-                index: i as u32,
-            };
-            batch.put(Column::Index, k(b't', &tx.hash().0), loc.encode());
-        }
+        let hashes: Vec<Hash> = block.txs.iter().map(|t| t.hash()).collect();
+        let mut records: Vec<TxRecordRef<'_>> = (0..hashes.len())
+            .map(|i| TxRecordRef {
+                location: TxLocation {
+                    height: h.height,
+                    index: i as u32,
+                },
+                executions: Vec::new(),
+            })
+            .collect();
+        let position: std::collections::HashMap<&Hash, usize> =
+            hashes.iter().enumerate().map(|(i, h)| (h, i)).collect();
+        // Executions come in causal order, so a receipt's parent is placed before it.
+        let mut root_of: std::collections::HashMap<&Hash, usize> = std::collections::HashMap::new();
         for (id, e) in &output.executions {
-            batch.put(Column::Receipts, k(b'e', &id.0), e.encode());
+            let root = if e.transaction {
+                position.get(id).copied()
+            } else {
+                root_of.get(id).copied()
+            };
+            match root {
+                Some(r) => {
+                    records[r].executions.push((id, e));
+                    root_of.extend(e.children.iter().map(|c| (c, r)));
+                }
+                None => batch.put(Column::Receipts, k(b'e', &id.0), e.encode()),
+            }
+        }
+        for (hash, record) in hashes.iter().zip(&records) {
+            batch.put(Column::Index, k(b't', &hash.0), record.encode());
         }
         if !output.outgoing.is_empty() {
             batch.put(
@@ -247,6 +302,7 @@ impl Chain {
         Self::put_block(&mut batch, block);
         batch.put(Column::Meta, b"head".to_vec(), h.height.encode());
         self.store.write(batch)?;
+        self.db.install(std::mem::take(&mut output.state_writes));
         self.store.flush()?;
         *self.head.write().expect("head lock poisoned") = Arc::new(block.clone());
         Ok(())
@@ -267,10 +323,16 @@ impl Chain {
 
     /// Where a committed transaction is.
     pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>> {
-        self.store
-            .get(Column::Index, &k(b't', &hash.0))?
-            .map(|b| decode(&b, "transaction location"))
-            .transpose()
+        let Some(bytes) = self.store.get(Column::Index, &k(b't', &hash.0))? else {
+            return Ok(None);
+        };
+        // The record starts with the location.
+        TxLocation::decode(&mut bytes.as_slice())
+            .map(Some)
+            .map_err(|e| ChainError::Corrupt {
+                what: "transaction location",
+                detail: e.to_string(),
+            })
     }
 
     /// A committed transaction with its location.
@@ -289,24 +351,32 @@ impl Chain {
         Ok(Some((tx, loc)))
     }
 
-    /// The execution record of a transaction (by its hash) or a receipt (by its id).
-    pub fn execution(&self, id: &Hash) -> Result<Option<Execution>> {
-        self.store
-            .get(Column::Receipts, &k(b'e', &id.0))?
-            .map(|b| decode(&b, "execution"))
-            .transpose()
-    }
-
     /// The executions of a transaction and everything it caused on this shard so far, in
     /// causal (breadth-first) order, at most `limit`.
     pub fn execution_tree(&self, tx: &Hash, limit: usize) -> Result<Vec<(Hash, Execution)>> {
+        let mut same_block: std::collections::HashMap<Hash, Execution> =
+            match self.store.get(Column::Index, &k(b't', &tx.0))? {
+                Some(b) => decode::<TxRecord>(&b, "transaction record")?
+                    .executions
+                    .into_iter()
+                    .collect(),
+                None => return Ok(Vec::new()),
+            };
         let mut out = Vec::new();
         let mut queue = std::collections::VecDeque::from([*tx]);
         while let Some(id) = queue.pop_front() {
             if out.len() >= limit {
                 break;
             }
-            if let Some(e) = self.execution(&id)? {
+            let e = match same_block.remove(&id) {
+                Some(e) => Some(e),
+                None => self
+                    .store
+                    .get(Column::Receipts, &k(b'e', &id.0))?
+                    .map(|b| decode::<Execution>(&b, "execution"))
+                    .transpose()?,
+            };
+            if let Some(e) = e {
                 queue.extend(e.children.iter().copied());
                 out.push((id, e));
             }

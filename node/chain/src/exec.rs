@@ -6,11 +6,16 @@
 //!    stream (kept in state); anything else makes the block invalid.
 //! 2. Transactions run first, in block order. A transaction that fails the stateless checks, does
 //!    not carry exactly its sender's account nonce, or does not fit the block gas limit is skipped
-//!    (not included). Each included one turns into its first receipt.
+//!    (not included). So is one that arrives when the receipts waiting to run (delayed queue,
+//!    incoming, and those made by earlier transactions of the block) already fill the block's
+//!    receipt budget (congestion control: it stays in the pool for a later block). Each included
+//!    one turns into its first receipt.
 //! 3. Then receipts run in this order, at most `max_receipts_per_block`: the delayed queue (kept in
-//!    state, oldest first), incoming receipts, then same-shard receipts made by this block. A call
-//!    that completes a postponed callback puts it at the front. What does not fit is appended to
-//!    the delayed queue.
+//!    state, oldest first, slots `q/i/` + index from `q/head` to `q/tail`; a new chain starts at
+//!    index 2^63), incoming receipts, then same-shard receipts made by this block. A call that
+//!    completes a postponed callback puts it at the front. What does not run stays queued: the
+//!    unread part of the stored queue where it is, ready callbacks in the slots just in front of
+//!    it, the rest appended. A block reads only the queued receipts it runs.
 //! 4. Receipts for other shards get the next sequence number of their (s, destination) stream and
 //!    leave in the block's outbox.
 //! 5. Fees: every transaction burns its inclusion cost, every execution the gas it burnt, at its
@@ -40,6 +45,7 @@ use tutti_runtime::{
 use crate::{
     ChainError, Result, StateDb, Store, WriteBatch,
     account::{account_key, code_key, storage_key},
+    state::StateWrites,
     txcheck::{self, TxError, TxRules},
 };
 
@@ -97,6 +103,8 @@ pub struct BlockOutput {
     pub fees_burnt: Amount,
     /// Receipts left in the delayed queue.
     pub delayed: u64,
+    /// The state's value writes, for the newest-value cache once the batch is written.
+    pub state_writes: StateWrites,
 }
 
 type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
@@ -239,6 +247,40 @@ fn queue_item(i: u64) -> Vec<u8> {
     key(b"q/i/", &i.to_be_bytes())
 }
 
+/// Index of the first delayed-queue slot of a new chain: the middle of the range, so ready
+/// receipts can always be put in front of the queue.
+const QUEUE_BASE: u64 = 1 << 63;
+
+/// The receipts a block still has to run, in order: `front` (ready callbacks, which jump the
+/// queue), the stored delayed queue `stored` (slot indexes, loaded one at a time), then `back`
+/// (incoming receipts and those the block made).
+struct Work {
+    front: VecDeque<Receipt>,
+    stored: std::ops::Range<u64>,
+    back: VecDeque<Receipt>,
+}
+
+impl Work {
+    fn len(&self) -> u64 {
+        self.front.len() as u64 + (self.stored.end - self.stored.start) + self.back.len() as u64
+    }
+
+    /// The next receipt to run; a stored one leaves its slot.
+    fn pop(&mut self, st: &mut BlockState) -> Option<Receipt> {
+        if let Some(r) = self.front.pop_front() {
+            return Some(r);
+        }
+        for i in self.stored.by_ref() {
+            let r = st.get_decoded::<Receipt>(&queue_item(i), "queued receipt");
+            st.put(queue_item(i), None);
+            if r.is_some() {
+                return r;
+            }
+        }
+        self.back.pop_front()
+    }
+}
+
 /// The state at `version`, read-only in effect: writes go to an overlay that is dropped. For
 /// views (read-only calls).
 pub fn read_state(db: &StateDb<dyn Store>, version: u64) -> impl ShardState + use<> {
@@ -254,11 +296,12 @@ pub fn read_state(db: &StateDb<dyn Store>, version: u64) -> impl ShardState + us
 
 /// Writes `accounts` as the state at version 0 and returns the genesis state root.
 pub fn write_genesis(db: &StateDb<dyn Store>, accounts: &[(Address, Account)], batch: &mut WriteBatch) -> Result<Hash> {
-    db.apply(
+    let (root, _) = db.apply(
         0,
         accounts.iter().map(|(a, acc)| (account_key(a), Some(acc.encode()))),
         batch,
-    )
+    )?;
+    Ok(root)
 }
 
 /// Executes a block on top of the state at `parent_version`.
@@ -293,6 +336,7 @@ pub fn execute_block(
         gas_used: 0,
         fees_burnt: 0,
         delayed: 0,
+        state_writes: StateWrites::default(),
     };
 
     // 1. Incoming receipts must continue their streams.
@@ -310,42 +354,38 @@ pub fn execute_block(
         incoming.push(r);
     }
 
-    // 3 (first part). The delayed queue, oldest first.
-    let head: u64 = st.get_decoded(QUEUE_HEAD, "queue head").unwrap_or(0);
-    let tail: u64 = st.get_decoded(QUEUE_TAIL, "queue tail").unwrap_or(0);
-    let mut work: VecDeque<Receipt> = VecDeque::new();
-    for i in head..tail {
-        if let Some(r) = st.get_decoded::<Receipt>(&queue_item(i), "queued receipt") {
-            work.push_back(r);
+    // 3 (first part). The delayed queue, oldest first, read lazily: only the receipts this
+    // block runs are loaded.
+    let head: u64 = st.get_decoded(QUEUE_HEAD, "queue head").unwrap_or(QUEUE_BASE);
+    let tail: u64 = st.get_decoded(QUEUE_TAIL, "queue tail").unwrap_or(QUEUE_BASE);
+    let mut work = Work {
+        front: VecDeque::new(),
+        stored: head..tail.max(head),
+        back: incoming.into(),
+    };
+    let route = |st: &mut BlockState, work: &mut Work, out: &mut BlockOutput, applied: Applied, id: Hash| {
+        for mut r in applied.receipts {
+            r.source_shard = spec.shard_id;
+            r.dest_shard = r.receiver.home_shard(spec.num_shards);
+            if r.dest_shard == spec.shard_id {
+                work.back.push_back(r);
+            } else {
+                let k = key(b"o/", &r.dest_shard.to_be_bytes());
+                let seq: u64 = st.get_decoded(&k, "stream sequence").unwrap_or(0);
+                r.seq = seq;
+                st.put_encoded(k, Some(&(seq + 1)));
+                out.outgoing.push(r);
+            }
         }
-        st.put(queue_item(i), None);
-    }
-    work.extend(incoming);
-
-    let route =
-        |st: &mut BlockState, work: &mut VecDeque<Receipt>, out: &mut BlockOutput, applied: Applied, id: Hash| {
-            for mut r in applied.receipts {
-                r.source_shard = spec.shard_id;
-                r.dest_shard = r.receiver.home_shard(spec.num_shards);
-                if r.dest_shard == spec.shard_id {
-                    work.push_back(r);
-                } else {
-                    let k = key(b"o/", &r.dest_shard.to_be_bytes());
-                    let seq: u64 = st.get_decoded(&k, "stream sequence").unwrap_or(0);
-                    r.seq = seq;
-                    st.put_encoded(k, Some(&(seq + 1)));
-                    out.outgoing.push(r);
-                }
-            }
-            if let Some(p) = applied.ready {
-                work.push_front(p);
-            }
-            if let Some(e) = applied.execution {
-                out.gas_used = out.gas_used.saturating_add(e.gas_burnt);
-                out.fees_burnt = out.fees_burnt.saturating_add(e.fee);
-                out.executions.push((id, e));
-            }
-        };
+        if let Some(p) = applied.ready {
+            work.front.push_front(p);
+        }
+        if let Some(e) = applied.execution {
+            out.gas_used = out.gas_used.saturating_add(e.gas_burnt);
+            out.fees_burnt = out.fees_burnt.saturating_add(e.fee);
+            out.executions.push((id, e));
+        }
+    };
 
     // 2. Transactions.
     let mut gas_bought: Gas = 0;
@@ -359,8 +399,14 @@ pub fn execute_block(
         };
         let check = rules_ok.and_then(|()| {
             let acc = st.account(&stx.tx.sender());
-            if stx.tx.nonce != acc.nonce {
+            if stx.tx.nonce < acc.nonce {
                 return Err(TxError::NonceTooLow {
+                    got: stx.tx.nonce,
+                    expected: acc.nonce,
+                });
+            }
+            if stx.tx.nonce > acc.nonce {
+                return Err(TxError::NonceTooHigh {
                     got: stx.tx.nonce,
                     expected: acc.nonce,
                 });
@@ -369,6 +415,17 @@ pub fn execute_block(
         });
         if let Err(e) = check {
             out.skipped.push((hash, e));
+            continue;
+        }
+        // Congestion control: a transaction enters only while the receipts waiting to run fit
+        // in this block's budget, so the delayed queue cannot grow without bound.
+        if work.len() >= spec.max_receipts_per_block as u64 {
+            out.skipped.push((
+                hash,
+                TxError::Congested {
+                    budget: spec.max_receipts_per_block,
+                },
+            ));
             continue;
         }
         let Some(total) = gas_bought
@@ -394,21 +451,36 @@ pub fn execute_block(
     // 3. Receipts, bounded.
     let mut budget = spec.max_receipts_per_block;
     while budget > 0 {
-        let Some(r) = work.pop_front() else { break };
+        let Some(r) = work.pop(&mut st) else { break };
         budget -= 1;
         let id = r.id;
         let applied = apply::apply_receipt(runtime, &mut st, &block, r);
         route(&mut st, &mut work, &mut out, applied, id);
     }
-    // Whatever is left waits in the delayed queue.
-    let mut next = tail;
-    for r in work {
-        st.put_encoded(queue_item(next), Some(&r));
-        next += 1;
+    // Whatever is left waits in the delayed queue: unread stored receipts stay where they are,
+    // ready ones go in front of them, new ones behind.
+    let Work { front, stored, back } = work;
+    let new_head = stored.start.checked_sub(front.len() as u64).ok_or_else(|| {
+        ChainError::Tree(format!(
+            "block {}: the delayed queue cannot grow at its front",
+            input.height
+        ))
+    })?;
+    for (i, r) in front.iter().enumerate() {
+        st.put_encoded(queue_item(new_head + i as u64), Some(r));
     }
-    st.put_encoded(QUEUE_HEAD.to_vec(), Some(&tail));
-    st.put_encoded(QUEUE_TAIL.to_vec(), Some(&next));
-    out.delayed = next - tail;
+    let mut new_tail = stored.end;
+    for r in &back {
+        st.put_encoded(queue_item(new_tail), Some(r));
+        new_tail += 1;
+    }
+    if new_head != head {
+        st.put_encoded(QUEUE_HEAD.to_vec(), Some(&new_head));
+    }
+    if new_tail != tail {
+        st.put_encoded(QUEUE_TAIL.to_vec(), Some(&new_tail));
+    }
+    out.delayed = new_tail - new_head;
 
     st.put_encoded(randomness_key(input.height), Some(&(input.height, input.randomness)));
 
@@ -420,6 +492,6 @@ pub fn execute_block(
     }
     drop(st);
     let overlay = std::mem::take(&mut *view.overlay.write().expect("overlay lock poisoned"));
-    out.state_root = db.apply(input.height, overlay, &mut out.batch)?;
+    (out.state_root, out.state_writes) = db.apply(input.height, overlay, &mut out.batch)?;
     Ok(out)
 }

@@ -7,7 +7,7 @@
 //!   "timestampMs": 1763683200000,
 //!   "accounts": [{ "address": "tt1...", "balance": "1000000000000000000000000" }],
 //!   "validators": [{ "blsPublicKey": "0x...96 hex digits...", "stake": "1000000" }],
-//!   "params": { "blockGasLimit": 100000000000, "maxReceiptsPerBlock": 20000 }
+//!   "params": { "blockGasLimit": 100000000000, "maxReceiptsPerBlock": 50000 }
 //! }
 //! ```
 //!
@@ -83,11 +83,12 @@ pub struct GenesisParams {
 
 impl Default for GenesisParams {
     /// 100 G gas (about 10 s of single-core execution at the schedule's 0.1 ns per gas: room for
-    /// 50 000 transfers), 20 000 receipts.
+    /// 66 000 transfers), 50 000 receipts (a same-shard transfer is one, so a block can carry
+    /// 50 000 transfers before congestion control holds transactions back).
     fn default() -> Self {
         GenesisParams {
             block_gas_limit: 100_000_000_000,
-            max_receipts_per_block: 20_000,
+            max_receipts_per_block: 50_000,
         }
     }
 }

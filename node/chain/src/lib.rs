@@ -21,6 +21,6 @@ pub use error::{ChainError, Result};
 pub use exec::{BlockInput, BlockOutput, ShardSpec, execute_block, write_genesis};
 pub use genesis::{Genesis, GenesisError};
 pub use mempool::{Admitted, Mempool, MempoolConfig, MempoolError};
-pub use state::{StateDb, StateProof};
+pub use state::{StateDb, StateProof, StateWrites};
 pub use storage::{Column, MemStore, SledStore, Store, WriteBatch};
 pub use txcheck::{TxError, TxRules};

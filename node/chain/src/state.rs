@@ -10,8 +10,14 @@
 //! - Nodes made stale by an update are indexed by the version they became stale at, for pruning:
 //!   one entry per version (key: version, big-endian; value: the borsh `Vec<NodeKey>`), not one per
 //!   node, since a store pays per key written.
+//! - The newest value of recently used keys is cached in memory ([`StateDb::install`] after a
+//!   batch is durably written; a miss fills it only when no write happened during the read), so
+//!   reads at the head do not walk the store's versioned values. A cached entry `(v, value)` is
+//!   the newest write of its key, so it answers every read at a version at or above `v`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use hashlink::LruCache;
 
 use jmt::{
     JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version,
@@ -76,13 +82,47 @@ impl StateProof {
 /// The state tree over a store.
 pub struct StateDb<S: Store + ?Sized> {
     store: Arc<S>,
+    latest: Arc<Mutex<Latest>>,
 }
 
 impl<S: Store + ?Sized> Clone for StateDb<S> {
     fn clone(&self) -> Self {
         StateDb {
             store: self.store.clone(),
+            latest: self.latest.clone(),
         }
+    }
+}
+
+/// How many keys the newest-value cache holds by default.
+pub const DEFAULT_CACHE_KEYS: usize = 200_000;
+
+/// The newest value of recently read or written keys.
+struct Latest {
+    /// key hash -> (version of its newest write, value).
+    map: LruCache<KeyHash, (Version, Option<OwnedValue>)>,
+    /// Bumped by every [`StateDb::install`]: a miss read before a bump may be stale.
+    generation: u64,
+    /// The newest version installed (or known at open); misses read below it are not cached.
+    newest: Option<Version>,
+}
+
+/// The value writes of one [`StateDb::apply`], to [`StateDb::install`] once they are durable.
+#[derive(Debug, Default)]
+pub struct StateWrites {
+    version: Version,
+    values: Vec<(KeyHash, Option<OwnedValue>)>,
+}
+
+impl StateWrites {
+    /// How many keys the update wrote.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the update wrote nothing.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 }
 
@@ -105,9 +145,51 @@ fn value_key(kh: &KeyHash, version: Version) -> Vec<u8> {
 }
 
 impl<S: Store + ?Sized> StateDb<S> {
-    /// The state held by `store`.
+    /// The state held by `store`, with the default newest-value cache.
     pub fn new(store: Arc<S>) -> Self {
-        StateDb { store }
+        Self::with_cache(store, DEFAULT_CACHE_KEYS)
+    }
+
+    /// The state held by `store`, caching the newest value of up to `keys` keys (at least one).
+    pub fn with_cache(store: Arc<S>, keys: usize) -> Self {
+        StateDb {
+            store,
+            latest: Arc::new(Mutex::new(Latest {
+                map: LruCache::new(keys.max(1)),
+                generation: 0,
+                newest: None,
+            })),
+        }
+    }
+
+    fn latest(&self) -> std::sync::MutexGuard<'_, Latest> {
+        self.latest.lock().expect("state cache lock poisoned")
+    }
+
+    /// Says that the store holds every version up to `version` (the head at open), so that
+    /// reads at or above it may fill the cache.
+    pub fn set_newest(&self, version: Version) {
+        let mut l = self.latest();
+        l.newest = Some(l.newest.map_or(version, |n| n.max(version)));
+        l.generation += 1;
+    }
+
+    /// Records writes that are now durable in the store: their values become the cached newest.
+    /// Call it after the batch holding them is written, in version order.
+    pub fn install(&self, writes: StateWrites) {
+        let mut l = self.latest();
+        l.generation += 1;
+        l.newest = Some(l.newest.map_or(writes.version, |n| n.max(writes.version)));
+        for (kh, v) in writes.values {
+            l.map.insert(kh, (writes.version, v));
+        }
+    }
+
+    /// Forgets every cached value (after the store changed behind the cache's back).
+    pub fn clear_cache(&self) {
+        let mut l = self.latest();
+        l.map.clear();
+        l.generation += 1;
     }
 
     fn tree(&self) -> JellyfishMerkleTree<'_, Self, Blake3Hasher> {
@@ -135,13 +217,14 @@ impl<S: Store + ?Sized> StateDb<S> {
     }
 
     /// Writes `changes` (value, or `None` to delete) as `version`, which must be above every
-    /// version written before. Returns the new root; the update goes into `batch`.
+    /// version written before. Returns the new root and the value writes to
+    /// [`StateDb::install`] once `batch`, which receives the update, is written.
     pub fn apply(
         &self,
         version: Version,
         changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
         batch: &mut WriteBatch,
-    ) -> Result<Hash> {
+    ) -> Result<(Hash, StateWrites)> {
         let set: Vec<(KeyHash, Option<OwnedValue>)> = changes.into_iter().map(|(k, v)| (key_hash(&k), v)).collect();
         let (root, update) = self.tree().put_value_set(set, version).map_err(tree_err)?;
         for (node_key, node) in update.node_batch.nodes() {
@@ -168,7 +251,33 @@ impl<S: Store + ?Sized> StateDb<S> {
             let v = borsh::to_vec(&keys).map_err(|e| corrupt("stale node keys", e))?;
             batch.put(Column::StateStale, since.to_be_bytes().to_vec(), v);
         }
-        Ok(Hash(root.0))
+        let values = update
+            .node_batch
+            .values()
+            .iter()
+            .filter(|((ver, _), _)| *ver == version)
+            .map(|((_, kh), v)| (*kh, v.clone()))
+            .collect();
+        Ok((Hash(root.0), StateWrites { version, values }))
+    }
+
+    /// The newest value at or below `max_version`, from the store.
+    fn read_value(&self, max_version: Version, key_hash: KeyHash) -> Result<Option<(Version, Option<OwnedValue>)>> {
+        let Some((k, v)) = self
+            .store
+            .seek_prev(Column::StateValues, &value_key(&key_hash, max_version))?
+        else {
+            return Ok(None);
+        };
+        if k.len() != 40 || k[..32] != key_hash.0 {
+            return Ok(None);
+        }
+        let ver = Version::from_be_bytes(k[32..].try_into().expect("40-byte key"));
+        match v.split_first() {
+            Some((1, rest)) => Ok(Some((ver, Some(rest.to_vec())))),
+            Some((0, _)) => Ok(Some((ver, None))),
+            _ => Err(corrupt("state value", "bad tag")),
+        }
     }
 }
 
@@ -182,20 +291,25 @@ impl<S: Store + ?Sized> TreeReader for StateDb<S> {
     }
 
     fn get_value_option(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
-        let Some((k, v)) = self
-            .store
-            .seek_prev(Column::StateValues, &value_key(&key_hash, max_version))?
-        else {
-            return Ok(None);
+        let generation = {
+            let mut l = self.latest();
+            if let Some((ver, v)) = l.map.get(&key_hash)
+                && *ver <= max_version
+            {
+                return Ok(v.clone());
+            }
+            l.generation
         };
-        if k.len() != 40 || k[..32] != key_hash.0 {
-            return Ok(None);
+        let found = self.read_value(max_version, key_hash)?;
+        let mut l = self.latest();
+        // Cache only what is the newest value: read at or above the newest version, with no
+        // install since the read began.
+        if l.generation == generation && l.newest.is_some_and(|n| max_version >= n) {
+            let entry = found.clone().unwrap_or((0, None));
+            // An absent key is cached as deleted at version 0: it answers reads at any version.
+            l.map.insert(key_hash, entry);
         }
-        match v.split_first() {
-            Some((1, rest)) => Ok(Some(rest.to_vec())),
-            Some((0, _)) => Ok(None),
-            _ => Err(corrupt("state value", "bad tag").into()),
-        }
+        Ok(found.and_then(|(_, v)| v))
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
@@ -219,7 +333,7 @@ mod tests {
 
     fn commit<S: Store + ?Sized>(db: &StateDb<S>, store: &S, version: Version, ch: Vec<(&str, Option<&str>)>) -> Hash {
         let mut b = WriteBatch::new();
-        let root = db
+        let (root, _) = db
             .apply(
                 version,
                 ch.into_iter()
@@ -258,6 +372,81 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sled = scenario(Arc::new(SledStore::open(dir.path()).unwrap()));
         assert_eq!(mem, sled, "same changes, same roots, whatever the backend");
+    }
+
+    /// Reads through the newest-value cache answer like the store at every version, with a
+    /// cache that holds everything and one that evicts on nearly every read.
+    #[test]
+    fn cached_reads_match_the_history_at_every_version() {
+        for cap in [1usize, 4, 1_000] {
+            let store = Arc::new(MemStore::new());
+            let db = StateDb::with_cache(store.clone(), cap);
+            let uncached = StateDb::new(store.clone());
+            // history[v][k]: the value of key k after version v.
+            let mut history: Vec<Vec<Option<u64>>> = Vec::new();
+            let mut cur = vec![None; 12];
+            let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            for version in 0..40u64 {
+                let mut changes = Vec::new();
+                for (k, slot) in cur.iter_mut().enumerate() {
+                    match next() % 5 {
+                        0 => {
+                            let v = next() % 1000;
+                            *slot = Some(v);
+                            changes.push((format!("k{k}").into_bytes(), Some(v.to_le_bytes().to_vec())));
+                        }
+                        1 if slot.is_some() => {
+                            *slot = None;
+                            changes.push((format!("k{k}").into_bytes(), None));
+                        }
+                        _ => {}
+                    }
+                }
+                let mut b = WriteBatch::new();
+                let (_, writes) = db.apply(version, changes, &mut b).unwrap();
+                // Reads between apply and install see the previous version only.
+                if version > 0 {
+                    for (k, old) in history[version as usize - 1].iter().enumerate() {
+                        let want = old.map(|v| v.to_le_bytes().to_vec());
+                        assert_eq!(db.get(format!("k{k}").as_bytes(), version - 1).unwrap(), want);
+                    }
+                }
+                store.write(b).unwrap();
+                db.install(writes);
+                history.push(cur.clone());
+                for _ in 0..30 {
+                    let k = (next() % cur.len() as u64) as usize;
+                    let at = next() % (version + 2);
+                    let want = history[at.min(version) as usize][k].map(|v| v.to_le_bytes().to_vec());
+                    let key = format!("k{k}");
+                    assert_eq!(db.get(key.as_bytes(), at).unwrap(), want, "cap {cap}, key {k} at {at}");
+                    assert_eq!(uncached.get(key.as_bytes(), at).unwrap(), want);
+                }
+            }
+        }
+    }
+
+    /// A store reopened with a cache starts cold and fills from reads at the head.
+    #[test]
+    fn a_reopened_cache_fills_from_the_store() {
+        let store = Arc::new(MemStore::new());
+        let roots = scenario(store.clone());
+        let db = StateDb::new(store.clone());
+        db.set_newest(2);
+        for _ in 0..2 {
+            assert_eq!(db.get(b"alice", 2).unwrap(), Some(b"7".to_vec()));
+            assert_eq!(db.get(b"alice", 0).unwrap(), Some(b"10".to_vec()));
+            assert_eq!(db.get(b"bob", 2).unwrap(), None);
+            assert_eq!(db.get(b"bob", 1).unwrap(), Some(b"5".to_vec()));
+            assert_eq!(db.get(b"nobody", 2).unwrap(), None);
+        }
+        assert_eq!(db.root(2).unwrap(), Some(roots[2]));
     }
 
     #[test]

@@ -100,9 +100,36 @@ pub enum TxError {
         /// Available.
         have: Amount,
     },
+    /// A nonce past the account nonce: an earlier transaction of the sender has not applied
+    /// yet (in a block, it waits for a later one).
+    #[error("nonce {got} is above the account nonce {expected}: transaction {expected} of this sender must come first")]
+    NonceTooHigh {
+        /// In the transaction.
+        got: Nonce,
+        /// The account's next nonce.
+        expected: Nonce,
+    },
     /// The amount overflows.
     #[error("value + gas limit x gas price overflows")]
     CostOverflow,
+    /// The block's receipt budget is already spoken for: the transaction waits for a later
+    /// block (it stays in the pool).
+    #[error("the block's receipt budget ({budget}) is full; the transaction waits for a later block")]
+    Congested {
+        /// Receipts per block.
+        budget: usize,
+    },
+}
+
+impl TxError {
+    /// Whether a transaction skipped for this reason may still apply in a later block (it
+    /// stays in the pool) rather than being dropped.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            TxError::GasLimit { .. } | TxError::Congested { .. } | TxError::NonceTooHigh { .. }
+        )
+    }
 }
 
 /// The most a transaction can cost its sender: attached value + gas limit x gas price.

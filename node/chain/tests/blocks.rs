@@ -276,18 +276,12 @@ fn deploy_call_and_same_shard_callbacks_in_one_chain() {
     assert!(out.outgoing.is_empty());
 }
 
-#[test]
-fn the_delayed_queue_persists_across_blocks() {
-    let a = key(1);
-    let mut n = Node::new(Arc::new(MemStore::new()), &[&a]);
-    let counter = deploy(&mut n, &a, tutti_examples::COUNTER, None);
-    n.spec.max_receipts_per_block = 2;
-    let txs: Vec<_> = (0..5)
+fn increments(n: &Node, a: &SigningKey, counter: Address, count: u64) -> Vec<SignedTransaction> {
+    (0..count)
         .map(|i| {
-            let nonce = n.nonce(&a) + i;
             tx(
-                &a,
-                nonce,
+                a,
+                n.nonce(a) + i,
                 100_000_000,
                 Action::Call {
                     contract: counter,
@@ -297,25 +291,116 @@ fn the_delayed_queue_persists_across_blocks() {
                 },
             )
         })
-        .collect();
-    let out = n.block(txs);
-    assert_eq!(out.included.len(), 5);
-    // Two calls ran; three calls and the first two gas refunds wait.
-    assert_eq!(out.delayed, 5);
+        .collect()
+}
+
+#[test]
+fn transactions_wait_when_the_receipt_budget_is_full() {
+    let a = key(1);
+    let mut n = Node::new(Arc::new(MemStore::new()), &[&a]);
+    let counter = deploy(&mut n, &a, tutti_examples::COUNTER, None);
+    n.spec.max_receipts_per_block = 2;
+    let txs = increments(&n, &a, counter, 5);
+    let out = n.block(txs.clone());
+    // Each call is one receipt: two fill the budget, the other three wait in the pool.
+    assert_eq!(out.included, vec![txs[0].hash(), txs[1].hash()]);
+    // The first of them is refused for congestion, the later ones because it must come first;
+    // all three stay in the pool.
+    assert_eq!(
+        out.skipped.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+        txs[2..].iter().map(|t| t.hash()).collect::<Vec<_>>()
+    );
+    assert_eq!(out.skipped[0].1, TxError::Congested { budget: 2 });
+    let next = txs[2].tx.nonce;
+    assert_eq!(
+        out.skipped[1].1,
+        TxError::NonceTooHigh {
+            got: next + 1,
+            expected: next
+        }
+    );
+    assert!(out.skipped.iter().all(|(_, e)| e.is_retryable()));
     let get = |n: &Node| {
         n.db.get(&storage_key(&counter, b"c"), n.height)
             .unwrap()
             .map(|v| u64::decode(&mut &v[..]).unwrap())
     };
     assert_eq!(get(&n), Some(2));
+    // The two refunds the calls made are queued for the next block.
+    assert_eq!(out.delayed, 2);
+
+    // The rest go in as the budget frees up, and every receipt runs exactly once.
+    let mut rest = txs[2..].to_vec();
     let mut blocks = 0;
     let mut delayed = out.delayed;
-    while delayed > 0 && blocks < 20 {
-        delayed = n.block(vec![]).delayed;
+    while (!rest.is_empty() || delayed > 0) && blocks < 20 {
+        let out = n.block(rest.clone());
+        rest.retain(|t| !out.included.contains(&t.hash()));
+        delayed = out.delayed;
         blocks += 1;
     }
+    assert!(rest.is_empty() && delayed == 0, "drained in {blocks} blocks");
     assert_eq!(get(&n), Some(5));
-    assert_eq!(blocks, 4, "8 receipts left (3 calls, 5 refunds), 2 per block");
+}
+
+#[test]
+fn the_delayed_queue_persists_across_blocks() {
+    let a = key(1);
+    let mut n = Node::new(Arc::new(MemStore::new()), &[&a]);
+    let p1 = deploy(&mut n, &a, tutti_examples::PING_PONG, None);
+    let p2 = deploy(&mut n, &a, tutti_examples::PING_PONG, None);
+    let p3 = deploy(&mut n, &a, tutti_examples::PING_PONG, None);
+    n.spec.max_receipts_per_block = 2;
+    // Each `ping_both` fans out: two pongs (and their refunds), then a joined callback that
+    // jumps the queue once both answers are in. Far more than 2 receipts per block.
+    let nonce = n.nonce(&a);
+    let ping = |i: u64| {
+        tx(
+            &a,
+            nonce + i,
+            100_000_000,
+            Action::Call {
+                contract: p1,
+                method: "ping_both".into(),
+                args: (p2, p3, 10 * i).encode(),
+                value: 0,
+            },
+        )
+    };
+    let out = n.block(vec![ping(0), ping(1)]);
+    assert_eq!(out.included.len(), 2);
+    let mut peak = out.delayed;
+    let mut ran = out.executions.iter().filter(|(_, e)| !e.transaction).count();
+    let mut seen: std::collections::HashSet<Hash> = out.executions.iter().map(|(id, _)| *id).collect();
+    let mut blocks = 1;
+    let mut delayed = out.delayed;
+    while delayed > 0 && blocks < 40 {
+        let out = n.block(vec![]);
+        assert!(
+            out.executions.iter().filter(|(_, e)| !e.transaction).count() <= 2,
+            "at most the budget runs per block"
+        );
+        for (id, e) in &out.executions {
+            assert!(seen.insert(*id), "receipt {id} ran twice");
+            ran += usize::from(!e.transaction);
+        }
+        delayed = out.delayed;
+        peak = peak.max(delayed);
+        blocks += 1;
+    }
+    assert_eq!(delayed, 0, "the queue drains");
+    assert!(peak > 2, "the queue held more than one block's budget (peak {peak})");
+    let read = |c: &Address, k: &[u8]| {
+        n.db.get(&storage_key(c, k), n.height)
+            .unwrap()
+            .map(|v| u64::decode(&mut &v[..]).unwrap())
+    };
+    assert_eq!(read(&p2, b"s"), Some(2), "p2 served both pings");
+    assert_eq!(read(&p3, b"s"), Some(2), "p3 served both pings");
+    // The second ping (n = 10) answered 11 and 12 last.
+    assert_eq!(read(&p1, b"l"), Some(23));
+    // ping_both x2, 4 pongs, 2 on_both, and a refund for each of the 8 calls that had gas left.
+    assert!(ran >= 8, "{ran} receipts ran");
 }
 
 #[test]

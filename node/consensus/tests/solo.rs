@@ -112,8 +112,130 @@ fn blocks_chain_up_verify_and_survive_a_reopen() {
     other.chain_id = 8;
     let store: Arc<dyn Store> = Arc::new(SledStore::open(tempfile::tempdir().unwrap().path()).unwrap());
     Chain::open(store.clone(), &g).unwrap();
-    let e = Chain::open(store, &other).err().unwrap().to_string();
+    let e = Chain::open(store.clone(), &other).err().unwrap().to_string();
     assert!(e.contains("another data directory"), "{e}");
+
+    // A store in an older layout is refused, not misread.
+    let mut b = tutti_chain::WriteBatch::new();
+    b.put(
+        tutti_chain::Column::Meta,
+        b"format".to_vec(),
+        1u32.to_le_bytes().to_vec(),
+    );
+    store.write(b).unwrap();
+    let e = Chain::open(store, &g).err().unwrap().to_string();
+    assert!(
+        e.contains("storage format 1") && e.contains("new data directory"),
+        "{e}"
+    );
+}
+
+/// Transactions whose receipts wait for later blocks: the execution tree of each is complete,
+/// whether a receipt ran in the transaction's block or after.
+#[test]
+fn execution_trees_span_blocks_when_receipts_wait() {
+    let key = SecretKey::from_seed(&[9; 32]);
+    let mut g = genesis(&key);
+    g.params.max_receipts_per_block = 2;
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let chain = Chain::open(Arc::new(tutti_chain::MemStore::new()), &g).unwrap();
+    let a = user(1);
+    let txs: Vec<_> = (0..2).map(|n| transfer(&a, n, addr(&user(2 + n as u8)), 5)).collect();
+    // Block 1 carries both transfers and runs both receipts; it has room for exactly them.
+    let p = solo::produce_and_commit(&chain, &runtime, &key, txs.clone(), 0, false).unwrap();
+    assert_eq!(p.block.txs.len(), 2);
+    for t in &txs {
+        let tree = chain.execution_tree(&t.hash(), 10).unwrap();
+        assert_eq!(tree.len(), 2, "the transaction and its transfer receipt");
+        assert!(tree[0].1.transaction && !tree[1].1.transaction);
+        assert_eq!(tree[0].1.children, vec![tree[1].0]);
+    }
+    // Three more with a budget of two: the third waits in the pool (congestion control), so
+    // nothing is delayed; a receipt made in one block and run in the next is looked up by id.
+    let more: Vec<_> = (2..5).map(|n| transfer(&a, n, addr(&user(9)), 1)).collect();
+    let p = solo::produce_and_commit(&chain, &runtime, &key, more.clone(), 0, false).unwrap();
+    assert_eq!(p.block.txs.len(), 2);
+    assert_eq!(p.output.skipped.len(), 1);
+    assert!(p.output.skipped[0].1.is_retryable());
+    assert!(
+        chain.execution_tree(&more[2].hash(), 10).unwrap().is_empty(),
+        "not included"
+    );
+    let p = solo::produce_and_commit(&chain, &runtime, &key, vec![more[2].clone()], 0, false).unwrap();
+    assert_eq!(p.block.txs.len(), 1);
+    assert_eq!(chain.execution_tree(&more[2].hash(), 10).unwrap().len(), 2);
+    assert_eq!(chain.account(&addr(&user(9)), 3).unwrap().balance, 3);
+}
+
+fn signed(k: &SigningKey, nonce: u64, gas_limit: u64, action: Action) -> SignedTransaction {
+    Transaction {
+        chain_id: 7,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce,
+        gas_limit,
+        gas_price: 1,
+        action,
+    }
+    .sign(k)
+}
+
+/// A call whose joined callback runs a block after the transaction: its execution tree still
+/// holds every execution, found in the transaction's record and the later block's.
+#[test]
+fn an_execution_tree_follows_receipts_into_later_blocks() {
+    use parity_scale_codec::Encode;
+    let key = SecretKey::from_seed(&[9; 32]);
+    let mut g = genesis(&key);
+    g.params.max_receipts_per_block = 3;
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let chain = Chain::open(Arc::new(tutti_chain::MemStore::new()), &g).unwrap();
+    let a = user(1);
+    let mut pp = Vec::new();
+    for n in 0..3u64 {
+        let deploy = Action::Deploy {
+            code: tutti_examples::PING_PONG.to_vec(),
+            init_method: None,
+            args: vec![],
+            value: 0,
+        };
+        let p = solo::produce_and_commit(
+            &chain,
+            &runtime,
+            &key,
+            vec![signed(&a, n, 1_000_000_000, deploy)],
+            0,
+            false,
+        )
+        .unwrap();
+        let res = p.output.executions[0].1.result.clone().expect("deployed");
+        pp.push(Address(res.try_into().unwrap()));
+    }
+    let call = Action::Call {
+        contract: pp[0],
+        method: "ping_both".into(),
+        args: (pp[1], pp[2], 5u64).encode(),
+        value: 0,
+    };
+    let tx = signed(&a, 3, 100_000_000, call);
+    let p = solo::produce_and_commit(&chain, &runtime, &key, vec![tx.clone()], 0, false).unwrap();
+    assert!(p.output.delayed > 0, "the callback waits for the next block");
+    let first = chain.execution_tree(&tx.hash(), 100).unwrap();
+    let mut height = chain.head().header.height;
+    while chain.head().commit.is_some() && height < 10 {
+        let p = solo::produce_and_commit(&chain, &runtime, &key, vec![], 0, false).unwrap();
+        height = p.block.header.height;
+        if p.output.delayed == 0 {
+            break;
+        }
+    }
+    let tree = chain.execution_tree(&tx.hash(), 100).unwrap();
+    assert!(tree.len() > first.len(), "later executions joined the tree");
+    let methods: Vec<_> = tree.iter().filter_map(|(_, e)| e.method.clone()).collect();
+    assert!(methods.contains(&"on_both".to_string()), "{methods:?}");
+    let heights: std::collections::BTreeSet<_> = tree.iter().map(|(_, e)| e.height).collect();
+    assert!(heights.len() >= 2, "executions from more than one block: {heights:?}");
+    let ids: std::collections::HashSet<_> = tree.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), tree.len(), "each execution once");
 }
 
 #[test]

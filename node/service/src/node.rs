@@ -311,9 +311,26 @@ impl Node {
                 ));
             }
         };
+        let t0 = std::time::Instant::now();
         let candidates = self.candidates();
-        let produced = solo::produce_and_commit(&self.chain, &self.runtime, key, candidates, now_ms(), true)?;
-        Ok(self.committed(Arc::new(produced.block), &produced.output))
+        let t1 = std::time::Instant::now();
+        let mut produced = solo::produce(&self.chain, &self.runtime, key, candidates, now_ms(), true)?;
+        let writes = produced.output.state_writes.len();
+        let t2 = std::time::Instant::now();
+        self.chain.commit(&produced.block, &mut produced.output)?;
+        let t3 = std::time::Instant::now();
+        let notice = self.committed(Arc::new(produced.block), &produced.output);
+        tracing::debug!(
+            "block {}: {} txs, {} state writes; select {:?}, execute {:?}, commit {:?}, announce {:?}",
+            notice.block.header.height,
+            notice.block.txs.len(),
+            writes,
+            t1 - t0,
+            t2 - t1,
+            t3 - t2,
+            t3.elapsed()
+        );
+        Ok(notice)
     }
 
     /// After a block is committed: clears its transactions from the pool and announces it.
@@ -333,7 +350,7 @@ impl Node {
             }
             // Transactions that cannot apply any more leave; those that did not fit wait.
             for (h, e) in &produced.skipped {
-                if !matches!(e, TxError::GasLimit { .. }) {
+                if !e.is_retryable() {
                     pool.remove(h);
                 }
             }

@@ -128,7 +128,7 @@ pub(crate) fn node_error(e: ChainError) -> ErrorObjectOwned {
 
 fn tx_error(e: &TxError) -> ErrorObjectOwned {
     let code = match e {
-        TxError::NonceTooLow { .. } => errors::BAD_NONCE,
+        TxError::NonceTooLow { .. } | TxError::NonceTooHigh { .. } => errors::BAD_NONCE,
         TxError::InsufficientBalance { .. } | TxError::CostOverflow => errors::INSUFFICIENT_BALANCE,
         _ => errors::INVALID_TRANSACTION,
     };
