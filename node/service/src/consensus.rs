@@ -255,8 +255,9 @@ fn check_block(node: &Node, p: &Proposal, now_ms: Option<u64>) -> Result<Execute
 /// another chain (an honest node passes on only what it admitted); accepted if any was new.
 fn admit_gossiped(node: &Node, txs: &[Vec<u8>]) -> Verdict {
     let mut new = false;
-    for raw in txs {
-        match node.admit_raw(raw) {
+    let raws: Vec<&[u8]> = txs.iter().map(|t| t.as_slice()).collect();
+    for admitted in node.admit_batch(&raws) {
+        match admitted {
             Ok((_, fresh)) => new |= fresh,
             Err(SubmitError::Invalid(
                 TxError::Malformed(_)

@@ -258,10 +258,52 @@ impl Node {
     /// Admits raw transaction bytes into the pool without passing them on; also says whether
     /// the transaction is new to the pool.
     pub fn admit_raw(&self, bytes: &[u8]) -> Result<(Hash, bool), SubmitError> {
+        self.admit_batch(&[bytes]).pop().expect("one result per transaction")
+    }
+
+    /// [`Node::submit_raw`] for many transactions at once: their signatures are checked in one
+    /// batch. One result per transaction, in order.
+    pub fn submit_batch(&self, raws: &[&[u8]]) -> Vec<Result<Hash, SubmitError>> {
+        let admitted = self.admit_batch(raws);
+        let gossip = self.gossip.lock().expect("gossip lock poisoned").clone();
+        raws.iter()
+            .zip(admitted)
+            .map(|(raw, r)| {
+                let (hash, new) = r?;
+                if new && let Some(sink) = &gossip {
+                    let _ = sink.send(raw.to_vec());
+                }
+                Ok(hash)
+            })
+            .collect()
+    }
+
+    /// [`Node::admit_raw`] for many transactions at once, signatures checked in one batch.
+    /// Transactions are admitted in the order given (so one sender's nonces can follow each
+    /// other in a batch).
+    pub fn admit_batch(&self, raws: &[&[u8]]) -> Vec<Result<(Hash, bool), SubmitError>> {
         let rules = &self.chain.spec().rules;
-        let stx = txcheck::decode(bytes, rules)?;
-        txcheck::check_stateless(&stx, bytes.len(), rules)?;
-        self.submit_checked(stx)
+        let mut out: Vec<Result<(Hash, bool), SubmitError>> = Vec::with_capacity(raws.len());
+        let mut checked: Vec<(usize, SignedTransaction)> = Vec::with_capacity(raws.len());
+        for (i, raw) in raws.iter().enumerate() {
+            let stx =
+                txcheck::decode(raw, rules).and_then(|stx| txcheck::check_rules(&stx, raw.len(), rules).map(|()| stx));
+            match stx {
+                Ok(stx) => {
+                    checked.push((i, stx));
+                    out.push(Ok((Hash::ZERO, false)));
+                }
+                Err(e) => out.push(Err(e.into())),
+            }
+        }
+        let signatures = txcheck::verify_signatures(&checked.iter().map(|(_, t)| t).collect::<Vec<_>>());
+        for ((i, stx), sig) in checked.into_iter().zip(signatures) {
+            out[i] = match sig {
+                Ok(()) => self.submit_checked(stx),
+                Err(e) => Err(e.into()),
+            };
+        }
+        out
     }
 
     /// Admits a transaction that passed the stateless checks.

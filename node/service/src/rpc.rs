@@ -4,10 +4,14 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
+use futures::StreamExt;
 use jsonrpsee::{
     Methods, PendingSubscriptionSink, RpcModule, SubscriptionMessage,
     core::{SubscriptionResult, async_trait, to_json_raw_value},
-    server::{BatchRequestConfig, ServerBuilder, ServerConfig, ServerHandle},
+    server::{
+        BatchRequestConfig, BatchResponseBuilder, MethodResponse, ServerBuilder, ServerConfig, ServerHandle,
+        middleware::rpc::{Batch, BatchEntry, Notification, Request, RpcServiceBuilder, RpcServiceT},
+    },
     types::ErrorObjectOwned,
 };
 use tokio::sync::broadcast::error::RecvError;
@@ -94,6 +98,13 @@ pub async fn serve_with(
             let node = node.clone();
             SiteLayer::new(site).with_metrics(Arc::new(move || node.metrics().render()))
         }))
+        .set_rpc_middleware({
+            let max_response_bytes = config.max_response_bytes as usize;
+            RpcServiceBuilder::new().layer_fn(move |inner| ConcurrentBatch {
+                inner,
+                max_response_bytes,
+            })
+        })
         .build(config.addr)
         .await?;
     let addr = server.local_addr()?;
@@ -105,9 +116,146 @@ pub async fn serve_with(
     Ok((addr, handle))
 }
 
+/// Runs the calls of a JSON-RPC batch concurrently, up to [`BATCH_CONCURRENCY`] at a time
+/// (jsonrpsee's own batch handling awaits one call after another), so that the transactions of
+/// a batch reach the admission batcher together and have their signatures checked in one go.
+/// Responses keep the request order, and the response size limit still applies to the whole
+/// batch.
+#[derive(Clone)]
+struct ConcurrentBatch<S> {
+    inner: S,
+    max_response_bytes: usize,
+}
+
+impl<S> RpcServiceT for ConcurrentBatch<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    type MethodResponse = MethodResponse;
+    type NotificationResponse = MethodResponse;
+    type BatchResponse = MethodResponse;
+
+    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        self.inner.call(request)
+    }
+
+    fn notification<'a>(&self, n: Notification<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        self.inner.notification(n)
+    }
+
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let inner = self.inner.clone();
+        let limit = self.max_response_bytes;
+        async move {
+            let mut notified = false;
+            let mut calls = Vec::new();
+            for entry in batch {
+                match entry {
+                    Ok(BatchEntry::Call(req)) => calls.push(futures::future::Either::Left(inner.call(req))),
+                    Ok(BatchEntry::Notification(n)) => {
+                        notified = true;
+                        inner.notification(n).await;
+                    }
+                    Err(e) => {
+                        let (err, id) = e.into_parts();
+                        calls.push(futures::future::Either::Right(futures::future::ready(
+                            MethodResponse::error(id, err),
+                        )));
+                    }
+                }
+            }
+            let mut out = BatchResponseBuilder::new_with_limit(limit);
+            let mut responses = futures::stream::iter(calls).buffered(BATCH_CONCURRENCY);
+            while let Some(rp) = responses.next().await {
+                if let Err(too_big) = out.append(rp) {
+                    return too_big;
+                }
+            }
+            if out.is_empty() && notified {
+                MethodResponse::notification()
+            } else {
+                MethodResponse::from_batch(out.finish())
+            }
+        }
+    }
+}
+
+/// Most calls of one JSON-RPC batch in progress at once (bounded so that a batch of expensive
+/// calls cannot occupy every blocking thread).
+const BATCH_CONCURRENCY: usize = 64;
+
+/// Most transactions whose signatures one admission batch checks together.
+const ADMISSION_BATCH: usize = 512;
+
+type Job = (
+    Vec<u8>,
+    tokio::sync::oneshot::Sender<Result<tutti_primitives::Hash, SubmitError>>,
+);
+
+/// Gathers submitted transactions into batches for [`Node::submit_batch`]: one batch per idle
+/// worker (one per core), holding whatever arrived while the workers were busy. A lone
+/// transaction on an idle node goes through at once, as a batch of one.
+#[derive(Clone)]
+struct Submitter {
+    jobs: tokio::sync::mpsc::Sender<Job>,
+}
+
+impl Submitter {
+    fn start(node: Arc<Node>) -> Self {
+        let (jobs, mut rx) = tokio::sync::mpsc::channel::<Job>(4 * ADMISSION_BATCH);
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let idle = Arc::new(tokio::sync::Semaphore::new(workers));
+        tokio::spawn(async move {
+            loop {
+                let Ok(worker) = idle.clone().acquire_owned().await else {
+                    return;
+                };
+                let Some(first) = rx.recv().await else {
+                    return;
+                };
+                let mut batch = vec![first];
+                while batch.len() < ADMISSION_BATCH {
+                    match rx.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let node = node.clone();
+                tokio::task::spawn_blocking(move || {
+                    let raws: Vec<&[u8]> = batch.iter().map(|(raw, _)| raw.as_slice()).collect();
+                    let results = node.submit_batch(&raws);
+                    for ((_, reply), r) in batch.into_iter().zip(results) {
+                        let _ = reply.send(r);
+                    }
+                    drop(worker);
+                });
+            }
+        });
+        Submitter { jobs }
+    }
+
+    async fn submit(&self, raw: Vec<u8>) -> RpcResult<tutti_primitives::Hash> {
+        let gone = || error(errors::NODE_ERROR, "the node is shutting down");
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs.send((raw, reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?.map_err(submit_error)
+    }
+}
+
 /// Every method, as one module.
 pub fn module(node: Arc<Node>, max_call_gas: u64) -> RpcModule<()> {
-    let api = Api { node, max_call_gas };
+    let api = Api {
+        node,
+        max_call_gas,
+        submitter: Arc::new(std::sync::OnceLock::new()),
+    };
     let mut m = RpcModule::new(());
     m.merge(TuttiApiServer::into_rpc(api.clone()))
         .expect("method names are unique");
@@ -120,6 +268,8 @@ pub fn module(node: Arc<Node>, max_call_gas: u64) -> RpcModule<()> {
 struct Api {
     node: Arc<Node>,
     max_call_gas: u64,
+    /// Started on the first submission (it needs the server's runtime).
+    submitter: Arc<std::sync::OnceLock<Submitter>>,
 }
 
 pub(crate) fn node_error(e: ChainError) -> ErrorObjectOwned {
@@ -311,11 +461,8 @@ impl TuttiApiServer for Api {
 
     async fn send_raw_transaction(&self, tx: String) -> RpcResult<String> {
         let raw = bytes(&tx, "tx")?;
-        let hash = self
-            .blocking(move |node| node.submit_raw(&raw))
-            .await?
-            .map_err(submit_error)?;
-        Ok(hash.to_string())
+        let submitter = self.submitter.get_or_init(|| Submitter::start(self.node.clone()));
+        Ok(submitter.submit(raw).await?.to_string())
     }
 
     async fn get_transaction(&self, hash: String) -> RpcResult<Option<TxView>> {

@@ -278,6 +278,44 @@ async fn bad_transactions_are_refused_with_application_codes() {
     assert_eq!(r.block_height, 1);
 }
 
+/// A JSON-RPC batch of transactions, bad ones among good ones: every entry gets its own answer,
+/// in order; the good ones (one sender's nonces in sequence among them) are all admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_transactions_answers_each_in_order() {
+    let env = start().await;
+    let k = dev_key(4);
+    let mut txs: Vec<String> = (0..40).map(|n| raw_tx(&tx(&k, n, 2_000_000, to(1)))).collect();
+    let mut forged = tx(&k, 40, 2_000_000, to(1));
+    forged.tx.nonce = 41;
+    txs.insert(7, raw_tx(&forged));
+    txs.insert(20, "0xdeadbeef".into());
+    let batch: Vec<Value> = txs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"jsonrpc":"2.0","id":i,"method":"tutti_sendRawTransaction","params":[t]}))
+        .collect();
+    let v = post_json(env.addr, serde_json::to_string(&batch).unwrap()).await;
+    let answers = v.as_array().unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(answers.len(), 42);
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a["id"].as_u64(), Some(i as u64), "answers keep the request order");
+        match i {
+            7 => {
+                assert_eq!(code_of(a), i64::from(INVALID_TRANSACTION));
+                assert!(a["error"]["message"].as_str().unwrap().contains("bad signature"), "{a}");
+            }
+            20 => assert_eq!(code_of(a), i64::from(INVALID_TRANSACTION)),
+            _ => assert!(a["result"].is_string(), "{a}"),
+        }
+    }
+    assert_eq!(env.node.pending_count(), 40);
+    let n = env.node.clone();
+    let block = tokio::task::spawn_blocking(move || n.produce_block().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(block.block.txs.len(), 40, "all forty in nonce order");
+}
+
 fn wat_module(body: &str) -> Vec<u8> {
     wat::parse_str(body).unwrap()
 }
