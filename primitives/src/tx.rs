@@ -376,7 +376,13 @@ mod tests {
         assert_eq!(verify_ed25519(&pk, b"other", &sig), Err(SignatureError::BadSignature));
         // S + l: the same scalar, not canonical.
         let mut big_s = sig;
-        let l = curve25519_dalek::constants::BASEPOINT_ORDER.as_bytes().to_owned();
+        let mut l = [0u8; 32];
+        hex::decode_to_slice(
+            "edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010",
+            &mut l,
+        )
+        .unwrap();
+        assert_eq!(Scalar::from_bytes_mod_order(l), Scalar::ZERO, "l is the group order");
         let mut carry = 0u16;
         for i in 0..32 {
             let v = u16::from(big_s[32 + i]) + u16::from(l[i]) + carry;
