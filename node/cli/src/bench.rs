@@ -8,7 +8,9 @@
 //! 3. Submits them at `--rate` per second in JSON-RPC batches for `--duration` seconds, while a
 //!    WebSocket `newHeads` subscription timestamps the block that includes each one.
 //! 4. Reports finalized transactions per second (over the window from the first submission to
-//!    the last inclusion) and submit-to-final latency p50 / p95 / p99.
+//!    the last inclusion, so it includes the wait for the last block), the sustained inclusion
+//!    rate while the load ran (this run's transactions in the blocks committed during submission,
+//!    after the first, over their span), and submit-to-final latency p50 / p95 / p99.
 
 use std::{
     collections::HashMap,
@@ -72,6 +74,9 @@ struct Report {
     finalized: usize,
     seconds: f64,
     finalized_per_second: f64,
+    /// Inclusion rate while the load ran: this run's transactions in the blocks after the first
+    /// that held any, up to the last block before submission ended, over that span.
+    sustained_per_second: f64,
     submitted_per_second: f64,
     latency_ms_p50: f64,
     latency_ms_p95: f64,
@@ -343,7 +348,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     .await?;
     let submitted_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(total)));
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::with_capacity(total)));
-    let block_times: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
+    // (arrival, how many of this run's transactions the block held), per block.
+    let block_times: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::new(Mutex::new(Vec::new()));
     let last_final: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
     let watcher = {
         let submitted_at = submitted_at.clone();
@@ -353,18 +359,20 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         tokio::spawn(async move {
             while let Some(Ok(b)) = heads.next().await {
                 let now = Instant::now();
-                block_times.lock().expect("lock").push(now);
                 let mut sub = submitted_at.lock().expect("lock");
                 let mut lat = latencies.lock().expect("lock");
                 let mut any = false;
+                let mut ours = 0;
                 for t in &b.transactions {
                     if let TxOrHash::Hash(h) = t
                         && let Some(at) = sub.remove(h)
                     {
                         lat.push(now.duration_since(at).as_secs_f64() * 1000.0);
                         any = true;
+                        ours += 1;
                     }
                 }
+                block_times.lock().expect("lock").push((now, ours));
                 if any {
                     *last_final.lock().expect("lock") = Some(now);
                 }
@@ -413,6 +421,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     let submit_secs = start.elapsed().as_secs_f64();
+    let submit_end = Instant::now();
     pb.finish_with_message("submitted");
 
     // 4. Wait for the tail to be included (or give up after 30 s without progress).
@@ -452,9 +461,22 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let seconds = end.duration_since(start).as_secs_f64();
     let bt = block_times.lock().expect("lock").clone();
     let interval = if bt.len() > 1 {
-        bt.last().expect("non-empty").duration_since(bt[0]).as_secs_f64() * 1000.0 / (bt.len() - 1) as f64
+        bt.last().expect("non-empty").0.duration_since(bt[0].0).as_secs_f64() * 1000.0 / (bt.len() - 1) as f64
     } else {
         f64::NAN
+    };
+    let sustained = {
+        let during: Vec<&(Instant, usize)> = bt
+            .iter()
+            .skip_while(|(_, ours)| *ours == 0)
+            .take_while(|(at, _)| *at <= submit_end)
+            .collect();
+        match (during.first(), during.last()) {
+            (Some(first), Some(last)) if during.len() > 1 => {
+                during[1..].iter().map(|(_, n)| n).sum::<usize>() as f64 / last.0.duration_since(first.0).as_secs_f64()
+            }
+            _ => f64::NAN,
+        }
     };
     let report = Report {
         submitted: sent,
@@ -462,6 +484,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         finalized: lat.len(),
         seconds,
         finalized_per_second: lat.len() as f64 / seconds,
+        sustained_per_second: sustained,
         submitted_per_second: sent as f64 / submit_secs,
         latency_ms_p50: pct(0.50),
         latency_ms_p95: pct(0.95),
@@ -488,8 +511,12 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             report.submitted, report.submitted_per_second, report.refused, report.finalized
         );
         println!(
-            "finalized throughput: {:.0} tx/s over {:.1} s",
+            "finalized throughput: {:.0} tx/s over {:.1} s (first submission to last inclusion)",
             report.finalized_per_second, report.seconds
+        );
+        println!(
+            "sustained while loaded: {:.0} tx/s (blocks committed during the submission window)",
+            report.sustained_per_second
         );
         println!(
             "submit-to-final latency: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms (mean block interval {:.0} ms)",
