@@ -88,7 +88,9 @@ pub fn blake3(data: &[u8]) -> [u8; 32] {
     sys::blake3(data)
 }
 
-/// Strict ed25519 verification.
+/// ed25519 verification under the chain's signature rule (the one transactions use: canonical
+/// encodings, no small-order key or nonce, the cofactored equation; see
+/// `tutti_primitives::tx::verify_ed25519`).
 pub fn ed25519_verify(sig: &[u8; 64], pk: &[u8; 32], msg: &[u8]) -> bool {
     sys::ed25519_verify(sig, pk, msg)
 }

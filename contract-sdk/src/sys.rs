@@ -262,7 +262,7 @@ forward! {
     fn transfer / transfer_(to: &Address, amount: u128);
     /// blake3 of `data`.
     fn blake3 / blake3_(data: &[u8]) -> [u8; 32];
-    /// Strict ed25519 verification.
+    /// ed25519 verification under the chain's signature rule.
     fn ed25519_verify / ed25519_verify_(sig: &[u8; 64], pk: &[u8; 32], msg: &[u8]) -> bool;
     /// Creates a call promise.
     fn promise_create / promise_create_(account: &Address, method: &str, args: &[u8], value: u128, gas: u64, weight: u64) -> u32;
