@@ -42,15 +42,7 @@ fn genesis(bls: &SecretKey) -> Genesis {
 }
 
 fn transfer(k: &SigningKey, nonce: u64, to: Address, amount: u128) -> SignedTransaction {
-    Transaction {
-        chain_id: 7,
-        signer: PublicKey(k.verifying_key().to_bytes()),
-        nonce,
-        gas_limit: 2_000_000,
-        gas_price: 1,
-        action: Action::Transfer { to, amount },
-    }
-    .sign(k)
+    signed(k, nonce, 2_000_000, Action::Transfer { to, amount })
 }
 
 #[test]
