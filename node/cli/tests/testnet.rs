@@ -236,12 +236,15 @@ async fn four_processes_finalize_survive_a_killed_leader_and_resync_it() {
     let leader = committee.leader as usize;
     net.kill(leader);
     let rest: Vec<usize> = all.iter().copied().filter(|i| *i != leader).collect();
-    // Every height above `from` was undecided at the kill; any four in a row include one the killed
-    // node leads in view 0 (leaders rotate (height + view) mod 4), which needs a view change.
+    // Every height above `from` was undecided at the kill. The killed node may still have proposed
+    // the next one (the others can commit it), but nothing after it; any four heights in a row
+    // include one it leads in view 0 (leaders rotate (height + view) mod 4), which needs a view
+    // change.
     let mut from = 0;
     for &i in &rest {
         from = from.max(height(&net.client(i)).await.unwrap());
     }
+    from += 1;
     wait_all(&net, &rest, from + 4, "four more blocks without the killed leader").await;
     let killed_key = &committee.members[leader].bls_public_key;
     for h in from + 1..=from + 4 {
