@@ -122,15 +122,21 @@ fn blocks_chain_up_verify_and_survive_a_reopen() {
     );
 }
 
+/// A chain in memory whose blocks run at most `budget` receipts.
+fn chain_with_receipt_budget(budget: usize) -> (SecretKey, Runtime, Chain) {
+    let key = SecretKey::from_seed(&[9; 32]);
+    let mut g = genesis(&key);
+    g.params.max_receipts_per_block = budget;
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let chain = Chain::open(Arc::new(tutti_chain::MemStore::new()), &g).unwrap();
+    (key, runtime, chain)
+}
+
 /// Transactions whose receipts wait for later blocks: the execution tree of each is complete,
 /// whether a receipt ran in the transaction's block or after.
 #[test]
 fn execution_trees_span_blocks_when_receipts_wait() {
-    let key = SecretKey::from_seed(&[9; 32]);
-    let mut g = genesis(&key);
-    g.params.max_receipts_per_block = 2;
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let chain = Chain::open(Arc::new(tutti_chain::MemStore::new()), &g).unwrap();
+    let (key, runtime, chain) = chain_with_receipt_budget(2);
     let a = user(1);
     let txs: Vec<_> = (0..2).map(|n| transfer(&a, n, addr(&user(2 + n as u8)), 5)).collect();
     // Block 1 carries both transfers and runs both receipts; it has room for exactly them.
@@ -176,11 +182,7 @@ fn signed(k: &SigningKey, nonce: u64, gas_limit: u64, action: Action) -> SignedT
 #[test]
 fn an_execution_tree_follows_receipts_into_later_blocks() {
     use parity_scale_codec::Encode;
-    let key = SecretKey::from_seed(&[9; 32]);
-    let mut g = genesis(&key);
-    g.params.max_receipts_per_block = 3;
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let chain = Chain::open(Arc::new(tutti_chain::MemStore::new()), &g).unwrap();
+    let (key, runtime, chain) = chain_with_receipt_budget(3);
     let a = user(1);
     let mut pp = Vec::new();
     for n in 0..3u64 {

@@ -283,27 +283,26 @@ impl Node {
     /// other in a batch).
     pub fn admit_batch(&self, raws: &[&[u8]]) -> Vec<Result<(Hash, bool), SubmitError>> {
         let rules = &self.chain.spec().rules;
-        let mut out: Vec<Result<(Hash, bool), SubmitError>> = Vec::with_capacity(raws.len());
-        let mut checked: Vec<(usize, SignedTransaction)> = Vec::with_capacity(raws.len());
-        for (i, raw) in raws.iter().enumerate() {
-            let stx =
-                txcheck::decode(raw, rules).and_then(|stx| txcheck::check_rules(&stx, raw.len(), rules).map(|()| stx));
-            match stx {
-                Ok(stx) => {
-                    checked.push((i, stx));
-                    out.push(Ok((Hash::ZERO, false)));
-                }
-                Err(e) => out.push(Err(e.into())),
-            }
-        }
-        let signatures = txcheck::verify_signatures(&checked.iter().map(|(_, t)| t).collect::<Vec<_>>());
-        for ((i, stx), sig) in checked.into_iter().zip(signatures) {
-            out[i] = match sig {
-                Ok(()) => self.submit_checked(stx),
-                Err(e) => Err(e.into()),
-            };
-        }
-        out
+        let checked: Vec<Result<SignedTransaction, TxError>> = raws
+            .iter()
+            .map(|raw| {
+                let stx = txcheck::decode(raw, rules)?;
+                txcheck::check_rules(&stx, raw.len(), rules)?;
+                Ok(stx)
+            })
+            .collect();
+        let passed: Vec<&SignedTransaction> = checked.iter().filter_map(|c| c.as_ref().ok()).collect();
+        let mut signatures = txcheck::verify_signatures(&passed).into_iter();
+        checked
+            .into_iter()
+            .map(|c| {
+                let stx = c?;
+                signatures
+                    .next()
+                    .expect("one signature result per checked transaction")?;
+                self.submit_checked(stx)
+            })
+            .collect()
     }
 
     /// Admits a transaction that passed the stateless checks.
