@@ -4,6 +4,11 @@
 //!
 //! The wallet is built by a second cargo run: it enables primitives' `crypto` feature, which the
 //! contracts must not get through feature unification.
+//!
+//! rustup does not add the targets listed in `rust-toolchain.toml` to a toolchain that is already
+//! installed, so on such a machine the wasm32 standard library is missing. The script then adds it
+//! itself (`rustup target add`, announced in one warning line) and, where that is impossible (no
+//! rustup, no network), fails with the exact command to run.
 
 use std::{
     env,
@@ -47,6 +52,12 @@ fn main() {
         .find(|p| p.join("CACHEDIR.TAG").exists())
         .map(|p| p.join("tutti-contracts"))
         .unwrap_or_else(|| out.join("tutti-contracts"));
+    // Run again when the target is removed or added, so a build never keeps modules from a
+    // toolchain state that no longer holds.
+    if let Some(dir) = wasm_libdir() {
+        println!("cargo:rerun-if-changed={}", dir.display());
+    }
+    ensure_wasm_target(&root);
     for group in [CONTRACTS, BROWSER] {
         build(&root, &target, group);
     }
@@ -56,6 +67,56 @@ fn main() {
             .join(format!("{file}.wasm"));
         std::fs::copy(&src, out.join(format!("{file}.wasm")))
             .unwrap_or_else(|e| panic!("copying {}: {e}", src.display()));
+    }
+}
+
+const WASM: &str = "wasm32-unknown-unknown";
+
+/// Where the toolchain running this build keeps (or would keep) the wasm32 standard library.
+fn wasm_libdir() -> Option<PathBuf> {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", WASM])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// Whether the toolchain running this build has the wasm32 standard library.
+fn wasm_target_installed() -> bool {
+    wasm_libdir().and_then(|dir| std::fs::read_dir(dir).ok()).is_some_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("libcore-"))
+    })
+}
+
+/// Adds the wasm32 target to the active toolchain through rustup when it is missing.
+fn ensure_wasm_target(root: &Path) {
+    if wasm_target_installed() {
+        return;
+    }
+    // rustup tells the processes it starts which toolchain it chose (rust-toolchain.toml here).
+    let toolchain = env::var("RUSTUP_TOOLCHAIN").ok();
+    let mut command = format!("rustup target add {WASM}");
+    if let Some(toolchain) = &toolchain {
+        command.push_str(&format!(" --toolchain {toolchain}"));
+    }
+    println!("cargo:warning=the {WASM} target (needed for the contracts) is missing; running `{command}`");
+    let mut rustup = Command::new("rustup");
+    rustup.current_dir(root).args(["target", "add", WASM]);
+    if let Some(toolchain) = &toolchain {
+        rustup.args(["--toolchain", toolchain]);
+    }
+    let added = rustup.status().map(|s| s.success()).unwrap_or(false);
+    if !added || !wasm_target_installed() {
+        panic!(
+            "the {WASM} target is not installed for this toolchain and could not be added \
+             automatically; run `{command}` (or install your distribution's wasm32 standard \
+             library) and build again"
+        );
     }
 }
 
@@ -91,7 +152,6 @@ fn build(root: &Path, target: &Path, packages: &[(&str, &str)]) {
     let status = cmd.status().expect("failed to run cargo to build the wasm modules");
     assert!(
         status.success(),
-        "building {packages:?} for wasm32-unknown-unknown failed (is the target installed? \
-         rust-toolchain.toml lists it; `rustup target add wasm32-unknown-unknown`)"
+        "building {packages:?} for {WASM} failed (the compiler's errors are above)"
     );
 }

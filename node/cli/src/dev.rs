@@ -152,6 +152,8 @@ pub fn init_logs() {
                 .unwrap_or_else(|_| "info,jsonrpsee=warn,libp2p_gossipsub=error".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: `tutti testnet` sends node logs to files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 

@@ -11,6 +11,7 @@ mod contract;
 mod dev;
 mod returns;
 mod sim;
+mod supervise;
 mod site;
 mod testnet;
 mod wallet;

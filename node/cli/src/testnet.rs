@@ -1,12 +1,13 @@
 //! `tutti node --config FILE`: one node of a committee (validator or full node) over libp2p.
 //! `tutti testnet --validators V`: keys, genesis and a config per node, then V `tutti node`
-//! processes on loopback until Ctrl-C.
+//! processes on loopback until Ctrl-C; a node that dies is reported (and restarted with
+//! `--restart-dead`) while the others go on (rules in `supervise`).
 
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, ExitCode, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use clap::Args;
@@ -17,6 +18,7 @@ use tutti_network::{
     Multiaddr,
     p2p::{P2pConfig, P2pNetwork, peer_id},
 };
+use crate::supervise::{self, AfterExit, Supervisor};
 use tutti_node::{
     Node, NodeConfig, RpcConfig,
     consensus::{self, ShellConfig},
@@ -274,10 +276,18 @@ pub struct TestnetArgs {
     /// Only write keys, genesis and configs (to start the nodes yourself with `tutti node`).
     #[arg(long)]
     no_start: bool,
+    /// Start a node that dies again after SECS seconds (doubled after each failure within 30 s
+    /// of starting, given up after 5 in a row). Without it a dead node stays down and the others
+    /// go on.
+    #[arg(long, value_name = "SECS")]
+    restart_dead: Option<u64>,
 }
 
-/// Writes (or reuses) the testnet's files; returns each node's config path and RPC address.
-fn prepare(args: &TestnetArgs) -> Result<Vec<(PathBuf, SocketAddr)>, String> {
+/// The files of a testnet's nodes (config path and RPC address) and the validators' stakes.
+type Prepared = (Vec<(PathBuf, SocketAddr)>, Vec<u128>);
+
+/// Writes (or reuses) the testnet's files.
+fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
     let dir = &args.data_dir;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let n = args.validators as usize;
@@ -354,12 +364,34 @@ fn prepare(args: &TestnetArgs) -> Result<Vec<(PathBuf, SocketAddr)>, String> {
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         out.push((path, rpc_addr));
     }
-    Ok(out)
+    let stakes = genesis
+        .validators
+        .iter()
+        .map(|v| v.stake.parse::<u128>().map_err(|e| format!("genesis stake `{}`: {e}", v.stake)))
+        .collect::<Result<_, _>>()?;
+    Ok((out, stakes))
+}
+
+/// Starts `tutti node --config CONFIG` with its output appended to the node's log and its
+/// standard input a pipe from us (the node stops when the pipe closes: when we end, however we end).
+fn spawn_node(exe: &Path, config: &Path) -> std::io::Result<Child> {
+    let log = config.with_file_name("node.log");
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+    let err = out.try_clone()?;
+    Command::new(exe)
+        .arg("node")
+        .arg("--config")
+        .arg(config)
+        .arg("--stop-with-stdin")
+        .stdin(Stdio::piped())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
 }
 
 /// Runs `tutti testnet`.
 pub fn run_testnet(args: TestnetArgs) -> ExitCode {
-    let nodes = match prepare(&args) {
+    let (nodes, stakes) = match prepare(&args) {
         Ok(n) => n,
         Err(e) => return fail(e),
     };
@@ -369,10 +401,10 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
         dev::TESTNET_CHAIN_ID,
         args.data_dir.display()
     );
-    for (i, (config, rpc)) in nodes.iter().enumerate() {
-        println!("  node {i}  RPC http://{rpc}  config {}", config.display());
-    }
     if args.no_start {
+        for (i, (config, rpc)) in nodes.iter().enumerate() {
+            println!("  node {i}  RPC http://{rpc}  config {}", config.display());
+        }
         println!("Start each with: tutti node --config <config>");
         return ExitCode::SUCCESS;
     }
@@ -380,86 +412,112 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(format!("cannot find this program to start the nodes: {e}")),
     };
-    let mut children: Vec<Child> = Vec::new();
-    // Each node stops when its standard input closes: when this process ends, however it ends.
-    let mut lifelines = Vec::new();
-    for (i, (config, _)) in nodes.iter().enumerate() {
-        let log = config.with_file_name("node.log");
-        let spawned = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .and_then(|out| {
-                let err = out.try_clone()?;
-                Command::new(&exe)
-                    .arg("node")
-                    .arg("--config")
-                    .arg(config)
-                    .arg("--stop-with-stdin")
-                    .stdin(Stdio::piped())
-                    .stdout(out)
-                    .stderr(err)
-                    .spawn()
-            });
-        match spawned {
-            Ok(mut c) => {
-                lifelines.extend(c.stdin.take());
-                children.push(c);
+    let mut children: Vec<Option<Child>> = Vec::new();
+    for (i, (config, rpc)) in nodes.iter().enumerate() {
+        match spawn_node(&exe, config) {
+            Ok(c) => {
+                println!("  node {i}  pid {}  RPC http://{rpc}  config {}", c.id(), config.display());
+                children.push(Some(c));
             }
             Err(e) => {
-                for c in &mut children {
-                    let _ = c.kill();
-                }
+                stop_all(children.iter_mut().flatten());
                 return fail(format!("cannot start node {i}: {e}"));
             }
         }
     }
-    println!("Logs: {}/node-*/node.log. Stop with Ctrl-C.", args.data_dir.display());
+    let restart = args.restart_dead.map(Duration::from_secs);
+    println!(
+        "Logs: {}/node-*/node.log. A node that dies {}. Stop with Ctrl-C.",
+        args.data_dir.display(),
+        match restart {
+            Some(d) => format!("is started again after {} s", d.as_secs()),
+            None => "stays down (--restart-dead SECS restarts it)".into(),
+        }
+    );
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
-    let exited = rt.block_on(async {
+    let mut sup = Supervisor::new(stakes, restart, Instant::now());
+    let lost = rt.block_on(async {
         loop {
             tokio::select! {
                 _ = crate::dev::wait_for_signal() => return None,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
-            for (i, c) in children.iter_mut().enumerate() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    return Some((i, status));
+            let now = Instant::now();
+            for (i, slot) in children.iter_mut().enumerate() {
+                let Some(c) = slot else { continue };
+                let Ok(Some(status)) = c.try_wait() else { continue };
+                *slot = None;
+                let config = &nodes[i].0;
+                let log = config.with_file_name("node.log");
+                eprintln!("node {i} exited ({status}); the end of {}:", log.display());
+                for line in supervise::log_tail(&log, 12).lines() {
+                    eprintln!("  | {line}");
                 }
+                match sup.exited(i, now) {
+                    AfterExit::StaysDown => eprintln!(
+                        "node {i} stays down; the others go on. Start it again with: {} node --config {}",
+                        exe.display(),
+                        config.display()
+                    ),
+                    AfterExit::RestartIn(d) => eprintln!("node {i} will be started again in {} s", d.as_secs()),
+                    AfterExit::GaveUp { failures } => eprintln!(
+                        "node {i} failed {failures} times in a row within {} s of starting; not restarting it",
+                        supervise::QUICK.as_secs()
+                    ),
+                }
+            }
+            for i in sup.due(now) {
+                match spawn_node(&exe, &nodes[i].0) {
+                    Ok(c) => {
+                        eprintln!("node {i} started again (pid {})", c.id());
+                        children[i] = Some(c);
+                        sup.started(i, now);
+                    }
+                    Err(e) => {
+                        eprintln!("cannot start node {i} again: {e}");
+                        sup.started(i, now);
+                        sup.exited(i, now);
+                    }
+                }
+            }
+            if let Some((live, total)) = sup.lost_quorum() {
+                return Some((live, total));
             }
         }
     });
     eprintln!("stopping the nodes...");
-    drop(lifelines);
-    for c in &mut children {
-        stop_child(c);
-    }
-    match exited {
+    stop_all(children.iter_mut().flatten());
+    match lost {
         None => ExitCode::SUCCESS,
-        Some((i, status)) => fail(format!(
-            "node {i} exited ({status}); see {}",
-            nodes[i].0.with_file_name("node.log").display()
-        )),
+        Some((live, total)) => {
+            eprintln!(
+                "error: only {live} of {total} validators are left, fewer than a quorum (more than 2/3 of the \
+                 stake): the chain cannot finalize blocks, so the testnet stopped"
+            );
+            ExitCode::from(1)
+        }
     }
 }
 
-/// Asks a node to stop (SIGTERM), then kills it if it has not within 10 s.
-fn stop_child(c: &mut Child) {
-    #[cfg(unix)]
-    {
+/// Asks the nodes to stop (standard input closed, SIGTERM), then kills those still running 10 s later.
+fn stop_all<'a>(children: impl IntoIterator<Item = &'a mut Child>) {
+    let mut children: Vec<&mut Child> = children.into_iter().collect();
+    for c in children.iter_mut() {
+        drop(c.stdin.take());
+        #[cfg(unix)]
         if let Ok(pid) = i32::try_from(c.id()) {
             let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
         }
-        for _ in 0..100 {
-            if let Ok(Some(_)) = c.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
     }
-    let _ = c.kill();
-    let _ = c.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && children.iter_mut().any(|c| matches!(c.try_wait(), Ok(None))) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }

@@ -291,3 +291,151 @@ async fn reqwest_metrics(port: u16) -> String {
     .await
     .unwrap()
 }
+
+/// A running `tutti testnet`, its output lines collected as they come.
+struct Supervised {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Supervised {
+    fn start(dir: &Path, base: u16, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tutti"))
+            .args(["testnet", "--validators", "4", "--block-time", "300", "--base-timeout", "1500"])
+            .args(["--base-port", &base.to_string(), "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .env("RUST_LOG", "info,libp2p_gossipsub=error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
+        let err: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+        for stream in [out, err] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        Self { child, lines }
+    }
+
+    fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a line contains `text`; returns that line.
+    async fn wait_line(&self, text: &str) -> String {
+        for _ in 0..1200 {
+            if let Some(l) = self.lines.lock().unwrap().iter().rev().find(|l| l.contains(text)) {
+                return l.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the testnet never printed `{text}`:\n{}", self.output());
+    }
+
+    /// The pid the testnet printed for node `i` (the latest, after restarts).
+    async fn pid(&self, i: usize) -> u32 {
+        let line = self.wait_line(&format!("node {i}  pid ")).await;
+        line.split_whitespace().nth(3).unwrap().parse().unwrap()
+    }
+
+    async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        for _ in 0..1200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the testnet did not stop:\n{}", self.output());
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        // Its nodes stop when it ends (their standard input closes).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill").arg(sig).arg(pid.to_string()).status().unwrap();
+    assert!(ok.success(), "kill {sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_testnet_keeps_three_of_four_finalizing_stops_below_a_quorum_and_restarts_the_dead() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let base = free_base();
+    let net = Net {
+        dir: dir.clone(),
+        base,
+        children: (0..4).map(|_| None).collect(),
+    };
+    let all = [0, 1, 2, 3];
+
+    // Without restarts: a SIGKILLed node is reported and stays down; the other three go on.
+    let mut testnet = Supervised::start(&dir, base, &[]);
+    wait_all(&net, &all, 2, "two blocks on all four nodes").await;
+    signal(testnet.pid(1).await, "-KILL");
+    let report = testnet.wait_line("node 1 exited").await;
+    assert!(report.contains("signal: 9"), "{report}");
+    testnet.wait_line("node 1 stays down").await;
+    // The report shows the end of the node's log.
+    assert!(testnet.output().contains("  | "), "{}", testnet.output());
+    let rest = [0, 2, 3];
+    let mut h = 0;
+    for &i in &rest {
+        h = h.max(height(&net.client(i)).await.unwrap());
+    }
+    wait_all(&net, &rest, h + 4, "four more blocks from the three left").await;
+    assert!(testnet.child.try_wait().unwrap().is_none(), "the testnet stopped:\n{}", testnet.output());
+    let top = same_chain(&net, &rest).await;
+
+    // A second death leaves two of four, no quorum: the testnet says so and stops the rest.
+    signal(testnet.pid(2).await, "-KILL");
+    let status = testnet.wait_exit().await;
+    assert_eq!(status.code(), Some(1), "{}", testnet.output());
+    assert!(testnet.output().contains("fewer than a quorum"), "{}", testnet.output());
+    for i in [0, 3] {
+        let mut down = false;
+        for _ in 0..200 {
+            if height(&net.client(i)).await.is_none() {
+                down = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(down, "node {i} still serves after the testnet stopped");
+    }
+    drop(testnet);
+
+    // With restarts: the chain continues; a killed node comes back, syncs and follows.
+    let mut testnet = Supervised::start(&dir, base, &["--restart-dead", "1"]);
+    wait_all(&net, &all, top + 1, "the four nodes to continue the chain").await;
+    let old = testnet.pid(0).await;
+    signal(old, "-KILL");
+    testnet.wait_line("node 0 started again").await;
+    let mut h = 0;
+    for &i in &all {
+        h = h.max(height(&net.client(i)).await.unwrap_or(0));
+    }
+    wait_all(&net, &all, h + 3, "the restarted node to follow again").await;
+    same_chain(&net, &all).await;
+
+    // SIGTERM stops the testnet and every node, with success.
+    signal(testnet.child.id(), "-TERM");
+    let status = testnet.wait_exit().await;
+    assert!(status.success(), "{}", testnet.output());
+    for i in all {
+        assert!(height(&net.client(i)).await.is_none(), "node {i} still serves");
+    }
+}
