@@ -86,11 +86,13 @@ fn wasm_libdir() -> Option<PathBuf> {
 
 /// Whether the toolchain running this build has the wasm32 standard library.
 fn wasm_target_installed() -> bool {
-    wasm_libdir().and_then(|dir| std::fs::read_dir(dir).ok()).is_some_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with("libcore-"))
-    })
+    wasm_libdir()
+        .and_then(|dir| std::fs::read_dir(dir).ok())
+        .is_some_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("libcore-"))
+        })
 }
 
 /// Adds the wasm32 target to the active toolchain through rustup when it is missing.

@@ -11,8 +11,8 @@ mod contract;
 mod dev;
 mod returns;
 mod sim;
-mod supervise;
 mod site;
+mod supervise;
 mod testnet;
 mod wallet;
 

@@ -21,9 +21,13 @@ const MAX_DELAY: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    Running { since: Instant },
+    Running {
+        since: Instant,
+    },
     /// Dead; restarted at the instant, if any.
-    Dead { restart_at: Option<Instant> },
+    Dead {
+        restart_at: Option<Instant>,
+    },
 }
 
 /// What happens to a node that just exited.

@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::supervise::{self, AfterExit, Supervisor};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use tutti_chain::{Genesis, MempoolConfig};
@@ -18,7 +19,6 @@ use tutti_network::{
     Multiaddr,
     p2p::{P2pConfig, P2pNetwork, peer_id},
 };
-use crate::supervise::{self, AfterExit, Supervisor};
 use tutti_node::{
     Node, NodeConfig, RpcConfig,
     consensus::{self, ShellConfig},
@@ -367,7 +367,11 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
     let stakes = genesis
         .validators
         .iter()
-        .map(|v| v.stake.parse::<u128>().map_err(|e| format!("genesis stake `{}`: {e}", v.stake)))
+        .map(|v| {
+            v.stake
+                .parse::<u128>()
+                .map_err(|e| format!("genesis stake `{}`: {e}", v.stake))
+        })
         .collect::<Result<_, _>>()?;
     Ok((out, stakes))
 }
@@ -416,7 +420,11 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
     for (i, (config, rpc)) in nodes.iter().enumerate() {
         match spawn_node(&exe, config) {
             Ok(c) => {
-                println!("  node {i}  pid {}  RPC http://{rpc}  config {}", c.id(), config.display());
+                println!(
+                    "  node {i}  pid {}  RPC http://{rpc}  config {}",
+                    c.id(),
+                    config.display()
+                );
                 children.push(Some(c));
             }
             Err(e) => {

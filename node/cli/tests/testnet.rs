@@ -301,7 +301,15 @@ struct Supervised {
 impl Supervised {
     fn start(dir: &Path, base: u16, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tutti"))
-            .args(["testnet", "--validators", "4", "--block-time", "300", "--base-timeout", "1500"])
+            .args([
+                "testnet",
+                "--validators",
+                "4",
+                "--block-time",
+                "300",
+                "--base-timeout",
+                "1500",
+            ])
             .args(["--base-port", &base.to_string(), "--data-dir"])
             .arg(dir)
             .args(extra)
@@ -397,7 +405,11 @@ async fn the_testnet_keeps_three_of_four_finalizing_stops_below_a_quorum_and_res
         h = h.max(height(&net.client(i)).await.unwrap());
     }
     wait_all(&net, &rest, h + 4, "four more blocks from the three left").await;
-    assert!(testnet.child.try_wait().unwrap().is_none(), "the testnet stopped:\n{}", testnet.output());
+    assert!(
+        testnet.child.try_wait().unwrap().is_none(),
+        "the testnet stopped:\n{}",
+        testnet.output()
+    );
     let top = same_chain(&net, &rest).await;
 
     // A second death leaves two of four, no quorum: the testnet says so and stops the rest.
