@@ -15,6 +15,7 @@ pub mod instrument;
 pub mod local;
 pub mod outcome;
 mod runtime;
+pub mod schedule;
 pub mod validate;
 
 pub use gas::GasSchedule;

@@ -1,20 +1,22 @@
 //! A deterministic, in-memory, multi-shard executor for tests and contract developers.
 //!
-//! It runs N shards block by block with the receipt rules of [`crate::apply`] (the same core the
-//! chain uses), without consensus, networking or authenticated storage:
+//! It runs N shards block by block with the chain's own block schedule ([`crate::schedule`]: the
+//! same function, receipt rules, receipt budget, block gas limit and congestion control as a node),
+//! without consensus, networking or authenticated storage:
 //!
 //! - A transaction executes on its signer's home shard and becomes one receipt (a transfer or a
 //!   call) for the receiver's home shard, or deploys a contract on that shard.
-//! - In a block each shard runs its transactions, then its receipt queue, at most
-//!   [`LocalNet::max_receipts_per_block`] receipts; the rest wait (the delayed queue). Same-shard
-//!   receipts made in the block join the queue at once; cross-shard receipts go to the outbox,
-//!   numbered per (source, destination) pair, and are delivered when the block ends, so they run
-//!   in a later block. Delivery checks the sequence number: exactly once, in order.
+//! - In a block each shard runs its incoming receipts' checks, its transactions, then its receipt
+//!   queue, at most [`LocalNet::max_receipts_per_block`] receipts; the rest wait (the delayed
+//!   queue). A transaction left out for congestion or the block gas limit waits for a later block.
+//!   Cross-shard receipts go to the outbox, numbered per (source, destination) pair, and are
+//!   delivered when the block ends, so they run in a later block. Delivery checks the sequence
+//!   number: exactly once, in order.
 //!
 //! Everything is deterministic: same transactions, same state roots, gas and results.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap},
     sync::Arc,
 };
 
@@ -27,7 +29,8 @@ use tutti_primitives::{
 pub use crate::apply::Execution;
 use crate::{
     BlockContext, CallContext, CallOutcome, Runtime, RuntimeError, StateChange, StateView,
-    apply::{self, Applied, ShardState},
+    apply::{self, ShardState},
+    schedule::{self, Limits, QUEUE_BASE, ScheduleState},
 };
 
 /// Errors of the local executor (refused transactions, misuse).
@@ -78,19 +81,76 @@ pub fn local_randomness(height: Height) -> Hash {
     hash_encoded("tutti/local/randomness/v1", &height)
 }
 
-#[derive(Default)]
 struct Shard {
     accounts: BTreeMap<Address, Account>,
     codes: BTreeMap<Hash, Vec<u8>>,
     storage: Arc<Storage>,
     txs: Vec<SignedTransaction>,
-    queue: VecDeque<Receipt>,
+    /// The delayed queue: slots `queue_bounds.0..queue_bounds.1`.
+    queue: BTreeMap<u64, Receipt>,
+    queue_bounds: (u64, u64),
+    /// Receipts delivered from other shards, run by the next block.
+    inbox: Vec<Receipt>,
     postponed: BTreeMap<Hash, Receipt>,
     waiting: BTreeMap<Hash, Hash>,
     data: BTreeMap<Hash, Result<Vec<u8>, CallFailure>>,
     outbox: Vec<Receipt>,
     next_out: BTreeMap<ShardId, u64>,
     next_in: BTreeMap<ShardId, u64>,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard {
+            accounts: BTreeMap::new(),
+            codes: BTreeMap::new(),
+            storage: Arc::default(),
+            txs: Vec::new(),
+            queue: BTreeMap::new(),
+            queue_bounds: (QUEUE_BASE, QUEUE_BASE),
+            inbox: Vec::new(),
+            postponed: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            data: BTreeMap::new(),
+            outbox: Vec::new(),
+            next_out: BTreeMap::new(),
+            next_in: BTreeMap::new(),
+        }
+    }
+}
+
+impl Shard {
+    /// Receipts waiting to run: queued, delivered, postponed.
+    fn pending(&self) -> usize {
+        self.queue.len() + self.inbox.len() + self.postponed.len()
+    }
+}
+
+impl ScheduleState for Shard {
+    fn queue_bounds(&self) -> (u64, u64) {
+        self.queue_bounds
+    }
+    fn set_queue_bounds(&mut self, head: u64, tail: u64) {
+        self.queue_bounds = (head, tail);
+    }
+    fn take_queued(&mut self, i: u64) -> Option<Receipt> {
+        self.queue.remove(&i)
+    }
+    fn put_queued(&mut self, i: u64, receipt: &Receipt) {
+        self.queue.insert(i, receipt.clone());
+    }
+    fn next_incoming(&self, source: ShardId) -> u64 {
+        self.next_in.get(&source).copied().unwrap_or(0)
+    }
+    fn set_next_incoming(&mut self, source: ShardId, seq: u64) {
+        self.next_in.insert(source, seq);
+    }
+    fn next_outgoing(&self, dest: ShardId) -> u64 {
+        self.next_out.get(&dest).copied().unwrap_or(0)
+    }
+    fn set_next_outgoing(&mut self, dest: ShardId, seq: u64) {
+        self.next_out.insert(dest, seq);
+    }
 }
 
 /// Inserts `Some(v)` or removes on `None`.
@@ -156,6 +216,8 @@ pub struct BlockReport {
     pub executed: Vec<Vec<Hash>>,
     /// Receipts still queued or waiting, per shard, after the block.
     pub pending: Vec<usize>,
+    /// Transactions dropped because they can never apply (nonce below the account's), per shard.
+    pub dropped: Vec<Vec<Hash>>,
 }
 
 /// The local multi-shard network.
@@ -169,6 +231,8 @@ pub struct LocalNet {
     next_deploy: u64,
     /// Most receipts one shard executes per block.
     pub max_receipts_per_block: usize,
+    /// Most gas one shard's transactions may buy per block.
+    pub block_gas_limit: Gas,
     /// Gas price used by the helpers that build transactions.
     pub gas_price: Amount,
 }
@@ -189,6 +253,7 @@ impl LocalNet {
             next_key: 0,
             next_deploy: 0,
             max_receipts_per_block: 1_000,
+            block_gas_limit: 100_000_000_000,
             gas_price: 1,
         }
     }
@@ -266,6 +331,14 @@ impl LocalNet {
                 return (addr, key);
             }
         }
+    }
+
+    /// Adds `amount` to the balance of `a` (on its home shard), creating the account if needed.
+    pub fn fund(&mut self, a: &Address, amount: Amount) {
+        let s = self.shard_of(a) as usize;
+        let mut acc = self.shards[s].account(a);
+        acc.balance = acc.balance.saturating_add(amount);
+        self.shards[s].set_account(a, acc);
     }
 
     /// Deploys `code` as a genesis contract on `shard` and runs `init` (if any) as `owner`.
@@ -428,43 +501,46 @@ impl LocalNet {
         self.trace(tx).into_iter().find(|e| !e.transaction)
     }
 
-    /// Records an application's result and routes its receipts; returns the executed id if any.
-    fn settle(&mut self, shard: ShardId, id: Hash, applied: Applied) -> Option<Hash> {
-        for r in applied.receipts {
-            self.route(shard, r);
-        }
-        if let Some(p) = applied.ready {
-            self.shards[shard as usize].queue.push_front(p);
-        }
-        let e = applied.execution?;
-        self.executions.insert(id, e);
-        Some(id)
-    }
-
     /// Produces one block on every shard.
     pub fn produce_block(&mut self) -> BlockReport {
         let mut report = BlockReport {
             height: self.height + 1,
             ..Default::default()
         };
+        let limits = Limits {
+            max_receipts_per_block: self.max_receipts_per_block,
+            block_gas_limit: self.block_gas_limit,
+        };
         for s in 0..self.shards.len() {
             let block = self.block(s as ShardId);
-            let mut executed = Vec::new();
-            for stx in std::mem::take(&mut self.shards[s].txs) {
-                let applied = apply::apply_transaction(&self.runtime, &mut self.shards[s], &block, &stx);
-                executed.extend(self.settle(s as ShardId, stx.hash(), applied));
-            }
-            let mut budget = self.max_receipts_per_block;
-            while budget > 0 {
-                let Some(r) = self.shards[s].queue.pop_front() else {
-                    break;
-                };
-                budget -= 1;
-                let id = r.id;
-                let applied = apply::apply_receipt(&self.runtime, &mut self.shards[s], &block, r);
-                executed.extend(self.settle(s as ShardId, id, applied));
-            }
-            report.executed.push(executed);
+            let shard = &mut self.shards[s];
+            let txs = std::mem::take(&mut shard.txs);
+            let incoming = std::mem::take(&mut shard.inbox);
+            // Signatures, chain id and nonces were checked on submission.
+            let done = schedule::run_block(&self.runtime, shard, &block, limits, &txs, incoming, |_| {
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .expect("the executor delivers its own receipts in order, and its queue starts at 2^63");
+            let dropped: Vec<Hash> = done
+                .skipped
+                .iter()
+                .filter(|(_, skip)| !skip.is_retryable())
+                .map(|(h, _)| *h)
+                .collect();
+            // Left out for congestion or gas: they wait, in order, for a later block.
+            let waiting: std::collections::HashSet<Hash> = done
+                .skipped
+                .iter()
+                .filter(|(_, skip)| skip.is_retryable())
+                .map(|(h, _)| *h)
+                .collect();
+            shard.txs = txs.into_iter().filter(|t| waiting.contains(&t.hash())).collect();
+            shard.outbox.extend(done.outgoing);
+            report
+                .executed
+                .push(done.executions.iter().map(|(id, _)| *id).collect());
+            self.executions.extend(done.executions);
+            report.dropped.push(dropped);
         }
         // End of block: deliver the outboxes.
         for s in 0..self.shards.len() {
@@ -473,14 +549,22 @@ impl LocalNet {
             }
         }
         self.height += 1;
-        report.pending = self.shards.iter().map(|s| s.queue.len() + s.postponed.len()).collect();
+        report.pending = self.shards.iter().map(Shard::pending).collect();
         report
+    }
+
+    /// Whether no shard has transactions or receipts left to run (postponed callbacks wait for
+    /// results that are not coming from anything queued).
+    pub fn is_idle(&self) -> bool {
+        self.shards
+            .iter()
+            .all(|s| s.txs.is_empty() && s.queue.is_empty() && s.inbox.is_empty())
     }
 
     /// Produces blocks until no shard has work left (or `max_blocks`); returns how many it made.
     pub fn run_until_idle(&mut self, max_blocks: usize) -> usize {
         for n in 0..max_blocks {
-            if !self.shards.iter().any(|s| !s.txs.is_empty() || !s.queue.is_empty()) {
+            if self.is_idle() {
                 return n;
             }
             self.produce_block();
@@ -488,11 +572,13 @@ impl LocalNet {
         max_blocks
     }
 
-    /// Delivers a cross-shard receipt to its destination, checking its sequence number.
+    /// Delivers a cross-shard receipt to its destination, checking its sequence number; it runs
+    /// in the destination's next block (which checks the sequence again, as a node does).
     pub fn deliver(&mut self, r: Receipt) -> LocalResult<()> {
         let n = self.shards.len();
         let dst = &mut self.shards[r.dest_shard as usize % n];
-        let expected = dst.next_in.get(&r.source_shard).copied().unwrap_or(0);
+        let waiting = dst.inbox.iter().filter(|x| x.source_shard == r.source_shard).count() as u64;
+        let expected = dst.next_incoming(r.source_shard) + waiting;
         if r.seq != expected {
             return Err(LocalError::OutOfOrder {
                 id: r.id,
@@ -501,24 +587,8 @@ impl LocalNet {
                 expected,
             });
         }
-        dst.next_in.insert(r.source_shard, expected + 1);
-        dst.queue.push_back(r);
+        dst.inbox.push(r);
         Ok(())
-    }
-
-    /// Routes a new receipt: same shard joins the queue now, other shards go to the outbox.
-    fn route(&mut self, from: ShardId, mut r: Receipt) {
-        r.source_shard = from;
-        r.dest_shard = self.shard_of(&r.receiver);
-        let src = &mut self.shards[from as usize];
-        if r.dest_shard == from {
-            src.queue.push_back(r);
-        } else {
-            let seq = src.next_out.entry(r.dest_shard).or_insert(0);
-            r.seq = *seq;
-            *seq += 1;
-            src.outbox.push(r);
-        }
     }
 
     /// A hash of a shard's whole state (accounts and storage), to compare runs.

@@ -20,6 +20,9 @@ pub enum ChainError {
     /// A state proof did not verify.
     #[error("proof does not verify: {0}")]
     BadProof(String),
+    /// A block breaks a rule of the block schedule (an incoming receipt out of order).
+    #[error(transparent)]
+    Schedule(#[from] tutti_runtime::schedule::ScheduleError),
 }
 
 impl From<sled::Error> for ChainError {

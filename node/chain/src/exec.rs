@@ -1,35 +1,23 @@
 //! Block execution over the authenticated state, with the receipt rules of
 //! [`tutti_runtime::apply`] (the same core the local executor uses).
 //!
-//! Rules of a block on shard `s`:
-//! 1. Incoming cross-shard receipts must carry the next sequence number of their (source, s)
-//!    stream (kept in state); anything else makes the block invalid.
-//! 2. Transactions run first, in block order. A transaction that fails the stateless checks, does
-//!    not carry exactly its sender's account nonce, or does not fit the block gas limit is skipped
-//!    (not included). So is one that arrives when the receipts waiting to run (delayed queue,
-//!    incoming, and those made by earlier transactions of the block) already fill the block's
-//!    receipt budget (congestion control: it stays in the pool for a later block). Each included
-//!    one turns into its first receipt.
-//! 3. Then receipts run in this order, at most `max_receipts_per_block`: the delayed queue (kept in
-//!    state, oldest first, slots `q/i/` + index from `q/head` to `q/tail`; a new chain starts at
-//!    index 2^63), incoming receipts, then same-shard receipts made by this block. A call that
-//!    completes a postponed callback puts it at the front. What does not run stays queued: the
-//!    unread part of the stored queue where it is, ready callbacks in the slots just in front of
-//!    it, the rest appended. A block reads only the queued receipts it runs.
-//! 4. Receipts for other shards get the next sequence number of their (s, destination) stream and
-//!    leave in the block's outbox.
-//! 5. Fees: every transaction burns its inclusion cost, every execution the gas it burnt, at its
+//! A block runs the block schedule of [`tutti_runtime::schedule`] (incoming receipts, transactions,
+//! delayed queue, same-shard receipts, budget, outbox: the same function `LocalNet` runs) over the
+//! state at its parent, with the delayed queue in state slots `q/i/` + index from `q/head` to
+//! `q/tail` and the stream cursors at `n/` + source (incoming) and `o/` + destination (outgoing).
+//! Then, here:
+//! - Fees: every transaction burns its inclusion cost, every execution the gas it burnt, at its
 //!    gas price. Burnt tokens leave circulation; their running total is state key [`BURNT`], so
 //!    supply = genesis supply - burnt total, provably. (Validator rewards come from staking
 //!    issuance on the beacon chain, not from fees, so a proposer gains nothing by stuffing blocks.)
-//! 6. The block's `(height, randomness)` goes into ring slot `height % RANDOMNESS_WINDOW` (state
+//! - The block's `(height, randomness)` goes into ring slot `height % RANDOMNESS_WINDOW` (state
 //!    key `r/`), so contracts can read the randomness of a recent block (`randomness_at`).
-//! 7. All state changes are applied to the tree at version = height; the tree update goes into
+//! - All state changes are applied to the tree at version = height; the tree update goes into
 //!    the block's write batch. A storage error while executing aborts the block (it is never
 //!    turned into "value absent" for a contract).
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::BTreeMap,
     sync::{Arc, Mutex, RwLock},
 };
 
@@ -39,7 +27,8 @@ use tutti_primitives::{
 };
 use tutti_runtime::{
     BlockContext, Runtime, StateChange, StateView,
-    apply::{self, Applied, Execution, ShardState},
+    apply::{Execution, ShardState},
+    schedule::{self, Limits, QUEUE_BASE, ScheduleState, Skip},
 };
 
 use crate::{
@@ -239,45 +228,52 @@ impl ShardState for BlockState {
 }
 
 const QUEUE_HEAD: &[u8] = b"q/head";
+const QUEUE_TAIL: &[u8] = b"q/tail";
 /// State key of the total of fees burnt since genesis (a SCALE `u128`).
 pub const BURNT: &[u8] = b"z/burnt";
-const QUEUE_TAIL: &[u8] = b"q/tail";
 
 fn queue_item(i: u64) -> Vec<u8> {
     key(b"q/i/", &i.to_be_bytes())
 }
 
-/// Index of the first delayed-queue slot of a new chain: the middle of the range, so ready
-/// receipts can always be put in front of the queue.
-const QUEUE_BASE: u64 = 1 << 63;
-
-/// The receipts a block still has to run, in order: `front` (ready callbacks, which jump the
-/// queue), the stored delayed queue `stored` (slot indexes, loaded one at a time), then `back`
-/// (incoming receipts and those the block made).
-struct Work {
-    front: VecDeque<Receipt>,
-    stored: std::ops::Range<u64>,
-    back: VecDeque<Receipt>,
-}
-
-impl Work {
-    fn len(&self) -> u64 {
-        self.front.len() as u64 + (self.stored.end - self.stored.start) + self.back.len() as u64
+impl ScheduleState for BlockState {
+    fn queue_bounds(&self) -> (u64, u64) {
+        (
+            self.get_decoded(QUEUE_HEAD, "queue head").unwrap_or(QUEUE_BASE),
+            self.get_decoded(QUEUE_TAIL, "queue tail").unwrap_or(QUEUE_BASE),
+        )
     }
-
-    /// The next receipt to run; a stored one leaves its slot.
-    fn pop(&mut self, st: &mut BlockState) -> Option<Receipt> {
-        if let Some(r) = self.front.pop_front() {
-            return Some(r);
+    fn set_queue_bounds(&mut self, head: u64, tail: u64) {
+        // Only the bound that moved is written, so an untouched key stays absent.
+        let (old_head, old_tail) = self.queue_bounds();
+        if head != old_head {
+            self.put_encoded(QUEUE_HEAD.to_vec(), Some(&head));
         }
-        for i in self.stored.by_ref() {
-            let r = st.get_decoded::<Receipt>(&queue_item(i), "queued receipt");
-            st.put(queue_item(i), None);
-            if r.is_some() {
-                return r;
-            }
+        if tail != old_tail {
+            self.put_encoded(QUEUE_TAIL.to_vec(), Some(&tail));
         }
-        self.back.pop_front()
+    }
+    fn take_queued(&mut self, i: u64) -> Option<Receipt> {
+        let r = self.get_decoded::<Receipt>(&queue_item(i), "queued receipt");
+        self.put(queue_item(i), None);
+        r
+    }
+    fn put_queued(&mut self, i: u64, receipt: &Receipt) {
+        self.put_encoded(queue_item(i), Some(receipt));
+    }
+    fn next_incoming(&self, source: ShardId) -> u64 {
+        self.get_decoded(&key(b"n/", &source.to_be_bytes()), "stream sequence")
+            .unwrap_or(0)
+    }
+    fn set_next_incoming(&mut self, source: ShardId, seq: u64) {
+        self.put_encoded(key(b"n/", &source.to_be_bytes()), Some(&seq));
+    }
+    fn next_outgoing(&self, dest: ShardId) -> u64 {
+        self.get_decoded(&key(b"o/", &dest.to_be_bytes()), "stream sequence")
+            .unwrap_or(0)
+    }
+    fn set_next_outgoing(&mut self, dest: ShardId, seq: u64) {
+        self.put_encoded(key(b"o/", &dest.to_be_bytes()), Some(&seq));
     }
 }
 
@@ -326,161 +322,34 @@ pub fn execute_block(
         shard_id: spec.shard_id,
         num_shards: spec.num_shards,
     };
-    let mut out = BlockOutput {
-        state_root: Hash::ZERO,
-        batch: WriteBatch::new(),
-        included: Vec::new(),
-        skipped: Vec::new(),
-        executions: Vec::new(),
-        outgoing: Vec::new(),
-        gas_used: 0,
-        fees_burnt: 0,
-        delayed: 0,
-        state_writes: StateWrites::default(),
+    let limits = Limits {
+        max_receipts_per_block: spec.max_receipts_per_block,
+        block_gas_limit: spec.block_gas_limit,
     };
-
-    // 1. Incoming receipts must continue their streams.
-    let mut incoming = Vec::with_capacity(input.incoming.len());
-    for r in input.incoming {
-        let k = key(b"n/", &r.source_shard.to_be_bytes());
-        let expected: u64 = st.get_decoded(&k, "stream sequence").unwrap_or(0);
-        if r.seq != expected || r.dest_shard != spec.shard_id {
-            return Err(ChainError::Tree(format!(
-                "incoming receipt {} from shard {} has sequence {} for shard {}, expected {expected} for shard {}",
-                r.id, r.source_shard, r.seq, r.dest_shard, spec.shard_id
-            )));
-        }
-        st.put_encoded(k, Some(&(expected + 1)));
-        incoming.push(r);
-    }
-
-    // 3 (first part). The delayed queue, oldest first, read lazily: only the receipts this
-    // block runs are loaded.
-    let head: u64 = st.get_decoded(QUEUE_HEAD, "queue head").unwrap_or(QUEUE_BASE);
-    let tail: u64 = st.get_decoded(QUEUE_TAIL, "queue tail").unwrap_or(QUEUE_BASE);
-    let mut work = Work {
-        front: VecDeque::new(),
-        stored: head..tail.max(head),
-        back: incoming.into(),
-    };
-    let route = |st: &mut BlockState, work: &mut Work, out: &mut BlockOutput, applied: Applied, id: Hash| {
-        for mut r in applied.receipts {
-            r.source_shard = spec.shard_id;
-            r.dest_shard = r.receiver.home_shard(spec.num_shards);
-            if r.dest_shard == spec.shard_id {
-                work.back.push_back(r);
-            } else {
-                let k = key(b"o/", &r.dest_shard.to_be_bytes());
-                let seq: u64 = st.get_decoded(&k, "stream sequence").unwrap_or(0);
-                r.seq = seq;
-                st.put_encoded(k, Some(&(seq + 1)));
-                out.outgoing.push(r);
-            }
-        }
-        if let Some(p) = applied.ready {
-            work.front.push_front(p);
-        }
-        if let Some(e) = applied.execution {
-            out.gas_used = out.gas_used.saturating_add(e.gas_burnt);
-            out.fees_burnt = out.fees_burnt.saturating_add(e.fee);
-            out.executions.push((id, e));
-        }
-    };
-
-    // 2. Transactions.
-    let mut gas_bought: Gas = 0;
-    for stx in &input.txs {
-        let hash = stx.hash();
+    let scheduled = schedule::run_block(runtime, &mut st, &block, limits, &input.txs, input.incoming, |stx| {
         let len = stx.encoded_size();
-        let rules_ok = if input.signatures_checked {
+        if input.signatures_checked {
             txcheck::check_rules(stx, len, &spec.rules)
         } else {
             txcheck::check_stateless(stx, len, &spec.rules)
-        };
-        let check = rules_ok.and_then(|()| {
-            let acc = st.account(&stx.tx.sender());
-            if stx.tx.nonce < acc.nonce {
-                return Err(TxError::NonceTooLow {
-                    got: stx.tx.nonce,
-                    expected: acc.nonce,
-                });
-            }
-            if stx.tx.nonce > acc.nonce {
-                return Err(TxError::NonceTooHigh {
-                    got: stx.tx.nonce,
-                    expected: acc.nonce,
-                });
-            }
-            Ok(())
-        });
-        if let Err(e) = check {
-            out.skipped.push((hash, e));
-            continue;
         }
-        // Congestion control: a transaction enters only while the receipts waiting to run fit
-        // in this block's budget, so the delayed queue cannot grow without bound.
-        if work.len() >= spec.max_receipts_per_block as u64 {
-            out.skipped.push((
-                hash,
-                TxError::Congested {
-                    budget: spec.max_receipts_per_block,
-                },
-            ));
-            continue;
-        }
-        let Some(total) = gas_bought
-            .checked_add(stx.tx.gas_limit)
-            .filter(|g| *g <= spec.block_gas_limit)
-        else {
-            out.skipped.push((
-                hash,
-                TxError::GasLimit {
-                    got: stx.tx.gas_limit,
-                    min: 0,
-                    max: spec.block_gas_limit - gas_bought,
-                },
-            ));
-            continue;
-        };
-        gas_bought = total;
-        let applied = apply::apply_transaction(runtime, &mut st, &block, stx);
-        out.included.push(hash);
-        route(&mut st, &mut work, &mut out, applied, hash);
-    }
-
-    // 3. Receipts, bounded.
-    let mut budget = spec.max_receipts_per_block;
-    while budget > 0 {
-        let Some(r) = work.pop(&mut st) else { break };
-        budget -= 1;
-        let id = r.id;
-        let applied = apply::apply_receipt(runtime, &mut st, &block, r);
-        route(&mut st, &mut work, &mut out, applied, id);
-    }
-    // Whatever is left waits in the delayed queue: unread stored receipts stay where they are,
-    // ready ones go in front of them, new ones behind.
-    let Work { front, stored, back } = work;
-    let new_head = stored.start.checked_sub(front.len() as u64).ok_or_else(|| {
-        ChainError::Tree(format!(
-            "block {}: the delayed queue cannot grow at its front",
-            input.height
-        ))
     })?;
-    for (i, r) in front.iter().enumerate() {
-        st.put_encoded(queue_item(new_head + i as u64), Some(r));
-    }
-    let mut new_tail = stored.end;
-    for r in &back {
-        st.put_encoded(queue_item(new_tail), Some(r));
-        new_tail += 1;
-    }
-    if new_head != head {
-        st.put_encoded(QUEUE_HEAD.to_vec(), Some(&new_head));
-    }
-    if new_tail != tail {
-        st.put_encoded(QUEUE_TAIL.to_vec(), Some(&new_tail));
-    }
-    out.delayed = new_tail - new_head;
+    let mut out = BlockOutput {
+        state_root: Hash::ZERO,
+        batch: WriteBatch::new(),
+        included: scheduled.included,
+        skipped: scheduled
+            .skipped
+            .into_iter()
+            .map(|(h, skip)| (h, tx_error(skip)))
+            .collect(),
+        executions: scheduled.executions,
+        outgoing: scheduled.outgoing,
+        gas_used: scheduled.gas_used,
+        fees_burnt: scheduled.fees_burnt,
+        delayed: scheduled.delayed,
+        state_writes: StateWrites::default(),
+    };
 
     st.put_encoded(randomness_key(input.height), Some(&(input.height, input.randomness)));
 
@@ -494,4 +363,15 @@ pub fn execute_block(
     let overlay = std::mem::take(&mut *view.overlay.write().expect("overlay lock poisoned"));
     (out.state_root, out.state_writes) = db.apply(input.height, overlay, &mut out.batch)?;
     Ok(out)
+}
+
+/// The chain's name for why the schedule left a transaction out.
+fn tx_error(skip: Skip<TxError>) -> TxError {
+    match skip {
+        Skip::Refused(e) => e,
+        Skip::NonceTooLow { got, expected } => TxError::NonceTooLow { got, expected },
+        Skip::NonceTooHigh { got, expected } => TxError::NonceTooHigh { got, expected },
+        Skip::Congested { budget } => TxError::Congested { budget },
+        Skip::GasLimit { got, left } => TxError::GasLimit { got, min: 0, max: left },
+    }
 }

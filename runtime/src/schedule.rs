@@ -1,0 +1,345 @@
+//! The block schedule: in what order one shard's block runs its work, and how much of it. One pure
+//! function over [`ScheduleState`], driven by the chain (`tutti_chain::exec`, over the
+//! authenticated state) and by [`crate::local::LocalNet`] (in memory), so contract developers test
+//! against the rules the chain runs.
+//!
+//! Rules of a block on shard `s`:
+//! 1. Incoming cross-shard receipts must carry the next sequence number of their (source, s)
+//!    stream and be addressed to `s`; anything else refuses the whole block
+//!    ([`ScheduleError::OutOfOrder`]). The cursor is in state, so it is covered by the state root.
+//! 2. Transactions run first, in block order. One that fails the caller's stateless check, does
+//!    not carry exactly its sender's account nonce, or does not fit the block gas limit is skipped
+//!    (not included). So is one that arrives when the receipts waiting to run (delayed queue,
+//!    incoming, and those made by earlier transactions of the block) already fill the block's
+//!    receipt budget (congestion control: it can wait for a later block). Each included one turns
+//!    into its first receipt.
+//! 3. Then receipts run in this order, at most `max_receipts_per_block`: the delayed queue (oldest
+//!    first), incoming receipts, then same-shard receipts made by this block. A call that completes
+//!    a postponed callback puts it at the front. What does not run stays queued: the unread part of
+//!    the stored queue where it is, ready callbacks in the slots just in front of it, the rest
+//!    appended. A block reads only the queued receipts it runs.
+//! 4. Receipts for other shards get the next sequence number of their (s, destination) stream and
+//!    leave in the block's outbox, in the order they were made.
+
+use std::collections::VecDeque;
+
+use tutti_primitives::{Amount, Gas, Hash, Receipt, ShardId, SignedTransaction};
+
+use crate::{
+    BlockContext, Runtime,
+    apply::{self, Applied, Execution, ShardState},
+};
+
+/// Index of the first delayed-queue slot of a new shard: the middle of the range, so ready
+/// receipts can always be put in front of the queue.
+pub const QUEUE_BASE: u64 = 1 << 63;
+
+/// The state a block schedule reads and writes beyond accounts and contracts: the delayed queue
+/// and the cursors of the cross-shard receipt streams.
+pub trait ScheduleState: ShardState {
+    /// The delayed queue's slots `head..tail` (both [`QUEUE_BASE`] on a new shard).
+    fn queue_bounds(&self) -> (u64, u64);
+    /// Moves the delayed queue's bounds.
+    fn set_queue_bounds(&mut self, head: u64, tail: u64);
+    /// Takes the receipt in slot `i` out of the queue (`None` if the slot is empty).
+    fn take_queued(&mut self, i: u64) -> Option<Receipt>;
+    /// Puts a receipt in slot `i`.
+    fn put_queued(&mut self, i: u64, receipt: &Receipt);
+    /// The next sequence number expected from `source` (0 at first).
+    fn next_incoming(&self, source: ShardId) -> u64;
+    /// Sets the next sequence number expected from `source`.
+    fn set_next_incoming(&mut self, source: ShardId, seq: u64);
+    /// The sequence number the next receipt for `dest` gets (0 at first).
+    fn next_outgoing(&self, dest: ShardId) -> u64;
+    /// Sets the sequence number the next receipt for `dest` gets.
+    fn set_next_outgoing(&mut self, dest: ShardId, seq: u64);
+}
+
+/// The per-block limits of a shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most receipts executed per block (the rest wait in the delayed queue).
+    pub max_receipts_per_block: usize,
+    /// Most gas the block's transactions may buy in total.
+    pub block_gas_limit: Gas,
+}
+
+/// Why a transaction was left out of a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Skip<E> {
+    /// The caller's stateless check refused it.
+    Refused(E),
+    /// Its nonce is below the account nonce (a replay): it can never apply.
+    NonceTooLow {
+        /// The transaction's nonce.
+        got: u64,
+        /// The account nonce.
+        expected: u64,
+    },
+    /// Its nonce is above the account nonce: it may apply once the ones before it have.
+    NonceTooHigh {
+        /// The transaction's nonce.
+        got: u64,
+        /// The account nonce.
+        expected: u64,
+    },
+    /// The receipts already waiting fill the block's budget (congestion control).
+    Congested {
+        /// The block's receipt budget.
+        budget: usize,
+    },
+    /// Its gas limit does not fit in what is left of the block gas limit.
+    GasLimit {
+        /// The transaction's gas limit.
+        got: Gas,
+        /// What is left of the block's gas limit.
+        left: Gas,
+    },
+}
+
+impl<E> Skip<E> {
+    /// Whether the transaction may apply in a later block (it should stay in a pool).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Skip::NonceTooHigh { .. } | Skip::Congested { .. } | Skip::GasLimit { .. }
+        )
+    }
+}
+
+/// A block that breaks a schedule rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// An incoming receipt does not continue its stream, or is for another shard.
+    #[error(
+        "incoming receipt {id} from shard {source_shard} for shard {dest_shard} has sequence {got}; \
+         shard {shard} expects {expected} from it"
+    )]
+    OutOfOrder {
+        /// The receipt.
+        id: Hash,
+        /// Its source shard.
+        source_shard: ShardId,
+        /// Its destination shard.
+        dest_shard: ShardId,
+        /// Its sequence number.
+        got: u64,
+        /// This shard.
+        shard: ShardId,
+        /// The next sequence number expected from the source.
+        expected: u64,
+    },
+    /// The delayed queue reached the bottom of its index range (2^63 ready callbacks in front).
+    #[error("the delayed queue cannot grow at its front")]
+    QueueFront,
+}
+
+/// What a block's schedule did.
+#[derive(Debug)]
+pub struct Scheduled<E> {
+    /// Hashes of the included transactions, in order.
+    pub included: Vec<Hash>,
+    /// Transactions left out, and why.
+    pub skipped: Vec<(Hash, Skip<E>)>,
+    /// Every execution (transactions and receipts), in order.
+    pub executions: Vec<(Hash, Execution)>,
+    /// Receipts for other shards, numbered, in the order they were made.
+    pub outgoing: Vec<Receipt>,
+    /// Gas burnt by the block.
+    pub gas_used: Gas,
+    /// Tokens burnt as fees by the block.
+    pub fees_burnt: Amount,
+    /// Receipts left in the delayed queue.
+    pub delayed: u64,
+}
+
+/// The receipts a block still has to run, in order: `front` (ready callbacks, which jump the
+/// queue), the stored delayed queue `stored` (slot indexes, loaded one at a time), then `back`
+/// (incoming receipts and those the block made).
+struct Work {
+    front: VecDeque<Receipt>,
+    stored: std::ops::Range<u64>,
+    back: VecDeque<Receipt>,
+}
+
+impl Work {
+    fn len(&self) -> u64 {
+        self.front.len() as u64 + (self.stored.end - self.stored.start) + self.back.len() as u64
+    }
+
+    /// The next receipt to run; a stored one leaves its slot.
+    fn pop(&mut self, st: &mut impl ScheduleState) -> Option<Receipt> {
+        if let Some(r) = self.front.pop_front() {
+            return Some(r);
+        }
+        for i in self.stored.by_ref() {
+            if let Some(r) = st.take_queued(i) {
+                return Some(r);
+            }
+        }
+        self.back.pop_front()
+    }
+}
+
+/// Runs one block of shard `block.shard_id` over `st`: incoming receipts, transactions, receipts
+/// (rules in the module doc). `check` is the caller's stateless transaction check (signature,
+/// chain id, bounds); account nonces, gas and the receipt budget are checked here.
+pub fn run_block<S: ScheduleState, E>(
+    runtime: &Runtime,
+    st: &mut S,
+    block: &BlockContext,
+    limits: Limits,
+    txs: &[SignedTransaction],
+    incoming: Vec<Receipt>,
+    mut check: impl FnMut(&SignedTransaction) -> Result<(), E>,
+) -> Result<Scheduled<E>, ScheduleError> {
+    let shard = block.shard_id;
+    let mut out = Scheduled {
+        included: Vec::new(),
+        skipped: Vec::new(),
+        executions: Vec::new(),
+        outgoing: Vec::new(),
+        gas_used: 0,
+        fees_burnt: 0,
+        delayed: 0,
+    };
+
+    // 1. Incoming receipts must continue their streams.
+    for r in &incoming {
+        let expected = st.next_incoming(r.source_shard);
+        if r.seq != expected || r.dest_shard != shard {
+            return Err(ScheduleError::OutOfOrder {
+                id: r.id,
+                source_shard: r.source_shard,
+                dest_shard: r.dest_shard,
+                got: r.seq,
+                shard,
+                expected,
+            });
+        }
+        st.set_next_incoming(r.source_shard, expected + 1);
+    }
+
+    let (head, tail) = st.queue_bounds();
+    let mut work = Work {
+        front: VecDeque::new(),
+        stored: head..tail.max(head),
+        back: incoming.into(),
+    };
+
+    // 2. Transactions.
+    let mut gas_bought: Gas = 0;
+    for stx in txs {
+        let hash = stx.hash();
+        if let Err(skip) = admit(st, stx, &mut check, &work, limits, gas_bought) {
+            out.skipped.push((hash, skip));
+            continue;
+        }
+        gas_bought += stx.tx.gas_limit;
+        let applied = apply::apply_transaction(runtime, st, block, stx);
+        out.included.push(hash);
+        route(st, &mut work, &mut out, block, applied, hash);
+    }
+
+    // 3. Receipts, bounded.
+    let mut budget = limits.max_receipts_per_block;
+    while budget > 0 {
+        let Some(r) = work.pop(st) else { break };
+        budget -= 1;
+        let id = r.id;
+        let applied = apply::apply_receipt(runtime, st, block, r);
+        route(st, &mut work, &mut out, block, applied, id);
+    }
+    out.delayed = requeue(st, work, (head, tail))?;
+    Ok(out)
+}
+
+/// Whether a transaction enters the block (rule 2).
+fn admit<S: ScheduleState, E>(
+    st: &S,
+    stx: &SignedTransaction,
+    check: &mut impl FnMut(&SignedTransaction) -> Result<(), E>,
+    work: &Work,
+    limits: Limits,
+    gas_bought: Gas,
+) -> Result<(), Skip<E>> {
+    check(stx).map_err(Skip::Refused)?;
+    let expected = st.account(&stx.tx.sender()).nonce;
+    let got = stx.tx.nonce;
+    if got < expected {
+        return Err(Skip::NonceTooLow { got, expected });
+    }
+    if got > expected {
+        return Err(Skip::NonceTooHigh { got, expected });
+    }
+    // Congestion control: a transaction enters only while the receipts waiting to run fit in
+    // this block's budget, so the delayed queue cannot grow without bound.
+    if work.len() >= limits.max_receipts_per_block as u64 {
+        return Err(Skip::Congested {
+            budget: limits.max_receipts_per_block,
+        });
+    }
+    let fits = gas_bought
+        .checked_add(stx.tx.gas_limit)
+        .is_some_and(|g| g <= limits.block_gas_limit);
+    if !fits {
+        return Err(Skip::GasLimit {
+            got: stx.tx.gas_limit,
+            left: limits.block_gas_limit.saturating_sub(gas_bought),
+        });
+    }
+    Ok(())
+}
+
+/// Routes what one application produced (rules 3 and 4) and records its execution.
+fn route<S: ScheduleState, E>(
+    st: &mut S,
+    work: &mut Work,
+    out: &mut Scheduled<E>,
+    block: &BlockContext,
+    applied: Applied,
+    id: Hash,
+) {
+    for mut r in applied.receipts {
+        r.source_shard = block.shard_id;
+        r.dest_shard = r.receiver.home_shard(block.num_shards);
+        if r.dest_shard == block.shard_id {
+            work.back.push_back(r);
+        } else {
+            let seq = st.next_outgoing(r.dest_shard);
+            r.seq = seq;
+            st.set_next_outgoing(r.dest_shard, seq + 1);
+            out.outgoing.push(r);
+        }
+    }
+    if let Some(p) = applied.ready {
+        work.front.push_front(p);
+    }
+    if let Some(e) = applied.execution {
+        out.gas_used = out.gas_used.saturating_add(e.gas_burnt);
+        out.fees_burnt = out.fees_burnt.saturating_add(e.fee);
+        out.executions.push((id, e));
+    }
+}
+
+/// Leaves what did not run in the delayed queue: unread stored receipts where they are, ready
+/// ones in front of them, new ones behind. Returns the queue's length.
+fn requeue<S: ScheduleState>(st: &mut S, work: Work, (head, tail): (u64, u64)) -> Result<u64, ScheduleError> {
+    let Work { front, stored, back } = work;
+    let new_head = stored
+        .start
+        .checked_sub(front.len() as u64)
+        .ok_or(ScheduleError::QueueFront)?;
+    for (i, r) in front.iter().enumerate() {
+        st.put_queued(new_head + i as u64, r);
+    }
+    let mut new_tail = stored.end;
+    for r in &back {
+        st.put_queued(new_tail, r);
+        new_tail += 1;
+    }
+    if (new_head, new_tail) != (head, tail) {
+        st.set_queue_bounds(new_head, new_tail);
+    }
+    Ok(new_tail - new_head)
+}
