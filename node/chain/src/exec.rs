@@ -7,14 +7,14 @@
 //! `q/tail` and the stream cursors at `n/` + source (incoming) and `o/` + destination (outgoing).
 //! Then, here:
 //! - Fees: every transaction burns its inclusion cost, every execution the gas it burnt, at its
-//!    gas price. Burnt tokens leave circulation; their running total is state key [`BURNT`], so
-//!    supply = genesis supply - burnt total, provably. (Validator rewards come from staking
-//!    issuance on the beacon chain, not from fees, so a proposer gains nothing by stuffing blocks.)
+//!   gas price. Burnt tokens leave circulation; their running total is state key [`BURNT`], so
+//!   supply = genesis supply - burnt total, provably. (Validator rewards come from staking
+//!   issuance on the beacon chain, not from fees, so a proposer gains nothing by stuffing blocks.)
 //! - The block's `(height, randomness)` goes into ring slot `height % RANDOMNESS_WINDOW` (state
-//!    key `r/`), so contracts can read the randomness of a recent block (`randomness_at`).
+//!   key `r/`), so contracts can read the randomness of a recent block (`randomness_at`).
 //! - All state changes are applied to the tree at version = height; the tree update goes into
-//!    the block's write batch. A storage error while executing aborts the block (it is never
-//!    turned into "value absent" for a contract).
+//!   the block's write batch. A storage error while executing aborts the block (it is never
+//!   turned into "value absent" for a contract).
 
 use std::{
     collections::BTreeMap,

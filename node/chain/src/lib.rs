@@ -2,10 +2,12 @@
 //! [`state::StateDb`], the authenticated, versioned state (a Jellyfish Merkle tree with a blake3
 //! hasher) whose updates go into the same atomic write batch as the block that makes them;
 //! [`txcheck`], the transaction rules; [`mempool`], the pure, bounded transaction pool;
-//! [`exec`], block execution with the runtime's receipt rules; [`genesis`], the genesis file; and
+//! [`exec`], block execution with the runtime's block schedule; [`block`], the block rules
+//! (building a block, validating a proposal, typed [`block::BlockError`]); [`genesis`], the genesis file; and
 //! [`chain::Chain`], which stores blocks, execution records and indexes and keeps the head.
 
 pub mod account;
+pub mod block;
 pub mod chain;
 pub mod error;
 pub mod exec;
@@ -16,6 +18,7 @@ pub mod storage;
 pub mod txcheck;
 
 pub use account::Account;
+pub use block::{BlockError, Built};
 pub use chain::{Chain, StoredBlock, TxLocation};
 pub use error::{ChainError, Result};
 pub use exec::{BlockInput, BlockOutput, ShardSpec, execute_block, write_genesis};

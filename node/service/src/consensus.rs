@@ -6,12 +6,11 @@
 //! - `Broadcast` / `Send`: publishes on the consensus topic (votes to the leader travel on it
 //!   too; committees are small and every message is self-authenticating).
 //! - `Build`: waits until `block_time` after the parent, builds a block from the pool on the head
-//!   ([`solo::build`]) and feeds it back as `Built`.
-//! - `Validate`: checks the proposal against the head — chain and shard, timestamp (after the
-//!   parent, at most [`MAX_CLOCK_DRIFT_MS`] ahead of this node's clock), the proposer's
-//!   randomness (its VRF over the parent's), the transaction root, every signature not already
-//!   checked by this node's pool — then executes it and compares state root, receipts root and
-//!   gas. The result is kept so `Commit` does not execute twice.
+//!   ([`block::build`]) and feeds it back as `Built`.
+//! - `Validate`: checks the proposal against the head with the chain's block rules
+//!   ([`block::validate`]: place, timestamp, the proposer's VRF randomness, transaction root,
+//!   signatures the pool has not checked, then execution against the header's roots and gas).
+//!   The result is kept so `Commit` does not execute twice.
 //! - `Commit`: stores block and certificate in one batch, clears the pool, notifies RPC
 //!   subscribers, and publishes the block on the blocks topic (for full nodes and laggards).
 //! - `SetTimer`, `Sync` (asks one peer for up to [`SYNC_BATCH`] committed blocks from a height,
@@ -29,9 +28,9 @@ use std::{
 
 use parity_scale_codec::{Decode, DecodeLimit, Encode};
 use tokio::sync::{mpsc, watch};
-use tutti_chain::{BlockOutput, StoredBlock, TxError, chain::receipts_root, chain::tx_root, txcheck};
+use tutti_chain::{BlockOutput, StoredBlock, TxError, block};
 use tutti_consensus::{
-    bls::{self, PublicKey, Signature},
+    bls::Signature,
     fbft::{
         committee::{Committee, Member},
         core::{Config as CoreConfig, Core, Head, Input, Output, Timer},
@@ -39,7 +38,6 @@ use tutti_consensus::{
         message::{Message, Proposal},
         record,
     },
-    solo,
 };
 use tutti_network::{Event, Gossip, Network, PeerId, Topic, Verdict};
 use tutti_primitives::{CommitCertificate, Hash, Height, Receipt, SignedTransaction};
@@ -50,8 +48,6 @@ use crate::{
     node::{ConsensusView, Node, NodeError, now_ms},
 };
 
-/// How far ahead of this node's clock a proposal's timestamp may be.
-pub const MAX_CLOCK_DRIFT_MS: u64 = 15_000;
 /// Most blocks one sync answer carries.
 pub const SYNC_BATCH: u32 = 32;
 /// Most bytes of blocks one sync answer carries (at least one block is always sent).
@@ -165,89 +161,21 @@ fn committee(node: &Node) -> Result<(Committee, BlsCrypto, Option<usize>), NodeE
     Ok((committee, crypto, me))
 }
 
-/// Checks a proposal on top of the head and executes it. `now_ms`: this node's clock, to bound
-/// the timestamp (`None` for a block already certified by the committee).
+/// Checks a proposal on top of the head with the chain's block rules ([`block::validate`]) and
+/// executes it. `now_ms`: this node's clock, to bound the timestamp (`None` for a block already
+/// certified by the committee).
 fn check_block(node: &Node, p: &Proposal, now_ms: Option<u64>) -> Result<Executed, String> {
-    let chain = node.chain();
-    let head = chain.head();
-    let parent = &head.header;
-    let h = &p.header;
-    let spec = chain.spec();
-    if h.parent_hash != parent.hash() || h.height != parent.height + 1 {
-        return Err(format!("block {} does not extend the head {}", h.height, parent.height));
-    }
-    if h.chain_id != spec.rules.chain_id || h.shard_id != spec.shard_id || h.epoch != 0 {
-        return Err(format!(
-            "block is for chain {} shard {} epoch {}",
-            h.chain_id, h.shard_id, h.epoch
-        ));
-    }
-    if h.timestamp_ms <= parent.timestamp_ms {
-        return Err("the timestamp is not after the parent's".into());
-    }
-    if let Some(now) = now_ms
-        && h.timestamp_ms > now + MAX_CLOCK_DRIFT_MS
-    {
-        return Err(format!(
-            "the timestamp is {} ms ahead of this node's clock",
-            h.timestamp_ms - now
-        ));
-    }
-    let proposer = PublicKey::from_bytes(&h.proposer).map_err(|e| format!("proposer key: {e}"))?;
-    let proof = Signature::from_bytes(&h.randomness_proof).map_err(|e| format!("randomness proof: {e}"))?;
-    if !bls::verify_randomness(&proposer, &parent.randomness, &proof, &h.randomness) {
-        return Err("the randomness is not the proposer's VRF output over the parent's".into());
-    }
     let (txs, incoming) = decode_body(&p.body)?;
-    if !incoming.is_empty() {
-        return Err("a single-shard chain has no incoming receipts".into());
-    }
-    if h.tx_root != tx_root(&txs) {
-        return Err("the transaction root does not match the body".into());
-    }
-    for tx in &txs {
-        if !node.is_pooled(&tx.hash()) {
-            txcheck::check_stateless(tx, tx.encoded_size(), &spec.rules)
-                .map_err(|e| format!("transaction {}: {e}", tx.hash()))?;
-        }
-    }
-    let output = chain
-        .execute(
-            node.runtime(),
-            tutti_chain::BlockInput {
-                height: h.height,
-                timestamp_ms: h.timestamp_ms,
-                randomness: h.randomness,
-                txs: txs.clone(),
-                incoming: Vec::new(),
-                signatures_checked: true,
-            },
-        )
-        .map_err(|e| format!("executing it failed: {e}"))?;
-    let hashes: Vec<Hash> = txs.iter().map(|t| t.hash()).collect();
-    if output.included != hashes {
-        let skipped = output
-            .skipped
-            .first()
-            .map(|(h, e)| format!("{h}: {e}"))
-            .unwrap_or_default();
-        return Err(format!("it includes transactions that do not apply ({skipped})"));
-    }
-    if output.state_root != h.state_root {
-        return Err(format!(
-            "state root {} but executing it gives {}",
-            h.state_root, output.state_root
-        ));
-    }
-    if receipts_root(&output.outgoing) != h.outgoing_receipts_root || receipts_root(&[]) != h.incoming_receipts_root {
-        return Err("the receipts roots do not match executing it".into());
-    }
-    if output.gas_used != h.gas_used {
-        return Err(format!(
-            "gas used {} but executing it uses {}",
-            h.gas_used, output.gas_used
-        ));
-    }
+    let output = block::validate(
+        node.chain(),
+        node.runtime(),
+        &p.header,
+        &txs,
+        &incoming,
+        now_ms,
+        |hash| node.is_pooled(hash),
+    )
+    .map_err(|e| e.to_string())?;
     Ok(Executed { txs, output })
 }
 
@@ -555,7 +483,7 @@ impl<N: Network + Clone> Shell<N> {
         let node = self.node.clone();
         let built = tokio::task::spawn_blocking(move || {
             let candidates = node.candidates();
-            solo::build(
+            block::build(
                 node.chain(),
                 node.runtime(),
                 &key,

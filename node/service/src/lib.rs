@@ -8,6 +8,7 @@ pub mod dev;
 pub mod metrics;
 pub mod node;
 pub mod rpc;
+pub mod solo;
 pub mod web;
 
 pub use node::{BlockNotice, Node, NodeConfig, NodeError, SubmitError};

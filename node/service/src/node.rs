@@ -17,10 +17,9 @@ use tutti_chain::{
     Chain, ChainError, Genesis, MemStore, Mempool, MempoolConfig, MempoolError, SledStore, Store, StoredBlock, TxError,
     txcheck,
 };
-use tutti_consensus::{
-    bls::{PublicKey, SecretKey},
-    solo::{self, BlockError},
-};
+use tutti_consensus::bls::{PublicKey, SecretKey};
+
+use crate::solo;
 use tutti_primitives::{Address, Hash, SignedTransaction};
 use tutti_rpc::types::{EventNotice, EventView};
 use tutti_runtime::{Runtime, RuntimeConfig};
@@ -51,7 +50,7 @@ pub enum NodeError {
     Chain(#[from] ChainError),
     /// Block production failed.
     #[error(transparent)]
-    Block(#[from] BlockError),
+    Block(#[from] solo::ProduceError),
     /// The configuration is inconsistent.
     #[error("{0}")]
     Config(String),

@@ -1,4 +1,5 @@
-//! Block production and checking for a committee of one (the `tutti dev` chain).
+//! Block production and checking for a committee of one (the `tutti dev` chain), on the chain's
+//! block rules ([`tutti_chain::block`]).
 //!
 //! The proposer:
 //! 1. draws the block's randomness: its BLS signature over the parent's randomness (a VRF
@@ -12,22 +13,20 @@
 //! [`verify_block`] checks all of it against the committee, as a follower or a restarted node would.
 
 use tutti_chain::{
-    BlockInput, BlockOutput, Chain, StoredBlock,
-    chain::{receipts_root, tx_root},
+    BlockOutput, Chain, StoredBlock,
+    block::{self, Built},
+    chain::tx_root,
 };
-use tutti_primitives::{BlockHeader, CommitCertificate, Hash, Height, SignedTransaction};
-use tutti_runtime::Runtime;
-
-use crate::{
+use tutti_consensus::{
     bls::{self, PublicKey, SecretKey, Signature},
-    fbft::message as fbft,
+    fbft::message::{self as fbft, commit_message},
 };
-
-pub use crate::fbft::message::commit_message;
+use tutti_primitives::{BlockHeader, CommitCertificate, Height, SignedTransaction};
+use tutti_runtime::Runtime;
 
 /// Why a block was refused or could not be produced.
 #[derive(Debug, thiserror::Error)]
-pub enum BlockError {
+pub enum ProduceError {
     /// The ledger failed.
     #[error(transparent)]
     Chain(#[from] tutti_chain::ChainError),
@@ -49,74 +48,6 @@ pub struct Produced {
     pub output: BlockOutput,
 }
 
-/// A block built on the head: header, the transactions that applied, and what executing them did.
-pub struct Built {
-    /// The header (unsigned; certificates come from the committee).
-    pub header: BlockHeader,
-    /// The transactions included.
-    pub txs: Vec<SignedTransaction>,
-    /// What executing them did.
-    pub output: BlockOutput,
-}
-
-/// Builds the next block on the head from `candidates` (the chain skips any that do not apply)
-/// as the leader of `view`, whose header carries `parent_commit`. `signatures_checked`: every
-/// candidate's signature was verified when this node admitted it to its pool (otherwise
-/// execution verifies each).
-#[allow(clippy::too_many_arguments)]
-pub fn build(
-    chain: &Chain,
-    runtime: &Runtime,
-    key: &SecretKey,
-    candidates: Vec<SignedTransaction>,
-    timestamp_ms: u64,
-    signatures_checked: bool,
-    view: u64,
-    parent_commit: Option<CommitCertificate>,
-) -> Result<Built, BlockError> {
-    let parent = chain.head();
-    let p = &parent.header;
-    let height = p.height + 1;
-    let (proof, randomness) = bls::randomness(key, &p.randomness);
-    // Timestamps never go backwards, even if the clock does.
-    let timestamp_ms = timestamp_ms.max(p.timestamp_ms + 1);
-    let output = chain.execute(
-        runtime,
-        BlockInput {
-            height,
-            timestamp_ms,
-            randomness,
-            txs: candidates.clone(),
-            incoming: Vec::new(),
-            signatures_checked,
-        },
-    )?;
-    let included: std::collections::HashSet<Hash> = output.included.iter().copied().collect();
-    let txs: Vec<SignedTransaction> = candidates
-        .into_iter()
-        .filter(|t| included.contains(&t.hash()))
-        .collect();
-    let header = BlockHeader {
-        chain_id: p.chain_id,
-        shard_id: p.shard_id,
-        height,
-        epoch: 0,
-        view,
-        parent_hash: p.hash(),
-        timestamp_ms,
-        tx_root: tx_root(&txs),
-        state_root: output.state_root,
-        outgoing_receipts_root: receipts_root(&output.outgoing),
-        incoming_receipts_root: receipts_root(&[]),
-        gas_used: output.gas_used,
-        proposer: key.public_key().to_bytes(),
-        randomness_proof: proof.to_bytes(),
-        randomness,
-        parent_commit,
-    };
-    Ok(Built { header, txs, output })
-}
-
 /// Produces the next block from `candidates` (the chain skips any that do not apply) without
 /// committing it. `signatures_checked`: every candidate's signature was verified when this node
 /// admitted it to its pool (otherwise execution verifies each).
@@ -127,9 +58,9 @@ pub fn produce(
     candidates: Vec<SignedTransaction>,
     timestamp_ms: u64,
     signatures_checked: bool,
-) -> Result<Produced, BlockError> {
+) -> Result<Produced, ProduceError> {
     let parent_commit = chain.head().commit.clone();
-    let Built { header, txs, output } = build(
+    let Built { header, txs, output } = block::build(
         chain,
         runtime,
         key,
@@ -165,7 +96,7 @@ pub fn produce_and_commit(
     candidates: Vec<SignedTransaction>,
     timestamp_ms: u64,
     signatures_checked: bool,
-) -> Result<Produced, BlockError> {
+) -> Result<Produced, ProduceError> {
     let mut produced = produce(chain, runtime, key, candidates, timestamp_ms, signatures_checked)?;
     chain.commit(&produced.block, &mut produced.output)?;
     Ok(produced)
@@ -174,9 +105,9 @@ pub fn produce_and_commit(
 /// Checks a block's signatures against a committee of one: the proposer is the committee's
 /// member, the randomness is its VRF output over the parent's randomness, the certificate signs
 /// the commit message. (Contents are checked by re-executing; see [`Chain::execute`].)
-pub fn verify_block(parent: &BlockHeader, block: &StoredBlock, committee: &PublicKey) -> Result<(), BlockError> {
+pub fn verify_block(parent: &BlockHeader, block: &StoredBlock, committee: &PublicKey) -> Result<(), ProduceError> {
     let h = &block.header;
-    let bad = |reason: String| BlockError::Invalid {
+    let bad = |reason: String| ProduceError::Invalid {
         height: h.height,
         reason,
     };

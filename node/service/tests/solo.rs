@@ -8,10 +8,8 @@ use tutti_chain::{
     Chain, Genesis, SledStore, Store,
     genesis::{GenesisAccount, GenesisParams, GenesisValidator},
 };
-use tutti_consensus::{
-    bls::SecretKey,
-    solo::{self, BlockError},
-};
+use tutti_consensus::bls::SecretKey;
+use tutti_node::solo::{self, ProduceError};
 use tutti_primitives::{Action, Address, PublicKey, SignedTransaction, Transaction};
 use tutti_runtime::{Runtime, RuntimeConfig};
 
@@ -252,7 +250,7 @@ fn tampered_blocks_are_refused() {
     solo::verify_block(&parent, &p.block, &pk).unwrap();
 
     let reason = |b: &tutti_chain::StoredBlock| match solo::verify_block(&parent, b, &pk) {
-        Err(BlockError::Invalid { reason, .. }) => reason,
+        Err(ProduceError::Invalid { reason, .. }) => reason,
         other => panic!("expected a refusal, got {other:?}"),
     };
     let mut b = p.block.clone();

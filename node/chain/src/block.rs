@@ -1,0 +1,340 @@
+//! Block rules, in one place: building the next block on the head ([`build`]) and checking a
+//! proposed one ([`validate`]). Consensus decides *which* block is final (leaders, votes,
+//! certificates); this module decides what a valid block *is*.
+//!
+//! A block at height h on shard s is valid on top of the head (h - 1) when:
+//! 1. it extends the head (parent hash and height), and is for this chain, shard and epoch;
+//! 2. its timestamp is after the parent's and at most [`MAX_CLOCK_DRIFT_MS`] ahead of the
+//!    validator's clock;
+//! 3. its randomness is the proposer's VRF output over the parent's randomness (a BLS signature
+//!    by the proposer's key, the proof in the header);
+//! 4. its transaction root commits to its transactions, and every transaction passes the
+//!    stateless checks (signature, chain id, bounds);
+//! 5. it carries no incoming receipts: receipts from other shards enter only with a proven batch
+//!    (source header, certificate, Merkle path), which is not built yet;
+//! 6. executing it includes every transaction (none is skipped) and gives the header's state root,
+//!    receipt roots and gas used.
+
+use std::collections::HashSet;
+
+use parity_scale_codec::Encode;
+
+use tutti_crypto::bls::{self, BlsError, SecretKey, Signature};
+use tutti_primitives::{BlockHeader, CommitCertificate, Gas, Hash, Height, Receipt, SignedTransaction};
+use tutti_runtime::Runtime;
+
+use crate::{
+    BlockInput, BlockOutput, Chain, ChainError,
+    chain::{receipts_root, tx_root},
+    txcheck::{self, TxError},
+};
+
+/// How far ahead of a validator's clock a proposal's timestamp may be, ms.
+pub const MAX_CLOCK_DRIFT_MS: u64 = 15_000;
+
+/// Why a proposed block is invalid (or could not be checked).
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// It does not build on this node's head.
+    #[error("block {height} (parent {parent}) does not extend the head {head_height} ({head})")]
+    NotOnHead {
+        /// The block's height.
+        height: Height,
+        /// Its parent hash.
+        parent: Hash,
+        /// The head's height.
+        head_height: Height,
+        /// The head's hash.
+        head: Hash,
+    },
+    /// It is for another chain, shard or epoch.
+    #[error(
+        "block is for chain {chain_id} shard {shard} epoch {epoch}; this is chain {expected_chain} shard {expected_shard} epoch {expected_epoch}"
+    )]
+    WrongPlace {
+        /// The block's chain id.
+        chain_id: u64,
+        /// The block's shard.
+        shard: u32,
+        /// The block's epoch.
+        epoch: u64,
+        /// This chain.
+        expected_chain: u64,
+        /// This shard.
+        expected_shard: u32,
+        /// The epoch expected.
+        expected_epoch: u64,
+    },
+    /// The timestamp is not after the parent's.
+    #[error("timestamp {got} ms is not after the parent's {parent} ms")]
+    TimestampNotAfterParent {
+        /// The block's timestamp.
+        got: u64,
+        /// The parent's.
+        parent: u64,
+    },
+    /// The timestamp is too far ahead of the validator's clock.
+    #[error("timestamp is {ahead_ms} ms ahead of this node's clock (at most {MAX_CLOCK_DRIFT_MS})")]
+    TimestampAhead {
+        /// How far ahead.
+        ahead_ms: u64,
+    },
+    /// The proposer key or the randomness proof does not decode.
+    #[error("the {what} does not decode: {error}")]
+    BadKey {
+        /// Which field.
+        what: &'static str,
+        /// Why.
+        error: BlsError,
+    },
+    /// The randomness is not the proposer's VRF output over the parent's.
+    #[error("the randomness is not the proposer's VRF output over the parent's")]
+    BadRandomness,
+    /// The transaction root does not match the transactions.
+    #[error("the transaction root {header} does not match the transactions ({computed})")]
+    TxRoot {
+        /// In the header.
+        header: Hash,
+        /// Computed from the body.
+        computed: Hash,
+    },
+    /// A transaction fails the stateless checks.
+    #[error("transaction {hash}: {error}")]
+    BadTransaction {
+        /// The transaction.
+        hash: Hash,
+        /// Why.
+        error: TxError,
+    },
+    /// A transaction does not apply (its nonce, balance, the gas limit or the receipt budget).
+    #[error("transaction {hash} does not apply: {error}")]
+    Skipped {
+        /// The transaction.
+        hash: Hash,
+        /// Why.
+        error: TxError,
+    },
+    /// Incoming receipts without a proven batch.
+    #[error("the block carries {count} incoming receipts; receipts from other shards need a proven batch")]
+    UnprovenIncoming {
+        /// How many.
+        count: usize,
+    },
+    /// The state root differs from executing the block.
+    #[error("state root {header} but executing the block gives {computed}")]
+    StateRoot {
+        /// In the header.
+        header: Hash,
+        /// Computed.
+        computed: Hash,
+    },
+    /// A receipts root differs from executing the block.
+    #[error("the {which} receipts root {header} does not match executing the block ({computed})")]
+    ReceiptsRoot {
+        /// "outgoing" or "incoming".
+        which: &'static str,
+        /// In the header.
+        header: Hash,
+        /// Computed.
+        computed: Hash,
+    },
+    /// The gas used differs from executing the block.
+    #[error("gas used {header} but executing the block uses {computed}")]
+    GasUsed {
+        /// In the header.
+        header: Gas,
+        /// Computed.
+        computed: Gas,
+    },
+    /// Executing it failed (storage, or an incoming-receipt rule).
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+/// A block built on the head: header, the transactions that applied, and what executing them did.
+pub struct Built {
+    /// The header (unsigned; certificates come from the committee).
+    pub header: BlockHeader,
+    /// The transactions included.
+    pub txs: Vec<SignedTransaction>,
+    /// What executing them did.
+    pub output: BlockOutput,
+}
+
+/// Builds the next block on the head from `candidates` (those that do not apply are left out) as
+/// the proposer holding `key` in `view`, carrying `parent_commit`. `signatures_checked`: every
+/// candidate's signature was verified when this node admitted it (otherwise execution checks).
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    chain: &Chain,
+    runtime: &Runtime,
+    key: &SecretKey,
+    candidates: Vec<SignedTransaction>,
+    timestamp_ms: u64,
+    signatures_checked: bool,
+    view: u64,
+    parent_commit: Option<CommitCertificate>,
+) -> Result<Built, ChainError> {
+    let parent = chain.head();
+    let p = &parent.header;
+    let height = p.height + 1;
+    let (proof, randomness) = bls::randomness(key, &p.randomness);
+    // Timestamps never go backwards, even if the clock does.
+    let timestamp_ms = timestamp_ms.max(p.timestamp_ms + 1);
+    let output = chain.execute(
+        runtime,
+        BlockInput {
+            height,
+            timestamp_ms,
+            randomness,
+            txs: candidates.clone(),
+            incoming: Vec::new(),
+            signatures_checked,
+        },
+    )?;
+    let included: HashSet<Hash> = output.included.iter().copied().collect();
+    let txs: Vec<SignedTransaction> = candidates
+        .into_iter()
+        .filter(|t| included.contains(&t.hash()))
+        .collect();
+    let header = BlockHeader {
+        chain_id: p.chain_id,
+        shard_id: p.shard_id,
+        height,
+        epoch: p.epoch,
+        view,
+        parent_hash: p.hash(),
+        timestamp_ms,
+        tx_root: tx_root(&txs),
+        state_root: output.state_root,
+        outgoing_receipts_root: receipts_root(&output.outgoing),
+        incoming_receipts_root: receipts_root(&[]),
+        gas_used: output.gas_used,
+        proposer: key.public_key().to_bytes(),
+        randomness_proof: proof.to_bytes(),
+        randomness,
+        parent_commit,
+    };
+    Ok(Built { header, txs, output })
+}
+
+/// Checks a proposed block on top of the head (rules in the module doc) and returns what
+/// executing it did, ready to commit. `now_ms`: this node's clock (`None` skips the drift rule,
+/// for blocks that are already certified). `signature_checked(hash)`: this node already verified
+/// that transaction's signature (it is in its pool).
+pub fn validate(
+    chain: &Chain,
+    runtime: &Runtime,
+    header: &BlockHeader,
+    txs: &[SignedTransaction],
+    incoming: &[Receipt],
+    now_ms: Option<u64>,
+    signature_checked: impl Fn(&Hash) -> bool,
+) -> Result<BlockOutput, BlockError> {
+    let head = chain.head();
+    let parent = &head.header;
+    let spec = chain.spec();
+    let h = header;
+    if h.parent_hash != parent.hash() || h.height != parent.height + 1 {
+        return Err(BlockError::NotOnHead {
+            height: h.height,
+            parent: h.parent_hash,
+            head_height: parent.height,
+            head: parent.hash(),
+        });
+    }
+    if h.chain_id != spec.rules.chain_id || h.shard_id != spec.shard_id || h.epoch != parent.epoch {
+        return Err(BlockError::WrongPlace {
+            chain_id: h.chain_id,
+            shard: h.shard_id,
+            epoch: h.epoch,
+            expected_chain: spec.rules.chain_id,
+            expected_shard: spec.shard_id,
+            expected_epoch: parent.epoch,
+        });
+    }
+    if h.timestamp_ms <= parent.timestamp_ms {
+        return Err(BlockError::TimestampNotAfterParent {
+            got: h.timestamp_ms,
+            parent: parent.timestamp_ms,
+        });
+    }
+    if let Some(now) = now_ms
+        && h.timestamp_ms > now.saturating_add(MAX_CLOCK_DRIFT_MS)
+    {
+        return Err(BlockError::TimestampAhead {
+            ahead_ms: h.timestamp_ms - now,
+        });
+    }
+    let proposer = bls::PublicKey::from_bytes(&h.proposer).map_err(|error| BlockError::BadKey {
+        what: "proposer key",
+        error,
+    })?;
+    let proof = Signature::from_bytes(&h.randomness_proof).map_err(|error| BlockError::BadKey {
+        what: "randomness proof",
+        error,
+    })?;
+    if !bls::verify_randomness(&proposer, &parent.randomness, &proof, &h.randomness) {
+        return Err(BlockError::BadRandomness);
+    }
+    let computed = tx_root(txs);
+    if h.tx_root != computed {
+        return Err(BlockError::TxRoot {
+            header: h.tx_root,
+            computed,
+        });
+    }
+    for tx in txs {
+        let hash = tx.hash();
+        if !signature_checked(&hash) {
+            txcheck::check_stateless(tx, tx.encoded_size(), &spec.rules)
+                .map_err(|error| BlockError::BadTransaction { hash, error })?;
+        }
+    }
+    if !incoming.is_empty() {
+        return Err(BlockError::UnprovenIncoming { count: incoming.len() });
+    }
+    let output = chain.execute(
+        runtime,
+        BlockInput {
+            height: h.height,
+            timestamp_ms: h.timestamp_ms,
+            randomness: h.randomness,
+            txs: txs.to_vec(),
+            incoming: incoming.to_vec(),
+            signatures_checked: true,
+        },
+    )?;
+    if let Some((hash, error)) = output.skipped.first() {
+        return Err(BlockError::Skipped {
+            hash: *hash,
+            error: error.clone(),
+        });
+    }
+    if output.state_root != h.state_root {
+        return Err(BlockError::StateRoot {
+            header: h.state_root,
+            computed: output.state_root,
+        });
+    }
+    let checks = [
+        ("outgoing", h.outgoing_receipts_root, receipts_root(&output.outgoing)),
+        ("incoming", h.incoming_receipts_root, receipts_root(incoming)),
+    ];
+    for (which, header, computed) in checks {
+        if header != computed {
+            return Err(BlockError::ReceiptsRoot {
+                which,
+                header,
+                computed,
+            });
+        }
+    }
+    if output.gas_used != h.gas_used {
+        return Err(BlockError::GasUsed {
+            header: h.gas_used,
+            computed: output.gas_used,
+        });
+    }
+    Ok(output)
+}
