@@ -14,7 +14,10 @@ use crate::supervise::{self, AfterExit, Supervisor};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use tutti_chain::{Genesis, MempoolConfig};
-use tutti_consensus::{bls::SecretKey, fbft::core::Config as CoreConfig};
+use tutti_consensus::{
+    bls::SecretKey,
+    fbft::{core::Config as CoreConfig, record},
+};
 use tutti_network::{
     Multiaddr,
     p2p::{P2pConfig, P2pNetwork, peer_id},
@@ -209,9 +212,10 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
     );
     println!("  peer id      {}", tutti_network::Network::local_peer(&net));
     println!("  RPC          http://{addr}  (metrics: http://{addr}/metrics)");
+    let records = signing_records(&at(&file.data_dir))?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let shell = ShellConfig {
-        record_path: Some(node_dir_record(&at(&file.data_dir))),
+        record_dir: Some(records),
         core: CoreConfig {
             base_timeout_ms: file.base_timeout_ms,
             max_timeout_ms: file.base_timeout_ms.saturating_mul(16),
@@ -251,8 +255,12 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
     }
 }
 
-fn node_dir_record(data_dir: &Path) -> PathBuf {
-    data_dir.join("signing-record")
+/// The signing records of a node: one file per (shard, epoch) in `DATA/signing/`. A record
+/// written by an older version as the single file `DATA/signing-record` is moved there first.
+fn signing_records(data_dir: &Path) -> Result<PathBuf, String> {
+    let dir = data_dir.join("signing");
+    record::migrate_legacy(&data_dir.join("signing-record"), &dir).map_err(|e| e.to_string())?;
+    Ok(dir)
 }
 
 /// `tutti testnet`.

@@ -130,6 +130,7 @@ impl SimConfig {
                 base_timeout_ms: 1_000,
                 max_timeout_ms: 16_000,
                 max_buffered: 256,
+                ..Config::default()
             },
             delay_ms: (5, 50),
             build_ms: 100,

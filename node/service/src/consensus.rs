@@ -29,18 +29,15 @@ use std::{
 use parity_scale_codec::{Decode, DecodeLimit, Encode};
 use tokio::sync::{mpsc, watch};
 use tutti_chain::{BlockOutput, StoredBlock, TxError, block};
-use tutti_consensus::{
-    bls::Signature,
-    fbft::{
-        committee::{Committee, Member},
-        core::{Config as CoreConfig, Core, Head, Input, Output, Timer},
-        crypto::BlsCrypto,
-        message::{Message, Proposal},
-        record,
-    },
+use tutti_consensus::fbft::{
+    committee::Committee,
+    core::{Config as CoreConfig, Core, Head, Input, Output, Timer},
+    crypto::BlsCrypto,
+    message::{Message, Proposal},
+    record,
 };
 use tutti_network::{Event, Gossip, Network, PeerId, Topic, Verdict};
-use tutti_primitives::{CommitCertificate, Hash, Height, Receipt, SignedTransaction};
+use tutti_primitives::{CommitCertificate, Hash, Height, Receipt, ShardId, SignedTransaction};
 
 use crate::{
     SubmitError,
@@ -78,8 +75,9 @@ pub enum SyncRequest {
 /// The consensus shell's settings.
 #[derive(Clone, Debug)]
 pub struct ShellConfig {
-    /// Where the signing record lives (`None`: memory only, for tests that never restart).
-    pub record_path: Option<PathBuf>,
+    /// The directory of the signing records, one file per (shard, epoch) (`None`: memory only, for
+    /// tests that never restart).
+    pub record_dir: Option<PathBuf>,
     /// Timeouts and bounds of the core.
     pub core: CoreConfig,
     /// Least time between a block and the next.
@@ -137,27 +135,27 @@ fn proposal_of(b: &StoredBlock) -> Proposal {
     }
 }
 
-/// Builds the committee and the crypto for this node from the genesis.
-fn committee(node: &Node) -> Result<(Committee, BlsCrypto, Option<usize>), NodeError> {
-    let g = &node.config().genesis;
+/// The committee of (`shard`, `epoch`) from the node's committee source, the crypto that checks
+/// its signatures, and this node's seat in it.
+fn committee(node: &Node, shard: ShardId, epoch: u64) -> Result<(Committee, BlsCrypto, Option<usize>), NodeError> {
     let cfg = |e: String| NodeError::Config(e);
-    let powers = g.powers().map_err(|e| cfg(e.to_string()))?;
-    let mut keys = Vec::new();
-    let mut members = Vec::new();
-    for (i, v) in g.validators.iter().enumerate() {
-        let pk = node.members()[i];
-        let pop = g.validator_pop(v).map_err(|e| cfg(e.to_string()))?;
-        let pop = Signature::from_bytes(&pop).map_err(|e| cfg(format!("validator {i}'s blsPop: {e}")))?;
-        keys.push((pk, pop));
-        members.push(Member {
-            id: pk.to_bytes(),
-            power: powers[i],
-        });
+    let seats = node.committees().seats(shard, epoch).map_err(|e| cfg(e.to_string()))?;
+    let mut keys = Vec::with_capacity(seats.len());
+    for (i, s) in seats.iter().enumerate() {
+        let pop = s.pop.ok_or_else(|| {
+            cfg(format!(
+                "validator {i} of shard {shard} at epoch {epoch} has no proof of possession; a committee's keys \
+                 are aggregated only with one"
+            ))
+        })?;
+        keys.push((s.key, pop));
     }
-    let committee = Committee::new(members).map_err(|e| cfg(e.to_string()))?;
-    let me = node.member_index();
+    let committee = Committee::from_seats(&seats).map_err(|e| cfg(e.to_string()))?;
+    let me = node
+        .validator_key()
+        .and_then(|k| seats.iter().position(|s| s.key == k.public_key()));
     let signer = me.zip(node.validator_key().cloned());
-    let crypto = BlsCrypto::new(&keys, signer).map_err(|e| cfg(format!("the genesis committee: {e}")))?;
+    let crypto = BlsCrypto::new(&keys, signer).map_err(|e| cfg(format!("the committee: {e}")))?;
     Ok((committee, crypto, me))
 }
 
@@ -283,17 +281,21 @@ pub async fn run<N: Network + Clone>(
     config: ShellConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), NodeError> {
-    let (committee, crypto, me) = committee(&node)?;
-    let saved = match &config.record_path {
-        Some(path) => record::load(path).map_err(|e| NodeError::Config(e.to_string()))?,
+    let (shard, epoch) = (node.chain().spec().shard_id, node.chain().head().header.epoch);
+    let (committee, crypto, me) = committee(&node, shard, epoch)?;
+    let saved = match &config.record_dir {
+        Some(dir) => record::load_for(dir, shard, epoch).map_err(|e| NodeError::Config(e.to_string()))?,
         None => None,
     };
+    let mut core_config = config.core.clone();
+    core_config.shard = shard;
+    core_config.epoch = epoch;
     let head = node.chain().head();
     let core = Core::new(
         crypto,
         committee,
         me,
-        config.core.clone(),
+        core_config,
         Head {
             height: head.header.height,
             hash: head.header.hash(),
@@ -367,8 +369,8 @@ impl<N: Network + Clone> Shell<N> {
             while let Some(o) = outputs.next() {
                 match o {
                     Output::Persist(r) => {
-                        if let Some(path) = &self.config.record_path
-                            && let Err(e) = record::save(path, &r)
+                        if let Some(dir) = &self.config.record_dir
+                            && let Err(e) = record::save(&record::path(dir, r.shard, r.epoch), &r)
                         {
                             // Nothing signed after this may leave the node.
                             tracing::error!("cannot save the signing record, not sending what was signed: {e}");

@@ -3,6 +3,7 @@
 //! [`dev`] holds the well-known development keys, genesis and faucet of `tutti dev`; [`web`]
 //! serves static pages (the dApps) on the RPC port.
 
+pub mod committees;
 pub mod consensus;
 pub mod dev;
 pub mod metrics;

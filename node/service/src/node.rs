@@ -17,9 +17,12 @@ use tutti_chain::{
     Chain, ChainError, Genesis, MemStore, Mempool, MempoolConfig, MempoolError, SledStore, Store, StoredBlock, TxError,
     txcheck,
 };
-use tutti_consensus::bls::{PublicKey, SecretKey};
+use tutti_consensus::{
+    bls::{PublicKey, SecretKey},
+    fbft::committee::CommitteeSource,
+};
 
-use crate::solo;
+use crate::{committees::GenesisCommittees, solo};
 use tutti_primitives::{Address, Hash, SignedTransaction};
 use tutti_rpc::types::{EventNotice, EventView};
 use tutti_runtime::{Runtime, RuntimeConfig};
@@ -98,6 +101,7 @@ pub struct Node {
     runtime: Runtime,
     key: Option<SecretKey>,
     members: Vec<PublicKey>,
+    committees: Arc<dyn CommitteeSource>,
     config: NodeConfig,
     mempool: Mutex<Mempool>,
     heads: broadcast::Sender<Arc<BlockNotice>>,
@@ -120,14 +124,13 @@ impl Node {
     pub fn open(config: NodeConfig) -> Result<Arc<Node>, NodeError> {
         let g = &config.genesis;
         g.check().map_err(|e| NodeError::Config(e.to_string()))?;
-        let mut members = Vec::new();
-        for (i, v) in g.validators.iter().enumerate() {
-            let bytes = g.validator_key(v).map_err(|e| NodeError::Config(e.to_string()))?;
-            members.push(
-                PublicKey::from_bytes(&bytes)
-                    .map_err(|e| NodeError::Config(format!("genesis validator {i}'s key: {e}")))?,
-            );
-        }
+        let committees = Arc::new(GenesisCommittees::new(g).map_err(|e| NodeError::Config(e.to_string()))?);
+        let members: Vec<PublicKey> = committees
+            .seats(0, 0)
+            .map_err(|e| NodeError::Config(e.to_string()))?
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
         if let Some(key) = &config.validator
             && !members.contains(&key.public_key())
         {
@@ -152,6 +155,7 @@ impl Node {
             runtime,
             key: config.validator.clone(),
             members,
+            committees,
             config,
             mempool: Mutex::new(mempool),
             heads,
@@ -180,6 +184,11 @@ impl Node {
     /// The settings.
     pub fn config(&self) -> &NodeConfig {
         &self.config
+    }
+
+    /// Where this node learns the committee of a shard at an epoch.
+    pub fn committees(&self) -> &dyn CommitteeSource {
+        self.committees.as_ref()
     }
 
     /// The genesis committee's keys, in bitmap order.

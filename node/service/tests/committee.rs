@@ -47,11 +47,12 @@ fn start_as(hub: &MemoryHub, keys: &[SecretKey], key: Option<SecretKey>) -> Memb
     let peer = net.local_peer();
     let (stop, shutdown) = watch::channel(false);
     let config = ShellConfig {
-        record_path: None,
+        record_dir: None,
         core: CoreConfig {
             base_timeout_ms: 1_000,
             max_timeout_ms: 8_000,
             max_buffered: 1024,
+            ..CoreConfig::default()
         },
         block_time: Duration::from_millis(100),
     };

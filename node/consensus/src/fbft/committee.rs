@@ -8,7 +8,8 @@
 //! - A bitmap has exactly `ceil(n / 8)` bytes, bit `i % 8` of byte `i / 8` for member `i`, and no
 //!   bit set past member `n - 1`; any other bitmap is refused.
 
-use tutti_primitives::Height;
+use tutti_crypto::bls::{PublicKey, Signature};
+use tutti_primitives::{Height, ShardId};
 
 /// Most members a committee may have (bounds bitmaps and vote tables).
 pub const MAX_MEMBERS: usize = 4096;
@@ -47,6 +48,57 @@ pub enum CommitteeError {
     },
 }
 
+/// A validator's seat in a committee, as a [`CommitteeSource`] describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seat {
+    /// Its BLS public key.
+    pub key: PublicKey,
+    /// Its proof of possession of the key, checked before the key is aggregated (a committee of
+    /// one, which aggregates nothing, may go without).
+    pub pop: Option<Signature>,
+    /// Its voting power.
+    pub power: u64,
+}
+
+/// Why a committee source has no committee to give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// The shard does not exist.
+    #[error("shard {shard} does not exist (the chain has {shards} shards)")]
+    UnknownShard {
+        /// The shard asked for.
+        shard: ShardId,
+        /// How many there are.
+        shards: u32,
+    },
+    /// The source does not know that epoch's committee (yet).
+    #[error("the committee of shard {shard} at epoch {epoch} is not known")]
+    Unknown {
+        /// The shard.
+        shard: ShardId,
+        /// The epoch.
+        epoch: u64,
+    },
+    /// What the source holds does not make a committee.
+    #[error("the committee of shard {shard} at epoch {epoch}: {reason}")]
+    Invalid {
+        /// The shard.
+        shard: ShardId,
+        /// The epoch.
+        epoch: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Where committees come from: the seats of shard `s` at epoch `e`, in bitmap order. Read from the
+/// genesis while there is no staking; from the beacon chain's state once there is. The same inputs
+/// give the same committee on every node.
+pub trait CommitteeSource: Send + Sync {
+    /// The seats of `shard` at `epoch`.
+    fn seats(&self, shard: ShardId, epoch: u64) -> Result<Vec<Seat>, SourceError>;
+}
+
 /// A committee.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committee {
@@ -55,6 +107,19 @@ pub struct Committee {
 }
 
 impl Committee {
+    /// The committee of `seats` (identities are the keys' bytes).
+    pub fn from_seats(seats: &[Seat]) -> Result<Self, CommitteeError> {
+        Committee::new(
+            seats
+                .iter()
+                .map(|s| Member {
+                    id: s.key.to_bytes(),
+                    power: s.power,
+                })
+                .collect(),
+        )
+    }
+
     /// A committee of `members`, in index order.
     pub fn new(members: Vec<Member>) -> Result<Self, CommitteeError> {
         if members.is_empty() || members.len() > MAX_MEMBERS {

@@ -35,7 +35,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use tutti_primitives::{CommitCertificate, Hash, Height};
+use tutti_primitives::{CommitCertificate, Hash, Height, ShardId};
 
 use super::{
     committee::Committee,
@@ -52,6 +52,10 @@ const MAX_VIEW_JUMP: u64 = 64;
 /// Timing and bounds.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The shard this core decides blocks of.
+    pub shard: ShardId,
+    /// The epoch this core runs in (one core per (shard, epoch)).
+    pub epoch: u64,
     /// Timeout of view 0; view `v` waits `base * 2^v`.
     pub base_timeout_ms: u64,
     /// Cap on a view's timeout.
@@ -63,6 +67,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            shard: 0,
+            epoch: 0,
             base_timeout_ms: 3_000,
             max_timeout_ms: 60_000,
             max_buffered: 1024,
@@ -285,7 +291,12 @@ impl<C: Crypto> Core<C> {
         head: Head,
         record: Option<SignRecord>,
     ) -> Self {
-        let record = record.unwrap_or_default();
+        // The shell loads the record of this core's (shard, epoch) (`record::load_for`).
+        let record = record.unwrap_or_else(|| SignRecord {
+            shard: config.shard,
+            epoch: config.epoch,
+            ..SignRecord::default()
+        });
         let height = head.height + 1;
         let (view, lock, blocks) = if record.height == height {
             let blocks = record.blocks.iter().map(|p| (p.hash(), p.clone())).collect();

@@ -1,5 +1,9 @@
 //! What a validator last signed, kept on disk so a restart never double-signs.
 //!
+//! A record belongs to one (shard, epoch): the FBFT core runs per (shard, epoch), and a validator
+//! that moves to another shard starts a new record there ([`path`]: one file per pair), so its
+//! positions on one shard can never permit or block a signature on another.
+//!
 //! Rules:
 //! - The record holds the highest (height, view) the validator signed in, which block it
 //!   announced, prepared and committed there, and the highest prepared certificate it holds at that
@@ -14,7 +18,7 @@
 use std::{fs, io::Write, path::Path};
 
 use parity_scale_codec::{Decode, Encode};
-use tutti_primitives::{Hash, Height};
+use tutti_primitives::{Hash, Height, ShardId};
 
 use super::message::{Proposal, QuorumCert};
 
@@ -32,6 +36,10 @@ pub enum Slot {
 /// The record (see the module doc).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
 pub struct SignRecord {
+    /// The shard this record signs on.
+    pub shard: ShardId,
+    /// The epoch this record signs in.
+    pub epoch: u64,
     /// Height of the last signature.
     pub height: Height,
     /// View of the last signature (for a VIEWCHANGE, the view it moves to).
@@ -105,7 +113,26 @@ impl SignRecord {
 }
 
 const MAGIC: &[u8; 8] = b"TUTTISGN";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Version 1 held the same fields without the shard and epoch (always shard 0, epoch 0).
+const VERSION_1: u8 = 1;
+
+/// The version-1 body.
+#[derive(Decode)]
+struct RecordV1 {
+    height: Height,
+    view: u64,
+    announce: Option<Hash>,
+    prepare: Option<Hash>,
+    commit: Option<Hash>,
+    prepared: Option<QuorumCert>,
+    blocks: Vec<Proposal>,
+}
+
+/// The file of the record for (`shard`, `epoch`) in the directory `dir`.
+pub fn path(dir: &Path, shard: ShardId, epoch: u64) -> std::path::PathBuf {
+    dir.join(format!("shard-{shard}-epoch-{epoch}.sgn"))
+}
 /// Bounds the file (two blocks and a certificate).
 const MAX_LEN: usize = 64 << 20;
 
@@ -131,6 +158,20 @@ pub enum RecordError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The file holds the record of another (shard, epoch).
+    #[error("signing record {path} is for shard {found_shard} epoch {found_epoch}, not shard {shard} epoch {epoch}")]
+    Mismatch {
+        /// The file.
+        path: String,
+        /// The pair asked for.
+        shard: ShardId,
+        /// The pair asked for.
+        epoch: u64,
+        /// The pair in the file.
+        found_shard: ShardId,
+        /// The pair in the file.
+        found_epoch: u64,
+    },
 }
 
 /// The file bytes of a record: magic, version, length, SCALE, `blake3` of everything before.
@@ -151,7 +192,8 @@ pub fn decode(bytes: &[u8]) -> Result<SignRecord, &'static str> {
     if bytes.len() < 13 + 32 || &bytes[..8] != MAGIC {
         return Err("not a signing record, or truncated");
     }
-    if bytes[8] != VERSION {
+    let version = bytes[8];
+    if version != VERSION && version != VERSION_1 {
         return Err("unknown version");
     }
     let len = u32::from_le_bytes(bytes[9..13].try_into().expect("4 bytes")) as usize;
@@ -163,11 +205,63 @@ pub fn decode(bytes: &[u8]) -> Result<SignRecord, &'static str> {
         return Err("checksum mismatch");
     }
     let mut body = &data[13..];
-    let record = SignRecord::decode(&mut body).map_err(|_| "undecodable")?;
+    let record = if version == VERSION_1 {
+        let v1 = RecordV1::decode(&mut body).map_err(|_| "undecodable")?;
+        SignRecord {
+            shard: 0,
+            epoch: 0,
+            height: v1.height,
+            view: v1.view,
+            announce: v1.announce,
+            prepare: v1.prepare,
+            commit: v1.commit,
+            prepared: v1.prepared,
+            blocks: v1.blocks,
+        }
+    } else {
+        SignRecord::decode(&mut body).map_err(|_| "undecodable")?
+    };
     if !body.is_empty() {
         return Err("trailing bytes");
     }
     Ok(record)
+}
+
+/// Reads the record of (`shard`, `epoch`) from the directory `dir`; `None` if there is none (a
+/// validator that never signed there).
+pub fn load_for(dir: &Path, shard: ShardId, epoch: u64) -> Result<Option<SignRecord>, RecordError> {
+    let file = path(dir, shard, epoch);
+    let record = load(&file)?;
+    if let Some(r) = &record
+        && (r.shard, r.epoch) != (shard, epoch)
+    {
+        return Err(RecordError::Mismatch {
+            path: file.display().to_string(),
+            shard,
+            epoch,
+            found_shard: r.shard,
+            found_epoch: r.epoch,
+        });
+    }
+    Ok(record)
+}
+
+/// Moves a record written by an older version as the single file `legacy` (shard 0, epoch 0)
+/// into the directory `dir`, unless `dir` already holds that pair's record.
+pub fn migrate_legacy(legacy: &Path, dir: &Path) -> Result<(), RecordError> {
+    let io = |source| RecordError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    fs::create_dir_all(dir).map_err(io)?;
+    let target = path(dir, 0, 0);
+    if !legacy.is_file() || target.exists() {
+        return Ok(());
+    }
+    if let Some(record) = load(legacy)? {
+        save(&target, &record)?;
+    }
+    fs::remove_file(legacy).map_err(io)
 }
 
 /// Reads the record at `path`; `None` if there is no file (a validator that never signed).
@@ -255,5 +349,58 @@ mod tests {
         fs::write(&path, &flipped).unwrap();
         let err = load(&path).unwrap_err().to_string();
         assert!(err.contains("checksum") && err.contains("double-sign"), "{err}");
+    }
+
+    #[test]
+    fn records_are_per_shard_and_epoch_and_version_1_files_migrate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = SignRecord {
+            shard: 1,
+            epoch: 3,
+            ..SignRecord::default()
+        };
+        r.sign(9, 0, Slot::Prepare, Hash([4; 32]));
+        save(&path(dir.path(), 1, 3), &r).unwrap();
+        assert_eq!(load_for(dir.path(), 1, 3).unwrap(), Some(r.clone()));
+        // Another shard or epoch has its own (empty) record.
+        assert_eq!(load_for(dir.path(), 0, 3).unwrap(), None);
+        assert_eq!(load_for(dir.path(), 1, 4).unwrap(), None);
+        // A file holding another pair's record is refused, not used.
+        std::fs::copy(path(dir.path(), 1, 3), path(dir.path(), 2, 3)).unwrap();
+        assert!(matches!(
+            load_for(dir.path(), 2, 3),
+            Err(RecordError::Mismatch { found_shard: 1, .. })
+        ));
+
+        // A version-1 file (no shard, no epoch) reads as shard 0, epoch 0 and migrates.
+        let legacy = dir.path().join("signing-record");
+        let v1_body = (
+            9u64,
+            0u64,
+            None::<Hash>,
+            Some(Hash([4; 32])),
+            None::<Hash>,
+            None::<QuorumCert>,
+            Vec::<Proposal>::new(),
+        )
+            .encode();
+        let mut file = MAGIC.to_vec();
+        file.push(VERSION_1);
+        file.extend_from_slice(&(v1_body.len() as u32).to_le_bytes());
+        file.extend_from_slice(&v1_body);
+        let sum = blake3::hash(&file);
+        file.extend_from_slice(sum.as_bytes());
+        std::fs::write(&legacy, file).unwrap();
+        let records = dir.path().join("signing");
+        migrate_legacy(&legacy, &records).unwrap();
+        assert!(!legacy.exists());
+        let migrated = load_for(&records, 0, 0).unwrap().unwrap();
+        assert_eq!((migrated.shard, migrated.epoch, migrated.height), (0, 0, 9));
+        assert!(
+            !migrated.permits(9, 0, Slot::Prepare, &Hash([5; 32])),
+            "the migrated vote still binds"
+        );
+        // Nothing to migrate: a no-op.
+        migrate_legacy(&legacy, &records).unwrap();
     }
 }
