@@ -6,8 +6,11 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Du
 use clap::Args;
 use parity_scale_codec::Encode;
 use tutti_chain::{Genesis, MempoolConfig};
+use tutti_consensus::fbft::core::Config as CoreConfig;
 use tutti_node::{
     Node, NodeConfig, RpcConfig,
+    builder::{self, Launch, LaunchError, Transport},
+    consensus::ShellConfig,
     dev::{self, DEV_ACCOUNTS},
 };
 use tutti_primitives::{Action, Address, Amount, PublicKey, Transaction};
@@ -209,32 +212,37 @@ async fn run_async(args: DevArgs) -> ExitCode {
             ..MempoolConfig::default()
         },
     };
-    let node = match tokio::task::spawn_blocking(move || Node::open(config)).await {
-        Ok(Ok(n)) => n,
-        Ok(Err(e)) => return fail(format!("cannot open the chain in {}: {e}", args.data_dir.display())),
-        Err(e) => return fail(e),
-    };
-    let rpc = RpcConfig {
-        addr: args.rpc_addr,
-        ..RpcConfig::default()
-    };
     let pages = crate::site::site(&crate::site::PageConfig {
-        chain_id: node.config().genesis.chain_id,
+        chain_id: config.genesis.chain_id,
         block_time_ms: args.block_time,
         puzzle: example_address(PUZZLE_INDEX),
         lottery: example_address(LOTTERY_INDEX),
         faucet: true,
     });
-    let faucet = dev::faucet_module(node.clone());
-    let (addr, handle) = match tutti_node::serve_with(node.clone(), &rpc, Some(pages), faucet).await {
-        Ok(x) => x,
-        Err(e) => {
-            return fail(format!(
-                "cannot listen on {}: {e} (is another node running? pass --rpc-addr)",
-                args.rpc_addr
-            ));
-        }
+    // The same start as any node: the FBFT shell, here with a committee of one and no peers.
+    let launched = match builder::launch(Launch {
+        node: config,
+        rpc: RpcConfig {
+            addr: args.rpc_addr,
+            ..RpcConfig::default()
+        },
+        shell: ShellConfig {
+            record_dir: Some(args.data_dir.join("signing")),
+            core: CoreConfig::default(),
+            block_time: Duration::from_millis(args.block_time),
+        },
+        transport: Transport::Alone,
+        site: Some(pages),
+        extras: Some(Box::new(|node| dev::faucet_module(node).into())),
+    })
+    .await
+    {
+        Ok(l) => l,
+        Err(e @ LaunchError::Rpc { .. }) => return fail(format!("{e} (is another node running? pass --rpc-addr)")),
+        Err(e) => return fail(format!("cannot start the chain in {}: {e}", args.data_dir.display())),
     };
+    let node = launched.node.clone();
+    let addr = launched.rpc_addr;
     let head = node.chain().head().header.clone();
     let fresh = head.height == 0;
     println!("Tutti dev chain");
@@ -265,8 +273,11 @@ async fn run_async(args: DevArgs) -> ExitCode {
         );
     }
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let producer = tokio::spawn(node.clone().run(stop_rx));
+    // Consensus runs from here on; the examples are deployed through it.
+    let running = tokio::spawn(launched.run_until(async {
+        wait_for_signal().await;
+        eprintln!("stopping...");
+    }));
 
     if !args.no_examples {
         if fresh && let Err(e) = deploy_examples(&node, args.block_time, args.lottery_round_secs).await {
@@ -292,16 +303,17 @@ async fn run_async(args: DevArgs) -> ExitCode {
     );
     println!("Stop with Ctrl-C.");
 
-    wait_for_signal().await;
-    eprintln!("stopping...");
-    let _ = stop_tx.send(true);
-    let _ = producer.await;
-    let _ = handle.stop();
-    handle.stopped().await;
+    let result = running.await;
     let h = node.chain().head().header.height;
     drop(node);
-    eprintln!("stopped cleanly at height {h}");
-    ExitCode::SUCCESS
+    match result {
+        Ok(Ok(())) => {
+            eprintln!("stopped cleanly at height {h}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => fail(e),
+        Err(e) => fail(format!("the chain task failed at height {h}: {e}")),
+    }
 }
 
 /// Waits for Ctrl-C or SIGTERM.

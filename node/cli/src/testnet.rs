@@ -20,11 +20,12 @@ use tutti_consensus::{
 };
 use tutti_network::{
     Multiaddr,
-    p2p::{P2pConfig, P2pNetwork, peer_id},
+    p2p::{P2pConfig, peer_id},
 };
 use tutti_node::{
-    Node, NodeConfig, RpcConfig,
-    consensus::{self, ShellConfig},
+    NodeConfig, RpcConfig,
+    builder::{self, Launch, Transport},
+    consensus::ShellConfig,
     dev,
 };
 
@@ -179,25 +180,37 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         max_block_txs: file.max_block_txs,
         mempool: MempoolConfig::default(),
     };
-    let node = tokio::task::spawn_blocking(move || Node::open(config))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot open the chain in {}: {e}", data_dir.display()))?;
-    let rpc = RpcConfig {
-        addr: file.rpc_addr,
-        ..RpcConfig::default()
-    };
-    let (addr, handle) = tutti_node::serve(node.clone(), &rpc)
-        .await
-        .map_err(|e| format!("cannot serve RPC on {}: {e}", file.rpc_addr))?;
-    let (net, events) = P2pNetwork::start(P2pConfig {
-        secret: node_key,
-        listen,
-        bootnodes,
-        chain_id: node.config().genesis.chain_id,
-        shard: 0,
+    let records = signing_records(&data_dir)?;
+    let chain_id = config.genesis.chain_id;
+    let launched = builder::launch(Launch {
+        node: config,
+        rpc: RpcConfig {
+            addr: file.rpc_addr,
+            ..RpcConfig::default()
+        },
+        shell: ShellConfig {
+            record_dir: Some(records),
+            core: CoreConfig {
+                base_timeout_ms: file.base_timeout_ms,
+                max_timeout_ms: file.base_timeout_ms.saturating_mul(16),
+                ..CoreConfig::default()
+            },
+            block_time: Duration::from_millis(file.block_time_ms),
+        },
+        transport: Transport::P2p(P2pConfig {
+            secret: node_key,
+            listen,
+            bootnodes,
+            chain_id,
+            shard: 0,
+        }),
+        site: None,
+        extras: None,
     })
-    .map_err(|e| e.to_string())?;
+    .await
+    .map_err(|e| format!("cannot start the node on {}: {e}", data_dir.display()))?;
+    let node = launched.node.clone();
+    let addr = launched.rpc_addr;
     let member = node.member_index();
     let head = node.chain().head().header.clone();
     println!("Tutti node");
@@ -210,49 +223,29 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
             None => "full node".into(),
         }
     );
-    println!("  peer id      {}", tutti_network::Network::local_peer(&net));
+    println!("  peer id      {}", launched.peer_id);
     println!("  RPC          http://{addr}  (metrics: http://{addr}/metrics)");
-    let records = signing_records(&at(&file.data_dir))?;
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let shell = ShellConfig {
-        record_dir: Some(records),
-        core: CoreConfig {
-            base_timeout_ms: file.base_timeout_ms,
-            max_timeout_ms: file.base_timeout_ms.saturating_mul(16),
-            ..CoreConfig::default()
-        },
-        block_time: Duration::from_millis(file.block_time_ms),
-    };
-    let mut task = tokio::spawn(consensus::run(node.clone(), net, events, shell, shutdown));
-    let stdin_gone = async {
-        if args.stop_with_stdin {
-            stdin_closed().await;
-            eprintln!("standard input closed (the testnet stopped): stopping");
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    let result = tokio::select! {
-        _ = crate::dev::wait_for_signal() => {
-            let _ = stop.send(true);
-            (&mut task).await
-        }
-        _ = stdin_gone => {
-            let _ = stop.send(true);
-            (&mut task).await
-        }
-        r = &mut task => r,
-    };
-    let _ = handle.stop();
+    let stop_with_stdin = args.stop_with_stdin;
+    let result = launched
+        .run_until(async {
+            let stdin_gone = async {
+                if stop_with_stdin {
+                    stdin_closed().await;
+                    eprintln!("standard input closed (the testnet stopped): stopping");
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = crate::dev::wait_for_signal() => {}
+                _ = stdin_gone => {}
+            }
+        })
+        .await;
     let h = node.chain().head().header.height;
-    match result {
-        Ok(Ok(())) => {
-            eprintln!("stopped cleanly at height {h}");
-            Ok(())
-        }
-        Ok(Err(e)) => Err(format!("consensus stopped at height {h}: {e}")),
-        Err(e) => Err(format!("consensus panicked at height {h}: {e}")),
-    }
+    result?;
+    eprintln!("stopped cleanly at height {h}");
+    Ok(())
 }
 
 /// The signing records of a node: one file per (shard, epoch) in `DATA/signing/`. A record

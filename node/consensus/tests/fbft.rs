@@ -283,3 +283,49 @@ fn a_restarted_validator_does_not_sign_a_second_block() {
     });
     assert!(matches!(sends(&out)[..], [Message::Prepare(v)] if v.hash == first.hash()));
 }
+
+/// A committee of one: its own votes complete every quorum inside one `handle` call, so a block
+/// is final as soon as it is built, height after height, in view 0, without a timer firing.
+/// (Its vote flags were once set after the vote had already moved it to the next height, so
+/// every second height waited for a view change.)
+#[test]
+fn a_committee_of_one_decides_every_height_in_view_0() {
+    let one = Committee::new(vec![Member { id: [1; 48], power: 1 }]).unwrap();
+    let mut c = Core::new(
+        InsecureCrypto::new(1, Some(0)),
+        one,
+        Some(0),
+        Config::default(),
+        genesis(),
+        None,
+    );
+    let mut out = c.handle(Input::Start);
+    let mut parent = genesis().hash;
+    for height in 1..=5u64 {
+        let (h, view, parent_commit) = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Build {
+                    height,
+                    view,
+                    parent_commit,
+                    ..
+                } => Some((*height, *view, parent_commit.clone())),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("height {height}: no build request in {out:?}"));
+        assert_eq!((h, view), (height, 0));
+        let mut p = block(0, 0, &height.to_le_bytes());
+        p.header.height = height;
+        p.header.parent_hash = parent;
+        p.header.proposer = [1; 48];
+        p.header.parent_commit = parent_commit;
+        out = c.handle(Input::Built(p.clone()));
+        let committed = out
+            .iter()
+            .any(|o| matches!(o, Output::Commit { proposal, .. } if proposal.hash() == p.hash()));
+        assert!(committed, "height {height}: not final at once: {out:?}");
+        assert_eq!(c.height(), height + 1);
+        parent = p.hash();
+    }
+}

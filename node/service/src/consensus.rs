@@ -140,22 +140,13 @@ fn proposal_of(b: &StoredBlock) -> Proposal {
 fn committee(node: &Node, shard: ShardId, epoch: u64) -> Result<(Committee, BlsCrypto, Option<usize>), NodeError> {
     let cfg = |e: String| NodeError::Config(e);
     let seats = node.committees().seats(shard, epoch).map_err(|e| cfg(e.to_string()))?;
-    let mut keys = Vec::with_capacity(seats.len());
-    for (i, s) in seats.iter().enumerate() {
-        let pop = s.pop.ok_or_else(|| {
-            cfg(format!(
-                "validator {i} of shard {shard} at epoch {epoch} has no proof of possession; a committee's keys \
-                 are aggregated only with one"
-            ))
-        })?;
-        keys.push((s.key, pop));
-    }
     let committee = Committee::from_seats(&seats).map_err(|e| cfg(e.to_string()))?;
     let me = node
         .validator_key()
         .and_then(|k| seats.iter().position(|s| s.key == k.public_key()));
     let signer = me.zip(node.validator_key().cloned());
-    let crypto = BlsCrypto::new(&keys, signer).map_err(|e| cfg(format!("the committee: {e}")))?;
+    let crypto = BlsCrypto::from_seats(&seats, signer)
+        .map_err(|e| cfg(format!("the committee of shard {shard} at epoch {epoch}: {e}")))?;
     Ok((committee, crypto, me))
 }
 
@@ -284,7 +275,15 @@ pub async fn run<N: Network + Clone>(
     let (shard, epoch) = (node.chain().spec().shard_id, node.chain().head().header.epoch);
     let (committee, crypto, me) = committee(&node, shard, epoch)?;
     let saved = match &config.record_dir {
-        Some(dir) => record::load_for(dir, shard, epoch).map_err(|e| NodeError::Config(e.to_string()))?,
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                NodeError::Config(format!(
+                    "cannot create the signing records' directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            record::load_for(dir, shard, epoch).map_err(|e| NodeError::Config(e.to_string()))?
+        }
         None => None,
     };
     let mut core_config = config.core.clone();

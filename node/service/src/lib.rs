@@ -3,12 +3,14 @@
 //! [`dev`] holds the well-known development keys, genesis and faucet of `tutti dev`; [`web`]
 //! serves static pages (the dApps) on the RPC port.
 
+pub mod builder;
 pub mod committees;
 pub mod consensus;
 pub mod dev;
 pub mod metrics;
 pub mod node;
 pub mod rpc;
+#[cfg(feature = "test-utils")]
 pub mod solo;
 pub mod web;
 

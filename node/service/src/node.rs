@@ -12,7 +12,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 use tutti_chain::{
     Chain, ChainError, Genesis, MemStore, Mempool, MempoolConfig, MempoolError, SledStore, Store, StoredBlock, TxError,
     txcheck,
@@ -22,7 +22,7 @@ use tutti_consensus::{
     fbft::committee::CommitteeSource,
 };
 
-use crate::{committees::GenesisCommittees, solo};
+use crate::committees::GenesisCommittees;
 use tutti_primitives::{Address, Hash, SignedTransaction};
 use tutti_rpc::types::{EventNotice, EventView};
 use tutti_runtime::{Runtime, RuntimeConfig};
@@ -53,7 +53,8 @@ pub enum NodeError {
     Chain(#[from] ChainError),
     /// Block production failed.
     #[error(transparent)]
-    Block(#[from] solo::ProduceError),
+    #[cfg(feature = "test-utils")]
+    Block(#[from] crate::solo::ProduceError),
     /// The configuration is inconsistent.
     #[error("{0}")]
     Config(String),
@@ -350,7 +351,9 @@ impl Node {
         self.mempool.lock().expect("mempool lock poisoned").get(hash).is_some()
     }
 
-    /// Produces, commits and announces one block from the pool (a committee of one).
+    /// Produces, commits and announces one block from the pool without consensus (a committee
+    /// of one; tests only: nodes produce blocks through the consensus shell).
+    #[cfg(feature = "test-utils")]
     pub fn produce_block(&self) -> Result<Arc<BlockNotice>, NodeError> {
         let key = match (&self.key, self.members.len()) {
             (Some(k), 1) => k,
@@ -363,7 +366,7 @@ impl Node {
         let t0 = std::time::Instant::now();
         let candidates = self.candidates();
         let t1 = std::time::Instant::now();
-        let mut produced = solo::produce(&self.chain, &self.runtime, key, candidates, now_ms(), true)?;
+        let mut produced = crate::solo::produce(&self.chain, &self.runtime, key, candidates, now_ms(), true)?;
         let writes = produced.output.state_writes.len();
         let t2 = std::time::Instant::now();
         self.chain.commit(&produced.block, &mut produced.output)?;
@@ -418,32 +421,5 @@ impl Node {
         let notice = Arc::new(BlockNotice { block, events });
         let _ = self.heads.send(notice.clone());
         notice
-    }
-
-    /// Produces a block every `block_time` until `shutdown` turns true. A failing block is
-    /// logged and retried at the next tick (nothing was written).
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(self.config.block_time);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.changed() => break,
-            }
-            if *shutdown.borrow() {
-                break;
-            }
-            let node = self.clone();
-            match tokio::task::spawn_blocking(move || node.produce_block()).await {
-                Ok(Ok(n)) => tracing::debug!(
-                    height = n.block.header.height,
-                    txs = n.block.txs.len(),
-                    "block committed"
-                ),
-                Ok(Err(e)) => tracing::error!("block production failed: {e}"),
-                Err(e) => tracing::error!("block production panicked: {e}"),
-            }
-        }
     }
 }

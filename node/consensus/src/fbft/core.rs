@@ -771,8 +771,14 @@ impl<C: Crypto> Core<C> {
 
     fn send_prepare(&mut self) {
         let Some(hash) = self.proposal else { return };
-        if !self.sent_prepare && self.send_vote(Slot::Prepare, hash) {
-            self.sent_prepare = true;
+        if self.sent_prepare {
+            return;
+        }
+        // Set before sending, as in `on_prepared`: the vote may finish this height.
+        self.sent_prepare = true;
+        let at = (self.height, self.view);
+        if !self.send_vote(Slot::Prepare, hash) && at == (self.height, self.view) {
+            self.sent_prepare = false;
         }
     }
 
@@ -903,8 +909,13 @@ impl<C: Crypto> Core<C> {
         if self.sent_commit || self.validity.get(&qc.hash) == Some(&false) {
             return;
         }
-        if self.send_vote(Slot::Commit, qc.hash) {
-            self.sent_commit = true;
+        // The flag is set before sending: when this node's own vote completes the quorum (a
+        // committee of one), sending commits the block and enters the next height, whose flags
+        // must not be touched afterwards.
+        self.sent_commit = true;
+        let at = (self.height, self.view);
+        if !self.send_vote(Slot::Commit, qc.hash) && at == (self.height, self.view) {
+            self.sent_commit = false;
         }
     }
 

@@ -8,6 +8,7 @@
 //! compute any member's key. The simulation suite runs a share of its seeds on [`BlsCrypto`] so
 //! the real path is exercised too.
 
+use super::committee::Seat;
 use crate::bls::{self, PublicKey, SecretKey, Signature};
 
 /// A signature or aggregate signature as carried on the wire (compressed G2 for BLS).
@@ -31,6 +32,9 @@ pub enum KeyError {
     /// A proof of possession did not verify (a possible rogue key).
     #[error("member {0}: the proof of possession does not verify")]
     BadPossession(usize),
+    /// A member of a committee of more than one has no proof of possession.
+    #[error("member {0} has no proof of possession; a committee's keys are aggregated only with one")]
+    MissingPossession(usize),
     /// The secret key is not the committee member's.
     #[error("the secret key does not belong to committee member {0}")]
     NotMember(usize),
@@ -65,6 +69,31 @@ impl BlsCrypto {
             keys: members.iter().map(|m| m.0).collect(),
             secret,
         })
+    }
+
+    /// The crypto of a committee described by its seats. Every key must come with a proof of
+    /// possession, except the one key of a committee of one (aggregating a single key admits no
+    /// rogue-key attack).
+    pub fn from_seats(seats: &[Seat], me: Option<(usize, SecretKey)>) -> Result<Self, KeyError> {
+        if let [only] = seats
+            && only.pop.is_none()
+        {
+            let secret = match me {
+                Some((0, sk)) if sk.public_key() == only.key => Some(sk),
+                Some((i, _)) => return Err(KeyError::NotMember(i)),
+                None => None,
+            };
+            return Ok(BlsCrypto {
+                keys: vec![only.key],
+                secret,
+            });
+        }
+        let members = seats
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.pop.map(|pop| (s.key, pop)).ok_or(KeyError::MissingPossession(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        BlsCrypto::new(&members, me)
     }
 
     /// The committee's public keys, by index.
@@ -224,5 +253,28 @@ mod tests {
         );
         members[2].1 = sks[1].prove_possession();
         assert_eq!(BlsCrypto::new(&members, None).err(), Some(KeyError::BadPossession(2)));
+    }
+
+    #[test]
+    fn seats_need_proofs_of_possession_except_a_committee_of_one() {
+        let sks: Vec<SecretKey> = (1..=3u8).map(|i| SecretKey::from_seed(&[i; 32])).collect();
+        let seat = |sk: &SecretKey, pop: bool| Seat {
+            key: sk.public_key(),
+            pop: pop.then(|| sk.prove_possession()),
+            power: 1,
+        };
+        let one = [seat(&sks[0], false)];
+        assert!(BlsCrypto::from_seats(&one, Some((0, sks[0].clone()))).is_ok());
+        assert_eq!(
+            BlsCrypto::from_seats(&one, Some((0, sks[1].clone()))).err(),
+            Some(KeyError::NotMember(0))
+        );
+        let three = [seat(&sks[0], true), seat(&sks[1], false), seat(&sks[2], true)];
+        assert_eq!(
+            BlsCrypto::from_seats(&three, None).err(),
+            Some(KeyError::MissingPossession(1))
+        );
+        let three = [seat(&sks[0], true), seat(&sks[1], true), seat(&sks[2], true)];
+        assert!(BlsCrypto::from_seats(&three, Some((2, sks[2].clone()))).is_ok());
     }
 }
