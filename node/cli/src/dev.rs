@@ -233,7 +233,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
         },
         transport: Transport::Alone,
         site: Some(pages),
-        extras: Some(Box::new(|node| dev::faucet_module(node).into())),
+        extras: Some(Box::new(|node| crate::faucet::faucet_module(node).into())),
     })
     .await
     {
@@ -260,7 +260,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
     println!("  Lottery      http://{addr}/lottery/");
     println!(
         "  faucet       dev_faucet(address) pays 1000 tokens from dev{}",
-        dev::FAUCET_ACCOUNT
+        crate::faucet::FAUCET_ACCOUNT
     );
     println!();
     println!("Dev accounts (well-known keys: for development only):");

@@ -9,6 +9,7 @@ use tutti_primitives::Amount;
 mod bench;
 mod contract;
 mod dev;
+mod faucet;
 mod returns;
 mod sim;
 mod site;

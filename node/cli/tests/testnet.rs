@@ -149,22 +149,25 @@ async fn same_chain(net: &Net, nodes: &[usize]) -> u64 {
     top
 }
 
+/// `tutti testnet` for four validators with short blocks and timeouts, files in `dir`.
+fn testnet_command(dir: &Path, base: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tutti"));
+    c.args([
+        "testnet",
+        "--validators",
+        "4",
+        "--block-time",
+        "300",
+        "--base-timeout",
+        "1500",
+    ])
+    .args(["--base-port", &base.to_string(), "--data-dir"])
+    .arg(dir);
+    c
+}
+
 fn setup(dir: &Path, base: u16) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tutti"))
-        .args([
-            "testnet",
-            "--validators",
-            "4",
-            "--no-start",
-            "--block-time",
-            "300",
-            "--base-timeout",
-            "1500",
-        ])
-        .args(["--base-port", &base.to_string(), "--data-dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
+    let out = testnet_command(dir, base).arg("--no-start").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -300,18 +303,7 @@ struct Supervised {
 
 impl Supervised {
     fn start(dir: &Path, base: u16, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tutti"))
-            .args([
-                "testnet",
-                "--validators",
-                "4",
-                "--block-time",
-                "300",
-                "--base-timeout",
-                "1500",
-            ])
-            .args(["--base-port", &base.to_string(), "--data-dir"])
-            .arg(dir)
+        let mut child = testnet_command(dir, base)
             .args(extra)
             .env("RUST_LOG", "info,libp2p_gossipsub=error")
             .stdout(Stdio::piped())

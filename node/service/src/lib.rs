@@ -1,6 +1,6 @@
 //! Tutti's node service: [`node::Node`] (chain, mempool, block production loop, broadcast of
 //! committed blocks) and [`rpc`], the JSON-RPC server implementing `tutti_rpc::TuttiApi` over it.
-//! [`dev`] holds the well-known development keys, genesis and faucet of `tutti dev`; [`web`]
+//! [`dev`] holds the well-known development keys and genesis of `tutti dev`; [`web`]
 //! serves static pages (the dApps) on the RPC port.
 
 pub mod builder;

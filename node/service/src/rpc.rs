@@ -272,7 +272,8 @@ struct Api {
     submitter: Arc<std::sync::OnceLock<Submitter>>,
 }
 
-pub(crate) fn node_error(e: ChainError) -> ErrorObjectOwned {
+/// The JSON-RPC error of a store failure (code `NODE_ERROR`).
+pub fn node_error(e: ChainError) -> ErrorObjectOwned {
     error(errors::NODE_ERROR, format!("the node could not read its store: {e}"))
 }
 
