@@ -23,13 +23,14 @@ pub mod tags {
     pub const DATA_ID: &str = "tutti/data-id/v1";
     /// Code hashes of contract wasm.
     pub const CODE: &str = "tutti/code/v1";
-    /// Every tag, for the uniqueness test.
     /// The randomness of a genesis block (hash of its state root).
     pub const GENESIS_RANDOMNESS: &str = "tutti/genesis-randomness/v1";
     /// Merkle tree leaves ([`super::merkle_root`]).
     pub const MERKLE_LEAF: &str = "tutti/merkle/leaf/v1";
     /// Merkle tree inner nodes.
     pub const MERKLE_NODE: &str = "tutti/merkle/node/v1";
+    /// A block's receipts for one destination shard (a leaf of its outgoing-receipts root).
+    pub const OUTGOING_RECEIPTS: &str = "tutti/receipts/outgoing/v1";
     /// Every tag.
     pub const ALL: &[&str] = &[
         TX,
@@ -42,6 +43,7 @@ pub mod tags {
         GENESIS_RANDOMNESS,
         MERKLE_LEAF,
         MERKLE_NODE,
+        OUTGOING_RECEIPTS,
     ];
 }
 
@@ -120,9 +122,97 @@ pub fn merkle_root(leaves: &[Hash]) -> Hash {
     level[0]
 }
 
+fn merkle_node(a: &Hash, b: &Hash) -> Hash {
+    let mut bytes = [0u8; 64];
+    bytes[..32].copy_from_slice(&a.0);
+    bytes[32..].copy_from_slice(&b.0);
+    tagged_hash(tags::MERKLE_NODE, &bytes)
+}
+
+/// The siblings on the way from leaf `index` to the root of [`merkle_root`]`(leaves)`, bottom up
+/// (a level where the node is the odd one out has none); `None` if `index` is out of range.
+pub fn merkle_proof(leaves: &[Hash], index: usize) -> Option<alloc::vec::Vec<Hash>> {
+    if index >= leaves.len() {
+        return None;
+    }
+    let mut level: alloc::vec::Vec<Hash> = leaves.iter().map(|l| tagged_hash(tags::MERKLE_LEAF, &l.0)).collect();
+    let mut i = index;
+    let mut proof = alloc::vec::Vec::new();
+    while level.len() > 1 {
+        let sibling = i ^ 1;
+        if sibling < level.len() {
+            proof.push(level[sibling]);
+        }
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => merkle_node(a, b),
+                [a] => *a,
+                _ => unreachable!("chunks(2) yields one or two"),
+            })
+            .collect();
+        i /= 2;
+    }
+    Some(proof)
+}
+
+/// Whether `proof` shows `leaf` at `index` of a tree of `count` leaves with root `root`. The
+/// shape follows from (`index`, `count`), so every sibling must be used and none may be missing.
+/// `count` must come from the verifier (the number of shards), never from the prover: an odd last
+/// node moves up unchanged, so a tree of 3 leaves and one of 4 can share a path.
+pub fn merkle_verify(root: &Hash, leaf: &Hash, index: usize, count: usize, proof: &[Hash]) -> bool {
+    if index >= count {
+        return false;
+    }
+    let mut node = tagged_hash(tags::MERKLE_LEAF, &leaf.0);
+    let (mut i, mut n) = (index, count);
+    let mut siblings = proof.iter();
+    while n > 1 {
+        if i % 2 == 1 {
+            let Some(s) = siblings.next() else { return false };
+            node = merkle_node(s, &node);
+        } else if i + 1 < n {
+            let Some(s) = siblings.next() else { return false };
+            node = merkle_node(&node, s);
+        }
+        i /= 2;
+        n = n.div_ceil(2);
+    }
+    siblings.next().is_none() && node == *root
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merkle_proofs_verify_for_every_leaf_and_nothing_else() {
+        for n in 1..=9u8 {
+            let leaves: alloc::vec::Vec<Hash> = (0..n).map(|i| Hash([i + 1; 32])).collect();
+            let root = merkle_root(&leaves);
+            for (i, leaf) in leaves.iter().enumerate() {
+                let proof = merkle_proof(&leaves, i).expect("in range");
+                let n = leaves.len();
+                assert!(merkle_verify(&root, leaf, i, n, &proof), "n {n} leaf {i}");
+                assert!(!merkle_verify(&root, &Hash([99; 32]), i, n, &proof), "another leaf");
+                assert!(
+                    !merkle_verify(&root, leaf, (i + 1) % n, n, &proof) || n == 1,
+                    "another index"
+                );
+                let mut longer = proof.clone();
+                longer.push(Hash([7; 32]));
+                assert!(!merkle_verify(&root, leaf, i, n, &longer), "an extra sibling");
+                if let Some(first) = proof.first() {
+                    let mut forged = proof.clone();
+                    forged[0] = Hash([first.0[0] ^ 1; 32]);
+                    assert!(!merkle_verify(&root, leaf, i, n, &forged), "a forged sibling");
+                    assert!(!merkle_verify(&root, leaf, i, n, &proof[1..]), "a missing sibling");
+                }
+            }
+            assert!(merkle_proof(&leaves, leaves.len()).is_none());
+            assert!(!merkle_verify(&root, &leaves[0], leaves.len(), leaves.len(), &[]));
+        }
+    }
 
     #[test]
     fn no_tag_is_a_prefix_of_another() {

@@ -17,8 +17,8 @@ pub mod tx;
 pub use account::Account;
 pub use address::{Address, AddressError};
 pub use block::{BlockHeader, CommitCertificate};
-pub use hash::{Hash, merkle_root, tagged_hash, tags};
-pub use receipt::{CallFailure, DataReceiver, Event, FailureKind, Receipt, ReceiptBody};
+pub use hash::{Hash, merkle_proof, merkle_root, merkle_verify, tagged_hash, tags};
+pub use receipt::{CallFailure, DataReceiver, Event, FailureKind, Receipt, ReceiptBatch, ReceiptBody};
 pub use tx::{Action, PublicKey, Signature, SignedTransaction, Transaction};
 
 /// Re-export of the codec so dependants use the exact same version.

@@ -179,6 +179,49 @@ impl Receipt {
     }
 }
 
+/// The leaf of a block's outgoing-receipts root for destination `dest`: its receipts for `dest`
+/// (possibly none), whose sequence numbers start at `first_seq`.
+pub fn outgoing_leaf(source: ShardId, dest: ShardId, first_seq: u64, receipts: &[Receipt]) -> Hash {
+    hash_encoded(tags::OUTGOING_RECEIPTS, &(source, dest, first_seq, receipts))
+}
+
+/// The leaves of a block's outgoing-receipts root, one per shard `0..num_shards` (also when
+/// empty, so a destination can prove it holds *all* of the block's receipts for it): `outgoing`
+/// in block order, split by destination; `first_seq[d]` is the stream position of the first.
+pub fn outgoing_leaves(source: ShardId, num_shards: u32, first_seq: &[u64], outgoing: &[Receipt]) -> Vec<Hash> {
+    (0..num_shards)
+        .map(|d| {
+            let mine: Vec<Receipt> = outgoing.iter().filter(|r| r.dest_shard == d).cloned().collect();
+            outgoing_leaf(source, d, first_seq.get(d as usize).copied().unwrap_or(0), &mine)
+        })
+        .collect()
+}
+
+/// A block's outgoing-receipts root (the header's `outgoing_receipts_root`).
+pub fn outgoing_root(source: ShardId, num_shards: u32, first_seq: &[u64], outgoing: &[Receipt]) -> Hash {
+    crate::merkle_root(&outgoing_leaves(source, num_shards, first_seq, outgoing))
+}
+
+/// What a source shard's block sent one destination, with the proof that it is all of it: the
+/// source header (its `outgoing_receipts_root`), the commit certificate of that header (signed by
+/// more than 2/3 of the source committee at the header's epoch), and the Merkle path of the
+/// destination's leaf.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct ReceiptBatch {
+    /// The source block's header.
+    pub header: crate::BlockHeader,
+    /// The source block's commit certificate.
+    pub cert: crate::CommitCertificate,
+    /// The destination shard.
+    pub dest: ShardId,
+    /// The stream position of the first receipt (the cursor, for an empty batch).
+    pub first_seq: u64,
+    /// The receipts, in stream order.
+    pub receipts: Vec<Receipt>,
+    /// The siblings from the destination's leaf to the root ([`crate::merkle_proof`]).
+    pub path: Vec<Hash>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,6 +145,9 @@ pub struct Scheduled<E> {
     pub executions: Vec<(Hash, Execution)>,
     /// Receipts for other shards, numbered, in the order they were made.
     pub outgoing: Vec<Receipt>,
+    /// Per destination shard `0..num_shards`: the stream position of the block's first receipt
+    /// for it (the stream's cursor when the block sent it none). Leaves of the outgoing root.
+    pub first_outgoing: Vec<u64>,
     /// Gas burnt by the block.
     pub gas_used: Gas,
     /// Tokens burnt as fees by the block.
@@ -199,10 +202,12 @@ pub fn run_block<S: ScheduleState, E>(
         skipped: Vec::new(),
         executions: Vec::new(),
         outgoing: Vec::new(),
+        first_outgoing: Vec::new(),
         gas_used: 0,
         fees_burnt: 0,
         delayed: 0,
     };
+    let first_outgoing: Vec<u64> = (0..block.num_shards).map(|d| st.next_outgoing(d)).collect();
 
     // 1. Incoming receipts must continue their streams.
     for r in &incoming {
@@ -251,6 +256,7 @@ pub fn run_block<S: ScheduleState, E>(
         route(st, &mut work, &mut out, block, applied, id);
     }
     out.delayed = requeue(st, work, (head, tail))?;
+    out.first_outgoing = first_outgoing;
     Ok(out)
 }
 

@@ -13,7 +13,9 @@
 //! 5. it carries no incoming receipts: receipts from other shards enter only with a proven batch
 //!    (source header, certificate, Merkle path), which is not built yet;
 //! 6. executing it includes every transaction (none is skipped) and gives the header's state root,
-//!    receipt roots and gas used.
+//!    receipt roots and gas used. The outgoing-receipts root is a Merkle root over one leaf per
+//!    destination shard, also when empty ([`tutti_primitives::receipt::outgoing_root`]), so a
+//!    destination can prove it holds all of a block's receipts for it.
 
 use std::collections::HashSet;
 
@@ -207,7 +209,7 @@ pub fn build(
         timestamp_ms,
         tx_root: tx_root(&txs),
         state_root: output.state_root,
-        outgoing_receipts_root: receipts_root(&output.outgoing),
+        outgoing_receipts_root: output.outgoing_root(p.shard_id, chain.spec().num_shards),
         incoming_receipts_root: receipts_root(&[]),
         gas_used: output.gas_used,
         proposer: key.public_key().to_bytes(),
@@ -318,7 +320,11 @@ pub fn validate(
         });
     }
     let checks = [
-        ("outgoing", h.outgoing_receipts_root, receipts_root(&output.outgoing)),
+        (
+            "outgoing",
+            h.outgoing_receipts_root,
+            output.outgoing_root(spec.shard_id, spec.num_shards),
+        ),
         ("incoming", h.incoming_receipts_root, receipts_root(incoming)),
     ];
     for (which, header, computed) in checks {

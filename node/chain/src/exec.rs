@@ -86,6 +86,9 @@ pub struct BlockOutput {
     pub executions: Vec<(Hash, Execution)>,
     /// Receipts for other shards, numbered.
     pub outgoing: Vec<Receipt>,
+    /// Per destination shard: the stream position of the block's first receipt for it (the
+    /// cursor when there is none); with `outgoing`, the leaves of the outgoing-receipts root.
+    pub first_outgoing: Vec<u64>,
     /// Gas burnt by the block.
     pub gas_used: Gas,
     /// Tokens burnt as fees by the block (they leave circulation; state key [`BURNT`]).
@@ -94,6 +97,13 @@ pub struct BlockOutput {
     pub delayed: u64,
     /// The state's value writes, for the newest-value cache once the batch is written.
     pub state_writes: StateWrites,
+}
+
+impl BlockOutput {
+    /// The block's outgoing-receipts root (one leaf per destination shard).
+    pub fn outgoing_root(&self, shard: ShardId, num_shards: u32) -> Hash {
+        tutti_primitives::receipt::outgoing_root(shard, num_shards, &self.first_outgoing, &self.outgoing)
+    }
 }
 
 type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
@@ -232,6 +242,11 @@ const QUEUE_TAIL: &[u8] = b"q/tail";
 /// State key of the total of fees burnt since genesis (a SCALE `u128`).
 pub const BURNT: &[u8] = b"z/burnt";
 
+/// State key of the next sequence number of the stream to `dest`.
+pub(crate) fn outgoing_cursor_key(dest: ShardId) -> Vec<u8> {
+    key(b"o/", &dest.to_be_bytes())
+}
+
 fn queue_item(i: u64) -> Vec<u8> {
     key(b"q/i/", &i.to_be_bytes())
 }
@@ -269,11 +284,11 @@ impl ScheduleState for BlockState {
         self.put_encoded(key(b"n/", &source.to_be_bytes()), Some(&seq));
     }
     fn next_outgoing(&self, dest: ShardId) -> u64 {
-        self.get_decoded(&key(b"o/", &dest.to_be_bytes()), "stream sequence")
+        self.get_decoded(&outgoing_cursor_key(dest), "stream sequence")
             .unwrap_or(0)
     }
     fn set_next_outgoing(&mut self, dest: ShardId, seq: u64) {
-        self.put_encoded(key(b"o/", &dest.to_be_bytes()), Some(&seq));
+        self.put_encoded(outgoing_cursor_key(dest), Some(&seq));
     }
 }
 
@@ -345,6 +360,7 @@ pub fn execute_block(
             .collect(),
         executions: scheduled.executions,
         outgoing: scheduled.outgoing,
+        first_outgoing: scheduled.first_outgoing,
         gas_used: scheduled.gas_used,
         fees_burnt: scheduled.fees_burnt,
         delayed: scheduled.delayed,

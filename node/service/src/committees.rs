@@ -5,9 +5,31 @@
 use tutti_chain::Genesis;
 use tutti_consensus::{
     bls::{PublicKey, Signature},
-    fbft::committee::{CommitteeSource, Seat, SourceError},
+    fbft::{
+        BlsCrypto, CertKind, Committee, QuorumCert,
+        committee::{CommitteeSource, Seat, SourceError},
+        verify_certificate,
+    },
 };
-use tutti_primitives::ShardId;
+use tutti_primitives::{BlockHeader, CommitCertificate, ShardId};
+
+/// Checks that `cert` commits `header` with more than 2/3 of the power of the committee of the
+/// header's shard at the header's epoch (the check a destination runs on a receipt batch).
+pub fn check_commit(
+    source: &dyn CommitteeSource,
+    header: &BlockHeader,
+    cert: &CommitCertificate,
+) -> Result<(), String> {
+    let seats = source.seats(header.shard_id, header.epoch).map_err(|e| e.to_string())?;
+    let committee = Committee::from_seats(&seats).map_err(|e| e.to_string())?;
+    let crypto = BlsCrypto::from_seats(&seats, None).map_err(|e| e.to_string())?;
+    let qc = QuorumCert {
+        height: header.height,
+        hash: header.hash(),
+        cert: cert.clone(),
+    };
+    verify_certificate(&committee, &crypto, CertKind::Commit, &qc)
+}
 
 /// Committees read from the genesis file.
 #[derive(Clone, Debug)]
@@ -89,5 +111,45 @@ mod tests {
             source.seats(g.num_shards, 0),
             Err(SourceError::UnknownShard { .. })
         ));
+    }
+
+    #[test]
+    fn commit_certificates_need_two_thirds_of_the_members_of_that_shard_and_epoch() {
+        use tutti_consensus::fbft::message::{commit_message, tags};
+        let keys: Vec<SecretKey> = (1..=4u8).map(|i| SecretKey::from_seed(&[i; 32])).collect();
+        let source = GenesisCommittees::new(&crate::dev::testnet_genesis(&keys)).expect("a valid genesis");
+        let header = BlockHeader {
+            height: 5,
+            ..crate::dev::testnet_genesis(&keys).header(tutti_primitives::Hash::ZERO)
+        };
+        let sign = |signers: &[usize], by: &[SecretKey]| {
+            let msg = commit_message(header.height, &header.hash(), 0);
+            let sigs: Vec<_> = by.iter().map(|k| k.sign(tags::COMMIT, &msg)).collect();
+            let mut bitmap = vec![0u8; 1];
+            for i in signers {
+                bitmap[0] |= 1 << i;
+            }
+            CommitCertificate {
+                view: 0,
+                signature: tutti_consensus::bls::Signature::aggregate(&sigs)
+                    .expect("signatures")
+                    .to_bytes(),
+                signers: bitmap,
+            }
+        };
+        // Three of four members: a quorum.
+        check_commit(&source, &header, &sign(&[0, 1, 2], &keys[..3])).expect("a quorum");
+        // Two of four: not more than 2/3.
+        let e = check_commit(&source, &header, &sign(&[0, 1], &keys[..2])).unwrap_err();
+        assert!(e.contains("not more than 2/3"), "{e}");
+        // Strangers' signatures under members' bits do not verify.
+        let strangers: Vec<SecretKey> = (10..=12u8).map(|i| SecretKey::from_seed(&[i; 32])).collect();
+        assert!(check_commit(&source, &header, &sign(&[0, 1, 2], &strangers)).is_err());
+        // Another shard has no such committee.
+        let elsewhere = BlockHeader {
+            shard_id: 3,
+            ..header.clone()
+        };
+        assert!(check_commit(&source, &elsewhere, &sign(&[0, 1, 2], &keys[..3])).is_err());
     }
 }

@@ -1,0 +1,235 @@
+//! Receipt batches between shards: what a source shard's committed block sent one destination,
+//! with the proof that it is all of it ([`ReceiptBatch`]), made from the store
+//! ([`Chain::receipt_batch`]) and checked by the destination ([`verify_batch`]).
+//!
+//! A destination shard `d` accepts a batch only if, in this order (cheap checks first):
+//! 1. it holds at most [`MAX_BATCH_RECEIPTS`] receipts;
+//! 2. it is for `d`, from another existing shard;
+//! 3. its receipts are the source's, for `d`, numbered `first_seq, first_seq + 1, ...`;
+//! 4. the destination's leaf (`source, d, first_seq, receipts`) is at index `d` of the header's
+//!    outgoing-receipts root, by the Merkle path (the number of leaves is `d`'s own shard count);
+//! 5. `first_seq` is the next position `d` expects from the source (kept in `d`'s state: below it
+//!    is a replay, above it a gap);
+//! 6. the commit certificate signs the header with more than 2/3 of the source committee at the
+//!    header's epoch (checked by the caller's `check_cert`, which knows the committees).
+
+use parity_scale_codec::Decode;
+use tutti_primitives::{
+    BlockHeader, CommitCertificate, Hash, Height, Receipt, ReceiptBatch, ShardId, merkle_proof, merkle_verify,
+    receipt::{outgoing_leaf, outgoing_leaves},
+};
+
+use crate::{Chain, ChainError, Result, exec::outgoing_cursor_key};
+
+/// Most receipts one batch may carry (bounds what a peer can make a node hash and hold).
+pub const MAX_BATCH_RECEIPTS: usize = 100_000;
+
+/// Why a receipt batch was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// More receipts than [`MAX_BATCH_RECEIPTS`].
+    #[error("the batch carries {receipts} receipts, more than {MAX_BATCH_RECEIPTS}")]
+    Oversize {
+        /// How many.
+        receipts: usize,
+    },
+    /// For another shard.
+    #[error("the batch is for shard {dest}, not this shard {shard}")]
+    WrongDestination {
+        /// The batch's destination.
+        dest: ShardId,
+        /// This shard.
+        shard: ShardId,
+    },
+    /// From a shard that does not exist, or from this shard itself.
+    #[error("the batch comes from shard {source_shard}, which cannot send to shard {shard} of {shards}")]
+    BadSource {
+        /// The header's shard.
+        source_shard: ShardId,
+        /// This shard.
+        shard: ShardId,
+        /// How many shards there are.
+        shards: u32,
+    },
+    /// A receipt's own fields disagree with its place in the batch.
+    #[error("receipt {index} of the batch: {reason}")]
+    Mismatch {
+        /// Its index.
+        index: usize,
+        /// What disagrees.
+        reason: &'static str,
+    },
+    /// The Merkle path does not lead to the header's outgoing-receipts root.
+    #[error("the batch from shard {source_shard} block {height} does not match its header's outgoing-receipts root")]
+    BadPath {
+        /// The source shard.
+        source_shard: ShardId,
+        /// The source block.
+        height: Height,
+    },
+    /// Its receipts were already delivered.
+    #[error(
+        "the batch from shard {source_shard} starts at {got}; shard {shard} already has everything before {expected}"
+    )]
+    Replay {
+        /// The source shard.
+        source_shard: ShardId,
+        /// This shard.
+        shard: ShardId,
+        /// Its first position.
+        got: u64,
+        /// The next position expected.
+        expected: u64,
+    },
+    /// Receipts before it are missing.
+    #[error("the batch from shard {source_shard} starts at {got}; shard {shard} expects {expected} first")]
+    Gap {
+        /// The source shard.
+        source_shard: ShardId,
+        /// This shard.
+        shard: ShardId,
+        /// Its first position.
+        got: u64,
+        /// The next position expected.
+        expected: u64,
+    },
+    /// The commit certificate does not carry the source committee's quorum.
+    #[error("the certificate of shard {source_shard} block {height}: {reason}")]
+    Certificate {
+        /// The source shard.
+        source_shard: ShardId,
+        /// The source block.
+        height: Height,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Checks a receipt batch for shard `shard` of `num_shards`, which expects position `expected`
+/// next from the batch's source (rules in the module doc). `check_cert` verifies a commit
+/// certificate over a header against the source committee of the header's epoch.
+pub fn verify_batch(
+    batch: &ReceiptBatch,
+    shard: ShardId,
+    num_shards: u32,
+    expected: u64,
+    check_cert: impl FnOnce(&BlockHeader, &CommitCertificate) -> std::result::Result<(), String>,
+) -> std::result::Result<(), BatchError> {
+    let h = &batch.header;
+    let source_shard = h.shard_id;
+    if batch.receipts.len() > MAX_BATCH_RECEIPTS {
+        return Err(BatchError::Oversize {
+            receipts: batch.receipts.len(),
+        });
+    }
+    if batch.dest != shard {
+        return Err(BatchError::WrongDestination {
+            dest: batch.dest,
+            shard,
+        });
+    }
+    if source_shard >= num_shards || source_shard == shard {
+        return Err(BatchError::BadSource {
+            source_shard,
+            shard,
+            shards: num_shards,
+        });
+    }
+    for (index, r) in batch.receipts.iter().enumerate() {
+        let reason = if r.source_shard != source_shard {
+            "its source shard is not the header's"
+        } else if r.dest_shard != shard {
+            "its destination is not this shard"
+        } else if Some(r.seq) != batch.first_seq.checked_add(index as u64) {
+            "its sequence number is not its position in the stream"
+        } else {
+            continue;
+        };
+        return Err(BatchError::Mismatch { index, reason });
+    }
+    let leaf = outgoing_leaf(source_shard, shard, batch.first_seq, &batch.receipts);
+    if !merkle_verify(
+        &h.outgoing_receipts_root,
+        &leaf,
+        shard as usize,
+        num_shards as usize,
+        &batch.path,
+    ) {
+        return Err(BatchError::BadPath {
+            source_shard,
+            height: h.height,
+        });
+    }
+    let got = batch.first_seq;
+    if got < expected {
+        return Err(BatchError::Replay {
+            source_shard,
+            shard,
+            got,
+            expected,
+        });
+    }
+    if got > expected {
+        return Err(BatchError::Gap {
+            source_shard,
+            shard,
+            got,
+            expected,
+        });
+    }
+    check_cert(h, &batch.cert).map_err(|reason| BatchError::Certificate {
+        source_shard,
+        height: h.height,
+        reason,
+    })
+}
+
+impl Chain {
+    /// The batch that committed block `height` of this shard sent shard `dest` (possibly empty),
+    /// with its proof; `None` if the block is not (yet) stored with a certificate.
+    pub fn receipt_batch(&self, height: Height, dest: ShardId) -> Result<Option<ReceiptBatch>> {
+        let spec = self.spec();
+        if dest >= spec.num_shards {
+            return Ok(None);
+        }
+        let Some(block) = self.block_by_number(height)? else {
+            return Ok(None);
+        };
+        let Some(cert) = block.commit.clone() else {
+            return Ok(None);
+        };
+        let outgoing = self.outgoing(height)?;
+        let mut first_seq = Vec::with_capacity(spec.num_shards as usize);
+        for d in 0..spec.num_shards {
+            let first = match outgoing.iter().find(|r| r.dest_shard == d) {
+                Some(r) => r.seq,
+                // No receipt for d: its stream's cursor, unchanged by this block.
+                None => self.cursor(&outgoing_cursor_key(d), height)?,
+            };
+            first_seq.push(first);
+        }
+        let leaves: Vec<Hash> = outgoing_leaves(spec.shard_id, spec.num_shards, &first_seq, &outgoing);
+        let path = merkle_proof(&leaves, dest as usize)
+            .ok_or_else(|| ChainError::Tree(format!("no leaf {dest} among {} outgoing leaves", leaves.len())))?;
+        let receipts: Vec<Receipt> = outgoing.into_iter().filter(|r| r.dest_shard == dest).collect();
+        Ok(Some(ReceiptBatch {
+            header: block.header,
+            cert,
+            dest,
+            first_seq: first_seq[dest as usize],
+            receipts,
+            path,
+        }))
+    }
+
+    /// A stream cursor (a SCALE `u64`, 0 when absent) in the state at `height`.
+    fn cursor(&self, key: &[u8], height: Height) -> Result<u64> {
+        match self.state().get(key, height)? {
+            Some(bytes) => u64::decode(&mut bytes.as_slice()).map_err(|e| ChainError::Corrupt {
+                what: "stream cursor",
+                detail: e.to_string(),
+            }),
+            None => Ok(0),
+        }
+    }
+}
