@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use parity_scale_codec::{Decode, Encode};
 use tutti_primitives::{
-    Account, Address, Amount, BlockHeader, CommitCertificate, Hash, Height, Receipt, SignedTransaction,
+    Account, Address, Amount, BlockHeader, CommitCertificate, Hash, Height, Receipt, ShardId, SignedTransaction,
 };
 use tutti_runtime::{BlockContext, CallContext, CallOutcome, Runtime, apply::Execution};
 
@@ -114,14 +114,28 @@ impl Chain {
     /// that holds another chain, and one whose state root at the head does not match the head
     /// header (a damaged store).
     pub fn open(store: Arc<dyn Store>, genesis: &Genesis) -> Result<Chain> {
+        Chain::open_shard(store, genesis, 0)
+    }
+
+    /// Opens (or creates) the store of shard `shard` of the genesis: its genesis state holds the
+    /// accounts whose home shard it is.
+    pub fn open_shard(store: Arc<dyn Store>, genesis: &Genesis, shard: ShardId) -> Result<Chain> {
         let db = StateDb::new(store.clone());
-        let spec = genesis.spec();
-        let accounts = genesis.accounts().map_err(|e| ChainError::Storage(e.to_string()))?;
+        if shard >= genesis.num_shards.max(1) {
+            return Err(ChainError::Storage(format!(
+                "shard {shard} does not exist: the genesis has {} shards",
+                genesis.num_shards
+            )));
+        }
+        let spec = genesis.spec_of(shard);
+        let accounts = genesis
+            .accounts_on(shard)
+            .map_err(|e| ChainError::Storage(e.to_string()))?;
         // The genesis header depends only on the genesis state, which we can compute in memory.
         let mut batch = WriteBatch::new();
         let mem: Arc<dyn Store> = Arc::new(crate::MemStore::new());
         let root = exec::write_genesis(&StateDb::new(mem), &accounts, &mut WriteBatch::new())?;
-        let header = genesis.header(root);
+        let header = genesis.header_of(shard, root);
         let genesis_hash = header.hash();
         match store.get(Column::Meta, b"genesis")? {
             Some(stored) => {

@@ -6,19 +6,23 @@
 //!   "numShards": 1,
 //!   "timestampMs": 1763683200000,
 //!   "accounts": [{ "address": "tt1...", "balance": "1000000000000000000000000" }],
-//!   "validators": [{ "blsPublicKey": "0x...96 hex digits...", "stake": "1000000" }],
+//!   "validators": [{ "blsPublicKey": "0x...96 hex digits...", "stake": "1000000", "shard": 0 }],
 //!   "params": { "blockGasLimit": 100000000000, "maxReceiptsPerBlock": 50000 }
 //! }
 //! ```
 //!
 //! Amounts are decimal strings (they exceed what JSON numbers hold exactly). Unknown fields are
 //! refused, so a typo does not silently give a different chain.
+//!
+//! With `numShards` S > 1 (at most [`MAX_SHARDS`]), shard 0 is the beacon chain and also holds
+//! accounts; every account starts on its home shard (`address[0..8]` LE mod S) and every
+//! validator sits on the shard it names (`shard`, default 0), each shard with at least one.
 
 use std::{collections::BTreeSet, path::Path};
 
 use serde::{Deserialize, Serialize};
 use tutti_primitives::{
-    Account, Address, Amount, BlockHeader, ChainId, Gas, Hash, tagged_hash, tags::GENESIS_RANDOMNESS,
+    Account, Address, Amount, BlockHeader, ChainId, Gas, Hash, ShardId, tagged_hash, tags::GENESIS_RANDOMNESS,
 };
 
 use crate::{ShardSpec, TxRules};
@@ -47,6 +51,13 @@ pub enum GenesisError {
     Invalid(String),
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Most shards a chain may have.
+pub const MAX_SHARDS: u32 = 64;
+
 /// An account funded at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -65,6 +76,9 @@ pub struct GenesisValidator {
     pub bls_public_key: String,
     /// Stake, decimal.
     pub stake: String,
+    /// The shard whose committee it sits on (0 when absent).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shard: u32,
     /// Proof of possession of the key (its BLS signature over itself), `0x` + 192 hex digits.
     /// Required for committees of more than one, where keys are aggregated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,9 +154,9 @@ impl Genesis {
         if self.chain_id == 0 {
             return Err(GenesisError::Invalid("chainId must not be 0".into()));
         }
-        if self.num_shards != 1 {
+        if self.num_shards == 0 || self.num_shards > MAX_SHARDS {
             return Err(GenesisError::Invalid(format!(
-                "numShards is {}; this node runs a single-shard chain (numShards 1) until sharding lands",
+                "numShards is {}; it must be between 1 and {MAX_SHARDS}",
                 self.num_shards
             )));
         }
@@ -167,8 +181,23 @@ impl Genesis {
                     u64::MAX
                 )));
             }
-            if self.validators.len() > 1 {
+            if v.shard >= self.num_shards {
+                return Err(GenesisError::Invalid(format!(
+                    "validator {} sits on shard {}, but the chain has shards 0 to {}",
+                    v.bls_public_key,
+                    v.shard,
+                    self.num_shards - 1
+                )));
+            }
+            if self.validators.iter().filter(|w| w.shard == v.shard).count() > 1 {
                 self.validator_pop(v)?;
+            }
+        }
+        for shard in 0..self.num_shards {
+            if !self.validators.iter().any(|v| v.shard == shard) {
+                return Err(GenesisError::Invalid(format!(
+                    "shard {shard} has no validator; every shard needs a committee"
+                )));
             }
         }
         if self.params.max_receipts_per_block == 0 {
@@ -246,22 +275,42 @@ impl Genesis {
         Ok(self.accounts()?.iter().map(|(_, a)| a.balance).sum())
     }
 
+    /// The funded accounts that start on `shard` (their home shard).
+    pub fn accounts_on(&self, shard: ShardId) -> Result<Vec<(Address, Account)>, GenesisError> {
+        let n = self.num_shards.max(1);
+        Ok(self
+            .accounts()?
+            .into_iter()
+            .filter(|(a, _)| a.home_shard(n) == shard)
+            .collect())
+    }
+
     /// The execution parameters of shard 0.
     pub fn spec(&self) -> ShardSpec {
+        self.spec_of(0)
+    }
+
+    /// The execution parameters of `shard`.
+    pub fn spec_of(&self, shard: ShardId) -> ShardSpec {
         ShardSpec {
-            shard_id: 0,
+            shard_id: shard,
             num_shards: self.num_shards,
-            rules: TxRules::new(self.chain_id),
+            rules: TxRules::new(self.chain_id).on_shard(shard, self.num_shards.max(1)),
             max_receipts_per_block: self.params.max_receipts_per_block,
             block_gas_limit: self.params.block_gas_limit,
         }
     }
 
-    /// The genesis header over the genesis state root.
+    /// Shard 0's genesis header over the genesis state root.
     pub fn header(&self, state_root: Hash) -> BlockHeader {
+        self.header_of(0, state_root)
+    }
+
+    /// `shard`'s genesis header over its genesis state root.
+    pub fn header_of(&self, shard: ShardId, state_root: Hash) -> BlockHeader {
         BlockHeader {
             chain_id: self.chain_id,
-            shard_id: 0,
+            shard_id: shard,
             height: 0,
             epoch: 0,
             view: 0,
@@ -296,6 +345,7 @@ mod tests {
             validators: vec![GenesisValidator {
                 bls_public_key: format!("0x{}", "ab".repeat(48)),
                 stake: "1".into(),
+                shard: 0,
                 bls_pop: None,
             }],
             params: GenesisParams::default(),
@@ -353,6 +403,49 @@ mod tests {
             balance: u128::MAX.to_string(),
         });
         bad(g, "overflows");
+
+        // Shards: a count in range, validators on existing shards, a committee on every shard,
+        // proofs of possession wherever a shard has more than one validator.
+        let mut g = sample();
+        g.num_shards = 0;
+        bad(g.clone(), "between 1 and 64");
+        g.num_shards = MAX_SHARDS + 1;
+        bad(g, "between 1 and 64");
+        let mut g = sample();
+        g.num_shards = 2;
+        bad(g.clone(), "shard 1 has no validator");
+        let mut other = g.validators[0].clone();
+        other.bls_public_key = format!("0x{}", "cd".repeat(48));
+        other.shard = 2;
+        g.validators.push(other);
+        bad(g.clone(), "sits on shard 2");
+        g.validators[1].shard = 1;
+        g.check()
+            .expect("one validator on each shard needs no proof of possession");
+        let json = g.to_json();
+        assert!(json.contains("\"shard\": 1"), "{json}");
+        assert_eq!(serde_json::from_str::<Genesis>(&json).unwrap(), g);
+        // Each shard's genesis state holds the accounts whose home shard it is.
+        let mut g2 = g.clone();
+        g2.accounts = (0..8u8)
+            .map(|i| GenesisAccount {
+                address: Address([i; 32]).to_string(),
+                balance: "5".into(),
+            })
+            .collect();
+        let on = |s| {
+            g2.accounts_on(s)
+                .unwrap()
+                .into_iter()
+                .map(|(a, _)| a)
+                .collect::<Vec<_>>()
+        };
+        let (zero, one) = (on(0), on(1));
+        assert_eq!(zero.len() + one.len(), 8);
+        assert!(zero.iter().all(|a| a.home_shard(2) == 0) && one.iter().all(|a| a.home_shard(2) == 1));
+        assert!(!zero.is_empty() && !one.is_empty());
+        assert_eq!(g2.spec_of(1).rules.shard, 1);
+        assert_ne!(g2.header_of(0, Hash::ZERO).hash(), g2.header_of(1, Hash::ZERO).hash());
 
         std::fs::write(&path, "{\"chainId\": 7, \"bogus\": 1}").unwrap();
         let e = Genesis::from_file(&path).unwrap_err().to_string();

@@ -9,7 +9,7 @@
 //! for the whole batch, about 2.5x cheaper per signature than one at a time from 64 signatures
 //! up, with exactly the answers single checks give.
 
-use tutti_primitives::{Action, Amount, ChainId, Gas, Nonce, SignedTransaction, codec::Decode};
+use tutti_primitives::{Action, Amount, ChainId, Gas, Nonce, ShardId, SignedTransaction, codec::Decode};
 
 use tutti_runtime::gas::{GasSchedule, HostCost};
 
@@ -29,6 +29,10 @@ pub struct TxRules {
     pub inclusion: HostCost,
     /// Lowest accepted gas price.
     pub min_gas_price: Amount,
+    /// This shard: a transaction is accepted only on its signer's home shard.
+    pub shard: ShardId,
+    /// How many shards the chain has.
+    pub num_shards: u32,
 }
 
 impl TxRules {
@@ -41,6 +45,17 @@ impl TxRules {
             max_gas: 10_000_000_000,
             inclusion: GasSchedule::default().transaction,
             min_gas_price: 1,
+            shard: 0,
+            num_shards: 1,
+        }
+    }
+
+    /// The same rules on shard `shard` of `num_shards`.
+    pub fn on_shard(self, shard: ShardId, num_shards: u32) -> Self {
+        TxRules {
+            shard,
+            num_shards,
+            ..self
         }
     }
 }
@@ -84,6 +99,14 @@ pub enum TxError {
         got: ChainId,
         /// This chain.
         expected: ChainId,
+    },
+    /// The signer's account lives on another shard.
+    #[error("the signer's account lives on shard {home}, not on this shard {shard}; send it to a node of shard {home}")]
+    WrongShard {
+        /// The signer's home shard.
+        home: ShardId,
+        /// This shard.
+        shard: ShardId,
     },
     /// Signature or public key refused.
     #[error("bad signature: {0}")]
@@ -237,6 +260,17 @@ pub fn check_rules(stx: &SignedTransaction, encoded_len: usize, rules: &TxRules)
             expected: rules.chain_id,
         });
     }
+    let home = if rules.num_shards > 1 {
+        tx.sender().home_shard(rules.num_shards)
+    } else {
+        0
+    };
+    if home != rules.shard {
+        return Err(TxError::WrongShard {
+            home,
+            shard: rules.shard,
+        });
+    }
     max_cost(stx)?;
     Ok(())
 }
@@ -380,6 +414,23 @@ pub(crate) mod tests {
             check_stateless(&good, rules.max_tx_bytes + 1, &rules),
             Err(TxError::TooLarge { .. })
         ));
+        // On a chain of 4 shards, only the signer's home shard takes it, and the error names it.
+        let home = good.tx.sender().home_shard(4);
+        let here = rules.clone().on_shard(home, 4);
+        assert_eq!(check_stateless(&good, len, &here), Ok(()));
+        let elsewhere = rules.clone().on_shard((home + 1) % 4, 4);
+        let e = check_stateless(&good, len, &elsewhere).unwrap_err();
+        assert_eq!(
+            e,
+            TxError::WrongShard {
+                home,
+                shard: (home + 1) % 4
+            }
+        );
+        assert!(
+            e.to_string().contains(&format!("send it to a node of shard {home}")),
+            "{e}"
+        );
 
         let acc = Account {
             balance: 2_000_004,

@@ -51,6 +51,7 @@ fn setup() -> (SecretKey, Runtime, Chain) {
         validators: vec![GenesisValidator {
             bls_public_key: format!("0x{}", hex::encode(key.public_key().to_bytes())),
             stake: "1".into(),
+            shard: 0,
             bls_pop: None,
         }],
         params: GenesisParams::default(),

@@ -83,6 +83,7 @@ impl Source {
             validators: vec![tutti_chain::genesis::GenesisValidator {
                 bls_public_key: format!("0x{}", hex::encode(key.public_key().to_bytes())),
                 stake: "1".into(),
+                shard: 0,
                 bls_pop: None,
             }],
             params: Default::default(),

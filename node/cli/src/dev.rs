@@ -202,6 +202,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let config = NodeConfig {
+        shard: None,
         genesis,
         data_dir: Some(args.data_dir.clone()),
         validator: Some(dev::dev_validator()),

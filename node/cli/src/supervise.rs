@@ -7,8 +7,8 @@
 //!   delay, doubled for every consecutive quick failure (one that ran less than [`QUICK`]), and
 //!   given up after [`MAX_QUICK_FAILURES`] of them in a row (a node that cannot start is not
 //!   restarted forever).
-//! - The testnet stops when the validators running or about to restart hold no quorum (more than
-//!   2/3 of the stake): the chain could not finalize another block.
+//! - The testnet stops when, on some shard, the validators running or about to restart hold no
+//!   quorum (more than 2/3 of that shard's stake): that shard could not finalize another block.
 
 use std::time::{Duration, Instant};
 
@@ -47,18 +47,19 @@ pub enum AfterExit {
 /// The testnet's view of its validators.
 #[derive(Debug)]
 pub struct Supervisor {
-    stakes: Vec<u128>,
+    /// Each node's shard and stake.
+    seats: Vec<(u32, u128)>,
     restart: Option<Duration>,
     states: Vec<State>,
     quick_failures: Vec<u32>,
 }
 
 impl Supervisor {
-    /// Validators with these stakes, all just started at `now`.
-    pub fn new(stakes: Vec<u128>, restart: Option<Duration>, now: Instant) -> Self {
-        let n = stakes.len();
+    /// Validators on these (shard, stake) seats, all just started at `now`.
+    pub fn new(seats: Vec<(u32, u128)>, restart: Option<Duration>, now: Instant) -> Self {
+        let n = seats.len();
         Self {
-            stakes,
+            seats,
             restart,
             states: vec![State::Running { since: now }; n],
             quick_failures: vec![0; n],
@@ -113,16 +114,25 @@ impl Supervisor {
         matches!(self.states.get(i), Some(State::Running { .. }))
     }
 
-    /// Validators running or waiting to restart, if their stake is no quorum: `(count, total)`.
-    pub fn lost_quorum(&self) -> Option<(usize, usize)> {
-        let live: Vec<usize> = (0..self.states.len())
-            .filter(|&i| !matches!(self.states[i], State::Dead { restart_at: None }))
-            .collect();
-        let power: u128 = live.iter().map(|&i| self.stakes[i]).sum();
-        let total: u128 = self.stakes.iter().sum();
-        // The consensus rule: strictly more than 2/3 of the total.
-        let quorum = power.saturating_mul(3) > total.saturating_mul(2);
-        (!quorum).then_some((live.len(), self.states.len()))
+    /// A shard whose validators running or waiting to restart hold no quorum of its stake:
+    /// `(shard, live, total)` (validators counted on that shard).
+    pub fn lost_quorum(&self) -> Option<(u32, usize, usize)> {
+        let mut shards: Vec<u32> = self.seats.iter().map(|(s, _)| *s).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        shards.into_iter().find_map(|shard| {
+            let on: Vec<usize> = (0..self.seats.len()).filter(|&i| self.seats[i].0 == shard).collect();
+            let live: Vec<usize> = on
+                .iter()
+                .copied()
+                .filter(|&i| !matches!(self.states[i], State::Dead { restart_at: None }))
+                .collect();
+            let power: u128 = live.iter().map(|&i| self.seats[i].1).sum();
+            let total: u128 = on.iter().map(|&i| self.seats[i].1).sum();
+            // The consensus rule: strictly more than 2/3 of the total.
+            let quorum = power.saturating_mul(3) > total.saturating_mul(2);
+            (!quorum).then_some((shard, live.len(), on.len()))
+        })
     }
 }
 
@@ -156,29 +166,40 @@ mod tests {
     #[test]
     fn a_dead_node_stays_down_without_restarts_and_quorum_is_counted_by_stake() {
         let t0 = Instant::now();
-        let mut s = Supervisor::new(vec![1; 4], None, t0);
+        let mut s = Supervisor::new(vec![(0, 1); 4], None, t0);
         assert_eq!(s.exited(2, t0 + 60 * S), AfterExit::StaysDown);
         assert!(!s.is_running(2));
         assert!(s.due(t0 + 1000 * S).is_empty());
         // Three of four equal stakes are a quorum (3 > 8/3); two are not.
         assert_eq!(s.lost_quorum(), None);
         s.exited(0, t0 + 61 * S);
-        assert_eq!(s.lost_quorum(), Some((2, 4)));
+        assert_eq!(s.lost_quorum(), Some((0, 2, 4)));
 
         // Stake, not heads: one validator with 70% keeps a quorum alone.
-        let mut s = Supervisor::new(vec![70, 10, 10, 10], None, t0);
+        let mut s = Supervisor::new(vec![(0, 70), (0, 10), (0, 10), (0, 10)], None, t0);
         for i in 1..4 {
             s.exited(i, t0 + 60 * S);
         }
         assert_eq!(s.lost_quorum(), None);
         s.exited(0, t0 + 60 * S);
-        assert_eq!(s.lost_quorum(), Some((0, 4)));
+        assert_eq!(s.lost_quorum(), Some((0, 0, 4)));
+
+        // Per shard: two shards of three; one dead on each keeps both; two dead on shard 1 stops it.
+        let mut s = Supervisor::new(vec![(0, 1), (0, 1), (0, 1), (1, 1), (1, 1), (1, 1)], None, t0);
+        s.exited(0, t0 + 60 * S);
+        assert_eq!(s.lost_quorum(), Some((0, 2, 3)), "2 of 3 is not more than 2/3");
+        let mut s = Supervisor::new(vec![(0, 1); 4].into_iter().chain(vec![(1, 1); 4]).collect(), None, t0);
+        s.exited(0, t0 + 60 * S);
+        s.exited(4, t0 + 60 * S);
+        assert_eq!(s.lost_quorum(), None, "3 of 4 on each shard");
+        s.exited(5, t0 + 60 * S);
+        assert_eq!(s.lost_quorum(), Some((1, 2, 4)));
     }
 
     #[test]
     fn restarts_are_delayed_backed_off_and_given_up_on_a_crash_loop() {
         let t0 = Instant::now();
-        let mut s = Supervisor::new(vec![1; 4], Some(2 * S), t0);
+        let mut s = Supervisor::new(vec![(0, 1); 4], Some(2 * S), t0);
         // A node that ran for a while restarts after the base delay.
         assert_eq!(s.exited(1, t0 + 100 * S), AfterExit::RestartIn(2 * S));
         // Waiting to restart still counts toward the quorum.

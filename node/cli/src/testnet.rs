@@ -63,6 +63,9 @@ pub struct NodeFile {
     /// Most transactions per block.
     #[serde(default = "default_block_txs")]
     pub max_block_txs: usize,
+    /// The shard a full node follows (a validator runs the shard the genesis seats it on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
 }
 
 fn default_block_time() -> u64 {
@@ -173,6 +176,7 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         .map(|b| b.parse::<Multiaddr>().map_err(|e| format!("bootnode `{b}`: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let config = NodeConfig {
+        shard: file.shard,
         genesis,
         data_dir: Some(data_dir.clone()),
         validator,
@@ -202,6 +206,7 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
             listen,
             bootnodes,
             chain_id,
+            // Set by the builder to the shard the node runs.
             shard: 0,
         }),
         site: None,
@@ -259,9 +264,13 @@ fn signing_records(data_dir: &Path) -> Result<PathBuf, String> {
 /// `tutti testnet`.
 #[derive(Args)]
 pub struct TestnetArgs {
-    /// Number of validators (processes).
+    /// Validators (processes) per shard.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     validators: u32,
+    /// Shards (shard 0 is the beacon chain); each runs its own committee of `--validators`.
+    /// Cross-shard receipts are not carried between nodes yet: they wait in their source's outbox.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    shards: u32,
     /// Node i serves RPC on base-port + i and listens for peers on base-port + 1000 + i.
     #[arg(long, default_value_t = 9500)]
     base_port: u16,
@@ -284,14 +293,16 @@ pub struct TestnetArgs {
     restart_dead: Option<u64>,
 }
 
-/// The files of a testnet's nodes (config path and RPC address) and the validators' stakes.
-type Prepared = (Vec<(PathBuf, SocketAddr)>, Vec<u128>);
+/// The files of a testnet's nodes (config path and RPC address) and each validator's shard and
+/// stake.
+type Prepared = (Vec<(PathBuf, SocketAddr)>, Vec<(u32, u128)>);
 
 /// Writes (or reuses) the testnet's files.
 fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
     let dir = &args.data_dir;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let n = args.validators as usize;
+    let per_shard = args.validators as usize;
+    let n = per_shard * args.shards as usize;
     let port = |offset: usize| -> Result<u16, String> {
         u16::try_from(args.base_port as usize + offset).map_err(|_| format!("base port {} is too high", args.base_port))
     };
@@ -320,14 +331,19 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
         node_keys.push(node_key);
     }
     let genesis_path = dir.join("genesis.json");
-    let genesis = dev::testnet_genesis(&keys);
+    let mut genesis = dev::testnet_genesis(&keys);
+    genesis.num_shards = args.shards;
+    for (i, v) in genesis.validators.iter_mut().enumerate() {
+        v.shard = (i / per_shard) as u32;
+    }
     if genesis_path.exists() {
         let existing = Genesis::from_file(&genesis_path).map_err(|e| e.to_string())?;
-        if existing.validators != genesis.validators {
+        if existing.validators != genesis.validators || existing.num_shards != genesis.num_shards {
             return Err(format!(
-                "{} holds a testnet with another committee ({} validators); use another --data-dir",
+                "{} holds a testnet with other committees ({} validators on {} shards); use another --data-dir",
                 dir.display(),
-                existing.validators.len()
+                existing.validators.len(),
+                existing.num_shards
             ));
         }
     } else {
@@ -359,6 +375,7 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             block_time_ms: args.block_time,
             base_timeout_ms: args.base_timeout,
             max_block_txs: default_block_txs(),
+            shard: None,
         };
         let path = dir.join(format!("node-{i}")).join("config.toml");
         let text = toml::to_string_pretty(&file).map_err(|e| e.to_string())?;
@@ -369,11 +386,13 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
         .validators
         .iter()
         .map(|v| {
-            v.stake
+            let stake = v
+                .stake
                 .parse::<u128>()
-                .map_err(|e| format!("genesis stake `{}`: {e}", v.stake))
+                .map_err(|e| format!("genesis stake `{}`: {e}", v.stake))?;
+            Ok((v.shard, stake))
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, String>>()?;
     Ok((out, stakes))
 }
 
@@ -401,14 +420,19 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     println!(
-        "Tutti testnet: {} validators, chain id {}, files in {}",
+        "Tutti testnet: {} validators on {} shard(s), chain id {}, files in {}",
         nodes.len(),
+        args.shards,
         dev::TESTNET_CHAIN_ID,
         args.data_dir.display()
     );
     if args.no_start {
         for (i, (config, rpc)) in nodes.iter().enumerate() {
-            println!("  node {i}  RPC http://{rpc}  config {}", config.display());
+            println!(
+                "  node {i}  shard {}  RPC http://{rpc}  config {}",
+                stakes[i].0,
+                config.display()
+            );
         }
         println!("Start each with: tutti node --config <config>");
         return ExitCode::SUCCESS;
@@ -422,8 +446,9 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
         match spawn_node(&exe, config) {
             Ok(c) => {
                 println!(
-                    "  node {i}  pid {}  RPC http://{rpc}  config {}",
+                    "  node {i}  pid {}  shard {}  RPC http://{rpc}  config {}",
                     c.id(),
+                    stakes[i].0,
                     config.display()
                 );
                 children.push(Some(c));
@@ -492,8 +517,8 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
                     }
                 }
             }
-            if let Some((live, total)) = sup.lost_quorum() {
-                return Some((live, total));
+            if let Some(lost) = sup.lost_quorum() {
+                return Some(lost);
             }
         }
     });
@@ -501,10 +526,10 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
     stop_all(children.iter_mut().flatten());
     match lost {
         None => ExitCode::SUCCESS,
-        Some((live, total)) => {
+        Some((shard, live, total)) => {
             eprintln!(
-                "error: only {live} of {total} validators are left, fewer than a quorum (more than 2/3 of the \
-                 stake): the chain cannot finalize blocks, so the testnet stopped"
+                "error: only {live} of shard {shard}'s {total} validators are left, fewer than a quorum (more than \
+                 2/3 of its stake): the shard cannot finalize blocks, so the testnet stopped"
             );
             ExitCode::from(1)
         }

@@ -23,20 +23,7 @@ use tutti_rpc::{
 
 /// A base port with base..base+3 and base+1000..base+1003 free.
 fn free_base() -> u16 {
-    for _ in 0..200 {
-        let base = common::free_port();
-        if base > 60_000 {
-            continue;
-        }
-        let ok = (0..4).all(|i| {
-            TcpListener::bind(("127.0.0.1", base + i)).is_ok()
-                && TcpListener::bind(("127.0.0.1", base + 1000 + i)).is_ok()
-        });
-        if ok {
-            return base;
-        }
-    }
-    panic!("no free ports");
+    free_base_for(4)
 }
 
 struct Net {
@@ -171,7 +158,7 @@ fn setup(dir: &Path, base: u16) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains(&format!("node 3  RPC http://127.0.0.1:{}", base + 3)),
+        text.contains(&format!("node 3  shard 0  RPC http://127.0.0.1:{}", base + 3)),
         "{text}"
     );
 }
@@ -303,18 +290,27 @@ struct Supervised {
 
 impl Supervised {
     fn start(dir: &Path, base: u16, extra: &[&str]) -> Self {
-        let mut child = testnet_command(dir, base)
+        let child = testnet_command(dir, base)
             .args(extra)
             .env("RUST_LOG", "info,libp2p_gossipsub=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let out: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
-        let err: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+        let mut me = Self {
+            child,
+            lines: Default::default(),
+        };
+        me.collect_output();
+        me
+    }
+
+    /// Collects the child's output lines as they come.
+    fn collect_output(&mut self) {
+        let out: Box<dyn std::io::Read + Send> = Box::new(self.child.stdout.take().unwrap());
+        let err: Box<dyn std::io::Read + Send> = Box::new(self.child.stderr.take().unwrap());
         for stream in [out, err] {
-            let lines = lines.clone();
+            let lines = self.lines.clone();
             std::thread::spawn(move || {
                 use std::io::BufRead;
                 for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
@@ -322,7 +318,6 @@ impl Supervised {
                 }
             });
         }
-        Self { child, lines }
     }
 
     fn output(&self) -> String {
@@ -442,4 +437,104 @@ async fn the_testnet_keeps_three_of_four_finalizing_stops_below_a_quorum_and_res
     for i in all {
         assert!(height(&net.client(i)).await.is_none(), "node {i} still serves");
     }
+}
+
+/// A base port with `n` RPC ports and `n` p2p ports (+1000) free.
+fn free_base_for(n: u16) -> u16 {
+    for _ in 0..200 {
+        let base = common::free_port();
+        if base > 60_000 {
+            continue;
+        }
+        let ok = (0..n).all(|i| {
+            TcpListener::bind(("127.0.0.1", base + i)).is_ok()
+                && TcpListener::bind(("127.0.0.1", base + 1000 + i)).is_ok()
+        });
+        if ok {
+            return base;
+        }
+    }
+    panic!("no free ports");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transactions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let base = free_base_for(6);
+    let mut testnet = Supervised {
+        child: Command::new(env!("CARGO_BIN_EXE_tutti"))
+            .args(["testnet", "--shards", "2", "--validators", "3", "--block-time", "300"])
+            .args(["--base-timeout", "1500", "--base-port", &base.to_string(), "--data-dir"])
+            .arg(&dir)
+            .env("RUST_LOG", "info,libp2p_gossipsub=error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        lines: Default::default(),
+    };
+    testnet.collect_output();
+    let line = testnet.wait_line("node 5  pid").await;
+    assert!(line.contains("shard 1"), "{line}");
+    let net = Net {
+        dir: dir.clone(),
+        base,
+        children: (0..6).map(|_| None).collect(),
+    };
+    let all = [0, 1, 2, 3, 4, 5];
+    wait_all(&net, &all, 3, "three blocks on both shards").await;
+    // Each shard is one chain of its own: the same blocks within a shard, different across.
+    same_chain(&net, &[0, 1, 2]).await;
+    same_chain(&net, &[3, 4, 5]).await;
+    let g0 = block_hash(&net.client(0), 0).await;
+    let g1 = block_hash(&net.client(3), 0).await;
+    assert_ne!(g0, g1, "each shard has its own genesis");
+    for (node, shard) in [(0, 0), (4, 1)] {
+        let committee = net.client(node).get_committee(None).await.unwrap();
+        assert_eq!(committee.shard_id, shard);
+        assert_eq!(committee.members.len(), 3);
+    }
+
+    // A dev account lives on one shard; its transfer is taken there and refused on the other,
+    // with the shard to use.
+    let k = dev::dev_key(0);
+    let home = Address::from_public_key(&k.verifying_key().to_bytes()).home_shard(2) as usize;
+    let tx = Transaction {
+        chain_id: dev::TESTNET_CHAIN_ID,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce: 0,
+        gas_limit: 2_000_000,
+        gas_price: 1,
+        action: Action::Transfer {
+            to: Address::from_public_key(&k.verifying_key().to_bytes()),
+            amount: 5,
+        },
+    }
+    .sign(&k);
+    let raw = format!("0x{}", hex::encode(tx.encode()));
+    let wrong = net
+        .client(3 * (1 - home))
+        .send_raw_transaction(raw.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        wrong
+            .to_string()
+            .contains(&format!("send it to a node of shard {home}")),
+        "{wrong}"
+    );
+    let hash = net.client(3 * home).send_raw_transaction(raw).await.unwrap();
+    let mut final_at = None;
+    for _ in 0..300 {
+        if let Ok(Some(r)) = net.client(3 * home + 1).get_transaction_receipt(hash.clone()).await {
+            final_at = Some(r.block_height);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(final_at.is_some(), "the transfer never became final on shard {home}");
+
+    signal(testnet.child.id(), "-TERM");
+    assert!(testnet.wait_exit().await.success(), "{}", testnet.output());
 }

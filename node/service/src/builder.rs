@@ -101,7 +101,9 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         })?;
     let (stop, shutdown) = watch::channel(false);
     let (peer_id, consensus) = match l.transport {
-        Transport::P2p(p2p) => {
+        Transport::P2p(mut p2p) => {
+            // The topics are those of the shard the node runs (a validator's from the genesis).
+            p2p.shard = node.chain().spec().shard_id;
             let (net, events) = P2pNetwork::start(p2p).map_err(|e| LaunchError::Network(e.to_string()))?;
             let peer = net.local_peer().to_string();
             (

@@ -1,5 +1,6 @@
-//! The committee source of a chain without staking ([`GenesisCommittees`]): the genesis
-//! validators sit on shard 0 in every epoch, in file order, with their stakes as voting power.
+//! The committee source of a chain without staking ([`GenesisCommittees`]): each genesis
+//! validator sits on the shard the genesis names, in every epoch, in file order, with its stake as
+//! voting power.
 //! The beacon chain's source replaces it once staking elects committees.
 
 use tutti_chain::Genesis;
@@ -35,7 +36,8 @@ pub fn check_commit(
 #[derive(Clone, Debug)]
 pub struct GenesisCommittees {
     num_shards: u32,
-    seats: Vec<Seat>,
+    /// Per shard, its seats.
+    seats: Vec<Vec<Seat>>,
 }
 
 impl GenesisCommittees {
@@ -47,7 +49,7 @@ impl GenesisCommittees {
             reason,
         };
         let powers = g.powers().map_err(|e| invalid(e.to_string()))?;
-        let mut seats = Vec::with_capacity(g.validators.len());
+        let mut seats = vec![Vec::new(); g.num_shards.max(1) as usize];
         for (i, v) in g.validators.iter().enumerate() {
             let key = g.validator_key(v).map_err(|e| invalid(e.to_string()))?;
             let key = PublicKey::from_bytes(&key).map_err(|e| invalid(format!("genesis validator {i}'s key: {e}")))?;
@@ -61,7 +63,12 @@ impl GenesisCommittees {
                 }
                 None => None,
             };
-            seats.push(Seat {
+            let shard = seats.get_mut(v.shard as usize).ok_or_else(|| SourceError::Invalid {
+                shard: v.shard,
+                epoch: 0,
+                reason: format!("genesis validator {i} sits on shard {}, which does not exist", v.shard),
+            })?;
+            shard.push(Seat {
                 key,
                 pop,
                 power: powers[i],
@@ -75,18 +82,15 @@ impl GenesisCommittees {
 }
 
 impl CommitteeSource for GenesisCommittees {
-    fn seats(&self, shard: ShardId, _epoch: u64) -> Result<Vec<Seat>, SourceError> {
-        if shard >= self.num_shards {
-            return Err(SourceError::UnknownShard {
+    fn seats(&self, shard: ShardId, epoch: u64) -> Result<Vec<Seat>, SourceError> {
+        match self.seats.get(shard as usize) {
+            None => Err(SourceError::UnknownShard {
                 shard,
                 shards: self.num_shards,
-            });
+            }),
+            Some(seats) if seats.is_empty() => Err(SourceError::Unknown { shard, epoch }),
+            Some(seats) => Ok(seats.clone()),
         }
-        if shard != 0 {
-            // Every genesis validator sits on shard 0 until genesis files place them on shards.
-            return Err(SourceError::Unknown { shard, epoch: _epoch });
-        }
-        Ok(self.seats.clone())
     }
 }
 
@@ -96,7 +100,7 @@ mod tests {
     use tutti_consensus::bls::SecretKey;
 
     #[test]
-    fn the_genesis_committee_sits_on_shard_0_at_every_epoch() {
+    fn genesis_validators_sit_on_their_shards_at_every_epoch() {
         let keys: Vec<SecretKey> = (1..=4u8).map(|i| SecretKey::from_seed(&[i; 32])).collect();
         let g = crate::dev::testnet_genesis(&keys);
         let source = GenesisCommittees::new(&g).expect("a valid genesis");
@@ -111,6 +115,17 @@ mod tests {
             source.seats(g.num_shards, 0),
             Err(SourceError::UnknownShard { .. })
         ));
+
+        // Two shards: validators 0 and 1 on shard 0, 2 and 3 on shard 1.
+        let mut g2 = g.clone();
+        g2.num_shards = 2;
+        for (i, v) in g2.validators.iter_mut().enumerate() {
+            v.shard = (i / 2) as u32;
+        }
+        let source = GenesisCommittees::new(&g2).expect("a valid genesis");
+        let keys_of = |s: ShardId| -> Vec<PublicKey> { source.seats(s, 3).unwrap().iter().map(|x| x.key).collect() };
+        assert_eq!(keys_of(0), vec![keys[0].public_key(), keys[1].public_key()]);
+        assert_eq!(keys_of(1), vec![keys[2].public_key(), keys[3].public_key()]);
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub fn dev_genesis() -> Genesis {
         validators: vec![GenesisValidator {
             bls_public_key: format!("0x{}", hex::encode(dev_validator().public_key().to_bytes())),
             stake: "1000000".into(),
+            shard: 0,
             bls_pop: None,
         }],
         params: GenesisParams::default(),
@@ -67,6 +68,7 @@ pub fn testnet_genesis(validators: &[SecretKey]) -> Genesis {
         .map(|k| GenesisValidator {
             bls_public_key: format!("0x{}", hex::encode(k.public_key().to_bytes())),
             stake: "1000000".into(),
+            shard: 0,
             bls_pop: Some(format!("0x{}", hex::encode(k.prove_possession().to_bytes()))),
         })
         .collect();

@@ -23,13 +23,16 @@ use tutti_consensus::{
 };
 
 use crate::committees::GenesisCommittees;
-use tutti_primitives::{Address, Hash, SignedTransaction};
+use tutti_primitives::{Address, Hash, ShardId, SignedTransaction};
 use tutti_rpc::types::{EventNotice, EventView};
 use tutti_runtime::{Runtime, RuntimeConfig};
 
 /// Node settings.
 #[derive(Clone)]
 pub struct NodeConfig {
+    /// The shard this node runs (`None`: a validator's own shard from the genesis, shard 0 for a
+    /// full node).
+    pub shard: Option<ShardId>,
     /// The chain.
     pub genesis: Genesis,
     /// Where the store lives (`None`: in memory, for tests).
@@ -126,26 +129,45 @@ impl Node {
         let g = &config.genesis;
         g.check().map_err(|e| NodeError::Config(e.to_string()))?;
         let committees = Arc::new(GenesisCommittees::new(g).map_err(|e| NodeError::Config(e.to_string()))?);
+        // A validator runs the shard it sits on; a full node the one it is told (or 0).
+        let seat_shard = match &config.validator {
+            Some(key) => {
+                let pk = key.public_key();
+                let found = (0..g.num_shards.max(1)).find(|&s| {
+                    committees
+                        .seats(s, 0)
+                        .is_ok_and(|seats| seats.iter().any(|x| x.key == pk))
+                });
+                Some(found.ok_or_else(|| {
+                    NodeError::Config(format!(
+                        "the validator key {} is not a member of the genesis committee; this node cannot sign \
+                         blocks (run it without a validator key to follow the chain as a full node)",
+                        hex::encode(pk.to_bytes())
+                    ))
+                })?)
+            }
+            None => None,
+        };
+        let shard = match (config.shard, seat_shard) {
+            (Some(asked), Some(seat)) if asked != seat => {
+                return Err(NodeError::Config(format!(
+                    "this node is configured for shard {asked}, but its validator key sits on shard {seat}"
+                )));
+            }
+            (Some(s), _) | (None, Some(s)) => s,
+            (None, None) => 0,
+        };
         let members: Vec<PublicKey> = committees
-            .seats(0, 0)
+            .seats(shard, 0)
             .map_err(|e| NodeError::Config(e.to_string()))?
             .into_iter()
             .map(|s| s.key)
             .collect();
-        if let Some(key) = &config.validator
-            && !members.contains(&key.public_key())
-        {
-            return Err(NodeError::Config(format!(
-                "the validator key {} is not a member of the genesis committee; this node cannot sign blocks \
-                 (run it without a validator key to follow the chain as a full node)",
-                hex::encode(key.public_key().to_bytes())
-            )));
-        }
         let store: Arc<dyn Store> = match &config.data_dir {
             Some(dir) => Arc::new(SledStore::open(dir.join("db"))?),
             None => Arc::new(MemStore::new()),
         };
-        let chain = Chain::open(store, g)?;
+        let chain = Chain::open_shard(store, g, shard)?;
         let runtime = Runtime::new(RuntimeConfig::default())
             .map_err(|e| NodeError::Config(format!("cannot start the contract runtime: {e}")))?;
         let mempool = Mempool::new(config.mempool.clone(), chain.spec().rules.clone());

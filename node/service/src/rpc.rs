@@ -657,21 +657,31 @@ impl TuttiApiServer for Api {
                 spec.num_shards
             )));
         }
-        let g = &self.node.config().genesis;
+        if shard != spec.shard_id {
+            return Err(invalid_params(format!(
+                "this node runs shard {}; ask a node of shard {shard} for its committee",
+                spec.shard_id
+            )));
+        }
+        let epoch = self.node.chain().head().header.epoch;
+        let seats = self
+            .node
+            .committees()
+            .seats(shard, epoch)
+            .map_err(|e| invalid_params(e.to_string()))?;
         let c = self.node.consensus_view();
         Ok(CommitteeView {
             shard_id: shard,
-            epoch: 0,
+            epoch,
             height: c.height,
             view: c.view,
             leader: c.leader,
             changing_view: c.changing_view,
-            members: g
-                .validators
+            members: seats
                 .iter()
-                .map(|v| MemberView {
-                    bls_public_key: v.bls_public_key.clone(),
-                    stake: v.stake.clone(),
+                .map(|s| MemberView {
+                    bls_public_key: format!("0x{}", hex::encode(s.key.to_bytes())),
+                    stake: s.power.to_string(),
                 })
                 .collect(),
         })

@@ -35,6 +35,7 @@ fn start(hub: &MemoryHub, keys: &[SecretKey], i: usize) -> Member {
 /// A node with this validator key, or a full node (`None`).
 fn start_as(hub: &MemoryHub, keys: &[SecretKey], key: Option<SecretKey>) -> Member {
     let node = Node::open(NodeConfig {
+        shard: None,
         genesis: dev::testnet_genesis(keys),
         data_dir: None,
         validator: key,
@@ -221,6 +222,7 @@ async fn a_full_node_follows_without_signing_and_a_stranger_key_is_refused() {
     );
     // A key outside the genesis committee cannot run as a validator.
     let e = Node::open(NodeConfig {
+        shard: None,
         genesis: dev::testnet_genesis(&keys),
         data_dir: None,
         validator: Some(SecretKey::from_seed(&[99; 32])),

@@ -33,6 +33,7 @@ struct Env {
 
 async fn start() -> Env {
     let node = Node::open(NodeConfig {
+        shard: None,
         genesis: dev::dev_genesis(),
         data_dir: None,
         validator: Some(dev::dev_validator()),

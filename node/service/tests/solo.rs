@@ -33,6 +33,7 @@ fn genesis(bls: &SecretKey) -> Genesis {
         validators: vec![GenesisValidator {
             bls_public_key: format!("0x{}", hex::encode(bls.public_key().to_bytes())),
             stake: "1".into(),
+            shard: 0,
             bls_pop: None,
         }],
         params: GenesisParams::default(),

@@ -20,6 +20,16 @@ pub struct DevNode {
     pub rpc: String,
 }
 
+impl Drop for DevNode {
+    /// A test that fails (panics) must not leave its node running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Starts `tutti dev` on `dir/data`, logging to `dir/node.log`.
 pub fn start(dir: &Path, port: u16, block_time_ms: u64, extra: &[&str]) -> DevNode {
     let log = std::fs::OpenOptions::new()
