@@ -153,6 +153,20 @@ fn testnet_command(dir: &Path, base: u16) -> Command {
     c
 }
 
+/// Dev account 0's first transfer (nonce 0) on the testnet chain.
+fn dev_transfer(to: Address, amount: u128) -> tutti_primitives::SignedTransaction {
+    let k = dev::dev_key(0);
+    Transaction {
+        chain_id: dev::TESTNET_CHAIN_ID,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce: 0,
+        gas_limit: 2_000_000,
+        gas_price: 1,
+        action: Action::Transfer { to, amount },
+    }
+    .sign(&k)
+}
+
 fn setup(dir: &Path, base: u16) {
     let out = testnet_command(dir, base).arg("--no-start").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -181,19 +195,7 @@ async fn four_processes_finalize_survive_a_killed_leader_and_resync_it() {
     wait_all(&net, &all, 3, "three blocks on all four nodes").await;
 
     // A transfer sent to node 3 is final once, on every node.
-    let k = dev::dev_key(0);
-    let tx = Transaction {
-        chain_id: dev::TESTNET_CHAIN_ID,
-        signer: PublicKey(k.verifying_key().to_bytes()),
-        nonce: 0,
-        gas_limit: 2_000_000,
-        gas_price: 1,
-        action: Action::Transfer {
-            to: Address([9; 32]),
-            amount: 5,
-        },
-    }
-    .sign(&k);
+    let tx = dev_transfer(Address([9; 32]), 5);
     let hash = net
         .client(3)
         .send_raw_transaction(format!("0x{}", hex::encode(tx.encode())))
@@ -498,20 +500,9 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
 
     // A dev account lives on one shard; its transfer is taken there and refused on the other,
     // with the shard to use.
-    let k = dev::dev_key(0);
-    let home = Address::from_public_key(&k.verifying_key().to_bytes()).home_shard(2) as usize;
-    let tx = Transaction {
-        chain_id: dev::TESTNET_CHAIN_ID,
-        signer: PublicKey(k.verifying_key().to_bytes()),
-        nonce: 0,
-        gas_limit: 2_000_000,
-        gas_price: 1,
-        action: Action::Transfer {
-            to: Address::from_public_key(&k.verifying_key().to_bytes()),
-            amount: 5,
-        },
-    }
-    .sign(&k);
+    let me = dev::dev_address(0);
+    let home = me.home_shard(2) as usize;
+    let tx = dev_transfer(me, 5);
     let raw = format!("0x{}", hex::encode(tx.encode()));
     let wrong = net
         .client(3 * (1 - home))
