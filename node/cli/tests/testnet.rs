@@ -496,6 +496,15 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
         let committee = net.client(node).get_committee(None).await.unwrap();
         assert_eq!(committee.shard_id, shard);
         assert_eq!(committee.members.len(), 3);
+        let other = net.client(node).get_committee(Some(1 - shard)).await.unwrap_err();
+        assert!(
+            other.to_string().contains(&format!("this node runs shard {shard}")),
+            "{other}"
+        );
+        let layout = net.client(node).get_sharding_structure().await.unwrap();
+        assert_eq!((layout.num_shards, layout.this_shard), (2, shard));
+        let heads: Vec<bool> = layout.shards.iter().map(|s| s.head.is_some()).collect();
+        assert_eq!(heads, [shard == 0, shard == 1]);
     }
 
     // A dev account lives on one shard; its transfer is taken there and refused on the other,

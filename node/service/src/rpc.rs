@@ -637,14 +637,19 @@ impl TuttiApiServer for Api {
 
     async fn get_sharding_structure(&self) -> RpcResult<ShardingView> {
         let spec = self.node.chain().spec();
+        // Every shard of the chain; this node knows the head of its own only (and no other
+        // shard's endpoint until nodes track several shards).
+        let head = self.node.chain().head().header.height;
         Ok(ShardingView {
             num_shards: spec.num_shards,
             this_shard: spec.shard_id,
-            shards: vec![ShardView {
-                shard_id: spec.shard_id,
-                rpc: String::new(),
-                head: Some(self.node.chain().head().header.height),
-            }],
+            shards: (0..spec.num_shards)
+                .map(|shard_id| ShardView {
+                    shard_id,
+                    rpc: String::new(),
+                    head: (shard_id == spec.shard_id).then_some(head),
+                })
+                .collect(),
         })
     }
 
