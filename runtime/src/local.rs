@@ -577,8 +577,11 @@ impl LocalNet {
     pub fn deliver(&mut self, r: Receipt) -> LocalResult<()> {
         let n = self.shards.len();
         let dst = &mut self.shards[r.dest_shard as usize % n];
-        let waiting = dst.inbox.iter().filter(|x| x.source_shard == r.source_shard).count() as u64;
-        let expected = dst.next_incoming(r.source_shard) + waiting;
+        // The stream continues after the last receipt of this source already waiting, if any.
+        let expected = match dst.inbox.iter().rev().find(|x| x.source_shard == r.source_shard) {
+            Some(last) => last.seq + 1,
+            None => dst.next_incoming(r.source_shard),
+        };
         if r.seq != expected {
             return Err(LocalError::OutOfOrder {
                 id: r.id,
