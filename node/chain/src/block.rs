@@ -10,8 +10,10 @@
 //!    by the proposer's key, the proof in the header);
 //! 4. its transaction root commits to its transactions, and every transaction passes the
 //!    stateless checks (signature, chain id, bounds);
-//! 5. it carries no incoming receipts: receipts from other shards enter only with a proven batch
-//!    (source header, certificate, Merkle path), which is not built yet;
+//! 5. its incoming receipts come in proven batches ([`ReceiptBatch`]: source header, commit
+//!    certificate, Merkle path), at most [`MAX_INCOMING_BATCHES`], none empty, each passing
+//!    [`crate::verify_batch`] against the stream cursors in the parent's state (advanced by the
+//!    block's earlier batches), so every receipt is delivered once and in order per source;
 //! 6. executing it includes every transaction (none is skipped) and gives the header's state root,
 //!    receipt roots and gas used. The outgoing-receipts root is a Merkle root over one leaf per
 //!    destination shard, also when empty ([`tutti_primitives::receipt::outgoing_root`]), so a
@@ -22,17 +24,27 @@ use std::collections::HashSet;
 use parity_scale_codec::Encode;
 
 use tutti_crypto::bls::{self, BlsError, SecretKey, Signature};
-use tutti_primitives::{BlockHeader, CommitCertificate, Gas, Hash, Height, Receipt, SignedTransaction};
+use tutti_primitives::{
+    BlockHeader, CommitCertificate, Gas, Hash, Height, Receipt, ReceiptBatch, ShardId, SignedTransaction,
+};
 use tutti_runtime::Runtime;
 
 use crate::{
     BlockInput, BlockOutput, Chain, ChainError,
     chain::{receipts_root, tx_root},
+    receipts::{BatchError, verify_batch},
     txcheck::{self, TxError},
 };
 
 /// How far ahead of a validator's clock a proposal's timestamp may be, ms.
 pub const MAX_CLOCK_DRIFT_MS: u64 = 15_000;
+
+/// Most receipt batches one block may carry (each costs a validator a certificate check).
+pub const MAX_INCOMING_BATCHES: usize = 64;
+
+/// Checks a commit certificate over a source shard's header against that shard's committee at
+/// the header's epoch (the caller knows the committees).
+pub type CertCheck<'a> = &'a dyn Fn(&BlockHeader, &CommitCertificate) -> Result<(), String>;
 
 /// Why a proposed block is invalid (or could not be checked).
 #[derive(Debug, thiserror::Error)]
@@ -116,11 +128,19 @@ pub enum BlockError {
         /// Why.
         error: TxError,
     },
-    /// Incoming receipts without a proven batch.
-    #[error("the block carries {count} incoming receipts; receipts from other shards need a proven batch")]
-    UnprovenIncoming {
+    /// More receipt batches than [`MAX_INCOMING_BATCHES`].
+    #[error("the block carries {count} receipt batches, more than {MAX_INCOMING_BATCHES}")]
+    TooManyBatches {
         /// How many.
         count: usize,
+    },
+    /// An incoming receipt batch is refused.
+    #[error("incoming receipt batch {index}: {error}")]
+    Incoming {
+        /// Its index in the block.
+        index: usize,
+        /// Why.
+        error: BatchError,
     },
     /// The state root differs from executing the block.
     #[error("state root {header} but executing the block gives {computed}")]
@@ -159,19 +179,51 @@ pub struct Built {
     pub header: BlockHeader,
     /// The transactions included.
     pub txs: Vec<SignedTransaction>,
+    /// The receipt batches included.
+    pub incoming: Vec<ReceiptBatch>,
     /// What executing them did.
     pub output: BlockOutput,
 }
 
-/// Builds the next block on the head from `candidates` (those that do not apply are left out) as
-/// the proposer holding `key` in `view`, carrying `parent_commit`. `signatures_checked`: every
-/// candidate's signature was verified when this node admitted it (otherwise execution checks).
+/// Checks a block's receipt batches in order against the stream cursors at the head (rule 5) and
+/// returns their receipts, in order.
+pub fn check_incoming(
+    chain: &Chain,
+    batches: &[ReceiptBatch],
+    check_cert: CertCheck<'_>,
+) -> Result<Vec<Receipt>, BlockError> {
+    if batches.len() > MAX_INCOMING_BATCHES {
+        return Err(BlockError::TooManyBatches { count: batches.len() });
+    }
+    let spec = chain.spec();
+    let mut next: std::collections::HashMap<ShardId, u64> = std::collections::HashMap::new();
+    let mut receipts = Vec::new();
+    for (index, b) in batches.iter().enumerate() {
+        let source = b.header.shard_id;
+        let expected = match next.get(&source) {
+            Some(n) => *n,
+            None => chain.next_incoming(source)?,
+        };
+        verify_batch(b, spec.shard_id, spec.num_shards, expected, check_cert)
+            .map_err(|error| BlockError::Incoming { index, error })?;
+        next.insert(source, expected + b.receipts.len() as u64);
+        receipts.extend(b.receipts.iter().cloned());
+    }
+    Ok(receipts)
+}
+
+/// Builds the next block on the head from `candidates` (those that do not apply are left out) and
+/// the receipt batches `incoming` (verified by the caller, in stream order: see
+/// [`check_incoming`]) as the proposer holding `key` in `view`, carrying `parent_commit`.
+/// `signatures_checked`: every candidate's signature was verified when this node admitted it
+/// (otherwise execution checks).
 #[allow(clippy::too_many_arguments)]
 pub fn build(
     chain: &Chain,
     runtime: &Runtime,
     key: &SecretKey,
     candidates: Vec<SignedTransaction>,
+    incoming: Vec<ReceiptBatch>,
     timestamp_ms: u64,
     signatures_checked: bool,
     view: u64,
@@ -183,6 +235,8 @@ pub fn build(
     let (proof, randomness) = bls::randomness(key, &p.randomness);
     // Timestamps never go backwards, even if the clock does.
     let timestamp_ms = timestamp_ms.max(p.timestamp_ms + 1);
+    let receipts: Vec<Receipt> = incoming.iter().flat_map(|b| b.receipts.iter().cloned()).collect();
+    let incoming_root = receipts_root(&receipts);
     let output = chain.execute(
         runtime,
         BlockInput {
@@ -190,7 +244,7 @@ pub fn build(
             timestamp_ms,
             randomness,
             txs: candidates.clone(),
-            incoming: Vec::new(),
+            incoming: receipts,
             signatures_checked,
         },
     )?;
@@ -210,28 +264,36 @@ pub fn build(
         tx_root: tx_root(&txs),
         state_root: output.state_root,
         outgoing_receipts_root: output.outgoing_root(p.shard_id, chain.spec().num_shards),
-        incoming_receipts_root: receipts_root(&[]),
+        incoming_receipts_root: incoming_root,
         gas_used: output.gas_used,
         proposer: key.public_key().to_bytes(),
         randomness_proof: proof.to_bytes(),
         randomness,
         parent_commit,
     };
-    Ok(Built { header, txs, output })
+    Ok(Built {
+        header,
+        txs,
+        incoming,
+        output,
+    })
 }
 
 /// Checks a proposed block on top of the head (rules in the module doc) and returns what
 /// executing it did, ready to commit. `now_ms`: this node's clock (`None` skips the drift rule,
 /// for blocks that are already certified). `signature_checked(hash)`: this node already verified
-/// that transaction's signature (it is in its pool).
+/// that transaction's signature (it is in its pool). `check_cert` checks the source committees'
+/// certificates of the receipt batches.
+#[allow(clippy::too_many_arguments)]
 pub fn validate(
     chain: &Chain,
     runtime: &Runtime,
     header: &BlockHeader,
     txs: &[SignedTransaction],
-    incoming: &[Receipt],
+    incoming: &[ReceiptBatch],
     now_ms: Option<u64>,
     signature_checked: impl Fn(&Hash) -> bool,
+    check_cert: CertCheck<'_>,
 ) -> Result<BlockOutput, BlockError> {
     let head = chain.head();
     let parent = &head.header;
@@ -293,9 +355,7 @@ pub fn validate(
                 .map_err(|error| BlockError::BadTransaction { hash, error })?;
         }
     }
-    if !incoming.is_empty() {
-        return Err(BlockError::UnprovenIncoming { count: incoming.len() });
-    }
+    let incoming = check_incoming(chain, incoming, check_cert)?;
     let output = chain.execute(
         runtime,
         BlockInput {
@@ -303,7 +363,7 @@ pub fn validate(
             timestamp_ms: h.timestamp_ms,
             randomness: h.randomness,
             txs: txs.to_vec(),
-            incoming: incoming.to_vec(),
+            incoming: incoming.clone(),
             signatures_checked: true,
         },
     )?;
@@ -325,7 +385,7 @@ pub fn validate(
             h.outgoing_receipts_root,
             output.outgoing_root(spec.shard_id, spec.num_shards),
         ),
-        ("incoming", h.incoming_receipts_root, receipts_root(incoming)),
+        ("incoming", h.incoming_receipts_root, receipts_root(&incoming)),
     ];
     for (which, header, computed) in checks {
         if header != computed {

@@ -12,13 +12,15 @@
 //!   receipt).
 //! - `Receipts`, `e` + receipt id → [`Execution`] of a receipt that ran in a later block than the
 //!   one that made it (delayed, or from another shard); `o` + height → the block's outgoing
-//!   receipts (for other shards).
+//!   receipts (for other shards); `s` + destination shard + stream position (both big endian)
+//!   → the height of the block whose batch for that destination starts there (to answer pulls).
 
 use std::sync::{Arc, Mutex, RwLock};
 
 use parity_scale_codec::{Decode, Encode};
 use tutti_primitives::{
-    Account, Address, Amount, BlockHeader, CommitCertificate, Hash, Height, Receipt, ShardId, SignedTransaction,
+    Account, Address, Amount, BlockHeader, CommitCertificate, Hash, Height, Receipt, ReceiptBatch, ShardId,
+    SignedTransaction,
 };
 use tutti_runtime::{BlockContext, CallContext, CallOutcome, Runtime, apply::Execution};
 
@@ -29,16 +31,17 @@ use crate::{
     genesis::Genesis,
 };
 
-/// A block as stored: header, the transactions it included, the cross-shard receipts it
-/// received, and its own commit certificate (also carried by the next header).
+/// A block as stored: header, the transactions it included, the cross-shard receipt batches it
+/// received (with their proofs, so any node can re-check them), and its own commit certificate
+/// (also carried by the next header).
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct StoredBlock {
     /// The header.
     pub header: BlockHeader,
     /// Included transactions, in order.
     pub txs: Vec<SignedTransaction>,
-    /// Incoming cross-shard receipts, in order.
-    pub incoming: Vec<Receipt>,
+    /// Incoming cross-shard receipt batches, in order.
+    pub incoming: Vec<ReceiptBatch>,
     /// The certificate that committed this block.
     pub commit: Option<CommitCertificate>,
 }
@@ -53,7 +56,7 @@ pub struct TxLocation {
 }
 
 /// The version of the storage layout this build reads and writes.
-pub const STORAGE_FORMAT: u32 = 2;
+pub const STORAGE_FORMAT: u32 = 3;
 
 /// A transaction's index entry: where it is, then the executions it caused in its block.
 #[derive(Decode)]
@@ -82,6 +85,13 @@ fn decode<T: Decode>(bytes: &[u8], what: &'static str) -> Result<T> {
         what,
         detail: e.to_string(),
     })
+}
+
+/// Index key of the block whose batch for `dest` starts at stream position `seq`.
+pub(crate) fn stream_key(dest: ShardId, seq: u64) -> Vec<u8> {
+    let mut id = dest.to_be_bytes().to_vec();
+    id.extend_from_slice(&seq.to_be_bytes());
+    k(b's', &id)
 }
 
 /// Roots a header commits to, computed from a block's content.
@@ -225,6 +235,11 @@ impl Chain {
         &self.spec
     }
 
+    /// The store.
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
     /// The state tree.
     pub fn state(&self) -> &StateDb<dyn Store> {
         &self.db
@@ -312,6 +327,13 @@ impl Chain {
                 k(b'o', &h.height.to_be_bytes()),
                 output.outgoing.encode(),
             );
+            let mut last = None;
+            for r in &output.outgoing {
+                if last != Some(r.dest_shard) {
+                    last = Some(r.dest_shard);
+                    batch.put(Column::Receipts, stream_key(r.dest_shard, r.seq), h.height.encode());
+                }
+            }
         }
         Self::put_block(&mut batch, block);
         batch.put(Column::Meta, b"head".to_vec(), h.height.encode());

@@ -237,10 +237,15 @@ impl ShardState for BlockState {
     }
 }
 
-const QUEUE_HEAD: &[u8] = b"q/head";
-const QUEUE_TAIL: &[u8] = b"q/tail";
+pub(crate) const QUEUE_HEAD: &[u8] = b"q/head";
+pub(crate) const QUEUE_TAIL: &[u8] = b"q/tail";
 /// State key of the total of fees burnt since genesis (a SCALE `u128`).
 pub const BURNT: &[u8] = b"z/burnt";
+
+/// State key of the next sequence number expected from `source`.
+pub(crate) fn incoming_cursor_key(source: ShardId) -> Vec<u8> {
+    key(b"n/", &source.to_be_bytes())
+}
 
 /// State key of the next sequence number of the stream to `dest`.
 pub(crate) fn outgoing_cursor_key(dest: ShardId) -> Vec<u8> {
@@ -277,11 +282,11 @@ impl ScheduleState for BlockState {
         self.put_encoded(queue_item(i), Some(receipt));
     }
     fn next_incoming(&self, source: ShardId) -> u64 {
-        self.get_decoded(&key(b"n/", &source.to_be_bytes()), "stream sequence")
+        self.get_decoded(&incoming_cursor_key(source), "stream sequence")
             .unwrap_or(0)
     }
     fn set_next_incoming(&mut self, source: ShardId, seq: u64) {
-        self.put_encoded(key(b"n/", &source.to_be_bytes()), Some(&seq));
+        self.put_encoded(incoming_cursor_key(source), Some(&seq));
     }
     fn next_outgoing(&self, dest: ShardId) -> u64 {
         self.get_decoded(&outgoing_cursor_key(dest), "stream sequence")

@@ -3,7 +3,8 @@
 //! ([`Chain::receipt_batch`]) and checked by the destination ([`verify_batch`]).
 //!
 //! A destination shard `d` accepts a batch only if, in this order (cheap checks first):
-//! 1. it holds at most [`MAX_BATCH_RECEIPTS`] receipts;
+//! 1. it holds at least one and at most [`MAX_BATCH_RECEIPTS`] receipts (an empty batch proves
+//!    something but delivers nothing, so nobody needs to send one);
 //! 2. it is for `d`, from another existing shard;
 //! 3. its receipts are the source's, for `d`, numbered `first_seq, first_seq + 1, ...`;
 //! 4. the destination's leaf (`source, d, first_seq, receipts`) is at index `d` of the header's
@@ -19,7 +20,11 @@ use tutti_primitives::{
     receipt::{outgoing_leaf, outgoing_leaves},
 };
 
-use crate::{Chain, ChainError, Result, exec::outgoing_cursor_key};
+use crate::{
+    Chain, ChainError, Column, Result,
+    chain::stream_key,
+    exec::{QUEUE_HEAD, QUEUE_TAIL, incoming_cursor_key, outgoing_cursor_key},
+};
 
 /// Most receipts one batch may carry (bounds what a peer can make a node hash and hold).
 pub const MAX_BATCH_RECEIPTS: usize = 100_000;
@@ -27,6 +32,9 @@ pub const MAX_BATCH_RECEIPTS: usize = 100_000;
 /// Why a receipt batch was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
+    /// No receipts.
+    #[error("the batch carries no receipts")]
+    Empty,
     /// More receipts than [`MAX_BATCH_RECEIPTS`].
     #[error("the batch carries {receipts} receipts, more than {MAX_BATCH_RECEIPTS}")]
     Oversize {
@@ -105,18 +113,13 @@ pub enum BatchError {
     },
 }
 
-/// Checks a receipt batch for shard `shard` of `num_shards`, which expects position `expected`
-/// next from the batch's source (rules in the module doc). `check_cert` verifies a commit
-/// certificate over a header against the source committee of the header's epoch.
-pub fn verify_batch(
-    batch: &ReceiptBatch,
-    shard: ShardId,
-    num_shards: u32,
-    expected: u64,
-    check_cert: impl FnOnce(&BlockHeader, &CommitCertificate) -> std::result::Result<(), String>,
-) -> std::result::Result<(), BatchError> {
-    let h = &batch.header;
-    let source_shard = h.shard_id;
+/// Checks what a batch for shard `shard` of `num_shards` must be on its face, without state or
+/// signatures (rules 1 to 3 of the module doc): cheap, so run first on anything from the network.
+pub fn check_shape(batch: &ReceiptBatch, shard: ShardId, num_shards: u32) -> std::result::Result<(), BatchError> {
+    let source_shard = batch.header.shard_id;
+    if batch.receipts.is_empty() {
+        return Err(BatchError::Empty);
+    }
     if batch.receipts.len() > MAX_BATCH_RECEIPTS {
         return Err(BatchError::Oversize {
             receipts: batch.receipts.len(),
@@ -147,6 +150,22 @@ pub fn verify_batch(
         };
         return Err(BatchError::Mismatch { index, reason });
     }
+    Ok(())
+}
+
+/// Checks a receipt batch for shard `shard` of `num_shards`, which expects position `expected`
+/// next from the batch's source (rules in the module doc). `check_cert` verifies a commit
+/// certificate over a header against the source committee of the header's epoch.
+pub fn verify_batch(
+    batch: &ReceiptBatch,
+    shard: ShardId,
+    num_shards: u32,
+    expected: u64,
+    check_cert: impl FnOnce(&BlockHeader, &CommitCertificate) -> std::result::Result<(), String>,
+) -> std::result::Result<(), BatchError> {
+    check_shape(batch, shard, num_shards)?;
+    let h = &batch.header;
+    let source_shard = h.shard_id;
     let leaf = outgoing_leaf(source_shard, shard, batch.first_seq, &batch.receipts);
     if !merkle_verify(
         &h.outgoing_receipts_root,
@@ -220,6 +239,67 @@ impl Chain {
             receipts,
             path,
         }))
+    }
+
+    /// The next stream position this shard expects from `source`, at the head.
+    pub fn next_incoming(&self, source: ShardId) -> Result<u64> {
+        self.cursor(&incoming_cursor_key(source), self.head().header.height)
+    }
+
+    /// The stream position the next receipt this shard sends `dest` gets, at the head.
+    pub fn next_outgoing(&self, dest: ShardId) -> Result<u64> {
+        self.cursor(&outgoing_cursor_key(dest), self.head().header.height)
+    }
+
+    /// How many receipts wait in the delayed queue at the head.
+    pub fn delayed(&self) -> Result<u64> {
+        let height = self.head().header.height;
+        // Absent bounds are the queue's base (a new shard's empty queue).
+        let bound = |key: &[u8]| -> Result<u64> {
+            match self.state().get(key, height)? {
+                Some(_) => self.cursor(key, height),
+                None => Ok(tutti_runtime::schedule::QUEUE_BASE),
+            }
+        };
+        Ok(bound(QUEUE_TAIL)?.saturating_sub(bound(QUEUE_HEAD)?))
+    }
+
+    /// The batches for `dest` from stream position `from` on, consecutive, as long as they hold
+    /// at most `max_receipts` in all (at least one batch when there is one): what a destination
+    /// that expects `from` next asks for. Empty when no committed block's batch starts at `from`
+    /// (nothing new, or a position inside a batch).
+    pub fn receipt_batches_from(&self, dest: ShardId, from: u64, max_receipts: usize) -> Result<Vec<ReceiptBatch>> {
+        let mut out = Vec::new();
+        let mut next = from;
+        let mut count = 0;
+        while let Some(bytes) = self.store().get(Column::Receipts, &stream_key(dest, next))? {
+            let height = Height::decode(&mut bytes.as_slice()).map_err(|e| ChainError::Corrupt {
+                what: "stream index",
+                detail: e.to_string(),
+            })?;
+            let Some(batch) = self.receipt_batch(height, dest)? else {
+                break;
+            };
+            if batch.first_seq != next || batch.receipts.is_empty() {
+                return Err(ChainError::Corrupt {
+                    what: "stream index",
+                    detail: format!(
+                        "position {next} for shard {dest} points at block {height}, whose batch starts at {}",
+                        batch.first_seq
+                    ),
+                });
+            }
+            if !out.is_empty() && count + batch.receipts.len() > max_receipts {
+                break;
+            }
+            count += batch.receipts.len();
+            next += batch.receipts.len() as u64;
+            out.push(batch);
+            if count >= max_receipts {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// A stream cursor (a SCALE `u64`, 0 when absent) in the state at `height`.

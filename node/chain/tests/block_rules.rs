@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use tutti_chain::{
-    BlockError, Chain, Genesis, MemStore, TxError,
+    BatchError, BlockError, Chain, Genesis, MemStore, TxError,
     block::{self, Built},
     genesis::{GenesisAccount, GenesisParams, GenesisValidator},
 };
 use tutti_crypto::bls::SecretKey;
 use tutti_primitives::{
-    Action, Address, BlockHeader, Hash, PublicKey, Receipt, ReceiptBody, SignedTransaction, Transaction,
+    Action, Address, BlockHeader, CommitCertificate, Hash, PublicKey, Receipt, ReceiptBatch, ReceiptBody,
+    SignedTransaction, Transaction,
 };
 use tutti_runtime::{Runtime, RuntimeConfig};
 
@@ -64,10 +65,11 @@ fn setup() -> (SecretKey, Runtime, Chain) {
 fn a_built_block_validates_and_forgeries_are_refused_by_rule() {
     let (key, runtime, chain) = setup();
     let txs = vec![transfer(&user(1), 0, 5), transfer(&user(1), 1, 6)];
-    let Built { header, txs, .. } = block::build(&chain, &runtime, &key, txs, 5_000, false, 0, None).unwrap();
+    let Built { header, txs, .. } = block::build(&chain, &runtime, &key, txs, vec![], 5_000, false, 0, None).unwrap();
     assert_eq!(txs.len(), 2);
-    let check = |h: &BlockHeader, txs: &[SignedTransaction], incoming: &[Receipt], now: Option<u64>| {
-        block::validate(&chain, &runtime, h, txs, incoming, now, |_| false)
+    let no_cert = |_: &BlockHeader, _: &CommitCertificate| Err("no committee signs here".to_string());
+    let check = |h: &BlockHeader, txs: &[SignedTransaction], incoming: &[ReceiptBatch], now: Option<u64>| {
+        block::validate(&chain, &runtime, h, txs, incoming, now, |_| false, &no_cert)
     };
     let out = check(&header, &txs, &[], Some(5_000)).unwrap();
     assert_eq!(out.state_root, header.state_root);
@@ -165,9 +167,29 @@ fn a_built_block_validates_and_forgeries_are_refused_by_rule() {
         gas_price: 0,
         body: ReceiptBody::Transfer { amount: 1 << 60 },
     };
+    // Receipts enter only in a proven batch from another shard (a one-shard chain has none).
+    let batch = ReceiptBatch {
+        header: header.clone(),
+        cert: CommitCertificate {
+            view: 0,
+            signature: [0; 96],
+            signers: vec![1],
+        },
+        dest: 0,
+        first_seq: 0,
+        receipts: vec![receipt],
+        path: vec![],
+    };
     assert!(matches!(
-        check(&header, &txs, &[receipt], None).unwrap_err(),
-        BlockError::UnprovenIncoming { count: 1 }
+        check(&header, &txs, std::slice::from_ref(&batch), None).unwrap_err(),
+        BlockError::Incoming {
+            index: 0,
+            error: BatchError::BadSource { source_shard: 0, .. }
+        }
+    ));
+    assert!(matches!(
+        check(&header, &txs, &vec![batch; block::MAX_INCOMING_BATCHES + 1], None).unwrap_err(),
+        BlockError::TooManyBatches { .. }
     ));
 
     // Nothing was written: the genuine block still validates.

@@ -6,17 +6,13 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use tutti_chain::{
-    BatchError, BlockInput, Chain, Genesis, MemStore, ShardSpec, StateDb, Store, TxRules, WriteBatch,
-    account::account_key,
+    BatchError, BlockError, Chain, Genesis, MemStore,
     block::{self, Built},
-    execute_block,
     receipts::MAX_BATCH_RECEIPTS,
-    verify_batch, write_genesis,
+    verify_batch,
 };
 use tutti_crypto::bls::SecretKey;
-use tutti_primitives::{
-    Account, Action, Address, BlockHeader, CommitCertificate, Hash, PublicKey, ReceiptBatch, Transaction, codec::Decode,
-};
+use tutti_primitives::{Action, Address, BlockHeader, CommitCertificate, PublicKey, ReceiptBatch, Transaction};
 use tutti_runtime::{Runtime, RuntimeConfig};
 
 const SHARDS: u32 = 2;
@@ -61,6 +57,33 @@ fn committee_check(h: &BlockHeader, c: &CommitCertificate) -> Result<(), String>
     }
 }
 
+fn genesis(keys: &[&SecretKey]) -> Genesis {
+    Genesis {
+        chain_id: 7,
+        num_shards: SHARDS,
+        timestamp_ms: 1_000,
+        accounts: vec![tutti_chain::genesis::GenesisAccount {
+            address: addr(&user(1)).to_string(),
+            balance: "1000000000000000".into(),
+        }],
+        validators: keys
+            .iter()
+            .enumerate()
+            .map(|(shard, key)| tutti_chain::genesis::GenesisValidator {
+                bls_public_key: format!("0x{}", hex::encode(key.public_key().to_bytes())),
+                stake: "1".into(),
+                shard: shard as u32,
+                bls_pop: None,
+            })
+            .collect(),
+        params: Default::default(),
+    }
+}
+
+fn keys() -> (SecretKey, SecretKey) {
+    (SecretKey::from_seed(&[9; 32]), SecretKey::from_seed(&[10; 32]))
+}
+
 /// Shard 0's chain, one funded account, and blocks made by one proposer.
 struct Source {
     chain: Chain,
@@ -71,25 +94,9 @@ struct Source {
 
 impl Source {
     fn new() -> Source {
-        let key = SecretKey::from_seed(&[9; 32]);
-        let g = Genesis {
-            chain_id: 7,
-            num_shards: SHARDS,
-            timestamp_ms: 1_000,
-            accounts: vec![tutti_chain::genesis::GenesisAccount {
-                address: addr(&user(1)).to_string(),
-                balance: "1000000000000000".into(),
-            }],
-            validators: vec![tutti_chain::genesis::GenesisValidator {
-                bls_public_key: format!("0x{}", hex::encode(key.public_key().to_bytes())),
-                stake: "1".into(),
-                shard: 0,
-                bls_pop: None,
-            }],
-            params: Default::default(),
-        };
+        let (key, other) = keys();
         Source {
-            chain: Chain::open(Arc::new(MemStore::new()), &g).unwrap(),
+            chain: Chain::open_shard(Arc::new(MemStore::new()), &genesis(&[&key, &other]), 0).unwrap(),
             runtime: Runtime::new(RuntimeConfig::default()).unwrap(),
             key,
             nonce: 0,
@@ -120,11 +127,13 @@ impl Source {
             header,
             txs,
             mut output,
+            ..
         } = block::build(
             &self.chain,
             &self.runtime,
             &self.key,
             txs,
+            vec![],
             5_000,
             false,
             0,
@@ -141,73 +150,131 @@ impl Source {
     }
 }
 
-/// Shard 1's state, executing delivered receipts.
+/// Shard 1: its proposer's chain and a validator's replica, which re-checks every block.
 struct Destination {
-    store: Arc<dyn Store>,
-    db: StateDb<dyn Store>,
-    spec: ShardSpec,
-    height: u64,
+    chain: Chain,
+    replica: Chain,
     runtime: Runtime,
+    key: SecretKey,
 }
 
 impl Destination {
     fn new() -> Destination {
-        let store: Arc<dyn Store> = Arc::new(MemStore::new());
-        let db = StateDb::new(store.clone());
-        let mut batch = WriteBatch::new();
-        write_genesis(&db, &[], &mut batch).unwrap();
-        store.write(batch).unwrap();
+        let (other, key) = keys();
+        let g = genesis(&[&other, &key]);
         Destination {
-            store,
-            db,
-            spec: ShardSpec {
-                shard_id: 1,
-                num_shards: SHARDS,
-                rules: TxRules::new(7),
-                max_receipts_per_block: 1_000,
-                block_gas_limit: 1 << 40,
-            },
-            height: 0,
+            chain: Chain::open_shard(Arc::new(MemStore::new()), &g, 1).unwrap(),
+            replica: Chain::open_shard(Arc::new(MemStore::new()), &g, 1).unwrap(),
             runtime: Runtime::new(RuntimeConfig::default()).unwrap(),
+            key,
         }
     }
 
     /// The next position expected from shard 0 (in state).
     fn expected(&self) -> u64 {
-        self.db
-            .get(b"n/\x00\x00\x00\x00", self.height)
-            .unwrap()
-            .map(|b| u64::decode(&mut b.as_slice()).unwrap())
-            .unwrap_or(0)
+        self.chain.next_incoming(0).unwrap()
     }
 
     fn verify(&self, b: &ReceiptBatch) -> Result<(), BatchError> {
         verify_batch(b, 1, SHARDS, self.expected(), committee_check)
     }
 
-    /// Verifies and executes a batch in the next block.
+    /// The proposer checks the batch and builds a block with it; the replica validates that
+    /// block (re-checking the batch) and both commit it.
     fn deliver(&mut self, b: &ReceiptBatch) -> Result<(), BatchError> {
-        self.verify(b)?;
-        let input = BlockInput {
-            height: self.height + 1,
-            timestamp_ms: 1_000,
-            randomness: Hash::ZERO,
-            txs: vec![],
-            incoming: b.receipts.clone(),
-            signatures_checked: true,
+        let unwrap_batch = |e: BlockError| match e {
+            BlockError::Incoming { error, .. } => error,
+            other => panic!("not a batch error: {other}"),
         };
-        let out = execute_block(&self.runtime, &self.db, Some(self.height), &self.spec, input).unwrap();
-        self.store.write(out.batch).unwrap();
-        self.height += 1;
+        block::check_incoming(&self.chain, std::slice::from_ref(b), &committee_check).map_err(unwrap_batch)?;
+        let parent_commit = self.chain.head().commit.clone();
+        let built = block::build(
+            &self.chain,
+            &self.runtime,
+            &self.key,
+            vec![],
+            vec![b.clone()],
+            5_000 + self.chain.head().header.height,
+            true,
+            0,
+            parent_commit,
+        )
+        .unwrap();
+        assert_ne!(
+            built.header.incoming_receipts_root,
+            self.replica.head().header.incoming_receipts_root
+        );
+        // A validator refuses the same header with a forged batch, then accepts the real one.
+        let mut forged = b.clone();
+        forged.path[0].0[0] ^= 1;
+        let refused = block::validate(
+            &self.replica,
+            &self.runtime,
+            &built.header,
+            &[],
+            &[forged],
+            None,
+            |_| false,
+            &committee_check,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                BlockError::Incoming {
+                    index: 0,
+                    error: BatchError::BadPath { .. }
+                }
+            ),
+            "{refused}"
+        );
+        let without = block::validate(
+            &self.replica,
+            &self.runtime,
+            &built.header,
+            &[],
+            &[],
+            None,
+            |_| false,
+            &committee_check,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                without,
+                BlockError::ReceiptsRoot { which: "incoming", .. } | BlockError::StateRoot { .. }
+            ),
+            "{without}"
+        );
+        let mut replica_out = block::validate(
+            &self.replica,
+            &self.runtime,
+            &built.header,
+            &[],
+            &built.incoming,
+            None,
+            |_| false,
+            &committee_check,
+        )
+        .unwrap();
+        let stored = tutti_chain::StoredBlock {
+            header: built.header,
+            txs: vec![],
+            incoming: built.incoming,
+            commit: Some(cert(0)),
+        };
+        let mut out = built.output;
+        self.chain.commit(&stored, &mut out).unwrap();
+        self.replica.commit(&stored, &mut replica_out).unwrap();
         Ok(())
     }
 
     fn balance(&self, a: &Address) -> u128 {
-        self.db
-            .get(&account_key(a), self.height)
-            .unwrap()
-            .map(|b| Account::decode(&mut b.as_slice()).unwrap().balance)
-            .unwrap_or(0)
+        let height = self.chain.head().header.height;
+        let replica = self.replica.account(a, height).unwrap().balance;
+        let own = self.chain.account(a, height).unwrap().balance;
+        assert_eq!(own, replica, "proposer and validator agree");
+        own
     }
 }
 
@@ -314,9 +381,33 @@ fn a_batch_is_delivered_once_and_forgeries_are_refused_by_rule() {
     dst.deliver(&second).unwrap();
     dst.deliver(&third).unwrap();
     assert_eq!(dst.balance(&on_shard_1()), 6 + 3 + 1);
-    // An empty block's batch carries the cursor and nothing to deliver.
+    // An empty block's batch carries the cursor and nothing to deliver: nobody needs to send it.
     src.block(0);
     let empty = src.chain.receipt_batch(4, 1).unwrap().unwrap();
     assert_eq!((empty.first_seq, empty.receipts.len()), (6, 0));
-    dst.verify(&empty).unwrap();
+    assert_eq!(dst.verify(&empty), Err(BatchError::Empty));
+
+    // What a destination pulls: the batches from a position on, consecutive, within a size.
+    let from = |seq: u64, max: usize| -> Vec<(u64, usize)> {
+        src.chain
+            .receipt_batches_from(1, seq, max)
+            .unwrap()
+            .iter()
+            .map(|b| (b.first_seq, b.receipts.len()))
+            .collect()
+    };
+    assert_eq!(from(0, 100), vec![(0, 3), (3, 2), (5, 1)]);
+    assert_eq!(from(3, 100), vec![(3, 2), (5, 1)]);
+    assert_eq!(
+        from(0, 4),
+        vec![(0, 3)],
+        "a batch that passes the size waits for the next answer"
+    );
+    assert_eq!(from(0, 1), vec![(0, 3)], "but the first batch is always sent");
+    assert_eq!(from(4, 100), vec![], "not the start of a batch");
+    assert_eq!(from(6, 100), vec![], "nothing new");
+    assert!(
+        src.chain.receipt_batches_from(0, 0, 100).unwrap().is_empty(),
+        "nothing for itself"
+    );
 }

@@ -331,11 +331,7 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
         node_keys.push(node_key);
     }
     let genesis_path = dir.join("genesis.json");
-    let mut genesis = dev::testnet_genesis(&keys);
-    genesis.num_shards = args.shards;
-    for (i, v) in genesis.validators.iter_mut().enumerate() {
-        v.shard = (i / per_shard) as u32;
-    }
+    let genesis = dev::sharded_testnet_genesis(&keys, args.shards);
     if genesis_path.exists() {
         let existing = Genesis::from_file(&genesis_path).map_err(|e| e.to_string())?;
         if existing.validators != genesis.validators || existing.num_shards != genesis.num_shards {

@@ -1,8 +1,9 @@
 //! Tutti's peer-to-peer layer.
 //!
-//! The node talks to peers through the [`Network`] trait: it publishes on three gossip topics per
-//! chain and shard ([`Topic`]), asks peers for data with requests (block sync, fetching a block by
-//! hash), and reads [`Event`]s from a channel. Payloads are opaque bytes here; the node encodes
+//! The node talks to peers through the [`Network`] trait: it publishes on four gossip topics per
+//! chain and shard ([`Topic`]; receipts also on another shard's), asks peers of a given shard for
+//! data with requests (block sync, fetching a block by hash, pulling receipt batches), and reads
+//! [`Event`]s from a channel. A peer's shard is the shard whose topics it subscribes to. Payloads are opaque bytes here; the node encodes
 //! and checks them. Two implementations:
 //!
 //! - [`p2p::P2pNetwork`]: libp2p over TCP with noise and yamux; gossipsub for the topics (every
@@ -31,11 +32,13 @@ pub enum Topic {
     Consensus,
     /// Committed blocks with their commit certificates (for full nodes and laggards).
     Blocks,
+    /// Receipt batches for this shard from other shards (published by the sources' nodes).
+    Receipts,
 }
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 3] = [Topic::Transactions, Topic::Consensus, Topic::Blocks];
+    pub const ALL: [Topic; 4] = [Topic::Transactions, Topic::Consensus, Topic::Blocks, Topic::Receipts];
 
     /// The topic's name on the wire for a chain and shard.
     pub fn name(self, chain_id: u64, shard: u32) -> String {
@@ -43,6 +46,7 @@ impl Topic {
             Topic::Transactions => "tx",
             Topic::Consensus => "consensus",
             Topic::Blocks => "blocks",
+            Topic::Receipts => "receipts",
         };
         format!("/tutti/{chain_id}/shard/{shard}/{kind}/1")
     }
@@ -100,9 +104,14 @@ pub enum Verdict {
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    /// No connected peer to ask (or all were excluded).
-    #[error("no peer to ask (connected peers: {0})")]
-    NoPeer(usize),
+    /// No connected peer of the shard to ask (or all were excluded).
+    #[error("no peer of shard {shard} to ask (connected peers: {connected})")]
+    NoPeer {
+        /// The shard asked.
+        shard: u32,
+        /// Peers connected (of any shard).
+        connected: usize,
+    },
     /// The peer did not answer.
     #[error("peer {peer} did not answer: {reason}")]
     Failed {
@@ -120,16 +129,23 @@ pub enum NetError {
 pub trait Network: Send + Sync + 'static {
     /// This node's peer id.
     fn local_peer(&self) -> PeerId;
-    /// Publishes on a topic of this chain and shard.
+    /// Publishes on a topic of this chain and the node's shard.
     fn publish(&self, topic: Topic, data: Vec<u8>);
+    /// Publishes on a topic of another shard of this chain (receipt batches for it).
+    fn publish_to(&self, shard: u32, topic: Topic, data: Vec<u8>);
     /// Reports the verdict on a gossip message: accepted messages propagate, rejected ones
     /// score down the peer that sent them.
     fn validated(&self, peer: PeerId, id: MessageId, verdict: Verdict);
     /// Scores down a peer for invalid data outside gossip (a bad sync answer).
     fn penalise(&self, peer: PeerId, reason: &str);
-    /// Sends a request to one connected peer not in `exclude`; resolves with who answered and the
-    /// answer.
-    fn request(&self, data: Vec<u8>, exclude: Vec<PeerId>) -> BoxFuture<'static, Result<(PeerId, Vec<u8>), NetError>>;
+    /// Sends a request to one connected peer of `shard` not in `exclude`; resolves with who
+    /// answered and the answer.
+    fn request(
+        &self,
+        shard: u32,
+        data: Vec<u8>,
+        exclude: Vec<PeerId>,
+    ) -> BoxFuture<'static, Result<(PeerId, Vec<u8>), NetError>>;
     /// The peers connected now.
     fn peers(&self) -> Vec<PeerId>;
 }

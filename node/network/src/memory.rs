@@ -1,6 +1,6 @@
 //! The in-memory network: nodes of one process joined through a [`MemoryHub`], with the same
-//! behaviour the node sees from libp2p (topics, verdicts, scoring and bans, requests to one
-//! peer), plus links that tests can cut and restore.
+//! behaviour the node sees from libp2p (topics per shard, verdicts, scoring and bans, requests to
+//! one peer of a shard), plus links that tests can cut and restore.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -18,6 +18,7 @@ use crate::{Event, Gossip, MessageId, NetError, Network, PeerId, Scores, Topic, 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Member {
+    shard: u32,
     events: mpsc::Sender<Event>,
     scores: Scores,
 }
@@ -50,8 +51,13 @@ impl MemoryHub {
         Self::default()
     }
 
-    /// A new node: its network handle and its events.
+    /// A new node of shard 0: its network handle and its events.
     pub fn join(&self) -> (MemoryNetwork, mpsc::Receiver<Event>) {
+        self.join_shard(0)
+    }
+
+    /// A new node of `shard`: its network handle and its events.
+    pub fn join_shard(&self, shard: u32) -> (MemoryNetwork, mpsc::Receiver<Event>) {
         let me = PeerId::random();
         let (tx, rx) = mpsc::channel(4096);
         let mut hub = self.inner.lock().expect("hub lock poisoned");
@@ -62,11 +68,19 @@ impl MemoryHub {
         hub.members.insert(
             me,
             Member {
+                shard,
                 events: tx,
                 scores: Scores::default(),
             },
         );
-        (MemoryNetwork { hub: self.clone(), me }, rx)
+        (
+            MemoryNetwork {
+                hub: self.clone(),
+                me,
+                shard,
+            },
+            rx,
+        )
     }
 
     /// Removes a node (as if its process stopped).
@@ -89,6 +103,12 @@ impl MemoryHub {
         }
     }
 
+    /// `who`'s score of `peer` (0 if unknown).
+    pub fn score(&self, who: &PeerId, peer: &PeerId) -> i32 {
+        let hub = self.inner.lock().expect("hub lock poisoned");
+        hub.members.get(who).map_or(0, |m| m.scores.score(peer))
+    }
+
     /// Whether `who` has banned `peer`.
     pub fn is_banned(&self, who: &PeerId, peer: &PeerId) -> bool {
         let hub = self.inner.lock().expect("hub lock poisoned");
@@ -101,6 +121,7 @@ impl MemoryHub {
 pub struct MemoryNetwork {
     hub: MemoryHub,
     me: PeerId,
+    shard: u32,
 }
 
 impl Network for MemoryNetwork {
@@ -109,10 +130,14 @@ impl Network for MemoryNetwork {
     }
 
     fn publish(&self, topic: Topic, data: Vec<u8>) {
+        self.publish_to(self.shard, topic, data);
+    }
+
+    fn publish_to(&self, shard: u32, topic: Topic, data: Vec<u8>) {
         let hub = self.hub.inner.lock().expect("hub lock poisoned");
-        let id = message_id(&topic.name(0, 0), &data);
+        let id = message_id(&topic.name(0, shard), &data);
         for (p, m) in &hub.members {
-            if hub.linked(&self.me, p) {
+            if m.shard == shard && hub.linked(&self.me, p) {
                 let gossip = Gossip {
                     peer: self.me,
                     id: id.clone(),
@@ -149,18 +174,26 @@ impl Network for MemoryNetwork {
         }
     }
 
-    fn request(&self, data: Vec<u8>, exclude: Vec<PeerId>) -> BoxFuture<'static, Result<(PeerId, Vec<u8>), NetError>> {
+    fn request(
+        &self,
+        shard: u32,
+        data: Vec<u8>,
+        exclude: Vec<PeerId>,
+    ) -> BoxFuture<'static, Result<(PeerId, Vec<u8>), NetError>> {
         let picked = {
             let hub = self.hub.inner.lock().expect("hub lock poisoned");
             let mut peers: Vec<PeerId> = hub
                 .members
-                .keys()
-                .filter(|p| hub.linked(&self.me, p) && !exclude.contains(p))
-                .copied()
+                .iter()
+                .filter(|(p, m)| m.shard == shard && hub.linked(&self.me, p) && !exclude.contains(p))
+                .map(|(p, _)| *p)
                 .collect();
             peers.shuffle(&mut rand::thread_rng());
             match peers.first() {
-                None => Err(NetError::NoPeer(hub.members.len().saturating_sub(1))),
+                None => Err(NetError::NoPeer {
+                    shard,
+                    connected: hub.members.len().saturating_sub(1),
+                }),
                 Some(p) => {
                     let (reply, answer) = oneshot::channel();
                     let sent = hub.members[p].events.try_send(Event::Request {
@@ -253,8 +286,8 @@ mod tests {
         let hub = MemoryHub::new();
         let (a, _ea) = hub.join();
         assert!(matches!(
-            a.request(b"q".to_vec(), vec![]).await,
-            Err(NetError::NoPeer(0))
+            a.request(0, b"q".to_vec(), vec![]).await,
+            Err(NetError::NoPeer { shard: 0, connected: 0 })
         ));
         let (b, mut eb) = hub.join();
         let server = tokio::spawn(async move {
@@ -265,14 +298,36 @@ mod tests {
                 }
             }
         });
-        let (peer, answer) = a.request(b"q".to_vec(), vec![]).await.unwrap();
+        let (peer, answer) = a.request(0, b"q".to_vec(), vec![]).await.unwrap();
         assert_eq!((peer, answer.as_slice()), (b.me, &b"q!"[..]));
         server.await.unwrap();
         // b's event loop is gone: the request fails instead of hanging.
-        assert!(a.request(b"q".to_vec(), vec![]).await.is_err());
+        assert!(a.request(0, b"q".to_vec(), vec![]).await.is_err());
         assert!(matches!(
-            a.request(b"q".to_vec(), vec![b.me]).await,
-            Err(NetError::NoPeer(_))
+            a.request(0, b"q".to_vec(), vec![b.me]).await,
+            Err(NetError::NoPeer { .. })
         ));
+        assert!(
+            matches!(
+                a.request(1, b"q".to_vec(), vec![]).await,
+                Err(NetError::NoPeer { shard: 1, connected: 1 })
+            ),
+            "b is on shard 0, not 1"
+        );
+    }
+
+    #[tokio::test]
+    async fn gossip_and_requests_stay_in_their_shard() {
+        let hub = MemoryHub::new();
+        let (a, _ea) = hub.join_shard(0);
+        let (_b, mut eb) = hub.join_shard(1);
+        let (_c, mut ec) = hub.join_shard(0);
+        while eb.try_recv().is_ok() || ec.try_recv().is_ok() {}
+        a.publish(Topic::Blocks, b"own".to_vec());
+        assert!(eb.try_recv().is_err(), "shard 1 does not hear shard 0's blocks");
+        assert!(matches!(ec.try_recv(), Ok(Event::Gossip(g)) if g.data == b"own"));
+        a.publish_to(1, Topic::Receipts, b"for 1".to_vec());
+        assert!(matches!(eb.try_recv(), Ok(Event::Gossip(g)) if g.data == b"for 1" && g.topic == Topic::Receipts));
+        assert!(ec.try_recv().is_err(), "shard 0 does not hear what goes to shard 1");
     }
 }

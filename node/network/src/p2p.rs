@@ -150,10 +150,11 @@ struct Behaviour {
 }
 
 enum Command {
-    Publish(Topic, Vec<u8>),
+    Publish(u32, Topic, Vec<u8>),
     Validated(PeerId, MessageId, Verdict),
     Penalise(PeerId, String),
     Request {
+        shard: u32,
         data: Vec<u8>,
         exclude: Vec<PeerId>,
         reply: oneshot::Sender<Result<(PeerId, Vec<u8>), NetError>>,
@@ -165,6 +166,7 @@ enum Command {
 #[derive(Clone)]
 pub struct P2pNetwork {
     me: PeerId,
+    shard: u32,
     commands: mpsc::UnboundedSender<Command>,
     peers: Arc<Mutex<HashSet<PeerId>>>,
     listening: Arc<Mutex<Vec<Multiaddr>>>,
@@ -253,6 +255,7 @@ impl P2pNetwork {
         let (events, events_rx) = mpsc::channel(8192);
         let net = P2pNetwork {
             me,
+            shard: config.shard,
             commands,
             peers: Arc::default(),
             listening: Arc::default(),
@@ -264,6 +267,8 @@ impl P2pNetwork {
                 .iter()
                 .map(|t| (*t, gossipsub::IdentTopic::new(t.name(config.chain_id, config.shard))))
                 .collect(),
+            chain_id: config.chain_id,
+            shard: config.shard,
             events,
             peers: net.peers.clone(),
             listening: net.listening.clone(),
@@ -288,7 +293,11 @@ impl Network for P2pNetwork {
     }
 
     fn publish(&self, topic: Topic, data: Vec<u8>) {
-        let _ = self.commands.send(Command::Publish(topic, data));
+        let _ = self.commands.send(Command::Publish(self.shard, topic, data));
+    }
+
+    fn publish_to(&self, shard: u32, topic: Topic, data: Vec<u8>) {
+        let _ = self.commands.send(Command::Publish(shard, topic, data));
     }
 
     fn validated(&self, peer: PeerId, id: MessageId, verdict: Verdict) {
@@ -299,9 +308,19 @@ impl Network for P2pNetwork {
         let _ = self.commands.send(Command::Penalise(peer, reason.to_string()));
     }
 
-    fn request(&self, data: Vec<u8>, exclude: Vec<PeerId>) -> BoxFuture<'static, Result<(PeerId, Vec<u8>), NetError>> {
+    fn request(
+        &self,
+        shard: u32,
+        data: Vec<u8>,
+        exclude: Vec<PeerId>,
+    ) -> BoxFuture<'static, Result<(PeerId, Vec<u8>), NetError>> {
         let (reply, answer) = oneshot::channel();
-        let sent = self.commands.send(Command::Request { data, exclude, reply });
+        let sent = self.commands.send(Command::Request {
+            shard,
+            data,
+            exclude,
+            reply,
+        });
         async move {
             sent.map_err(|_| NetError::Stopped)?;
             answer.await.map_err(|_| NetError::Stopped)?
@@ -325,6 +344,8 @@ struct Task {
     swarm: Swarm<Behaviour>,
     topics: HashMap<gossipsub::TopicHash, Topic>,
     names: HashMap<Topic, gossipsub::IdentTopic>,
+    chain_id: u64,
+    shard: u32,
     events: mpsc::Sender<Event>,
     peers: Arc<Mutex<HashSet<PeerId>>>,
     listening: Arc<Mutex<Vec<Multiaddr>>>,
@@ -366,8 +387,12 @@ impl Task {
 
     fn command(&mut self, c: Command) {
         match c {
-            Command::Publish(topic, data) => {
-                let t = self.names[&topic].clone();
+            Command::Publish(shard, topic, data) => {
+                let t = if shard == self.shard {
+                    self.names[&topic].clone()
+                } else {
+                    gossipsub::IdentTopic::new(topic.name(self.chain_id, shard))
+                };
                 match self.swarm.behaviour_mut().gossipsub.publish(t, data) {
                     Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
                     // Alone for now (a single node, or peers not yet subscribed): nothing to do.
@@ -393,16 +418,18 @@ impl Task {
                 }
             }
             Command::Penalise(peer, reason) => self.penalise(peer, &reason),
-            Command::Request { data, exclude, reply } => {
-                let (mut peers, connected) = {
-                    let all = self.peers.lock().expect("peers lock poisoned");
-                    let peers: Vec<PeerId> = all.iter().filter(|p| !exclude.contains(p)).copied().collect();
-                    (peers, all.len())
-                };
+            Command::Request {
+                shard,
+                data,
+                exclude,
+                reply,
+            } => {
+                let connected = self.peers.lock().expect("peers lock poisoned").len();
+                let mut peers = self.peers_of(shard, &exclude);
                 peers.shuffle(&mut rand::thread_rng());
                 match peers.first() {
                     None => {
-                        let _ = reply.send(Err(NetError::NoPeer(connected)));
+                        let _ = reply.send(Err(NetError::NoPeer { shard, connected }));
                     }
                     Some(p) => {
                         let id = self.swarm.behaviour_mut().sync.send_request(p, data);
@@ -416,6 +443,32 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// Connected peers of `shard` (those subscribed to its blocks topic) not in `exclude`. For
+    /// this node's own shard, peers whose subscriptions are not known yet count too (a request
+    /// right after connecting).
+    fn peers_of(&self, shard: u32, exclude: &[PeerId]) -> Vec<PeerId> {
+        let blocks = gossipsub::IdentTopic::new(Topic::Blocks.name(self.chain_id, shard)).hash();
+        let connected = self.peers.lock().expect("peers lock poisoned").clone();
+        let mut known = HashSet::new();
+        let mut of_shard = Vec::new();
+        for (peer, topics) in self.swarm.behaviour().gossipsub.all_peers() {
+            if topics.is_empty() {
+                continue;
+            }
+            known.insert(*peer);
+            if topics.contains(&&blocks) && connected.contains(peer) && !exclude.contains(peer) {
+                of_shard.push(*peer);
+            }
+        }
+        if of_shard.is_empty() && shard == self.shard {
+            of_shard = connected
+                .into_iter()
+                .filter(|p| !known.contains(p) && !exclude.contains(p))
+                .collect();
+        }
+        of_shard
     }
 
     fn redial(&mut self) {

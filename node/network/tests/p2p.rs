@@ -82,12 +82,12 @@ async fn two_nodes_gossip_sync_and_ban() {
             }
         }
     });
-    let (who, answer) = a.request(b"blocks from 1".to_vec(), vec![]).await.unwrap();
+    let (who, answer) = a.request(0, b"blocks from 1".to_vec(), vec![]).await.unwrap();
     assert_eq!((who, answer.as_slice()), (b.local_peer(), &b"re:blocks from 1"[..]));
     let _eb = server.await.unwrap();
     assert!(matches!(
-        a.request(b"x".to_vec(), vec![b.local_peer()]).await,
-        Err(tutti_network::NetError::NoPeer(1))
+        a.request(0, b"x".to_vec(), vec![b.local_peer()]).await,
+        Err(tutti_network::NetError::NoPeer { shard: 0, connected: 1 })
     ));
 
     // b keeps sending data a finds invalid: a bans it and the connection drops.
@@ -130,4 +130,57 @@ async fn peers_find_each_other_through_kademlia() {
         (c.peers().contains(&b.local_peer()) && b.peers().contains(&c.local_peer())).then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_reach_another_shard_and_requests_go_to_the_shard_asked() {
+    // a and b run shard 0, c shard 1; all connected.
+    let (a, _ea) = P2pNetwork::start(config(21, vec![])).unwrap();
+    let addr = until("a's listen address", || a.listen_addrs().first().cloned()).await;
+    let boot: Multiaddr = format!("{addr}/p2p/{}", a.local_peer()).parse().unwrap();
+    let (b, mut eb) = P2pNetwork::start(config(22, vec![boot.clone()])).unwrap();
+    let mut cc = config(23, vec![boot]);
+    cc.shard = 1;
+    let (c, mut ec) = P2pNetwork::start(cc).unwrap();
+    until("b and c to reach a", || {
+        (a.peers().contains(&b.local_peer()) && a.peers().contains(&c.local_peer())).then_some(())
+    })
+    .await;
+
+    // A receipt batch published by a for shard 1 reaches c.
+    let mut got = None;
+    for _ in 0..100 {
+        a.publish_to(1, Topic::Receipts, b"batch for 1".to_vec());
+        if let Ok(Some(Event::Gossip(g))) = tokio::time::timeout(Duration::from_millis(200), ec.recv()).await
+            && g.data == b"batch for 1"
+        {
+            got = Some(g);
+            break;
+        }
+    }
+    let g = got.expect("the batch for shard 1 never reached shard 1's node");
+    assert_eq!(g.topic, Topic::Receipts);
+
+    // Requests for shard 1 go to c, for shard 0 to b, never across.
+    let answer = |mut events: mpsc::Receiver<Event>, tag: &'static [u8]| {
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if let Event::Request { reply, .. } = ev {
+                    let _ = reply.send(tag.to_vec());
+                }
+            }
+        })
+    };
+    let _sc = answer(ec, b"c");
+    let _sb = answer(std::mem::replace(&mut eb, mpsc::channel(1).1), b"b");
+    for _ in 0..5 {
+        let (peer, data) = a.request(1, b"?".to_vec(), vec![]).await.unwrap();
+        assert_eq!((peer, data.as_slice()), (c.local_peer(), &b"c"[..]));
+        let (peer, data) = a.request(0, b"?".to_vec(), vec![]).await.unwrap();
+        assert_eq!((peer, data.as_slice()), (b.local_peer(), &b"b"[..]));
+    }
+    assert!(matches!(
+        a.request(2, b"?".to_vec(), vec![]).await,
+        Err(tutti_network::NetError::NoPeer { shard: 2, .. })
+    ));
 }

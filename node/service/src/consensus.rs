@@ -17,12 +17,16 @@
 //!   and again while the answers are full), `Fetch` (asks for a block by hash), `Rejected`
 //!   (the gossip message is rejected, so its sender loses score).
 //!
-//! It also answers peers' sync requests ([`SyncRequest`]) and admits gossiped transactions.
+//! It also answers peers' sync requests ([`SyncRequest`]) and admits gossiped transactions, and
+//! moves cross-shard receipts ([`crate::relay`]): it publishes the batches of each committed
+//! block to their destinations, keeps verified incoming batches in an [`Inbox`] (a forged one
+//! scores its sender down), pulls missing ones from the source shards, and gives the ready ones to
+//! the blocks it builds.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     path::PathBuf,
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -37,12 +41,14 @@ use tutti_consensus::fbft::{
     record,
 };
 use tutti_network::{Event, Gossip, Network, PeerId, Topic, Verdict};
-use tutti_primitives::{CommitCertificate, Hash, Height, Receipt, ShardId, SignedTransaction};
+use tutti_primitives::{BlockHeader, CommitCertificate, Hash, Height, ReceiptBatch, ShardId, SignedTransaction};
 
 use crate::{
     SubmitError,
+    committees::check_commit,
     metrics::Phase,
     node::{ConsensusView, Node, NodeError, now_ms},
+    relay::{Inbox, Offered, incoming_budget},
 };
 
 /// Most blocks one sync answer carries.
@@ -55,6 +61,10 @@ const TX_GOSSIP_BYTES: usize = 1 << 20;
 const MAX_GOSSIP_TXS: usize = 20_000;
 /// Nesting limit when decoding peers' data.
 const DEPTH_LIMIT: u32 = 32;
+/// Most receipts one pull answer carries (at least one batch is always sent).
+pub const PULL_RECEIPTS: u32 = 20_000;
+/// How often a validator asks the source shards for batches it lacks.
+const PULL_EVERY: Duration = Duration::from_secs(1);
 
 /// What a peer can ask for.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -70,6 +80,17 @@ pub enum SyncRequest {
     /// A block by hash, committed or proposed at the height being decided; answered with a
     /// SCALE `Option<Proposal>`.
     Block(Hash),
+    /// The receipt batches for shard `dest` from stream position `from` on (consecutive, about
+    /// `max` receipts, capped at [`PULL_RECEIPTS`]); answered with a SCALE `Vec<ReceiptBatch>`
+    /// (empty when none starts at `from`).
+    Receipts {
+        /// The asking shard.
+        dest: ShardId,
+        /// The position it expects next.
+        from: u64,
+        /// Most receipts wanted.
+        max: u32,
+    },
 }
 
 /// The consensus shell's settings.
@@ -100,11 +121,13 @@ enum Internal {
         peer: PeerId,
         proposal: Box<Proposal>,
     },
+    PullDone(ShardId),
 }
 
 /// A block this node executed at the height being decided.
 struct Executed {
     txs: Vec<SignedTransaction>,
+    incoming: Vec<ReceiptBatch>,
     output: BlockOutput,
 }
 
@@ -117,14 +140,15 @@ fn decode_bounded<T: Decode>(mut bytes: &[u8]) -> Result<T, parity_scale_codec::
     Ok(t)
 }
 
-/// A block's body: its transactions and incoming receipts.
-pub fn encode_body(txs: &[SignedTransaction], incoming: &[Receipt]) -> Vec<u8> {
+/// A block's body: its transactions and incoming receipt batches.
+pub fn encode_body(txs: &[SignedTransaction], incoming: &[ReceiptBatch]) -> Vec<u8> {
     (txs, incoming).encode()
 }
 
-fn decode_body(body: &[u8]) -> Result<(Vec<SignedTransaction>, Vec<Receipt>), String> {
-    decode_bounded::<(Vec<SignedTransaction>, Vec<Receipt>)>(body)
-        .map_err(|e| format!("the block body does not decode: {e}"))
+type Body = (Vec<SignedTransaction>, Vec<ReceiptBatch>);
+
+fn decode_body(body: &[u8]) -> Result<Body, String> {
+    decode_bounded::<Body>(body).map_err(|e| format!("the block body does not decode: {e}"))
 }
 
 /// A committed block as a proposal and its certificate.
@@ -155,6 +179,7 @@ fn committee(node: &Node, shard: ShardId, epoch: u64) -> Result<(Committee, BlsC
 /// certified by the committee).
 fn check_block(node: &Node, p: &Proposal, now_ms: Option<u64>) -> Result<Executed, String> {
     let (txs, incoming) = decode_body(&p.body)?;
+    let check_cert = |h: &BlockHeader, c: &CommitCertificate| check_commit(node.committees(), h, c);
     let output = block::validate(
         node.chain(),
         node.runtime(),
@@ -163,9 +188,10 @@ fn check_block(node: &Node, p: &Proposal, now_ms: Option<u64>) -> Result<Execute
         &incoming,
         now_ms,
         |hash| node.is_pooled(hash),
+        &check_cert,
     )
     .map_err(|e| e.to_string())?;
-    Ok(Executed { txs, output })
+    Ok(Executed { txs, incoming, output })
 }
 
 /// Admits a batch of gossiped transactions: rejected if any is malformed, badly signed or for
@@ -187,6 +213,54 @@ fn admit_gossiped(node: &Node, txs: &[Vec<u8>]) -> Verdict {
         }
     }
     if new { Verdict::Accept } else { Verdict::Ignore }
+}
+
+/// The batches the next block takes from the inbox: each source's run from its cursor, within
+/// the incoming budget (what keeps the delayed queue bounded) and [`block::MAX_INCOMING_BATCHES`].
+fn ready_batches(node: &Node, inbox: &Mutex<Inbox>) -> Result<Vec<ReceiptBatch>, tutti_chain::ChainError> {
+    let chain = node.chain();
+    let spec = chain.spec();
+    let budget = incoming_budget(chain.delayed()?, spec.max_receipts_per_block);
+    if budget == 0 {
+        return Ok(Vec::new());
+    }
+    let mut cursors = HashMap::new();
+    for s in (0..spec.num_shards).filter(|s| *s != spec.shard_id) {
+        cursors.insert(s, chain.next_incoming(s)?);
+    }
+    let inbox = inbox.lock().expect("inbox lock poisoned");
+    Ok(inbox.ready(
+        |s| cursors.get(&s).copied().unwrap_or(u64::MAX),
+        block::MAX_INCOMING_BATCHES,
+        budget,
+    ))
+}
+
+/// Offers a batch from the network to the inbox: triage under the lock, the path and
+/// certificate checks outside it. Runs on a blocking thread (a certificate check is a pairing).
+fn offer_batch(node: &Node, inbox: &Mutex<Inbox>, batch: ReceiptBatch) -> Offered {
+    let source = batch.header.shard_id;
+    let cursor = match node.chain().next_incoming(source) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("cannot read the receipt cursor of shard {source}: {e}");
+            return Offered::Known;
+        }
+    };
+    let (shard, num_shards) = {
+        let inbox = inbox.lock().expect("inbox lock poisoned");
+        match inbox.triage(&batch, cursor) {
+            Err(e) => return Offered::Refused(e),
+            Ok(false) => return Offered::Known,
+            Ok(true) => inbox.place(),
+        }
+    };
+    if let Err(e) = Inbox::verify(&batch, shard, num_shards, cursor, |h, c| {
+        check_commit(node.committees(), h, c)
+    }) {
+        return Offered::Refused(e);
+    }
+    inbox.lock().expect("inbox lock poisoned").insert(batch)
 }
 
 /// Per-height phase timing for the metrics.
@@ -213,6 +287,10 @@ struct Shell<N: Network + Clone> {
     txs_in: mpsc::Sender<Gossip>,
     /// (height, view) last observed, to count view changes.
     last_view: (Height, u64),
+    /// Verified receipt batches from other shards, not yet included.
+    inbox: Arc<Mutex<Inbox>>,
+    /// Source shards being pulled from now.
+    pulling: HashSet<ShardId>,
 }
 
 /// Transactions move apart from consensus, so a flood of them never delays a vote: one task
@@ -306,6 +384,7 @@ pub async fn run<N: Network + Clone>(
     let (gossip_tx, gossip_rx) = mpsc::unbounded_channel();
     node.set_gossip(gossip_tx);
     let txs_in = spawn_tx_tasks(node.clone(), net.clone(), gossip_rx);
+    let num_shards = node.chain().spec().num_shards;
     let mut shell = Shell {
         node,
         net,
@@ -324,6 +403,8 @@ pub async fn run<N: Network + Clone>(
         fatal: None,
         txs_in,
         last_view: (0, 0),
+        inbox: Arc::new(Mutex::new(Inbox::new(shard, num_shards))),
+        pulling: HashSet::new(),
     };
     tracing::info!(
         member = ?shell.me,
@@ -333,6 +414,8 @@ pub async fn run<N: Network + Clone>(
     );
     shell.drive(Input::Start).await;
     shell.start_sync(shell.core.height());
+    let mut pull = tokio::time::interval(PULL_EVERY);
+    pull.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.changed() => {
@@ -347,6 +430,7 @@ pub async fn run<N: Network + Clone>(
                 None => return Err(NodeError::Config("the network stopped".into())),
             },
             Some(i) = internal_rx.recv() => shell.on_internal(i).await,
+            _ = pull.tick() => shell.pull(),
 
         }
         if let Some(reason) = shell.fatal.take() {
@@ -482,13 +566,16 @@ impl<N: Network + Clone> Shell<N> {
             return;
         };
         let node = self.node.clone();
+        let inbox = self.inbox.clone();
         let built = tokio::task::spawn_blocking(move || {
             let candidates = node.candidates();
+            let incoming = ready_batches(&node, &inbox)?;
             block::build(
                 node.chain(),
                 node.runtime(),
                 &key,
                 candidates,
+                incoming,
                 now_ms(),
                 true,
                 view,
@@ -499,13 +586,14 @@ impl<N: Network + Clone> Shell<N> {
         match built {
             Ok(Ok(b)) => {
                 let proposal = Proposal {
-                    body: encode_body(&b.txs, &[]),
+                    body: encode_body(&b.txs, &b.incoming),
                     header: b.header,
                 };
                 self.executed.insert(
                     proposal.hash(),
                     Executed {
                         txs: b.txs,
+                        incoming: b.incoming,
                         output: b.output,
                     },
                 );
@@ -552,7 +640,11 @@ impl<N: Network + Clone> Shell<N> {
                     .unwrap_or_else(|e| Err(format!("panicked: {e}")))
             }
         };
-        let Executed { txs, mut output } = match executed {
+        let Executed {
+            txs,
+            incoming,
+            mut output,
+        } = match executed {
             Ok(e) => e,
             Err(reason) => {
                 self.fatal = Some(format!(
@@ -564,7 +656,7 @@ impl<N: Network + Clone> Shell<N> {
         let block = StoredBlock {
             header: proposal.header.clone(),
             txs,
-            incoming: Vec::new(),
+            incoming,
             commit: Some(cert.clone()),
         };
         let node = self.node.clone();
@@ -583,6 +675,7 @@ impl<N: Network + Clone> Shell<N> {
                 );
                 self.executed.clear();
                 self.net.publish(Topic::Blocks, (proposal, cert).encode());
+                self.relay_committed(&notice.block);
                 if let Some(p) = self.timing.prepared.or(self.timing.proposed) {
                     self.node.metrics().phase(Phase::Commit, p.elapsed().as_secs_f64());
                 }
@@ -599,9 +692,10 @@ impl<N: Network + Clone> Shell<N> {
         self.syncing = true;
         let net = self.net.clone();
         let internal = self.internal.clone();
+        let shard = self.node.chain().spec().shard_id;
         tokio::spawn(async move {
             let request = SyncRequest::Blocks { from, max: SYNC_BATCH }.encode();
-            match net.request(request, Vec::new()).await {
+            match net.request(shard, request, Vec::new()).await {
                 Ok((peer, bytes)) => match decode_bounded::<Vec<StoredBlock>>(&bytes) {
                     Ok(blocks) if blocks.len() <= SYNC_BATCH as usize => {
                         let _ = internal.send(Internal::Synced { peer, blocks });
@@ -658,10 +752,14 @@ impl<N: Network + Clone> Shell<N> {
     fn start_fetch(&mut self, hash: Hash) {
         let net = self.net.clone();
         let internal = self.internal.clone();
+        let shard = self.node.chain().spec().shard_id;
         tokio::spawn(async move {
             let mut tried = Vec::new();
             for _ in 0..3 {
-                let Ok((peer, bytes)) = net.request(SyncRequest::Block(hash).encode(), tried.clone()).await else {
+                let Ok((peer, bytes)) = net
+                    .request(shard, SyncRequest::Block(hash).encode(), tried.clone())
+                    .await
+                else {
                     return;
                 };
                 tried.push(peer);
@@ -698,7 +796,141 @@ impl<N: Network + Clone> Shell<N> {
                     self.net.penalise(peer, "fetched block rejected");
                 }
             }
+            Internal::PullDone(source) => {
+                self.pulling.remove(&source);
+            }
         }
+    }
+
+    /// After a commit: publishes the block's batch for every shard it sent receipts to (every
+    /// node does; the batches are identical, so gossip carries one), and drops from the inbox
+    /// what the block consumed.
+    fn relay_committed(&mut self, block: &StoredBlock) {
+        {
+            let chain = self.node.chain();
+            let mut inbox = self.inbox.lock().expect("inbox lock poisoned");
+            for source in block.incoming.iter().map(|b| b.header.shard_id).collect::<HashSet<_>>() {
+                if let Ok(cursor) = chain.next_incoming(source) {
+                    inbox.consumed(source, cursor);
+                }
+            }
+            self.node.metrics().set_inbox(inbox.held());
+        }
+        let (node, net, height) = (self.node.clone(), self.net.clone(), block.header.height);
+        tokio::task::spawn_blocking(move || {
+            let chain = node.chain();
+            let outgoing = match chain.outgoing(height) {
+                Ok(o) => o,
+                Err(e) => return tracing::error!(height, "cannot read the block's outgoing receipts: {e}"),
+            };
+            let dests: std::collections::BTreeSet<ShardId> = outgoing.iter().map(|r| r.dest_shard).collect();
+            for dest in dests {
+                match chain.receipt_batch(height, dest) {
+                    Ok(Some(batch)) => net.publish_to(dest, Topic::Receipts, batch.encode()),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(height, dest, "cannot make the receipt batch: {e}"),
+                }
+            }
+        });
+    }
+
+    /// Asks one node of each source shard for the batches from this shard's cursor, where the
+    /// inbox holds nothing ready (validators only: they are the ones who build blocks).
+    fn pull(&mut self) {
+        if self.me.is_none() {
+            return;
+        }
+        let chain = self.node.chain();
+        let spec = chain.spec();
+        let dest = spec.shard_id;
+        for source in (0..spec.num_shards).filter(|s| *s != dest) {
+            if self.pulling.contains(&source) {
+                continue;
+            }
+            let Ok(from) = chain.next_incoming(source) else {
+                continue;
+            };
+            if !self.inbox.lock().expect("inbox lock poisoned").waiting_on(source, from) {
+                continue;
+            }
+            self.pulling.insert(source);
+            let (node, net, inbox, internal) = (
+                self.node.clone(),
+                self.net.clone(),
+                self.inbox.clone(),
+                self.internal.clone(),
+            );
+            tokio::spawn(async move {
+                let request = SyncRequest::Receipts {
+                    dest,
+                    from,
+                    max: PULL_RECEIPTS,
+                };
+                match net.request(source, request.encode(), Vec::new()).await {
+                    Ok((peer, bytes)) => match decode_bounded::<Vec<ReceiptBatch>>(&bytes) {
+                        Ok(batches) => {
+                            let node = node.clone();
+                            let verdict = tokio::task::spawn_blocking(move || {
+                                let mut new = 0;
+                                for b in batches {
+                                    if b.header.shard_id != source {
+                                        return Err(format!(
+                                            "a batch of shard {} in an answer for shard {source}",
+                                            b.header.shard_id
+                                        ));
+                                    }
+                                    match offer_batch(&node, &inbox, b) {
+                                        Offered::New => new += 1,
+                                        Offered::Known => {}
+                                        Offered::Refused(e) => return Err(e.to_string()),
+                                    }
+                                }
+                                Ok(new)
+                            })
+                            .await
+                            .unwrap_or(Ok(0));
+                            match verdict {
+                                Ok(0) => {}
+                                Ok(new) => tracing::debug!(source, from, new, "pulled receipt batches"),
+                                Err(reason) => {
+                                    tracing::warn!(%peer, source, "refused a pulled receipt batch: {reason}");
+                                    net.penalise(peer, &format!("bad receipt batch: {reason}"));
+                                }
+                            }
+                        }
+                        Err(e) => net.penalise(peer, &format!("receipts answer does not decode: {e}")),
+                    },
+                    Err(e) => tracing::debug!(source, "pulling receipts: {e}"),
+                }
+                let _ = internal.send(Internal::PullDone(source));
+            });
+        }
+    }
+
+    /// A batch gossiped on this shard's receipts topic: checked off the consensus loop.
+    fn on_receipts_gossip(&self, g: Gossip) {
+        let (node, net, inbox) = (self.node.clone(), self.net.clone(), self.inbox.clone());
+        tokio::spawn(async move {
+            let verdict = match decode_bounded::<ReceiptBatch>(&g.data) {
+                Err(e) => {
+                    tracing::debug!(peer = %g.peer, "undecodable receipt batch: {e}");
+                    Verdict::Reject
+                }
+                Ok(batch) => {
+                    let source = batch.header.shard_id;
+                    let height = batch.header.height;
+                    match tokio::task::spawn_blocking(move || offer_batch(&node, &inbox, batch)).await {
+                        Ok(Offered::New) => Verdict::Accept,
+                        Ok(Offered::Known) | Err(_) => Verdict::Ignore,
+                        Ok(Offered::Refused(e)) => {
+                            tracing::warn!(peer = %g.peer, source, height, "refused a gossiped receipt batch: {e}");
+                            Verdict::Reject
+                        }
+                    }
+                }
+            };
+            net.validated(g.peer, g.id, verdict);
+        });
     }
 
     async fn on_event(&mut self, ev: Event) {
@@ -708,6 +940,7 @@ impl<N: Network + Clone> Shell<N> {
                     self.net.validated(g.peer, g.id, Verdict::Ignore);
                 }
             }
+            Event::Gossip(g) if g.topic == Topic::Receipts => self.on_receipts_gossip(g),
             Event::Gossip(g) => self.on_gossip(g).await,
             Event::Request { peer, data, reply } => match decode_bounded::<SyncRequest>(&data) {
                 Ok(req) => {
@@ -754,6 +987,13 @@ impl<N: Network + Clone> Shell<N> {
                     .or_else(|| chain.block_by_hash(&hash).ok().flatten().map(|b| proposal_of(&b)));
                 p.encode()
             }
+            SyncRequest::Receipts { dest, from, max } => chain
+                .receipt_batches_from(dest, from, max.min(PULL_RECEIPTS) as usize)
+                .unwrap_or_else(|e| {
+                    tracing::error!(dest, from, "cannot read receipt batches: {e}");
+                    Vec::new()
+                })
+                .encode(),
         }
     }
 
@@ -789,8 +1029,8 @@ impl<N: Network + Clone> Shell<N> {
                     }
                 }
             },
-            // Routed to the admission task before this.
-            Topic::Transactions => Verdict::Ignore,
+            // Routed to their tasks before this.
+            Topic::Transactions | Topic::Receipts => Verdict::Ignore,
         };
         self.net.validated(g.peer, g.id, verdict);
     }

@@ -74,3 +74,15 @@ pub fn testnet_genesis(validators: &[SecretKey]) -> Genesis {
         .collect();
     g
 }
+
+/// A testnet of `shards` shards: the validators in order, `validators.len() / shards` to a shard
+/// (the first ones on shard 0), accounts on their home shards.
+pub fn sharded_testnet_genesis(validators: &[SecretKey], shards: u32) -> Genesis {
+    let mut g = testnet_genesis(validators);
+    let per_shard = validators.len().div_ceil(shards.max(1) as usize).max(1);
+    g.num_shards = shards;
+    for (i, v) in g.validators.iter_mut().enumerate() {
+        v.shard = (i / per_shard) as u32;
+    }
+    g
+}

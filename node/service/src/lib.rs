@@ -9,6 +9,7 @@ pub mod consensus;
 pub mod dev;
 pub mod metrics;
 pub mod node;
+pub mod relay;
 pub mod rpc;
 #[cfg(feature = "test-utils")]
 pub mod solo;

@@ -6,6 +6,7 @@
 //! | `tutti_view` | gauge | consensus view at the height being decided |
 //! | `tutti_view_changes_total` | counter | times this node moved to a later view at a height (by timeout, by joining others, or on a NEWVIEW) |
 //! | `tutti_peers` | gauge | connected peers |
+//! | `tutti_inbox_receipts` | gauge | receipts from other shards verified and waiting to be included |
 //! | `tutti_blocks_committed_total` | counter | blocks committed since start |
 //! | `tutti_transactions_committed_total` | counter | transactions in them |
 //! | `tutti_consensus_phase_seconds{phase}` | histogram | time in each phase of a height, as this node saw it: `propose` (height start to the block known), `prepare` (to the PREPARED certificate), `commit` (to the commit certificate) |
@@ -45,6 +46,7 @@ pub struct Metrics {
     view: Gauge,
     view_changes: Counter,
     peers: Gauge,
+    inbox: Gauge,
     blocks: Counter,
     txs: Counter,
     phases: Family<Labels, Histogram, fn() -> Histogram>,
@@ -65,6 +67,7 @@ impl Metrics {
             view: Gauge::default(),
             view_changes: Counter::default(),
             peers: Gauge::default(),
+            inbox: Gauge::default(),
             blocks: Counter::default(),
             txs: Counter::default(),
             phases: Family::new_with_constructor(phase_histogram),
@@ -83,6 +86,11 @@ impl Metrics {
                 m.view_changes.clone(),
             );
             r.register("tutti_peers", "Connected peers", m.peers.clone());
+            r.register(
+                "tutti_inbox_receipts",
+                "Receipts from other shards verified and waiting to be included",
+                m.inbox.clone(),
+            );
             r.register(
                 "tutti_blocks_committed",
                 "Blocks committed since start",
@@ -122,6 +130,11 @@ impl Metrics {
     /// The number of connected peers.
     pub fn set_peers(&self, n: usize) {
         self.peers.set(n as i64);
+    }
+
+    /// The receipts waiting in the inbox.
+    pub fn set_inbox(&self, n: usize) {
+        self.inbox.set(n as i64);
     }
 
     /// A phase took `seconds`.

@@ -60,11 +60,17 @@ pub fn produce(
     signatures_checked: bool,
 ) -> Result<Produced, ProduceError> {
     let parent_commit = chain.head().commit.clone();
-    let Built { header, txs, output } = block::build(
+    let Built {
+        header,
+        txs,
+        incoming,
+        output,
+    } = block::build(
         chain,
         runtime,
         key,
         candidates,
+        Vec::new(),
         timestamp_ms,
         signatures_checked,
         0,
@@ -81,7 +87,7 @@ pub fn produce(
         block: StoredBlock {
             header,
             txs,
-            incoming: Vec::new(),
+            incoming,
             commit: Some(commit),
         },
         output,

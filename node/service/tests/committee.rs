@@ -184,8 +184,8 @@ async fn a_peer_sending_invalid_data_is_banned_and_the_committee_goes_on() {
     .await;
     assert!(rogue.peers().is_empty());
     assert!(matches!(
-        rogue.request(vec![9, 9], vec![]).await,
-        Err(tutti_network::NetError::NoPeer(_))
+        rogue.request(0, vec![9, 9], vec![]).await,
+        Err(tutti_network::NetError::NoPeer { .. })
     ));
     while rogue_events.try_recv().is_ok() {}
     let from = members.iter().map(height).max().unwrap();

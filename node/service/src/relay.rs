@@ -1,0 +1,340 @@
+//! Cross-shard receipts between nodes: the batches a shard's nodes wait to include
+//! ([`Inbox`]), and how much of them a block takes ([`incoming_budget`]).
+//!
+//! How batches travel (the async part is in [`crate::consensus`]):
+//! - **Push**: after committing a block, every node of the source shard publishes the block's
+//!   batch for each destination it sent receipts to on that destination's receipts topic. The
+//!   nodes of a committee build byte-identical batches, so gossip carries one message, not one per
+//!   member, and no single node (the leader) has to survive the commit for it to leave.
+//! - **Pull**: a destination validator asks a node of each source shard, about once a second, for
+//!   the batches from the position it expects next (`SyncRequest::Receipts`) whenever the inbox
+//!   holds nothing ready from that source. The source answers from its store (`Chain::
+//!   receipt_batches_from`), where the outgoing receipts stay. So a lost push, a leader killed
+//!   right after commit, or a destination that was down only delays delivery.
+//! - **Include**: the proposer takes the ready batches (each continuing its source's stream
+//!   from the cursor in state) into its block; validators re-check every batch
+//!   (`tutti_chain::block::check_incoming`), so a batch the proposer made up fails the block.
+//!
+//! The inbox checks everything a batch proves (path, certificate, destination, size) when it
+//! arrives, so a peer sending a forged batch is scored down at once; a batch already consumed
+//! or too far ahead is dropped without blame (an honest node may be late or early).
+
+use std::collections::BTreeMap;
+
+use tutti_chain::{
+    BatchError,
+    receipts::{check_shape, verify_batch},
+};
+use tutti_primitives::{BlockHeader, CommitCertificate, ReceiptBatch, ShardId};
+
+/// Most receipts the inbox holds per source beyond the cursor (more waits at the source).
+pub const MAX_PENDING_RECEIPTS: u64 = 200_000;
+
+/// What became of an offered batch.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offered {
+    /// Valid and new: kept.
+    New,
+    /// Valid but not useful now (consumed already, held already, or too far ahead).
+    Known,
+    /// Invalid: the sender is to blame.
+    Refused(BatchError),
+}
+
+/// The verified batches a shard has received and not yet included, per source, by position.
+#[derive(Debug)]
+pub struct Inbox {
+    shard: ShardId,
+    num_shards: u32,
+    pending: BTreeMap<ShardId, BTreeMap<u64, ReceiptBatch>>,
+}
+
+impl Inbox {
+    /// An empty inbox of shard `shard` of `num_shards`.
+    pub fn new(shard: ShardId, num_shards: u32) -> Inbox {
+        Inbox {
+            shard,
+            num_shards,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// Offers a batch when this shard expects `cursor` next from the batch's source: every rule
+    /// of [`verify_batch`] is checked except that it must start exactly at the cursor (a batch
+    /// after a gap is kept until the gap is filled). [`Inbox::triage`], [`Inbox::verify`] and
+    /// [`Inbox::insert`] in one (a node runs them apart, so the certificate check holds no lock).
+    pub fn offer(
+        &mut self,
+        batch: ReceiptBatch,
+        cursor: u64,
+        check_cert: impl FnOnce(&BlockHeader, &CommitCertificate) -> Result<(), String>,
+    ) -> Offered {
+        match self.triage(&batch, cursor) {
+            Err(e) => return Offered::Refused(e),
+            Ok(false) => return Offered::Known,
+            Ok(true) => {}
+        }
+        if let Err(e) = Inbox::verify(&batch, self.shard, self.num_shards, cursor, check_cert) {
+            return Offered::Refused(e);
+        }
+        self.insert(batch)
+    }
+
+    /// The cheap part: refuses a batch no honest node sends (shape); `Ok(false)` when it is not
+    /// useful now (consumed already, held already, or too far ahead), `Ok(true)` when it is worth
+    /// verifying.
+    pub fn triage(&self, batch: &ReceiptBatch, cursor: u64) -> Result<bool, BatchError> {
+        check_shape(batch, self.shard, self.num_shards)?;
+        let source = batch.header.shard_id;
+        let first = batch.first_seq;
+        let end = first.saturating_add(batch.receipts.len() as u64);
+        let held = self.pending.get(&source).is_some_and(|p| p.contains_key(&first));
+        Ok(!(end <= cursor || held || first > cursor.saturating_add(MAX_PENDING_RECEIPTS)))
+    }
+
+    /// The costly part: path and certificate (not the cursor, except that a batch must not start
+    /// inside what was consumed).
+    pub fn verify(
+        batch: &ReceiptBatch,
+        shard: ShardId,
+        num_shards: u32,
+        cursor: u64,
+        check_cert: impl FnOnce(&BlockHeader, &CommitCertificate) -> Result<(), String>,
+    ) -> Result<(), BatchError> {
+        let first = batch.first_seq;
+        verify_batch(batch, shard, num_shards, first, check_cert)?;
+        if first < cursor {
+            // Starts inside what was consumed: an honest source never cuts a batch so.
+            return Err(BatchError::Replay {
+                source_shard: batch.header.shard_id,
+                shard,
+                got: first,
+                expected: cursor,
+            });
+        }
+        Ok(())
+    }
+
+    /// Keeps a verified batch.
+    pub fn insert(&mut self, batch: ReceiptBatch) -> Offered {
+        let held = self.pending.entry(batch.header.shard_id).or_default();
+        if held.contains_key(&batch.first_seq) {
+            return Offered::Known;
+        }
+        held.insert(batch.first_seq, batch);
+        Offered::New
+    }
+
+    /// This inbox's shard and the number of shards.
+    pub fn place(&self) -> (ShardId, u32) {
+        (self.shard, self.num_shards)
+    }
+
+    /// The batches ready to include, given each source's cursor: per source (in shard order) the
+    /// run of held batches that continues the stream, at most `max_batches` in all and
+    /// `max_receipts` receipts (a batch that would pass it is left for the next block, unless it
+    /// is the first: a batch larger than a block's budget still goes, alone).
+    pub fn ready(&self, cursor: impl Fn(ShardId) -> u64, max_batches: usize, max_receipts: usize) -> Vec<ReceiptBatch> {
+        let mut out = Vec::new();
+        let mut receipts = 0;
+        for (source, held) in &self.pending {
+            let mut next = cursor(*source);
+            while let Some(b) = held.get(&next) {
+                let fits = receipts + b.receipts.len() <= max_receipts || (out.is_empty() && max_receipts > 0);
+                if out.len() >= max_batches || !fits {
+                    return out;
+                }
+                receipts += b.receipts.len();
+                next += b.receipts.len() as u64;
+                out.push(b.clone());
+            }
+        }
+        out
+    }
+
+    /// Whether nothing from `source` is ready at `cursor` (time to pull).
+    pub fn waiting_on(&self, source: ShardId, cursor: u64) -> bool {
+        !self.pending.get(&source).is_some_and(|p| p.contains_key(&cursor))
+    }
+
+    /// Drops what the chain has consumed from `source` (everything before `cursor`).
+    pub fn consumed(&mut self, source: ShardId, cursor: u64) {
+        if let Some(p) = self.pending.get_mut(&source) {
+            p.retain(|first, b| first.saturating_add(b.receipts.len() as u64) > cursor);
+        }
+    }
+
+    /// Receipts held, in all.
+    pub fn held(&self) -> usize {
+        self.pending
+            .values()
+            .flat_map(|p| p.values())
+            .map(|b| b.receipts.len())
+            .sum()
+    }
+}
+
+/// How many incoming receipts the next block may take when `delayed` receipts already wait in
+/// the shard's queue and a block runs at most `per_block`: whatever keeps the queue from growing
+/// past one block's worth (the queue drains by `per_block` a block, so it stays bounded however
+/// fast the sources send; what is not taken waits at the sources).
+pub fn incoming_budget(delayed: u64, per_block: usize) -> usize {
+    per_block.saturating_sub(delayed.min(per_block as u64) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tutti_primitives::{
+        Address, Hash, Receipt, ReceiptBody, merkle_proof,
+        receipt::{outgoing_leaves, outgoing_root},
+    };
+
+    const SHARDS: u32 = 3;
+
+    /// A batch from `source` to shard 1 holding positions `first..first + n`, proven against its
+    /// own header; the certificate is "good" when its view is 0 (see `cert_ok`).
+    fn batch(source: ShardId, first: u64, n: u64) -> ReceiptBatch {
+        let receipts: Vec<Receipt> = (first..first + n)
+            .map(|seq| Receipt {
+                id: Hash([seq as u8; 32]),
+                source_shard: source,
+                dest_shard: 1,
+                seq,
+                predecessor: Address::default(),
+                receiver: Address::default(),
+                signer: Address::default(),
+                gas_price: 0,
+                body: ReceiptBody::Transfer { amount: 1 },
+            })
+            .collect();
+        let first_seq = vec![0, first, 0];
+        let leaves = outgoing_leaves(source, SHARDS, &first_seq, &receipts);
+        let header = BlockHeader {
+            chain_id: 1,
+            shard_id: source,
+            height: first + 1,
+            epoch: 0,
+            view: 0,
+            parent_hash: Hash::ZERO,
+            timestamp_ms: 0,
+            tx_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            outgoing_receipts_root: outgoing_root(source, SHARDS, &first_seq, &receipts),
+            incoming_receipts_root: Hash::ZERO,
+            gas_used: 0,
+            proposer: [0; 48],
+            randomness_proof: [0; 96],
+            randomness: Hash::ZERO,
+            parent_commit: None,
+        };
+        ReceiptBatch {
+            header,
+            cert: CommitCertificate {
+                view: 0,
+                signature: [0; 96],
+                signers: vec![1],
+            },
+            dest: 1,
+            first_seq: first,
+            receipts,
+            path: merkle_proof(&leaves, 1).unwrap(),
+        }
+    }
+
+    fn cert_ok(_: &BlockHeader, c: &CommitCertificate) -> Result<(), String> {
+        if c.view == 0 {
+            Ok(())
+        } else {
+            Err("not the committee's".into())
+        }
+    }
+
+    #[test]
+    fn the_inbox_keeps_valid_batches_in_stream_order_and_refuses_forgeries() {
+        let mut inbox = Inbox::new(1, SHARDS);
+        // Out of order: the later batch waits for the gap to fill.
+        assert_eq!(inbox.offer(batch(0, 3, 2), 0, cert_ok), Offered::New);
+        assert!(inbox.waiting_on(0, 0));
+        assert!(
+            inbox.ready(|_| 0, 64, 1_000).is_empty(),
+            "nothing continues position 0 yet"
+        );
+        assert_eq!(inbox.offer(batch(0, 0, 3), 0, cert_ok), Offered::New);
+        assert_eq!(inbox.offer(batch(2, 0, 1), 0, cert_ok), Offered::New);
+        let firsts = |v: Vec<ReceiptBatch>| v.iter().map(|b| (b.header.shard_id, b.first_seq)).collect::<Vec<_>>();
+        assert_eq!(firsts(inbox.ready(|_| 0, 64, 1_000)), vec![(0, 0), (0, 3), (2, 0)]);
+        assert_eq!(firsts(inbox.ready(|_| 0, 2, 1_000)), vec![(0, 0), (0, 3)], "batch cap");
+        assert_eq!(firsts(inbox.ready(|_| 0, 64, 4)), vec![(0, 0)], "receipt budget");
+        assert_eq!(
+            firsts(inbox.ready(|_| 0, 64, 1)),
+            vec![(0, 0)],
+            "a first batch over the budget still goes"
+        );
+        assert!(inbox.ready(|_| 0, 64, 0).is_empty(), "no budget, nothing");
+        assert_eq!(inbox.held(), 6);
+
+        // Held again, consumed already, or too far ahead: not useful, nobody blamed.
+        assert_eq!(inbox.offer(batch(0, 0, 3), 0, cert_ok), Offered::Known);
+        assert_eq!(inbox.offer(batch(0, 0, 3), 3, cert_ok), Offered::Known);
+        assert_eq!(
+            inbox.offer(batch(0, MAX_PENDING_RECEIPTS + 1, 1), 0, cert_ok),
+            Offered::Known
+        );
+
+        // Forgeries are refused with their reason.
+        let refused = |b: ReceiptBatch| match inbox.triage(&b, 0) {
+            Err(e) => e,
+            Ok(_) => Inbox::verify(&b, 1, SHARDS, 0, cert_ok).unwrap_err(),
+        };
+        let mut bad_cert = batch(2, 1, 1);
+        bad_cert.cert.view = 9;
+        assert!(matches!(refused(bad_cert), BatchError::Certificate { .. }));
+        let mut bad_path = batch(2, 1, 1);
+        bad_path.path[0].0[0] ^= 1;
+        assert!(matches!(refused(bad_path), BatchError::BadPath { .. }));
+        let mut wrong_dest = batch(2, 1, 1);
+        wrong_dest.dest = 2;
+        assert!(matches!(refused(wrong_dest), BatchError::WrongDestination { .. }));
+        assert!(
+            matches!(refused(batch(1, 0, 1)), BatchError::BadSource { .. }),
+            "from itself"
+        );
+        assert!(matches!(refused(batch(0, 0, 0)), BatchError::Empty));
+        let mut stale_forged = batch(0, 0, 3);
+        stale_forged.receipts[0].seq = 7;
+        assert!(
+            matches!(
+                inbox.offer(stale_forged, 3, cert_ok),
+                Offered::Refused(BatchError::Mismatch { .. })
+            ),
+            "a consumed batch that is also malformed is still refused"
+        );
+        // A batch starting inside what was consumed is cut by nobody honest.
+        assert!(matches!(
+            Inbox::verify(&batch(0, 2, 3), 1, SHARDS, 3, cert_ok),
+            Err(BatchError::Replay {
+                got: 2,
+                expected: 3,
+                ..
+            })
+        ));
+
+        // Consumed: dropped.
+        inbox.consumed(0, 5);
+        assert_eq!(
+            firsts(inbox.ready(|s| if s == 0 { 5 } else { 0 }, 64, 1_000)),
+            vec![(2, 0)]
+        );
+        assert_eq!(inbox.held(), 1);
+        assert!(inbox.waiting_on(0, 5));
+    }
+
+    #[test]
+    fn the_incoming_budget_keeps_the_delayed_queue_within_a_block() {
+        assert_eq!(incoming_budget(0, 1_000), 1_000);
+        assert_eq!(incoming_budget(400, 1_000), 600);
+        assert_eq!(incoming_budget(1_000, 1_000), 0);
+        assert_eq!(incoming_budget(u64::MAX, 1_000), 0);
+    }
+}

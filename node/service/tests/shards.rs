@@ -1,0 +1,284 @@
+//! Two shards of three validators each in one process (chain, pool and consensus shell per node,
+//! over the in-memory network): a cross-shard transfer leaves shard 0 in a receipt batch and is
+//! credited on shard 1 exactly once; a shard that was down when the batch was published pulls
+//! it; a peer that sends forged batches is refused and banned.
+//! (The same over libp2p between processes: `node/cli/tests/testnet.rs`.)
+
+use std::{sync::Arc, time::Duration};
+
+use parity_scale_codec::Encode;
+use tokio::sync::watch;
+use tutti_chain::{Genesis, MempoolConfig};
+use tutti_consensus::{bls::SecretKey, fbft::core::Config as CoreConfig};
+use tutti_network::{Event, Network, PeerId, Topic, memory::MemoryHub};
+use tutti_node::{
+    Node, NodeConfig,
+    consensus::{self, ShellConfig, SyncRequest},
+    dev::{self, dev_address, dev_key},
+};
+use tutti_primitives::{Action, Address, PublicKey, Transaction};
+
+const SHARDS: u32 = 2;
+const PER_SHARD: usize = 3;
+
+struct Member {
+    node: Arc<Node>,
+    peer: PeerId,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), tutti_node::NodeError>>,
+}
+
+fn keys() -> Vec<SecretKey> {
+    (0..(SHARDS as usize * PER_SHARD) as u8)
+        .map(|i| SecretKey::from_seed(&[i + 1; 32]))
+        .collect()
+}
+
+fn genesis(keys: &[SecretKey]) -> Genesis {
+    dev::sharded_testnet_genesis(keys, SHARDS)
+}
+
+/// Validator `i` (shard `i / PER_SHARD`).
+fn start(hub: &MemoryHub, keys: &[SecretKey], i: usize) -> Member {
+    let node = Node::open(NodeConfig {
+        shard: None,
+        genesis: genesis(keys),
+        data_dir: None,
+        validator: Some(keys[i].clone()),
+        block_time: Duration::from_millis(100),
+        max_block_txs: 1_000,
+        mempool: MempoolConfig::default(),
+    })
+    .unwrap();
+    let shard = node.chain().spec().shard_id;
+    assert_eq!(shard as usize, i / PER_SHARD);
+    let (net, events) = hub.join_shard(shard);
+    let peer = net.local_peer();
+    let (stop, shutdown) = watch::channel(false);
+    let config = ShellConfig {
+        record_dir: None,
+        core: CoreConfig {
+            base_timeout_ms: 1_000,
+            max_timeout_ms: 8_000,
+            max_buffered: 1024,
+            ..CoreConfig::default()
+        },
+        block_time: Duration::from_millis(100),
+    };
+    let task = tokio::spawn(consensus::run(node.clone(), net, events, config, shutdown));
+    Member { node, peer, stop, task }
+}
+
+/// The first dev account living on `shard`.
+fn dev_account_on(shard: u32) -> u32 {
+    (0..).find(|i| dev_address(*i).home_shard(SHARDS) == shard).unwrap()
+}
+
+/// An address on `shard` nobody holds.
+fn fresh_on(shard: u32, tag: u8) -> Address {
+    (0..=255u8)
+        .map(|i| {
+            let mut a = [0; 32];
+            (a[0], a[1]) = (i, tag);
+            Address(a)
+        })
+        .find(|a| a.home_shard(SHARDS) == shard)
+        .unwrap()
+}
+
+fn transfer(from: u32, nonce: u64, to: Address, amount: u128) -> tutti_primitives::SignedTransaction {
+    let k = dev_key(from);
+    Transaction {
+        chain_id: dev::TESTNET_CHAIN_ID,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce,
+        gas_limit: 2_000_000,
+        gas_price: 1,
+        action: Action::Transfer { to, amount },
+    }
+    .sign(&k)
+}
+
+fn balance(m: &Member, a: &Address) -> u128 {
+    let chain = m.node.chain();
+    chain.account(a, chain.head().header.height).unwrap().balance
+}
+
+fn height(m: &Member) -> u64 {
+    m.node.chain().head().header.height
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn stop_all(members: impl IntoIterator<Item = Member>) {
+    for m in members {
+        m.stop.send(true).unwrap();
+        m.task.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_shard_transfer_is_credited_once_and_a_late_shard_pulls_it() {
+    let hub = MemoryHub::new();
+    let keys = keys();
+    // Shard 0 alone first: what it sends shard 1 now is published to nobody.
+    let shard0: Vec<Member> = (0..PER_SHARD).map(|i| start(&hub, &keys, i)).collect();
+    let from = dev_account_on(0);
+    let (to_late, to_live) = (fresh_on(1, 1), fresh_on(1, 2));
+    let tx = transfer(from, 0, to_late, 1_000);
+    let hash = shard0[1].node.submit_raw(&tx.encode()).unwrap();
+    until("the transfer to be final on shard 0", || {
+        shard0
+            .iter()
+            .all(|m| m.node.chain().tx_location(&hash).unwrap().is_some())
+    })
+    .await;
+    let sent_at = shard0[0].node.chain().tx_location(&hash).unwrap().unwrap().height;
+    let batch = shard0[0].node.chain().receipt_batch(sent_at, 1).unwrap().unwrap();
+    assert_eq!((batch.first_seq, batch.receipts.len()), (0, 1));
+
+    // Shard 1 starts later and pulls the batch from shard 0's nodes.
+    let shard1: Vec<Member> = (PER_SHARD..2 * PER_SHARD).map(|i| start(&hub, &keys, i)).collect();
+    until("the late transfer to be credited on every shard-1 node", || {
+        shard1.iter().all(|m| balance(m, &to_late) == 1_000)
+    })
+    .await;
+
+    // With both shards up, the next one is pushed (and pulled, whichever comes first).
+    let tx = transfer(from, 1, to_live, 2_000);
+    let hash = shard0[2].node.submit_raw(&tx.encode()).unwrap();
+    until("the live transfer to be credited on every shard-1 node", || {
+        shard1.iter().all(|m| balance(m, &to_live) == 2_000)
+    })
+    .await;
+    let sent_at = shard0[0].node.chain().tx_location(&hash).unwrap().unwrap().height;
+
+    // Exactly once: a few more blocks on both shards change nothing, and the cursor of shard 1
+    // equals what shard 0 sent.
+    let (h0, h1) = (height(&shard0[0]), height(&shard1[0]));
+    until("three more blocks on both shards", || {
+        shard0.iter().all(|m| height(m) >= h0 + 3) && shard1.iter().all(|m| height(m) >= h1 + 3)
+    })
+    .await;
+    for m in &shard1 {
+        assert_eq!((balance(m, &to_late), balance(m, &to_live)), (1_000, 2_000));
+        assert_eq!(m.node.chain().next_incoming(0).unwrap(), 2);
+    }
+    for m in &shard0 {
+        assert_eq!(m.node.chain().next_outgoing(1).unwrap(), 2);
+        assert!(balance(m, &dev_address(from)) < dev::DEV_BALANCE - 3_000);
+    }
+    // Shard 1's nodes hold the same blocks, with the batches in them.
+    let receiving: Vec<_> = (1..=height(&shard1[0]))
+        .map(|h| shard1[0].node.chain().block_by_number(h).unwrap().unwrap())
+        .filter(|b| !b.incoming.is_empty())
+        .collect();
+    assert_eq!(
+        receiving.iter().map(|b| b.incoming.len()).sum::<usize>(),
+        2,
+        "two batches, each in one block"
+    );
+    assert!(receiving.iter().any(|b| b.incoming[0].header.height == sent_at));
+    for b in &receiving {
+        for m in &shard1[1..] {
+            let other = m.node.chain().block_by_number(b.header.height).unwrap().unwrap();
+            assert_eq!(other.header.hash(), b.header.hash());
+        }
+    }
+    stop_all(shard0.into_iter().chain(shard1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_batches_by_gossip_or_pull_are_refused_and_their_sender_banned() {
+    let hub = MemoryHub::new();
+    let keys = keys();
+    let mut members: Vec<Member> = (0..2 * PER_SHARD).map(|i| start(&hub, &keys, i)).collect();
+    // A real batch to forge from.
+    let from = dev_account_on(0);
+    let tx = transfer(from, 0, fresh_on(1, 3), 7);
+    let hash = members[0].node.submit_raw(&tx.encode()).unwrap();
+    until("the transfer on shard 0", || {
+        members[0].node.chain().tx_location(&hash).unwrap().is_some()
+    })
+    .await;
+    let sent_at = members[0].node.chain().tx_location(&hash).unwrap().unwrap().height;
+    let real = members[0].node.chain().receipt_batch(sent_at, 1).unwrap().unwrap();
+    // Forged at the position after the real one, so it is worth checking whether or not the
+    // real one was consumed yet (a forgery of a consumed position is dropped unchecked).
+    let mut forged = real.clone();
+    if let tutti_primitives::ReceiptBody::Transfer { amount } = &mut forged.receipts[0].body {
+        *amount = 1 << 100;
+    }
+    forged.first_seq = real.first_seq + 1;
+    forged.receipts[0].seq = real.first_seq + 1;
+
+    // A rogue "shard 0" node gossips the forgery to shard 1.
+    let (rogue, _rogue_events) = hub.join_shard(0);
+    let victim = members[PER_SHARD].peer;
+    for _ in 0..5 {
+        rogue.publish_to(1, Topic::Receipts, forged.encode());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    until("shard 1's nodes to ban the rogue", || {
+        members[PER_SHARD..]
+            .iter()
+            .all(|m| hub.is_banned(&m.peer, &rogue.local_peer()))
+    })
+    .await;
+    assert!(hub.is_banned(&victim, &rogue.local_peer()));
+    // The forgery credited nothing; the real batch still arrives, once.
+    let to = fresh_on(1, 3);
+    until("the real transfer on shard 1", || {
+        members[PER_SHARD..].iter().all(|m| balance(m, &to) == 7)
+    })
+    .await;
+
+    // Another answers pulls with a batch forged at the position shard 1 expects next.
+    let (puller_bait, mut bait_events) = hub.join_shard(0);
+    let at_cursor = forged.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = bait_events.recv().await {
+            if let Event::Request { data, reply, .. } = ev
+                && let Ok(SyncRequest::Receipts { .. }) =
+                    <SyncRequest as parity_scale_codec::Decode>::decode(&mut data.as_slice())
+            {
+                let _ = reply.send(vec![at_cursor.clone()].encode());
+            }
+        }
+    });
+    until(
+        "every shard-1 node to score down the peer that answered a pull with a forgery",
+        || {
+            members[PER_SHARD..]
+                .iter()
+                .all(|m| hub.score(&m.peer, &puller_bait.local_peer()) < 0)
+        },
+    )
+    .await;
+
+    // Garbage on the receipts topic also costs score.
+    let (garbage, _g) = hub.join_shard(0);
+    for _ in 0..5 {
+        garbage.publish_to(1, Topic::Receipts, b"not a batch".to_vec());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    until("shard 1's nodes to ban the sender of garbage", || {
+        members[PER_SHARD..]
+            .iter()
+            .all(|m| hub.is_banned(&m.peer, &garbage.local_peer()))
+    })
+    .await;
+    for m in &members[PER_SHARD..] {
+        assert_eq!(balance(m, &to), 7);
+        assert_eq!(m.node.chain().next_incoming(0).unwrap(), real.first_seq + 1);
+    }
+    stop_all(members.drain(..)).await;
+}
