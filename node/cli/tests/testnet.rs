@@ -155,11 +155,16 @@ fn testnet_command(dir: &Path, base: u16) -> Command {
 
 /// Dev account 0's first transfer (nonce 0) on the testnet chain.
 fn dev_transfer(to: Address, amount: u128) -> tutti_primitives::SignedTransaction {
+    dev_transfer_at(0, to, amount)
+}
+
+/// Dev account 0's transfer with this nonce.
+fn dev_transfer_at(nonce: u64, to: Address, amount: u128) -> tutti_primitives::SignedTransaction {
     let k = dev::dev_key(0);
     Transaction {
         chain_id: dev::TESTNET_CHAIN_ID,
         signer: PublicKey(k.verifying_key().to_bytes()),
-        nonce: 0,
+        nonce,
         gas_limit: 2_000_000,
         gas_price: 1,
         action: Action::Transfer { to, amount },
@@ -535,6 +540,167 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
     }
     assert!(final_at.is_some(), "the transfer never became final on shard {home}");
 
+    // A transfer to an account of the other shard: taken by its sender's shard, credited once on
+    // every node of the other shard (a receipt batch, pushed or pulled between processes).
+    let away = 1 - home;
+    let to = (0..=255u8)
+        .map(|i| Address([i; 32]))
+        .find(|a| a.home_shard(2) as usize == away)
+        .unwrap();
+    let tx = dev_transfer_at(1, to, 777);
+    net.client(3 * home + 2)
+        .send_raw_transaction(format!("0x{}", hex::encode(tx.encode())))
+        .await
+        .unwrap();
+    let mut credited = false;
+    for _ in 0..600 {
+        let mut all = true;
+        for i in 0..3 {
+            let b = net.client(3 * away + i).get_balance(to.to_string(), None).await;
+            all &= b.is_ok_and(|b| b == "777");
+        }
+        if all {
+            credited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        credited,
+        "the cross-shard transfer never reached every node of shard {away}"
+    );
+    let h = net.client(3 * away).block_number().await.unwrap();
+    wait_all(
+        &net,
+        &[3 * away, 3 * away + 1, 3 * away + 2],
+        h + 3,
+        "three more blocks",
+    )
+    .await;
+    for i in 0..3 {
+        let b = net
+            .client(3 * away + i)
+            .get_balance(to.to_string(), None)
+            .await
+            .unwrap();
+        assert_eq!(b, "777", "credited once");
+    }
+
+    signal(testnet.child.id(), "-TERM");
+    assert!(testnet.wait_exit().await.success(), "{}", testnet.output());
+}
+
+/// The balance of `a` on node `i`, if it answers.
+async fn balance_on(net: &Net, i: usize, a: &Address) -> Option<u128> {
+    net.client(i).get_balance(a.to_string(), None).await.ok()?.parse().ok()
+}
+
+/// Waits until every listed node reports `want` as `a`'s balance.
+async fn wait_balance(net: &Net, nodes: &[usize], a: &Address, want: u128, what: &str) {
+    for _ in 0..1200 {
+        let mut all = true;
+        for &i in nodes {
+            all &= balance_on(net, i, a).await == Some(want);
+        }
+        if all {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}\n{}", net.logs());
+}
+
+/// Sends dev account 0's transfer to node `i` and waits until it is final there; returns its height.
+async fn final_transfer(net: &Net, i: usize, nonce: u64, to: Address, amount: u128) -> u64 {
+    let tx = dev_transfer_at(nonce, to, amount);
+    let hash = net
+        .client(i)
+        .send_raw_transaction(format!("0x{}", hex::encode(tx.encode())))
+        .await
+        .unwrap();
+    for _ in 0..1200 {
+        if let Ok(Some(r)) = net.client(i).get_transaction_receipt(hash.clone()).await {
+            return r.block_height;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("transfer {nonce} never became final on node {i}\n{}", net.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_shard_receipts_survive_a_stalled_destination_and_a_source_leader_killed_after_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let base = free_base_for(6);
+    let mut testnet = Supervised {
+        child: Command::new(env!("CARGO_BIN_EXE_tutti"))
+            .args(["testnet", "--shards", "2", "--validators", "3", "--block-time", "300"])
+            .args([
+                "--base-timeout",
+                "1500",
+                "--restart-dead",
+                "5",
+                "--base-port",
+                &base.to_string(),
+            ])
+            .arg("--data-dir")
+            .arg(&dir)
+            .env("RUST_LOG", "info,tutti_node=debug,libp2p_gossipsub=error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        lines: Default::default(),
+    };
+    testnet.collect_output();
+    let net = Net {
+        dir: dir.clone(),
+        base,
+        children: (0..6).map(|_| None).collect(),
+    };
+    wait_all(&net, &[0, 1, 2, 3, 4, 5], 2, "two blocks on both shards").await;
+    let src = dev::dev_address(0).home_shard(2) as usize;
+    let dst = 1 - src;
+    let (src_nodes, dst_nodes) = ([3 * src, 3 * src + 1, 3 * src + 2], [3 * dst, 3 * dst + 1, 3 * dst + 2]);
+    let to = (0..=255u8)
+        .map(|i| Address([i; 32]))
+        .find(|a| a.home_shard(2) as usize == dst)
+        .unwrap();
+
+    // 1. The destination stalls (two of its three validators killed): the source goes on
+    //    finalizing and sending; nothing is credited until the destination is back (restarted by
+    //    the testnet), then everything is, in order, once.
+    signal(testnet.pid(dst_nodes[1]).await, "-KILL");
+    signal(testnet.pid(dst_nodes[2]).await, "-KILL");
+    for (nonce, amount) in [(0, 1), (1, 2), (2, 3)] {
+        final_transfer(&net, src_nodes[nonce as usize], nonce, to, amount).await;
+    }
+    testnet.wait_line(&format!("node {} started again", dst_nodes[2])).await;
+    wait_balance(
+        &net,
+        &dst_nodes,
+        &to,
+        6,
+        "the destination to credit what was sent while it was stalled",
+    )
+    .await;
+
+    // 2. The source shard's leader is killed right after it commits a block with a receipt for
+    //    the destination: the batch still arrives (its committee peers push it, or the
+    //    destination pulls it from them).
+    let view = net.client(src_nodes[0]).get_committee(None).await.unwrap();
+    let leader = src_nodes[view.leader as usize];
+    final_transfer(&net, leader, 3, to, 4).await;
+    signal(testnet.pid(leader).await, "-KILL");
+    wait_balance(&net, &dst_nodes, &to, 10, "the receipt of the killed leader's block").await;
+
+    // Once: more blocks on the destination change nothing.
+    let h = net.client(dst_nodes[0]).block_number().await.unwrap();
+    wait_all(&net, &dst_nodes, h + 3, "three more destination blocks").await;
+    for &i in &dst_nodes {
+        assert_eq!(balance_on(&net, i, &to).await, Some(10), "node {i}");
+    }
+    same_chain(&net, &dst_nodes).await;
     signal(testnet.child.id(), "-TERM");
     assert!(testnet.wait_exit().await.success(), "{}", testnet.output());
 }
