@@ -49,9 +49,16 @@ impl Address {
         Address(hash_encoded(tags::ACCOUNT_ADDRESS, pk).0)
     }
 
-    /// The address of the contract deployed by `deployer` with its transaction nonce `nonce`.
+    /// The address of the contract deployed by `deployer` with its transaction nonce `nonce`:
+    /// the deployer's first 8 bytes (the ones [`Address::home_shard`] reads), then 24 bytes of the
+    /// hash of (deployer, nonce). So a contract lives on its deployer's shard, whatever the number
+    /// of shards, and a deploy never has to cross shards.
     pub fn for_contract(deployer: &Address, nonce: Nonce) -> Address {
-        Address(hash_encoded(tags::CONTRACT_ADDRESS, &(deployer, nonce)).0)
+        let h = hash_encoded(tags::CONTRACT_ADDRESS, &(deployer, nonce)).0;
+        let mut a = [0u8; 32];
+        a[..8].copy_from_slice(&deployer.0[..8]);
+        a[8..].copy_from_slice(&h[..24]);
+        Address(a)
     }
 
     /// The shard that holds this address's state.
@@ -160,5 +167,18 @@ mod tests {
             Address::for_contract(&d, 0),
             Address::for_contract(&Address([2; 32]), 0)
         );
+    }
+
+    #[test]
+    fn a_contract_lives_on_its_deployers_shard_for_any_number_of_shards() {
+        for seed in 0..50u8 {
+            let d = Address([seed.wrapping_mul(37); 32]);
+            for nonce in 0..5 {
+                let c = Address::for_contract(&d, nonce);
+                for shards in [1, 2, 3, 4, 7, 64] {
+                    assert_eq!(c.home_shard(shards), d.home_shard(shards));
+                }
+            }
+        }
     }
 }

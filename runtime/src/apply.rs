@@ -395,8 +395,10 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
                     ready = Some(p);
                 }
             }
+            // Recorded like a transfer (no gas, no effect beyond the data), so a receipt tree
+            // shows when a callback's input arrived, on whichever shard.
             Applied {
-                execution: None,
+                execution: Some(Execution::empty(false, block, r.receiver, None)),
                 receipts: Vec::new(),
                 ready,
             }

@@ -406,11 +406,7 @@ impl Chain {
             }
             let e = match same_block.remove(&id) {
                 Some(e) => Some(e),
-                None => self
-                    .store
-                    .get(Column::Receipts, &k(b'e', &id.0))?
-                    .map(|b| decode::<Execution>(&b, "execution"))
-                    .transpose()?,
+                None => self.execution(&id)?,
             };
             if let Some(e) = e {
                 queue.extend(e.children.iter().copied());
@@ -418,6 +414,15 @@ impl Chain {
             }
         }
         Ok(out)
+    }
+
+    /// The execution of receipt `id` on this shard, when it ran in another block than the one
+    /// that made it (delayed, or from another shard).
+    pub fn execution(&self, id: &Hash) -> Result<Option<Execution>> {
+        self.store
+            .get(Column::Receipts, &k(b'e', &id.0))?
+            .map(|b| decode::<Execution>(&b, "execution"))
+            .transpose()
     }
 
     /// The outgoing cross-shard receipts of block `height`.

@@ -1,5 +1,6 @@
-//! `tutti dev`: one process with an embedded store, one validator, funded dev keys, the example
-//! contracts deployed, and the RPC server.
+//! `tutti dev`: one process running every shard of a development chain (two by default), each
+//! with an embedded store and a validator of its own, funded dev keys, the example contracts
+//! deployed across the shards, a cross-shard call shown at start, and one RPC server for all.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
@@ -8,12 +9,12 @@ use parity_scale_codec::Encode;
 use tutti_chain::{Genesis, MempoolConfig};
 use tutti_consensus::fbft::core::Config as CoreConfig;
 use tutti_node::{
-    Node, NodeConfig, RpcConfig,
+    NodeConfig, RpcConfig, Shards,
     builder::{self, Launch, LaunchError, Transport},
     consensus::ShellConfig,
     dev::{self, DEV_ACCOUNTS},
 };
-use tutti_primitives::{Action, Address, Amount, PublicKey, Transaction};
+use tutti_primitives::{Action, Address, Amount, Hash, PublicKey, ShardId, Transaction};
 
 /// Arguments of `tutti dev`.
 #[derive(Args)]
@@ -21,6 +22,10 @@ pub struct DevArgs {
     /// Where the chain is stored; a second start on the same directory continues the same chain.
     #[arg(long, default_value = ".tutti-dev")]
     pub data_dir: PathBuf,
+    /// Shards, all run in this process, each by a validator of its own (default: 2 for a new
+    /// chain; an existing data directory keeps the number it was created with).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=tutti_chain::genesis::MAX_SHARDS as i64))]
+    pub shards: Option<u32>,
     /// RPC listen address (HTTP and WebSocket).
     #[arg(long, default_value = "127.0.0.1:9500")]
     pub rpc_addr: SocketAddr,
@@ -136,6 +141,24 @@ pub fn examples(block_time_ms: u64, lottery_round_secs: u64) -> Vec<Example> {
 pub const PUZZLE_INDEX: u64 = 3;
 /// Index of the Lottery contract in [`examples`].
 pub const LOTTERY_INDEX: u64 = 4;
+/// Index of the ping-pong contract in [`examples`].
+pub const PING_PONG_INDEX: u64 = 2;
+
+/// Who deploys the second ping-pong, and with which nonce: a dev account on another shard than
+/// dev0 (a contract lives on its deployer's shard), so the two play a cross-shard call; dev0
+/// itself after its examples on a chain of one shard.
+pub fn second_ping_pong(num_shards: u32) -> (u32, u64) {
+    let home = dev::dev_address(0).home_shard(num_shards);
+    (1..crate::faucet::FAUCET_ACCOUNT)
+        .find(|&i| dev::dev_address(i).home_shard(num_shards) != home)
+        .map_or((0, examples(1_000, 60).len() as u64), |i| (i, 0))
+}
+
+/// The address of the second ping-pong.
+pub fn second_ping_pong_address(num_shards: u32) -> Address {
+    let (deployer, nonce) = second_ping_pong(num_shards);
+    Address::for_contract(&dev::dev_address(deployer), nonce)
+}
 
 /// The address of example `i` (deployed by dev account 0 with nonce `i`).
 pub fn example_address(i: u64) -> Address {
@@ -186,14 +209,38 @@ fn load_genesis(args: &DevArgs) -> Result<Genesis, String> {
                 ));
             }
         }
-        return Genesis::from_file(&stored).map_err(|e| e.to_string());
+        let g = Genesis::from_file(&stored).map_err(|e| e.to_string())?;
+        if let Some(asked) = args.shards
+            && asked != g.num_shards
+        {
+            return Err(format!(
+                "{} holds a chain of {} shard(s), not {asked}; leave out --shards, or use a new --data-dir",
+                args.data_dir.display(),
+                g.num_shards
+            ));
+        }
+        return Ok(g);
     }
     let g = match &args.genesis {
         Some(path) => Genesis::from_file(path).map_err(|e| e.to_string())?,
-        None => dev::dev_genesis(),
+        None => dev::dev_genesis_of(args.shards.unwrap_or(2)),
     };
+    if let Some(asked) = args.shards
+        && asked != g.num_shards
+    {
+        return Err(format!("the genesis file has {} shard(s), not {asked}", g.num_shards));
+    }
     std::fs::write(&stored, g.to_json()).map_err(|e| format!("cannot write {}: {e}", stored.display()))?;
     Ok(g)
+}
+
+/// Where shard `shard`'s store lives: the data directory for shard 0, `shard-N` in it for others.
+pub fn shard_dir(data_dir: &std::path::Path, shard: ShardId) -> PathBuf {
+    if shard == 0 {
+        data_dir.to_path_buf()
+    } else {
+        data_dir.join(format!("shard-{shard}"))
+    }
 }
 
 async fn run_async(args: DevArgs) -> ExitCode {
@@ -201,28 +248,32 @@ async fn run_async(args: DevArgs) -> ExitCode {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
-    let config = NodeConfig {
-        shard: None,
-        genesis,
-        data_dir: Some(args.data_dir.clone()),
-        validator: Some(dev::dev_validator()),
-        block_time: Duration::from_millis(args.block_time),
-        max_block_txs: args.max_block_txs,
-        mempool: MempoolConfig {
-            max_txs: args.max_pool,
-            ..MempoolConfig::default()
-        },
-    };
+    let num_shards = genesis.num_shards.max(1);
+    let nodes: Vec<NodeConfig> = (0..num_shards)
+        .map(|shard| NodeConfig {
+            shard: Some(shard),
+            genesis: genesis.clone(),
+            data_dir: Some(shard_dir(&args.data_dir, shard)),
+            validator: Some(dev::dev_validator_of(shard)),
+            block_time: Duration::from_millis(args.block_time),
+            max_block_txs: args.max_block_txs,
+            mempool: MempoolConfig {
+                max_txs: args.max_pool,
+                ..MempoolConfig::default()
+            },
+        })
+        .collect();
     let pages = crate::site::site(&crate::site::PageConfig {
-        chain_id: config.genesis.chain_id,
+        chain_id: genesis.chain_id,
         block_time_ms: args.block_time,
         puzzle: example_address(PUZZLE_INDEX),
         lottery: example_address(LOTTERY_INDEX),
         faucet: true,
     });
-    // The same start as any node: the FBFT shell, here with a committee of one and no peers.
+    // The same start as any node: the FBFT shell on every shard, here with committees of one and
+    // the shards joined in memory.
     let launched = match builder::launch(Launch {
-        node: config,
+        nodes,
         rpc: RpcConfig {
             addr: args.rpc_addr,
             ..RpcConfig::default()
@@ -234,7 +285,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
         },
         transport: Transport::Alone,
         site: Some(pages),
-        extras: Some(Box::new(|node| crate::faucet::faucet_module(node).into())),
+        extras: Some(Box::new(|shards| crate::faucet::faucet_module(shards).into())),
     })
     .await
     {
@@ -242,21 +293,27 @@ async fn run_async(args: DevArgs) -> ExitCode {
         Err(e @ LaunchError::Rpc { .. }) => return fail(format!("{e} (is another node running? pass --rpc-addr)")),
         Err(e) => return fail(format!("cannot start the chain in {}: {e}", args.data_dir.display())),
     };
-    let node = launched.node.clone();
+    let shards = launched.shards.clone();
     let addr = launched.rpc_addr;
-    let head = node.chain().head().header.clone();
+    let head = shards.primary().chain().head().header.clone();
     let fresh = head.height == 0;
     println!("Tutti dev chain");
     println!("  chain id     {}", head.chain_id);
-    println!("  genesis      {}", node.chain().genesis_hash());
+    println!("  genesis      {}", shards.primary().chain().genesis_hash());
     println!("  data dir     {}", args.data_dir.display());
     println!(
-        "  head         {} ({})",
-        head.height,
-        if fresh { "new chain" } else { "continuing" }
+        "  shards       {num_shards} in this process, one validator each (an account lives on one shard: its home)"
     );
+    for n in shards.all() {
+        let h = n.chain().head().header.height;
+        println!(
+            "  shard {:<6} head {h} ({})",
+            n.chain().spec().shard_id,
+            if h == 0 { "new chain" } else { "continuing" }
+        );
+    }
     println!("  block time   {} ms", args.block_time);
-    println!("  RPC          http://{addr}  ws://{addr}");
+    println!("  RPC          http://{addr}  ws://{addr}  (every shard)");
     println!("  Puzzle       http://{addr}/puzzle/");
     println!("  Lottery      http://{addr}/lottery/");
     println!(
@@ -267,9 +324,10 @@ async fn run_async(args: DevArgs) -> ExitCode {
     println!("Dev accounts (well-known keys: for development only):");
     for i in 0..DEV_ACCOUNTS {
         let a = dev::dev_address(i);
-        let bal = node.chain().account(&a, head.height).map(|a| a.balance).unwrap_or(0);
+        let bal = balance(&shards, &a);
         println!(
-            "  dev{i:<2} {a}  balance {bal}  secret 0x{}",
+            "  dev{i:<2} {a}  shard {}  balance {bal}  secret 0x{}",
+            a.home_shard(num_shards),
             hex::encode(dev::dev_key(i).to_bytes())
         );
     }
@@ -281,40 +339,190 @@ async fn run_async(args: DevArgs) -> ExitCode {
     }));
 
     if !args.no_examples {
-        if fresh && let Err(e) = deploy_examples(&node, args.block_time, args.lottery_round_secs).await {
+        if fresh && let Err(e) = deploy_examples(&shards, args.block_time, args.lottery_round_secs).await {
             eprintln!("warning: deploying the example contracts failed: {e}");
         }
         println!();
         println!("Example contracts:");
-        let h = node.chain().head().header.height;
         for (i, Example { name, .. }) in examples(args.block_time, args.lottery_round_secs).iter().enumerate() {
             let a = example_address(i as u64);
-            let deployed = node
-                .chain()
-                .account(&a, h)
-                .map(|acc| acc.code_hash.is_some())
-                .unwrap_or(false);
-            println!("  {name:<10} {a}{}", if deployed { "" } else { "  (not deployed)" });
+            let deployed = shards.home(&a).is_ok_and(|n| {
+                let chain = n.chain();
+                chain
+                    .account(&a, chain.head().header.height)
+                    .map(|acc| acc.code_hash.is_some())
+                    .unwrap_or(false)
+            });
+            println!(
+                "  {name:<12} {a}  shard {}{}",
+                a.home_shard(num_shards),
+                if deployed { "" } else { "  (not deployed)" }
+            );
+        }
+        let second = second_ping_pong_address(num_shards);
+        println!(
+            "  {:<12} {second}  shard {}",
+            "ping-pong-2",
+            second.home_shard(num_shards)
+        );
+        match cross_shard_ping(&shards).await {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("warning: the cross-shard ping-pong did not complete: {e}"),
         }
     }
     println!();
     println!(
         "Ready. Try: tutti send --from dev0 --to {} --amount 1000",
-        dev::dev_address(1)
+        dev::dev_address(3)
     );
     println!("Stop with Ctrl-C.");
 
     let result = running.await;
-    let h = node.chain().head().header.height;
-    drop(node);
+    let heights: Vec<String> = shards
+        .all()
+        .map(|n| format!("{}", n.chain().head().header.height))
+        .collect();
+    drop(shards);
     match result {
         Ok(Ok(())) => {
-            eprintln!("stopped cleanly at height {h}");
+            eprintln!("stopped cleanly at height {}", heights.join(" / "));
             ExitCode::SUCCESS
         }
         Ok(Err(e)) => fail(e),
-        Err(e) => fail(format!("the chain task failed at height {h}: {e}")),
+        Err(e) => fail(format!("the chain task failed: {e}")),
     }
+}
+
+/// `a`'s balance on its home shard (0 when unreadable).
+fn balance(shards: &Shards, a: &Address) -> Amount {
+    shards
+        .home(a)
+        .ok()
+        .and_then(|n| n.chain().account(a, n.chain().head().header.height).ok())
+        .map_or(0, |acc| acc.balance)
+}
+
+/// Submits a transaction signed by dev account `from` to its home shard.
+async fn submit_from(
+    shards: &Arc<Shards>,
+    from: u32,
+    nonce: u64,
+    gas_limit: u64,
+    action: Action,
+) -> Result<Hash, String> {
+    let key = dev::dev_key(from);
+    let sender = dev::dev_address(from);
+    let node = shards.home(&sender).map_err(|e| e.to_string())?.clone();
+    let tx = Transaction {
+        chain_id: node.config().genesis.chain_id,
+        signer: PublicKey(key.verifying_key().to_bytes()),
+        nonce,
+        gas_limit,
+        gas_price: 1,
+        action,
+    }
+    .sign(&key);
+    let bytes = tx.encode();
+    tokio::task::spawn_blocking(move || node.submit_raw(&bytes))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Waits until transaction `hash` and every receipt it caused, on every shard, ran; returns the
+/// executions (an error names the first failure).
+async fn until_complete(
+    shards: &Arc<Shards>,
+    hash: Hash,
+    within: Duration,
+) -> Result<Vec<(Hash, tutti_runtime::apply::Execution)>, String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let s = shards.clone();
+        let tree = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let Some(home) = s.committed_on(&hash).map_err(|e| e.to_string())? else {
+                return Ok(None);
+            };
+            let (tree, waiting) = s.receipt_tree(&home, &hash, 64).map_err(|e| e.to_string())?;
+            Ok((!waiting).then_some(tree))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        if let Some(tree) = tree {
+            if let Some(f) = tree.iter().find_map(|(_, e)| e.result.as_ref().err()) {
+                return Err(f.to_string());
+            }
+            return Ok(tree);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "transaction {hash} did not complete within {} s",
+                within.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Calls `ping` on the first ping-pong contract with the second as target (on another shard when
+/// there are two or more) and describes the round trip: ping, pong, callback, their shards and
+/// blocks, and how long it took.
+async fn cross_shard_ping(shards: &Arc<Shards>) -> Result<String, String> {
+    let (first, second) = (
+        example_address(PING_PONG_INDEX),
+        second_ping_pong_address(shards.num_shards()),
+    );
+    let dev0 = dev::dev_address(0);
+    let nonce = {
+        let node = shards.home(&dev0).map_err(|e| e.to_string())?;
+        let chain = node.chain();
+        chain
+            .account(&dev0, chain.head().header.height)
+            .map_err(|e| e.to_string())?
+            .nonce
+    };
+    let started = std::time::Instant::now();
+    let hash = submit_from(
+        shards,
+        0,
+        nonce,
+        50_000_000,
+        Action::Call {
+            contract: first,
+            method: "ping".into(),
+            args: (second, 1u64).encode(),
+            value: 0,
+        },
+    )
+    .await?;
+    let tree = until_complete(shards, hash, Duration::from_secs(60)).await?;
+    let took = started.elapsed();
+    let step = |method: &str| {
+        tree.iter()
+            .find(|(_, e)| e.method.as_deref() == Some(method))
+            .map(|(_, e)| e)
+    };
+    let (Some(ping), Some(pong), Some(back)) = (step("ping"), step("pong"), step("on_pong")) else {
+        return Err("the ping, pong and on_pong executions are not all in the receipt tree".into());
+    };
+    let answer = pong
+        .result
+        .as_ref()
+        .ok()
+        .and_then(|d| <u64 as parity_scale_codec::Decode>::decode(&mut d.as_slice()).ok())
+        .unwrap_or_default();
+    let blocks = back.height.saturating_sub(ping.height);
+    Ok(format!(
+        "\nCross-shard call (tx {hash}):\n  ping on shard {} (block {}) -> pong on shard {} (block {}) answered {answer} -> \
+         on_pong on shard {} (block {}): {} ms, {blocks} block(s) after the ping",
+        ping.shard,
+        ping.height,
+        pong.shard,
+        pong.height,
+        back.shard,
+        back.height,
+        took.as_millis()
+    ))
 }
 
 /// Waits for Ctrl-C or SIGTERM.
@@ -340,9 +548,7 @@ pub async fn wait_for_signal() {
     }
 }
 
-async fn deploy_examples(node: &Arc<Node>, block_time_ms: u64, lottery_round_secs: u64) -> Result<(), String> {
-    let key = dev::dev_key(0);
-    let chain_id = node.config().genesis.chain_id;
+async fn deploy_examples(shards: &Arc<Shards>, block_time_ms: u64, lottery_round_secs: u64) -> Result<(), String> {
     let mut hashes = Vec::new();
     for (nonce, ex) in examples(block_time_ms, lottery_round_secs).into_iter().enumerate() {
         let Example {
@@ -355,55 +561,33 @@ async fn deploy_examples(node: &Arc<Node>, block_time_ms: u64, lottery_round_sec
             Some((m, a)) => (Some(m.to_string()), a),
             None => (None, Vec::new()),
         };
-        let tx = Transaction {
-            chain_id,
-            signer: PublicKey(key.verifying_key().to_bytes()),
-            nonce: nonce as u64,
-            gas_limit: 2_000_000_000,
-            gas_price: 1,
-            action: Action::Deploy {
-                code: code.to_vec(),
-                init_method,
-                args,
-                value,
-            },
-        }
-        .sign(&key);
-        let bytes = tx.encode();
-        let n = node.clone();
-        let hash = tokio::task::spawn_blocking(move || n.submit_raw(&bytes))
+        let action = Action::Deploy {
+            code: code.to_vec(),
+            init_method,
+            args,
+            value,
+        };
+        let hash = submit_from(shards, 0, nonce as u64, 2_000_000_000, action)
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| format!("{name}: {e}"))?;
         hashes.push((name, hash));
     }
-    // Wait until all are in a block and their init calls ran.
-    let mut heads = node.subscribe_heads();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let done = hashes.iter().all(|(_, h)| {
-            node.chain()
-                .execution_tree(h, 16)
-                .map(|t| {
-                    !t.is_empty()
-                        && t.iter()
-                            .all(|(_, e)| e.children.iter().all(|c| t.iter().any(|(id, _)| id == c)))
-                })
-                .unwrap_or(false)
-        });
-        if done {
-            break;
-        }
-        match tokio::time::timeout_at(deadline, heads.recv()).await {
-            Ok(_) => {}
-            Err(_) => return Err("the deploy transactions were not committed within 60 s".into()),
-        }
-    }
-    for (name, h) in &hashes {
-        let tree = node.chain().execution_tree(h, 16).map_err(|e| e.to_string())?;
-        if let Some(f) = tree.iter().find_map(|(_, e)| e.result.as_ref().err()) {
-            return Err(format!("{name}: {f}"));
-        }
+    let (deployer, nonce) = second_ping_pong(shards.num_shards());
+    let action = Action::Deploy {
+        code: tutti_examples::PING_PONG.to_vec(),
+        init_method: None,
+        args: Vec::new(),
+        value: 0,
+    };
+    let hash = submit_from(shards, deployer, nonce, 2_000_000_000, action)
+        .await
+        .map_err(|e| format!("ping-pong-2: {e}"))?;
+    hashes.push(("ping-pong-2", hash));
+    // Each deploy and its init call run on the deployer's shard: wait until every one completed.
+    for (name, h) in hashes {
+        until_complete(shards, h, Duration::from_secs(60))
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use ed25519_dalek::SigningKey;
 use jsonrpsee::{RpcModule, types::ErrorObjectOwned};
 use parity_scale_codec::Encode;
 use tutti_chain::{MempoolError, TxError};
-use tutti_node::{Node, SubmitError, dev::dev_key, rpc::node_error};
+use tutti_node::{Shards, SubmitError, dev::dev_key, rpc::node_error};
 use tutti_primitives::{Action, Address, Amount, PublicKey, Transaction};
 use tutti_rpc::errors::{self, error, invalid_params};
 
@@ -20,10 +20,11 @@ pub const FAUCET_CAP: Amount = 10_000 * 10u128.pow(18);
 
 /// The dev chain's faucet, as the RPC method `dev_faucet(address) -> transaction hash`: a transfer
 /// of [`FAUCET_AMOUNT`] from dev account [`FAUCET_ACCOUNT`] to an account holding less than
-/// [`FAUCET_CAP`]. For `tutti dev` only: a new browser wallet gets tokens to play with.
-pub fn faucet_module(node: Arc<Node>) -> RpcModule<Faucet> {
+/// [`FAUCET_CAP`] (on any shard: the transfer crosses shards when it must). For `tutti dev`
+/// only: a new browser wallet gets tokens to play with.
+pub fn faucet_module(shards: Arc<Shards>) -> RpcModule<Faucet> {
     let mut m = RpcModule::new(Faucet {
-        node,
+        shards,
         key: dev_key(FAUCET_ACCOUNT),
         next_nonce: Mutex::new(None),
     });
@@ -38,16 +39,21 @@ pub fn faucet_module(node: Arc<Node>) -> RpcModule<Faucet> {
 
 /// State of [`faucet_module`].
 pub struct Faucet {
-    node: Arc<Node>,
+    shards: Arc<Shards>,
     key: SigningKey,
     next_nonce: Mutex<Option<u64>>,
 }
 
 impl Faucet {
     fn drip(&self, to: &Address) -> Result<String, ErrorObjectOwned> {
-        let chain = self.node.chain();
-        let head = chain.head().header.height;
-        let read = |a: &Address| chain.account(a, head).map_err(node_error);
+        let read = |a: &Address| {
+            let node = self
+                .shards
+                .home(a)
+                .map_err(|e| error(errors::WRONG_SHARD, e.to_string()))?;
+            let chain = node.chain();
+            chain.account(a, chain.head().header.height).map_err(node_error)
+        };
         let balance = read(to)?.balance;
         if balance >= FAUCET_CAP {
             return Err(error(
@@ -56,6 +62,10 @@ impl Faucet {
             ));
         }
         let from = Address::from_public_key(&self.key.verifying_key().to_bytes());
+        let node = self
+            .shards
+            .home(&from)
+            .map_err(|e| error(errors::WRONG_SHARD, e.to_string()))?;
         let mut next = self.next_nonce.lock().unwrap_or_else(|p| p.into_inner());
         // The chain's nonce does not count pending transfers, so the faucet remembers its own; when
         // the two disagree (a transfer dropped, a restart) it starts again from the chain's.
@@ -65,10 +75,10 @@ impl Faucet {
                 _ => read(&from)?.nonce,
             };
             let tx = Transaction {
-                chain_id: self.node.config().genesis.chain_id,
+                chain_id: node.config().genesis.chain_id,
                 signer: PublicKey(self.key.verifying_key().to_bytes()),
                 nonce,
-                gas_limit: self.node.runtime().schedule().inclusion_cost(200),
+                gas_limit: node.runtime().schedule().inclusion_cost(200),
                 gas_price: 1,
                 action: Action::Transfer {
                     to: *to,
@@ -76,7 +86,7 @@ impl Faucet {
                 },
             }
             .sign(&self.key);
-            match self.node.submit_raw(&tx.encode()) {
+            match node.submit_raw(&tx.encode()) {
                 Ok(hash) => {
                     *next = Some(nonce + 1);
                     return Ok(hash.to_string());

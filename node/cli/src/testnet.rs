@@ -187,7 +187,7 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
     let records = signing_records(&data_dir)?;
     let chain_id = config.genesis.chain_id;
     let launched = builder::launch(Launch {
-        node: config,
+        nodes: vec![config],
         rpc: RpcConfig {
             addr: file.rpc_addr,
             ..RpcConfig::default()

@@ -547,7 +547,11 @@ pub fn block(rpc: RpcArgs, which: String, full: bool) -> ExitCode {
         };
         runtime()?.block_on(async {
             let c = client(&rpc)?;
-            let Some(b) = c.get_block_by_number(id, Some(full)).await.map_err(rpc_err(&rpc))? else {
+            let Some(b) = c
+                .get_block_by_number(id, Some(full), None)
+                .await
+                .map_err(rpc_err(&rpc))?
+            else {
                 bail!("no block {which} yet");
             };
             if rpc.json {

@@ -267,7 +267,7 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
         while seen < head {
             seen += 1;
             let b = c
-                .get_block_by_number(BlockId::Number(seen), None)
+                .get_block_by_number(BlockId::Number(seen), None, None)
                 .await
                 .unwrap()
                 .unwrap();
@@ -309,7 +309,7 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
     assert!(head >= last, "head {head} is below the last reported block {last}");
     for (height, hash, root) in &reported {
         let b = c
-            .get_block_by_number(BlockId::Number(*height), None)
+            .get_block_by_number(BlockId::Number(*height), None, None)
             .await
             .unwrap()
             .unwrap();
@@ -327,7 +327,7 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
     }
     // The head's state root matches the state (the node checks it on open; check it here too).
     let b = c
-        .get_block_by_number(BlockId::Number(head), None)
+        .get_block_by_number(BlockId::Number(head), None, None)
         .await
         .unwrap()
         .unwrap();

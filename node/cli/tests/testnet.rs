@@ -111,7 +111,7 @@ async fn wait_all(net: &Net, nodes: &[usize], at_least: u64, what: &str) {
 
 async fn block_hash(c: &HttpClient, h: u64) -> String {
     let b = c
-        .get_block_by_number(BlockId::Number(h), Some(false))
+        .get_block_by_number(BlockId::Number(h), Some(false), None)
         .await
         .unwrap()
         .unwrap_or_else(|| panic!("block {h} missing"));
@@ -247,7 +247,7 @@ async fn four_processes_finalize_survive_a_killed_leader_and_resync_it() {
     for h in from + 1..=from + 4 {
         let b = net
             .client(rest[0])
-            .get_block_by_number(BlockId::Number(h), Some(false))
+            .get_block_by_number(BlockId::Number(h), Some(false), None)
             .await
             .unwrap()
             .unwrap();

@@ -25,6 +25,9 @@ pub const EXECUTION_FAILED: i32 = 1005;
 pub const NODE_ERROR: i32 = 1010;
 /// A method or feature that is not available on this node (yet).
 pub const UNAVAILABLE: i32 = 1011;
+/// The address (or the transaction's signer) lives on a shard this node does not track; `data`
+/// is `{"shard": N, "rpc": "<an endpoint of shard N, or empty>"}`.
+pub const WRONG_SHARD: i32 = 1012;
 
 /// Every application code with its name and meaning, for documentation and `rpc_discover`.
 pub const APPLICATION_CODES: &[(i32, &str, &str)] = &[
@@ -59,6 +62,11 @@ pub const APPLICATION_CODES: &[(i32, &str, &str)] = &[
         "the node's storage failed; retry, and report it if it persists",
     ),
     (UNAVAILABLE, "UNAVAILABLE", "not available on this node"),
+    (
+        WRONG_SHARD,
+        "WRONG_SHARD",
+        "the address lives on a shard this node does not track (data: shard, rpc endpoint)",
+    ),
     (
         -32006,
         "TOO_MANY_SUBSCRIPTIONS",

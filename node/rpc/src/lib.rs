@@ -37,11 +37,17 @@ pub trait TuttiApi {
     #[method(name = "blockNumber")]
     async fn block_number(&self) -> RpcResult<u64>;
 
-    /// A block by height or tag; `null` if there is none. `full` returns whole transactions.
+    /// A block by height or tag of a shard (default: the node's lowest tracked shard); `null` if
+    /// there is none. `full` returns whole transactions.
     #[method(name = "getBlockByNumber")]
-    async fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>>;
+    async fn get_block_by_number(
+        &self,
+        block: BlockId,
+        full: Option<bool>,
+        shard: Option<u32>,
+    ) -> RpcResult<Option<BlockView>>;
 
-    /// A block by header hash; `null` if unknown.
+    /// A block by header hash, on any tracked shard; `null` if unknown.
     #[method(name = "getBlockByHash")]
     async fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>>;
 
@@ -62,7 +68,9 @@ pub trait TuttiApi {
     #[method(name = "getTransaction")]
     async fn get_transaction(&self, hash: String) -> RpcResult<Option<TxView>>;
 
-    /// A committed transaction's outcome; `null` while pending or unknown.
+    /// A committed transaction's outcome, following its receipts across the tracked shards
+    /// (status `pending` until every receipt of the tree, callbacks and refunds included, ran);
+    /// `null` while the transaction itself is pending or unknown.
     #[method(name = "getTransactionReceipt")]
     async fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<TxReceiptView>>;
 

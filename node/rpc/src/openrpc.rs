@@ -39,8 +39,8 @@ pub const METHODS: &[MethodSpec] = &[
     ("tutti_blockNumber", "The head height.", &[], "height", INT),
     (
         "tutti_getBlockByNumber",
-        "A block by height, \"latest\" or \"earliest\"; null if none. full=true returns whole transactions.",
-        &[("block", BLOCK, true), ("full", BOOL, false)],
+        "A block of a shard (default: the node's lowest tracked shard) by height, \"latest\" or \"earliest\"; null if none. full=true returns whole transactions.",
+        &[("block", BLOCK, true), ("full", BOOL, false), ("shard", INT, false)],
         "block",
         OBJ,
     ),

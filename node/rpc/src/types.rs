@@ -458,6 +458,19 @@ pub struct EventFilter {
     pub contract: Option<String>,
     /// Only events with this name.
     pub name: Option<String>,
+    /// Only this shard (default: every shard the node tracks). Also filters `newHeads`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+}
+
+/// Where to send what belongs to another shard (the `data` of a `WRONG_SHARD` error).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WrongShardData {
+    /// The shard that holds it.
+    pub shard: u32,
+    /// An RPC endpoint of that shard, when this node knows one (else empty).
+    pub rpc: String,
 }
 
 /// An event notification.

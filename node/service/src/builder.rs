@@ -1,10 +1,11 @@
 //! The composition root of a node: configuration in, a running node out (store and chain, pool,
 //! committee source, network, the consensus shell, the RPC server). `tutti node` (and so every
 //! process of `tutti testnet`) and `tutti dev` start through [`launch`]; they differ only in
-//! what they pass: a libp2p network or none (a committee of one needs no peers), and, for `tutti
-//! dev`, the pages and dev-only RPC methods.
+//! what they pass: one shard over libp2p, or every shard of the chain over the in-memory network
+//! (each with a committee of one), and, for `tutti dev`, the pages and dev-only RPC methods. One
+//! RPC server serves all the shards a process runs ([`Shards`]).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
 
 use jsonrpsee::{Methods, RpcModule, server::ServerHandle};
 use tokio::{sync::watch, task::JoinHandle};
@@ -15,7 +16,7 @@ use tutti_network::{
 };
 
 use crate::{
-    Node, NodeConfig, RpcConfig,
+    Node, NodeConfig, RpcConfig, Shards,
     consensus::{self, ShellConfig},
     node::NodeError,
     web::Site,
@@ -25,17 +26,18 @@ use crate::{
 pub enum Transport {
     /// libp2p (listen address, bootnodes, identity).
     P2p(P2pConfig),
-    /// No peers: an in-memory network holding only this node. For a committee of one.
+    /// No peers: an in-memory network joining only the shards of this process. For committees of
+    /// one.
     Alone,
 }
 
-/// Dev-only additions to the RPC port: extra methods made from the node, static pages.
-pub type Extras = Box<dyn FnOnce(Arc<Node>) -> Methods + Send>;
+/// Dev-only additions to the RPC port: extra methods made from the shards, static pages.
+pub type Extras = Box<dyn FnOnce(Arc<Shards>) -> Methods + Send>;
 
 /// What to start.
 pub struct Launch {
-    /// The chain, keys and pool.
-    pub node: NodeConfig,
+    /// The shards to run, one node each (chain, keys and pool): one for a libp2p node.
+    pub nodes: Vec<NodeConfig>,
     /// The JSON-RPC server.
     pub rpc: RpcConfig,
     /// The consensus shell.
@@ -72,28 +74,42 @@ pub enum LaunchError {
 
 /// A running node.
 pub struct Launched {
-    /// The node.
+    /// The shards it runs.
+    pub shards: Arc<Shards>,
+    /// The node of the lowest shard it runs (its only one, for a libp2p node).
     pub node: Arc<Node>,
     /// Where RPC is served.
     pub rpc_addr: SocketAddr,
     /// The network identity (libp2p peer id, or the in-memory one).
     pub peer_id: String,
     rpc: ServerHandle,
-    consensus: JoinHandle<Result<(), NodeError>>,
+    consensus: Vec<JoinHandle<Result<(), NodeError>>>,
     stop: watch::Sender<bool>,
 }
 
-/// Opens the chain, serves RPC, joins the network and starts consensus.
+/// Opens the chains, serves RPC, joins the network and starts consensus on every shard.
 pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
-    let config = l.node;
-    let node = tokio::task::spawn_blocking(move || Node::open(config))
-        .await
-        .map_err(|e| LaunchError::Task(e.to_string()))??;
+    if l.nodes.len() != 1 && matches!(l.transport, Transport::P2p(_)) {
+        return Err(LaunchError::Network(format!(
+            "a libp2p node runs one shard; {} were asked for",
+            l.nodes.len()
+        )));
+    }
+    let mut nodes = Vec::new();
+    for config in l.nodes {
+        nodes.push(
+            tokio::task::spawn_blocking(move || Node::open(config))
+                .await
+                .map_err(|e| LaunchError::Task(e.to_string()))??,
+        );
+    }
+    let shards = Shards::new(nodes.clone(), BTreeMap::new()).map_err(NodeError::Config)?;
+    let node = shards.primary().clone();
     let extras = match l.extras {
-        Some(f) => f(node.clone()),
+        Some(f) => f(shards.clone()),
         None => RpcModule::new(()).into(),
     };
-    let (rpc_addr, rpc) = crate::serve_with(node.clone(), &l.rpc, l.site, extras)
+    let (rpc_addr, rpc) = crate::serve_with(shards.clone(), &l.rpc, l.site, extras)
         .await
         .map_err(|source| LaunchError::Rpc {
             addr: l.rpc.addr,
@@ -108,20 +124,37 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
             let peer = net.local_peer().to_string();
             (
                 peer,
-                tokio::spawn(consensus::run(node.clone(), net, events, l.shell, shutdown)),
+                vec![tokio::spawn(consensus::run(
+                    node.clone(),
+                    net,
+                    events,
+                    l.shell,
+                    shutdown,
+                ))],
             )
         }
         Transport::Alone => {
             let hub = MemoryHub::new();
-            let (net, events) = hub.join();
-            let peer = net.local_peer().to_string();
-            (
-                peer,
-                tokio::spawn(consensus::run(node.clone(), net, events, l.shell, shutdown)),
-            )
+            let mut peer = String::new();
+            let mut tasks = Vec::new();
+            for n in &nodes {
+                let (net, events) = hub.join_shard(n.chain().spec().shard_id);
+                if peer.is_empty() {
+                    peer = net.local_peer().to_string();
+                }
+                tasks.push(tokio::spawn(consensus::run(
+                    n.clone(),
+                    net,
+                    events,
+                    l.shell.clone(),
+                    shutdown.clone(),
+                )));
+            }
+            (peer, tasks)
         }
     };
     Ok(Launched {
+        shards,
         node,
         rpc_addr,
         peer_id,
@@ -134,21 +167,57 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
 impl Launched {
     /// Runs until `signal` resolves (then stops consensus, finishing the block in progress) or
     /// consensus stops on its own (a fatal error). Stops the RPC server either way.
-    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) -> Result<(), String> {
-        let result = tokio::select! {
-            _ = signal => {
-                let _ = self.stop.send(true);
-                (&mut self.consensus).await
-            }
-            r = &mut self.consensus => r,
-        };
-        let _ = self.rpc.stop();
-        self.rpc.stopped().await;
-        let h = self.node.chain().head().header.height;
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("consensus stopped at height {h}: {e}")),
-            Err(e) => Err(format!("consensus panicked at height {h}: {e}")),
+    /// With several shards, the first to stop on its own stops the others.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) -> Result<(), String> {
+        let Launched {
+            shards,
+            rpc,
+            consensus,
+            stop,
+            ..
+        } = self;
+        // Each shard's task says when it ends, so the first to stop on its own stops the rest.
+        let (ended, mut any_ended) = tokio::sync::mpsc::channel::<()>(consensus.len().max(1));
+        let watched: Vec<_> = consensus
+            .into_iter()
+            .map(|task| {
+                let ended = ended.clone();
+                tokio::spawn(async move {
+                    let r = task.await;
+                    let _ = ended.send(()).await;
+                    r
+                })
+            })
+            .collect();
+        tokio::select! {
+            _ = signal => {}
+            _ = any_ended.recv() => {}
         }
+        let _ = stop.send(true);
+        let mut results = Vec::new();
+        for w in watched {
+            results.push(w.await.unwrap_or_else(|e| Err(e)));
+        }
+        let _ = rpc.stop();
+        rpc.stopped().await;
+        let heights: Vec<String> = shards
+            .all()
+            .map(|n| {
+                format!(
+                    "shard {} at height {}",
+                    n.chain().spec().shard_id,
+                    n.chain().head().header.height
+                )
+            })
+            .collect();
+        let heights = heights.join(", ");
+        for r in results {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(format!("consensus stopped ({heights}): {e}")),
+                Err(e) => return Err(format!("consensus panicked ({heights}): {e}")),
+            }
+        }
+        Ok(())
     }
 }

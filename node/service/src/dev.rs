@@ -7,7 +7,7 @@ use tutti_chain::{
     genesis::{GenesisAccount, GenesisParams, GenesisValidator},
 };
 use tutti_consensus::bls::SecretKey;
-use tutti_primitives::{Address, Amount};
+use tutti_primitives::{Address, Amount, ShardId};
 
 /// The dev chain's id.
 pub const DEV_CHAIN_ID: u64 = 7357;
@@ -28,16 +28,31 @@ pub fn dev_address(i: u32) -> Address {
     Address::from_public_key(&dev_key(i).verifying_key().to_bytes())
 }
 
-/// The dev validator's BLS key.
+/// The dev validator's BLS key (shard 0's).
 pub fn dev_validator() -> SecretKey {
-    SecretKey::from_seed(&blake3::derive_key("tutti dev validator v1", &[]))
+    dev_validator_of(0)
 }
 
-/// The dev chain's genesis: [`DEV_ACCOUNTS`] funded accounts, one validator.
+/// The BLS key of the dev validator of `shard` (a committee of one per shard).
+pub fn dev_validator_of(shard: ShardId) -> SecretKey {
+    if shard == 0 {
+        SecretKey::from_seed(&blake3::derive_key("tutti dev validator v1", &[]))
+    } else {
+        SecretKey::from_seed(&blake3::derive_key("tutti dev validator v1", &shard.to_le_bytes()))
+    }
+}
+
+/// The dev chain's genesis with one shard: [`DEV_ACCOUNTS`] funded accounts, one validator.
 pub fn dev_genesis() -> Genesis {
+    dev_genesis_of(1)
+}
+
+/// The dev chain's genesis with `shards` shards: [`DEV_ACCOUNTS`] funded accounts (each on its
+/// home shard), one validator per shard ([`dev_validator_of`]).
+pub fn dev_genesis_of(shards: u32) -> Genesis {
     Genesis {
         chain_id: DEV_CHAIN_ID,
-        num_shards: 1,
+        num_shards: shards,
         timestamp_ms: DEV_GENESIS_MS,
         accounts: (0..DEV_ACCOUNTS)
             .map(|i| GenesisAccount {
@@ -45,12 +60,14 @@ pub fn dev_genesis() -> Genesis {
                 balance: DEV_BALANCE.to_string(),
             })
             .collect(),
-        validators: vec![GenesisValidator {
-            bls_public_key: format!("0x{}", hex::encode(dev_validator().public_key().to_bytes())),
-            stake: "1000000".into(),
-            shard: 0,
-            bls_pop: None,
-        }],
+        validators: (0..shards)
+            .map(|shard| GenesisValidator {
+                bls_public_key: format!("0x{}", hex::encode(dev_validator_of(shard).public_key().to_bytes())),
+                stake: "1000000".into(),
+                shard,
+                bls_pop: None,
+            })
+            .collect(),
         params: GenesisParams::default(),
     }
 }

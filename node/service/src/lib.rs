@@ -11,10 +11,12 @@ pub mod metrics;
 pub mod node;
 pub mod relay;
 pub mod rpc;
+pub mod shards;
 #[cfg(feature = "test-utils")]
 pub mod solo;
 pub mod web;
 
 pub use node::{BlockNotice, Node, NodeConfig, NodeError, SubmitError};
 pub use rpc::{RpcConfig, serve, serve_with};
+pub use shards::Shards;
 pub use web::Site;

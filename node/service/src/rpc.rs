@@ -1,8 +1,18 @@
-//! The JSON-RPC server: [`TuttiApiServer`] over a [`Node`], served by jsonrpsee over HTTP and
-//! WebSocket on one port, with request, response, batch, connection and subscription limits and
-//! CORS for browser dApps.
+//! The JSON-RPC server: [`TuttiApiServer`] over the shards a process tracks ([`Shards`]), served
+//! by jsonrpsee over HTTP and WebSocket on one port, with request, response, batch, connection
+//! and subscription limits and CORS for browser dApps.
+//!
+//! Routing: account, code, storage, proof, call and estimate requests go to the address's home
+//! shard; a transaction to its signer's; transactions and receipts are looked up on every tracked
+//! shard, and a transaction's receipt follows its receipts across them (final only when the whole
+//! tree ran). Blocks by number and the head describe the lowest tracked shard. What lives on an
+//! untracked shard is refused with `WRONG_SHARD`, naming the shard and an endpoint.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+};
 
 use futures::StreamExt;
 use jsonrpsee::{
@@ -20,7 +30,7 @@ use tutti_chain::{
     ChainError, MempoolError, StoredBlock, TxError,
     account::{account_key, storage_key},
 };
-use tutti_primitives::{Address, Height, SignedTransaction};
+use tutti_primitives::{Address, Height, ShardId, SignedTransaction};
 use tutti_rpc::{
     DiscoverApiServer, RpcResult, TuttiApiServer,
     errors::{self, error, error_with, invalid_params},
@@ -31,6 +41,7 @@ use tutti_runtime::{CallOutcome, apply::Execution};
 
 use crate::{
     node::{Node, SubmitError},
+    shards::{ElsewhereError, Shards},
     web::{Site, SiteLayer},
 };
 
@@ -69,13 +80,13 @@ impl Default for RpcConfig {
 
 /// Starts the server; returns its bound address and handle.
 pub async fn serve(node: Arc<Node>, config: &RpcConfig) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    serve_with(node, config, None, RpcModule::new(())).await
+    serve_with(Shards::one(node), config, None, RpcModule::new(())).await
 }
 
 /// Starts the server with static pages in front of it and extra methods (such as the dev
 /// faucet) beside the standard ones.
 pub async fn serve_with(
-    node: Arc<Node>,
+    shards: Arc<Shards>,
     config: &RpcConfig,
     site: Option<Arc<Site>>,
     extra: impl Into<Methods>,
@@ -95,7 +106,7 @@ pub async fn serve_with(
                 .build(),
         )
         .set_http_middleware(tower::ServiceBuilder::new().layer(cors).layer({
-            let node = node.clone();
+            let node = shards.primary().clone();
             SiteLayer::new(site).with_metrics(Arc::new(move || node.metrics().render()))
         }))
         .set_rpc_middleware({
@@ -108,7 +119,7 @@ pub async fn serve_with(
         .build(config.addr)
         .await?;
     let addr = server.local_addr()?;
-    let mut methods = module(node, config.max_call_gas);
+    let mut methods = module(shards, config.max_call_gas, format!("http://{addr}"));
     methods
         .merge(extra)
         .map_err(|e| std::io::Error::other(format!("extra RPC methods: {e}")))?;
@@ -249,12 +260,18 @@ impl Submitter {
     }
 }
 
-/// Every method, as one module.
-pub fn module(node: Arc<Node>, max_call_gas: u64) -> RpcModule<()> {
+/// Every method, as one module, over the tracked `shards`; `own_url` is where this server is
+/// reached (the endpoint of the shards it tracks).
+pub fn module(shards: Arc<Shards>, max_call_gas: u64, own_url: String) -> RpcModule<()> {
+    let submitters = shards
+        .all()
+        .map(|n| (n.chain().spec().shard_id, OnceLock::new()))
+        .collect();
     let api = Api {
-        node,
+        shards,
         max_call_gas,
-        submitter: Arc::new(std::sync::OnceLock::new()),
+        own_url,
+        submitters: Arc::new(submitters),
     };
     let mut m = RpcModule::new(());
     m.merge(TuttiApiServer::into_rpc(api.clone()))
@@ -266,10 +283,23 @@ pub fn module(node: Arc<Node>, max_call_gas: u64) -> RpcModule<()> {
 
 #[derive(Clone)]
 struct Api {
-    node: Arc<Node>,
+    shards: Arc<Shards>,
     max_call_gas: u64,
-    /// Started on the first submission (it needs the server's runtime).
-    submitter: Arc<std::sync::OnceLock<Submitter>>,
+    own_url: String,
+    /// Per shard, started on the first submission (it needs the server's runtime).
+    submitters: Arc<BTreeMap<ShardId, OnceLock<Submitter>>>,
+}
+
+/// The `WRONG_SHARD` error of something on an untracked shard.
+fn elsewhere(e: ElsewhereError) -> ErrorObjectOwned {
+    error_with(
+        errors::WRONG_SHARD,
+        e.to_string(),
+        WrongShardData {
+            shard: e.shard,
+            rpc: e.rpc,
+        },
+    )
 }
 
 /// The JSON-RPC error of a store failure (code `NODE_ERROR`).
@@ -381,8 +411,35 @@ fn call_view(out: &CallOutcome, height: Height) -> CallResultView {
 }
 
 impl Api {
-    fn height(&self, block: Option<BlockId>) -> RpcResult<Height> {
-        let head = self.node.chain().head().header.height;
+    /// The lowest tracked shard's node (head, blocks by number, chain id).
+    fn node(&self) -> &Arc<Node> {
+        self.shards.primary()
+    }
+
+    /// The node of `a`'s home shard.
+    fn home(&self, a: &Address) -> RpcResult<Arc<Node>> {
+        self.shards.home(a).cloned().map_err(elsewhere)
+    }
+
+    /// The node of a requested shard (default: the primary).
+    fn of_shard(&self, shard: Option<ShardId>) -> RpcResult<Arc<Node>> {
+        let Some(shard) = shard else {
+            return Ok(self.node().clone());
+        };
+        if shard >= self.shards.num_shards() {
+            return Err(invalid_params(format!(
+                "shard {shard} does not exist (this chain has {} shard(s))",
+                self.shards.num_shards()
+            )));
+        }
+        self.shards
+            .shard(shard, || format!("shard {shard}"))
+            .cloned()
+            .map_err(elsewhere)
+    }
+
+    fn height(node: &Node, block: Option<BlockId>) -> RpcResult<Height> {
+        let head = node.chain().head().header.height;
         match block.unwrap_or(BlockId::Tag(BlockTag::Latest)) {
             BlockId::Tag(BlockTag::Latest) => Ok(head),
             BlockId::Tag(BlockTag::Earliest) => Ok(0),
@@ -393,8 +450,9 @@ impl Api {
 
     fn account_view(&self, address: &str, block: Option<BlockId>) -> RpcResult<AccountView> {
         let a = self::address(address)?;
-        let height = self.height(block)?;
-        let acc = self.node.chain().account(&a, height).map_err(node_error)?;
+        let node = self.home(&a)?;
+        let height = Api::height(&node, block)?;
+        let acc = node.chain().account(&a, height).map_err(node_error)?;
         Ok(AccountView {
             address: a.to_string(),
             balance: acc.balance.to_string(),
@@ -404,52 +462,91 @@ impl Api {
         })
     }
 
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(Arc<Node>) -> T + Send + 'static) -> RpcResult<T> {
-        let node = self.node.clone();
+    async fn blocking<T: Send + 'static>(
+        node: Arc<Node>,
+        f: impl FnOnce(Arc<Node>) -> T + Send + 'static,
+    ) -> RpcResult<T> {
         tokio::task::spawn_blocking(move || f(node))
             .await
             .map_err(|e| error(errors::NODE_ERROR, format!("the call did not complete: {e}")))
+    }
+
+    /// Forwards block notices of the tracked shards (or of `shard` only) into one channel.
+    fn heads_of(&self, shard: Option<ShardId>) -> RpcResult<tokio::sync::mpsc::Receiver<Arc<crate::BlockNotice>>> {
+        let nodes: Vec<Arc<Node>> = match shard {
+            Some(s) => vec![self.of_shard(Some(s))?],
+            None => self.shards.all().cloned().collect(),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        for n in nodes {
+            let mut heads = n.subscribe_heads();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match heads.recv().await {
+                        Ok(notice) => {
+                            if tx.send(notice).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+        Ok(rx)
     }
 }
 
 #[async_trait]
 impl TuttiApiServer for Api {
     async fn chain_id(&self) -> RpcResult<u64> {
-        Ok(self.node.config().genesis.chain_id)
+        Ok(self.node().config().genesis.chain_id)
     }
 
     async fn status(&self) -> RpcResult<StatusView> {
-        let chain = self.node.chain();
+        let chain = self.node().chain();
         let head = chain.head();
         Ok(StatusView {
             chain_id: head.header.chain_id,
             genesis_hash: chain.genesis_hash().to_string(),
             head: head.header.height,
             head_hash: head.header.hash().to_string(),
-            pending: self.node.pending_count(),
+            pending: self.shards.all().map(|n| n.pending_count()).sum(),
             burnt: chain.burnt(head.header.height).map_err(node_error)?.to_string(),
         })
     }
 
     async fn block_number(&self) -> RpcResult<u64> {
-        Ok(self.node.chain().head().header.height)
+        Ok(self.node().chain().head().header.height)
     }
 
-    async fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>> {
-        let head = self.node.chain().head().header.height;
+    async fn get_block_by_number(
+        &self,
+        block: BlockId,
+        full: Option<bool>,
+        shard: Option<u32>,
+    ) -> RpcResult<Option<BlockView>> {
+        let node = self.of_shard(shard)?;
+        let head = node.chain().head().header.height;
         let height = match block {
             BlockId::Tag(BlockTag::Latest) => head,
             BlockId::Tag(BlockTag::Earliest) => 0,
             BlockId::Number(n) => n,
         };
-        let b = self.node.chain().block_by_number(height).map_err(node_error)?;
+        let b = node.chain().block_by_number(height).map_err(node_error)?;
         Ok(b.map(|b| block_view(&b, full.unwrap_or(false))))
     }
 
     async fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>> {
         let h = parse_hash(&hash).map_err(invalid_params)?;
-        let b = self.node.chain().block_by_hash(&h).map_err(node_error)?;
-        Ok(b.map(|b| block_view(&b, full.unwrap_or(false))))
+        for n in self.shards.all() {
+            if let Some(b) = n.chain().block_by_hash(&h).map_err(node_error)? {
+                return Ok(Some(block_view(&b, full.unwrap_or(false))));
+            }
+        }
+        Ok(None)
     }
 
     async fn get_account(&self, address: String, block: Option<BlockId>) -> RpcResult<AccountView> {
@@ -462,35 +559,57 @@ impl TuttiApiServer for Api {
 
     async fn send_raw_transaction(&self, tx: String) -> RpcResult<String> {
         let raw = bytes(&tx, "tx")?;
-        let submitter = self.submitter.get_or_init(|| Submitter::start(self.node.clone()));
+        // To the signer's shard (bytes that do not decode go to the primary, which says why).
+        let node = match <SignedTransaction as parity_scale_codec::Decode>::decode(&mut raw.as_slice()) {
+            Ok(stx) => self
+                .shards
+                .shard(stx.tx.sender().home_shard(self.shards.num_shards()), || {
+                    format!("the signer {} of this transaction", stx.tx.sender())
+                })
+                .cloned()
+                .map_err(elsewhere)?,
+            Err(_) => self.node().clone(),
+        };
+        let shard = node.chain().spec().shard_id;
+        let submitter = self.submitters[&shard].get_or_init(|| Submitter::start(node));
         Ok(submitter.submit(raw).await?.to_string())
     }
 
     async fn get_transaction(&self, hash: String) -> RpcResult<Option<TxView>> {
         let h = parse_hash(&hash).map_err(invalid_params)?;
-        if let Some(t) = self.node.pending_tx(&h) {
-            return Ok(Some(TxView::new(&t, None, None)));
+        for n in self.shards.all() {
+            if let Some((t, loc)) = n.chain().transaction(&h).map_err(node_error)? {
+                return Ok(Some(TxView::new(&t, Some(loc.height), Some(loc.index))));
+            }
+            if let Some(t) = n.pending_tx(&h) {
+                return Ok(Some(TxView::new(&t, None, None)));
+            }
         }
-        let found = self.node.chain().transaction(&h).map_err(node_error)?;
-        Ok(found.map(|(t, loc)| TxView::new(&t, Some(loc.height), Some(loc.index))))
+        Ok(None)
     }
 
     async fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<TxReceiptView>> {
         let h = parse_hash(&hash).map_err(invalid_params)?;
-        let chain = self.node.chain();
-        let Some(loc) = chain.tx_location(&h).map_err(node_error)? else {
+        let mut home = None;
+        for n in self.shards.all() {
+            if let Some(loc) = n.chain().tx_location(&h).map_err(node_error)? {
+                home = Some((n.clone(), loc));
+                break;
+            }
+        }
+        let Some((node, loc)) = home else {
             return Ok(None);
         };
+        let chain = node.chain();
         let block_hash = chain
             .block_by_number(loc.height)
             .map_err(node_error)?
             .map(|b| b.header.hash().to_string())
             .unwrap_or_default();
-        let tree = chain.execution_tree(&h, 1_024).map_err(node_error)?;
+        // Pending while some receipt of the tree has not run yet, on any tracked shard (it may be
+        // queued or on its way between shards).
+        let (tree, waiting) = self.shards.receipt_tree(&node, &h, 1_024).map_err(node_error)?;
         let executions: Vec<ExecutionView> = tree.iter().map(|(id, e)| execution_view(id, e)).collect();
-        // Pending while some child receipt has not run here yet (it may be queued or on its way).
-        let ran: std::collections::HashSet<&tutti_primitives::Hash> = tree.iter().map(|(id, _)| id).collect();
-        let waiting = tree.iter().any(|(_, e)| e.children.iter().any(|c| !ran.contains(c)));
         let failure = tree
             .iter()
             .find_map(|(_, e)| e.result.as_ref().err().map(FailureView::from));
@@ -547,7 +666,7 @@ impl TuttiApiServer for Api {
                 self.max_call_gas
             )));
         }
-        self.blocking(move |node| {
+        Api::blocking(self.home(&c)?, move |node| {
             let height = node.chain().head().header.height;
             let out = node.chain().view(node.runtime(), &c, &method, args, gas);
             call_view(&out, height)
@@ -573,18 +692,17 @@ impl TuttiApiServer for Api {
             None => 0,
         };
         let gas = self.max_call_gas;
-        let (out, inclusion) = self
-            .blocking(move |node| {
-                // A call transaction's size does not depend on the gas numbers much; estimate
-                // the inclusion cost from a transaction of the same shape.
-                let size = 200 + method.len() + args.len();
-                let inclusion = node.runtime().schedule().inclusion_cost(size);
-                let out = node
-                    .chain()
-                    .simulate(node.runtime(), &from, &c, &method, args, value, gas);
-                (out, inclusion)
-            })
-            .await?;
+        let (out, inclusion) = Api::blocking(self.home(&c)?, move |node| {
+            // A call transaction's size does not depend on the gas numbers much; estimate
+            // the inclusion cost from a transaction of the same shape.
+            let size = 200 + method.len() + args.len();
+            let inclusion = node.runtime().schedule().inclusion_cost(size);
+            let out = node
+                .chain()
+                .simulate(node.runtime(), &from, &c, &method, args, value, gas);
+            (out, inclusion)
+        })
+        .await?;
         match &out.result {
             Ok(_) => Ok(inclusion + out.gas_used),
             Err(f) => Err(error_with(
@@ -597,8 +715,9 @@ impl TuttiApiServer for Api {
 
     async fn get_code(&self, address: String, block: Option<BlockId>) -> RpcResult<Option<String>> {
         let a = self::address(&address)?;
-        let height = self.height(block)?;
-        let chain = self.node.chain();
+        let node = self.home(&a)?;
+        let height = Api::height(&node, block)?;
+        let chain = node.chain();
         let acc = chain.account(&a, height).map_err(node_error)?;
         let Some(h) = acc.code_hash else { return Ok(None) };
         Ok(chain.code(&h, height).map_err(node_error)?.map(|c| hex0x(&c)))
@@ -607,19 +726,21 @@ impl TuttiApiServer for Api {
     async fn get_storage_at(&self, address: String, key: String, block: Option<BlockId>) -> RpcResult<Option<String>> {
         let a = self::address(&address)?;
         let k = bytes(&key, "key")?;
-        let height = self.height(block)?;
-        let v = self.node.chain().storage(&a, &k, height).map_err(node_error)?;
+        let node = self.home(&a)?;
+        let height = Api::height(&node, block)?;
+        let v = node.chain().storage(&a, &k, height).map_err(node_error)?;
         Ok(v.map(|v| hex0x(&v)))
     }
 
     async fn get_proof(&self, address: String, key: Option<String>, block: Option<BlockId>) -> RpcResult<ProofView> {
         let a = self::address(&address)?;
-        let height = self.height(block)?;
+        let node = self.home(&a)?;
+        let height = Api::height(&node, block)?;
         let state_key = match key {
             Some(k) => storage_key(&a, &bytes(&k, "key")?),
             None => account_key(&a),
         };
-        let chain = self.node.chain();
+        let chain = node.chain();
         let (value, proof) = chain.proof(&state_key, height).map_err(node_error)?;
         let root = chain
             .block_by_number(height)
@@ -636,45 +757,37 @@ impl TuttiApiServer for Api {
     }
 
     async fn get_sharding_structure(&self) -> RpcResult<ShardingView> {
-        let spec = self.node.chain().spec();
-        // Every shard of the chain; this node knows the head of its own only (and no other
-        // shard's endpoint until nodes track several shards).
-        let head = self.node.chain().head().header.height;
+        // Every shard of the chain: the tracked ones with their heads and this endpoint, the
+        // others with an endpoint where one is known.
         Ok(ShardingView {
-            num_shards: spec.num_shards,
-            this_shard: spec.shard_id,
-            shards: (0..spec.num_shards)
-                .map(|shard_id| ShardView {
-                    shard_id,
-                    rpc: String::new(),
-                    head: (shard_id == spec.shard_id).then_some(head),
+            num_shards: self.shards.num_shards(),
+            this_shard: self.node().chain().spec().shard_id,
+            shards: (0..self.shards.num_shards())
+                .map(|shard_id| match self.shards.get(shard_id) {
+                    Some(n) => ShardView {
+                        shard_id,
+                        rpc: self.own_url.clone(),
+                        head: Some(n.chain().head().header.height),
+                    },
+                    None => ShardView {
+                        shard_id,
+                        rpc: self.shards.endpoint(shard_id),
+                        head: None,
+                    },
                 })
                 .collect(),
         })
     }
 
     async fn get_committee(&self, shard: Option<u32>) -> RpcResult<CommitteeView> {
-        let spec = self.node.chain().spec();
-        let shard = shard.unwrap_or(spec.shard_id);
-        if shard >= spec.num_shards {
-            return Err(invalid_params(format!(
-                "shard {shard} does not exist (this chain has {} shard(s))",
-                spec.num_shards
-            )));
-        }
-        if shard != spec.shard_id {
-            return Err(invalid_params(format!(
-                "this node runs shard {}; ask a node of shard {shard} for its committee",
-                spec.shard_id
-            )));
-        }
-        let epoch = self.node.chain().head().header.epoch;
-        let seats = self
-            .node
+        let node = self.of_shard(shard)?;
+        let shard = node.chain().spec().shard_id;
+        let epoch = node.chain().head().header.epoch;
+        let seats = node
             .committees()
             .seats(shard, epoch)
             .map_err(|e| invalid_params(e.to_string()))?;
-        let c = self.node.consensus_view();
+        let c = node.consensus_view();
         Ok(CommitteeView {
             shard_id: shard,
             epoch,
@@ -698,20 +811,22 @@ impl TuttiApiServer for Api {
         kind: String,
         filter: Option<EventFilter>,
     ) -> SubscriptionResult {
+        let shard = filter.as_ref().and_then(|f| f.shard);
         match kind.as_str() {
             "newHeads" => {
-                let mut rx = self.node.subscribe_heads();
-                let sink = pending.accept().await?;
-                loop {
-                    match rx.recv().await {
-                        Ok(n) => {
-                            let msg = SubscriptionMessage::from(to_json_raw_value(&block_view(&n.block, false))?);
-                            sink.send(msg).await?;
-                        }
-                        Err(RecvError::Lagged(_)) => continue,
-                        Err(RecvError::Closed) => return Ok(()),
+                let mut rx = match self.heads_of(shard) {
+                    Ok(rx) => rx,
+                    Err(e) => {
+                        pending.reject(e).await;
+                        return Ok(());
                     }
+                };
+                let sink = pending.accept().await?;
+                while let Some(n) = rx.recv().await {
+                    let msg = SubscriptionMessage::from(to_json_raw_value(&block_view(&n.block, false))?);
+                    sink.send(msg).await?;
                 }
+                Ok(())
             }
             "events" => {
                 let filter = filter.unwrap_or_default();
@@ -725,27 +840,28 @@ impl TuttiApiServer for Api {
                     },
                     None => None,
                 };
-                let mut rx = self.node.subscribe_heads();
+                let mut rx = match self.heads_of(shard) {
+                    Ok(rx) => rx,
+                    Err(e) => {
+                        pending.reject(e).await;
+                        return Ok(());
+                    }
+                };
                 let sink = pending.accept().await?;
-                loop {
-                    match rx.recv().await {
-                        Ok(n) => {
-                            for ev in &n.events {
-                                if contract.as_ref().is_some_and(|c| *c != ev.event.contract)
-                                    || filter.name.as_ref().is_some_and(|x| *x != ev.event.name)
-                                {
-                                    continue;
-                                }
-                                sink.send(SubscriptionMessage::from(to_json_raw_value(ev)?)).await?;
-                            }
+                while let Some(n) = rx.recv().await {
+                    for ev in &n.events {
+                        if contract.as_ref().is_some_and(|c| *c != ev.event.contract)
+                            || filter.name.as_ref().is_some_and(|x| *x != ev.event.name)
+                        {
+                            continue;
                         }
-                        Err(RecvError::Lagged(_)) => continue,
-                        Err(RecvError::Closed) => return Ok(()),
+                        sink.send(SubscriptionMessage::from(to_json_raw_value(ev)?)).await?;
                     }
                 }
+                Ok(())
             }
             "pendingTransactions" => {
-                let mut rx = self.node.subscribe_pending();
+                let mut rx = self.node().subscribe_pending();
                 let sink = pending.accept().await?;
                 loop {
                     match rx.recv().await {

@@ -333,6 +333,7 @@ async fn contracts_through_rpc_token_events_proofs_and_a_hostile_module() {
     let filter = EventFilter {
         contract: None,
         name: Some("Transfer".into()),
+        shard: None,
     };
     let mut events = ws
         .subscribe::<EventNotice, _>("tutti_subscribe", rpc_params!["events", filter], "tutti_unsubscribe")
@@ -507,7 +508,7 @@ async fn contracts_through_rpc_token_events_proofs_and_a_hostile_module() {
 
     // Blocks by number and hash agree; the committee and sharding answer for the one shard.
     let b = c
-        .get_block_by_number(BlockId::Tag(BlockTag::Latest), Some(true))
+        .get_block_by_number(BlockId::Tag(BlockTag::Latest), Some(true), None)
         .await
         .unwrap()
         .unwrap();
@@ -515,7 +516,7 @@ async fn contracts_through_rpc_token_events_proofs_and_a_hostile_module() {
     assert_eq!(b, same);
     assert!(b.commit.is_some() && b.parent_commit.is_some());
     assert!(
-        c.get_block_by_number(BlockId::Number(99), None)
+        c.get_block_by_number(BlockId::Number(99), None, None)
             .await
             .unwrap()
             .is_none()
@@ -551,7 +552,7 @@ async fn discover_lists_exactly_the_served_methods() {
         .map(|m| m["name"].as_str().unwrap().to_string())
         .collect();
     listed.sort();
-    let module = tutti_node::rpc::module(env.node.clone(), 1);
+    let module = tutti_node::rpc::module(tutti_node::Shards::one(env.node.clone()), 1, String::new());
     let mut served: Vec<String> = module.method_names().map(String::from).collect();
     served.sort();
     assert_eq!(listed, served);
