@@ -231,9 +231,12 @@ async function main() {
   }
   st.settings = st.wallet.core.call("lottery.settings", { data: await view("settings") });
   $("fee").textContent = `${st.settings.feeBps / 100} %`;
-  st.head = await st.wallet.rpc.request("tutti_blockNumber", []);
+  // Rounds are counted in blocks of the Lottery's own shard.
+  st.shard = (st.wallet.config.shards || {}).lottery || 0;
+  st.head = await st.wallet.rpc.request("tutti_blockNumber", [st.shard]);
   st.headAt = Date.now();
   st.wallet.onHead((h) => {
+    if ((h.shardId || 0) !== st.shard) return;
     const due = drawDue();
     st.head = h.height;
     st.headAt = Date.now();

@@ -312,9 +312,12 @@ async function main() {
   st.settings = st.wallet.core.call("puzzle.settings", { data: await view("settings") });
   $("min-stake").textContent = tokens(st.settings.minStake);
   $("stake-input").value = formatTokens(st.settings.minStake, st.wallet.config.decimals);
-  st.head = await st.wallet.rpc.request("tutti_blockNumber", []);
+  // Games are timed in blocks of the Puzzle's own shard.
+  st.shard = (st.wallet.config.shards || {}).puzzle || 0;
+  st.head = await st.wallet.rpc.request("tutti_blockNumber", [st.shard]);
   st.headAt = Date.now();
   st.wallet.onHead((h) => {
+    if ((h.shardId || 0) !== st.shard) return;
     const wasActive = isActive(st.game);
     st.head = h.height;
     st.headAt = Date.now();

@@ -269,6 +269,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
         puzzle: example_address(PUZZLE_INDEX),
         lottery: example_address(LOTTERY_INDEX),
         faucet: true,
+        num_shards,
     });
     // The same start as any node: the FBFT shell on every shard, here with committees of one and
     // the shards joined in memory.

@@ -20,6 +20,8 @@ pub struct PageConfig {
     pub lottery: Address,
     /// Whether `dev_faucet` is served.
     pub faucet: bool,
+    /// How many shards the chain has (the pages follow each contract's home shard).
+    pub num_shards: u32,
 }
 
 /// The site.
@@ -33,6 +35,11 @@ pub fn site(config: &PageConfig) -> Arc<Site> {
         "contracts": {
             "puzzle": config.puzzle.to_string(),
             "lottery": config.lottery.to_string(),
+        },
+        "numShards": config.num_shards,
+        "shards": {
+            "puzzle": config.puzzle.home_shard(config.num_shards),
+            "lottery": config.lottery.home_shard(config.num_shards),
         },
     });
     let mut s = Site::new();

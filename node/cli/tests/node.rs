@@ -50,9 +50,14 @@ async fn ready(n: &DevNode, dir: &Path) -> jsonrpsee::http_client::HttpClient {
 }
 
 async fn wait_height(c: &jsonrpsee::http_client::HttpClient, above: u64) -> u64 {
+    wait_height_on(c, None, above).await
+}
+
+/// Waits until `shard`'s head (default: the lowest shard) is above `above`.
+async fn wait_height_on(c: &jsonrpsee::http_client::HttpClient, shard: Option<u32>, above: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let h = c.block_number().await.unwrap();
+        let h = c.block_number(shard).await.unwrap();
         if h > above {
             return h;
         }
@@ -209,7 +214,7 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
     // Restart: the same chain continues.
     let mut n = common::start(dir.path(), port, 100, &[]);
     let c = ready(&n, dir.path()).await;
-    let h = c.block_number().await.unwrap();
+    let h = c.block_number(None).await.unwrap();
     assert!(h >= stopped_at, "restarted at {h}, stopped at {stopped_at}");
     assert!(log(dir.path()).contains("(continuing)"));
     assert_eq!(
@@ -263,7 +268,7 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
                 final_txs.push(h);
             }
         }
-        let head = c.block_number().await.unwrap();
+        let head = c.block_number(None).await.unwrap();
         while seen < head {
             seen += 1;
             let b = c
@@ -304,7 +309,7 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
 
     let mut n = common::start(dir.path(), port, 100, &["--no-examples"]);
     let c = ready(&n, dir.path()).await;
-    let head = c.block_number().await.unwrap();
+    let head = c.block_number(None).await.unwrap();
     let last = reported.last().unwrap().0;
     assert!(head >= last, "head {head} is below the last reported block {last}");
     for (height, hash, root) in &reported {
@@ -325,14 +330,18 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
             "{h} lost"
         );
     }
-    // The head's state root matches the state (the node checks it on open; check it here too).
+    // The head's state root matches the state (the node checks it on open; check it here too),
+    // on the shard of the account asked about.
+    let shards = c.get_sharding_structure().await.unwrap().num_shards;
+    let shard = dev::dev_address(4).home_shard(shards);
+    let shard_head = c.block_number(Some(shard)).await.unwrap();
     let b = c
-        .get_block_by_number(BlockId::Number(head), None, None)
+        .get_block_by_number(BlockId::Number(shard_head), None, Some(shard))
         .await
         .unwrap()
         .unwrap();
     let p = c
-        .get_proof(dev::dev_address(4).to_string(), None, Some(BlockId::Number(head)))
+        .get_proof(dev::dev_address(4).to_string(), None, Some(BlockId::Number(shard_head)))
         .await
         .unwrap();
     assert_eq!(p.state_root, b.state_root);
@@ -414,7 +423,9 @@ async fn a_lottery_round_from_the_cli() {
         serde_json::json!({"count": "3", "paid": "30000000000000000000", "ranges": [["0", 3]]})
     );
 
-    wait_height(&c, close).await;
+    // Rounds count blocks of the Lottery's own shard.
+    let shards = c.get_sharding_structure().await.unwrap().num_shards;
+    wait_height_on(&c, Some(dev::dev_address(0).home_shard(shards)), close).await;
     let balances = |c: &jsonrpsee::http_client::HttpClient| {
         let c = c.clone();
         async move {

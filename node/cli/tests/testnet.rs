@@ -89,7 +89,7 @@ impl Drop for Net {
 }
 
 async fn height(c: &HttpClient) -> Option<u64> {
-    c.block_number().await.ok()
+    c.block_number(None).await.ok()
 }
 
 /// Waits until every listed node is at `at_least` or more.
@@ -569,7 +569,7 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
         credited,
         "the cross-shard transfer never reached every node of shard {away}"
     );
-    let h = net.client(3 * away).block_number().await.unwrap();
+    let h = net.client(3 * away).block_number(None).await.unwrap();
     wait_all(
         &net,
         &[3 * away, 3 * away + 1, 3 * away + 2],
@@ -695,7 +695,7 @@ async fn cross_shard_receipts_survive_a_stalled_destination_and_a_source_leader_
     wait_balance(&net, &dst_nodes, &to, 10, "the receipt of the killed leader's block").await;
 
     // Once: more blocks on the destination change nothing.
-    let h = net.client(dst_nodes[0]).block_number().await.unwrap();
+    let h = net.client(dst_nodes[0]).block_number(None).await.unwrap();
     wait_all(&net, &dst_nodes, h + 3, "three more destination blocks").await;
     for &i in &dst_nodes {
         assert_eq!(balance_on(&net, i, &to).await, Some(10), "node {i}");

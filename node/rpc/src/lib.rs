@@ -7,7 +7,7 @@
 //! # async fn demo() -> anyhow::Result<()> {
 //! use tutti_rpc::{TuttiApiClient, client::http};
 //! let client = http("http://127.0.0.1:9500")?;
-//! println!("chain {} at height {}", client.chain_id().await?, client.block_number().await?);
+//! println!("chain {} at height {}", client.chain_id().await?, client.block_number(None).await?);
 //! # Ok(()) }
 //! ```
 
@@ -33,9 +33,9 @@ pub trait TuttiApi {
     #[method(name = "status")]
     async fn status(&self) -> RpcResult<StatusView>;
 
-    /// The head height.
+    /// The head height of a shard (default: the node's lowest tracked shard).
     #[method(name = "blockNumber")]
-    async fn block_number(&self) -> RpcResult<u64>;
+    async fn block_number(&self, shard: Option<u32>) -> RpcResult<u64>;
 
     /// A block by height or tag of a shard (default: the node's lowest tracked shard); `null` if
     /// there is none. `full` returns whole transactions.

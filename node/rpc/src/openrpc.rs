@@ -36,7 +36,13 @@ pub const METHODS: &[MethodSpec] = &[
         "status",
         OBJ,
     ),
-    ("tutti_blockNumber", "The head height.", &[], "height", INT),
+    (
+        "tutti_blockNumber",
+        "The head height of a shard (default: the node's lowest tracked shard).",
+        &[("shard", INT, false)],
+        "height",
+        INT,
+    ),
     (
         "tutti_getBlockByNumber",
         "A block of a shard (default: the node's lowest tracked shard) by height, \"latest\" or \"earliest\"; null if none. full=true returns whole transactions.",

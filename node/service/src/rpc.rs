@@ -518,8 +518,8 @@ impl TuttiApiServer for Api {
         })
     }
 
-    async fn block_number(&self) -> RpcResult<u64> {
-        Ok(self.node().chain().head().header.height)
+    async fn block_number(&self, shard: Option<u32>) -> RpcResult<u64> {
+        Ok(self.of_shard(shard)?.chain().head().header.height)
     }
 
     async fn get_block_by_number(

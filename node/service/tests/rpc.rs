@@ -210,7 +210,7 @@ async fn protocol_errors_get_standard_codes() {
     assert!(head.contains("access-control-allow-origin: *"), "{head}");
 
     // The node keeps serving.
-    assert_eq!(env.http().block_number().await.unwrap(), 0);
+    assert_eq!(env.http().block_number(None).await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -504,7 +504,7 @@ async fn contracts_through_rpc_token_events_proofs_and_a_hostile_module() {
         Err(jsonrpsee::core::ClientError::Call(e)) => assert_eq!(e.code(), tutti_rpc::errors::EXECUTION_FAILED),
         other => panic!("{other:?}"),
     }
-    assert_eq!(c.block_number().await.unwrap(), 4);
+    assert_eq!(c.block_number(None).await.unwrap(), 4);
 
     // Blocks by number and hash agree; the committee and sharding answer for the one shard.
     let b = c
