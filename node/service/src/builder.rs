@@ -196,7 +196,7 @@ impl Launched {
         let _ = stop.send(true);
         let mut results = Vec::new();
         for w in watched {
-            results.push(w.await.unwrap_or_else(|e| Err(e)));
+            results.push(w.await.unwrap_or_else(Err));
         }
         let _ = rpc.stop();
         rpc.stopped().await;
