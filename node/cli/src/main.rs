@@ -47,7 +47,7 @@ enum Command {
     Send {
         #[command(flatten)]
         tx: wallet::TxArgs,
-        /// Receiver address.
+        /// Receiver: an address (on any shard), or devN for a dev account.
         #[arg(long)]
         to: String,
         /// Amount, smallest unit.

@@ -362,12 +362,14 @@ fn show_receipt(rpc: &RpcArgs, r: &TxReceiptView) -> ExitCode {
         }
         for x in &r.executions {
             println!(
-                "  execution   {} {} {}{} gas {}",
+                "  execution   {} {} {}{} gas {}  (shard {} block {})",
                 x.id,
                 x.status,
                 x.receiver,
                 x.method.as_deref().map(|m| format!(".{m}")).unwrap_or_default(),
-                x.gas_used
+                x.gas_used,
+                x.shard_id,
+                x.height
             );
             for l in &x.logs {
                 println!("    log       {l}");
@@ -393,9 +395,24 @@ fn finish(r: anyhow::Result<ExitCode>) -> ExitCode {
 }
 
 /// `tutti send`.
+/// A recipient: an address, or `devN` for the well-known dev account N.
+fn recipient(to: &str) -> anyhow::Result<Address> {
+    if let Some(i) = to.strip_prefix("dev").and_then(|n| n.parse::<u32>().ok()) {
+        if i < dev::DEV_ACCOUNTS {
+            return Ok(dev::dev_address(i));
+        }
+        return Err(anyhow!(
+            "--to `{to}`: the dev accounts are dev0 to dev{}",
+            dev::DEV_ACCOUNTS - 1
+        ));
+    }
+    to.parse().map_err(|e| anyhow!("--to `{to}`: {e}"))
+}
+
+/// `tutti send`.
 pub fn send(rpc: RpcArgs, tx: TxArgs, to: String, amount: Amount) -> ExitCode {
     finish((|| {
-        let to: Address = to.parse().map_err(|e| anyhow!("--to `{to}`: {e}"))?;
+        let to = recipient(&to)?;
         runtime()?.block_on(send_action(&rpc, &tx, Action::Transfer { to, amount }, 2_000_000))
     })())
 }

@@ -503,8 +503,23 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
         assert_eq!(committee.members.len(), 3);
         let other = net.client(node).get_committee(Some(1 - shard)).await.unwrap_err();
         assert!(
-            other.to_string().contains(&format!("this node runs shard {shard}")),
+            other.to_string().contains(&format!(
+                "shard {} lives on shard {}, which this node does not track",
+                1 - shard,
+                1 - shard
+            )),
             "{other}"
+        );
+        // An account of the other shard: refused with WRONG_SHARD, naming its shard.
+        let away = (0..=255u8)
+            .map(|i| Address([i; 32]))
+            .find(|a| a.home_shard(2) != shard)
+            .unwrap();
+        let e = net.client(node).get_balance(away.to_string(), None).await.unwrap_err();
+        assert!(e.to_string().contains("1012"), "{e}");
+        assert!(
+            e.to_string().contains(&format!("ask a node of shard {}", 1 - shard)),
+            "{e}"
         );
         let layout = net.client(node).get_sharding_structure().await.unwrap();
         assert_eq!((layout.num_shards, layout.this_shard), (2, shard));
@@ -524,9 +539,7 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
         .await
         .unwrap_err();
     assert!(
-        wrong
-            .to_string()
-            .contains(&format!("send it to a node of shard {home}")),
+        wrong.to_string().contains(&format!("ask a node of shard {home}")) && wrong.to_string().contains("1012"),
         "{wrong}"
     );
     let hash = net.client(3 * home).send_raw_transaction(raw).await.unwrap();
