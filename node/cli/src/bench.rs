@@ -3,10 +3,15 @@
 //! 1. Creates `--senders` fresh keys and funds them from the dev accounts (native tokens, and
 //!    example-token balances when the mix has token transfers), waiting until funded.
 //! 2. Signs `rate x duration` transactions up front (native transfers and token-contract
-//!    `transfer` calls in the `--token-percent` mix), round robin over senders, so signing does
-//!    not compete with the node during the run.
+//!    `transfer` calls in the `--token-percent` mix; `--cross-shard-percent` of the transfers go
+//!    to a sender of another shard), round robin over senders, so signing does not compete with
+//!    the node during the run.
 //! 3. Submits them at `--rate` per second in JSON-RPC batches for `--duration` seconds, while a
-//!    WebSocket `newHeads` subscription timestamps the block that includes each one.
+//!    WebSocket `newHeads` subscription (every shard the node serves) timestamps the block that
+//!    includes each one (a cross-shard transfer counts when its source block includes it; its
+//!    receipt is credited a block or two later on the destination).
+//!
+//! `--probe N` measures cross-shard latency instead (see `probe`).
 //! 4. Reports finalized transactions per second (over the window from the first submission to
 //!    the last inclusion, so it includes the wait for the last block), the sustained inclusion
 //!    rate while the load ran (this run's transactions in the blocks committed during submission,
@@ -63,6 +68,16 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Instead of a load: measure cross-shard latency with N transfers and N calls with a
+    /// callback, one at a time (needs two shards and the examples).
+    #[arg(long, value_name = "N")]
+    probe: Option<usize>,
+    /// More nodes for --probe, so every shard is served (a testnet node serves one shard).
+    #[arg(long = "also-rpc", value_name = "URL")]
+    also_rpc: Vec<String>,
+    /// Share of transfers to an account of another shard, percent (needs two or more shards).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    cross_shard_percent: u8,
 }
 
 /// The report.
@@ -84,6 +99,7 @@ struct Report {
     blocks: usize,
     mean_block_interval_ms: f64,
     token_percent: u8,
+    cross_shard_percent: u8,
     target_rate: u64,
 }
 
@@ -152,7 +168,16 @@ pub fn run(args: BenchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(bench(args)) {
+    let run = async {
+        match args.probe {
+            Some(n) => {
+                let rpcs: Vec<String> = std::iter::once(args.rpc.clone()).chain(args.also_rpc.clone()).collect();
+                crate::probe::probe(&rpcs, n.max(1), args.json).await
+            }
+            None => bench(args).await,
+        }
+    };
+    match rt.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -292,6 +317,23 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     pb.finish_with_message("funded");
 
+    // Receivers: for each sender, the next sender on its own shard and the next on another one
+    // (a same-shard transfer, or one that crosses shards for --cross-shard-percent of the mix).
+    let num_shards = c.get_sharding_structure().await?.num_shards;
+    let shard_of: Vec<u32> = senders.iter().map(|k| address_of(k).home_shard(num_shards)).collect();
+    let pick = |s: usize, same: bool| -> usize {
+        (1..=n)
+            .map(|k| (s + k) % n)
+            .find(|&j| (shard_of[j] == shard_of[s]) == same)
+            .unwrap_or((s + 1) % n)
+    };
+    let same_to: Vec<usize> = (0..n).map(|s| pick(s, true)).collect();
+    let other_to: Vec<usize> = (0..n).map(|s| pick(s, false)).collect();
+    if args.cross_shard_percent > 0 && num_shards < 2 {
+        bail!("--cross-shard-percent needs a chain of two or more shards (tutti dev --shards 2)");
+    }
+    let (same_to, other_to) = (Arc::new(same_to), Arc::new(other_to));
+
     // 2. Sign the whole run up front.
     let total = (args.rate * args.duration) as usize;
     let pb = bar(total as u64, "signing");
@@ -301,14 +343,22 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let handles: Vec<_> = (0..2)
             .map(|t| {
                 let senders = senders.clone();
+                let (same_to, other_to) = (same_to.clone(), other_to.clone());
                 let pb = pb.clone();
                 let pct = args.token_percent as usize;
+                let cross = args.cross_shard_percent as usize;
                 scope.spawn(move || {
                     let mut out = Vec::with_capacity(per_thread);
                     for i in (t * per_thread)..((t + 1) * per_thread).min(total) {
                         let s = i % n;
                         let nonce = (i / n) as u64;
-                        let to = address_of(&senders[(s + 1) % n]);
+                        // Deterministic mix, as for tokens (another stride, so the two mixes are
+                        // independent).
+                        let to = if (i * 53) % 100 < cross {
+                            address_of(&senders[other_to[s]])
+                        } else {
+                            address_of(&senders[same_to[s]])
+                        };
                         // Deterministic mix: token transfers at every index whose bucket is below pct.
                         let tx = if (i * 37) % 100 < pct {
                             token_transfer(&senders[s], chain_id, nonce, token, to, 1, token_gas)
@@ -492,6 +542,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         blocks: bt.len(),
         mean_block_interval_ms: interval,
         token_percent: args.token_percent,
+        cross_shard_percent: args.cross_shard_percent,
         target_rate: args.rate,
     };
     if args.json {
@@ -499,9 +550,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         println!();
         println!(
-            "mix: {}% token transfers, {}% native; target {} tx/s for {} s; {} senders",
+            "mix: {}% token transfers, {}% native, {}% to another shard; target {} tx/s for {} s; {} senders",
             args.token_percent,
             100 - args.token_percent,
+            args.cross_shard_percent,
             args.rate,
             args.duration,
             n

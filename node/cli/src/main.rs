@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use tutti_primitives::Amount;
 
 mod bench;
+mod probe;
 mod contract;
 mod dev;
 mod faucet;
