@@ -69,7 +69,7 @@ pub struct BenchArgs {
     #[arg(long)]
     json: bool,
     /// Instead of a load: measure cross-shard latency with N transfers and N calls with a
-    /// callback, one at a time (needs two shards and the examples).
+    /// callback, one at a time, from dev0 (needs two or more shards; deploys two ping-pongs).
     #[arg(long, value_name = "N")]
     probe: Option<usize>,
     /// More nodes for --probe, so every shard is served (a testnet node serves one shard).
@@ -187,6 +187,28 @@ pub fn run(args: BenchArgs) -> ExitCode {
 }
 
 type Http = jsonrpsee::http_client::HttpClient;
+
+/// A WebSocket `newHeads` subscription (every shard the node serves) to the node at `rpc` (its
+/// http URL); keep the client alive as long as the subscription.
+pub async fn subscribe_heads(
+    rpc: &str,
+) -> anyhow::Result<(
+    jsonrpsee::ws_client::WsClient,
+    jsonrpsee::core::client::Subscription<BlockView>,
+)> {
+    let ws_url = rpc.replacen("http", "ws", 1);
+    let ws = tutti_rpc::client::ws(&ws_url)
+        .await
+        .map_err(|e| anyhow!("WebSocket {ws_url}: {e}"))?;
+    let heads = SubscriptionClientT::subscribe::<BlockView, _>(
+        &ws,
+        "tutti_subscribe",
+        rpc_params!["newHeads"],
+        "tutti_unsubscribe",
+    )
+    .await?;
+    Ok((ws, heads))
+}
 
 /// Submits `txs` in batches; returns (accepted hashes with submit time, refusals by message).
 async fn submit_batch(c: &Http, txs: &[SignedTransaction]) -> anyhow::Result<(usize, HashMap<String, usize>)> {
@@ -385,17 +407,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let hashes: Vec<String> = txs.iter().map(|t| t.hash().to_string()).collect();
 
     // 3. Watch heads, submit at the rate.
-    let ws_url = args.rpc.replacen("http", "ws", 1);
-    let ws = tutti_rpc::client::ws(&ws_url)
-        .await
-        .map_err(|e| anyhow!("WebSocket {ws_url}: {e}"))?;
-    let mut heads = SubscriptionClientT::subscribe::<BlockView, _>(
-        &ws,
-        "tutti_subscribe",
-        rpc_params!["newHeads"],
-        "tutti_unsubscribe",
-    )
-    .await?;
+    let (_ws, mut heads) = subscribe_heads(&args.rpc).await?;
     let submitted_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(total)));
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::with_capacity(total)));
     // (arrival, how many of this run's transactions the block held), per block.

@@ -7,10 +7,10 @@ use clap::{Parser, Subcommand};
 use tutti_primitives::Amount;
 
 mod bench;
-mod probe;
 mod contract;
 mod dev;
 mod faucet;
+mod probe;
 mod returns;
 mod sim;
 mod site;

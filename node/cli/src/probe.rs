@@ -5,9 +5,9 @@
 //!   to the destination block that credits it, in destination blocks (counted from the
 //!   destination's head when the source block arrived) and in ms (between the two blocks'
 //!   arrival over `newHeads`).
-//! - A cross-shard call with a callback (ping-pong: `ping` on dev0's shard, `pong` on the other,
-//!   `on_pong` back): from the block with the transaction to the block with the callback, in
-//!   source blocks and ms.
+//! - A cross-shard call with a callback (two ping-pong contracts the probe deploys first, one on
+//!   dev0's shard, one on another: `ping` there, `pong` on the other, `on_pong` back): from the
+//!   block with the transaction to the block with the callback, in source blocks and ms.
 //!
 //! Reported as min / median / max over the N runs of each.
 
@@ -18,13 +18,12 @@ use std::{
 };
 
 use anyhow::{anyhow, bail};
-use jsonrpsee::{core::client::SubscriptionClientT, rpc_params};
 use parity_scale_codec::Encode;
 use tutti_node::dev;
 use tutti_primitives::{Action, Address, PublicKey, ShardId, Transaction};
 use tutti_rpc::{
     TuttiApiClient,
-    types::{BlockId, BlockView, TxReceiptView, hex0x},
+    types::{BlockId, TxReceiptView, hex0x},
 };
 
 type Http = jsonrpsee::http_client::HttpClient;
@@ -86,22 +85,15 @@ async fn connect(rpcs: &[String]) -> anyhow::Result<Net> {
             .map_err(|e| anyhow!("cannot reach {url}: {e}"))?;
         chain_id = c.chain_id().await?;
         num_shards = layout.num_shards;
-        let ws_url = url.replacen("http", "ws", 1);
-        let ws = tutti_rpc::client::ws(&ws_url)
-            .await
-            .map_err(|e| anyhow!("WebSocket {ws_url}: {e}"))?;
-        let mut heads = SubscriptionClientT::subscribe::<BlockView, _>(
-            &ws,
-            "tutti_subscribe",
-            rpc_params!["newHeads"],
-            "tutti_unsubscribe",
-        )
-        .await?;
+        let (ws, mut heads) = crate::bench::subscribe_heads(url).await?;
         let a = arrivals.clone();
         tokio::spawn(async move {
             let _ws = ws;
             while let Some(Ok(b)) = heads.next().await {
-                a.lock().expect("lock").entry((b.shard_id, b.height)).or_insert_with(Instant::now);
+                a.lock()
+                    .expect("lock")
+                    .entry((b.shard_id, b.height))
+                    .or_insert_with(Instant::now);
             }
         });
         for s in layout.shards.iter().filter(|s| s.head.is_some()) {
@@ -109,7 +101,9 @@ async fn connect(rpcs: &[String]) -> anyhow::Result<Net> {
         }
     }
     if num_shards < 2 {
-        bail!("the chain has one shard: start `tutti dev --shards 2` (or a testnet with --shards 2) to probe cross-shard latency");
+        bail!(
+            "the chain has one shard: start `tutti dev --shards 2` (or a testnet with --shards 2) to probe cross-shard latency"
+        );
     }
     Ok(Net {
         clients,
@@ -117,6 +111,22 @@ async fn connect(rpcs: &[String]) -> anyhow::Result<Net> {
         arrivals,
         chain_id,
     })
+}
+
+/// Deploys a ping-pong from dev account `from`; returns its address once deployed.
+async fn deploy_ping_pong(net: &Net, from: u32) -> anyhow::Result<Address> {
+    let sender = dev::dev_address(from);
+    let c = net.home(&sender)?;
+    let nonce = c.get_account(sender.to_string(), None).await?.nonce;
+    let action = Action::Deploy {
+        code: tutti_examples::PING_PONG.to_vec(),
+        init_method: None,
+        args: Vec::new(),
+        value: 0,
+    };
+    let hash = send(net, from, action, 2_000_000_000).await?;
+    receipt(c, &hash, |r| r.status == "success").await?;
+    Ok(Address::for_contract(&sender, nonce))
 }
 
 async fn send(net: &Net, from: u32, action: Action, gas_limit: u64) -> anyhow::Result<String> {
@@ -165,17 +175,22 @@ pub async fn probe(rpcs: &[String], n: usize, json: bool) -> anyhow::Result<()> 
     let net = connect(rpcs).await?;
     let from = 0;
     let src = dev::dev_address(from).home_shard(net.num_shards);
-    let to = (1..dev::DEV_ACCOUNTS)
-        .map(dev::dev_address)
-        .find(|a| a.home_shard(net.num_shards) != src)
+    let other = (1..dev::DEV_ACCOUNTS)
+        .find(|i| dev::dev_address(*i).home_shard(net.num_shards) != src)
         .ok_or_else(|| anyhow!("no dev account lives on another shard than dev0"))?;
+    let to = dev::dev_address(other);
     let dst = to.home_shard(net.num_shards);
+    let first = deploy_ping_pong(&net, from).await?;
+    let second = deploy_ping_pong(&net, other).await?;
     let (mut t_blocks, mut t_ms, mut c_blocks, mut c_ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..n {
         // A transfer.
         let before: u128 = net.client(dst)?.get_balance(to.to_string(), None).await?.parse()?;
         let hash = send(&net, from, Action::Transfer { to, amount: 1 }, 2_000_000).await?;
-        let r = receipt(net.client(src)?, &hash, |r| r.status != "pending" || !r.executions.is_empty()).await?;
+        let r = receipt(net.client(src)?, &hash, |r| {
+            r.status != "pending" || !r.executions.is_empty()
+        })
+        .await?;
         let src_height = r.block_height;
         let src_at = net.arrival(src, src_height).await?;
         let dst_head = net.head_at(dst, src_at);
@@ -187,7 +202,10 @@ pub async fn probe(rpcs: &[String], n: usize, json: bool) -> anyhow::Result<()> 
             if now.balance.parse::<u128>()? > before {
                 let mut h = now.height;
                 while h > 0 {
-                    let prev: u128 = c.get_balance(to.to_string(), Some(BlockId::Number(h - 1))).await?.parse()?;
+                    let prev: u128 = c
+                        .get_balance(to.to_string(), Some(BlockId::Number(h - 1)))
+                        .await?
+                        .parse()?;
                     if prev > before {
                         h -= 1;
                     } else {
@@ -205,8 +223,6 @@ pub async fn probe(rpcs: &[String], n: usize, json: bool) -> anyhow::Result<()> 
         t_ms.push(dst_at.saturating_duration_since(src_at).as_secs_f64() * 1000.0);
 
         // A call with a callback.
-        let first = crate::dev::example_address(crate::dev::PING_PONG_INDEX);
-        let second = crate::dev::second_ping_pong_address(net.num_shards);
         let hash = send(
             &net,
             from,
@@ -229,7 +245,7 @@ pub async fn probe(rpcs: &[String], n: usize, json: bool) -> anyhow::Result<()> 
             .find(|e| e.method.as_deref() == Some("on_pong"))
             .expect("waited for it");
         if back.events.iter().any(|e| e.name == "PongFailed") {
-            bail!("the pong failed (is the second ping-pong deployed? start tutti dev without --no-examples)");
+            bail!("the pong failed: {:?}", back.events);
         }
         let start = net.arrival(src, r.block_height).await?;
         let end = net.arrival(src, back.height).await?;

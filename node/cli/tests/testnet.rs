@@ -295,11 +295,25 @@ struct Supervised {
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// `tutti testnet --shards 2 --validators 3` (six nodes) in `dir`.
+fn sharded_testnet_command(dir: &Path, base: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tutti"));
+    c.args(["testnet", "--shards", "2", "--validators", "3", "--block-time", "300"])
+        .args(["--base-timeout", "1500", "--base-port", &base.to_string(), "--data-dir"])
+        .arg(dir);
+    c
+}
+
 impl Supervised {
     fn start(dir: &Path, base: u16, extra: &[&str]) -> Self {
-        let child = testnet_command(dir, base)
+        Self::spawn(testnet_command(dir, base), extra, "info,libp2p_gossipsub=error")
+    }
+
+    /// Runs a testnet command with `extra` arguments and node logs at `log`, collecting its output.
+    fn spawn(mut command: Command, extra: &[&str], log: &str) -> Self {
+        let child = command
             .args(extra)
-            .env("RUST_LOG", "info,libp2p_gossipsub=error")
+            .env("RUST_LOG", log)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -469,19 +483,7 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
     let base = free_base_for(6);
-    let mut testnet = Supervised {
-        child: Command::new(env!("CARGO_BIN_EXE_tutti"))
-            .args(["testnet", "--shards", "2", "--validators", "3", "--block-time", "300"])
-            .args(["--base-timeout", "1500", "--base-port", &base.to_string(), "--data-dir"])
-            .arg(&dir)
-            .env("RUST_LOG", "info,libp2p_gossipsub=error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        lines: Default::default(),
-    };
-    testnet.collect_output();
+    let mut testnet = Supervised::spawn(sharded_testnet_command(&dir, base), &[], "info,libp2p_gossipsub=error");
     let line = testnet.wait_line("node 5  pid").await;
     assert!(line.contains("shard 1"), "{line}");
     let net = Net {
@@ -645,27 +647,11 @@ async fn cross_shard_receipts_survive_a_stalled_destination_and_a_source_leader_
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
     let base = free_base_for(6);
-    let mut testnet = Supervised {
-        child: Command::new(env!("CARGO_BIN_EXE_tutti"))
-            .args(["testnet", "--shards", "2", "--validators", "3", "--block-time", "300"])
-            .args([
-                "--base-timeout",
-                "1500",
-                "--restart-dead",
-                "5",
-                "--base-port",
-                &base.to_string(),
-            ])
-            .arg("--data-dir")
-            .arg(&dir)
-            .env("RUST_LOG", "info,tutti_node=debug,libp2p_gossipsub=error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        lines: Default::default(),
-    };
-    testnet.collect_output();
+    let mut testnet = Supervised::spawn(
+        sharded_testnet_command(&dir, base),
+        &["--restart-dead", "5"],
+        "info,tutti_node=debug,libp2p_gossipsub=error",
+    );
     let net = Net {
         dir: dir.clone(),
         base,

@@ -290,6 +290,9 @@ struct Api {
     submitters: Arc<BTreeMap<ShardId, OnceLock<Submitter>>>,
 }
 
+/// Block notices of one or more shards, merged.
+type HeadsRx = tokio::sync::mpsc::Receiver<Arc<crate::BlockNotice>>;
+
 /// The `WRONG_SHARD` error of something on an untracked shard.
 fn elsewhere(e: ElsewhereError) -> ErrorObjectOwned {
     error_with(
@@ -471,8 +474,24 @@ impl Api {
             .map_err(|e| error(errors::NODE_ERROR, format!("the call did not complete: {e}")))
     }
 
+    /// Accepts a subscription to block notices of `shard` (default: every tracked shard), or
+    /// rejects it (`None`) when the shard is not served here.
+    async fn accept_heads(
+        &self,
+        pending: PendingSubscriptionSink,
+        shard: Option<ShardId>,
+    ) -> Result<Option<(jsonrpsee::SubscriptionSink, HeadsRx)>, jsonrpsee::core::SubscriptionError> {
+        match self.heads_of(shard) {
+            Ok(rx) => Ok(Some((pending.accept().await?, rx))),
+            Err(e) => {
+                pending.reject(e).await;
+                Ok(None)
+            }
+        }
+    }
+
     /// Forwards block notices of the tracked shards (or of `shard` only) into one channel.
-    fn heads_of(&self, shard: Option<ShardId>) -> RpcResult<tokio::sync::mpsc::Receiver<Arc<crate::BlockNotice>>> {
+    fn heads_of(&self, shard: Option<ShardId>) -> RpcResult<HeadsRx> {
         let nodes: Vec<Arc<Node>> = match shard {
             Some(s) => vec![self.of_shard(Some(s))?],
             None => self.shards.all().cloned().collect(),
@@ -814,14 +833,9 @@ impl TuttiApiServer for Api {
         let shard = filter.as_ref().and_then(|f| f.shard);
         match kind.as_str() {
             "newHeads" => {
-                let mut rx = match self.heads_of(shard) {
-                    Ok(rx) => rx,
-                    Err(e) => {
-                        pending.reject(e).await;
-                        return Ok(());
-                    }
+                let Some((sink, mut rx)) = self.accept_heads(pending, shard).await? else {
+                    return Ok(());
                 };
-                let sink = pending.accept().await?;
                 while let Some(n) = rx.recv().await {
                     let msg = SubscriptionMessage::from(to_json_raw_value(&block_view(&n.block, false))?);
                     sink.send(msg).await?;
@@ -840,14 +854,9 @@ impl TuttiApiServer for Api {
                     },
                     None => None,
                 };
-                let mut rx = match self.heads_of(shard) {
-                    Ok(rx) => rx,
-                    Err(e) => {
-                        pending.reject(e).await;
-                        return Ok(());
-                    }
+                let Some((sink, mut rx)) = self.accept_heads(pending, shard).await? else {
+                    return Ok(());
                 };
-                let sink = pending.accept().await?;
                 while let Some(n) = rx.recv().await {
                     for ev in &n.events {
                         if contract.as_ref().is_some_and(|c| *c != ev.event.contract)

@@ -3,7 +3,11 @@
 //! finalized once on all, and when the leader stops the others change view and go on.
 //! (The same over libp2p between processes: `node/cli/tests/testnet.rs`.)
 
-use std::{sync::Arc, time::Duration};
+mod common;
+
+use std::time::Duration;
+
+use common::{Member, height, start_member, stop_all, until};
 
 use parity_scale_codec::Encode;
 use tokio::sync::watch;
@@ -17,13 +21,6 @@ use tutti_node::{
 };
 use tutti_primitives::{Action, Address, PublicKey, Transaction};
 
-struct Member {
-    node: Arc<Node>,
-    peer: PeerId,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), tutti_node::NodeError>>,
-}
-
 fn keys(n: u8) -> Vec<SecretKey> {
     (0..n).map(|i| SecretKey::from_seed(&[i + 1; 32])).collect()
 }
@@ -34,31 +31,7 @@ fn start(hub: &MemoryHub, keys: &[SecretKey], i: usize) -> Member {
 
 /// A node with this validator key, or a full node (`None`).
 fn start_as(hub: &MemoryHub, keys: &[SecretKey], key: Option<SecretKey>) -> Member {
-    let node = Node::open(NodeConfig {
-        shard: None,
-        genesis: dev::testnet_genesis(keys),
-        data_dir: None,
-        validator: key,
-        block_time: Duration::from_millis(100),
-        max_block_txs: 1_000,
-        mempool: MempoolConfig::default(),
-    })
-    .unwrap();
-    let (net, events) = hub.join();
-    let peer = net.local_peer();
-    let (stop, shutdown) = watch::channel(false);
-    let config = ShellConfig {
-        record_dir: None,
-        core: CoreConfig {
-            base_timeout_ms: 1_000,
-            max_timeout_ms: 8_000,
-            max_buffered: 1024,
-            ..CoreConfig::default()
-        },
-        block_time: Duration::from_millis(100),
-    };
-    let task = tokio::spawn(consensus::run(node.clone(), net, events, config, shutdown));
-    Member { node, peer, stop, task }
+    start_member(hub, dev::testnet_genesis(keys), key)
 }
 
 /// Dev account `from`'s first transfer (nonce 0) on the testnet chain.
@@ -73,28 +46,6 @@ fn transfer(from: u32, to: Address, amount: u128) -> tutti_primitives::SignedTra
         action: Action::Transfer { to, amount },
     }
     .sign(&k)
-}
-
-/// Stops members and checks each stopped cleanly.
-async fn stop_all(members: impl IntoIterator<Item = Member>) {
-    for m in members {
-        m.stop.send(true).unwrap();
-        m.task.await.unwrap().unwrap();
-    }
-}
-
-fn height(m: &Member) -> u64 {
-    m.node.chain().head().header.height
-}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..1200 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn same_blocks(members: &[&Member]) {

@@ -4,29 +4,23 @@
 //! it; a peer that sends forged batches is refused and banned.
 //! (The same over libp2p between processes: `node/cli/tests/testnet.rs`.)
 
-use std::{sync::Arc, time::Duration};
+mod common;
 
+use std::time::Duration;
+
+use common::{Member, height, start_member, stop_all, until};
 use parity_scale_codec::Encode;
-use tokio::sync::watch;
-use tutti_chain::{Genesis, MempoolConfig};
-use tutti_consensus::{bls::SecretKey, fbft::core::Config as CoreConfig};
-use tutti_network::{Event, Network, PeerId, Topic, memory::MemoryHub};
+use tutti_chain::Genesis;
+use tutti_consensus::bls::SecretKey;
+use tutti_network::{Event, Network, Topic, memory::MemoryHub};
 use tutti_node::{
-    Node, NodeConfig,
-    consensus::{self, ShellConfig, SyncRequest},
+    consensus::SyncRequest,
     dev::{self, dev_address, dev_key},
 };
 use tutti_primitives::{Action, Address, PublicKey, Transaction};
 
 const SHARDS: u32 = 2;
 const PER_SHARD: usize = 3;
-
-struct Member {
-    node: Arc<Node>,
-    peer: PeerId,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), tutti_node::NodeError>>,
-}
 
 fn keys() -> Vec<SecretKey> {
     (0..(SHARDS as usize * PER_SHARD) as u8)
@@ -40,33 +34,9 @@ fn genesis(keys: &[SecretKey]) -> Genesis {
 
 /// Validator `i` (shard `i / PER_SHARD`).
 fn start(hub: &MemoryHub, keys: &[SecretKey], i: usize) -> Member {
-    let node = Node::open(NodeConfig {
-        shard: None,
-        genesis: genesis(keys),
-        data_dir: None,
-        validator: Some(keys[i].clone()),
-        block_time: Duration::from_millis(100),
-        max_block_txs: 1_000,
-        mempool: MempoolConfig::default(),
-    })
-    .unwrap();
-    let shard = node.chain().spec().shard_id;
-    assert_eq!(shard as usize, i / PER_SHARD);
-    let (net, events) = hub.join_shard(shard);
-    let peer = net.local_peer();
-    let (stop, shutdown) = watch::channel(false);
-    let config = ShellConfig {
-        record_dir: None,
-        core: CoreConfig {
-            base_timeout_ms: 1_000,
-            max_timeout_ms: 8_000,
-            max_buffered: 1024,
-            ..CoreConfig::default()
-        },
-        block_time: Duration::from_millis(100),
-    };
-    let task = tokio::spawn(consensus::run(node.clone(), net, events, config, shutdown));
-    Member { node, peer, stop, task }
+    let m = start_member(hub, genesis(keys), Some(keys[i].clone()));
+    assert_eq!(m.node.chain().spec().shard_id as usize, i / PER_SHARD);
+    m
 }
 
 /// The first dev account living on `shard`.
@@ -102,27 +72,6 @@ fn transfer(from: u32, nonce: u64, to: Address, amount: u128) -> tutti_primitive
 fn balance(m: &Member, a: &Address) -> u128 {
     let chain = m.node.chain();
     chain.account(a, chain.head().header.height).unwrap().balance
-}
-
-fn height(m: &Member) -> u64 {
-    m.node.chain().head().header.height
-}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..1200 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-async fn stop_all(members: impl IntoIterator<Item = Member>) {
-    for m in members {
-        m.stop.send(true).unwrap();
-        m.task.await.unwrap().unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
