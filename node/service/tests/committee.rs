@@ -8,15 +8,12 @@ mod common;
 use std::time::Duration;
 
 use common::{Member, height, start_member, stop_all, until};
-
 use parity_scale_codec::Encode;
-use tokio::sync::watch;
 use tutti_chain::MempoolConfig;
-use tutti_consensus::{bls::SecretKey, fbft::core::Config as CoreConfig};
-use tutti_network::{Network, PeerId, memory::MemoryHub};
+use tutti_consensus::bls::SecretKey;
+use tutti_network::{Network, memory::MemoryHub};
 use tutti_node::{
     Node, NodeConfig,
-    consensus::{self, ShellConfig},
     dev::{self, dev_key},
 };
 use tutti_primitives::{Action, Address, PublicKey, Transaction};
