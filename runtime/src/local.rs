@@ -352,14 +352,13 @@ impl LocalNet {
     ) -> LocalResult<Address> {
         let loaded = self.runtime.load(code)?;
         let shard = shard % self.num_shards();
+        // A contract lives on its deployer's shard: draw pseudo-deployers until one lives on
+        // `shard`.
         let addr = loop {
-            let a = Address::for_contract(
-                &Address(hash_encoded("tutti/local/deployer/v1", &owner).0),
-                self.next_deploy,
-            );
+            let deployer = Address(hash_encoded("tutti/local/deployer/v1", &(owner, self.next_deploy)).0);
             self.next_deploy += 1;
-            if self.shard_of(&a) == shard {
-                break a;
+            if self.shard_of(&deployer) == shard {
+                break Address::for_contract(&deployer, 0);
             }
         };
         let block = self.block(shard);

@@ -409,6 +409,50 @@ async fn a_lottery_round_from_the_cli() {
         "{}",
         out(&o)
     );
+
+    // dev3 lives on another shard than the Lottery (on a two-shard dev chain): its entry is a
+    // cross-shard call carrying its value; a refused one gets the value back on dev3's shard.
+    let shards = c.get_sharding_structure().await.unwrap().num_shards;
+    assert_ne!(
+        dev::dev_address(3).home_shard(shards),
+        dev::dev_address(0).home_shard(shards),
+        "the test wants dev3 on another shard than the Lottery"
+    );
+    let o = tutti(
+        &rpc,
+        &keys,
+        &["call", "--from", "dev3", &lottery, "enter", "--arg", "u32:1", "--value", ten],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("event       Entered"), "{}", out(&o));
+    let dev3 = |c: &jsonrpsee::http_client::HttpClient| {
+        let c = c.clone();
+        async move {
+            c.get_account(dev::dev_address(3).to_string(), None)
+                .await
+                .unwrap()
+                .balance
+                .parse::<u128>()
+                .unwrap()
+        }
+    };
+    let before_refusal = dev3(&c).await;
+    let o = tutti(
+        &rpc,
+        &keys,
+        &["call", "--from", "dev3", &lottery, "enter", "--arg", "u32:2", "--value", ten],
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        out(&o).contains("attach exactly the ticket price times the tickets"),
+        "{}",
+        out(&o)
+    );
+    let lost = before_refusal - dev3(&c).await;
+    assert!(
+        lost < 10u128.pow(18),
+        "the refused entry's 10 tokens came back across shards (only gas was paid: {lost})"
+    );
     let mine = view_json(&[
         "tickets",
         "--arg",
@@ -430,7 +474,7 @@ async fn a_lottery_round_from_the_cli() {
         let c = c.clone();
         async move {
             let mut b = Vec::new();
-            for i in [1, 2] {
+            for i in [1, 2, 3] {
                 let a = c.get_account(dev::dev_address(i).to_string(), None).await.unwrap();
                 b.push(a.balance.parse::<u128>().unwrap());
             }
@@ -438,7 +482,8 @@ async fn a_lottery_round_from_the_cli() {
         }
     };
     let before = balances(&c).await;
-    let o = tutti(&rpc, &keys, &["call", "--from", "dev3", &lottery, "draw"]);
+    // Anyone draws; dev9 from the other shard, too.
+    let o = tutti(&rpc, &keys, &["call", "--from", "dev9", &lottery, "draw"]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     assert!(out(&o).contains("event       Drawn"), "{}", out(&o));
     let result = view_json(&[
@@ -457,15 +502,17 @@ async fn a_lottery_round_from_the_cli() {
         Some((close + 1).to_string().as_str()),
         "{result}"
     );
-    assert_eq!(won["prize"], "38000000000000000000", "40 tokens less the 5 % fee");
-    assert_eq!(won["fee"], "2000000000000000000");
+    assert_eq!(won["prize"], "47500000000000000000", "50 tokens less the 5 % fee");
+    assert_eq!(won["fee"], "2500000000000000000");
     let winner = won["winner"].as_str().unwrap();
     let ticket: u64 = won["ticket"].as_str().unwrap().parse().unwrap();
-    let expected = if ticket < 3 {
-        dev::dev_address(1)
-    } else {
-        dev::dev_address(2)
+    // Tickets 0-2 are dev1's, 3 dev2's, 4 dev3's.
+    let w = match ticket {
+        0..=2 => 0,
+        3 => 1,
+        _ => 2,
     };
+    let expected = dev::dev_address(w as u32 + 1);
     assert_eq!(winner, expected.to_string());
     let owner = view_json(&[
         "owner_of",
@@ -478,13 +525,14 @@ async fn a_lottery_round_from_the_cli() {
     ]);
     assert_eq!(owner, winner);
     let after = balances(&c).await;
-    let w = if ticket < 3 { 0 } else { 1 };
     assert_eq!(
         after[w] - before[w],
-        38_000_000_000_000_000_000,
-        "the winner got the prize"
+        47_500_000_000_000_000_000,
+        "the winner got the prize (on its own shard)"
     );
-    assert_eq!(after[1 - w], before[1 - w], "the other player got nothing");
+    for other in (0..3).filter(|o| *o != w) {
+        assert_eq!(after[other], before[other], "the other players got nothing");
+    }
     let next = view_json(&["round", "--returns", round_ty]);
     assert_eq!(next["id"], "2");
     let _ = n.child.kill();
