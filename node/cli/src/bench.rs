@@ -237,7 +237,7 @@ async fn wait_included(c: &Http, hash: &str, timeout: Duration) -> anyhow::Resul
             if r.status == "failure" {
                 bail!("funding transaction {hash} failed: {:?}", r.failure);
             }
-            if r.status == "success" {
+            if r.status == "success" || r.status == "sent" {
                 return Ok(());
             }
         }

@@ -444,8 +444,8 @@ async fn until_complete(
             let Some(home) = s.committed_on(&hash).map_err(|e| e.to_string())? else {
                 return Ok(None);
             };
-            let (tree, waiting) = s.receipt_tree(&home, &hash, 64).map_err(|e| e.to_string())?;
-            Ok((!waiting).then_some(tree))
+            let tree = s.receipt_tree(&home, &hash, 64).map_err(|e| e.to_string())?;
+            Ok((!tree.waiting).then_some(tree.executions))
         })
         .await
         .map_err(|e| e.to_string())??;

@@ -421,7 +421,9 @@ async fn a_lottery_round_from_the_cli() {
     let o = tutti(
         &rpc,
         &keys,
-        &["call", "--from", "dev3", &lottery, "enter", "--arg", "u32:1", "--value", ten],
+        &[
+            "call", "--from", "dev3", &lottery, "enter", "--arg", "u32:1", "--value", ten,
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     assert!(out(&o).contains("event       Entered"), "{}", out(&o));
@@ -440,7 +442,9 @@ async fn a_lottery_round_from_the_cli() {
     let o = tutti(
         &rpc,
         &keys,
-        &["call", "--from", "dev3", &lottery, "enter", "--arg", "u32:2", "--value", ten],
+        &[
+            "call", "--from", "dev3", &lottery, "enter", "--arg", "u32:2", "--value", ten,
+        ],
     );
     assert_ne!(o.status.code(), Some(0), "{}", out(&o));
     assert!(

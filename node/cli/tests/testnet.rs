@@ -563,7 +563,8 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
         .find(|a| a.home_shard(2) as usize == away)
         .unwrap();
     let tx = dev_transfer_at(1, to, 777);
-    net.client(3 * home + 2)
+    let sent = net
+        .client(3 * home + 2)
         .send_raw_transaction(format!("0x{}", hex::encode(tx.encode())))
         .await
         .unwrap();
@@ -600,6 +601,14 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
             .unwrap();
         assert_eq!(b, "777", "credited once");
     }
+    // A node of the sender's shard sees its part done and says where the rest went.
+    let r = net
+        .client(3 * home)
+        .get_transaction_receipt(sent)
+        .await
+        .unwrap()
+        .expect("final on the sender's shard");
+    assert_eq!((r.status.as_str(), r.continues_on.clone()), ("sent", vec![away as u32]));
 
     signal(testnet.child.id(), "-TERM");
     assert!(testnet.wait_exit().await.success(), "{}", testnet.output());

@@ -326,7 +326,9 @@ pub struct TxReceiptView {
     /// Block hash.
     pub block_hash: String,
     /// `success` when the transaction and every call it caused succeeded, `failure` when the
-    /// transaction or any call failed, `pending` while some receipt has not run yet.
+    /// transaction or any call failed, `pending` while some receipt has not run yet, `sent` when
+    /// everything on the shards this node serves ran and succeeded and the rest continues on the
+    /// shards in `continuesOn` (ask a node of those shards).
     pub status: String,
     /// Gas burnt by the transaction and its receipts so far.
     pub gas_burnt: u64,
@@ -340,6 +342,9 @@ pub struct TxReceiptView {
     pub events: Vec<EventView>,
     /// Executions: the transaction first, then its receipts breadth first.
     pub executions: Vec<ExecutionView>,
+    /// Shards this node does not serve where the transaction's receipts continue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub continues_on: Vec<u32>,
 }
 
 /// The result of a read-only call or a gas estimate.

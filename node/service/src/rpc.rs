@@ -627,7 +627,11 @@ impl TuttiApiServer for Api {
             .unwrap_or_default();
         // Pending while some receipt of the tree has not run yet, on any tracked shard (it may be
         // queued or on its way between shards).
-        let (tree, waiting) = self.shards.receipt_tree(&node, &h, 1_024).map_err(node_error)?;
+        let crate::shards::ReceiptTree {
+            executions: tree,
+            waiting,
+            elsewhere,
+        } = self.shards.receipt_tree(&node, &h, 1_024).map_err(node_error)?;
         let executions: Vec<ExecutionView> = tree.iter().map(|(id, e)| execution_view(id, e)).collect();
         let failure = tree
             .iter()
@@ -636,6 +640,8 @@ impl TuttiApiServer for Api {
             "failure"
         } else if waiting {
             "pending"
+        } else if !elsewhere.is_empty() {
+            "sent"
         } else {
             "success"
         };
@@ -666,6 +672,7 @@ impl TuttiApiServer for Api {
                 .flat_map(|(_, e)| e.events.iter().map(EventView::from))
                 .collect(),
             executions,
+            continues_on: elsewhere.into_iter().collect(),
         }))
     }
 

@@ -5,7 +5,7 @@
 //! refused with the shard and, when known, an endpoint that serves it.
 
 use std::{
-    collections::{BTreeMap, HashSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashSet, VecDeque},
     sync::Arc,
 };
 
@@ -129,23 +129,17 @@ impl Shards {
     }
 
     /// The executions of transaction `tx` (committed on `home`) and everything it caused on every
-    /// tracked shard, in causal order, at most `limit`; and whether some receipt of the tree has
-    /// not run yet (queued, on its way between shards, or on a shard this process does not track).
-    pub fn receipt_tree(
-        &self,
-        home: &Node,
-        tx: &Hash,
-        limit: usize,
-    ) -> Result<(Vec<(Hash, Execution)>, bool), ChainError> {
-        let mut tree = home.chain().execution_tree(tx, limit)?;
-        let mut seen: HashSet<Hash> = tree.iter().map(|(id, _)| *id).collect();
-        let mut queue: VecDeque<Hash> = tree
+    /// tracked shard, in causal order, at most `limit`.
+    pub fn receipt_tree(&self, home: &Node, tx: &Hash, limit: usize) -> Result<ReceiptTree, ChainError> {
+        let mut executions = home.chain().execution_tree(tx, limit)?;
+        let mut seen: HashSet<Hash> = executions.iter().map(|(id, _)| *id).collect();
+        let mut queue: VecDeque<Hash> = executions
             .iter()
             .flat_map(|(_, e)| e.children.iter().copied())
             .filter(|c| !seen.contains(c))
             .collect();
         while let Some(id) = queue.pop_front() {
-            if tree.len() >= limit {
+            if executions.len() >= limit {
                 break;
             }
             let mut found = None;
@@ -158,10 +152,46 @@ impl Shards {
             if let Some(e) = found {
                 seen.insert(id);
                 queue.extend(e.children.iter().copied().filter(|c| !seen.contains(c)));
-                tree.push((id, e));
+                executions.push((id, e));
             }
         }
-        let waiting = tree.iter().any(|(_, e)| e.children.iter().any(|c| !seen.contains(c)));
-        Ok((tree, waiting))
+        // What has not run: on a tracked shard it is still to come; a receipt that left for a
+        // shard this process does not serve continues there.
+        let mut waiting = false;
+        let mut elsewhere = BTreeSet::new();
+        for (_, e) in &executions {
+            for c in e.children.iter().filter(|c| !seen.contains(c)) {
+                let dest = match self.get(e.shard) {
+                    Some(n) => n
+                        .chain()
+                        .outgoing(e.height)?
+                        .into_iter()
+                        .find(|r| r.id == *c)
+                        .map(|r| r.dest_shard),
+                    None => None,
+                };
+                match dest {
+                    Some(d) if self.get(d).is_none() => {
+                        elsewhere.insert(d);
+                    }
+                    _ => waiting = true,
+                }
+            }
+        }
+        Ok(ReceiptTree {
+            executions,
+            waiting,
+            elsewhere,
+        })
     }
+}
+
+/// A transaction's receipt tree as far as a process sees it.
+pub struct ReceiptTree {
+    /// The executions, in causal order.
+    pub executions: Vec<(Hash, Execution)>,
+    /// Some receipt on a tracked shard has not run yet.
+    pub waiting: bool,
+    /// Shards not tracked here where receipts of the tree went.
+    pub elsewhere: BTreeSet<ShardId>,
 }
