@@ -275,6 +275,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
     // the shards joined in memory.
     let launched = match builder::launch(Launch {
         nodes,
+        endpoints: Default::default(),
         rpc: RpcConfig {
             addr: args.rpc_addr,
             ..RpcConfig::default()

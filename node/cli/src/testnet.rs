@@ -66,6 +66,10 @@ pub struct NodeFile {
     /// The shard a full node follows (a validator runs the shard the genesis seats it on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
+    /// Where other shards are served, by shard number (`"1" = "http://10.0.0.4:9500"`): named in
+    /// the sharding structure and in `WRONG_SHARD` errors, so clients find the right node.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub shard_rpc: std::collections::BTreeMap<String, String>,
 }
 
 fn default_block_time() -> u64 {
@@ -186,8 +190,18 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
     };
     let records = signing_records(&data_dir)?;
     let chain_id = config.genesis.chain_id;
+    let endpoints = file
+        .shard_rpc
+        .iter()
+        .map(|(s, url)| {
+            s.parse::<u32>()
+                .map(|s| (s, url.clone()))
+                .map_err(|e| format!("shard-rpc key `{s}` is not a shard number: {e}"))
+        })
+        .collect::<Result<_, String>>()?;
     let launched = builder::launch(Launch {
         nodes: vec![config],
+        endpoints,
         rpc: RpcConfig {
             addr: file.rpc_addr,
             ..RpcConfig::default()
@@ -372,6 +386,15 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             base_timeout_ms: args.base_timeout,
             max_block_txs: default_block_txs(),
             shard: None,
+            // Each shard's first node serves it for clients that ask a node of another shard.
+            shard_rpc: (0..args.shards)
+                .map(|s| {
+                    Ok((
+                        s.to_string(),
+                        format!("http://127.0.0.1:{}", port(s as usize * per_shard)?),
+                    ))
+                })
+                .collect::<Result<_, String>>()?,
         };
         let path = dir.join(format!("node-{i}")).join("config.toml");
         let text = toml::to_string_pretty(&file).map_err(|e| e.to_string())?;

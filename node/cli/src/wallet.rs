@@ -283,6 +283,25 @@ fn client(rpc: &RpcArgs) -> anyhow::Result<HttpClient> {
     tutti_rpc::client::http(&rpc.rpc).map_err(|e| anyhow!("RPC URL {}: {e}", rpc.rpc))
 }
 
+/// A client of a node serving `a`'s shard: the `--rpc` node when it does, else the endpoint it
+/// names for that shard (a testnet node serves one shard and knows where the others are).
+async fn home_client(rpc: &RpcArgs, a: &Address) -> anyhow::Result<HttpClient> {
+    let c = client(rpc)?;
+    let Ok(layout) = c.get_sharding_structure().await else {
+        return Ok(c);
+    };
+    let shard = a.home_shard(layout.num_shards);
+    match layout.shards.iter().find(|s| s.shard_id == shard) {
+        Some(s) if s.head.is_none() && !s.rpc.is_empty() => {
+            if !rpc.json {
+                eprintln!("note: {a} lives on shard {shard}, served at {}", s.rpc);
+            }
+            tutti_rpc::client::http(&s.rpc).map_err(|e| anyhow!("RPC URL {}: {e}", s.rpc))
+        }
+        _ => Ok(c),
+    }
+}
+
 fn rpc_err(rpc: &RpcArgs) -> impl Fn(jsonrpsee::core::ClientError) -> anyhow::Error + '_ {
     move |e| match e {
         jsonrpsee::core::ClientError::Call(obj) => anyhow!("{} (code {})", obj.message(), obj.code()),
@@ -299,9 +318,9 @@ fn rpc_err(rpc: &RpcArgs) -> impl Fn(jsonrpsee::core::ClientError) -> anyhow::Er
 /// Signs and submits `action`; waits for its outcome unless told not to. Returns the exit code.
 async fn send_action(rpc: &RpcArgs, tx: &TxArgs, action: Action, default_gas: Gas) -> anyhow::Result<ExitCode> {
     let key = load_key(&tx.from)?;
-    let c = client(rpc)?;
-    let e = rpc_err(rpc);
     let from = address_of(&key);
+    let c = home_client(rpc, &from).await?;
+    let e = rpc_err(rpc);
     let chain_id = c.chain_id().await.map_err(&e)?;
     let account = c.get_account(from.to_string(), None).await.map_err(&e)?;
     // Account for our own pending transactions: the pool accepts nonces ahead of the account.
@@ -500,7 +519,10 @@ pub fn view(rpc: RpcArgs, contract: String, method: String, args: CallArgs, retu
         // Check the type before asking the node, so a typo fails fast.
         let returns = returns.as_deref().map(returns::parse).transpose()?;
         runtime()?.block_on(async {
-            let c = client(&rpc)?;
+            let c = match contract.parse::<Address>() {
+                Ok(a) => home_client(&rpc, &a).await?,
+                Err(_) => client(&rpc)?,
+            };
             let r = c
                 .call(contract, method, Some(hex0x(&args)), None)
                 .await
@@ -609,7 +631,10 @@ pub fn account(rpc: RpcArgs, who: String) -> ExitCode {
             _ => who.clone(),
         };
         runtime()?.block_on(async {
-            let c = client(&rpc)?;
+            let c = match address.parse::<Address>() {
+                Ok(a) => home_client(&rpc, &a).await?,
+                Err(_) => client(&rpc)?,
+            };
             let a = c.get_account(address, None).await.map_err(rpc_err(&rpc))?;
             if rpc.json {
                 print_json(&a);

@@ -142,6 +142,10 @@ fn rehost(dir: &Path, hosts: &Hosts, i: usize, base: u16) {
             &format!("/ip4/127.0.0.1/tcp/{}", base + 1000 + j as u16),
             &format!("/ip4/{}/tcp/{P2P_PORT}", hosts.addr(j)),
         );
+        text = text.replace(
+            &format!("\"http://127.0.0.1:{}\"", base + j as u16),
+            &format!("\"http://{}:{RPC_PORT}\"", hosts.addr(j)),
+        );
     }
     assert!(
         !text.contains("127.0.0.1"),

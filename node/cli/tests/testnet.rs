@@ -610,6 +610,38 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
         .expect("final on the sender's shard");
     assert_eq!((r.status.as_str(), r.continues_on.clone()), ("sent", vec![away as u32]));
 
+    // The CLI, pointed at a node of the other shard, finds the sender's shard from the endpoints
+    // the testnet wrote (`shard-rpc`) and says where the transfer continues.
+    let out = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["send", "--rpc", &format!("http://127.0.0.1:{}", base + 3 * away as u16)])
+        .args(["--from", "dev0", "--to", &to.to_string(), "--amount", "5"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "lives on shard {home}, served at http://127.0.0.1:{}",
+            base + 3 * home as u16
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.contains("status      sent"), "{stdout}");
+    assert!(stdout.contains(&format!("continues   on shard {away}")), "{stdout}");
+    let layout = net.client(0).get_sharding_structure().await.unwrap();
+    let rpcs: Vec<&str> = layout.shards.iter().map(|s| s.rpc.as_str()).collect();
+    assert_eq!(
+        rpcs,
+        [
+            format!("http://127.0.0.1:{base}"),
+            format!("http://127.0.0.1:{}", base + 3)
+        ],
+        "every shard's endpoint is known"
+    );
+
     signal(testnet.child.id(), "-TERM");
     assert!(testnet.wait_exit().await.success(), "{}", testnet.output());
 }

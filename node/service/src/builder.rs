@@ -38,6 +38,8 @@ pub type Extras = Box<dyn FnOnce(Arc<Shards>) -> Methods + Send>;
 pub struct Launch {
     /// The shards to run, one node each (chain, keys and pool): one for a libp2p node.
     pub nodes: Vec<NodeConfig>,
+    /// RPC endpoints of other shards, named to clients that ask for them.
+    pub endpoints: BTreeMap<u32, String>,
     /// The JSON-RPC server.
     pub rpc: RpcConfig,
     /// The consensus shell.
@@ -103,7 +105,7 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
                 .map_err(|e| LaunchError::Task(e.to_string()))??,
         );
     }
-    let shards = Shards::new(nodes.clone(), BTreeMap::new()).map_err(NodeError::Config)?;
+    let shards = Shards::new(nodes.clone(), l.endpoints).map_err(NodeError::Config)?;
     let node = shards.primary().clone();
     let extras = match l.extras {
         Some(f) => f(shards.clone()),
