@@ -7,6 +7,8 @@
 //! Needs root and `ip` (iproute2); where namespaces cannot be created the test says so and passes
 //! without running (CI runs as root).
 
+mod common;
+
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -16,7 +18,7 @@ use std::{
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use parity_scale_codec::Encode;
 use tutti_node::dev;
-use tutti_primitives::{Action, Address, PublicKey, Transaction};
+use tutti_primitives::{Action, PublicKey, Transaction};
 use tutti_rpc::TuttiApiClient;
 
 const NODES: usize = 6;
@@ -226,10 +228,7 @@ async fn two_shards_on_six_hosts_finalize_and_deliver_a_cross_shard_transfer() {
     let me = dev::dev_address(0);
     let home = me.home_shard(2) as usize;
     let away = 1 - home;
-    let to = (0..=255u8)
-        .map(|i| Address([i; 32]))
-        .find(|a| a.home_shard(2) as usize == away)
-        .unwrap();
+    let to = common::address_on(away, 2);
     let k = dev::dev_key(0);
     let tx = Transaction {
         chain_id: dev::TESTNET_CHAIN_ID,
@@ -245,19 +244,8 @@ async fn two_shards_on_six_hosts_finalize_and_deliver_a_cross_shard_transfer() {
         .send_raw_transaction(format!("0x{}", hex::encode(tx.encode())))
         .await
         .unwrap();
-    let mut credited = false;
-    for _ in 0..600 {
-        let mut all = true;
-        for i in 0..3 {
-            let b = hosts.client(3 * away + i).get_balance(to.to_string(), None).await;
-            all &= b.is_ok_and(|b| b == "4242");
-        }
-        if all {
-            credited = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let clients: Vec<HttpClient> = (0..3).map(|i| hosts.client(3 * away + i)).collect();
+    let credited = common::balances_reach(&clients, &to, 4_242).await;
     assert!(
         credited,
         "the transfer never reached shard {away}'s hosts:\n{}",

@@ -513,10 +513,7 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
             "{other}"
         );
         // An account of the other shard: refused with WRONG_SHARD, naming its shard.
-        let away = (0..=255u8)
-            .map(|i| Address([i; 32]))
-            .find(|a| a.home_shard(2) != shard)
-            .unwrap();
+        let away = common::address_on(1 - shard as usize, 2);
         let e = net.client(node).get_balance(away.to_string(), None).await.unwrap_err();
         assert!(e.to_string().contains("1012"), "{e}");
         assert!(
@@ -558,29 +555,15 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
     // A transfer to an account of the other shard: taken by its sender's shard, credited once on
     // every node of the other shard (a receipt batch, pushed or pulled between processes).
     let away = 1 - home;
-    let to = (0..=255u8)
-        .map(|i| Address([i; 32]))
-        .find(|a| a.home_shard(2) as usize == away)
-        .unwrap();
+    let to = common::address_on(away, 2);
     let tx = dev_transfer_at(1, to, 777);
     let sent = net
         .client(3 * home + 2)
         .send_raw_transaction(format!("0x{}", hex::encode(tx.encode())))
         .await
         .unwrap();
-    let mut credited = false;
-    for _ in 0..600 {
-        let mut all = true;
-        for i in 0..3 {
-            let b = net.client(3 * away + i).get_balance(to.to_string(), None).await;
-            all &= b.is_ok_and(|b| b == "777");
-        }
-        if all {
-            credited = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let away_clients: Vec<HttpClient> = (0..3).map(|i| net.client(3 * away + i)).collect();
+    let credited = common::balances_reach(&away_clients, &to, 777).await;
     assert!(
         credited,
         "the cross-shard transfer never reached every node of shard {away}"
@@ -653,17 +636,12 @@ async fn balance_on(net: &Net, i: usize, a: &Address) -> Option<u128> {
 
 /// Waits until every listed node reports `want` as `a`'s balance.
 async fn wait_balance(net: &Net, nodes: &[usize], a: &Address, want: u128, what: &str) {
-    for _ in 0..1200 {
-        let mut all = true;
-        for &i in nodes {
-            all &= balance_on(net, i, a).await == Some(want);
-        }
-        if all {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}\n{}", net.logs());
+    let clients: Vec<HttpClient> = nodes.iter().map(|&i| net.client(i)).collect();
+    assert!(
+        common::balances_reach(&clients, a, want).await,
+        "timed out waiting for {what}\n{}",
+        net.logs()
+    );
 }
 
 /// Sends dev account 0's transfer to node `i` and waits until it is final there; returns its height.
@@ -702,10 +680,7 @@ async fn cross_shard_receipts_survive_a_stalled_destination_and_a_source_leader_
     let src = dev::dev_address(0).home_shard(2) as usize;
     let dst = 1 - src;
     let (src_nodes, dst_nodes) = ([3 * src, 3 * src + 1, 3 * src + 2], [3 * dst, 3 * dst + 1, 3 * dst + 2]);
-    let to = (0..=255u8)
-        .map(|i| Address([i; 32]))
-        .find(|a| a.home_shard(2) as usize == dst)
-        .unwrap();
+    let to = common::address_on(dst, 2);
 
     // 1. The destination stalls (two of its three validators killed): the source goes on
     //    finalizing and sending; nothing is credited until the destination is back (restarted by

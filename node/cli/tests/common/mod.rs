@@ -57,3 +57,33 @@ pub fn start(dir: &Path, port: u16, block_time_ms: u64, extra: &[&str]) -> DevNo
 pub fn log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("node.log")).unwrap_or_default()
 }
+
+/// The first address of the form `[i; 32]` that lives on `shard` of `shards`.
+pub fn address_on(shard: usize, shards: u32) -> tutti_primitives::Address {
+    (0..=255u8)
+        .map(|i| tutti_primitives::Address([i; 32]))
+        .find(|a| a.home_shard(shards) as usize == shard)
+        .expect("some [i; 32] lives on every shard")
+}
+
+/// Waits (up to a minute) until every client reports `want` as `a`'s balance; false if it never
+/// does.
+pub async fn balances_reach(
+    clients: &[jsonrpsee::http_client::HttpClient],
+    a: &tutti_primitives::Address,
+    want: u128,
+) -> bool {
+    use tutti_rpc::TuttiApiClient;
+    for _ in 0..600 {
+        let mut all = true;
+        for c in clients {
+            let b = c.get_balance(a.to_string(), None).await;
+            all &= b.ok().and_then(|b| b.parse::<u128>().ok()) == Some(want);
+        }
+        if all {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
