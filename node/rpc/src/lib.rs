@@ -119,6 +119,7 @@ pub trait TuttiApi {
 
     /// Subscriptions: `newHeads` (BlockView without transactions), `events` (EventNotice, with an
     /// optional filter `{contract, name}`), `pendingTransactions` (hashes as they enter the pool).
+    /// Each covers every shard the node serves, or the one named by the filter's `shard`.
     /// Notifications arrive as `tutti_subscription`; cancel with `tutti_unsubscribe`.
     #[subscription(name = "subscribe" => "subscription", unsubscribe = "unsubscribe", item = serde_json::Value)]
     async fn subscribe_to(&self, kind: String, filter: Option<EventFilter>) -> SubscriptionResult;

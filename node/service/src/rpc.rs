@@ -496,26 +496,33 @@ impl Api {
             Some(s) => vec![self.of_shard(Some(s))?],
             None => self.shards.all().cloned().collect(),
         };
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        for n in nodes {
-            let mut heads = n.subscribe_heads();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                loop {
-                    match heads.recv().await {
-                        Ok(notice) => {
-                            if tx.send(notice).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(RecvError::Lagged(_)) => continue,
-                        Err(RecvError::Closed) => return,
-                    }
-                }
-            });
-        }
-        Ok(rx)
+        Ok(merge(nodes.iter().map(|n| n.subscribe_heads()).collect()))
     }
+}
+
+/// Forwards several broadcast channels (one per shard) into one (a lagging subscriber skips what
+/// it missed, as on one shard); the forwarders end when the subscriber goes.
+fn merge<T: Clone + Send + 'static>(
+    sources: Vec<tokio::sync::broadcast::Receiver<T>>,
+) -> tokio::sync::mpsc::Receiver<T> {
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    for mut source in sources {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match source.recv().await {
+                    Ok(item) => {
+                        if tx.send(item).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+    rx
 }
 
 #[async_trait]
@@ -877,18 +884,23 @@ impl TuttiApiServer for Api {
                 Ok(())
             }
             "pendingTransactions" => {
-                let mut rx = self.node().subscribe_pending();
-                let sink = pending.accept().await?;
-                loop {
-                    match rx.recv().await {
-                        Ok(h) => {
-                            sink.send(SubscriptionMessage::from(to_json_raw_value(&h.to_string())?))
-                                .await?
+                let nodes: Vec<Arc<Node>> = match shard {
+                    Some(s) => match self.of_shard(Some(s)) {
+                        Ok(n) => vec![n],
+                        Err(e) => {
+                            pending.reject(e).await;
+                            return Ok(());
                         }
-                        Err(RecvError::Lagged(_)) => continue,
-                        Err(RecvError::Closed) => return Ok(()),
-                    }
+                    },
+                    None => self.shards.all().cloned().collect(),
+                };
+                let mut rx = merge(nodes.iter().map(|n| n.subscribe_pending()).collect());
+                let sink = pending.accept().await?;
+                while let Some(h) = rx.recv().await {
+                    sink.send(SubscriptionMessage::from(to_json_raw_value(&h.to_string())?))
+                        .await?;
                 }
+                Ok(())
             }
             other => {
                 pending

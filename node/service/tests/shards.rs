@@ -231,3 +231,81 @@ async fn forged_batches_by_gossip_or_pull_are_refused_and_their_sender_banned() 
     }
     stop_all(members.drain(..)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_rpc_server_over_two_shards_routes_by_address_and_follows_receipts() {
+    use jsonrpsee::{core::client::SubscriptionClientT, rpc_params};
+    use tutti_rpc::TuttiApiClient;
+    let hub = MemoryHub::new();
+    let keys = keys();
+    let members: Vec<Member> = (0..2 * PER_SHARD).map(|i| start(&hub, &keys, i)).collect();
+    // One server over a node of each shard, as `tutti dev` runs it.
+    let shards = tutti_node::Shards::new(
+        vec![members[0].node.clone(), members[PER_SHARD].node.clone()],
+        Default::default(),
+    )
+    .unwrap();
+    let config = tutti_node::RpcConfig {
+        addr: ([127, 0, 0, 1], 0).into(),
+        ..Default::default()
+    };
+    let (addr, server) = tutti_node::serve_with(shards, &config, None, jsonrpsee::RpcModule::new(()))
+        .await
+        .unwrap();
+    let c = tutti_rpc::client::http(&format!("http://{addr}")).unwrap();
+    let ws = tutti_rpc::client::ws(&format!("ws://{addr}")).await.unwrap();
+    let mut pool = ws
+        .subscribe::<String, _>(
+            "tutti_subscribe",
+            rpc_params!["pendingTransactions"],
+            "tutti_unsubscribe",
+        )
+        .await
+        .unwrap();
+
+    // Transactions go to their signer's shard; the pending feed covers both shards.
+    let (a, b) = (dev_account_on(0), dev_account_on(1));
+    let to_b = fresh_on(1, 7);
+    let tx0 = transfer(a, 0, to_b, 55);
+    let tx1 = transfer(b, 0, fresh_on(1, 8), 66);
+    let h0 = c
+        .send_raw_transaction(format!("0x{}", hex::encode(tx0.encode())))
+        .await
+        .unwrap();
+    let h1 = c
+        .send_raw_transaction(format!("0x{}", hex::encode(tx1.encode())))
+        .await
+        .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    while !(seen.contains(&h0) && seen.contains(&h1)) {
+        let h = tokio::time::timeout(Duration::from_secs(30), pool.next())
+            .await
+            .expect("both pending hashes arrive")
+            .unwrap()
+            .unwrap();
+        seen.insert(h);
+    }
+    // The cross-shard transfer's receipt is final only once shard 1 credited it, and says where
+    // each part ran.
+    let mut r = None;
+    for _ in 0..600 {
+        if let Some(x) = c.get_transaction_receipt(h0.clone()).await.unwrap()
+            && x.status == "success"
+        {
+            r = Some(x);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = r.expect("the cross-shard transfer completes");
+    let shards_ran: Vec<u32> = r.executions.iter().map(|e| e.shard_id).collect();
+    assert_eq!(shards_ran, vec![0, 1], "{r:?}");
+    assert!(r.continues_on.is_empty());
+    assert_eq!(c.get_balance(to_b.to_string(), None).await.unwrap(), "55");
+    // Heads of either shard by number; a third shard does not exist.
+    assert!(c.block_number(Some(1)).await.unwrap() >= 1);
+    let e = c.block_number(Some(2)).await.unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    server.stop().unwrap();
+    stop_all(members).await;
+}
