@@ -263,17 +263,35 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         bail!("no token contract at {token}; pass --token or start `tutti dev` without --no-examples");
     }
     let n = args.senders.max(1);
-    let senders: Vec<SigningKey> = (0..n)
-        .map(|_| {
-            // Fresh keys every run, so their nonces start at 0.
-            let mut seed = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-            SigningKey::from_bytes(&seed)
-        })
+    // Senders and funders live on the shards this node serves (all of them for `tutti dev`, one
+    // for a testnet node), so it takes every transaction.
+    let layout = c.get_sharding_structure().await?;
+    let num_shards = layout.num_shards;
+    let served: Vec<u32> = layout
+        .shards
+        .iter()
+        .filter(|s| s.head.is_some())
+        .map(|s| s.shard_id)
         .collect();
+    let on_served = |a: &Address| served.is_empty() || served.contains(&a.home_shard(num_shards));
+    let senders: Vec<SigningKey> = std::iter::repeat_with(|| {
+        // Fresh keys every run, so their nonces start at 0.
+        let mut seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        SigningKey::from_bytes(&seed)
+    })
+    .filter(|k| on_served(&address_of(k)))
+    .take(n)
+    .collect();
 
     // 1. Funding: native from dev1..dev9 (dev0 deploys and owns the token supply).
-    let funders: Vec<SigningKey> = (1..dev::DEV_ACCOUNTS).map(dev::dev_key).collect();
+    let funders: Vec<SigningKey> = (1..dev::DEV_ACCOUNTS)
+        .map(dev::dev_key)
+        .filter(|k| on_served(&address_of(k)))
+        .collect();
+    if funders.is_empty() {
+        bail!("no dev account lives on a shard this node serves");
+    }
     let mut nonces = Vec::new();
     for f in &funders {
         nonces.push(c.get_account(address_of(f).to_string(), None).await?.nonce);
@@ -340,17 +358,24 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     pb.finish_with_message("funded");
 
     // Receivers: for each sender, the next sender on its own shard and the next on another one
-    // (a same-shard transfer, or one that crosses shards for --cross-shard-percent of the mix).
-    let num_shards = c.get_sharding_structure().await?.num_shards;
+    // (a same-shard transfer, or one that crosses shards for --cross-shard-percent of the mix);
+    // when no sender lives on another shard (a testnet node), an address there.
     let shard_of: Vec<u32> = senders.iter().map(|k| address_of(k).home_shard(num_shards)).collect();
-    let pick = |s: usize, same: bool| -> usize {
-        (1..=n)
+    let pick = |s: usize, same: bool| -> Address {
+        match (1..=n)
             .map(|k| (s + k) % n)
             .find(|&j| (shard_of[j] == shard_of[s]) == same)
-            .unwrap_or((s + 1) % n)
+        {
+            Some(j) => address_of(&senders[j]),
+            None if same => address_of(&senders[s]),
+            None => (0..=255u8)
+                .map(|i| Address([i; 32]))
+                .find(|a| a.home_shard(num_shards) != shard_of[s])
+                .unwrap_or(Address([0; 32])),
+        }
     };
-    let same_to: Vec<usize> = (0..n).map(|s| pick(s, true)).collect();
-    let other_to: Vec<usize> = (0..n).map(|s| pick(s, false)).collect();
+    let same_to: Vec<Address> = (0..n).map(|s| pick(s, true)).collect();
+    let other_to: Vec<Address> = (0..n).map(|s| pick(s, false)).collect();
     if args.cross_shard_percent > 0 && num_shards < 2 {
         bail!("--cross-shard-percent needs a chain of two or more shards (tutti dev --shards 2)");
     }
@@ -377,9 +402,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                         // Deterministic mix, as for tokens (another stride, so the two mixes are
                         // independent).
                         let to = if (i * 53) % 100 < cross {
-                            address_of(&senders[other_to[s]])
+                            other_to[s]
                         } else {
-                            address_of(&senders[same_to[s]])
+                            same_to[s]
                         };
                         // Deterministic mix: token transfers at every index whose bucket is below pct.
                         let tx = if (i * 37) % 100 < pct {

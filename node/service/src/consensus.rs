@@ -177,9 +177,17 @@ fn committee(node: &Node, shard: ShardId, epoch: u64) -> Result<(Committee, BlsC
 /// Checks a proposal on top of the head with the chain's block rules ([`block::validate`]) and
 /// executes it. `now_ms`: this node's clock, to bound the timestamp (`None` for a block already
 /// certified by the committee).
-fn check_block(node: &Node, p: &Proposal, now_ms: Option<u64>) -> Result<Executed, String> {
+/// A batch's certificate this node's inbox already verified is not verified again.
+fn check_block(node: &Node, inbox: &Mutex<Inbox>, p: &Proposal, now_ms: Option<u64>) -> Result<Executed, String> {
     let (txs, incoming) = decode_body(&p.body)?;
-    let check_cert = |h: &BlockHeader, c: &CommitCertificate| check_commit(node.committees(), h, c);
+    let check_cert = |h: &BlockHeader, c: &CommitCertificate| {
+        if inbox.lock().expect("inbox lock poisoned").cert_verified(h, c) {
+            return Ok(());
+        }
+        check_commit(node.committees(), h, c)?;
+        inbox.lock().expect("inbox lock poisoned").remember_cert(h, c);
+        Ok(())
+    };
     let output = block::validate(
         node.chain(),
         node.runtime(),
@@ -260,7 +268,9 @@ fn offer_batch(node: &Node, inbox: &Mutex<Inbox>, batch: ReceiptBatch) -> Offere
     }) {
         return Offered::Refused(e);
     }
-    inbox.lock().expect("inbox lock poisoned").insert(batch)
+    let mut inbox = inbox.lock().expect("inbox lock poisoned");
+    inbox.remember_cert(&batch.header, &batch.cert);
+    inbox.insert(batch)
 }
 
 /// Per-height phase timing for the metrics.
@@ -609,8 +619,8 @@ impl<N: Network + Clone> Shell<N> {
         if self.executed.contains_key(&hash) {
             return true;
         }
-        let node = self.node.clone();
-        let checked = tokio::task::spawn_blocking(move || check_block(&node, &p, Some(now_ms()))).await;
+        let (node, inbox) = (self.node.clone(), self.inbox.clone());
+        let checked = tokio::task::spawn_blocking(move || check_block(&node, &inbox, &p, Some(now_ms()))).await;
         match checked {
             Ok(Ok(e)) => {
                 self.executed.insert(hash, e);
@@ -633,9 +643,9 @@ impl<N: Network + Clone> Shell<N> {
         let executed = match self.executed.remove(&hash) {
             Some(e) => Ok(e),
             None => {
-                let node = self.node.clone();
+                let (node, inbox) = (self.node.clone(), self.inbox.clone());
                 let p = proposal.clone();
-                tokio::task::spawn_blocking(move || check_block(&node, &p, None))
+                tokio::task::spawn_blocking(move || check_block(&node, &inbox, &p, None))
                     .await
                     .unwrap_or_else(|e| Err(format!("panicked: {e}")))
             }

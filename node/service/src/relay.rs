@@ -41,12 +41,23 @@ pub enum Offered {
     Refused(BatchError),
 }
 
-/// The verified batches a shard has received and not yet included, per source, by position.
+/// Source certificates remembered as verified, at most (then the memory starts over).
+pub const MAX_VERIFIED_CERTS: usize = 8_192;
+
+/// The verified batches a shard has received and not yet included, per source, by position; and
+/// the source certificates this node verified (so block validation does not pair them again).
 #[derive(Debug)]
 pub struct Inbox {
     shard: ShardId,
     num_shards: u32,
     pending: BTreeMap<ShardId, BTreeMap<u64, ReceiptBatch>>,
+    verified: std::collections::HashSet<(tutti_primitives::Hash, tutti_primitives::Hash)>,
+}
+
+/// What identifies a verified certificate: the header it signs and its own bytes.
+fn cert_key(h: &BlockHeader, c: &CommitCertificate) -> (tutti_primitives::Hash, tutti_primitives::Hash) {
+    use parity_scale_codec::Encode;
+    (h.hash(), tutti_primitives::Hash(*blake3::hash(&c.encode()).as_bytes()))
 }
 
 impl Inbox {
@@ -56,7 +67,21 @@ impl Inbox {
             shard,
             num_shards,
             pending: BTreeMap::new(),
+            verified: Default::default(),
         }
+    }
+
+    /// Whether this exact certificate over this header was verified here before.
+    pub fn cert_verified(&self, h: &BlockHeader, c: &CommitCertificate) -> bool {
+        self.verified.contains(&cert_key(h, c))
+    }
+
+    /// Remembers a certificate that passed the committee check.
+    pub fn remember_cert(&mut self, h: &BlockHeader, c: &CommitCertificate) {
+        if self.verified.len() >= MAX_VERIFIED_CERTS {
+            self.verified.clear();
+        }
+        self.verified.insert(cert_key(h, c));
     }
 
     /// Offers a batch when this shard expects `cursor` next from the batch's source: every rule
@@ -77,6 +102,7 @@ impl Inbox {
         if let Err(e) = Inbox::verify(&batch, self.shard, self.num_shards, cursor, check_cert) {
             return Offered::Refused(e);
         }
+        self.remember_cert(&batch.header, &batch.cert);
         self.insert(batch)
     }
 
@@ -264,6 +290,12 @@ mod tests {
         assert_eq!(inbox.offer(batch(2, 0, 1), 0, cert_ok), Offered::New);
         let firsts = |v: Vec<ReceiptBatch>| v.iter().map(|b| (b.header.shard_id, b.first_seq)).collect::<Vec<_>>();
         assert_eq!(firsts(inbox.ready(|_| 0, 64, 1_000)), vec![(0, 0), (0, 3), (2, 0)]);
+        // Their certificates are remembered (block validation skips them); another is not.
+        let b = batch(0, 0, 3);
+        assert!(inbox.cert_verified(&b.header, &b.cert));
+        let mut other = b.cert.clone();
+        other.signers = vec![3];
+        assert!(!inbox.cert_verified(&b.header, &other));
         assert_eq!(firsts(inbox.ready(|_| 0, 2, 1_000)), vec![(0, 0), (0, 3)], "batch cap");
         assert_eq!(firsts(inbox.ready(|_| 0, 64, 4)), vec![(0, 0)], "receipt budget");
         assert_eq!(
