@@ -76,13 +76,7 @@ pub fn produce(
         0,
         parent_commit,
     )?;
-    let hash = header.hash();
-    let signature = key.sign(fbft::tags::COMMIT, &commit_message(header.height, &hash, header.view));
-    let commit = CommitCertificate {
-        view: header.view,
-        signature: signature.to_bytes(),
-        signers: vec![1],
-    };
+    let commit = commit_of_one(key, &header);
     Ok(Produced {
         block: StoredBlock {
             header,
@@ -92,6 +86,20 @@ pub fn produce(
         },
         output,
     })
+}
+
+/// The commit certificate of a committee of one (`key`) over `header`: FBFT's COMMIT signature
+/// over `height || hash || view`, the one signer in the bitmap.
+pub fn commit_of_one(key: &SecretKey, header: &BlockHeader) -> CommitCertificate {
+    let signature = key.sign(
+        fbft::tags::COMMIT,
+        &commit_message(header.height, &header.hash(), header.view),
+    );
+    CommitCertificate {
+        view: header.view,
+        signature: signature.to_bytes(),
+        signers: vec![1],
+    }
 }
 
 /// Produces and commits the next block.

@@ -25,10 +25,7 @@ use tutti_chain::{
     block::{self, Built},
     genesis::{GenesisAccount, GenesisParams, GenesisValidator},
 };
-use tutti_consensus::{
-    bls::SecretKey,
-    fbft::message::{self as fbft, commit_message},
-};
+use tutti_consensus::bls::SecretKey;
 use tutti_node::{
     committees::{GenesisCommittees, check_commit},
     dev::dev_validator_of,
@@ -274,14 +271,7 @@ impl Sim {
         let check = |h: &BlockHeader, c: &CommitCertificate| check_commit(committees, h, c);
         let mut output = block::validate(chain, self.runtime, &header, &txs, &incoming, None, |_| false, &check)
             .unwrap_or_else(|e| panic!("seed {}: shard {s} refused its own block: {e}", self.seed));
-        let signature = sh
-            .key
-            .sign(fbft::tags::COMMIT, &commit_message(header.height, &header.hash(), 0));
-        let cert = CommitCertificate {
-            view: 0,
-            signature: signature.to_bytes(),
-            signers: vec![1],
-        };
+        let cert = tutti_node::solo::commit_of_one(&sh.key, &header);
         // In order per source: each batch continues the stream where the last ended.
         let mut next = cursors.clone();
         for b in &incoming {
