@@ -20,6 +20,29 @@ pub struct CommitCertificate {
     pub signers: Vec<u8>,
 }
 
+/// A shard's load after a block, published in its header for the shards that send it receipts:
+/// congestion control between shards (after NEAR's NEP-539). A source compares what it sent the
+/// shard with what the shard consumed, and stops admitting transactions for it while the
+/// difference plus the delayed queue is large ([`Congestion::load_from`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct Congestion {
+    /// Receipts waiting in the shard's delayed queue after the block.
+    pub delayed: u64,
+    /// Per source shard (index = shard id, one entry per shard): the sequence number the shard
+    /// expects next from that source, i.e. how much of the stream it has consumed (its own entry
+    /// is 0).
+    pub consumed: Vec<u64>,
+}
+
+impl Congestion {
+    /// The load a source sees on this shard: receipts it sent (`sent`: its outgoing cursor for
+    /// this shard) that the shard has not consumed yet, plus the shard's delayed queue.
+    pub fn load_from(&self, source: ShardId, sent: u64) -> u64 {
+        let consumed = self.consumed.get(source as usize).copied().unwrap_or(0);
+        sent.saturating_sub(consumed).saturating_add(self.delayed)
+    }
+}
+
 /// A block header.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct BlockHeader {
@@ -47,6 +70,8 @@ pub struct BlockHeader {
     pub incoming_receipts_root: Hash,
     /// Gas used by the block.
     pub gas_used: Gas,
+    /// The shard's load after the block (for congestion control between shards).
+    pub congestion: Congestion,
     /// The proposer's BLS public key (G1, 48 bytes compressed).
     pub proposer: [u8; 48],
     /// The proposer's BLS signature over the parent's randomness (a VRF output proof).
@@ -83,6 +108,10 @@ mod tests {
             outgoing_receipts_root: Hash([4; 32]),
             incoming_receipts_root: Hash([5; 32]),
             gas_used: 21_000,
+            congestion: Congestion {
+                delayed: 5,
+                consumed: alloc::vec![0, 0, 9],
+            },
             proposer: [6; 48],
             randomness_proof: [7; 96],
             randomness: Hash([8; 32]),
@@ -95,12 +124,12 @@ mod tests {
         let enc = h.encode();
         assert_eq!(
             enc.len(),
-            8 + 4 + 8 + 8 + 8 + 32 + 8 + 32 * 4 + 8 + 48 + 96 + 32 + 1 + 8 + 96 + 1 + 1
+            8 + 4 + 8 + 8 + 8 + 32 + 8 + 32 * 4 + 8 + (8 + 1 + 3 * 8) + 48 + 96 + 32 + 1 + 8 + 96 + 1 + 1
         );
         assert_eq!(BlockHeader::decode(&mut &enc[..]).unwrap(), h);
         assert_eq!(
             hex::encode(h.hash().0),
-            "983b3910b4651721f1ceded8a43f00cf14ed4864547e78003f0f20692b222014"
+            "ba2da46b046f2b610ff9352554c8e4c0a9c315306651ce5abf3da84390bd6e2a"
         );
     }
 }

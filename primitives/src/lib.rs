@@ -16,7 +16,7 @@ pub mod tx;
 
 pub use account::Account;
 pub use address::{Address, AddressError};
-pub use block::{BlockHeader, CommitCertificate};
+pub use block::{BlockHeader, CommitCertificate, Congestion};
 pub use hash::{Hash, merkle_proof, merkle_root, merkle_verify, tagged_hash, tags};
 pub use receipt::{CallFailure, DataReceiver, Event, FailureKind, Receipt, ReceiptBatch, ReceiptBody};
 pub use tx::{Action, PublicKey, Signature, SignedTransaction, Transaction};

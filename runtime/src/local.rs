@@ -218,6 +218,8 @@ pub struct BlockReport {
     pub pending: Vec<usize>,
     /// Transactions dropped because they can never apply (nonce below the account's), per shard.
     pub dropped: Vec<Vec<Hash>>,
+    /// Per shard, the shards it admitted no transaction for (congested destinations).
+    pub closed: Vec<Vec<ShardId>>,
 }
 
 /// The local multi-shard network.
@@ -500,17 +502,45 @@ impl LocalNet {
         self.trace(tx).into_iter().find(|e| !e.transaction)
     }
 
+    /// How many transactions for each other shard `source` may admit in its next block
+    /// (congestion control between shards): the room under the limit of each destination's
+    /// load seen from it, receipts it sent that the destination has not run yet plus its delayed
+    /// queue ([`schedule::room`]). A node learns this from the destinations' headers; here every
+    /// shard's state is at hand.
+    fn room_for(&self, source: ShardId) -> std::collections::BTreeMap<ShardId, u64> {
+        let from = &self.shards[source as usize];
+        (0..self.shards.len() as ShardId)
+            .filter(|d| *d != source)
+            .map(|d| {
+                let dest = &self.shards[d as usize];
+                let (head, tail) = dest.queue_bounds();
+                let unconsumed = from.next_outgoing(d).saturating_sub(dest.next_incoming(source));
+                (
+                    d,
+                    schedule::room(unconsumed + (tail - head), self.max_receipts_per_block),
+                )
+            })
+            .collect()
+    }
+
     /// Produces one block on every shard.
     pub fn produce_block(&mut self) -> BlockReport {
         let mut report = BlockReport {
             height: self.height + 1,
             ..Default::default()
         };
-        let limits = Limits {
-            max_receipts_per_block: self.max_receipts_per_block,
-            block_gas_limit: self.block_gas_limit,
-        };
-        for s in 0..self.shards.len() {
+        // Every shard sees the others as they were after the last block (as a node sees their
+        // latest headers).
+        let rooms: Vec<_> = (0..self.shards.len() as ShardId).map(|s| self.room_for(s)).collect();
+        for (s, room) in rooms.into_iter().enumerate() {
+            report
+                .closed
+                .push(room.iter().filter(|(_, left)| **left == 0).map(|(d, _)| *d).collect());
+            let limits = Limits {
+                max_receipts_per_block: self.max_receipts_per_block,
+                block_gas_limit: self.block_gas_limit,
+                room,
+            };
             let block = self.block(s as ShardId);
             let shard = &mut self.shards[s];
             let txs = std::mem::take(&mut shard.txs);

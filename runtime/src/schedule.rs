@@ -11,8 +11,11 @@
 //!    not carry exactly its sender's account nonce, or does not fit the block gas limit is skipped
 //!    (not included). So is one that arrives when the receipts waiting to run (delayed queue,
 //!    incoming, and those made by earlier transactions of the block) already fill the block's
-//!    receipt budget (congestion control: it can wait for a later block). Each included one turns
-//!    into its first receipt.
+//!    receipt budget (congestion control: it can wait for a later block), and so is one whose
+//!    receiver lives on a shard the block has no room left for ([`Limits::room`]: the proposer's
+//!    view of how congested each destination is, see `tutti_primitives::Congestion`; empty when a
+//!    validator re-runs a block, since the choice is the proposer's and leaving a transaction out
+//!    is always valid). Each included one turns into its first receipt.
 //! 3. Then receipts run in this order, at most `max_receipts_per_block`: the delayed queue (oldest
 //!    first), incoming receipts, then same-shard receipts made by this block. A call that completes
 //!    a postponed callback puts it at the front. What does not run stays queued: the unread part of
@@ -23,7 +26,7 @@
 
 use std::collections::VecDeque;
 
-use tutti_primitives::{Amount, Gas, Hash, Receipt, ShardId, SignedTransaction};
+use tutti_primitives::{Action, Amount, Gas, Hash, Receipt, ShardId, SignedTransaction};
 
 use crate::{
     BlockContext, Runtime,
@@ -56,12 +59,40 @@ pub trait ScheduleState: ShardState {
 }
 
 /// The per-block limits of a shard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Most receipts executed per block (the rest wait in the delayed queue).
     pub max_receipts_per_block: usize,
     /// Most gas the block's transactions may buy in total.
     pub block_gas_limit: Gas,
+    /// Per destination shard, how many more transactions for it this block may admit (none
+    /// listed: no limit): the room left under a destination's congestion limit as the proposer
+    /// sees it ([`room`]); 0 for a congested one. The others wait in the pool.
+    pub room: std::collections::BTreeMap<ShardId, u64>,
+}
+
+/// How many blocks' worth of receipts (the receipt budget) a destination may owe a source, with
+/// its own delayed queue, before the source closes to it (admits no transaction for it).
+pub const CONGESTION_BLOCKS: u64 = 4;
+
+/// How many more transactions a source may admit for a destination whose load, seen from the
+/// source, is `load` receipts (receipts from that source it has not consumed plus its delayed
+/// queue, see `tutti_primitives::Congestion`), on shards that run `max_receipts_per_block`: the
+/// room under [`CONGESTION_BLOCKS`] blocks' worth. 0 means congested.
+pub fn room(load: u64, max_receipts_per_block: usize) -> u64 {
+    CONGESTION_BLOCKS
+        .saturating_mul(max_receipts_per_block as u64)
+        .saturating_sub(load)
+}
+
+/// The shard a transaction's first receipt goes to: the receiver's home shard for a transfer or
+/// a call, the sender's (this one) for a deploy.
+pub fn destination(stx: &SignedTransaction, shard: ShardId, num_shards: u32) -> ShardId {
+    match &stx.tx.action {
+        Action::Transfer { to, .. } => to.home_shard(num_shards),
+        Action::Call { contract, .. } => contract.home_shard(num_shards),
+        Action::Deploy { .. } => shard,
+    }
 }
 
 /// Why a transaction was left out of a block.
@@ -88,6 +119,11 @@ pub enum Skip<E> {
         /// The block's receipt budget.
         budget: usize,
     },
+    /// Its receiver lives on a shard this block has no room left for ([`Limits::room`]).
+    ShardCongested {
+        /// That shard.
+        shard: ShardId,
+    },
     /// Its gas limit does not fit in what is left of the block gas limit.
     GasLimit {
         /// The transaction's gas limit.
@@ -102,7 +138,7 @@ impl<E> Skip<E> {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Skip::NonceTooHigh { .. } | Skip::Congested { .. } | Skip::GasLimit { .. }
+            Skip::NonceTooHigh { .. } | Skip::Congested { .. } | Skip::ShardCongested { .. } | Skip::GasLimit { .. }
         )
     }
 }
@@ -154,6 +190,10 @@ pub struct Scheduled<E> {
     pub fees_burnt: Amount,
     /// Receipts left in the delayed queue.
     pub delayed: u64,
+    /// Per source shard `0..num_shards`: the sequence number this shard expects next from it
+    /// after the block (0 for itself). With `delayed`, what the header publishes as the shard's
+    /// congestion.
+    pub consumed: Vec<u64>,
 }
 
 /// The receipts a block still has to run, in order: `front` (ready callbacks, which jump the
@@ -206,6 +246,7 @@ pub fn run_block<S: ScheduleState, E>(
         gas_used: 0,
         fees_burnt: 0,
         delayed: 0,
+        consumed: Vec::new(),
     };
     let first_outgoing: Vec<u64> = (0..block.num_shards).map(|d| st.next_outgoing(d)).collect();
 
@@ -233,14 +274,16 @@ pub fn run_block<S: ScheduleState, E>(
     };
 
     // 2. Transactions.
-    let mut gas_bought: Gas = 0;
+    let mut left = Left {
+        gas_bought: 0,
+        room: limits.room.clone(),
+    };
     for stx in txs {
         let hash = stx.hash();
-        if let Err(skip) = admit(st, stx, &mut check, &work, limits, gas_bought) {
+        if let Err(skip) = admit(st, stx, &mut check, &work, &limits, &mut left, block) {
             out.skipped.push((hash, skip));
             continue;
         }
-        gas_bought += stx.tx.gas_limit;
         let applied = apply::apply_transaction(runtime, st, block, stx);
         out.included.push(hash);
         route(st, &mut work, &mut out, block, applied, hash);
@@ -257,18 +300,29 @@ pub fn run_block<S: ScheduleState, E>(
     }
     out.delayed = requeue(st, work, (head, tail))?;
     out.first_outgoing = first_outgoing;
+    out.consumed = (0..block.num_shards)
+        .map(|s| if s == shard { 0 } else { st.next_incoming(s) })
+        .collect();
     Ok(out)
 }
 
-/// Whether a transaction enters the block (rule 2).
+/// What the block's transactions used so far of what it may admit.
+struct Left {
+    gas_bought: Gas,
+    room: std::collections::BTreeMap<ShardId, u64>,
+}
+
+/// Whether a transaction enters the block (rule 2); if it does, it takes its gas and its room.
 fn admit<S: ScheduleState, E>(
     st: &S,
     stx: &SignedTransaction,
     check: &mut impl FnMut(&SignedTransaction) -> Result<(), E>,
     work: &Work,
-    limits: Limits,
-    gas_bought: Gas,
+    limits: &Limits,
+    left: &mut Left,
+    block: &BlockContext,
 ) -> Result<(), Skip<E>> {
+    let gas_bought = left.gas_bought;
     check(stx).map_err(Skip::Refused)?;
     let expected = st.account(&stx.tx.sender()).nonce;
     let got = stx.tx.nonce;
@@ -294,6 +348,16 @@ fn admit<S: ScheduleState, E>(
             left: limits.block_gas_limit.saturating_sub(gas_bought),
         });
     }
+    let dest = destination(stx, block.shard_id, block.num_shards);
+    if dest != block.shard_id
+        && let Some(room) = left.room.get_mut(&dest)
+    {
+        if *room == 0 {
+            return Err(Skip::ShardCongested { shard: dest });
+        }
+        *room -= 1;
+    }
+    left.gas_bought = gas_bought + stx.tx.gas_limit;
     Ok(())
 }
 

@@ -204,6 +204,56 @@ fn the_delayed_queue_bounds_each_block() {
 }
 
 #[test]
+fn sources_stop_admitting_transactions_for_a_congested_shard_until_it_drains() {
+    // Shards 0 and 2 each send shard 1 thirty transfers at once; shard 1 runs two receipts a
+    // block. Each source admits only the room left under shard 1's limit (what it sent and shard
+    // 1 did not run yet, plus shard 1's delayed queue), then closes to it: the rest wait in the
+    // pools, shard 1's queue stays bounded, and every transfer is credited once in the end.
+    let mut net = net(3);
+    net.max_receipts_per_block = 2;
+    let limit = tutti_runtime::schedule::CONGESTION_BLOCKS * 2;
+    let (receiver, _) = net.create_account(1, 0);
+    let mut senders = Vec::new();
+    for shard in [0, 2] {
+        for _ in 0..30 {
+            senders.push(net.create_account(shard, 1_000_000_000_000));
+        }
+    }
+    for (_, key) in &senders {
+        let tx = net.sign(
+            key,
+            GAS,
+            Action::Transfer {
+                to: receiver,
+                amount: 7,
+            },
+        );
+        net.submit(tx).unwrap();
+    }
+    let (mut closed_blocks, mut peak) = (0, 0);
+    for _ in 0..200 {
+        let report = net.produce_block();
+        if report.closed[0].contains(&1) && report.closed[2].contains(&1) {
+            closed_blocks += 1;
+        }
+        assert!(
+            report.closed[1].is_empty(),
+            "shard 1 sends nothing: {:?}",
+            report.closed
+        );
+        peak = peak.max(report.pending[1] as u64);
+        if net.is_idle() {
+            break;
+        }
+    }
+    assert!(net.is_idle(), "everything ran");
+    assert!(closed_blocks > 0, "the sources never closed to the congested shard");
+    // Each source fills at most the room it saw: the queue never passes the limit per source.
+    assert!(peak <= 2 * limit, "shard 1 queued {peak}, limit {limit} per source");
+    assert_eq!(net.balance(&receiver), 7 * senders.len() as u128);
+}
+
+#[test]
 fn bad_transactions_are_refused() {
     let mut net = net(1);
     let (_, key) = net.create_account(0, 1_000);

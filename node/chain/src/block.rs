@@ -15,11 +15,12 @@
 //!    [`crate::verify_batch`] against the stream cursors in the parent's state (advanced by the
 //!    block's earlier batches), so every receipt is delivered once and in order per source;
 //! 6. executing it includes every transaction (none is skipped) and gives the header's state root,
-//!    receipt roots and gas used. The outgoing-receipts root is a Merkle root over one leaf per
+//!    receipt roots, gas used and congestion (the delayed queue and how much of each source's
+//!    stream the shard has consumed, which sources read to stop sending to a congested shard). The outgoing-receipts root is a Merkle root over one leaf per
 //!    destination shard, also when empty ([`tutti_primitives::receipt::outgoing_root`]), so a
 //!    destination can prove it holds all of a block's receipts for it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use parity_scale_codec::Encode;
 
@@ -160,6 +161,14 @@ pub enum BlockError {
         /// Computed.
         computed: Hash,
     },
+    /// The published congestion differs from executing the block.
+    #[error("the header's congestion {header:?} does not match executing the block ({computed:?})")]
+    Congestion {
+        /// In the header.
+        header: tutti_primitives::Congestion,
+        /// Computed.
+        computed: tutti_primitives::Congestion,
+    },
     /// The gas used differs from executing the block.
     #[error("gas used {header} but executing the block uses {computed}")]
     GasUsed {
@@ -216,7 +225,8 @@ pub fn check_incoming(
 /// the receipt batches `incoming` (verified by the caller, in stream order: see
 /// [`check_incoming`]) as the proposer holding `key` in `view`, carrying `parent_commit`.
 /// `signatures_checked`: every candidate's signature was verified when this node admitted it
-/// (otherwise execution checks).
+/// (otherwise execution checks). `room`: per destination shard, how many candidates for it may
+/// enter (congestion control between shards; the others are left out).
 #[allow(clippy::too_many_arguments)]
 pub fn build(
     chain: &Chain,
@@ -224,6 +234,7 @@ pub fn build(
     key: &SecretKey,
     candidates: Vec<SignedTransaction>,
     incoming: Vec<ReceiptBatch>,
+    room: BTreeMap<ShardId, u64>,
     timestamp_ms: u64,
     signatures_checked: bool,
     view: u64,
@@ -246,6 +257,7 @@ pub fn build(
             txs: candidates.clone(),
             incoming: receipts,
             signatures_checked,
+            room,
         },
     )?;
     let included: HashSet<Hash> = output.included.iter().copied().collect();
@@ -266,6 +278,7 @@ pub fn build(
         outgoing_receipts_root: output.outgoing_root(p.shard_id, chain.spec().num_shards),
         incoming_receipts_root: incoming_root,
         gas_used: output.gas_used,
+        congestion: output.congestion(),
         proposer: key.public_key().to_bytes(),
         randomness_proof: proof.to_bytes(),
         randomness,
@@ -365,6 +378,7 @@ pub fn validate(
             txs: txs.to_vec(),
             incoming: incoming.clone(),
             signatures_checked: true,
+            room: BTreeMap::new(),
         },
     )?;
     if let Some((hash, error)) = output.skipped.first() {
@@ -395,6 +409,13 @@ pub fn validate(
                 computed,
             });
         }
+    }
+    let congestion = output.congestion();
+    if h.congestion != congestion {
+        return Err(BlockError::Congestion {
+            header: h.congestion.clone(),
+            computed: congestion,
+        });
     }
     if output.gas_used != h.gas_used {
         return Err(BlockError::GasUsed {

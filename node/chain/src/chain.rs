@@ -56,7 +56,7 @@ pub struct TxLocation {
 }
 
 /// The version of the storage layout this build reads and writes.
-pub const STORAGE_FORMAT: u32 = 3;
+pub const STORAGE_FORMAT: u32 = 4;
 
 /// A transaction's index entry: where it is, then the executions it caused in its block.
 #[derive(Decode)]

@@ -23,7 +23,8 @@ use std::{
 
 use parity_scale_codec::{Decode, Encode};
 use tutti_primitives::{
-    Account, Address, Amount, CallFailure, Gas, Hash, Height, RANDOMNESS_WINDOW, Receipt, ShardId, SignedTransaction,
+    Account, Address, Amount, CallFailure, Congestion, Gas, Hash, Height, RANDOMNESS_WINDOW, Receipt, ShardId,
+    SignedTransaction,
 };
 use tutti_runtime::{
     BlockContext, Runtime, StateChange, StateView,
@@ -69,6 +70,9 @@ pub struct BlockInput {
     /// True when every transaction's signature was already verified by this node (its own pool
     /// admitted them); false re-verifies each one (a block from someone else).
     pub signatures_checked: bool,
+    /// Per destination shard, how many transactions for it the block may admit (congestion
+    /// control between shards, as the proposer sees it; empty when checking someone else's block).
+    pub room: std::collections::BTreeMap<ShardId, u64>,
 }
 
 /// What a block did.
@@ -95,6 +99,8 @@ pub struct BlockOutput {
     pub fees_burnt: Amount,
     /// Receipts left in the delayed queue.
     pub delayed: u64,
+    /// Per source shard: the sequence number this shard expects next from it (0 for itself).
+    pub consumed: Vec<u64>,
     /// The state's value writes, for the newest-value cache once the batch is written.
     pub state_writes: StateWrites,
 }
@@ -103,6 +109,14 @@ impl BlockOutput {
     /// The block's outgoing-receipts root (one leaf per destination shard).
     pub fn outgoing_root(&self, shard: ShardId, num_shards: u32) -> Hash {
         tutti_primitives::receipt::outgoing_root(shard, num_shards, &self.first_outgoing, &self.outgoing)
+    }
+
+    /// The shard's load after the block, as its header publishes it.
+    pub fn congestion(&self) -> Congestion {
+        Congestion {
+            delayed: self.delayed,
+            consumed: self.consumed.clone(),
+        }
     }
 }
 
@@ -345,6 +359,7 @@ pub fn execute_block(
     let limits = Limits {
         max_receipts_per_block: spec.max_receipts_per_block,
         block_gas_limit: spec.block_gas_limit,
+        room: input.room,
     };
     let scheduled = schedule::run_block(runtime, &mut st, &block, limits, &input.txs, input.incoming, |stx| {
         let len = stx.encoded_size();
@@ -369,6 +384,7 @@ pub fn execute_block(
         gas_used: scheduled.gas_used,
         fees_burnt: scheduled.fees_burnt,
         delayed: scheduled.delayed,
+        consumed: scheduled.consumed,
         state_writes: StateWrites::default(),
     };
 
@@ -393,6 +409,7 @@ fn tx_error(skip: Skip<TxError>) -> TxError {
         Skip::NonceTooLow { got, expected } => TxError::NonceTooLow { got, expected },
         Skip::NonceTooHigh { got, expected } => TxError::NonceTooHigh { got, expected },
         Skip::Congested { budget } => TxError::Congested { budget },
+        Skip::ShardCongested { shard } => TxError::ShardCongested { shard },
         Skip::GasLimit { got, left } => TxError::GasLimit { got, min: 0, max: left },
     }
 }

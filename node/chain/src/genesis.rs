@@ -22,7 +22,8 @@ use std::{collections::BTreeSet, path::Path};
 
 use serde::{Deserialize, Serialize};
 use tutti_primitives::{
-    Account, Address, Amount, BlockHeader, ChainId, Gas, Hash, ShardId, tagged_hash, tags::GENESIS_RANDOMNESS,
+    Account, Address, Amount, BlockHeader, ChainId, Congestion, Gas, Hash, ShardId, tagged_hash,
+    tags::GENESIS_RANDOMNESS,
 };
 
 use crate::{ShardSpec, TxRules};
@@ -321,6 +322,10 @@ impl Genesis {
             outgoing_receipts_root: Hash::ZERO,
             incoming_receipts_root: Hash::ZERO,
             gas_used: 0,
+            congestion: Congestion {
+                delayed: 0,
+                consumed: vec![0; self.num_shards.max(1) as usize],
+            },
             proposer: [0; 48],
             randomness_proof: [0; 96],
             randomness: tagged_hash(GENESIS_RANDOMNESS, &state_root.0),

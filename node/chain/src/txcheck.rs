@@ -146,6 +146,13 @@ pub enum TxError {
         /// Receipts per block.
         budget: usize,
     },
+    /// The receiver's shard is congested (the receipts this shard sent it pile up unconsumed):
+    /// the transaction waits in the pool, or is refused at submission, until it drains.
+    #[error("shard {shard} is congested (too many receipts waiting for it); try again once it drains")]
+    ShardCongested {
+        /// The receiver's shard.
+        shard: ShardId,
+    },
 }
 
 impl TxError {
@@ -154,7 +161,10 @@ impl TxError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            TxError::GasLimit { .. } | TxError::Congested { .. } | TxError::NonceTooHigh { .. }
+            TxError::GasLimit { .. }
+                | TxError::Congested { .. }
+                | TxError::ShardCongested { .. }
+                | TxError::NonceTooHigh { .. }
         )
     }
 }

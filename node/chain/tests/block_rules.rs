@@ -65,7 +65,19 @@ fn setup() -> (SecretKey, Runtime, Chain) {
 fn a_built_block_validates_and_forgeries_are_refused_by_rule() {
     let (key, runtime, chain) = setup();
     let txs = vec![transfer(&user(1), 0, 5), transfer(&user(1), 1, 6)];
-    let Built { header, txs, .. } = block::build(&chain, &runtime, &key, txs, vec![], 5_000, false, 0, None).unwrap();
+    let Built { header, txs, .. } = block::build(
+        &chain,
+        &runtime,
+        &key,
+        txs,
+        vec![],
+        Default::default(),
+        5_000,
+        false,
+        0,
+        None,
+    )
+    .unwrap();
     assert_eq!(txs.len(), 2);
     let no_cert = |_: &BlockHeader, _: &CommitCertificate| Err("no committee signs here".to_string());
     let check = |h: &BlockHeader, txs: &[SignedTransaction], incoming: &[ReceiptBatch], now: Option<u64>| {
@@ -122,6 +134,16 @@ fn a_built_block_validates_and_forgeries_are_refused_by_rule() {
         BlockError::StateRoot { .. }
     ));
     assert!(matches!(forged(&|h| h.gas_used += 1), BlockError::GasUsed { .. }));
+    // The published load is what the block left: sources trust it to stop sending.
+    assert_eq!(header.congestion.consumed, vec![0]);
+    assert!(matches!(
+        forged(&|h| h.congestion.delayed += 1),
+        BlockError::Congestion { .. }
+    ));
+    assert!(matches!(
+        forged(&|h| h.congestion.consumed = vec![]),
+        BlockError::Congestion { .. }
+    ));
     assert!(matches!(
         forged(&|h| h.outgoing_receipts_root.0[0] ^= 1),
         BlockError::ReceiptsRoot { which: "outgoing", .. }

@@ -85,6 +85,7 @@ impl Node {
             txs,
             incoming: vec![],
             signatures_checked: false,
+            room: Default::default(),
         };
         let out = execute_block(&self.runtime, &self.db, Some(self.height), &self.spec, input).unwrap();
         self.store.write(out.batch.clone()).unwrap();

@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use tutti_chain::{
-    BatchError, BlockError, Chain, Genesis, MemStore,
+    BatchError, BlockError, Chain, Genesis, MemStore, TxError,
     block::{self, Built},
     receipts::MAX_BATCH_RECEIPTS,
     verify_batch,
 };
 use tutti_crypto::bls::SecretKey;
-use tutti_primitives::{Action, Address, BlockHeader, CommitCertificate, PublicKey, ReceiptBatch, Transaction};
+use tutti_primitives::{
+    Action, Address, BlockHeader, CommitCertificate, PublicKey, ReceiptBatch, SignedTransaction, Transaction,
+};
 use tutti_runtime::{Runtime, RuntimeConfig};
 
 const SHARDS: u32 = 2;
@@ -134,6 +136,7 @@ impl Source {
             &self.key,
             txs,
             vec![],
+            Default::default(),
             5_000,
             false,
             0,
@@ -194,6 +197,7 @@ impl Destination {
             &self.key,
             vec![],
             vec![b.clone()],
+            Default::default(),
             5_000 + self.chain.head().header.height,
             true,
             0,
@@ -410,4 +414,60 @@ fn a_batch_is_delivered_once_and_forgeries_are_refused_by_rule() {
         src.chain.receipt_batches_from(0, 0, 100).unwrap().is_empty(),
         "nothing for itself"
     );
+}
+
+#[test]
+fn a_proposer_admits_only_the_room_a_congested_destination_leaves() {
+    let src = Source::new();
+    let txs: Vec<SignedTransaction> = (0..5)
+        .map(|nonce| {
+            Transaction {
+                chain_id: 7,
+                signer: PublicKey(user(1).verifying_key().to_bytes()),
+                nonce,
+                gas_limit: 2_000_000,
+                gas_price: 1,
+                action: Action::Transfer {
+                    to: on_shard_1(),
+                    amount: 1,
+                },
+            }
+            .sign(&user(1))
+        })
+        .collect();
+    let room = [(1, 2)].into_iter().collect();
+    let built = block::build(
+        &src.chain,
+        &src.runtime,
+        &src.key,
+        txs,
+        vec![],
+        room,
+        5_000,
+        false,
+        0,
+        None,
+    )
+    .unwrap();
+    assert_eq!(built.txs.len(), 2, "two fit the room left for shard 1");
+    assert_eq!(built.output.skipped[0].1, TxError::ShardCongested { shard: 1 });
+    // Nonce order: the later ones wait behind the first that did not fit.
+    assert!(
+        built.output.skipped[1..]
+            .iter()
+            .all(|(_, e)| matches!(e, TxError::NonceTooHigh { .. }))
+    );
+    // Leaving transactions out is the proposer's choice: the block is valid for everyone.
+    block::validate(
+        &src.chain,
+        &src.runtime,
+        &built.header,
+        &built.txs,
+        &[],
+        None,
+        |_| false,
+        &committee_check,
+    )
+    .unwrap();
+    assert_eq!(built.header.congestion.consumed, vec![0; SHARDS as usize]);
 }

@@ -126,6 +126,7 @@ impl Both {
                 txs: shard.pool.clone(),
                 incoming: std::mem::take(&mut shard.inbox),
                 signatures_checked: false,
+                room: Default::default(),
             };
             let out = execute_block(&self.runtime, &shard.db, Some(shard.height), &shard.spec, input).unwrap();
             shard.store.write(out.batch.clone()).unwrap();
@@ -344,6 +345,7 @@ fn incoming_receipts_must_continue_their_stream_on_the_chain() {
             txs: vec![],
             incoming,
             signatures_checked: false,
+            room: Default::default(),
         };
         execute_block(&both.runtime, &shard.db, Some(shard.height), &shard.spec, input)
     };

@@ -270,7 +270,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let served: Vec<u32> = layout
         .shards
         .iter()
-        .filter(|s| s.head.is_some())
+        .filter(|s| s.tracked)
         .map(|s| s.shard_id)
         .collect();
     let on_served = |a: &Address| served.is_empty() || served.contains(&a.home_shard(num_shards));

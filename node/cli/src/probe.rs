@@ -96,7 +96,7 @@ async fn connect(rpcs: &[String]) -> anyhow::Result<Net> {
                     .or_insert_with(Instant::now);
             }
         });
-        for s in layout.shards.iter().filter(|s| s.head.is_some()) {
+        for s in layout.shards.iter().filter(|s| s.tracked) {
             clients.entry(s.shard_id).or_insert_with(|| c.clone());
         }
     }

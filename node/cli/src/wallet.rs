@@ -292,7 +292,7 @@ async fn home_client(rpc: &RpcArgs, a: &Address) -> anyhow::Result<HttpClient> {
     };
     let shard = a.home_shard(layout.num_shards);
     match layout.shards.iter().find(|s| s.shard_id == shard) {
-        Some(s) if s.head.is_none() && !s.rpc.is_empty() => {
+        Some(s) if !s.tracked && !s.rpc.is_empty() => {
             if !rpc.json {
                 eprintln!("note: {a} lives on shard {shard}, served at {}", s.rpc);
             }

@@ -522,8 +522,20 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
         );
         let layout = net.client(node).get_sharding_structure().await.unwrap();
         assert_eq!((layout.num_shards, layout.this_shard), (2, shard));
-        let heads: Vec<bool> = layout.shards.iter().map(|s| s.head.is_some()).collect();
-        assert_eq!(heads, [shard == 0, shard == 1]);
+        let tracked: Vec<bool> = layout.shards.iter().map(|s| s.tracked).collect();
+        assert_eq!(tracked, [shard == 0, shard == 1]);
+        assert!(layout.shards.iter().all(|s| !s.congested), "{layout:?}");
+        // The other shard's head is known from the headers this node follows (over libp2p).
+        let mut followed = None;
+        for _ in 0..600 {
+            let layout = net.client(node).get_sharding_structure().await.unwrap();
+            followed = layout.shards[1 - shard as usize].head;
+            if followed.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(followed.is_some(), "node {node} never followed shard {}'s headers", 1 - shard);
     }
 
     // A dev account lives on one shard; its transfer is taken there and refused on the other,

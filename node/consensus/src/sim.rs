@@ -627,6 +627,7 @@ impl Sim {
                 outgoing_receipts_root: Hash::default(),
                 incoming_receipts_root: Hash::default(),
                 gas_used: 0,
+                congestion: Default::default(),
                 proposer: self.committee.members()[i].id,
                 randomness_proof: [0; 96],
                 randomness: Hash::default(),

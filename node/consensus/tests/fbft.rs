@@ -60,6 +60,7 @@ fn block(view: u64, proposer: usize, body: &[u8]) -> Proposal {
             outgoing_receipts_root: Hash::default(),
             incoming_receipts_root: Hash::default(),
             gas_used: 0,
+            congestion: Default::default(),
             proposer: [proposer as u8 + 1; 48],
             randomness_proof: [0; 96],
             randomness: Hash::default(),

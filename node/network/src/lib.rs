@@ -34,19 +34,34 @@ pub enum Topic {
     Blocks,
     /// Receipt batches for this shard from other shards (published by the sources' nodes).
     Receipts,
+    /// Every shard's committed headers with their certificates, chain-wide (one topic for all
+    /// shards): how shards follow each other's load.
+    Headers,
 }
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 4] = [Topic::Transactions, Topic::Consensus, Topic::Blocks, Topic::Receipts];
+    pub const ALL: [Topic; 5] = [
+        Topic::Transactions,
+        Topic::Consensus,
+        Topic::Blocks,
+        Topic::Receipts,
+        Topic::Headers,
+    ];
 
-    /// The topic's name on the wire for a chain and shard.
+    /// Whether the topic is one for the whole chain rather than one per shard.
+    pub fn chain_wide(self) -> bool {
+        self == Topic::Headers
+    }
+
+    /// The topic's name on the wire for a chain and shard (a chain-wide topic ignores the shard).
     pub fn name(self, chain_id: u64, shard: u32) -> String {
         let kind = match self {
             Topic::Transactions => "tx",
             Topic::Consensus => "consensus",
             Topic::Blocks => "blocks",
             Topic::Receipts => "receipts",
+            Topic::Headers => return format!("/tutti/{chain_id}/headers/1"),
         };
         format!("/tutti/{chain_id}/shard/{shard}/{kind}/1")
     }

@@ -137,7 +137,7 @@ impl Network for MemoryNetwork {
         let hub = self.hub.inner.lock().expect("hub lock poisoned");
         let id = message_id(&topic.name(0, shard), &data);
         for (p, m) in &hub.members {
-            if m.shard == shard && hub.linked(&self.me, p) {
+            if (m.shard == shard || topic.chain_wide()) && hub.linked(&self.me, p) {
                 let gossip = Gossip {
                     peer: self.me,
                     id: id.clone(),
@@ -329,5 +329,11 @@ mod tests {
         a.publish_to(1, Topic::Receipts, b"for 1".to_vec());
         assert!(matches!(eb.try_recv(), Ok(Event::Gossip(g)) if g.data == b"for 1" && g.topic == Topic::Receipts));
         assert!(ec.try_recv().is_err(), "shard 0 does not hear what goes to shard 1");
+        a.publish(Topic::Headers, b"head".to_vec());
+        assert!(
+            matches!(eb.try_recv(), Ok(Event::Gossip(g)) if g.topic == Topic::Headers),
+            "chain-wide"
+        );
+        assert!(matches!(ec.try_recv(), Ok(Event::Gossip(g)) if g.topic == Topic::Headers));
     }
 }

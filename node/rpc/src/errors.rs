@@ -28,6 +28,9 @@ pub const UNAVAILABLE: i32 = 1011;
 /// The address (or the transaction's signer) lives on a shard this node does not track; `data`
 /// is `{"shard": N, "rpc": "<an endpoint of shard N, or empty>"}`.
 pub const WRONG_SHARD: i32 = 1012;
+/// The transaction's receiver lives on a congested shard (the receipts this shard sent it pile up
+/// unconsumed); retry once it drains. `data` is `{"shard": N}`.
+pub const SHARD_CONGESTED: i32 = 1013;
 
 /// Every application code with its name and meaning, for documentation and `rpc_discover`.
 pub const APPLICATION_CODES: &[(i32, &str, &str)] = &[
@@ -66,6 +69,11 @@ pub const APPLICATION_CODES: &[(i32, &str, &str)] = &[
         WRONG_SHARD,
         "WRONG_SHARD",
         "the address lives on a shard this node does not track (data: shard, rpc endpoint)",
+    ),
+    (
+        SHARD_CONGESTED,
+        "SHARD_CONGESTED",
+        "the receiver's shard is congested; retry once it drains (data: shard)",
     ),
     (
         -32006,

@@ -403,8 +403,15 @@ pub struct ShardView {
     pub shard_id: u32,
     /// An RPC endpoint serving it.
     pub rpc: String,
-    /// Its head height, when this node knows it.
+    /// Whether this endpoint serves it (accounts, calls and transactions of this shard).
+    pub tracked: bool,
+    /// Its head height, when this node knows it (tracked, or followed through its headers).
     pub head: Option<u64>,
+    /// Receipts waiting in its delayed queue at that head, when known.
+    pub delayed_receipts: Option<u64>,
+    /// Whether a shard this node tracks sees it congested: transactions for it are refused
+    /// (`SHARD_CONGESTED`) until it drains.
+    pub congested: bool,
 }
 
 /// A committee.

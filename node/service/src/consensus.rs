@@ -236,12 +236,42 @@ fn ready_batches(node: &Node, inbox: &Mutex<Inbox>) -> Result<Vec<ReceiptBatch>,
     for s in (0..spec.num_shards).filter(|s| *s != spec.shard_id) {
         cursors.insert(s, chain.next_incoming(s)?);
     }
+    // Round robin: the source allowed first this block.
+    let next = chain.head().header.height + 1;
+    let first = (next % u64::from(spec.num_shards)) as ShardId;
     let inbox = inbox.lock().expect("inbox lock poisoned");
     Ok(inbox.ready(
         |s| cursors.get(&s).copied().unwrap_or(u64::MAX),
         block::MAX_INCOMING_BATCHES,
         budget,
+        first,
     ))
+}
+
+/// Follows another shard's header from the headers topic: shape and age first, then its
+/// certificate against that shard's committee (once per certificate: the inbox remembers).
+/// Runs on a blocking thread.
+fn follow_header(node: &Node, inbox: &Mutex<Inbox>, h: BlockHeader, cert: CommitCertificate) -> Verdict {
+    match node.loads().triage(&h) {
+        Err(e) => {
+            tracing::debug!(shard = h.shard_id, height = h.height, "refused a followed header: {e}");
+            return Verdict::Reject;
+        }
+        Ok(false) => return Verdict::Ignore,
+        Ok(true) => {}
+    }
+    if !inbox.lock().expect("inbox lock poisoned").cert_verified(&h, &cert) {
+        if let Err(e) = check_commit(node.committees(), &h, &cert) {
+            tracing::debug!(shard = h.shard_id, height = h.height, "refused a followed header: {e}");
+            return Verdict::Reject;
+        }
+        inbox.lock().expect("inbox lock poisoned").remember_cert(&h, &cert);
+    }
+    if node.follow(h) {
+        Verdict::Accept
+    } else {
+        Verdict::Ignore
+    }
 }
 
 /// Offers a batch from the network to the inbox: triage under the lock, the path and
@@ -586,6 +616,7 @@ impl<N: Network + Clone> Shell<N> {
                 &key,
                 candidates,
                 incoming,
+                node.room(),
                 now_ms(),
                 true,
                 view,
@@ -684,6 +715,10 @@ impl<N: Network + Clone> Shell<N> {
                     "block committed"
                 );
                 self.executed.clear();
+                if self.node.chain().spec().num_shards > 1 {
+                    // For the other shards, which follow this one's load.
+                    self.net.publish(Topic::Headers, (&notice.block.header, &cert).encode());
+                }
                 self.net.publish(Topic::Blocks, (proposal, cert).encode());
                 self.relay_committed(&notice.block);
                 if let Some(p) = self.timing.prepared.or(self.timing.proposed) {
@@ -917,6 +952,23 @@ impl<N: Network + Clone> Shell<N> {
         }
     }
 
+    /// A header gossiped on the chain-wide headers topic: checked off the consensus loop.
+    fn on_header_gossip(&self, g: Gossip) {
+        let (node, net, inbox) = (self.node.clone(), self.net.clone(), self.inbox.clone());
+        tokio::spawn(async move {
+            let verdict = match decode_bounded::<(BlockHeader, CommitCertificate)>(&g.data) {
+                Err(e) => {
+                    tracing::debug!(peer = %g.peer, "undecodable header: {e}");
+                    Verdict::Reject
+                }
+                Ok((h, cert)) => tokio::task::spawn_blocking(move || follow_header(&node, &inbox, h, cert))
+                    .await
+                    .unwrap_or(Verdict::Ignore),
+            };
+            net.validated(g.peer, g.id, verdict);
+        });
+    }
+
     /// A batch gossiped on this shard's receipts topic: checked off the consensus loop.
     fn on_receipts_gossip(&self, g: Gossip) {
         let (node, net, inbox) = (self.node.clone(), self.net.clone(), self.inbox.clone());
@@ -951,6 +1003,7 @@ impl<N: Network + Clone> Shell<N> {
                 }
             }
             Event::Gossip(g) if g.topic == Topic::Receipts => self.on_receipts_gossip(g),
+            Event::Gossip(g) if g.topic == Topic::Headers => self.on_header_gossip(g),
             Event::Gossip(g) => self.on_gossip(g).await,
             Event::Request { peer, data, reply } => match decode_bounded::<SyncRequest>(&data) {
                 Ok(req) => {
@@ -1040,7 +1093,7 @@ impl<N: Network + Clone> Shell<N> {
                 }
             },
             // Routed to their tasks before this.
-            Topic::Transactions | Topic::Receipts => Verdict::Ignore,
+            Topic::Transactions | Topic::Receipts | Topic::Headers => Verdict::Ignore,
         };
         self.net.validated(g.peer, g.id, verdict);
     }

@@ -113,6 +113,11 @@ pub struct Node {
     gossip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
     consensus: Mutex<ConsensusView>,
     metrics: crate::metrics::Metrics,
+    /// The other shards' latest certified headers (their published load).
+    loads: Mutex<crate::relay::Loads>,
+    /// Per other shard, how many transactions for it the next block may admit (congestion
+    /// control between shards); refreshed on every commit and followed header.
+    room: Mutex<std::collections::BTreeMap<ShardId, u64>>,
 }
 
 /// Wall-clock time, ms since the Unix epoch.
@@ -171,6 +176,7 @@ impl Node {
         let runtime = Runtime::new(RuntimeConfig::default())
             .map_err(|e| NodeError::Config(format!("cannot start the contract runtime: {e}")))?;
         let mempool = Mempool::new(config.mempool.clone(), chain.spec().rules.clone());
+        let loads = crate::relay::Loads::new(shard, g.num_shards.max(1));
         let (heads, _) = broadcast::channel(256);
         let (pending, _) = broadcast::channel(16_384);
         Ok(Arc::new(Node {
@@ -191,7 +197,47 @@ impl Node {
                 changing_view: false,
             }),
             metrics: crate::metrics::Metrics::new(),
+            loads: Mutex::new(loads),
+            room: Mutex::new(Default::default()),
         }))
+        .inspect(|node| node.refresh_room())
+    }
+
+    /// The other shards as this node follows them (their latest certified headers).
+    pub fn loads(&self) -> std::sync::MutexGuard<'_, crate::relay::Loads> {
+        self.loads.lock().expect("loads lock poisoned")
+    }
+
+    /// Follows another shard's certified header (checked by the caller); true if it was newer.
+    pub fn follow(&self, header: tutti_primitives::BlockHeader) -> bool {
+        let newer = self.loads().insert(header);
+        if newer {
+            self.refresh_room();
+        }
+        newer
+    }
+
+    /// Each other shard's load as this node sees it (receipts this shard sent it that it has not
+    /// consumed, plus its delayed queue).
+    pub fn shard_loads(&self) -> std::collections::BTreeMap<ShardId, u64> {
+        let sent = |d| self.chain.next_outgoing(d).unwrap_or(0);
+        self.loads().loads(sent)
+    }
+
+    /// Recomputes the room left for each other shard (after a commit or a followed header).
+    pub fn refresh_room(&self) {
+        let per_block = self.chain.spec().max_receipts_per_block;
+        let room = self
+            .shard_loads()
+            .into_iter()
+            .map(|(d, load)| (d, tutti_runtime::schedule::room(load, per_block)))
+            .collect();
+        *self.room.lock().expect("room lock poisoned") = room;
+    }
+
+    /// Per other shard, how many transactions for it the next block may admit.
+    pub fn room(&self) -> std::collections::BTreeMap<ShardId, u64> {
+        self.room.lock().expect("room lock poisoned").clone()
     }
 
     /// The chain.
@@ -339,6 +385,11 @@ impl Node {
     /// Admits a transaction that passed the stateless checks.
     fn submit_checked(&self, stx: SignedTransaction) -> Result<(Hash, bool), SubmitError> {
         let hash = stx.hash();
+        let spec = self.chain.spec();
+        let dest = tutti_runtime::schedule::destination(&stx, spec.shard_id, spec.num_shards);
+        if self.room.lock().expect("room lock poisoned").get(&dest) == Some(&0) {
+            return Err(SubmitError::Invalid(TxError::ShardCongested { shard: dest }));
+        }
         let head = self.chain.head().header.height;
         let account = self.chain.account(&stx.tx.sender(), head)?;
         let admitted = self
@@ -440,6 +491,7 @@ impl Node {
                 });
             }
         }
+        self.refresh_room();
         let notice = Arc::new(BlockNotice { block, events });
         let _ = self.heads.send(notice.clone());
         notice

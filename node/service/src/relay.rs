@@ -156,14 +156,24 @@ impl Inbox {
         (self.shard, self.num_shards)
     }
 
-    /// The batches ready to include, given each source's cursor: per source (in shard order) the
-    /// run of held batches that continues the stream, at most `max_batches` in all and
-    /// `max_receipts` receipts (a batch that would pass it is left for the next block, unless it
-    /// is the first: a batch larger than a block's budget still goes, alone).
-    pub fn ready(&self, cursor: impl Fn(ShardId) -> u64, max_batches: usize, max_receipts: usize) -> Vec<ReceiptBatch> {
+    /// The batches ready to include, given each source's cursor: per source the run of held
+    /// batches that continues the stream, at most `max_batches` in all and `max_receipts`
+    /// receipts (a batch that would pass it is left for the next block, unless it is the first: a
+    /// batch larger than a block's budget still goes, alone). Sources take turns at the front
+    /// (`first`, then the shards after it, wrapping): when the budget is short, the source that
+    /// is "allowed" this block (round robin by height, as NEP-539) goes first, so no source
+    /// starves another.
+    pub fn ready(
+        &self,
+        cursor: impl Fn(ShardId) -> u64,
+        max_batches: usize,
+        max_receipts: usize,
+        first: ShardId,
+    ) -> Vec<ReceiptBatch> {
         let mut out = Vec::new();
         let mut receipts = 0;
-        for (source, held) in &self.pending {
+        let turns = self.pending.range(first..).chain(self.pending.range(..first));
+        for (source, held) in turns {
             let mut next = cursor(*source);
             while let Some(b) = held.get(&next) {
                 let fits = receipts + b.receipts.len() <= max_receipts || (out.is_empty() && max_receipts > 0);
@@ -197,6 +207,102 @@ impl Inbox {
             .flat_map(|p| p.values())
             .map(|b| b.receipts.len())
             .sum()
+    }
+}
+
+/// Why a followed header is refused (the peer that sent it is to blame).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FollowError {
+    /// From a shard that does not exist.
+    #[error("a header of shard {shard}, but the chain has {num_shards} shards")]
+    WrongShard {
+        /// Its shard.
+        shard: ShardId,
+        /// Shards in all.
+        num_shards: u32,
+    },
+    /// Its congestion does not have one entry per shard.
+    #[error("its congestion lists {got} shards, not {num_shards}")]
+    Malformed {
+        /// Entries.
+        got: usize,
+        /// Shards in all.
+        num_shards: u32,
+    },
+    /// Its certificate is not its committee's.
+    #[error("its certificate: {0}")]
+    Certificate(String),
+}
+
+/// The other shards as this shard follows them: the latest certified header of each, for the
+/// load it publishes (congestion control between shards). Every node publishes each block it
+/// commits, with its certificate, on the chain-wide headers topic; a stopped shard publishes
+/// nothing, so its last load stays while the receipts sent to it pile up, and its room closes.
+#[derive(Debug)]
+pub struct Loads {
+    shard: ShardId,
+    num_shards: u32,
+    latest: BTreeMap<ShardId, BlockHeader>,
+}
+
+impl Loads {
+    /// Nothing followed yet, for shard `shard` of `num_shards`.
+    pub fn new(shard: ShardId, num_shards: u32) -> Loads {
+        Loads {
+            shard,
+            num_shards,
+            latest: BTreeMap::new(),
+        }
+    }
+
+    /// The cheap checks: `Ok(true)` when the header is well formed and newer than the one
+    /// followed (worth a certificate check), `Ok(false)` when it is not newer or is this shard's
+    /// own (the topic carries every shard's headers; a node follows its own chain directly).
+    pub fn triage(&self, h: &BlockHeader) -> Result<bool, FollowError> {
+        if h.shard_id >= self.num_shards {
+            return Err(FollowError::WrongShard {
+                shard: h.shard_id,
+                num_shards: self.num_shards,
+            });
+        }
+        if h.congestion.consumed.len() != self.num_shards as usize {
+            return Err(FollowError::Malformed {
+                got: h.congestion.consumed.len(),
+                num_shards: self.num_shards,
+            });
+        }
+        Ok(h.shard_id != self.shard && self.latest.get(&h.shard_id).is_none_or(|l| h.height > l.height))
+    }
+
+    /// Follows a header that passed [`Loads::triage`] and its certificate check; false if a
+    /// newer one arrived meanwhile.
+    pub fn insert(&mut self, h: BlockHeader) -> bool {
+        if h.shard_id == self.shard || self.latest.get(&h.shard_id).is_some_and(|l| l.height >= h.height) {
+            return false;
+        }
+        self.latest.insert(h.shard_id, h);
+        true
+    }
+
+    /// The latest header followed from `shard`.
+    pub fn latest(&self, shard: ShardId) -> Option<&BlockHeader> {
+        self.latest.get(&shard)
+    }
+
+    /// The load of each other shard seen from this one, given what this shard has sent each
+    /// (`sent(d)`: its outgoing cursor for `d`): receipts `d` has not consumed plus its delayed
+    /// queue. A shard not heard from yet is taken to have consumed nothing.
+    pub fn loads(&self, sent: impl Fn(ShardId) -> u64) -> BTreeMap<ShardId, u64> {
+        (0..self.num_shards)
+            .filter(|d| *d != self.shard)
+            .map(|d| {
+                let load = match self.latest.get(&d) {
+                    Some(h) => h.congestion.load_from(self.shard, sent(d)),
+                    None => sent(d),
+                };
+                (d, load)
+            })
+            .collect()
     }
 }
 
@@ -249,6 +355,7 @@ mod tests {
             outgoing_receipts_root: outgoing_root(source, SHARDS, &first_seq, &receipts),
             incoming_receipts_root: Hash::ZERO,
             gas_used: 0,
+            congestion: Default::default(),
             proposer: [0; 48],
             randomness_proof: [0; 96],
             randomness: Hash::ZERO,
@@ -283,27 +390,38 @@ mod tests {
         assert_eq!(inbox.offer(batch(0, 3, 2), 0, cert_ok), Offered::New);
         assert!(inbox.waiting_on(0, 0));
         assert!(
-            inbox.ready(|_| 0, 64, 1_000).is_empty(),
+            inbox.ready(|_| 0, 64, 1_000, 0).is_empty(),
             "nothing continues position 0 yet"
         );
         assert_eq!(inbox.offer(batch(0, 0, 3), 0, cert_ok), Offered::New);
         assert_eq!(inbox.offer(batch(2, 0, 1), 0, cert_ok), Offered::New);
         let firsts = |v: Vec<ReceiptBatch>| v.iter().map(|b| (b.header.shard_id, b.first_seq)).collect::<Vec<_>>();
-        assert_eq!(firsts(inbox.ready(|_| 0, 64, 1_000)), vec![(0, 0), (0, 3), (2, 0)]);
+        assert_eq!(firsts(inbox.ready(|_| 0, 64, 1_000, 0)), vec![(0, 0), (0, 3), (2, 0)]);
         // Their certificates are remembered (block validation skips them); another is not.
         let b = batch(0, 0, 3);
         assert!(inbox.cert_verified(&b.header, &b.cert));
         let mut other = b.cert.clone();
         other.signers = vec![3];
         assert!(!inbox.cert_verified(&b.header, &other));
-        assert_eq!(firsts(inbox.ready(|_| 0, 2, 1_000)), vec![(0, 0), (0, 3)], "batch cap");
-        assert_eq!(firsts(inbox.ready(|_| 0, 64, 4)), vec![(0, 0)], "receipt budget");
         assert_eq!(
-            firsts(inbox.ready(|_| 0, 64, 1)),
+            firsts(inbox.ready(|_| 0, 2, 1_000, 0)),
+            vec![(0, 0), (0, 3)],
+            "batch cap"
+        );
+        assert_eq!(firsts(inbox.ready(|_| 0, 64, 4, 0)), vec![(0, 0)], "receipt budget");
+        assert_eq!(
+            firsts(inbox.ready(|_| 0, 64, 1, 0)),
             vec![(0, 0)],
             "a first batch over the budget still goes"
         );
-        assert!(inbox.ready(|_| 0, 64, 0).is_empty(), "no budget, nothing");
+        assert!(inbox.ready(|_| 0, 64, 0, 0).is_empty(), "no budget, nothing");
+        // Round robin: the allowed source goes first, then the ones after it, wrapping.
+        assert_eq!(firsts(inbox.ready(|_| 0, 64, 1_000, 2)), vec![(2, 0), (0, 0), (0, 3)]);
+        assert_eq!(
+            firsts(inbox.ready(|_| 0, 64, 3, 1)),
+            vec![(2, 0)],
+            "shard 2's turn before 0's"
+        );
         assert_eq!(inbox.held(), 6);
 
         // Held again, consumed already, or too far ahead: not useful, nobody blamed.
@@ -355,11 +473,52 @@ mod tests {
         // Consumed: dropped.
         inbox.consumed(0, 5);
         assert_eq!(
-            firsts(inbox.ready(|s| if s == 0 { 5 } else { 0 }, 64, 1_000)),
+            firsts(inbox.ready(|s| if s == 0 { 5 } else { 0 }, 64, 1_000, 0)),
             vec![(2, 0)]
         );
         assert_eq!(inbox.held(), 1);
         assert!(inbox.waiting_on(0, 5));
+    }
+
+    #[test]
+    fn loads_follow_the_newest_certified_header_of_each_other_shard() {
+        let mut loads = Loads::new(1, SHARDS);
+        let header = |shard: ShardId, height: u64, delayed: u64, consumed_from_1: u64| {
+            let mut h = batch(0, 0, 1).header;
+            h.shard_id = shard;
+            h.height = height;
+            h.congestion = tutti_primitives::Congestion {
+                delayed,
+                consumed: vec![0, consumed_from_1, 0],
+            };
+            h
+        };
+        // Nothing heard yet: everything sent counts as unconsumed.
+        assert_eq!(loads.loads(|d| d as u64 * 10), [(0, 0), (2, 20)].into_iter().collect());
+        assert_eq!(loads.triage(&header(2, 5, 3, 15)), Ok(true));
+        assert!(loads.insert(header(2, 5, 3, 15)));
+        // Shard 2 consumed 15 of the 20 sent and queues 3: load 8.
+        assert_eq!(loads.loads(|d| d as u64 * 10)[&2], 8);
+        // Older or equal headers are not followed; newer ones are.
+        assert_eq!(loads.triage(&header(2, 5, 0, 20)), Ok(false));
+        assert!(!loads.insert(header(2, 4, 0, 20)));
+        assert!(loads.insert(header(2, 6, 0, 20)));
+        assert_eq!(loads.loads(|d| d as u64 * 10)[&2], 0);
+        assert_eq!(loads.latest(2).map(|h| h.height), Some(6));
+        // Its own shard's: not followed (no blame: the topic carries every shard's headers).
+        assert_eq!(loads.triage(&header(1, 9, 0, 0)), Ok(false));
+        assert!(!loads.insert(header(1, 9, 0, 0)));
+        // A shard that does not exist, a malformed load: the sender is to blame.
+        assert!(matches!(
+            loads.triage(&header(3, 9, 0, 0)),
+            Err(FollowError::WrongShard { .. })
+        ));
+        let mut short = header(0, 9, 0, 0);
+        short.congestion.consumed.pop();
+        assert!(matches!(
+            loads.triage(&short),
+            Err(FollowError::Malformed { got: 2, .. })
+        ));
     }
 
     #[test]

@@ -311,6 +311,13 @@ pub fn node_error(e: ChainError) -> ErrorObjectOwned {
 }
 
 fn tx_error(e: &TxError) -> ErrorObjectOwned {
+    if let TxError::ShardCongested { shard } = e {
+        return error_with(
+            errors::SHARD_CONGESTED,
+            e.to_string(),
+            serde_json::json!({ "shard": shard }),
+        );
+    }
     let code = match e {
         TxError::NonceTooLow { .. } | TxError::NonceTooHigh { .. } => errors::BAD_NONCE,
         TxError::InsufficientBalance { .. } | TxError::CostOverflow => errors::INSUFFICIENT_BALANCE,
@@ -792,21 +799,34 @@ impl TuttiApiServer for Api {
     async fn get_sharding_structure(&self) -> RpcResult<ShardingView> {
         // Every shard of the chain: the tracked ones with their heads and this endpoint, the
         // others with an endpoint where one is known.
+        let congested = |shard| self.shards.all().any(|n| n.room().get(&shard) == Some(&0));
         Ok(ShardingView {
             num_shards: self.shards.num_shards(),
             this_shard: self.node().chain().spec().shard_id,
             shards: (0..self.shards.num_shards())
                 .map(|shard_id| match self.shards.get(shard_id) {
-                    Some(n) => ShardView {
-                        shard_id,
-                        rpc: self.own_url.clone(),
-                        head: Some(n.chain().head().header.height),
-                    },
-                    None => ShardView {
-                        shard_id,
-                        rpc: self.shards.endpoint(shard_id),
-                        head: None,
-                    },
+                    Some(n) => {
+                        let head = n.chain().head();
+                        ShardView {
+                            shard_id,
+                            rpc: self.own_url.clone(),
+                            tracked: true,
+                            head: Some(head.header.height),
+                            delayed_receipts: Some(head.header.congestion.delayed),
+                            congested: congested(shard_id),
+                        }
+                    }
+                    None => {
+                        let followed = self.node().loads().latest(shard_id).cloned();
+                        ShardView {
+                            shard_id,
+                            rpc: self.shards.endpoint(shard_id),
+                            tracked: false,
+                            head: followed.as_ref().map(|h| h.height),
+                            delayed_receipts: followed.as_ref().map(|h| h.congestion.delayed),
+                            congested: congested(shard_id),
+                        }
+                    }
                 })
                 .collect(),
         })

@@ -71,6 +71,7 @@ pub fn produce(
         key,
         candidates,
         Vec::new(),
+        Default::default(),
         timestamp_ms,
         signatures_checked,
         0,

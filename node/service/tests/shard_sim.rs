@@ -2,12 +2,17 @@
 //! building and validation, the schedule, receipt batches with real BLS certificates, the relay
 //! inbox), with a hostile network: batches dropped, duplicated, delayed and reordered, a source
 //! whose push is lost entirely (its leader crashed right after commit), one shard stopped for a
-//! while. Destinations pull from the sources' stores as the nodes do.
+//! while. Destinations pull from the sources' stores as the nodes do. Shards follow each other's
+//! headers (some lost during the faults) and admit transactions for another shard only within the
+//! room its published load leaves (congestion control between shards), with a small receipt
+//! budget so that a stopped shard does congest its sources.
 //!
 //! Checked on every run: per (source, destination) pair, consumed <= produced at every step and
 //! the delivered receipts continue the stream in order; every receipt id executes once; every
 //! successful `ping` gets exactly one `on_pong`; after the faults end every outbox drains; and then
-//! the supply over all shards equals the genesis supply minus the fees burnt on all shards.
+//! the supply over all shards equals the genesis supply minus the fees burnt on all shards; no block
+//! admits more transactions for a shard than the room its proposer saw; a stopped shard's sources
+//! stop admitting transactions for it (over the campaign).
 //!
 //! `TUTTI_SIM_SEEDS=N` runs seeds 0..N (default 24; CI runs 200 more in release), `TUTTI_SIM_SEED=S`
 //! only seed S, `TUTTI_SIM_VERBOSE=1` prints what each run did; a failure prints its seed.
@@ -29,7 +34,7 @@ use tutti_consensus::bls::SecretKey;
 use tutti_node::{
     committees::{GenesisCommittees, check_commit},
     dev::dev_validator_of,
-    relay::{Inbox, Offered, incoming_budget},
+    relay::{Inbox, Loads, Offered, incoming_budget},
 };
 use tutti_primitives::{
     Action, Address, Amount, BlockHeader, CommitCertificate, Hash, PublicKey, ReceiptBatch, ShardId, Transaction,
@@ -44,10 +49,14 @@ const CHAIN_ID: u64 = 7;
 const FAULTY_TICKS: u64 = 24;
 const DRAIN_TICKS: u64 = 40;
 
+/// Receipts a block runs at most: small, so a stopped shard congests its sources.
+const RECEIPTS_PER_BLOCK: usize = 3;
+
 struct Shard {
     chain: Chain,
     key: SecretKey,
     inbox: Inbox,
+    loads: Loads,
 }
 
 /// One runtime for every run: its code cache only saves compiling the same contract again.
@@ -72,6 +81,8 @@ struct Sim {
     tick: u64,
     stopped: Option<(ShardId, u64, u64)>,
     supply: Amount,
+    /// Blocks whose proposer saw another shard congested (room 0).
+    closed_blocks: u64,
 }
 
 fn key_on(shard: ShardId, index: usize) -> SigningKey {
@@ -115,13 +126,17 @@ impl Sim {
                     bls_pop: None,
                 })
                 .collect(),
-            params: GenesisParams::default(),
+            params: GenesisParams {
+                max_receipts_per_block: RECEIPTS_PER_BLOCK,
+                ..GenesisParams::default()
+            },
         };
         let shards = (0..SHARDS)
             .map(|s| Shard {
                 chain: Chain::open_shard(Arc::new(MemStore::new()), &genesis, s).unwrap(),
                 key: dev_validator_of(s),
                 inbox: Inbox::new(s, SHARDS),
+                loads: Loads::new(s, SHARDS),
             })
             .collect();
         let mut rng = StdRng::seed_from_u64(seed);
@@ -140,6 +155,7 @@ impl Sim {
             tick: 0,
             stopped: Some((stopped_shard, from, from + rng.gen_range(3..8))),
             supply: BALANCE * accounts.len() as u128,
+            closed_blocks: 0,
             accounts,
             rng,
         }
@@ -247,12 +263,22 @@ impl Sim {
             .map(|x| (x, chain.next_incoming(x).unwrap()))
             .collect();
         let budget = incoming_budget(chain.delayed().unwrap(), chain.spec().max_receipts_per_block);
+        let parent = chain.head();
         let incoming = sh.inbox.ready(
             |x| cursors.get(&x).copied().unwrap_or(u64::MAX),
             block::MAX_INCOMING_BATCHES,
             budget,
+            ((parent.header.height + 1) % u64::from(SHARDS)) as ShardId,
         );
-        let parent = chain.head();
+        let room: BTreeMap<ShardId, u64> = sh
+            .loads
+            .loads(|d| chain.next_outgoing(d).unwrap())
+            .into_iter()
+            .map(|(d, load)| (d, tutti_runtime::schedule::room(load, RECEIPTS_PER_BLOCK)))
+            .collect();
+        if room.values().any(|r| *r == 0) {
+            self.closed_blocks += 1;
+        }
         let Built {
             header, txs, incoming, ..
         } = block::build(
@@ -261,6 +287,7 @@ impl Sim {
             &sh.key,
             txs,
             incoming,
+            room.clone(),
             parent.header.timestamp_ms + 1_000,
             false,
             0,
@@ -272,6 +299,17 @@ impl Sim {
         let mut output = block::validate(chain, self.runtime, &header, &txs, &incoming, None, |_| false, &check)
             .unwrap_or_else(|e| panic!("seed {}: shard {s} refused its own block: {e}", self.seed));
         let cert = tutti_node::solo::commit_of_one(&sh.key, &header);
+        for (d, left) in &room {
+            let admitted = txs
+                .iter()
+                .filter(|t| tutti_runtime::schedule::destination(t, s, SHARDS) == *d)
+                .count() as u64;
+            assert!(
+                admitted <= *left,
+                "seed {}: shard {s} admitted {admitted} transactions for shard {d} with room for {left}",
+                self.seed
+            );
+        }
         // In order per source: each batch continues the stream where the last ended.
         let mut next = cursors.clone();
         for b in &incoming {
@@ -363,6 +401,19 @@ impl Sim {
                 }
             }
         }
+        // Headers: each running shard follows the others' latest (a stopped one publishes nothing
+        // new; some are lost during the faults).
+        for s in 0..SHARDS {
+            for d in (0..SHARDS).filter(|x| *x != s) {
+                if self.is_stopped(s) || (self.faulty() && self.rng.gen_bool(0.3)) {
+                    continue;
+                }
+                let h = self.shards[d as usize].chain.head().header.clone();
+                if self.shards[s as usize].loads.triage(&h) == Ok(true) {
+                    self.shards[s as usize].loads.insert(h);
+                }
+            }
+        }
         let mut order: Vec<ShardId> = (0..SHARDS).collect();
         order.shuffle(&mut self.rng);
         for s in order {
@@ -422,8 +473,9 @@ impl Sim {
         total
     }
 
-    /// Runs the faulty phase, then heals and drains; returns the shards' final state roots.
-    fn run(mut self) -> Vec<Hash> {
+    /// Runs the faulty phase, then heals and drains; returns the shards' final state roots and
+    /// how many blocks were built with another shard congested.
+    fn run(mut self) -> (Vec<Hash>, u64) {
         while self.tick < FAULTY_TICKS {
             self.step();
         }
@@ -462,14 +514,17 @@ impl Sim {
                 .map(|(s, d)| self.shards[s as usize].chain.next_outgoing(d).unwrap())
                 .collect();
             eprintln!(
-                "seed {}: {} ticks, {} executions, {} pings and callbacks, receipts per pair {streams:?}, stopped {stopped:?}",
+                "seed {}: {} ticks, {} executions, {} pings and callbacks, receipts per pair {streams:?}, stopped \
+                 {stopped:?}, {} blocks with a congested shard",
                 self.seed,
                 self.tick,
                 self.executed.len(),
                 self.pings,
+                self.closed_blocks,
             );
         }
-        self.shards.iter().map(|s| s.chain.head().header.state_root).collect()
+        let roots = self.shards.iter().map(|s| s.chain.head().header.state_root).collect();
+        (roots, self.closed_blocks)
     }
 }
 
@@ -514,6 +569,11 @@ fn shards_exchange_receipts_exactly_once_under_a_hostile_network() {
     });
     let roots = roots.into_inner().unwrap();
     assert_eq!(roots.len(), seeds.len());
+    let congested: u64 = roots.values().map(|(_, c)| c).sum();
+    assert!(
+        seeds.len() < 8 || congested > 0,
+        "no seed congested a shard: congestion control went untested"
+    );
     // Determinism: the same seed gives the same state roots on every shard.
     let first = seeds[0];
     assert_eq!(

@@ -229,6 +229,31 @@ async fn forged_batches_by_gossip_or_pull_are_refused_and_their_sender_banned() 
         assert_eq!(balance(m, &to), 7);
         assert_eq!(m.node.chain().next_incoming(0).unwrap(), real.first_seq + 1);
     }
+
+    // Headers: one claiming shard 1 consumed everything, under a certificate nobody signed, and
+    // garbage, on the chain-wide headers topic: both cost their sender, and shard 0 follows
+    // only shard 1's real load.
+    let mut lying = real.header.clone();
+    lying.shard_id = 1;
+    lying.height = 1_000_000;
+    lying.congestion.consumed = vec![u64::MAX, 0];
+    let (liar, _l) = hub.join_shard(1);
+    let (noise, _n) = hub.join_shard(1);
+    for _ in 0..5 {
+        liar.publish(Topic::Headers, (&lying, &real.cert).encode());
+        noise.publish(Topic::Headers, b"not a header".to_vec());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    until("shard 0's nodes to ban the liar and the noise", || {
+        members[..PER_SHARD]
+            .iter()
+            .all(|m| hub.is_banned(&m.peer, &liar.local_peer()) && hub.is_banned(&m.peer, &noise.local_peer()))
+    })
+    .await;
+    for m in &members[..PER_SHARD] {
+        let followed = m.node.loads().latest(1).map(|h| h.height).unwrap_or(0);
+        assert!(followed < 1_000_000, "followed a forged header");
+    }
     stop_all(members.drain(..)).await;
 }
 
@@ -306,6 +331,141 @@ async fn one_rpc_server_over_two_shards_routes_by_address_and_follows_receipts()
     assert!(c.block_number(Some(1)).await.unwrap() >= 1);
     let e = c.block_number(Some(2)).await.unwrap_err();
     assert!(e.to_string().contains("does not exist"), "{e}");
+    server.stop().unwrap();
+    stop_all(members).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_shard_closes_its_sources_which_keep_finalizing_and_reopen_when_it_is_back() {
+    use jsonrpsee::core::ClientError;
+    use tutti_rpc::TuttiApiClient;
+    const PER_BLOCK: usize = 5;
+    let limit = tutti_runtime::schedule::CONGESTION_BLOCKS * PER_BLOCK as u64;
+    let hub = MemoryHub::new();
+    let keys = keys();
+    let mut g = genesis(&keys);
+    g.params.max_receipts_per_block = PER_BLOCK;
+    let members: Vec<Member> = (0..2 * PER_SHARD)
+        .map(|i| start_member(&hub, g.clone(), Some(keys[i].clone())))
+        .collect();
+    let (shard0, shard1) = members.split_at(PER_SHARD);
+    until("shard 0 to follow shard 1's headers", || {
+        shard0
+            .iter()
+            .all(|m| m.node.loads().latest(1).is_some_and(|h| h.height >= 2))
+    })
+    .await;
+
+    // Shard 1 stops: every link of its nodes is cut, so it decides nothing and publishes nothing.
+    for a in shard1 {
+        for b in &members {
+            hub.set_link(a.peer, b.peer, false);
+        }
+    }
+    // 30 transfers to shard 1 enter shard 0's pool; blocks take only the room under the limit.
+    let from = dev_account_on(0);
+    let to = fresh_on(1, 9);
+    for nonce in 0..30 {
+        shard0[0]
+            .node
+            .submit_raw(&transfer(from, nonce, to, 1).encode())
+            .unwrap();
+    }
+    until("shard 0 to close to shard 1", || {
+        shard0.iter().all(|m| m.node.room().get(&1) == Some(&0))
+    })
+    .await;
+    // (A block shard 1 was committing as the links went down may still land; none after it.)
+    let stopped_at = height(&shard1[0]);
+    let sent = shard0[0].node.chain().next_outgoing(1).unwrap();
+    assert!(
+        sent <= limit,
+        "shard 0 sent {sent} receipts to a stopped shard, more than the limit {limit}"
+    );
+    // New transactions for shard 1 are refused with a clear reason, at the node and over RPC.
+    let refused = shard0[1]
+        .node
+        .submit_raw(&transfer(from, 30, to, 1).encode())
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            tutti_node::SubmitError::Invalid(tutti_chain::TxError::ShardCongested { shard: 1 })
+        ),
+        "{refused}"
+    );
+    let shards = tutti_node::Shards::new(vec![shard0[2].node.clone()], Default::default()).unwrap();
+    let config = tutti_node::RpcConfig {
+        addr: ([127, 0, 0, 1], 0).into(),
+        ..Default::default()
+    };
+    let (addr, server) = tutti_node::serve_with(shards, &config, None, jsonrpsee::RpcModule::new(()))
+        .await
+        .unwrap();
+    let c = tutti_rpc::client::http(&format!("http://{addr}")).unwrap();
+    let raw = format!("0x{}", hex::encode(transfer(from, 30, to, 1).encode()));
+    match c.send_raw_transaction(raw).await {
+        Err(ClientError::Call(e)) => {
+            assert_eq!(e.code(), tutti_rpc::errors::SHARD_CONGESTED, "{e}");
+            assert!(e.message().contains("shard 1 is congested"), "{e}");
+        }
+        other => panic!("expected SHARD_CONGESTED, got {other:?}"),
+    }
+    let layout = c.get_sharding_structure().await.unwrap();
+    assert!(layout.shards[1].congested && !layout.shards[0].congested, "{layout:?}");
+    assert!(
+        layout.shards[1].head.is_some_and(|h| h >= 2),
+        "followed head: {layout:?}"
+    );
+
+    // Shard 0 keeps finalizing, its own transfers go through, and its outbox to shard 1 stays
+    // bounded.
+    let h0 = height(&shard0[0]);
+    let local = fresh_on(0, 9);
+    let other = (0..)
+        .find(|i| *i != from && dev_address(*i).home_shard(SHARDS) == 0)
+        .unwrap();
+    shard0[0]
+        .node
+        .submit_raw(&transfer(other, 0, local, 5).encode())
+        .unwrap();
+    until("shard 0 to go on (five blocks, the local transfer)", || {
+        shard0.iter().all(|m| height(m) >= h0 + 5 && balance(m, &local) == 5)
+    })
+    .await;
+    assert_eq!(
+        shard0[0].node.chain().next_outgoing(1).unwrap(),
+        sent,
+        "nothing more sent"
+    );
+    assert_eq!(height(&shard1[0]), stopped_at, "shard 1 was stopped");
+
+    // Shard 1 comes back: it consumes the backlog, shard 0 follows, reopens and sends the rest.
+    for a in shard1 {
+        for b in &members {
+            hub.set_link(a.peer, b.peer, true);
+        }
+    }
+    until("all 30 transfers credited on every shard-1 node", || {
+        shard1.iter().all(|m| balance(m, &to) == 30)
+    })
+    .await;
+    until("shard 0 to reopen to shard 1", || {
+        shard0.iter().all(|m| m.node.room().get(&1).is_some_and(|r| *r > 0))
+    })
+    .await;
+    shard0[0].node.submit_raw(&transfer(from, 30, to, 1).encode()).unwrap();
+    until("the next transfer credited", || {
+        shard1.iter().all(|m| balance(m, &to) == 31)
+    })
+    .await;
+    for m in shard1 {
+        assert_eq!(
+            m.node.chain().next_incoming(0).unwrap(),
+            31,
+            "each receipt once, in order"
+        );
+    }
     server.stop().unwrap();
     stop_all(members).await;
 }
