@@ -267,12 +267,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     // for a testnet node), so it takes every transaction.
     let layout = c.get_sharding_structure().await?;
     let num_shards = layout.num_shards;
-    let served: Vec<u32> = layout
-        .shards
-        .iter()
-        .filter(|s| s.tracked)
-        .map(|s| s.shard_id)
-        .collect();
+    let served: Vec<u32> = layout.shards.iter().filter(|s| s.tracked).map(|s| s.shard_id).collect();
     let on_served = |a: &Address| served.is_empty() || served.contains(&a.home_shard(num_shards));
     let senders: Vec<SigningKey> = std::iter::repeat_with(|| {
         // Fresh keys every run, so their nonces start at 0.

@@ -66,6 +66,11 @@ pub struct NodeFile {
     /// The shard a full node follows (a validator runs the shard the genesis seats it on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
+    /// More shards to track as a full node, in the same process and swarm: `"all"` or a list
+    /// such as `"0,2"` (an RPC node for partners tracks all). Each extra shard is stored in
+    /// `data-dir/shard-N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_shards: Option<String>,
     /// Where other shards are served, by shard number (`"1" = "http://10.0.0.4:9500"`): named in
     /// the sharding structure and in `WRONG_SHARD` errors, so clients find the right node.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -88,6 +93,10 @@ pub struct NodeArgs {
     /// The node's configuration file (TOML; see README "Running a testnet").
     #[arg(long)]
     config: PathBuf,
+    /// Also track these shards (as a full node): `all`, or a list such as `0,2`. Overrides the
+    /// config's `track-shards`. The RPC port then serves every tracked shard.
+    #[arg(long, value_name = "all|LIST")]
+    track_shards: Option<String>,
     /// Stop when standard input closes (`tutti testnet` starts its nodes so, so that they stop
     /// with it even if it is killed).
     #[arg(long, hide = true)]
@@ -131,6 +140,52 @@ fn random_secret() -> [u8; 32] {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
     b
+}
+
+/// The shard a node runs first: its validator key's seat, else the configured one, else 0.
+fn primary_shard(genesis: &Genesis, validator: Option<&SecretKey>, shard: Option<u32>) -> Result<u32, String> {
+    let Some(key) = validator else {
+        return Ok(shard.unwrap_or(0));
+    };
+    use tutti_consensus::fbft::committee::CommitteeSource;
+    let committees = tutti_node::committees::GenesisCommittees::new(genesis).map_err(|e| e.to_string())?;
+    let pk = key.public_key();
+    let seat = (0..genesis.num_shards.max(1)).find(|s| {
+        committees
+            .seats(*s, 0)
+            .is_ok_and(|seats| seats.iter().any(|x| x.key == pk))
+    });
+    match (seat, shard) {
+        (Some(seat), Some(asked)) if seat != asked => Err(format!(
+            "this node is configured for shard {asked}, but its validator key sits on shard {seat}"
+        )),
+        (Some(seat), _) => Ok(seat),
+        // Not a member: Node::open says so with the fix.
+        (None, _) => Ok(shard.unwrap_or(0)),
+    }
+}
+
+/// `all`, or a comma-separated list of shard numbers below `num_shards`.
+pub fn parse_track_shards(list: &str, num_shards: u32) -> Result<Vec<u32>, String> {
+    if list.trim() == "all" {
+        return Ok((0..num_shards).collect());
+    }
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let s: u32 = part
+            .parse()
+            .map_err(|_| format!("track-shards: `{part}` is not a shard number (use `all` or a list such as `0,2`)"))?;
+        if s >= num_shards {
+            return Err(format!(
+                "track-shards: there is no shard {s}; the chain has {num_shards} (0 to {})",
+                num_shards - 1
+            ));
+        }
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `tutti node`.
@@ -179,8 +234,13 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         .iter()
         .map(|b| b.parse::<Multiaddr>().map_err(|e| format!("bootnode `{b}`: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let primary = primary_shard(&genesis, validator.as_ref(), file.shard)?;
+    let extra = match args.track_shards.as_ref().or(file.track_shards.as_ref()) {
+        Some(list) => parse_track_shards(list, genesis.num_shards.max(1))?,
+        None => Vec::new(),
+    };
     let config = NodeConfig {
-        shard: file.shard,
+        shard: Some(primary),
         genesis,
         data_dir: Some(data_dir.clone()),
         validator,
@@ -188,6 +248,15 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         max_block_txs: file.max_block_txs,
         mempool: MempoolConfig::default(),
     };
+    let mut nodes = vec![config.clone()];
+    for s in extra.into_iter().filter(|s| *s != primary) {
+        nodes.push(NodeConfig {
+            shard: Some(s),
+            data_dir: Some(data_dir.join(format!("shard-{s}"))),
+            validator: None,
+            ..config.clone()
+        });
+    }
     let records = signing_records(&data_dir)?;
     let chain_id = config.genesis.chain_id;
     let endpoints = file
@@ -200,7 +269,7 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         })
         .collect::<Result<_, String>>()?;
     let launched = builder::launch(Launch {
-        nodes: vec![config],
+        nodes,
         endpoints,
         rpc: RpcConfig {
             addr: file.rpc_addr,
@@ -220,8 +289,8 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
             listen,
             bootnodes,
             chain_id,
-            // Set by the builder to the shard the node runs.
-            shard: 0,
+            // Set by the builder to the shards the node runs.
+            shards: Vec::new(),
         }),
         site: None,
         extras: None,
@@ -282,7 +351,7 @@ pub struct TestnetArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     validators: u32,
     /// Shards (shard 0 is the beacon chain); each runs its own committee of `--validators`.
-    /// Cross-shard receipts are not carried between nodes yet: they wait in their source's outbox.
+    /// Transfers and calls across shards travel between the processes as proven receipt batches.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
     shards: u32,
     /// Node i serves RPC on base-port + i and listens for peers on base-port + 1000 + i.
@@ -386,6 +455,7 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             base_timeout_ms: args.base_timeout,
             max_block_txs: default_block_txs(),
             shard: None,
+            track_shards: None,
             // Each shard's first node serves it for clients that ask a node of another shard.
             shard_rpc: (0..args.shards)
                 .map(|s| {
@@ -572,5 +642,20 @@ fn stop_all<'a>(children: impl IntoIterator<Item = &'a mut Child>) {
     for c in children {
         let _ = c.kill();
         let _ = c.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_track_shards;
+
+    #[test]
+    fn track_shards_take_all_or_a_list_and_name_what_is_wrong() {
+        assert_eq!(parse_track_shards("all", 3), Ok(vec![0, 1, 2]));
+        assert_eq!(parse_track_shards(" 2, 0,2 ", 3), Ok(vec![2, 0]));
+        let e = parse_track_shards("0,3", 3).unwrap_err();
+        assert!(e.contains("there is no shard 3; the chain has 3 (0 to 2)"), "{e}");
+        let e = parse_track_shards("one", 3).unwrap_err();
+        assert!(e.contains("`one` is not a shard number"), "{e}");
     }
 }

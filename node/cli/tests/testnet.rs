@@ -535,7 +535,11 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        assert!(followed.is_some(), "node {node} never followed shard {}'s headers", 1 - shard);
+        assert!(
+            followed.is_some(),
+            "node {node} never followed shard {}'s headers",
+            1 - shard
+        );
     }
 
     // A dev account lives on one shard; its transfer is taken there and refused on the other,
@@ -636,6 +640,102 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
         ],
         "every shard's endpoint is known"
     );
+
+    // A partner's RPC node: a full node tracking both shards in one process (one swarm, one
+    // port). It serves every account, and a cross-shard transfer sent through it is final only
+    // once the whole tree ran, on both shards.
+    let partner = dir.join("partner");
+    std::fs::create_dir_all(&partner).unwrap();
+    let node1: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("node-1/config.toml")).unwrap()).unwrap();
+    let rpc_port = free_base_for(1);
+    let mut config = toml::Table::new();
+    for (k, v) in [
+        ("genesis", "../genesis.json"),
+        ("data-dir", "data"),
+        ("node-key", "node.key"),
+        ("p2p-listen", "/ip4/127.0.0.1/tcp/0"),
+        ("track-shards", "all"),
+    ] {
+        config.insert(k.into(), v.into());
+    }
+    config.insert("rpc-addr".into(), format!("127.0.0.1:{rpc_port}").into());
+    config.insert("bootnodes".into(), node1["bootnodes"].clone());
+    config.insert("block-time-ms".into(), 300.into());
+    std::fs::write(partner.join("config.toml"), toml::to_string(&config).unwrap()).unwrap();
+    let log = std::fs::File::create(partner.join("node.log")).unwrap();
+    let mut rpc_node = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["node", "--config"])
+        .arg(partner.join("config.toml"))
+        .env("RUST_LOG", "info,libp2p_gossipsub=error")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{rpc_port}");
+    let pc = HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(10))
+        .build(&url)
+        .unwrap();
+    let want = (
+        height(&net.client(0)).await.unwrap(),
+        height(&net.client(3)).await.unwrap(),
+    );
+    let mut synced = false;
+    for _ in 0..1200 {
+        if let Ok(layout) = pc.get_sharding_structure().await
+            && layout.shards.iter().all(|s| s.tracked)
+            && layout.shards[0].head >= Some(want.0)
+            && layout.shards[1].head >= Some(want.1)
+        {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let partner_log = || std::fs::read_to_string(partner.join("node.log")).unwrap_or_default();
+    assert!(
+        synced,
+        "the tracking node never caught up with both shards:\n{}",
+        partner_log()
+    );
+    // An account of either shard, no WRONG_SHARD: 777 + the 5 sent by the CLI above, once.
+    let mut balance = String::new();
+    for _ in 0..1200 {
+        balance = pc.get_balance(to.to_string(), None).await.unwrap();
+        if balance == "782" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(balance, "782");
+    let out = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args([
+            "send",
+            "--rpc",
+            &url,
+            "--from",
+            "dev0",
+            "--to",
+            &to.to_string(),
+            "--amount",
+            "9",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        partner_log()
+    );
+    assert!(stdout.contains("status      success"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("shard {away}")),
+        "the credit on shard {away} shows: {stdout}"
+    );
+    let _ = rpc_node.kill();
+    let _ = rpc_node.wait();
 
     signal(testnet.child.id(), "-TERM");
     assert!(testnet.wait_exit().await.success(), "{}", testnet.output());

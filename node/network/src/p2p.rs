@@ -3,7 +3,11 @@
 //! banned peers.
 //!
 //! One task owns the swarm; [`P2pNetwork`] sends it commands over a channel and the node reads
-//! [`Event`]s from the channel [`P2pNetwork::start`] returns.
+//! [`Event`]s from the channel [`P2pNetwork::start`] returns. A node that tracks several shards
+//! runs one swarm (one peer id, one port) joined to every tracked shard's topics, with one handle
+//! and one event channel per shard ([`P2pNetwork::start_shards`]): gossip goes to the shard of its
+//! topic (the chain-wide headers topic to every tracked shard), and a sync request names its shard
+//! in its first four bytes (little-endian), so it reaches that shard's node.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -32,7 +36,7 @@ pub const MAX_REQUEST_BYTES: u64 = 64 << 10;
 /// Largest sync answer.
 pub const MAX_RESPONSE_BYTES: u64 = 32 << 20;
 
-const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/tutti/sync/1");
+const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/tutti/sync/2");
 const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/tutti/kad/1");
 
 /// Settings of a libp2p node.
@@ -46,8 +50,8 @@ pub struct P2pConfig {
     pub bootnodes: Vec<Multiaddr>,
     /// Chain id (topics are per chain).
     pub chain_id: u64,
-    /// Shard (topics are per shard).
-    pub shard: u32,
+    /// The shards the node tracks (topics are per shard), its own first: one handle each.
+    pub shards: Vec<u32>,
 }
 
 /// Why the network could not start.
@@ -79,6 +83,35 @@ pub fn peer_id(secret: [u8; 32]) -> Result<PeerId, StartError> {
 
 fn keypair(mut secret: [u8; 32]) -> Result<identity::Keypair, StartError> {
     identity::Keypair::ed25519_from_bytes(&mut secret).map_err(|e| StartError::Key(e.to_string()))
+}
+
+type EventSinks = std::collections::BTreeMap<u32, mpsc::Sender<Event>>;
+
+/// Whether any tracked shard's node is still listening.
+fn alive(sinks: &EventSinks) -> bool {
+    sinks.values().any(|e| !e.is_closed())
+}
+
+/// Sends an event to one tracked shard's node; false when every node has gone.
+async fn send_to(sinks: &EventSinks, shard: u32, ev: Event) -> bool {
+    if let Some(events) = sinks.get(&shard) {
+        let _ = events.send(ev).await;
+    }
+    alive(sinks)
+}
+
+/// Sends an event to every tracked shard's node; false when every node has gone.
+async fn send_all(sinks: &EventSinks, ev: impl Fn() -> Event) -> bool {
+    for events in sinks.values() {
+        let _ = events.send(ev()).await;
+    }
+    alive(sinks)
+}
+
+/// A sync request's shard (its first four bytes, little-endian) and the request itself.
+fn split_shard(request: &[u8]) -> Option<(u32, &[u8])> {
+    let (shard, rest) = request.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*shard), rest))
 }
 
 /// Request and response bytes, read to the end of the stream within a size limit.
@@ -173,20 +206,42 @@ pub struct P2pNetwork {
 }
 
 impl P2pNetwork {
-    /// Builds the swarm, starts listening and dialing the bootnodes, and spawns its task on the
-    /// current tokio runtime. The task ends when every handle is dropped.
+    /// [`P2pNetwork::start_shards`] for a node of one shard.
     pub fn start(config: P2pConfig) -> Result<(P2pNetwork, mpsc::Receiver<Event>), StartError> {
+        let mut nets = Self::start_shards(config)?;
+        if nets.len() != 1 {
+            return Err(StartError::Build(format!(
+                "start runs one shard, {} were given (use start_shards)",
+                nets.len()
+            )));
+        }
+        Ok(nets.remove(0))
+    }
+
+    /// Builds the swarm, joins the topics of every shard in `config.shards`, starts listening and
+    /// dialing the bootnodes, and spawns its task on the current tokio runtime: one handle and one
+    /// event channel per shard, in the order given. The task ends when every handle is dropped.
+    pub fn start_shards(config: P2pConfig) -> Result<Vec<(P2pNetwork, mpsc::Receiver<Event>)>, StartError> {
         let key = keypair(config.secret)?;
         let me = key.public().to_peer_id();
-        let topics: HashMap<gossipsub::TopicHash, Topic> = Topic::ALL
-            .iter()
-            .map(|t| {
-                (
-                    gossipsub::IdentTopic::new(t.name(config.chain_id, config.shard)).hash(),
-                    *t,
-                )
-            })
-            .collect();
+        let mut shards = config.shards.clone();
+        shards.dedup();
+        if shards.is_empty() || shards.len() != config.shards.len() {
+            return Err(StartError::Build(format!(
+                "the shards to track must be given once each, at least one: {:?}",
+                config.shards
+            )));
+        }
+        let mut topics: HashMap<gossipsub::TopicHash, (Option<u32>, Topic)> = HashMap::new();
+        for t in Topic::ALL {
+            for s in &shards {
+                let shard = (!t.chain_wide()).then_some(*s);
+                topics.insert(
+                    gossipsub::IdentTopic::new(t.name(config.chain_id, *s)).hash(),
+                    (shard, t),
+                );
+            }
+        }
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(
@@ -252,33 +307,36 @@ impl P2pNetwork {
             }
         }
         let (commands, rx) = mpsc::unbounded_channel();
-        let (events, events_rx) = mpsc::channel(8192);
-        let net = P2pNetwork {
-            me,
-            shard: config.shard,
-            commands,
-            peers: Arc::default(),
-            listening: Arc::default(),
-        };
+        let peers: Arc<Mutex<HashSet<PeerId>>> = Arc::default();
+        let listening: Arc<Mutex<Vec<Multiaddr>>> = Arc::default();
+        let mut events = std::collections::BTreeMap::new();
+        let mut nets = Vec::new();
+        for shard in &shards {
+            let (tx, rx) = mpsc::channel(8192);
+            events.insert(*shard, tx);
+            let net = P2pNetwork {
+                me,
+                shard: *shard,
+                commands: commands.clone(),
+                peers: peers.clone(),
+                listening: listening.clone(),
+            };
+            nets.push((net, rx));
+        }
         let task = Task {
             swarm,
             topics,
-            names: Topic::ALL
-                .iter()
-                .map(|t| (*t, gossipsub::IdentTopic::new(t.name(config.chain_id, config.shard))))
-                .collect(),
             chain_id: config.chain_id,
-            shard: config.shard,
             events,
-            peers: net.peers.clone(),
-            listening: net.listening.clone(),
+            peers,
+            listening,
             scores: Scores::default(),
             pending: HashMap::new(),
-            respond: net.commands.clone(),
+            respond: commands,
             bootnodes,
         };
         tokio::spawn(task.run(rx));
-        Ok((net, events_rx))
+        Ok(nets)
     }
 
     /// The addresses the node listens on (known once the listener is up).
@@ -342,11 +400,11 @@ type Pending = HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<(PeerI
 
 struct Task {
     swarm: Swarm<Behaviour>,
-    topics: HashMap<gossipsub::TopicHash, Topic>,
-    names: HashMap<Topic, gossipsub::IdentTopic>,
+    /// Each subscribed topic: its kind, and its shard (`None` for a chain-wide topic).
+    topics: HashMap<gossipsub::TopicHash, (Option<u32>, Topic)>,
     chain_id: u64,
-    shard: u32,
-    events: mpsc::Sender<Event>,
+    /// Each tracked shard's event channel.
+    events: EventSinks,
     peers: Arc<Mutex<HashSet<PeerId>>>,
     listening: Arc<Mutex<Vec<Multiaddr>>>,
     scores: Scores,
@@ -378,7 +436,7 @@ impl Task {
                 }
                 _ = redial.tick() => self.redial(),
             }
-            if self.events.is_closed() {
+            if !self.alive() {
                 break;
             }
         }
@@ -388,11 +446,7 @@ impl Task {
     fn command(&mut self, c: Command) {
         match c {
             Command::Publish(shard, topic, data) => {
-                let t = if shard == self.shard {
-                    self.names[&topic].clone()
-                } else {
-                    gossipsub::IdentTopic::new(topic.name(self.chain_id, shard))
-                };
+                let t = gossipsub::IdentTopic::new(topic.name(self.chain_id, shard));
                 match self.swarm.behaviour_mut().gossipsub.publish(t, data) {
                     Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
                     // Alone for now (a single node, or peers not yet subscribed): nothing to do.
@@ -406,11 +460,16 @@ impl Task {
                     Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
                     Verdict::Reject => gossipsub::MessageAcceptance::Reject,
                 };
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                let first = self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
                     &gossipsub::MessageId::from(id.0),
                     &peer,
                     acceptance,
                 );
+                // A chain-wide message reaches every tracked shard's node: the first verdict
+                // counts, once.
+                if !first {
+                    return;
+                }
                 match verdict {
                     Verdict::Accept => self.scores.reward(&peer),
                     Verdict::Reject => self.penalise(peer, "invalid gossip"),
@@ -432,6 +491,7 @@ impl Task {
                         let _ = reply.send(Err(NetError::NoPeer { shard, connected }));
                     }
                     Some(p) => {
+                        let data = [shard.to_le_bytes().as_slice(), &data].concat();
                         let id = self.swarm.behaviour_mut().sync.send_request(p, data);
                         self.pending.insert(id, (*p, reply));
                     }
@@ -462,7 +522,7 @@ impl Task {
                 of_shard.push(*peer);
             }
         }
-        if of_shard.is_empty() && shard == self.shard {
+        if of_shard.is_empty() && self.events.contains_key(&shard) {
             of_shard = connected
                 .into_iter()
                 .filter(|p| !known.contains(p) && !exclude.contains(p))
@@ -493,6 +553,11 @@ impl Task {
         }
     }
 
+    /// Whether any tracked shard's node is still listening.
+    fn alive(&self) -> bool {
+        alive(&self.events)
+    }
+
     /// Handles one swarm event; false when the node side has gone.
     async fn event(&mut self, e: SwarmEvent<BehaviourEvent>) -> bool {
         match e {
@@ -506,7 +571,7 @@ impl Task {
                 ..
             } if num_established.get() == 1 => {
                 self.peers.lock().expect("peers lock poisoned").insert(peer_id);
-                return self.events.send(Event::PeerConnected(peer_id)).await.is_ok();
+                return send_all(&self.events, || Event::PeerConnected(peer_id)).await;
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -514,14 +579,14 @@ impl Task {
                 ..
             } => {
                 self.peers.lock().expect("peers lock poisoned").remove(&peer_id);
-                return self.events.send(Event::PeerDisconnected(peer_id)).await.is_ok();
+                return send_all(&self.events, || Event::PeerDisconnected(peer_id)).await;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
                 message,
             })) => {
-                let Some(topic) = self.topics.get(&message.topic).copied() else {
+                let Some((shard, topic)) = self.topics.get(&message.topic).copied() else {
                     self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
                         &message_id,
                         &propagation_source,
@@ -529,16 +594,23 @@ impl Task {
                     );
                     return true;
                 };
-                let g = Gossip {
+                let gossip = || Gossip {
                     peer: propagation_source,
-                    id: MessageId(message_id.0),
+                    id: MessageId(message_id.0.clone()),
                     topic,
-                    data: message.data,
+                    data: message.data.clone(),
+                };
+                let Some(shard) = shard else {
+                    // Chain-wide: every tracked shard's node hears it.
+                    return send_all(&self.events, || Event::Gossip(gossip())).await;
                 };
                 if topic == Topic::Transactions {
                     // A transaction flood must not stall the swarm (and the consensus messages
                     // behind it): when the node is behind, drop the batch without penalty.
-                    return match self.events.try_send(Event::Gossip(g)) {
+                    let Some(events) = self.events.get(&shard) else {
+                        return true;
+                    };
+                    return match events.try_send(Event::Gossip(gossip())) {
                         Ok(()) => true,
                         Err(mpsc::error::TrySendError::Full(Event::Gossip(g))) => {
                             self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
@@ -548,14 +620,25 @@ impl Task {
                             );
                             true
                         }
-                        Err(_) => false,
+                        Err(_) => self.alive(),
                     };
                 }
-                return self.events.send(Event::Gossip(g)).await.is_ok();
+                return send_to(&self.events, shard, Event::Gossip(gossip())).await;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
                 match message {
                     request_response::Message::Request { request, channel, .. } => {
+                        // The shard asked comes first; a shard this node does not track gets no
+                        // answer (the asker tries another peer).
+                        let Some((shard, request)) = split_shard(&request) else {
+                            self.penalise(peer, "a sync request without its shard");
+                            return true;
+                        };
+                        if !self.events.contains_key(&shard) {
+                            tracing::debug!(%peer, shard, "a sync request for a shard this node does not track");
+                            return true;
+                        }
+                        let request = request.to_vec();
                         let (reply, answer) = oneshot::channel();
                         let respond = self.respond.clone();
                         tokio::spawn(async move {
@@ -568,7 +651,7 @@ impl Task {
                             data: request,
                             reply,
                         };
-                        return self.events.send(ev).await.is_ok();
+                        return send_to(&self.events, shard, ev).await;
                     }
                     request_response::Message::Response { request_id, response } => {
                         if let Some((p, reply)) = self.pending.remove(&request_id) {

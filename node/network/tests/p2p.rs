@@ -15,7 +15,7 @@ fn config(seed: u8, bootnodes: Vec<Multiaddr>) -> P2pConfig {
         listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
         bootnodes,
         chain_id: 7,
-        shard: 0,
+        shards: vec![0],
     }
 }
 
@@ -140,7 +140,7 @@ async fn receipts_reach_another_shard_and_requests_go_to_the_shard_asked() {
     let boot: Multiaddr = format!("{addr}/p2p/{}", a.local_peer()).parse().unwrap();
     let (b, mut eb) = P2pNetwork::start(config(22, vec![boot.clone()])).unwrap();
     let mut cc = config(23, vec![boot]);
-    cc.shard = 1;
+    cc.shards = vec![1];
     let (c, mut ec) = P2pNetwork::start(cc).unwrap();
     until("b and c to reach a", || {
         (a.peers().contains(&b.local_peer()) && a.peers().contains(&c.local_peer())).then_some(())
@@ -183,4 +183,52 @@ async fn receipts_reach_another_shard_and_requests_go_to_the_shard_asked() {
         a.request(2, b"?".to_vec(), vec![]).await,
         Err(tutti_network::NetError::NoPeer { shard: 2, .. })
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_swarm_tracks_several_shards_with_a_channel_each() {
+    // a runs shard 0, b shard 1, t tracks both (one peer id, one port, two handles).
+    let (a, _ea) = P2pNetwork::start(config(31, vec![])).unwrap();
+    let addr = until("a's listen address", || a.listen_addrs().first().cloned()).await;
+    let boot: Multiaddr = format!("{addr}/p2p/{}", a.local_peer()).parse().unwrap();
+    let mut cb = config(32, vec![boot.clone()]);
+    cb.shards = vec![1];
+    let (b, _eb) = P2pNetwork::start(cb).unwrap();
+    let mut ct = config(33, vec![boot]);
+    ct.shards = vec![0, 1];
+    let mut tracked = P2pNetwork::start_shards(ct).unwrap();
+    let (t1, mut et1) = tracked.pop().unwrap();
+    let (t0, mut et0) = tracked.pop().unwrap();
+    assert_eq!(t0.local_peer(), t1.local_peer(), "one identity");
+    until("t to reach a and b", || {
+        (t0.peers().contains(&a.local_peer()) && t0.peers().contains(&b.local_peer())).then_some(())
+    })
+    .await;
+    // Each shard's gossip reaches the handle of that shard.
+    let g = gossip_through(&a, &mut et0, Topic::Blocks, b"block of 0").await;
+    assert_eq!(g.topic, Topic::Blocks);
+    let g = gossip_through(&b, &mut et1, Topic::Blocks, b"block of 1").await;
+    assert_eq!(g.topic, Topic::Blocks);
+    // Requests for either shard reach t's node of that shard (b asks for shard 0: only t has it).
+    let answer = |mut events: mpsc::Receiver<Event>, tag: &'static [u8]| {
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if let Event::Request { data, reply, .. } = ev {
+                    let _ = reply.send([tag, &data].concat());
+                }
+            }
+        })
+    };
+    let _s0 = answer(et0, b"t0:");
+    let _s1 = answer(et1, b"t1:");
+    let mut asked_t = false;
+    for _ in 0..20 {
+        let (peer, data) = b.request(0, b"?".to_vec(), vec![a.local_peer()]).await.unwrap();
+        assert_eq!((peer, data.as_slice()), (t0.local_peer(), &b"t0:?"[..]));
+        let (peer, data) = a.request(1, b"!".to_vec(), vec![b.local_peer()]).await.unwrap();
+        assert_eq!((peer, data.as_slice()), (t1.local_peer(), &b"t1:!"[..]));
+        asked_t = true;
+    }
+    assert!(asked_t);
+    drop((t0, t1));
 }

@@ -1,9 +1,10 @@
 //! The composition root of a node: configuration in, a running node out (store and chain, pool,
 //! committee source, network, the consensus shell, the RPC server). `tutti node` (and so every
 //! process of `tutti testnet`) and `tutti dev` start through [`launch`]; they differ only in
-//! what they pass: one shard over libp2p, or every shard of the chain over the in-memory network
-//! (each with a committee of one), and, for `tutti dev`, the pages and dev-only RPC methods. One
-//! RPC server serves all the shards a process runs ([`Shards`]).
+//! what they pass: one or more shards over libp2p (a validator's, plus any others it tracks, all
+//! through one swarm), or every shard of the chain over the in-memory network (each with a
+//! committee of one), and, for `tutti dev`, the pages and dev-only RPC methods. One RPC server
+//! serves all the shards a process runs ([`Shards`]).
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
 
@@ -36,7 +37,7 @@ pub type Extras = Box<dyn FnOnce(Arc<Shards>) -> Methods + Send>;
 
 /// What to start.
 pub struct Launch {
-    /// The shards to run, one node each (chain, keys and pool): one for a libp2p node.
+    /// The shards to run, one node each (chain, keys and pool); the first is the primary.
     pub nodes: Vec<NodeConfig>,
     /// RPC endpoints of other shards, named to clients that ask for them.
     pub endpoints: BTreeMap<u32, String>,
@@ -78,7 +79,7 @@ pub enum LaunchError {
 pub struct Launched {
     /// The shards it runs.
     pub shards: Arc<Shards>,
-    /// The node of the lowest shard it runs (its only one, for a libp2p node).
+    /// The primary node (the first asked for: a validator's own shard).
     pub node: Arc<Node>,
     /// Where RPC is served.
     pub rpc_addr: SocketAddr,
@@ -91,12 +92,6 @@ pub struct Launched {
 
 /// Opens the chains, serves RPC, joins the network and starts consensus on every shard.
 pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
-    if l.nodes.len() != 1 && matches!(l.transport, Transport::P2p(_)) {
-        return Err(LaunchError::Network(format!(
-            "a libp2p node runs one shard; {} were asked for",
-            l.nodes.len()
-        )));
-    }
     let mut nodes = Vec::new();
     for config in l.nodes {
         nodes.push(
@@ -120,20 +115,27 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
     let (stop, shutdown) = watch::channel(false);
     let (peer_id, consensus) = match l.transport {
         Transport::P2p(mut p2p) => {
-            // The topics are those of the shard the node runs (a validator's from the genesis).
-            p2p.shard = node.chain().spec().shard_id;
-            let (net, events) = P2pNetwork::start(p2p).map_err(|e| LaunchError::Network(e.to_string()))?;
-            let peer = net.local_peer().to_string();
-            (
-                peer,
-                vec![tokio::spawn(consensus::run(
-                    node.clone(),
-                    net,
-                    events,
-                    l.shell,
-                    shutdown,
-                ))],
-            )
+            // The topics are those of the shards the node runs (a validator's from the genesis).
+            p2p.shards = nodes.iter().map(|n| n.chain().spec().shard_id).collect();
+            let nets = P2pNetwork::start_shards(p2p).map_err(|e| LaunchError::Network(e.to_string()))?;
+            let peer = nets
+                .first()
+                .map(|(net, _)| net.local_peer().to_string())
+                .unwrap_or_default();
+            let tasks = nodes
+                .iter()
+                .zip(nets)
+                .map(|(n, (net, events))| {
+                    tokio::spawn(consensus::run(
+                        n.clone(),
+                        net,
+                        events,
+                        l.shell.clone(),
+                        shutdown.clone(),
+                    ))
+                })
+                .collect();
+            (peer, tasks)
         }
         Transport::Alone => {
             let hub = MemoryHub::new();

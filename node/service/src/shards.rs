@@ -41,6 +41,7 @@ fn endpoint_hint(rpc: &str) -> String {
 /// The shards one process runs, by shard id, and where the others are served.
 pub struct Shards {
     nodes: BTreeMap<ShardId, Arc<Node>>,
+    primary: ShardId,
     num_shards: u32,
     endpoints: BTreeMap<ShardId, String>,
 }
@@ -74,14 +75,16 @@ impl Shards {
         }
         Ok(Arc::new(Shards {
             nodes: map,
+            primary: first.chain().spec().shard_id,
             num_shards,
             endpoints,
         }))
     }
 
-    /// The lowest shard tracked: what shard-less requests (head, blocks by number) describe.
+    /// The first shard given (a validator's own): what shard-less requests (head, blocks by
+    /// number) describe.
     pub fn primary(&self) -> &Arc<Node> {
-        self.nodes.values().next().expect("at least one shard")
+        &self.nodes[&self.primary]
     }
 
     /// The node of `shard`, if tracked.
