@@ -353,7 +353,15 @@ async fn sigkill_while_transactions_stream_loses_no_reported_block() {
         .nonce;
     let tx = transfer(&key, next);
     c.send_raw_transaction(hex0x(&tx.encode())).await.unwrap();
-    wait_height(&c, head + 2).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.block_number(None).await.unwrap() <= head + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the chain stalled after the restart:\n{}",
+            log(dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     n.child.kill().unwrap();
     n.child.wait().unwrap();
 }

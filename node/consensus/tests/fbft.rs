@@ -330,3 +330,63 @@ fn a_committee_of_one_decides_every_height_in_view_0() {
         parent = p.hash();
     }
 }
+
+#[test]
+fn a_committee_of_one_killed_between_signing_and_storing_a_block_decides_it_after_restart() {
+    let one = || Committee::new(vec![Member { id: [1; 48], power: 1 }]).unwrap();
+    let new_core = |record| {
+        Core::new(
+            InsecureCrypto::new(1, Some(0)),
+            one(),
+            Some(0),
+            Config::default(),
+            genesis(),
+            record,
+        )
+    };
+    let mut c = new_core(None);
+    c.handle(Input::Start);
+    let mut p = block(0, 0, b"lost");
+    p.header.proposer = [1; 48];
+    let out = c.handle(Input::Built(p.clone()));
+    // The process dies after the last record reached the disk, before the block was stored.
+    let record = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Persist(r) => Some(r.clone()),
+            _ => None,
+        })
+        .last()
+        .expect("the round persisted its record");
+    let mut c = new_core(Some(record));
+    let mut queue = std::collections::VecDeque::from([Input::Start]);
+    // Timers fire only once nothing else is pending (time passes when the node is idle).
+    let mut timers = std::collections::VecDeque::new();
+    for _ in 0..200 {
+        let Some(input) = queue.pop_front().or_else(|| timers.pop_front()) else {
+            break;
+        };
+        for o in c.handle(input) {
+            match o {
+                Output::Commit { proposal, .. } => {
+                    assert_eq!(proposal.hash(), p.hash(), "the signed block, not another");
+                    return;
+                }
+                Output::SetTimer { timer, .. } => timers.push_back(Input::Timeout(timer)),
+                // As the shell: messages to itself come back, broadcasts reach only others.
+                Output::Send { to: 0, message } => queue.push_back(Input::Message(message)),
+                Output::Validate(b) => queue.push_back(Input::Validated {
+                    hash: b.hash(),
+                    valid: true,
+                }),
+                Output::Build { height, .. } => panic!("asked to build a second block at height {height}"),
+                _ => {}
+            }
+        }
+    }
+    panic!(
+        "the restarted committee of one never decided height 1 (at height {}, view {})",
+        c.height(),
+        c.view()
+    );
+}

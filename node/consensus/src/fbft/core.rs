@@ -1052,8 +1052,16 @@ impl<C: Crypto> Core<C> {
             return;
         }
         let highest = highest_prepared(&votes);
+        // The certificate of a reported lock: from the votes, or this node's own lock (after a
+        // restart the lock comes from the signing record, not from a message).
+        let cert_of = |key: &(u64, Hash)| {
+            self.certs
+                .get(key)
+                .cloned()
+                .or_else(|| self.lock.clone().filter(|q| (q.cert.view, q.hash) == *key))
+        };
         let reproposal = match highest {
-            Some(key) => match (self.certs.get(&key).cloned(), self.blocks.get(&key.1).cloned()) {
+            Some(key) => match (cert_of(&key), self.blocks.get(&key.1).cloned()) {
                 (Some(qc), Some(p)) => Some((qc, p)),
                 (_, None) => {
                     // The prepared block has not reached us: ask peers for it (a later
