@@ -352,11 +352,11 @@ fn a_committee_of_one_killed_between_signing_and_storing_a_block_decides_it_afte
     // The process dies after the last record reached the disk, before the block was stored.
     let record = out
         .iter()
-        .filter_map(|o| match o {
+        .rev()
+        .find_map(|o| match o {
             Output::Persist(r) => Some(r.clone()),
             _ => None,
         })
-        .last()
         .expect("the round persisted its record");
     let mut c = new_core(Some(record));
     let mut queue = std::collections::VecDeque::from([Input::Start]);
