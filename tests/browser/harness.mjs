@@ -59,3 +59,28 @@ export async function useFaucet(page) {
     timeout: 30_000,
   });
 }
+
+/**
+ * Gives the page's wallet (`window[app].state.wallet`) a new key whose account lives on the same
+ * shard as the app's contract (`same`) or on another one, and waits until the wallet bar shows it.
+ * Returns the wallet's shard. On a one-shard chain every key is on the contract's shard.
+ */
+export async function placeWallet(page, app, same) {
+  const shard = await page.evaluate(
+    ([app, same]) => {
+      const w = window[app].state.wallet;
+      const target = (w.config.shards || {})[app] || 0;
+      if ((w.config.numShards || 1) < 2) return w.shard;
+      for (let i = 0; i < 256 && (w.shard === target) !== same; i++) w.newKey();
+      if ((w.shard === target) !== same) throw new Error("no key found on the wanted shard");
+      return w.shard;
+    },
+    [app, same],
+  );
+  await page.waitForFunction(
+    (s) => document.querySelector("[data-testid=wallet-shard]")?.dataset.shard === String(s),
+    shard,
+    { timeout: 15_000 },
+  );
+  return shard;
+}

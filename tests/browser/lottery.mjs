@@ -4,13 +4,14 @@
 //   node tests/browser/lottery.mjs http://127.0.0.1:9500
 //
 // Two browser wallets (two browser contexts, so two keys) take faucet funds and buy 3 and 2
-// tickets; each page sees the other's entry live. After the close the draw button appears; the
+// tickets; each page sees the other's entry live. On a chain of several shards Alice's account
+// lives on the Lottery's shard and Bob's on another, so Bob's entries (and any prize) cross shards. After the close the draw button appears; the
 // first wallet draws. The winner's balance rises by the pot less the 5 % house fee (less the draw's
 // gas fee if the winner drew), the loser's does not, both pages list the winner, and round 2 opens.
 // Then the page is checked at a phone-sized viewport.
 // Env: see harness.mjs.
 
-import { browser, check, errors, openPage, shots, TOKEN, useFaucet } from "./harness.mjs";
+import { browser, check, errors, openPage, placeWallet, shots, TOKEN, useFaucet } from "./harness.mjs";
 
 const PRICE = 10n * TOKEN;
 
@@ -41,6 +42,11 @@ try {
   const bob = await open("bob");
   pages = [alice, bob];
   check((await units(alice)) === 0n && (await units(bob)) === 0n, "two new browser wallets start empty");
+  const lotteryShard = await alice.evaluate(() => window.lottery.state.wallet.config.shards.lottery);
+  const [aliceShard, bobShard] = [await placeWallet(alice, "lottery", true), await placeWallet(bob, "lottery", false)];
+  check(aliceShard === lotteryShard, `alice's account lives on the Lottery's shard ${lotteryShard}`);
+  const shards = await alice.evaluate(() => window.lottery.state.wallet.config.numShards || 1);
+  check(shards < 2 || bobShard !== lotteryShard, `bob's account lives on shard ${bobShard}, so his entries cross shards`);
   check((await address(alice)) !== (await address(bob)), "the two browsers hold different keys");
   check((await text(alice, "round-id")) === "1", "round 1 is open");
   await Promise.all([useFaucet(alice), useFaucet(bob)]);

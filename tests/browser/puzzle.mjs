@@ -2,13 +2,15 @@
 //
 //   node tests/browser/puzzle.mjs http://127.0.0.1:9500
 //
-// A new browser wallet takes faucet funds, stakes 20 tokens, solves levels 1 and 2 by typing the
+// A new browser wallet (on a chain of several shards, one whose account lives on another shard than
+// the Puzzle, so stake, moves and payout all cross shards) takes faucet funds, stakes 20 tokens,
+// solves levels 1 and 2 by typing the
 // solver's moves as key presses (arrows and WASD), waits for both solutions to be final, and checks
 // the payout in the balance and the player on the leaderboard. Then it checks the page at a
 // phone-sized viewport. Prints `TIMING` lines (key press of the solving move to "final" shown).
 // Env: see harness.mjs.
 
-import { browser, check, errors, openPage, shots, TOKEN, useFaucet } from "./harness.mjs";
+import { browser, check, errors, openPage, placeWallet, shots, TOKEN, useFaucet } from "./harness.mjs";
 
 const open = (viewport) => openPage("/puzzle/", "puzzle", viewport);
 
@@ -18,6 +20,10 @@ let page;
 try {
   page = await open({ width: 1280, height: 860 });
   await page.waitForFunction(() => document.querySelector("[data-testid=balance]")?.dataset.units !== undefined);
+  const shard = await placeWallet(page, "puzzle", false);
+  const puzzleShard = await page.evaluate(() => window.puzzle.state.wallet.config.shards.puzzle);
+  const shards = await page.evaluate(() => window.puzzle.state.wallet.config.numShards || 1);
+  check(shards < 2 || shard !== puzzleShard, `the wallet lives on shard ${shard}, the Puzzle on shard ${puzzleShard}`);
   check((await units(page)) === 0n, "a new browser wallet starts empty");
 
   await useFaucet(page);

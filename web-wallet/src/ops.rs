@@ -39,7 +39,12 @@ type Result<T> = std::result::Result<T, String>;
 #[serde(tag = "op", rename_all_fields = "camelCase", deny_unknown_fields)]
 enum Request {
     #[serde(rename = "key")]
-    Key { secret: String },
+    Key {
+        secret: String,
+        /// With the chain's shard count, the answer names the key's home shard.
+        #[serde(default, rename = "numShards")]
+        num_shards: Option<u32>,
+    },
     #[serde(rename = "sign")]
     Sign {
         secret: String,
@@ -312,10 +317,14 @@ fn lottery_event(name: &str, data: &str) -> Result<Value> {
 
 fn run(req: Request) -> Result<Value> {
     Ok(match req {
-        Request::Key { secret } => {
+        Request::Key { secret, num_shards } => {
             let pk = signing_key(&secret)?.verifying_key().to_bytes();
             let a = Address::from_public_key(&pk);
-            json!({"publicKey": hex0x(&pk), "address": a.to_string(), "addressHex": a.to_hex()})
+            let mut out = json!({"publicKey": hex0x(&pk), "address": a.to_string(), "addressHex": a.to_hex()});
+            if let Some(n) = num_shards {
+                out["shard"] = json!(a.home_shard(n));
+            }
+            out
         }
         Request::Sign {
             secret,
@@ -488,6 +497,9 @@ mod tests {
             .to_bytes();
         assert_eq!(out["address"], json!(Address::from_public_key(&pk).to_string()));
         assert_eq!(out["publicKey"], json!(hex0x(&pk)));
+        assert_eq!(out.get("shard"), None, "no shard without the shard count");
+        let out = ok(json!({"op": "key", "secret": SECRET, "numShards": 4}));
+        assert_eq!(out["shard"], json!(Address::from_public_key(&pk).home_shard(4)));
     }
 
     #[test]

@@ -189,9 +189,11 @@ export class Wallet {
   }
 
   #use(secret) {
-    const k = this.core.call("key", { secret });
+    const k = this.core.call("key", { secret, numShards: this.config.numShards || 1 });
     this.secret = secret;
     this.address = k.address;
+    // The account's home shard: where its balance lives and its transactions run.
+    this.shard = k.shard || 0;
     this.nextNonce = null;
   }
 
@@ -313,6 +315,7 @@ export function mountWalletBar(el, wallet, onChange = () => {}) {
     <div class="wb-id">
       <span class="wb-label">Your wallet</span>
       <button class="wb-address link" title="Copy the full address"></button>
+      <span class="wb-shard" data-testid="wallet-shard" title="Your account lives on this shard; the chain carries calls to contracts on other shards"></span>
     </div>
     <div class="wb-balance"><span class="wb-amount" data-testid="balance">…</span> <span class="wb-symbol"></span></div>
     <div class="wb-actions">
@@ -341,6 +344,10 @@ export function mountWalletBar(el, wallet, onChange = () => {}) {
   async function refresh() {
     $(".wb-address").textContent = short(wallet.address);
     $(".wb-address").dataset.address = wallet.address;
+    const shards = wallet.config.numShards || 1;
+    $(".wb-shard").hidden = shards < 2;
+    $(".wb-shard").textContent = `shard ${wallet.shard}`;
+    $(".wb-shard").dataset.shard = String(wallet.shard);
     try {
       const b = await wallet.balance();
       $(".wb-amount").textContent = formatTokens(b, wallet.config.decimals);
