@@ -524,6 +524,14 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
         assert_eq!((layout.num_shards, layout.this_shard), (2, shard));
         let tracked: Vec<bool> = layout.shards.iter().map(|s| s.tracked).collect();
         assert_eq!(tracked, [shard == 0, shard == 1]);
+        // Every shard's committee, tracked or not: three validators each, none in both.
+        assert!(layout.shards.iter().all(|s| s.committee.len() == 3), "{layout:?}");
+        assert!(
+            layout.shards[0]
+                .committee
+                .iter()
+                .all(|m| !layout.shards[1].committee.contains(m))
+        );
         assert!(layout.shards.iter().all(|s| !s.congested), "{layout:?}");
         // The other shard's head is known from the headers this node follows (over libp2p).
         let mut followed = None;

@@ -412,6 +412,9 @@ pub struct ShardView {
     /// Whether a shard this node tracks sees it congested: transactions for it are refused
     /// (`SHARD_CONGESTED`) until it drains.
     pub congested: bool,
+    /// Its committee at the epoch of this node's head (from the committee source: the genesis
+    /// until staking), in bitmap order.
+    pub committee: Vec<MemberView>,
 }
 
 /// A committee.

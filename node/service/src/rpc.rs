@@ -305,6 +305,14 @@ fn elsewhere(e: ElsewhereError) -> ErrorObjectOwned {
     )
 }
 
+/// A committee seat as the RPC shows it.
+fn member_view(s: &tutti_consensus::fbft::committee::Seat) -> MemberView {
+    MemberView {
+        bls_public_key: format!("0x{}", hex::encode(s.key.to_bytes())),
+        stake: s.power.to_string(),
+    }
+}
+
 /// The JSON-RPC error of a store failure (code `NODE_ERROR`).
 pub fn node_error(e: ChainError) -> ErrorObjectOwned {
     error(errors::NODE_ERROR, format!("the node could not read its store: {e}"))
@@ -800,6 +808,14 @@ impl TuttiApiServer for Api {
         // Every shard of the chain: the tracked ones with their heads and this endpoint, the
         // others with an endpoint where one is known.
         let congested = |shard| self.shards.all().any(|n| n.room().get(&shard) == Some(&0));
+        let epoch = self.node().chain().head().header.epoch;
+        let committee = |shard| {
+            self.node()
+                .committees()
+                .seats(shard, epoch)
+                .map(|seats| seats.iter().map(member_view).collect())
+                .unwrap_or_default()
+        };
         Ok(ShardingView {
             num_shards: self.shards.num_shards(),
             this_shard: self.node().chain().spec().shard_id,
@@ -814,6 +830,7 @@ impl TuttiApiServer for Api {
                             head: Some(head.header.height),
                             delayed_receipts: Some(head.header.congestion.delayed),
                             congested: congested(shard_id),
+                            committee: committee(shard_id),
                         }
                     }
                     None => {
@@ -825,6 +842,7 @@ impl TuttiApiServer for Api {
                             head: followed.as_ref().map(|h| h.height),
                             delayed_receipts: followed.as_ref().map(|h| h.congestion.delayed),
                             congested: congested(shard_id),
+                            committee: committee(shard_id),
                         }
                     }
                 })
@@ -848,13 +866,7 @@ impl TuttiApiServer for Api {
             view: c.view,
             leader: c.leader,
             changing_view: c.changing_view,
-            members: seats
-                .iter()
-                .map(|s| MemberView {
-                    bls_public_key: format!("0x{}", hex::encode(s.key.to_bytes())),
-                    stake: s.power.to_string(),
-                })
-                .collect(),
+            members: seats.iter().map(member_view).collect(),
         })
     }
 
