@@ -31,6 +31,8 @@ pub mod tags {
     pub const MERKLE_NODE: &str = "tutti/merkle/node/v1";
     /// A block's receipts for one destination shard (a leaf of its outgoing-receipts root).
     pub const OUTGOING_RECEIPTS: &str = "tutti/receipts/outgoing/v1";
+    /// The committee shuffle's hash (swap-or-not rounds, `tutti_chain::election`).
+    pub const SHUFFLE: &str = "tutti/shuffle/v1";
     /// Every tag.
     pub const ALL: &[&str] = &[
         TX,
@@ -44,6 +46,7 @@ pub mod tags {
         MERKLE_LEAF,
         MERKLE_NODE,
         OUTGOING_RECEIPTS,
+        SHUFFLE,
     ];
 }
 

@@ -3,12 +3,14 @@
 //! hasher) whose updates go into the same atomic write batch as the block that makes them;
 //! [`txcheck`], the transaction rules; [`mempool`], the pure, bounded transaction pool;
 //! [`exec`], block execution with the runtime's block schedule; [`block`], the block rules
-//! (building a block, validating a proposal, typed [`block::BlockError`]); [`genesis`], the genesis file; and
+//! (building a block, validating a proposal, typed [`block::BlockError`]); [`genesis`], the genesis file;
+//! [`election`], the committee election (seats by stake, shards by a swap-or-not shuffle); and
 //! [`chain::Chain`], which stores blocks, execution records and indexes and keeps the head.
 
 pub mod account;
 pub mod block;
 pub mod chain;
+pub mod election;
 pub mod error;
 pub mod exec;
 pub mod genesis;
