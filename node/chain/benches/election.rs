@@ -25,9 +25,10 @@ fn bench(c: &mut Criterion) {
             num_shards: 4,
             seats_per_shard: n / 4,
             min_seats_per_shard: 4,
+            max_churn_percent: 25,
         };
         g.bench_function(format!("elect_{n}"), |b| {
-            b.iter(|| elect(&candidates, params, &[9; 32], blake3_shuffle_hash).unwrap())
+            b.iter(|| elect(&candidates, params, None, &[9; 32], blake3_shuffle_hash).unwrap())
         });
     }
     g.finish();

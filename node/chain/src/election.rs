@@ -12,10 +12,15 @@
 //!   `compute_shuffled_index` (phase 0, 90 rounds), checked against its vectors with SHA-256 and
 //!   run here with blake3 behind the [`tags::SHUFFLE`] domain tag, seeded by the randomness of the
 //!   epoch's last beacon block. The elected validators, in key order, are permuted and the list is
-//!   cut into `num_shards` contiguous committees (Ethereum's `compute_committee` slicing).
-//!
-//! Not built yet: the churn bound between epochs (at most a set fraction of a shard's seats
-//! changing per epoch); an election today may move every seat.
+//!   cut into `num_shards` contiguous committees (Ethereum's `compute_committee` slicing): each
+//!   validator's *target* shard.
+//! - **Bounded churn**: with a previous assignment, a re-elected validator stays on its shard unless
+//!   it is among the first `max_churn_percent` of that shard's seats (at least one) that the
+//!   shuffle sends elsewhere, taken in shuffle order. The freed seats, and those of validators no
+//!   longer elected, go to the movers and the newcomers, each to its target shard while it has
+//!   room, the rest to the shards with free seats in shard order. So a shard gains at most its
+//!   bound plus the seats its departed validators left (which must be filled), every shard has
+//!   exactly its seat count, and with a bound of 100 % the result is the shuffle's target.
 
 use tutti_primitives::{Amount, ShardId, tags};
 
@@ -122,6 +127,9 @@ pub struct ElectionParams {
     pub seats_per_shard: u32,
     /// Fewest seats a shard may have (below it the election fails and the old assignment stays).
     pub min_seats_per_shard: u32,
+    /// Most of a shard's seats the shuffle may reassign in one election, percent (at least one
+    /// seat); seats freed by validators who were not re-elected are filled whatever the bound.
+    pub max_churn_percent: u32,
 }
 
 /// Why an election could not produce an assignment (the caller keeps the previous one).
@@ -144,10 +152,12 @@ pub enum ElectionError {
     Params(&'static str),
 }
 
-/// Elects the committees: `result[s]` is shard `s`'s committee, in seat order (see the module doc).
+/// Elects the committees: `result[s]` is shard `s`'s committee (see the module doc). `previous`:
+/// the keys of each shard's committee in the epoch before, for the churn bound (`None` at genesis).
 pub fn elect(
     candidates: &[Candidate],
     params: ElectionParams,
+    previous: Option<&[Vec<[u8; 48]>]>,
     seed: &[u8; 32],
     hash: ShuffleHash,
 ) -> Result<Vec<Vec<Elected>>, ElectionError> {
@@ -155,6 +165,7 @@ pub fn elect(
         num_shards,
         seats_per_shard,
         min_seats_per_shard,
+        max_churn_percent,
     } = params;
     if num_shards == 0 || seats_per_shard == 0 {
         return Err(ElectionError::Params("zero shards or zero seats per shard"));
@@ -193,20 +204,89 @@ pub fn elect(
     ranked.sort_by_key(|c| c.key);
     let mapping = shuffled_indices(seats as u64, seed, SHUFFLE_ROUNDS, hash);
     let per = seats / shards;
-    Ok((0..shards)
-        .map(|s| {
-            mapping[s * per..(s + 1) * per]
-                .iter()
-                .map(|&i| {
-                    let c = ranked[i as usize];
-                    Elected {
-                        key: c.key,
-                        power: c.stake.clamp(low, high),
-                    }
+    // Shuffle order: position i holds elected validator mapping[i], whose target is i / per.
+    let order: Vec<usize> = mapping.iter().map(|&i| i as usize).collect();
+    let committees = match previous {
+        None => (0..shards).map(|s| order[s * per..(s + 1) * per].to_vec()).collect(),
+        Some(previous) => bounded(&order, per, shards, max_churn_percent, |v| {
+            let key = &ranked[v].key;
+            previous.iter().position(|c| c.contains(key)).filter(|s| *s < shards)
+        }),
+    };
+    debug_assert!(committees.iter().all(|c: &Vec<usize>| c.len() == per));
+    Ok(committees
+        .into_iter()
+        .map(|c| {
+            c.into_iter()
+                .map(|v| Elected {
+                    key: ranked[v].key,
+                    power: ranked[v].stake.clamp(low, high),
                 })
                 .collect()
         })
         .collect())
+}
+
+/// The churn-bounded placement (module doc): `order` lists the elected (indexes) in shuffle order,
+/// so position `i` targets shard `i / per`; `old(v)` is a re-elected validator's previous shard.
+fn bounded(
+    order: &[usize],
+    per: usize,
+    shards: usize,
+    max_churn_percent: u32,
+    old: impl Fn(usize) -> Option<usize>,
+) -> Vec<Vec<usize>> {
+    let bound = (per * max_churn_percent as usize / 100).max(1);
+    let mut committees: Vec<Vec<usize>> = vec![Vec::new(); shards];
+    let mut moving: Vec<usize> = Vec::new(); // shuffle positions still to place
+    let mut left = vec![0usize; shards];
+    for (pos, &v) in order.iter().enumerate() {
+        let t = pos / per;
+        match old(v) {
+            Some(o) if o == t => committees[o].push(pos),
+            Some(o) if left[o] < bound => {
+                left[o] += 1;
+                moving.push(pos);
+            }
+            Some(o) => committees[o].push(pos),
+            None => moving.push(pos),
+        }
+    }
+    // A shard that kept more than its seats (the seat count shrank) releases the last of them.
+    for c in committees.iter_mut() {
+        while c.len() > per {
+            moving.push(c.pop().expect("longer than per"));
+        }
+    }
+    moving.sort_unstable();
+    let mut deferred = Vec::new();
+    for pos in moving {
+        let t = pos / per;
+        if committees[t].len() < per {
+            committees[t].push(pos);
+        } else {
+            deferred.push(pos);
+        }
+    }
+    let mut free = (0..shards)
+        .filter(|s| committees[*s].len() < per)
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut shard = free.next();
+    for pos in deferred {
+        let s = shard.expect("as many seats as elected validators");
+        committees[s].push(pos);
+        if committees[s].len() == per {
+            shard = free.next();
+        }
+    }
+    committees
+        .into_iter()
+        .map(|mut c| {
+            c.sort_unstable();
+            c.into_iter().map(|pos| order[pos]).collect()
+        })
+        .collect()
 }
 
 /// The shard a key sits on in an assignment, if elected.

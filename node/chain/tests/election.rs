@@ -93,13 +93,14 @@ const PARAMS: ElectionParams = ElectionParams {
     num_shards: 2,
     seats_per_shard: 4,
     min_seats_per_shard: 2,
+    max_churn_percent: 25,
 };
 
 #[test]
 fn seats_go_to_the_largest_stakes_with_power_clamped_around_the_median() {
     // Ten candidates for eight seats; one with no stake, one whale.
     let c = candidates(&[100, 100, 100, 100, 100, 100, 1, 0, 10_000, 50]);
-    let a = elect(&c, PARAMS, &[1; 32], blake3_shuffle_hash).unwrap();
+    let a = elect(&c, PARAMS, None, &[1; 32], blake3_shuffle_hash).unwrap();
     assert_eq!(a.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4]);
     let elected: Vec<[u8; 48]> = a.iter().flatten().map(|e| e.key).collect();
     for out in [6, 7] {
@@ -116,43 +117,61 @@ fn seats_go_to_the_largest_stakes_with_power_clamped_around_the_median() {
     let a = elect(
         &candidates(&[7, 7, 7, 7, 1, 1, 1, 9]),
         PARAMS,
+        None,
         &[1; 32],
         blake3_shuffle_hash,
     )
     .unwrap();
     let powers: Vec<u128> = a.iter().flatten().map(|e| e.power).collect();
     assert!(powers.iter().all(|p| (6..=8).contains(p)), "{powers:?}");
-    let a = elect(&candidates(&[u128::MAX; 8]), PARAMS, &[1; 32], blake3_shuffle_hash).unwrap();
+    let a = elect(
+        &candidates(&[u128::MAX; 8]),
+        PARAMS,
+        None,
+        &[1; 32],
+        blake3_shuffle_hash,
+    )
+    .unwrap();
     assert!(a.iter().flatten().all(|e| e.power == u128::MAX));
 }
 
 #[test]
 fn the_election_is_deterministic_whatever_the_order_of_candidates() {
     let c = candidates(&[5, 9, 7, 3, 8, 6, 4, 2, 1]);
-    let a = elect(&c, PARAMS, &[3; 32], blake3_shuffle_hash).unwrap();
+    let a = elect(&c, PARAMS, None, &[3; 32], blake3_shuffle_hash).unwrap();
     let mut reversed = c.clone();
     reversed.reverse();
-    assert_eq!(elect(&reversed, PARAMS, &[3; 32], blake3_shuffle_hash).unwrap(), a);
+    assert_eq!(
+        elect(&reversed, PARAMS, None, &[3; 32], blake3_shuffle_hash).unwrap(),
+        a
+    );
     // Another seed reshuffles the same seats.
-    let b = elect(&c, PARAMS, &[4; 32], blake3_shuffle_hash).unwrap();
+    let b = elect(&c, PARAMS, None, &[4; 32], blake3_shuffle_hash).unwrap();
     let keys = |x: &Vec<Vec<tutti_chain::election::Elected>>| {
         let mut k: Vec<_> = x.iter().flatten().map(|e| e.key).collect();
         k.sort();
         k
     };
     assert_eq!(keys(&a), keys(&b));
-    let reseeded = (0..10u8).any(|s| elect(&c, PARAMS, &[s; 32], blake3_shuffle_hash).unwrap() != a);
+    let reseeded = (0..10u8).any(|s| elect(&c, PARAMS, None, &[s; 32], blake3_shuffle_hash).unwrap() != a);
     assert!(reseeded, "seeds change the assignment");
     // A duplicate key gets one seat.
     let mut dup = c.clone();
     dup.push(c[1].clone());
-    let d = elect(&dup, PARAMS, &[3; 32], blake3_shuffle_hash).unwrap();
+    let d = elect(&dup, PARAMS, None, &[3; 32], blake3_shuffle_hash).unwrap();
     assert_eq!(d.iter().flatten().filter(|e| e.key == c[1].key).count(), 1);
 }
 
 #[test]
 fn too_few_candidates_keep_the_old_assignment_and_uneven_counts_fill_whole_committees() {
-    let e = elect(&candidates(&[5, 5, 5, 0, 0]), PARAMS, &[0; 32], blake3_shuffle_hash).unwrap_err();
+    let e = elect(
+        &candidates(&[5, 5, 5, 0, 0]),
+        PARAMS,
+        None,
+        &[0; 32],
+        blake3_shuffle_hash,
+    )
+    .unwrap_err();
     assert_eq!(
         e,
         ElectionError::TooFewCandidates {
@@ -165,6 +184,7 @@ fn too_few_candidates_keep_the_old_assignment_and_uneven_counts_fill_whole_commi
     let a = elect(
         &candidates(&[7, 6, 5, 4, 3, 2, 1]),
         PARAMS,
+        None,
         &[0; 32],
         blake3_shuffle_hash,
     )
@@ -176,7 +196,97 @@ fn too_few_candidates_keep_the_old_assignment_and_uneven_counts_fill_whole_commi
         ..PARAMS
     };
     assert!(matches!(
-        elect(&candidates(&[1; 10]), bad, &[0; 32], blake3_shuffle_hash),
+        elect(&candidates(&[1; 10]), bad, None, &[0; 32], blake3_shuffle_hash),
         Err(ElectionError::Params(_))
     ));
+}
+
+/// Keys of each committee.
+fn keys_of(a: &[Vec<tutti_chain::election::Elected>]) -> Vec<Vec<[u8; 48]>> {
+    a.iter().map(|c| c.iter().map(|e| e.key).collect()).collect()
+}
+
+/// Seats of shard `s` in `now` that were not in shard `s` before.
+fn arrivals(before: &[Vec<[u8; 48]>], now: &[Vec<[u8; 48]>], s: usize) -> usize {
+    now[s].iter().filter(|k| !before[s].contains(k)).count()
+}
+
+#[test]
+fn reshuffles_move_at_most_the_churn_bound_of_each_shard_plus_the_seats_left_empty() {
+    const SHARDS: u32 = 4;
+    const SEATS: u32 = 8;
+    let params = ElectionParams {
+        num_shards: SHARDS,
+        seats_per_shard: SEATS,
+        min_seats_per_shard: 4,
+        max_churn_percent: 25,
+    };
+    let bound = (SEATS * 25 / 100) as usize;
+    let mut rng_state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        rng_state
+    };
+    // 40 candidates for 32 seats; stakes drift every epoch, so some leave and some join.
+    let mut stakes: Vec<u128> = (0..40).map(|_| 1_000 + u128::from(next() % 500)).collect();
+    let mut before = keys_of(&elect(&candidates(&stakes), params, None, &[0; 32], blake3_shuffle_hash).unwrap());
+    let (mut moved, mut forced_total) = (0, 0);
+    for epoch in 1..=60u8 {
+        for s in stakes.iter_mut() {
+            if next() % 5 == 0 {
+                *s = 1_000 + u128::from(next() % 500);
+            }
+        }
+        let now = keys_of(
+            &elect(
+                &candidates(&stakes),
+                params,
+                Some(&before),
+                &[epoch; 32],
+                blake3_shuffle_hash,
+            )
+            .unwrap(),
+        );
+        let mut all: Vec<[u8; 48]> = now.iter().flatten().copied().collect();
+        assert!(now.iter().all(|c| c.len() == SEATS as usize), "every shard full");
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), (SHARDS * SEATS) as usize, "one seat per validator");
+        for s in 0..SHARDS as usize {
+            // Seats of shard s whose validator was not re-elected must be filled.
+            let forced = before[s].iter().filter(|k| !all.contains(k)).count();
+            let came = arrivals(&before, &now, s);
+            assert!(
+                came <= bound + forced,
+                "epoch {epoch} shard {s}: {came} arrivals, bound {bound} + {forced} seats left empty"
+            );
+            moved += came;
+            forced_total += forced;
+        }
+        before = now;
+    }
+    assert!(moved > forced_total, "the shuffle does move validators between shards");
+    // With a bound of 100 % the result is the shuffle's target, the assignment made from nothing.
+    let free = ElectionParams {
+        max_churn_percent: 100,
+        ..params
+    };
+    let c = candidates(&stakes);
+    assert_eq!(
+        elect(&c, free, Some(&before), &[99; 32], blake3_shuffle_hash).unwrap(),
+        elect(&c, free, None, &[99; 32], blake3_shuffle_hash).unwrap()
+    );
+    // Unchanged stakes and a bound of 0 % still move one seat per shard at most.
+    let tight = ElectionParams {
+        max_churn_percent: 0,
+        ..params
+    };
+    let now = keys_of(&elect(&c, tight, Some(&before), &[98; 32], blake3_shuffle_hash).unwrap());
+    let all: Vec<[u8; 48]> = now.iter().flatten().copied().collect();
+    for s in 0..SHARDS as usize {
+        let forced = before[s].iter().filter(|k| !all.contains(k)).count();
+        assert!(arrivals(&before, &now, s) <= 1 + forced);
+    }
 }
