@@ -4,7 +4,8 @@
 //! [`txcheck`], the transaction rules; [`mempool`], the pure, bounded transaction pool;
 //! [`exec`], block execution with the runtime's block schedule; [`block`], the block rules
 //! (building a block, validating a proposal, typed [`block::BlockError`]); [`genesis`], the genesis file;
-//! [`election`], the committee election (seats by stake, shards by a swap-or-not shuffle); and
+//! [`election`], the committee election (seats by stake, shards by a swap-or-not shuffle);
+//! [`staking`], validators, delegations, unbonding and rewards as pure transitions; and
 //! [`chain::Chain`], which stores blocks, execution records and indexes and keeps the head.
 
 pub mod account;
@@ -16,6 +17,7 @@ pub mod exec;
 pub mod genesis;
 pub mod mempool;
 pub mod receipts;
+pub mod staking;
 pub mod state;
 pub mod storage;
 pub mod txcheck;
