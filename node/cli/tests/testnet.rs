@@ -26,6 +26,23 @@ fn free_base() -> u16 {
     free_base_for(4)
 }
 
+/// `tutti node --config DIR/config.toml`, logging (appended) to `DIR/node.log`.
+fn spawn_node(dir: &Path, log_filter: &str) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("node.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["node", "--config"])
+        .arg(dir.join("config.toml"))
+        .env("RUST_LOG", log_filter)
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap()
+}
+
 struct Net {
     dir: PathBuf,
     base: u16,
@@ -35,20 +52,7 @@ struct Net {
 impl Net {
     fn start_node(&mut self, i: usize) {
         let nd = self.dir.join(format!("node-{i}"));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(nd.join("node.log"))
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tutti"))
-            .args(["node", "--config"])
-            .arg(nd.join("config.toml"))
-            .env("RUST_LOG", "info,tutti_node=debug,libp2p_gossipsub=error")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        self.children[i] = Some(child);
+        self.children[i] = Some(spawn_node(&nd, "info,tutti_node=debug,libp2p_gossipsub=error"));
     }
 
     fn kill(&mut self, i: usize) {
@@ -670,15 +674,7 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
     config.insert("bootnodes".into(), node1["bootnodes"].clone());
     config.insert("block-time-ms".into(), 300.into());
     std::fs::write(partner.join("config.toml"), toml::to_string(&config).unwrap()).unwrap();
-    let log = std::fs::File::create(partner.join("node.log")).unwrap();
-    let mut rpc_node = Command::new(env!("CARGO_BIN_EXE_tutti"))
-        .args(["node", "--config"])
-        .arg(partner.join("config.toml"))
-        .env("RUST_LOG", "info,libp2p_gossipsub=error")
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
+    let mut rpc_node = spawn_node(&partner, "info,libp2p_gossipsub=error");
     let url = format!("http://127.0.0.1:{rpc_port}");
     let pc = HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(10))

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Member, height, start_member, stop_all, until};
+use common::{Member, height, serve_rpc, start_member, stop_all, until};
 use parity_scale_codec::Encode;
 use tutti_chain::Genesis;
 use tutti_consensus::bls::SecretKey;
@@ -265,18 +265,7 @@ async fn one_rpc_server_over_two_shards_routes_by_address_and_follows_receipts()
     let keys = keys();
     let members: Vec<Member> = (0..2 * PER_SHARD).map(|i| start(&hub, &keys, i)).collect();
     // One server over a node of each shard, as `tutti dev` runs it.
-    let shards = tutti_node::Shards::new(
-        vec![members[0].node.clone(), members[PER_SHARD].node.clone()],
-        Default::default(),
-    )
-    .unwrap();
-    let config = tutti_node::RpcConfig {
-        addr: ([127, 0, 0, 1], 0).into(),
-        ..Default::default()
-    };
-    let (addr, server) = tutti_node::serve_with(shards, &config, None, jsonrpsee::RpcModule::new(()))
-        .await
-        .unwrap();
+    let (addr, server) = serve_rpc(vec![members[0].node.clone(), members[PER_SHARD].node.clone()]).await;
     let c = tutti_rpc::client::http(&format!("http://{addr}")).unwrap();
     let ws = tutti_rpc::client::ws(&format!("ws://{addr}")).await.unwrap();
     let mut pool = ws
@@ -394,14 +383,7 @@ async fn a_stopped_shard_closes_its_sources_which_keep_finalizing_and_reopen_whe
         ),
         "{refused}"
     );
-    let shards = tutti_node::Shards::new(vec![shard0[2].node.clone()], Default::default()).unwrap();
-    let config = tutti_node::RpcConfig {
-        addr: ([127, 0, 0, 1], 0).into(),
-        ..Default::default()
-    };
-    let (addr, server) = tutti_node::serve_with(shards, &config, None, jsonrpsee::RpcModule::new(()))
-        .await
-        .unwrap();
+    let (addr, server) = serve_rpc(vec![shard0[2].node.clone()]).await;
     let c = tutti_rpc::client::http(&format!("http://{addr}")).unwrap();
     let raw = format!("0x{}", hex::encode(transfer(from, 30, to, 1).encode()));
     match c.send_raw_transaction(raw).await {

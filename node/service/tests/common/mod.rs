@@ -74,3 +74,16 @@ pub async fn until(what: &str, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// One RPC server over these nodes (one per shard), on a free loopback port: its address and
+/// handle.
+pub async fn serve_rpc(nodes: Vec<Arc<Node>>) -> (std::net::SocketAddr, jsonrpsee::server::ServerHandle) {
+    let shards = tutti_node::Shards::new(nodes, Default::default()).unwrap();
+    let config = tutti_node::RpcConfig {
+        addr: ([127, 0, 0, 1], 0).into(),
+        ..Default::default()
+    };
+    tutti_node::serve_with(shards, &config, None, jsonrpsee::RpcModule::new(()))
+        .await
+        .unwrap()
+}
