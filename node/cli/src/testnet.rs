@@ -374,6 +374,10 @@ pub struct TestnetArgs {
     /// go on.
     #[arg(long, value_name = "SECS")]
     restart_dead: Option<u64>,
+    /// Also start a full node that tracks every shard (node S x V, RPC on base-port + S x V): one
+    /// endpoint for every account and contract, and receipts followed to the end across shards.
+    #[arg(long)]
+    rpc_node: bool,
 }
 
 /// The files of a testnet's nodes (config path and RPC address) and each validator's shard and
@@ -436,12 +440,18 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             Ok(format!("/ip4/127.0.0.1/tcp/{}/p2p/{id}", port(1000 + j)?))
         })
         .collect::<Result<_, String>>()?;
-    for i in 0..n {
+    // The validators, then (with --rpc-node) the full node that tracks every shard.
+    for i in 0..n + usize::from(args.rpc_node) {
+        let validator = i < n;
+        if !validator {
+            let nd = dir.join(format!("node-{i}"));
+            std::fs::create_dir_all(&nd).map_err(|e| format!("cannot create {}: {e}", nd.display()))?;
+        }
         let rpc_addr: SocketAddr = ([127, 0, 0, 1], port(i)?).into();
         let file = NodeFile {
             genesis: "../genesis.json".into(),
             data_dir: "data".into(),
-            validator_key: Some("validator.key".into()),
+            validator_key: validator.then(|| "validator.key".into()),
             node_key: "node.key".into(),
             rpc_addr,
             p2p_listen: format!("/ip4/127.0.0.1/tcp/{}", port(1000 + i)?),
@@ -455,7 +465,7 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             base_timeout_ms: args.base_timeout,
             max_block_txs: default_block_txs(),
             shard: None,
-            track_shards: None,
+            track_shards: (!validator).then(|| "all".into()),
             // Each shard's first node serves it for clients that ask a node of another shard.
             shard_rpc: (0..args.shards)
                 .map(|s| {
@@ -481,7 +491,9 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
                 .map_err(|e| format!("genesis stake `{}`: {e}", v.stake))?;
             Ok((v.shard, stake))
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<Vec<_>, String>>()?;
+    // The RPC node holds no seat: it counts for no shard's quorum.
+    let stakes = stakes.into_iter().chain(args.rpc_node.then_some((0, 0))).collect();
     Ok((out, stakes))
 }
 
@@ -508,20 +520,24 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
         Ok(n) => n,
         Err(e) => return fail(e),
     };
+    let validators = nodes.len() - usize::from(args.rpc_node);
+    let role = |i: usize| {
+        if i < validators {
+            format!("shard {}", stakes[i].0)
+        } else {
+            "RPC node (every shard)".to_string()
+        }
+    };
     println!(
         "Tutti testnet: {} validators on {} shard(s), chain id {}, files in {}",
-        nodes.len(),
+        validators,
         args.shards,
         dev::TESTNET_CHAIN_ID,
         args.data_dir.display()
     );
     if args.no_start {
         for (i, (config, rpc)) in nodes.iter().enumerate() {
-            println!(
-                "  node {i}  shard {}  RPC http://{rpc}  config {}",
-                stakes[i].0,
-                config.display()
-            );
+            println!("  node {i}  {}  RPC http://{rpc}  config {}", role(i), config.display());
         }
         println!("Start each with: tutti node --config <config>");
         return ExitCode::SUCCESS;
@@ -535,9 +551,9 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
         match spawn_node(&exe, config) {
             Ok(c) => {
                 println!(
-                    "  node {i}  pid {}  shard {}  RPC http://{rpc}  config {}",
+                    "  node {i}  pid {}  {}  RPC http://{rpc}  config {}",
                     c.id(),
-                    stakes[i].0,
+                    role(i),
                     config.display()
                 );
                 children.push(Some(c));

@@ -486,10 +486,16 @@ fn free_base_for(n: u16) -> u16 {
 async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transactions() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
-    let base = free_base_for(6);
-    let mut testnet = Supervised::spawn(sharded_testnet_command(&dir, base), &[], "info,libp2p_gossipsub=error");
+    let base = free_base_for(7);
+    let mut testnet = Supervised::spawn(
+        sharded_testnet_command(&dir, base),
+        &["--rpc-node"],
+        "info,libp2p_gossipsub=error",
+    );
     let line = testnet.wait_line("node 5  pid").await;
     assert!(line.contains("shard 1"), "{line}");
+    let line = testnet.wait_line("node 6  pid").await;
+    assert!(line.contains("RPC node (every shard)"), "{line}");
     let net = Net {
         dir: dir.clone(),
         base,
@@ -653,28 +659,11 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
         "every shard's endpoint is known"
     );
 
-    // A partner's RPC node: a full node tracking both shards in one process (one swarm, one
-    // port). It serves every account, and a cross-shard transfer sent through it is final only
-    // once the whole tree ran, on both shards.
-    let partner = dir.join("partner");
-    std::fs::create_dir_all(&partner).unwrap();
-    let node1: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("node-1/config.toml")).unwrap()).unwrap();
-    let rpc_port = free_base_for(1);
-    let mut config = toml::Table::new();
-    for (k, v) in [
-        ("genesis", "../genesis.json"),
-        ("data-dir", "data"),
-        ("node-key", "node.key"),
-        ("p2p-listen", "/ip4/127.0.0.1/tcp/0"),
-        ("track-shards", "all"),
-    ] {
-        config.insert(k.into(), v.into());
-    }
-    config.insert("rpc-addr".into(), format!("127.0.0.1:{rpc_port}").into());
-    config.insert("bootnodes".into(), node1["bootnodes"].clone());
-    config.insert("block-time-ms".into(), 300.into());
-    std::fs::write(partner.join("config.toml"), toml::to_string(&config).unwrap()).unwrap();
-    let mut rpc_node = spawn_node(&partner, "info,libp2p_gossipsub=error");
+    // The partner's RPC node (`--rpc-node`): a full node tracking both shards in one process
+    // (one swarm, one port). It serves every account, and a cross-shard transfer sent through it
+    // is final only once the whole tree ran, on both shards.
+    let partner = dir.join("node-6");
+    let rpc_port = base + 6;
     let url = format!("http://127.0.0.1:{rpc_port}");
     let pc = HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(10))
@@ -738,9 +727,6 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
         stdout.contains(&format!("shard {away}")),
         "the credit on shard {away} shows: {stdout}"
     );
-    let _ = rpc_node.kill();
-    let _ = rpc_node.wait();
-
     signal(testnet.child.id(), "-TERM");
     assert!(testnet.wait_exit().await.success(), "{}", testnet.output());
 }
