@@ -1,12 +1,14 @@
 //! Tutti's node service: [`node::Node`] (chain, mempool, block production loop, broadcast of
 //! committed blocks) and [`rpc`], the JSON-RPC server implementing `tutti_rpc::TuttiApi` over it.
 //! [`dev`] holds the well-known development keys and genesis of `tutti dev`; [`web`]
-//! serves static pages (the dApps) on the RPC port.
+//! serves static pages (the dApps) on the RPC port; [`idcheck`] answers requests whose ids the
+//! server cannot echo.
 
 pub mod builder;
 pub mod committees;
 pub mod consensus;
 pub mod dev;
+pub mod idcheck;
 pub mod metrics;
 pub mod node;
 pub mod relay;

@@ -105,10 +105,15 @@ pub async fn serve_with(
                 .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
                 .build(),
         )
-        .set_http_middleware(tower::ServiceBuilder::new().layer(cors).layer({
-            let node = shards.primary().clone();
-            SiteLayer::new(site).with_metrics(Arc::new(move || node.metrics().render()))
-        }))
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(cors)
+                .layer({
+                    let node = shards.primary().clone();
+                    SiteLayer::new(site).with_metrics(Arc::new(move || node.metrics().render()))
+                })
+                .layer(crate::idcheck::IdCheckLayer::new(config.max_request_bytes as usize)),
+        )
         .set_rpc_middleware({
             let max_response_bytes = config.max_response_bytes as usize;
             RpcServiceBuilder::new().layer_fn(move |inner| ConcurrentBatch {

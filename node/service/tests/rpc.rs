@@ -180,6 +180,28 @@ async fn protocol_errors_get_standard_codes() {
     let v = post_json(a, serde_json::to_string(&batch).unwrap()).await;
     assert_eq!(code_of(&v), -32010, "{v}");
 
+    // Ids the server cannot echo (object, array, boolean, fraction): -32600 with `"id": null`,
+    // not a bare `null`; in a batch, that entry alone.
+    for id in ["{}", "[1]", "true", "1.5"] {
+        let v = post_json(
+            a,
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tutti_chainId","params":[]}}"#),
+        )
+        .await;
+        assert_eq!(code_of(&v), -32600, "id {id}: {v}");
+        assert!(v["id"].is_null() && v.get("id").is_some(), "{v}");
+    }
+    let v = post_json(
+        a,
+        r#"[{"jsonrpc":"2.0","id":{},"method":"tutti_chainId"},{"jsonrpc":"2.0","id":2,"method":"tutti_chainId"}]"#
+            .into(),
+    )
+    .await;
+    let answers = v.as_array().unwrap();
+    assert_eq!(answers.len(), 2, "{v}");
+    assert!(answers.iter().any(|x| x["id"] == 2 && x["result"].is_number()), "{v}");
+    assert!(answers.iter().any(|x| x["id"].is_null() && code_of(x) == -32600), "{v}");
+
     // Oversize request: refused before it is parsed.
     let big = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"tutti_sendRawTransaction","params":["0x{}"]}}"#,
