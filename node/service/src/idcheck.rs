@@ -58,10 +58,10 @@ fn suspicious(body: &[u8]) -> bool {
                 .collect();
             match value.first() {
                 Some(b'{' | b'[' | b't' | b'f') => return true,
-                Some(c) if c.is_ascii_digit() || *c == b'-' => {
-                    if value.iter().any(|c| matches!(c, b'.' | b'e' | b'E')) {
-                        return true;
-                    }
+                Some(c)
+                    if (c.is_ascii_digit() || *c == b'-') && value.iter().any(|c| matches!(c, b'.' | b'e' | b'E')) =>
+                {
+                    return true;
                 }
                 _ => {}
             }
@@ -232,7 +232,7 @@ where
                     let req = HttpRequest::from_parts(parts, HttpBody::from(forward));
                     let answer = inner.call(req).await.map_err(Into::into)?;
                     let (_, body) = answer.into_parts();
-                    let answer = body.collect().await.map_err(|e| -> BoxError { e.into() })?.to_bytes();
+                    let answer = body.collect().await?.to_bytes();
                     Ok(json_response(merge(&answer, errors)))
                 }
             }
