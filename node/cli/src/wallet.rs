@@ -323,6 +323,14 @@ async fn send_action(rpc: &RpcArgs, tx: &TxArgs, action: Action, default_gas: Ga
     let e = rpc_err(rpc);
     let chain_id = c.chain_id().await.map_err(&e)?;
     let account = c.get_account(from.to_string(), None).await.map_err(&e)?;
+    // A deploy's contract address is known before it is sent: say it first.
+    let contract = matches!(action, Action::Deploy { .. }).then(|| Address::for_contract(&from, account.nonce));
+    if let Some(a) = contract
+        && !rpc.json
+    {
+        let shards = c.get_sharding_structure().await.map(|s| s.num_shards).unwrap_or(1);
+        println!("contract    {a}  (shard {})", a.home_shard(shards));
+    }
     // Account for our own pending transactions: the pool accepts nonces ahead of the account.
     let stx: SignedTransaction = Transaction {
         chain_id,
@@ -343,6 +351,14 @@ async fn send_action(rpc: &RpcArgs, tx: &TxArgs, action: Action, default_gas: Ga
         return Ok(ExitCode::SUCCESS);
     }
     let receipt = wait_receipt(&c, rpc, &hash, Duration::from_secs(tx.timeout)).await?;
+    if let Some(a) = contract
+        && rpc.json
+    {
+        let mut v = serde_json::to_value(&receipt)?;
+        v["contract"] = serde_json::json!(a.to_string());
+        print_json(&v);
+        return Ok(outcome_code(&receipt));
+    }
     Ok(show_receipt(rpc, &receipt))
 }
 
@@ -402,7 +418,12 @@ fn show_receipt(rpc: &RpcArgs, r: &TxReceiptView) -> ExitCode {
             }
         }
     }
-    // `sent`: all this node can see succeeded; the rest runs on shards it does not serve.
+    outcome_code(r)
+}
+
+/// The exit status of a final receipt. `sent`: all this node can see succeeded; the rest runs on
+/// shards it does not serve.
+fn outcome_code(r: &TxReceiptView) -> ExitCode {
     if r.status == "success" || r.status == "sent" {
         ExitCode::SUCCESS
     } else {

@@ -195,6 +195,34 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
     let o = tutti("http://127.0.0.1:1", &keys, &["block"]);
     assert!(out(&o).contains("cannot reach the node"), "{}", out(&o));
 
+    // A deploy says the new contract's address (and shard) on its first line, and in its JSON.
+    let wasm = dir.path().join("counter.wasm");
+    std::fs::write(&wasm, tutti_examples::COUNTER).unwrap();
+    let o = tutti(&rpc, &keys, &["deploy", wasm.to_str().unwrap(), "--from", "dev5"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    let counter = first
+        .strip_prefix("contract    ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("first line: {first}"));
+    assert!(first.contains("(shard "), "{first}");
+    let o = tutti(&rpc, &keys, &["view", counter, "get", "--returns", "u64", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "the deployed contract answers: {}", out(&o));
+    let o = tutti(
+        &rpc,
+        &keys,
+        &["deploy", wasm.to_str().unwrap(), "--from", "dev5", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["contract"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("tt1") && a != counter),
+        "{v}"
+    );
+    assert_eq!(v["status"], "success", "{v}");
+
     // Clean stop: SIGTERM, exit 0.
     let status = Command::new("kill")
         .args(["-TERM", &n.child.id().to_string()])
