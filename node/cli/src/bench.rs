@@ -101,6 +101,95 @@ struct Report {
     token_percent: u8,
     cross_shard_percent: u8,
     target_rate: u64,
+    /// The node's own view over the run (from its `/metrics`; `None` if it could not be read).
+    node: Option<NodeView>,
+    /// CPU cores the load generator used on average (its own user + system time over the run).
+    generator_cores: f64,
+}
+
+/// What the node's metrics say about the run: blocks and transactions committed, and the mean
+/// time per block of each consensus phase and block step.
+#[derive(Serialize, Default, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct NodeView {
+    blocks: f64,
+    transactions: f64,
+    /// Mean ms per block of `propose`, `prepare`, `commit` (consensus) and `execute`, `store`.
+    mean_ms: std::collections::BTreeMap<String, f64>,
+}
+
+/// `name{labels} value` lines of an OpenMetrics text, by `name{labels}`.
+fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The node's view between two `/metrics` snapshots.
+fn node_view(before: &HashMap<String, f64>, after: &HashMap<String, f64>) -> NodeView {
+    let delta = |k: &str| after.get(k).copied().unwrap_or(0.0) - before.get(k).copied().unwrap_or(0.0);
+    let mut mean_ms = std::collections::BTreeMap::new();
+    for (family, label, names) in [
+        (
+            "tutti_consensus_phase_seconds",
+            "phase",
+            &["propose", "prepare", "commit"][..],
+        ),
+        ("tutti_block_seconds", "step", &["execute", "store"][..]),
+    ] {
+        for name in names {
+            let count = delta(&format!("{family}_count{{{label}=\"{name}\"}}"));
+            let sum = delta(&format!("{family}_sum{{{label}=\"{name}\"}}"));
+            if count > 0.0 {
+                mean_ms.insert((*name).to_string(), 1000.0 * sum / count);
+            }
+        }
+    }
+    NodeView {
+        blocks: delta("tutti_blocks_committed_total"),
+        transactions: delta("tutti_transactions_committed_total"),
+        mean_ms,
+    }
+}
+
+/// The node's `/metrics` (plain HTTP GET on the RPC port).
+async fn fetch_metrics(rpc: &str) -> anyhow::Result<HashMap<String, f64>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hostport = rpc
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("metrics are read over http://, not {rpc}"))?
+        .trim_end_matches('/');
+    let mut s = tokio::net::TcpStream::connect(hostport).await?;
+    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await?;
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("GET /metrics: {}", head.lines().next().unwrap_or_default());
+    }
+    Ok(parse_metrics(body))
+}
+
+/// This process's CPU time so far, seconds (Linux `/proc/self/stat`; 0 elsewhere).
+fn own_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the ')'.
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -463,6 +552,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
 
     let pb = bar(total as u64, "submitting");
+    let metrics_before = fetch_metrics(&args.rpc).await.ok();
+    let cpu_before = own_cpu_seconds();
     let start = Instant::now();
     let batch = args.batch.clamp(1, 1_000);
     let mut refused_total = 0usize;
@@ -560,6 +651,11 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             _ => f64::NAN,
         }
     };
+    let metrics_after = fetch_metrics(&args.rpc).await.ok();
+    let generator_cores = (own_cpu_seconds() - cpu_before) / start.elapsed().as_secs_f64();
+    let node = metrics_before
+        .zip(metrics_after)
+        .map(|(before, after)| node_view(&before, &after));
     let report = Report {
         submitted: sent,
         refused: refused_total,
@@ -576,6 +672,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         token_percent: args.token_percent,
         cross_shard_percent: args.cross_shard_percent,
         target_rate: args.rate,
+        node,
+        generator_cores,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -606,6 +704,28 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             "submit-to-final latency: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms (mean block interval {:.0} ms)",
             report.latency_ms_p50, report.latency_ms_p95, report.latency_ms_p99, report.mean_block_interval_ms
         );
+        match &report.node {
+            Some(v) => {
+                let phases: Vec<String> = v.mean_ms.iter().map(|(k, ms)| format!("{k} {ms:.0} ms")).collect();
+                println!(
+                    "the node's view (its /metrics; with several shards, its first shard): {:.0} blocks, {:.0} transactions; \
+                     per block: {}",
+                    v.blocks,
+                    v.transactions,
+                    phases.join(", ")
+                );
+            }
+            None => println!("the node's view: its /metrics could not be read"),
+        }
+        println!("load generator: {:.2} CPU cores on average", report.generator_cores);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if report.generator_cores >= cores / 2.0 {
+        eprintln!(
+            "warning: the load generator used {:.2} of this machine's {cores:.0} cores; if the node runs here too, \
+             the generator may be what limits the numbers (run it on another machine, or lower --rate)",
+            report.generator_cores
+        );
     }
     for (msg, count) in refusals.iter().take(5) {
         eprintln!("refused x{count}: {msg}");
@@ -629,4 +749,28 @@ fn account(
     }
     pb.inc(len as u64);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nodes_view_is_the_difference_of_two_metrics_snapshots() {
+        let before = parse_metrics(
+            "# TYPE x counter\ntutti_blocks_committed_total 10\ntutti_transactions_committed_total 100\n\
+             tutti_block_seconds_sum{step=\"store\"} 1.0\ntutti_block_seconds_count{step=\"store\"} 10\n# EOF\n",
+        );
+        let after = parse_metrics(
+            "tutti_blocks_committed_total 14\ntutti_transactions_committed_total 900\n\
+             tutti_block_seconds_sum{step=\"store\"} 1.8\ntutti_block_seconds_count{step=\"store\"} 14\n\
+             tutti_consensus_phase_seconds_sum{phase=\"commit\"} 0.4\n\
+             tutti_consensus_phase_seconds_count{phase=\"commit\"} 4\n",
+        );
+        let v = node_view(&before, &after);
+        assert_eq!((v.blocks, v.transactions), (4.0, 800.0));
+        assert!((v.mean_ms["store"] - 200.0).abs() < 1e-6, "{v:?}");
+        assert!((v.mean_ms["commit"] - 100.0).abs() < 1e-6, "{v:?}");
+        assert!(!v.mean_ms.contains_key("execute"), "no blocks executed: no mean");
+    }
 }

@@ -46,7 +46,7 @@ use tutti_primitives::{BlockHeader, CommitCertificate, Hash, Height, ReceiptBatc
 use crate::{
     SubmitError,
     committees::check_commit,
-    metrics::Phase,
+    metrics::{Phase, Step},
     node::{ConsensusView, Node, NodeError, now_ms},
     relay::{Inbox, Offered, incoming_budget},
 };
@@ -607,6 +607,7 @@ impl<N: Network + Clone> Shell<N> {
         };
         let node = self.node.clone();
         let inbox = self.inbox.clone();
+        let started = Instant::now();
         let built = tokio::task::spawn_blocking(move || {
             let candidates = node.candidates();
             let incoming = ready_batches(&node, &inbox)?;
@@ -626,6 +627,7 @@ impl<N: Network + Clone> Shell<N> {
         .await;
         match built {
             Ok(Ok(b)) => {
+                self.node.metrics().step(Step::Execute, started.elapsed().as_secs_f64());
                 let proposal = Proposal {
                     body: encode_body(&b.txs, &b.incoming),
                     header: b.header,
@@ -651,9 +653,11 @@ impl<N: Network + Clone> Shell<N> {
             return true;
         }
         let (node, inbox) = (self.node.clone(), self.inbox.clone());
+        let started = Instant::now();
         let checked = tokio::task::spawn_blocking(move || check_block(&node, &inbox, &p, Some(now_ms()))).await;
         match checked {
             Ok(Ok(e)) => {
+                self.node.metrics().step(Step::Execute, started.elapsed().as_secs_f64());
                 self.executed.insert(hash, e);
                 true
             }
@@ -702,7 +706,9 @@ impl<N: Network + Clone> Shell<N> {
         };
         let node = self.node.clone();
         let stored = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
             node.chain().commit(&block, &mut output)?;
+            node.metrics().step(Step::Store, started.elapsed().as_secs_f64());
             Ok::<_, tutti_chain::ChainError>(node.committed(Arc::new(block), &output))
         })
         .await;

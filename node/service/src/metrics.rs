@@ -10,6 +10,7 @@
 //! | `tutti_blocks_committed_total` | counter | blocks committed since start |
 //! | `tutti_transactions_committed_total` | counter | transactions in them |
 //! | `tutti_consensus_phase_seconds{phase}` | histogram | time in each phase of a height, as this node saw it: `propose` (height start to the block known), `prepare` (to the PREPARED certificate), `commit` (to the commit certificate) |
+//! | `tutti_block_seconds{step}` | histogram | time a block took this node: `execute` (building it, or checking and executing a proposal), `store` (writing it and its state to the store) |
 
 use std::sync::Mutex;
 
@@ -31,6 +32,15 @@ pub enum Phase {
     Commit,
 }
 
+/// One step of handling a block on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Building it, or checking and executing a proposal.
+    Execute,
+    /// Writing it and its state to the store.
+    Store,
+}
+
 type Labels = Vec<(String, String)>;
 
 fn phase_histogram() -> Histogram {
@@ -50,6 +60,7 @@ pub struct Metrics {
     blocks: Counter,
     txs: Counter,
     phases: Family<Labels, Histogram, fn() -> Histogram>,
+    steps: Family<Labels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -71,6 +82,7 @@ impl Metrics {
             blocks: Counter::default(),
             txs: Counter::default(),
             phases: Family::new_with_constructor(phase_histogram),
+            steps: Family::new_with_constructor(phase_histogram),
         };
         {
             let mut r = m.registry.lock().expect("metrics lock poisoned");
@@ -105,6 +117,11 @@ impl Metrics {
                 "tutti_consensus_phase_seconds",
                 "Time in each consensus phase of a height",
                 m.phases.clone(),
+            );
+            r.register(
+                "tutti_block_seconds",
+                "Time a block took this node, by step (execute, store)",
+                m.steps.clone(),
             );
         }
         m
@@ -149,6 +166,17 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// A block step took `seconds`.
+    pub fn step(&self, step: Step, seconds: f64) {
+        let name = match step {
+            Step::Execute => "execute",
+            Step::Store => "store",
+        };
+        self.steps
+            .get_or_create(&vec![("step".to_string(), name.to_string())])
+            .observe(seconds);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -169,6 +197,7 @@ mod tests {
         m.view_change();
         m.set_peers(2);
         m.phase(Phase::Commit, 0.02);
+        m.step(Step::Store, 0.5);
         let text = m.render();
         for needle in [
             "tutti_view 3",
@@ -176,6 +205,7 @@ mod tests {
             "tutti_peers 2",
             "tutti_height 0",
             "tutti_consensus_phase_seconds_count{phase=\"commit\"} 1",
+            "tutti_block_seconds_sum{step=\"store\"} 0.5",
             "# EOF",
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
