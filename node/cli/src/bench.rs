@@ -166,8 +166,9 @@ async fn fetch_metrics(rpc: &str) -> anyhow::Result<HashMap<String, f64>> {
     let mut s = tokio::net::TcpStream::connect(hostport).await?;
     s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").as_bytes())
         .await?;
+    // A metrics page is a few KiB: read at most 4 MiB of whatever answers.
     let mut out = String::new();
-    s.read_to_string(&mut out).await?;
+    s.take(4 << 20).read_to_string(&mut out).await?;
     let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
     if !head.starts_with("HTTP/1.1 200") {
         bail!("GET /metrics: {}", head.lines().next().unwrap_or_default());

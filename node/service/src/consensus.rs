@@ -180,14 +180,7 @@ fn committee(node: &Node, shard: ShardId, epoch: u64) -> Result<(Committee, BlsC
 /// A batch's certificate this node's inbox already verified is not verified again.
 fn check_block(node: &Node, inbox: &Mutex<Inbox>, p: &Proposal, now_ms: Option<u64>) -> Result<Executed, String> {
     let (txs, incoming) = decode_body(&p.body)?;
-    let check_cert = |h: &BlockHeader, c: &CommitCertificate| {
-        if inbox.lock().expect("inbox lock poisoned").cert_verified(h, c) {
-            return Ok(());
-        }
-        check_commit(node.committees(), h, c)?;
-        inbox.lock().expect("inbox lock poisoned").remember_cert(h, c);
-        Ok(())
-    };
+    let check_cert = |h: &BlockHeader, c: &CommitCertificate| check_cert_once(node, inbox, h, c);
     let output = block::validate(
         node.chain(),
         node.runtime(),
@@ -200,6 +193,17 @@ fn check_block(node: &Node, inbox: &Mutex<Inbox>, p: &Proposal, now_ms: Option<u
     )
     .map_err(|e| e.to_string())?;
     Ok(Executed { txs, incoming, output })
+}
+
+/// Checks another shard's commit certificate against its committee, unless this node's inbox
+/// verified this very certificate before (then remembers it).
+fn check_cert_once(node: &Node, inbox: &Mutex<Inbox>, h: &BlockHeader, c: &CommitCertificate) -> Result<(), String> {
+    if inbox.lock().expect("inbox lock poisoned").cert_verified(h, c) {
+        return Ok(());
+    }
+    check_commit(node.committees(), h, c)?;
+    inbox.lock().expect("inbox lock poisoned").remember_cert(h, c);
+    Ok(())
 }
 
 /// Admits a batch of gossiped transactions: rejected if any is malformed, badly signed or for
@@ -260,12 +264,9 @@ fn follow_header(node: &Node, inbox: &Mutex<Inbox>, h: BlockHeader, cert: Commit
         Ok(false) => return Verdict::Ignore,
         Ok(true) => {}
     }
-    if !inbox.lock().expect("inbox lock poisoned").cert_verified(&h, &cert) {
-        if let Err(e) = check_commit(node.committees(), &h, &cert) {
-            tracing::debug!(shard = h.shard_id, height = h.height, "refused a followed header: {e}");
-            return Verdict::Reject;
-        }
-        inbox.lock().expect("inbox lock poisoned").remember_cert(&h, &cert);
+    if let Err(e) = check_cert_once(node, inbox, &h, &cert) {
+        tracing::debug!(shard = h.shard_id, height = h.height, "refused a followed header: {e}");
+        return Verdict::Reject;
     }
     if node.follow(h) {
         Verdict::Accept
