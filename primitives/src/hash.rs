@@ -33,6 +33,10 @@ pub mod tags {
     pub const OUTGOING_RECEIPTS: &str = "tutti/receipts/outgoing/v1";
     /// The committee shuffle's hash (swap-or-not rounds, `tutti_chain::election`).
     pub const SHUFFLE: &str = "tutti/shuffle/v1";
+    /// The operator account of a genesis validator that names none (no key controls it).
+    pub const GENESIS_OPERATOR: &str = "tutti/address/genesis-operator/v1";
+    /// An epoch's election seed, from the randomness of the beacon block that elects it.
+    pub const EPOCH_SEED: &str = "tutti/epoch-seed/v1";
     /// Every tag.
     pub const ALL: &[&str] = &[
         TX,
@@ -47,6 +51,8 @@ pub mod tags {
         MERKLE_NODE,
         OUTGOING_RECEIPTS,
         SHUFFLE,
+        GENESIS_OPERATOR,
+        EPOCH_SEED,
     ];
 }
 

@@ -44,6 +44,9 @@ pub enum FailureKind {
     /// A host function was called with arguments it refuses (bad promise index, oversize key...).
     #[codec(index = 9)]
     HostError,
+    /// A staking action broke a staking rule (the message says which and what to change).
+    #[codec(index = 10)]
+    Staking,
 }
 
 impl fmt::Display for FailureKind {
@@ -59,6 +62,7 @@ impl fmt::Display for FailureKind {
             FailureKind::InvalidCode => "invalid code",
             FailureKind::InsufficientBalance => "insufficient balance",
             FailureKind::HostError => "host error",
+            FailureKind::Staking => "staking rule",
         };
         f.write_str(s)
     }

@@ -8,7 +8,7 @@ use alloc::{string::String, vec::Vec};
 use core::fmt;
 use parity_scale_codec::{Decode, Encode};
 
-use crate::{Address, Amount, ChainId, Gas, Hash, Nonce, hash::hash_encoded, tags};
+use crate::{Address, Amount, ChainId, Gas, Hash, Nonce, StakeAction, hash::hash_encoded, tags};
 
 /// An ed25519 public key (32 bytes).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
@@ -72,6 +72,9 @@ pub enum Action {
         /// Tokens attached to the call.
         value: Amount,
     },
+    /// A staking action; valid only from an account that lives on the beacon chain (shard 0).
+    #[codec(index = 3)]
+    Stake(StakeAction),
 }
 
 /// An unsigned transaction.

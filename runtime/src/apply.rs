@@ -23,7 +23,7 @@ use std::sync::Arc;
 use parity_scale_codec::{Decode, Encode};
 use tutti_primitives::{
     Account, Action, Address, Amount, CallFailure, Event, FailureKind, Gas, Hash, Height, INIT_PENDING_KEY, Receipt,
-    ReceiptBody, ShardId, SignedTransaction,
+    ReceiptBody, ShardId, SignedTransaction, StakeAction,
 };
 
 use crate::{BlockContext, CallContext, CallOutcome, Runtime, StateChange, StateView};
@@ -54,6 +54,16 @@ pub trait ShardState {
     fn postponed(&self, id: &Hash) -> Option<Receipt>;
     /// Stores (or removes) a postponed call.
     fn set_postponed(&mut self, id: Hash, receipt: Option<Receipt>);
+    /// Carries out a staking action signed by `signer` (its gas is already paid); returns what
+    /// the transaction returns, or why the action was refused (nothing changed then). Only the
+    /// beacon chain's state holds the validator registry, so by default every action is refused.
+    fn stake(&mut self, signer: &Address, action: &StakeAction, block: &BlockContext) -> Result<Vec<u8>, String> {
+        let _ = (signer, action);
+        Err(format!(
+            "staking actions run on the beacon chain (shard 0); this is shard {}",
+            block.shard_id
+        ))
+    }
 }
 
 /// What executing a transaction or receipt produced.
@@ -165,6 +175,8 @@ pub fn apply_transaction(
             ..
         } => (*contract, *value, Some(method.clone())),
         Action::Deploy { value, .. } => (Address::for_contract(&sender, tx.nonce), *value, None),
+        // What a staking action locks leaves the balance inside the registry, not here.
+        Action::Stake(_) => (sender, 0, None),
     };
     let mut exec = Execution::empty(true, block, receiver, method);
     let mut out = Applied {
@@ -216,6 +228,10 @@ pub fn apply_transaction(
     }
     state.set_account(&sender, acc);
     let body = match &tx.action {
+        Action::Stake(action) => {
+            out.execution = Some(stake(runtime, state, block, stx, exec, action));
+            return out;
+        }
         Action::Transfer { amount, .. } => ReceiptBody::Transfer { amount: *amount },
         Action::Call {
             method, args, value, ..
@@ -260,6 +276,45 @@ pub fn apply_transaction(
     out.execution = Some(exec);
     out.receipts.push(r);
     out
+}
+
+/// Runs a staking action whose inclusion and prepaid gas were taken: charges its fixed gas,
+/// asks the state to carry it out, and gives the unused gas back at once.
+fn stake(
+    runtime: &Runtime,
+    state: &mut dyn ShardState,
+    block: &BlockContext,
+    stx: &SignedTransaction,
+    mut exec: Execution,
+    action: &StakeAction,
+) -> Execution {
+    let tx = &stx.tx;
+    let sender = tx.sender();
+    let gas = runtime.schedule().stake_cost(action);
+    if tx.gas_limit - exec.gas_used < gas {
+        exec.result = fail(
+            FailureKind::OutOfGas,
+            format!(
+                "a {} action needs {gas} gas on top of the inclusion cost {}",
+                action.kind(),
+                exec.gas_used
+            ),
+        );
+        exec.gas_used = tx.gas_limit;
+    } else {
+        exec.gas_used += gas;
+        exec.result = state
+            .stake(&sender, action, block)
+            .or_else(|message| fail(FailureKind::Staking, message));
+        let mut acc = state.account(&sender);
+        acc.balance = acc
+            .balance
+            .saturating_add(u128::from(tx.gas_limit - exec.gas_used).saturating_mul(tx.gas_price));
+        state.set_account(&sender, acc);
+    }
+    exec.gas_burnt = exec.gas_used;
+    exec.fee = u128::from(exec.gas_used).saturating_mul(tx.gas_price);
+    exec
 }
 
 #[allow(clippy::too_many_arguments)]

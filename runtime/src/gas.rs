@@ -77,6 +77,10 @@ pub struct GasSchedule {
     pub promise_and: HostCost,
     /// `value_return`, per byte.
     pub value_return: HostCost,
+    /// A staking action on the beacon chain (registry reads and writes), on top of inclusion.
+    pub stake: Gas,
+    /// Checking a BLS proof of possession (two pairings), added for creating a validator.
+    pub bls_possession: Gas,
 }
 
 impl Default for GasSchedule {
@@ -107,6 +111,8 @@ impl Default for GasSchedule {
             promise_create: hc(6_000, 8),
             promise_and: hc(1_400, 350),
             value_return: hc(630, 3),
+            stake: 2_000_000,
+            bls_possession: 20_000_000,
         }
     }
 }
@@ -123,6 +129,14 @@ impl GasSchedule {
     /// Gas a transaction of `len` encoded bytes burns for its inclusion.
     pub fn inclusion_cost(&self, len: usize) -> Gas {
         self.transaction.of(len)
+    }
+
+    /// Gas a staking action burns on top of its inclusion.
+    pub fn stake_cost(&self, action: &tutti_primitives::StakeAction) -> Gas {
+        match action {
+            tutti_primitives::StakeAction::CreateValidator { .. } => self.stake.saturating_add(self.bls_possession),
+            _ => self.stake,
+        }
     }
 
     /// Gas to deploy `len` bytes of wasm.

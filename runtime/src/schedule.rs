@@ -86,12 +86,12 @@ pub fn room(load: u64, max_receipts_per_block: usize) -> u64 {
 }
 
 /// The shard a transaction's first receipt goes to: the receiver's home shard for a transfer or
-/// a call, the sender's (this one) for a deploy.
+/// a call, the sender's (this one) for a deploy or a staking action.
 pub fn destination(stx: &SignedTransaction, shard: ShardId, num_shards: u32) -> ShardId {
     match &stx.tx.action {
         Action::Transfer { to, .. } => to.home_shard(num_shards),
         Action::Call { contract, .. } => contract.home_shard(num_shards),
-        Action::Deploy { .. } => shard,
+        Action::Deploy { .. } | Action::Stake(_) => shard,
     }
 }
 

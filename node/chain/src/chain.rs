@@ -27,8 +27,11 @@ use tutti_runtime::{BlockContext, CallContext, CallOutcome, Runtime, apply::Exec
 use crate::{
     BlockInput, BlockOutput, ChainError, Column, Result, ShardSpec, StateDb, StateProof, Store, WriteBatch,
     account::{account_key, code_key, storage_key},
+    beacon::{self, Kv},
+    election::Elected,
     exec::{self, BURNT},
     genesis::Genesis,
+    staking::{Delegation, Validator},
 };
 
 /// A block as stored: header, the transactions it included, the cross-shard receipt batches it
@@ -119,6 +122,55 @@ pub struct Chain {
     commit_lock: Mutex<()>,
 }
 
+/// Reads of the beacon chain's registry and epoch records ([`Chain::read_beacon`]).
+pub trait BeaconRead {
+    /// Every validator with its delegations, in key order.
+    fn validators(&self) -> Vec<(Validator, Vec<(Address, Delegation)>)>;
+    /// The committees of `epoch`, if elected.
+    fn assignment(&self, epoch: u64) -> Option<Vec<Vec<Elected>>>;
+}
+
+/// The state at one height as a read-only [`Kv`]; the first error is kept.
+struct StateKv<'a> {
+    db: &'a StateDb<dyn Store>,
+    height: Height,
+    error: std::cell::RefCell<Option<ChainError>>,
+}
+
+impl Kv for StateKv<'_> {
+    fn get<T: Decode>(&self, key: &[u8], what: &'static str) -> Option<T> {
+        let got = self
+            .db
+            .get(key, self.height)
+            .and_then(|v| v.map(|b| decode::<T>(&b, what)).transpose());
+        match got {
+            Ok(v) => v,
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert(e);
+                None
+            }
+        }
+    }
+    fn put<T: Encode>(&mut self, _key: Vec<u8>, _value: Option<&T>) {
+        unreachable!("StateKv is only handed out as a BeaconRead, which has no writes")
+    }
+}
+
+impl BeaconRead for StateKv<'_> {
+    fn validators(&self) -> Vec<(Validator, Vec<(Address, Delegation)>)> {
+        beacon::validators(self)
+            .into_iter()
+            .map(|v| {
+                let d = beacon::delegations(self, &v.key);
+                (v, d)
+            })
+            .collect()
+    }
+    fn assignment(&self, epoch: u64) -> Option<Vec<Vec<Elected>>> {
+        beacon::assignment(self, epoch)
+    }
+}
+
 impl Chain {
     /// Opens the chain in `store`, writing `genesis` first if the store is empty. Refuses a store
     /// that holds another chain, and one whose state root at the head does not match the head
@@ -138,13 +190,13 @@ impl Chain {
             )));
         }
         let spec = genesis.spec_of(shard);
-        let accounts = genesis
-            .accounts_on(shard)
+        let entries = genesis
+            .state_of(shard)
             .map_err(|e| ChainError::Storage(e.to_string()))?;
         // The genesis header depends only on the genesis state, which we can compute in memory.
         let mut batch = WriteBatch::new();
         let mem: Arc<dyn Store> = Arc::new(crate::MemStore::new());
-        let root = exec::write_genesis(&StateDb::new(mem), &accounts, &mut WriteBatch::new())?;
+        let root = exec::write_genesis_state(&StateDb::new(mem), &entries, &mut WriteBatch::new())?;
         let header = genesis.header_of(shard, root);
         let genesis_hash = header.hash();
         match store.get(Column::Meta, b"genesis")? {
@@ -168,7 +220,7 @@ impl Chain {
                 }
             }
             None => {
-                exec::write_genesis(&db, &accounts, &mut batch)?;
+                exec::write_genesis_state(&db, &entries, &mut batch)?;
                 let block = StoredBlock {
                     header,
                     txs: Vec::new(),
@@ -460,6 +512,21 @@ impl Chain {
         self.db.get_with_proof(key, height)
     }
 
+    /// Reads the staking registry and epoch records at block `height` with `f` (beacon chain
+    /// only: other shards hold none). A value the store cannot give or decode is an error.
+    pub fn read_beacon<T>(&self, height: Height, f: impl FnOnce(&dyn BeaconRead) -> T) -> Result<T> {
+        let reader = StateKv {
+            db: &self.db,
+            height,
+            error: std::cell::RefCell::new(None),
+        };
+        let out = f(&reader);
+        match reader.error.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
     /// Total fees burnt up to block `height`.
     pub fn burnt(&self, height: Height) -> Result<Amount> {
         Ok(self
@@ -532,7 +599,7 @@ impl Chain {
         ctx.value = value;
         ctx.balance = acc.balance.saturating_add(value);
         ctx.read_only = read_only;
-        let state = exec::read_state(&self.db, h.height);
+        let state = exec::read_state(&self.db, h.height, self.spec.epochs);
         tutti_runtime::apply::execute_loaded(runtime, &state, &code, ctx)
     }
 }

@@ -110,7 +110,7 @@ pub struct Candidate {
 
 /// An elected validator's seat: its key and its voting power (its stake, clamped around the
 /// median).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, parity_scale_codec::Encode, parity_scale_codec::Decode)]
 pub struct Elected {
     /// BLS public key.
     pub key: [u8; 48],
@@ -286,6 +286,25 @@ fn bounded(
             c.sort_unstable();
             c.into_iter().map(|pos| order[pos]).collect()
         })
+        .collect()
+}
+
+/// The largest total voting power of one committee: powers are `u64` in consensus, and sums of
+/// them stay exact in any integer type it uses.
+pub const MAX_TOTAL_POWER: u64 = 1 << 48;
+
+/// Voting powers for stakes (in the smallest unit, possibly far above `u64`): every stake shifted
+/// right by the fewest bits that bring their total to at most [`MAX_TOTAL_POWER`], at least 1
+/// each. Proportional up to that rounding, and the same on every node.
+pub fn voting_powers(stakes: &[Amount]) -> Vec<u64> {
+    let total = stakes.iter().fold(0u128, |t, s| t.saturating_add(*s));
+    let mut shift = 0;
+    while (total >> shift) > u128::from(MAX_TOTAL_POWER) {
+        shift += 1;
+    }
+    stakes
+        .iter()
+        .map(|s| u64::try_from(s >> shift).unwrap_or(MAX_TOTAL_POWER).max(1))
         .collect()
 }
 

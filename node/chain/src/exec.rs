@@ -24,7 +24,7 @@ use std::{
 use parity_scale_codec::{Decode, Encode};
 use tutti_primitives::{
     Account, Address, Amount, CallFailure, Congestion, Gas, Hash, Height, RANDOMNESS_WINDOW, Receipt, ShardId,
-    SignedTransaction,
+    SignedTransaction, StakeAction,
 };
 use tutti_runtime::{
     BlockContext, Runtime, StateChange, StateView,
@@ -35,6 +35,7 @@ use tutti_runtime::{
 use crate::{
     ChainError, Result, StateDb, Store, WriteBatch,
     account::{account_key, code_key, storage_key},
+    beacon::{self, EpochEnd, EpochSpec, Kv},
     state::StateWrites,
     txcheck::{self, TxError, TxRules},
 };
@@ -52,6 +53,8 @@ pub struct ShardSpec {
     pub max_receipts_per_block: usize,
     /// Most gas the block's transactions may buy in total.
     pub block_gas_limit: Gas,
+    /// Epochs and staking (the beacon chain runs them; every shard counts epochs alike).
+    pub epochs: EpochSpec,
 }
 
 /// What goes into a block.
@@ -103,6 +106,8 @@ pub struct BlockOutput {
     pub consumed: Vec<u64>,
     /// The state's value writes, for the newest-value cache once the batch is written.
     pub state_writes: StateWrites,
+    /// What ending the epoch did, when this is the last beacon block of an epoch.
+    pub epoch_end: Option<EpochEnd>,
 }
 
 impl BlockOutput {
@@ -172,6 +177,16 @@ fn randomness_key(height: Height) -> Vec<u8> {
 /// The state of one block in progress.
 struct BlockState {
     view: Arc<View>,
+    epochs: EpochSpec,
+}
+
+impl Kv for BlockState {
+    fn get<T: Decode>(&self, key: &[u8], what: &'static str) -> Option<T> {
+        self.get_decoded(key, what)
+    }
+    fn put<T: Encode>(&mut self, key: Vec<u8>, value: Option<&T>) {
+        self.put_encoded(key, value);
+    }
 }
 
 impl BlockState {
@@ -249,6 +264,21 @@ impl ShardState for BlockState {
     fn set_postponed(&mut self, id: Hash, receipt: Option<Receipt>) {
         self.put_encoded(key(b"p/", &id.0), receipt.as_ref());
     }
+    fn stake(
+        &mut self,
+        signer: &Address,
+        action: &StakeAction,
+        block: &BlockContext,
+    ) -> std::result::Result<Vec<u8>, String> {
+        if block.shard_id != 0 {
+            return Err(format!(
+                "staking actions run on the beacon chain (shard 0); this is shard {}",
+                block.shard_id
+            ));
+        }
+        let epochs = self.epochs;
+        beacon::apply_action(self, &epochs, signer, action, epochs.epoch_of(block.height)).map_err(|e| e.to_string())
+    }
 }
 
 pub(crate) const QUEUE_HEAD: &[u8] = b"q/head";
@@ -313,7 +343,7 @@ impl ScheduleState for BlockState {
 
 /// The state at `version`, read-only in effect: writes go to an overlay that is dropped. For
 /// views (read-only calls).
-pub fn read_state(db: &StateDb<dyn Store>, version: u64) -> impl ShardState + use<> {
+pub fn read_state(db: &StateDb<dyn Store>, version: u64, epochs: EpochSpec) -> impl ShardState + Kv + use<> {
     BlockState {
         view: Arc::new(View {
             db: db.clone(),
@@ -321,16 +351,24 @@ pub fn read_state(db: &StateDb<dyn Store>, version: u64) -> impl ShardState + us
             overlay: Arc::new(RwLock::new(Overlay::new())),
             error: Arc::new(Mutex::new(None)),
         }),
+        epochs,
     }
 }
 
 /// Writes `accounts` as the state at version 0 and returns the genesis state root.
 pub fn write_genesis(db: &StateDb<dyn Store>, accounts: &[(Address, Account)], batch: &mut WriteBatch) -> Result<Hash> {
-    let (root, _) = db.apply(
-        0,
-        accounts.iter().map(|(a, acc)| (account_key(a), Some(acc.encode()))),
-        batch,
-    )?;
+    let entries: Vec<_> = accounts.iter().map(|(a, acc)| (account_key(a), acc.encode())).collect();
+    write_genesis_state(db, &entries, batch)
+}
+
+/// Writes state `entries` (key, value) as the state at version 0 and returns the genesis state
+/// root.
+pub fn write_genesis_state(
+    db: &StateDb<dyn Store>,
+    entries: &[(Vec<u8>, Vec<u8>)],
+    batch: &mut WriteBatch,
+) -> Result<Hash> {
+    let (root, _) = db.apply(0, entries.iter().map(|(k, v)| (k.clone(), Some(v.clone()))), batch)?;
     Ok(root)
 }
 
@@ -348,7 +386,10 @@ pub fn execute_block(
         overlay: Arc::new(RwLock::new(Overlay::new())),
         error: Arc::new(Mutex::new(None)),
     });
-    let mut st = BlockState { view: view.clone() };
+    let mut st = BlockState {
+        view: view.clone(),
+        epochs: spec.epochs,
+    };
     let block = BlockContext {
         height: input.height,
         timestamp_ms: input.timestamp_ms,
@@ -386,12 +427,20 @@ pub fn execute_block(
         delayed: scheduled.delayed,
         consumed: scheduled.consumed,
         state_writes: StateWrites::default(),
+        epoch_end: None,
     };
 
     st.put_encoded(randomness_key(input.height), Some(&(input.height, input.randomness)));
 
     let burnt: Amount = st.get_decoded(BURNT, "burnt total").unwrap_or(0);
     st.put_encoded(BURNT.to_vec(), Some(&burnt.saturating_add(out.fees_burnt)));
+
+    if spec.shard_id == 0 && spec.epochs.is_last_of_epoch(input.height) {
+        let epoch = spec.epochs.epoch_of(input.height);
+        let end = beacon::end_epoch(&mut st, &spec.epochs, spec.num_shards, epoch, &input.randomness)
+            .map_err(|e| ChainError::Storage(format!("block {}: ending epoch {epoch}: {e}", input.height)))?;
+        out.epoch_end = Some(end);
+    }
 
     if let Some(e) = view.error.lock().expect("error lock poisoned").take() {
         return Err(ChainError::Storage(format!("block {} aborted: {e}", input.height)));

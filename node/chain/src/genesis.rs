@@ -7,9 +7,11 @@
 //!   "timestampMs": 1763683200000,
 //!   "accounts": [{ "address": "tt1...", "balance": "1000000000000000000000000" }],
 //!   "validators": [{ "blsPublicKey": "0x...96 hex digits...", "stake": "1000000", "shard": 0 }],
-//!   "params": { "blockGasLimit": 100000000000, "maxReceiptsPerBlock": 50000 }
+//!   "params": { "blockGasLimit": 100000000000, "maxReceiptsPerBlock": 50000, "epochBlocks": 3600 }
 //! }
 //! ```
+//!
+//! Every `params` field may be left out (its default is documented on [`GenesisParams`]).
 //!
 //! Amounts are decimal strings (they exceed what JSON numbers hold exactly). Unknown fields are
 //! refused, so a typo does not silently give a different chain.
@@ -26,7 +28,32 @@ use tutti_primitives::{
     tags::GENESIS_RANDOMNESS,
 };
 
-use crate::{ShardSpec, TxRules};
+use crate::{
+    ShardSpec, TxRules,
+    beacon::{self, EpochSpec, Kv},
+    election::{Elected, ElectionParams},
+    staking::{self, StakeStore, StakingParams},
+};
+
+/// A state key and its encoded value.
+pub type StateEntry = (Vec<u8>, Vec<u8>);
+
+/// The genesis state being built, as encoded values by state key.
+#[derive(Default)]
+struct GenesisKv(std::collections::BTreeMap<Vec<u8>, Vec<u8>>);
+
+impl Kv for GenesisKv {
+    fn get<T: parity_scale_codec::Decode>(&self, key: &[u8], _what: &'static str) -> Option<T> {
+        // Only this module writes these values, so they decode.
+        self.0.get(key).and_then(|v| T::decode(&mut v.as_slice()).ok())
+    }
+    fn put<T: parity_scale_codec::Encode>(&mut self, key: Vec<u8>, value: Option<&T>) {
+        match value {
+            Some(v) => self.0.insert(key, v.encode()),
+            None => self.0.remove(&key),
+        };
+    }
+}
 
 /// Why a genesis file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -84,26 +111,78 @@ pub struct GenesisValidator {
     /// Required for committees of more than one, where keys are aggregated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bls_pop: Option<String>,
+    /// The account that operates it in the staking registry (may edit it, holds its
+    /// self-stake). When absent, an address no key controls
+    /// (`blake3("tutti/address/genesis-operator/v1" || key)`): the stake stays bonded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
 }
 
-/// Chain parameters.
+/// Chain parameters; a field left out of the file takes its default.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
 pub struct GenesisParams {
     /// Most gas a block's transactions may buy.
     pub block_gas_limit: Gas,
     /// Most receipts executed per block (the rest wait in the delayed queue).
     pub max_receipts_per_block: usize,
+    /// Beacon blocks per epoch (committees change at epoch boundaries).
+    pub epoch_blocks: u64,
+    /// Least self-stake to create a validator and to stand for election, decimal.
+    pub min_self_stake: String,
+    /// Least amount of one delegation, decimal.
+    pub min_delegation: String,
+    /// Epochs an undelegated amount stays locked.
+    pub unbonding_epochs: u64,
+    /// Most seats per shard an election fills.
+    pub seats_per_shard: u32,
+    /// Fewest seats per shard: below it an election keeps the previous committees.
+    pub min_seats_per_shard: u32,
+    /// Most of a shard's seats that may change hands in one election, percent.
+    pub max_churn_percent: u32,
+}
+
+impl GenesisParams {
+    /// Epochs and staking parameters for `num_shards` shards. An amount that does not parse
+    /// (refused by [`Genesis::check`]) reads as the largest amount, so nobody can stake.
+    pub fn epoch_spec(&self, num_shards: u32) -> EpochSpec {
+        EpochSpec {
+            epoch_blocks: self.epoch_blocks.max(1),
+            staking: StakingParams {
+                min_self_stake: self.min_self_stake.parse().unwrap_or(Amount::MAX),
+                min_delegation: self.min_delegation.parse().unwrap_or(Amount::MAX),
+                unbonding_epochs: self.unbonding_epochs,
+            },
+            election: ElectionParams {
+                num_shards: num_shards.max(1),
+                seats_per_shard: self.seats_per_shard,
+                min_seats_per_shard: self.min_seats_per_shard,
+                max_churn_percent: self.max_churn_percent,
+            },
+        }
+    }
 }
 
 impl Default for GenesisParams {
     /// 100 G gas (about 10 s of single-core execution at the schedule's 0.1 ns per gas: room for
     /// 66 000 transfers), 50 000 receipts (a same-shard transfer is one, so a block can carry
     /// 50 000 transfers before congestion control holds transactions back).
+    ///
+    /// Staking: epochs of 3,600 blocks (about two hours at 2 s blocks), 10,000 tokens of
+    /// self-stake, delegations of at least 1 token, 7 epochs of unbonding, up to 100 seats per
+    /// shard and at least 4 (one faulty member tolerated), a quarter of a committee changing per
+    /// epoch at most.
     fn default() -> Self {
         GenesisParams {
             block_gas_limit: 100_000_000_000,
             max_receipts_per_block: 50_000,
+            epoch_blocks: 3_600,
+            min_self_stake: "10000000000000000000000".into(),
+            min_delegation: "1000000000000000000".into(),
+            unbonding_epochs: 7,
+            seats_per_shard: 100,
+            min_seats_per_shard: 4,
+            max_churn_percent: 25,
         }
     }
 }
@@ -175,11 +254,10 @@ impl Genesis {
         }
         for v in &self.validators {
             let stake = amount(&v.stake, "stake")?;
-            if stake == 0 || stake > u64::MAX as Amount {
+            if stake == 0 {
                 return Err(GenesisError::Invalid(format!(
-                    "stake `{}` must be between 1 and {} (it is the validator's voting power)",
-                    v.stake,
-                    u64::MAX
+                    "validator {} has stake 0; its stake is its voting power and must be at least 1",
+                    v.bls_public_key
                 )));
             }
             if v.shard >= self.num_shards {
@@ -206,7 +284,95 @@ impl Genesis {
                 "params.maxReceiptsPerBlock must be at least 1".into(),
             ));
         }
+        let p = &self.params;
+        amount(&p.min_self_stake, "params.minSelfStake")?;
+        amount(&p.min_delegation, "params.minDelegation")?;
+        if p.epoch_blocks == 0 {
+            return Err(GenesisError::Invalid("params.epochBlocks must be at least 1".into()));
+        }
+        if p.seats_per_shard == 0 || p.min_seats_per_shard > p.seats_per_shard {
+            return Err(GenesisError::Invalid(format!(
+                "params.seatsPerShard ({}) must be at least 1 and at least params.minSeatsPerShard ({})",
+                p.seats_per_shard, p.min_seats_per_shard
+            )));
+        }
+        if p.max_churn_percent > 100 {
+            return Err(GenesisError::Invalid(format!(
+                "params.maxChurnPercent is {}; it is a percentage (0 to 100)",
+                p.max_churn_percent
+            )));
+        }
+        for v in &self.validators {
+            self.operator(v)?;
+        }
         Ok(())
+    }
+
+    /// A genesis validator's operator account (see [`GenesisValidator::operator`]).
+    pub fn operator(&self, v: &GenesisValidator) -> Result<Address, GenesisError> {
+        match &v.operator {
+            Some(a) => a
+                .parse()
+                .map_err(|e| GenesisError::Invalid(format!("validator operator `{a}`: {e}"))),
+            None => Ok(Address(
+                tagged_hash(tutti_primitives::tags::GENESIS_OPERATOR, &self.validator_key(v)?).0,
+            )),
+        }
+    }
+
+    /// Epochs and staking parameters ([`GenesisParams::epoch_spec`]).
+    pub fn epoch_spec(&self) -> EpochSpec {
+        self.params.epoch_spec(self.num_shards)
+    }
+
+    /// The genesis state of `shard`, as state keys and values: the accounts whose home shard it
+    /// is; on the beacon chain also the staking registry (each genesis validator with its stake
+    /// as self-stake) and the committees of epochs 0 and 1.
+    pub fn state_of(&self, shard: ShardId) -> Result<Vec<StateEntry>, GenesisError> {
+        use parity_scale_codec::Encode;
+        let mut map = GenesisKv::default();
+        for (a, acc) in self.accounts_on(shard)? {
+            map.0.insert(crate::account::account_key(&a), acc.encode());
+        }
+        if shard == 0 {
+            let n = self.num_shards.max(1) as usize;
+            let mut committees: Vec<Vec<Elected>> = vec![Vec::new(); n];
+            for v in &self.validators {
+                let key = self.validator_key(v)?;
+                let stake = amount(&v.stake, "stake")?;
+                let operator = self.operator(v)?;
+                let mut reg = beacon::Registry(&mut map);
+                let balance = reg.balance(&operator);
+                reg.set_balance(&operator, balance.saturating_add(stake));
+                staking::create_validator(
+                    &mut reg,
+                    &StakingParams {
+                        min_self_stake: 0,
+                        min_delegation: 0,
+                        unbonding_epochs: 0,
+                    },
+                    &operator,
+                    staking::NewValidator {
+                        key,
+                        pop_verified: true,
+                        self_stake: stake,
+                        commission_bps: 0,
+                        max_commission_bps: staking::MAX_BPS,
+                        max_change_bps: staking::MAX_BPS,
+                        name: format!("genesis-{}", hex::encode(&key[..4])),
+                    },
+                    0,
+                )
+                .map_err(|e| GenesisError::Invalid(format!("validator {}: {e}", v.bls_public_key)))?;
+                if let Some(c) = committees.get_mut(v.shard as usize) {
+                    c.push(Elected { key, power: stake });
+                }
+            }
+            for epoch in [0, 1] {
+                map.put(beacon::assignment_key(epoch), Some(&committees));
+            }
+        }
+        Ok(map.0.into_iter().collect())
     }
 
     /// The raw 48 bytes of a validator's key (whether it is a valid curve point is checked by
@@ -235,12 +401,15 @@ impl Genesis {
             .map_err(|b: Vec<u8>| GenesisError::Invalid(format!("blsPop has {} bytes, expected 96", b.len())))
     }
 
-    /// The validators' voting powers (their stakes), in committee order.
+    /// The validators' voting powers (their stakes, scaled by
+    /// [`crate::election::voting_powers`] over the whole genesis), in file order.
     pub fn powers(&self) -> Result<Vec<u64>, GenesisError> {
-        self.validators
+        let stakes = self
+            .validators
             .iter()
-            .map(|v| Ok(amount(&v.stake, "stake")? as u64))
-            .collect()
+            .map(|v| amount(&v.stake, "stake"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::election::voting_powers(&stakes))
     }
 
     /// The funded accounts, parsed, in file order.
@@ -271,9 +440,15 @@ impl Genesis {
         Ok(out)
     }
 
-    /// The total supply at genesis.
+    /// The total supply at genesis: the accounts' balances and the validators' stakes.
     pub fn supply(&self) -> Result<Amount, GenesisError> {
-        Ok(self.accounts()?.iter().map(|(_, a)| a.balance).sum())
+        let mut total: Amount = self.accounts()?.iter().map(|(_, a)| a.balance).sum();
+        for v in &self.validators {
+            total = total
+                .checked_add(amount(&v.stake, "stake")?)
+                .ok_or_else(|| GenesisError::Invalid("the total supply overflows u128".into()))?;
+        }
+        Ok(total)
     }
 
     /// The funded accounts that start on `shard` (their home shard).
@@ -299,6 +474,7 @@ impl Genesis {
             rules: TxRules::new(self.chain_id).on_shard(shard, self.num_shards.max(1)),
             max_receipts_per_block: self.params.max_receipts_per_block,
             block_gas_limit: self.params.block_gas_limit,
+            epochs: self.epoch_spec(),
         }
     }
 
@@ -352,6 +528,7 @@ mod tests {
                 stake: "1".into(),
                 shard: 0,
                 bls_pop: None,
+                operator: None,
             }],
             params: GenesisParams::default(),
         }
@@ -385,7 +562,7 @@ mod tests {
         bad(g, "expected 48");
         let mut g = sample();
         g.validators[0].stake = "0".into();
-        bad(g, "must be between 1");
+        bad(g, "must be at least 1");
         let mut g = sample();
         g.validators.push(g.validators[0].clone());
         bad(g, "listed twice");

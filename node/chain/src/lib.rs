@@ -5,10 +5,12 @@
 //! [`exec`], block execution with the runtime's block schedule; [`block`], the block rules
 //! (building a block, validating a proposal, typed [`block::BlockError`]); [`genesis`], the genesis file;
 //! [`election`], the committee election (seats by stake, shards by a swap-or-not shuffle);
-//! [`staking`], validators, delegations, unbonding and rewards as pure transitions; and
+//! [`staking`], validators, delegations, unbonding and rewards as pure transitions;
+//! [`beacon`], the registry in the beacon chain's state, epochs and what ends them; and
 //! [`chain::Chain`], which stores blocks, execution records and indexes and keeps the head.
 
 pub mod account;
+pub mod beacon;
 pub mod block;
 pub mod chain;
 pub mod election;
@@ -24,9 +26,9 @@ pub mod txcheck;
 
 pub use account::Account;
 pub use block::{BlockError, Built};
-pub use chain::{Chain, StoredBlock, TxLocation};
+pub use chain::{BeaconRead, Chain, StoredBlock, TxLocation};
 pub use error::{ChainError, Result};
-pub use exec::{BlockInput, BlockOutput, ShardSpec, execute_block, write_genesis};
+pub use exec::{BlockInput, BlockOutput, ShardSpec, execute_block, write_genesis, write_genesis_state};
 pub use genesis::{Genesis, GenesisError};
 pub use mempool::{Admitted, Mempool, MempoolConfig, MempoolError};
 pub use receipts::{BatchError, verify_batch};

@@ -9,8 +9,10 @@
 //! distributed (the property tests check it over random operation sequences). Every rule a user
 //! can break is a typed [`StakingError`] that says what to change.
 //!
-//! Not wired yet: the transactions that call these (new `Action` kinds), the per-epoch call of
-//! [`release_unbonded`] and the reward issuance; slashing.
+//! The transactions that call these are `Action::Stake` on the beacon chain
+//! ([`crate::beacon::apply_action`]); the last beacon block of each epoch calls
+//! [`release_unbonded`] and elects from [`candidates`]. Not wired yet: reward issuance
+//! ([`distribute_reward`]) and slashing.
 
 use parity_scale_codec::{Decode, Encode};
 use tutti_primitives::{Address, Amount};
@@ -174,6 +176,9 @@ pub enum StakingError {
     /// Nothing to collect.
     #[error("no rewards to collect")]
     NothingToCollect,
+    /// A delegation or undelegation of nothing.
+    #[error("the amount is 0; delegate or undelegate a positive amount")]
+    ZeroAmount,
     /// An amount that overflows the books (cannot happen with a real supply).
     #[error("the amount overflows")]
     Overflow,
@@ -220,6 +225,58 @@ pub struct NewValidator {
     pub max_change_bps: u16,
     /// Display name.
     pub name: String,
+}
+
+/// The rules an action breaks whatever the state: a name too long, a commission above its own
+/// maximum or above 100 %, a zero amount. Checked when a transaction is admitted (and again,
+/// with everything else, when it runs).
+pub fn check_action(action: &tutti_primitives::StakeAction) -> Result<(), StakingError> {
+    use tutti_primitives::StakeAction as A;
+    let name_len = |n: &Option<&String>| n.map_or(0, |n| n.len());
+    match action {
+        A::CreateValidator {
+            commission_bps,
+            max_commission_bps,
+            name,
+            ..
+        } => {
+            if *max_commission_bps > MAX_BPS {
+                return Err(StakingError::CommissionTooHigh {
+                    got: *max_commission_bps,
+                    max: MAX_BPS,
+                });
+            }
+            if commission_bps > max_commission_bps {
+                return Err(StakingError::CommissionTooHigh {
+                    got: *commission_bps,
+                    max: *max_commission_bps,
+                });
+            }
+            if name_len(&Some(name)) > MAX_NAME_BYTES {
+                return Err(StakingError::NameTooLong { len: name.len() });
+            }
+        }
+        A::EditValidator {
+            commission_bps, name, ..
+        } => {
+            if commission_bps.is_some_and(|c| c > MAX_BPS) {
+                return Err(StakingError::CommissionTooHigh {
+                    got: commission_bps.unwrap_or_default(),
+                    max: MAX_BPS,
+                });
+            }
+            if name_len(&name.as_ref()) > MAX_NAME_BYTES {
+                return Err(StakingError::NameTooLong {
+                    len: name_len(&name.as_ref()),
+                });
+            }
+        }
+        A::Delegate { amount, .. } | A::Undelegate { amount, .. } if *amount == 0 => {
+            return Err(StakingError::ZeroAmount);
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Registers a validator operated by `operator` with its self-stake, at `epoch`.

@@ -146,6 +146,17 @@ pub enum TxError {
         /// Receipts per block.
         budget: usize,
     },
+    /// A staking action from an account that does not live on the beacon chain.
+    #[error(
+        "staking transactions run on the beacon chain (shard 0), and this signer's account lives on shard {shard}; stake from an account on shard 0"
+    )]
+    StakingOffBeacon {
+        /// The signer's home shard.
+        shard: ShardId,
+    },
+    /// A staking action that breaks a staking rule.
+    #[error("{0}")]
+    Staking(#[from] crate::staking::StakingError),
     /// The receiver's shard is congested (the receipts this shard sent it pile up unconsumed):
     /// the transaction waits in the pool, or is refused at submission, until it drains.
     #[error("shard {shard} is congested (too many receipts waiting for it); try again once it drains")]
@@ -174,6 +185,7 @@ pub fn max_cost(stx: &SignedTransaction) -> Result<Amount, TxError> {
     let value = match &stx.tx.action {
         Action::Transfer { amount, .. } => *amount,
         Action::Deploy { value, .. } | Action::Call { value, .. } => *value,
+        Action::Stake(a) => a.locks(),
     };
     u128::from(stx.tx.gas_limit)
         .checked_mul(stx.tx.gas_price)
@@ -280,6 +292,12 @@ pub fn check_rules(stx: &SignedTransaction, encoded_len: usize, rules: &TxRules)
             home,
             shard: rules.shard,
         });
+    }
+    if let Action::Stake(action) = &tx.action {
+        if home != 0 {
+            return Err(TxError::StakingOffBeacon { shard: home });
+        }
+        crate::staking::check_action(action)?;
     }
     max_cost(stx)?;
     Ok(())

@@ -54,6 +54,7 @@ fn setup() -> (SecretKey, Runtime, Chain) {
             stake: "1".into(),
             shard: 0,
             bls_pop: None,
+            operator: None,
         }],
         params: GenesisParams::default(),
     };

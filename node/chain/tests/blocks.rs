@@ -67,6 +67,7 @@ impl Node {
             rules: TxRules::new(CHAIN),
             max_receipts_per_block: 1_000,
             block_gas_limit: 50_000_000_000,
+            epochs: tutti_chain::genesis::GenesisParams::default().epoch_spec(1),
         };
         Node {
             runtime: Runtime::new(RuntimeConfig::default()).unwrap(),
@@ -445,7 +446,7 @@ fn recent_randomness_is_kept_in_state_for_contracts() {
     for _ in 0..3 {
         n.block(vec![]);
     }
-    let view = tutti_chain::exec::read_state(&n.db, n.height).storage_view();
+    let view = tutti_chain::exec::read_state(&n.db, n.height, n.spec.epochs).storage_view();
     for h in 1..=3u64 {
         assert_eq!(view.randomness_at(h), Some(Hash([h as u8; 32])), "block {h}");
     }
@@ -455,7 +456,7 @@ fn recent_randomness_is_kept_in_state_for_contracts() {
         None,
         "the slot of block 3 does not answer for a later height"
     );
-    let earlier = tutti_chain::exec::read_state(&n.db, 2).storage_view();
+    let earlier = tutti_chain::exec::read_state(&n.db, 2, n.spec.epochs).storage_view();
     assert_eq!(
         earlier.randomness_at(3),
         None,

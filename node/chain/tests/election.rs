@@ -290,3 +290,23 @@ fn reshuffles_move_at_most_the_churn_bound_of_each_shard_plus_the_seats_left_emp
         assert!(arrivals(&before, &now, s) <= 1 + forced);
     }
 }
+
+#[test]
+fn voting_powers_keep_proportions_fit_u64_and_give_every_stake_a_vote() {
+    use tutti_chain::election::{MAX_TOTAL_POWER, voting_powers};
+    // Small stakes are their own powers.
+    assert_eq!(voting_powers(&[1, 2, 1_000_000]), vec![1, 2, 1_000_000]);
+    // Stakes in 10^-18 tokens, far past u64: shifted alike, total within the bound.
+    let token = 10u128.pow(18);
+    let stakes = [10_000 * token, 20_000 * token, 1, u128::MAX / 4];
+    let p = voting_powers(&stakes);
+    assert!(p.iter().map(|x| u128::from(*x)).sum::<u128>() <= u128::from(MAX_TOTAL_POWER) + 4);
+    assert_eq!(p[2], 1, "a dust stake still votes");
+    let q = voting_powers(&stakes[..2]);
+    assert_eq!(q[1], 2 * q[0], "proportions hold");
+    assert!(
+        u128::from(q[0]) + u128::from(q[1]) > u128::from(MAX_TOTAL_POWER) / 2,
+        "no precision thrown away"
+    );
+    assert!(voting_powers(&[]).is_empty());
+}

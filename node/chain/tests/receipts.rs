@@ -76,6 +76,7 @@ fn genesis(keys: &[&SecretKey]) -> Genesis {
                 stake: "1".into(),
                 shard: shard as u32,
                 bls_pop: None,
+                operator: None,
             })
             .collect(),
         params: Default::default(),

@@ -90,6 +90,7 @@ impl Both {
                         rules: TxRules::new(local.chain_id()),
                         max_receipts_per_block: BUDGET,
                         block_gas_limit: local.block_gas_limit,
+                        epochs: tutti_chain::genesis::GenesisParams::default().epoch_spec(SHARDS),
                     },
                     height: 0,
                     pool: Vec::new(),

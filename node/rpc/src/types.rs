@@ -3,7 +3,7 @@
 //! heights and nonces are numbers; field names are camelCase.
 
 use serde::{Deserialize, Serialize};
-use tutti_primitives::{Action, Address, CallFailure, Event, Hash, SignedTransaction};
+use tutti_primitives::{Action, Address, CallFailure, Event, Hash, SignedTransaction, StakeAction};
 
 /// `0x` + lowercase hex.
 pub fn hex0x(bytes: &[u8]) -> String {
@@ -164,6 +164,86 @@ pub enum ActionView {
         /// Value.
         value: String,
     },
+    /// Staking action on the beacon chain; fields that do not apply to its kind are left out.
+    #[serde(rename_all = "camelCase")]
+    Stake {
+        /// `create-validator`, `edit-validator`, `delegate`, `undelegate` or `collect-rewards`.
+        kind: String,
+        /// The validator's BLS key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bls_key: Option<String>,
+        /// Self-stake or amount (de)delegated.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amount: Option<String>,
+        /// Commission, basis points.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commission_bps: Option<u16>,
+        /// Highest commission, basis points (creation).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_commission_bps: Option<u16>,
+        /// Most change per epoch, basis points (creation).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_change_bps: Option<u16>,
+        /// Validator name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+}
+
+impl ActionView {
+    fn stake(a: &StakeAction) -> ActionView {
+        let mut v = ActionView::Stake {
+            kind: a.kind().to_string(),
+            bls_key: None,
+            amount: None,
+            commission_bps: None,
+            max_commission_bps: None,
+            max_change_bps: None,
+            name: None,
+        };
+        if let ActionView::Stake {
+            bls_key,
+            amount,
+            commission_bps,
+            max_commission_bps,
+            max_change_bps,
+            name,
+            ..
+        } = &mut v
+        {
+            match a {
+                StakeAction::CreateValidator {
+                    key,
+                    self_stake,
+                    commission_bps: c,
+                    max_commission_bps: m,
+                    max_change_bps: d,
+                    name: n,
+                    ..
+                } => {
+                    *bls_key = Some(hex0x(key));
+                    *amount = Some(self_stake.to_string());
+                    (*commission_bps, *max_commission_bps, *max_change_bps) = (Some(*c), Some(*m), Some(*d));
+                    *name = Some(n.clone());
+                }
+                StakeAction::EditValidator {
+                    key,
+                    commission_bps: c,
+                    name: n,
+                } => {
+                    *bls_key = Some(hex0x(key));
+                    *commission_bps = *c;
+                    *name = n.clone();
+                }
+                StakeAction::Delegate { key, amount: x } | StakeAction::Undelegate { key, amount: x } => {
+                    *bls_key = Some(hex0x(key));
+                    *amount = Some(x.to_string());
+                }
+                StakeAction::CollectRewards => {}
+            }
+        }
+        v
+    }
 }
 
 /// A transaction.
@@ -224,6 +304,7 @@ impl TxView {
                 args: hex0x(args),
                 value: value.to_string(),
             },
+            Action::Stake(a) => ActionView::stake(a),
         };
         TxView {
             hash: stx.hash().to_string(),

@@ -63,12 +63,31 @@ pub fn dev_genesis_of(shards: u32) -> Genesis {
         validators: (0..shards)
             .map(|shard| GenesisValidator {
                 bls_public_key: format!("0x{}", hex::encode(dev_validator_of(shard).public_key().to_bytes())),
-                stake: "1000000".into(),
+                stake: DEV_STAKE.to_string(),
                 shard,
                 bls_pop: None,
+                operator: None,
             })
             .collect(),
-        params: GenesisParams::default(),
+        params: dev_params(),
+    }
+}
+
+/// A genesis validator's stake on dev chains and testnets: 10,000 tokens.
+pub const DEV_STAKE: u128 = 10_000 * 10u128.pow(18);
+
+/// Chain parameters of dev chains and testnets: epochs of 30 blocks (a minute or so), 1,000
+/// tokens of self-stake, 2 epochs of unbonding, committees of 1 to 16 seats, half of a
+/// committee changing per epoch at most.
+pub fn dev_params() -> GenesisParams {
+    GenesisParams {
+        epoch_blocks: 30,
+        min_self_stake: (1_000 * 10u128.pow(18)).to_string(),
+        unbonding_epochs: 2,
+        seats_per_shard: 16,
+        min_seats_per_shard: 1,
+        max_churn_percent: 50,
+        ..GenesisParams::default()
     }
 }
 
@@ -84,9 +103,10 @@ pub fn testnet_genesis(validators: &[SecretKey]) -> Genesis {
         .iter()
         .map(|k| GenesisValidator {
             bls_public_key: format!("0x{}", hex::encode(k.public_key().to_bytes())),
-            stake: "1000000".into(),
+            stake: DEV_STAKE.to_string(),
             shard: 0,
             bls_pop: Some(format!("0x{}", hex::encode(k.prove_possession().to_bytes()))),
+            operator: None,
         })
         .collect();
     g

@@ -124,6 +124,7 @@ impl Sim {
                     stake: "1".into(),
                     shard: s,
                     bls_pop: None,
+                    operator: None,
                 })
                 .collect(),
             params: GenesisParams {

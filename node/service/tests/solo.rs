@@ -35,6 +35,7 @@ fn genesis(bls: &SecretKey) -> Genesis {
             stake: "1".into(),
             shard: 0,
             bls_pop: None,
+            operator: None,
         }],
         params: GenesisParams::default(),
     }

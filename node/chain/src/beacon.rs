@@ -1,0 +1,300 @@
+//! The beacon chain's state (shard 0): the staking registry kept in the authenticated state,
+//! epochs, and what the last beacon block of each epoch does.
+//!
+//! Rules:
+//! - Epoch `e` is the blocks at heights `e * L .. (e + 1) * L` (L = [`EpochSpec::epoch_blocks`],
+//!   a genesis parameter); genesis is in epoch 0. Staking actions read the epoch of their block
+//!   (unbonding ends, commission bounds).
+//! - The registry lives under state keys `s/`: a validator at `s/v/` + key, the sorted key list
+//!   at `s/vl`, a delegation at `s/d/` + key + delegator, the sorted delegators of a validator at
+//!   `s/dl/` + key (the tree has no prefix iteration, so lists are kept explicitly). Balances are
+//!   the accounts' own, so every staked, unbonding and unpaid amount is under the state root.
+//! - The committees of epoch `e` (one list of elected keys and powers per shard) are at
+//!   `e/a/` + `e` (big-endian), its election seed at `e/s/` + `e`. Genesis writes epochs 0 and 1
+//!   (the genesis committees); the last beacon block of epoch `e` ([`end_epoch`]) first pays back
+//!   the undelegations whose lock ends by `e + 1`, then elects epoch `e + 2` from the stake
+//!   snapshot with the seed `blake3(EPOCH_SEED || scale((randomness, e + 2)))` and the churn bound
+//!   against epoch `e + 1`; when the election cannot seat every shard, epoch `e + 1`'s committees
+//!   carry over.
+
+use parity_scale_codec::{Decode, Encode};
+use tutti_primitives::{Account, Address, Amount, Hash, Height, ShardId, tagged_hash, tags::EPOCH_SEED};
+
+use crate::{
+    account::account_key,
+    election::{self, Elected, ElectionError, ElectionParams},
+    staking::{self, BlsKey, Delegation, StakeStore, StakingError, StakingParams, Validator},
+};
+
+/// Epochs and staking parameters (from the genesis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpochSpec {
+    /// Blocks per epoch.
+    pub epoch_blocks: u64,
+    /// Staking rules.
+    pub staking: StakingParams,
+    /// Seats of each election.
+    pub election: ElectionParams,
+}
+
+impl EpochSpec {
+    /// The epoch of the block at `height`.
+    pub fn epoch_of(&self, height: Height) -> u64 {
+        height / self.epoch_blocks.max(1)
+    }
+
+    /// Whether the block at `height` is the last of its epoch.
+    pub fn is_last_of_epoch(&self, height: Height) -> bool {
+        (height + 1).is_multiple_of(self.epoch_blocks.max(1))
+    }
+}
+
+/// Typed reads and writes of state values, for the registry (the block's state, or a map at
+/// genesis). A value that does not decode is the implementer's to report.
+pub trait Kv {
+    /// The value at `key`, decoded.
+    fn get<T: Decode>(&self, key: &[u8], what: &'static str) -> Option<T>;
+    /// Writes (or with `None` removes) the value at `key`.
+    fn put<T: Encode>(&mut self, key: Vec<u8>, value: Option<&T>);
+}
+
+fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// State key of a validator.
+pub fn validator_key(v: &BlsKey) -> Vec<u8> {
+    key(b"s/v/", &[v])
+}
+
+/// State key of the sorted list of validator keys.
+pub const VALIDATOR_LIST: &[u8] = b"s/vl";
+
+/// State key of `who`'s delegation to `v`.
+pub fn delegation_key(v: &BlsKey, who: &Address) -> Vec<u8> {
+    key(b"s/d/", &[v, &who.0])
+}
+
+/// State key of the sorted list of `v`'s delegators.
+pub fn delegators_key(v: &BlsKey) -> Vec<u8> {
+    key(b"s/dl/", &[v])
+}
+
+/// State key of the committees of `epoch`.
+pub fn assignment_key(epoch: u64) -> Vec<u8> {
+    key(b"e/a/", &[&epoch.to_be_bytes()])
+}
+
+/// State key of the election seed of `epoch`.
+pub fn seed_key(epoch: u64) -> Vec<u8> {
+    key(b"e/s/", &[&epoch.to_be_bytes()])
+}
+
+/// Every registered validator, in key order.
+pub fn validators(kv: &impl Kv) -> Vec<Validator> {
+    kv.get::<Vec<BlsKey>>(VALIDATOR_LIST, "validator list")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|k| kv.get(&validator_key(k), "validator"))
+        .collect()
+}
+
+/// One validator.
+pub fn validator(kv: &impl Kv, v: &BlsKey) -> Option<Validator> {
+    kv.get(&validator_key(v), "validator")
+}
+
+/// Every delegation to `v`, in delegator order.
+pub fn delegations(kv: &impl Kv, v: &BlsKey) -> Vec<(Address, Delegation)> {
+    kv.get::<Vec<Address>>(&delegators_key(v), "delegator list")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|who| Some((who, kv.get(&delegation_key(v, &who), "delegation")?)))
+        .collect()
+}
+
+/// The committees of `epoch`, if elected (or written at genesis).
+pub fn assignment(kv: &impl Kv, epoch: u64) -> Option<Vec<Vec<Elected>>> {
+    kv.get(&assignment_key(epoch), "committee assignment")
+}
+
+/// The registry over a [`Kv`], as the staking transitions see it.
+pub struct Registry<'a, K: Kv>(pub &'a mut K);
+
+fn insert_sorted<T: Ord>(list: &mut Vec<T>, item: T) -> bool {
+    match list.binary_search(&item) {
+        Ok(_) => false,
+        Err(i) => {
+            list.insert(i, item);
+            true
+        }
+    }
+}
+
+impl<K: Kv> StakeStore for Registry<'_, K> {
+    fn balance(&self, a: &Address) -> Amount {
+        self.0
+            .get::<Account>(&account_key(a), "account")
+            .unwrap_or_default()
+            .balance
+    }
+    fn set_balance(&mut self, a: &Address, balance: Amount) {
+        let mut acc = self.0.get::<Account>(&account_key(a), "account").unwrap_or_default();
+        acc.balance = balance;
+        self.0.put(account_key(a), Some(&acc));
+    }
+    fn validator(&self, key: &BlsKey) -> Option<Validator> {
+        validator(self.0, key)
+    }
+    fn put_validator(&mut self, v: &Validator) {
+        let mut list = self
+            .0
+            .get::<Vec<BlsKey>>(VALIDATOR_LIST, "validator list")
+            .unwrap_or_default();
+        if insert_sorted(&mut list, v.key) {
+            self.0.put(VALIDATOR_LIST.to_vec(), Some(&list));
+        }
+        self.0.put(validator_key(&v.key), Some(v));
+    }
+    fn validators(&self) -> Vec<Validator> {
+        validators(self.0)
+    }
+    fn delegation(&self, key: &BlsKey, who: &Address) -> Option<Delegation> {
+        self.0.get(&delegation_key(key, who), "delegation")
+    }
+    fn put_delegation(&mut self, key: &BlsKey, who: &Address, d: Option<&Delegation>) {
+        let lk = delegators_key(key);
+        let mut list = self.0.get::<Vec<Address>>(&lk, "delegator list").unwrap_or_default();
+        let changed = match d {
+            Some(_) => insert_sorted(&mut list, *who),
+            None => match list.binary_search(who) {
+                Ok(i) => {
+                    list.remove(i);
+                    true
+                }
+                Err(_) => false,
+            },
+        };
+        if changed {
+            self.0.put(lk, (!list.is_empty()).then_some(&list));
+        }
+        self.0.put(delegation_key(key, who), d);
+    }
+    fn delegations(&self, key: &BlsKey) -> Vec<(Address, Delegation)> {
+        delegations(self.0, key)
+    }
+}
+
+/// Carries out a staking action signed by `signer` in a beacon block of `epoch`; returns what the
+/// transaction returns (the amount paid, SCALE `u128`, for collecting rewards; nothing otherwise).
+pub fn apply_action(
+    kv: &mut impl Kv,
+    spec: &EpochSpec,
+    signer: &Address,
+    action: &tutti_primitives::StakeAction,
+    epoch: u64,
+) -> Result<Vec<u8>, StakingError> {
+    use tutti_primitives::StakeAction as A;
+    let params = &spec.staking;
+    let st = &mut Registry(kv);
+    match action {
+        A::CreateValidator {
+            key,
+            proof,
+            self_stake,
+            commission_bps,
+            max_commission_bps,
+            max_change_bps,
+            name,
+        } => {
+            let pop_verified = tutti_crypto::bls::PublicKey::from_bytes(key)
+                .ok()
+                .zip(tutti_crypto::bls::Signature::from_bytes(proof).ok())
+                .is_some_and(|(pk, sig)| pk.verify_possession(&sig));
+            staking::create_validator(
+                st,
+                params,
+                signer,
+                staking::NewValidator {
+                    key: *key,
+                    pop_verified,
+                    self_stake: *self_stake,
+                    commission_bps: *commission_bps,
+                    max_commission_bps: *max_commission_bps,
+                    max_change_bps: *max_change_bps,
+                    name: name.clone(),
+                },
+                epoch,
+            )?;
+        }
+        A::EditValidator {
+            key,
+            commission_bps,
+            name,
+        } => staking::edit_validator(st, signer, key, *commission_bps, name.clone(), epoch)?,
+        A::Delegate { key, amount } => staking::delegate(st, params, signer, key, *amount)?,
+        A::Undelegate { key, amount } => staking::undelegate(st, params, signer, key, *amount, epoch)?,
+        A::CollectRewards => return Ok(staking::collect_rewards(st, signer)?.encode()),
+    }
+    Ok(Vec::new())
+}
+
+/// What the last block of an epoch did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochEnd {
+    /// The epoch that ended.
+    pub epoch: u64,
+    /// Undelegated amounts paid back.
+    pub released: Amount,
+    /// The epoch elected (`epoch + 2`).
+    pub elected_epoch: u64,
+    /// Why the election kept the previous committees, if it did.
+    pub kept: Option<ElectionError>,
+}
+
+/// The end of epoch `epoch`, in its last beacon block with randomness `randomness` (module doc).
+pub fn end_epoch(
+    kv: &mut impl Kv,
+    spec: &EpochSpec,
+    num_shards: u32,
+    epoch: u64,
+    randomness: &Hash,
+) -> Result<EpochEnd, StakingError> {
+    let released = staking::release_unbonded(&mut Registry(kv), epoch + 1)?;
+    let target = epoch + 2;
+    let seed = tagged_hash(EPOCH_SEED, &(randomness, target).encode());
+    let previous = assignment(kv, epoch + 1).unwrap_or_default();
+    let previous_keys: Vec<Vec<BlsKey>> = previous.iter().map(|c| c.iter().map(|e| e.key).collect()).collect();
+    let candidates = staking::candidates(&Registry(kv), &spec.staking);
+    let params = ElectionParams {
+        num_shards,
+        ..spec.election
+    };
+    let (elected, kept) = match election::elect(
+        &candidates,
+        params,
+        Some(&previous_keys),
+        &seed.0,
+        election::blake3_shuffle_hash,
+    ) {
+        Ok(a) => (a, None),
+        Err(e) => (previous, Some(e)),
+    };
+    kv.put(assignment_key(target), Some(&elected));
+    kv.put(seed_key(target), Some(&seed));
+    Ok(EpochEnd {
+        epoch,
+        released,
+        elected_epoch: target,
+        kept,
+    })
+}
+
+/// The shard a key sits on in `epoch`, if it has a seat.
+pub fn shard_in(kv: &impl Kv, epoch: u64, key: &BlsKey) -> Option<ShardId> {
+    election::shard_of(&assignment(kv, epoch)?, key)
+}

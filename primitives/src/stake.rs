@@ -1,0 +1,90 @@
+//! Staking actions: what a transaction on the beacon chain (shard 0) asks of the validator
+//! registry. The rules they are checked against live with the beacon state (`tutti-chain`'s
+//! `staking` module); amounts are in the smallest unit, commissions in basis points
+//! (10,000 = 100 %).
+
+use alloc::string::String;
+use parity_scale_codec::{Decode, Encode};
+
+use crate::Amount;
+
+/// A compressed BLS12-381 G1 public key: a validator's consensus key.
+pub type BlsPublicKey = [u8; 48];
+/// A compressed BLS12-381 G2 signature.
+pub type BlsSignature = [u8; 96];
+
+/// A staking action, signed by the account it acts for.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum StakeAction {
+    /// Register a validator operated by the signer, with its self-stake taken from the signer's
+    /// balance.
+    #[codec(index = 0)]
+    CreateValidator {
+        /// The consensus key (one validator per key).
+        key: BlsPublicKey,
+        /// Proof of possession: the key's signature over itself, so nobody registers a key
+        /// built to cancel others' in an aggregate.
+        proof: BlsSignature,
+        /// Self-stake.
+        self_stake: Amount,
+        /// Commission on rewards, basis points.
+        commission_bps: u16,
+        /// The highest commission it may ever set (fixed).
+        max_commission_bps: u16,
+        /// The most its commission may move within one epoch (fixed).
+        max_change_bps: u16,
+        /// A display name.
+        name: String,
+    },
+    /// Change a validator's commission and/or name (its operator only).
+    #[codec(index = 1)]
+    EditValidator {
+        /// The validator.
+        key: BlsPublicKey,
+        /// New commission, basis points.
+        commission_bps: Option<u16>,
+        /// New name.
+        name: Option<String>,
+    },
+    /// Delegate part of the signer's balance to a validator.
+    #[codec(index = 2)]
+    Delegate {
+        /// The validator.
+        key: BlsPublicKey,
+        /// Amount.
+        amount: Amount,
+    },
+    /// Undelegate: the amount stops earning at once and is paid back after the unbonding period.
+    #[codec(index = 3)]
+    Undelegate {
+        /// The validator.
+        key: BlsPublicKey,
+        /// Amount.
+        amount: Amount,
+    },
+    /// Pay the signer every reward its delegations earned.
+    #[codec(index = 4)]
+    CollectRewards,
+}
+
+impl StakeAction {
+    /// A short name, for logs and display.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StakeAction::CreateValidator { .. } => "create-validator",
+            StakeAction::EditValidator { .. } => "edit-validator",
+            StakeAction::Delegate { .. } => "delegate",
+            StakeAction::Undelegate { .. } => "undelegate",
+            StakeAction::CollectRewards => "collect-rewards",
+        }
+    }
+
+    /// How much of the signer's spendable balance the action locks (self-stake, delegation).
+    pub fn locks(&self) -> Amount {
+        match self {
+            StakeAction::CreateValidator { self_stake, .. } => *self_stake,
+            StakeAction::Delegate { amount, .. } => *amount,
+            _ => 0,
+        }
+    }
+}
