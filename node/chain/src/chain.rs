@@ -31,7 +31,7 @@ use crate::{
     election::Elected,
     exec::{self, BURNT},
     genesis::Genesis,
-    staking::{Delegation, Validator},
+    staking::{Delegation, StakingError, Validator},
 };
 
 /// A block as stored: header, the transactions it included, the cross-shard receipt batches it
@@ -525,6 +525,19 @@ impl Chain {
             Some(e) => Err(e),
             None => Ok(out),
         }
+    }
+
+    /// Checks a staking action against the head state as if it ran in the next block; the
+    /// registry is left as it was. (Beacon chain only.)
+    pub fn check_stake(
+        &self,
+        signer: &Address,
+        action: &tutti_primitives::StakeAction,
+    ) -> std::result::Result<(), StakingError> {
+        let head = self.head().header.height;
+        let mut state = exec::read_state(&self.db, head, self.spec.epochs);
+        let epoch = self.spec.epochs.epoch_of(head + 1);
+        beacon::apply_action(&mut state, &self.spec.epochs, signer, action, epoch).map(|_| ())
     }
 
     /// Total fees burnt up to block `height`.

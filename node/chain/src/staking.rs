@@ -184,6 +184,24 @@ pub enum StakingError {
     Overflow,
 }
 
+impl StakingError {
+    /// Whether no transaction still pending can make the action valid (a bad proof, an amount
+    /// below a minimum, a key already taken...), so a pool may refuse it at once; the other
+    /// rules depend on what runs before it (a validator being created, a delegation arriving).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            StakingError::BelowMinimum { .. }
+                | StakingError::KeyRegistered { .. }
+                | StakingError::BadProofOfPossession
+                | StakingError::NameTooLong { .. }
+                | StakingError::ZeroAmount
+                | StakingError::Overflow
+                | StakingError::CommissionTooHigh { .. }
+        )
+    }
+}
+
 fn hex_key(key: &BlsKey) -> String {
     format!("0x{}", hex::encode(key))
 }

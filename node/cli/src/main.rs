@@ -6,6 +6,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use tutti_primitives::Amount;
 
+mod amount;
 mod bench;
 mod contract;
 mod dev;
@@ -14,6 +15,7 @@ mod probe;
 mod returns;
 mod sim;
 mod site;
+mod stake;
 mod supervise;
 mod testnet;
 mod wallet;
@@ -133,6 +135,16 @@ enum Command {
     },
     /// Load generator: signed native and token transfers against a node, sustained, with
     /// throughput and submit-to-final latency.
+    /// Staking on the beacon chain: create or edit a validator, delegate, undelegate, collect
+    /// rewards.
+    #[command(subcommand)]
+    Stake(stake::StakeCommand),
+    /// The beacon chain's validators: stake, self-stake, delegators, commission, unpaid
+    /// rewards, elected seats.
+    Validators {
+        #[command(flatten)]
+        rpc: wallet::RpcArgs,
+    },
     Bench(bench::BenchArgs),
     /// Check and run contract modules locally, without a chain.
     #[command(subcommand)]
@@ -175,6 +187,8 @@ fn main() -> ExitCode {
         Command::Tx { hash, rpc } => wallet::tx(rpc, hash),
         Command::Block { which, full, rpc } => wallet::block(rpc, which, full),
         Command::Account { who, rpc } => wallet::account(rpc, who),
+        Command::Stake(c) => stake::run(c),
+        Command::Validators { rpc } => stake::list(rpc),
         Command::Bench(a) => bench::run(a),
         Command::Contract(c) => contract::run(c),
         Command::Sim(a) => sim::run(a),

@@ -114,7 +114,7 @@ async fn stdin_closed() {
     .await;
 }
 
-fn read_hex_key<const N: usize>(path: &Path, what: &str) -> Result<[u8; N], String> {
+pub(crate) fn read_hex_key<const N: usize>(path: &Path, what: &str) -> Result<[u8; N], String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))?;
     let t = text.trim();
     let bytes = hex::decode(t.strip_prefix("0x").unwrap_or(t))

@@ -156,11 +156,11 @@ pub fn load_key(name: &str) -> anyhow::Result<SigningKey> {
     Ok(SigningKey::from_bytes(&bytes))
 }
 
-fn address_of(k: &SigningKey) -> Address {
+pub(crate) fn address_of(k: &SigningKey) -> Address {
     Address::from_public_key(&k.verifying_key().to_bytes())
 }
 
-fn print_json(v: &impl Serialize) {
+pub(crate) fn print_json(v: &impl Serialize) {
     println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
 }
 
@@ -279,13 +279,13 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     }
 }
 
-fn client(rpc: &RpcArgs) -> anyhow::Result<HttpClient> {
+pub(crate) fn client(rpc: &RpcArgs) -> anyhow::Result<HttpClient> {
     tutti_rpc::client::http(&rpc.rpc).map_err(|e| anyhow!("RPC URL {}: {e}", rpc.rpc))
 }
 
 /// A client of a node serving `a`'s shard: the `--rpc` node when it does, else the endpoint it
 /// names for that shard (a testnet node serves one shard and knows where the others are).
-async fn home_client(rpc: &RpcArgs, a: &Address) -> anyhow::Result<HttpClient> {
+pub(crate) async fn home_client(rpc: &RpcArgs, a: &Address) -> anyhow::Result<HttpClient> {
     let c = client(rpc)?;
     let Ok(layout) = c.get_sharding_structure().await else {
         return Ok(c);
@@ -302,7 +302,7 @@ async fn home_client(rpc: &RpcArgs, a: &Address) -> anyhow::Result<HttpClient> {
     }
 }
 
-fn rpc_err(rpc: &RpcArgs) -> impl Fn(jsonrpsee::core::ClientError) -> anyhow::Error + '_ {
+pub(crate) fn rpc_err(rpc: &RpcArgs) -> impl Fn(jsonrpsee::core::ClientError) -> anyhow::Error + '_ {
     move |e| match e {
         jsonrpsee::core::ClientError::Call(obj) => anyhow!("{} (code {})", obj.message(), obj.code()),
         jsonrpsee::core::ClientError::Transport(t) => {
@@ -316,7 +316,12 @@ fn rpc_err(rpc: &RpcArgs) -> impl Fn(jsonrpsee::core::ClientError) -> anyhow::Er
 }
 
 /// Signs and submits `action`; waits for its outcome unless told not to. Returns the exit code.
-async fn send_action(rpc: &RpcArgs, tx: &TxArgs, action: Action, default_gas: Gas) -> anyhow::Result<ExitCode> {
+pub(crate) async fn send_action(
+    rpc: &RpcArgs,
+    tx: &TxArgs,
+    action: Action,
+    default_gas: Gas,
+) -> anyhow::Result<ExitCode> {
     let key = load_key(&tx.from)?;
     let from = address_of(&key);
     let c = home_client(rpc, &from).await?;
@@ -431,14 +436,14 @@ fn outcome_code(r: &TxReceiptView) -> ExitCode {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
 }
 
-fn finish(r: anyhow::Result<ExitCode>) -> ExitCode {
+pub(crate) fn finish(r: anyhow::Result<ExitCode>) -> ExitCode {
     r.unwrap_or_else(usage)
 }
 

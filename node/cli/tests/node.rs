@@ -578,3 +578,139 @@ async fn a_lottery_round_from_the_cli() {
     let _ = n.child.kill();
     let _ = n.child.wait();
 }
+
+/// The README's staking recipe: a validator created and delegated to with `tutti stake`, listed
+/// by `tutti validators`, elected at its first epoch's end; rules broken are named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staking_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let mut n = common::start(dir.path(), free_port(), 100, &[]);
+    let c = ready(&n, dir.path()).await;
+    let rpc = n.rpc.clone();
+    let shards = c.get_sharding_structure().await.unwrap().num_shards;
+    let on = |shard: u32| {
+        (0..dev::DEV_ACCOUNTS)
+            .filter(|i| dev::dev_address(*i).home_shard(shards) == shard)
+            .map(|i| format!("dev{i}"))
+            .collect::<Vec<_>>()
+    };
+    let (beacon, other) = (on(0), on(1));
+    let key_file = dir.path().join("validator.key");
+    std::fs::write(&key_file, hex::encode([7u8; 32])).unwrap();
+    let key_file = key_file.to_str().unwrap();
+
+    let o = tutti(
+        &rpc,
+        &keys,
+        &[
+            "stake",
+            "create-validator",
+            "--from",
+            &beacon[0],
+            "--validator-key",
+            key_file,
+            "--self-stake",
+            "20000tokens",
+            "--name",
+            "cli-validator",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("status      success"), "{}", out(&o));
+    let o = tutti(
+        &rpc,
+        &keys,
+        &[
+            "stake",
+            "delegate",
+            "--from",
+            &beacon[1],
+            "--validator",
+            "cli-validator",
+            "--amount",
+            "100.5tokens",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    // Rules broken: from another shard (refused before sending), more than delegated (fails on
+    // chain, exit 1), an unknown name.
+    let o = tutti(
+        &rpc,
+        &keys,
+        &[
+            "stake",
+            "delegate",
+            "--from",
+            &other[0],
+            "--validator",
+            "cli-validator",
+            "--amount",
+            "1tokens",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("lives on shard 1"), "{}", out(&o));
+    let o = tutti(
+        &rpc,
+        &keys,
+        &[
+            "stake",
+            "undelegate",
+            "--from",
+            &beacon[1],
+            "--validator",
+            "cli-validator",
+            "--amount",
+            "200tokens",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("cannot undelegate"), "{}", out(&o));
+    let o = tutti(
+        &rpc,
+        &keys,
+        &[
+            "stake",
+            "delegate",
+            "--from",
+            &beacon[1],
+            "--validator",
+            "nobody",
+            "--amount",
+            "1tokens",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("no validator is named `nobody`"), "{}", out(&o));
+
+    let o = tutti(&rpc, &keys, &["validators"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let table = out(&o);
+    assert!(
+        table.contains("cli-validator") && table.contains("20,100.5 tokens"),
+        "{table}"
+    );
+    // Elected at the end of the epoch it registered in, for two epochs later (three candidates
+    // for two shards of whole committees: the two largest stakes, so this one).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let o = tutti(&rpc, &keys, &["validators", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let mine = v["validators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "cli-validator")
+            .unwrap()
+            .clone();
+        if let Some(seat) = mine["seats"].as_array().unwrap().first() {
+            let epoch = v["epoch"].as_u64().unwrap();
+            assert!(seat["epoch"].as_u64().unwrap() >= epoch + 1, "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never elected: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = n.child.kill();
+}

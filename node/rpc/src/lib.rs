@@ -117,6 +117,15 @@ pub trait TuttiApi {
     #[method(name = "getCommittee")]
     async fn get_committee(&self, shard: Option<u32>) -> RpcResult<CommitteeView>;
 
+    /// The beacon chain's validators (stake, commission, delegators, elected seats) and epoch
+    /// parameters, at its head. Served by nodes that track shard 0.
+    #[method(name = "getValidators")]
+    async fn get_validators(&self) -> RpcResult<ValidatorsView>;
+
+    /// An account's delegations on the beacon chain (amounts, unpaid rewards, unbonding).
+    #[method(name = "getDelegations")]
+    async fn get_delegations(&self, address: String) -> RpcResult<Vec<DelegationView>>;
+
     /// Subscriptions: `newHeads` (BlockView without transactions), `events` (EventNotice, with an
     /// optional filter `{contract, name}`), `pendingTransactions` (hashes as they enter the pool).
     /// Each covers every shard the node serves, or the one named by the filter's `shard`.

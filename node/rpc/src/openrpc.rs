@@ -153,6 +153,20 @@ pub const METHODS: &[MethodSpec] = &[
         OBJ,
     ),
     (
+        "tutti_getValidators",
+        "The beacon chain's validators (BLS key, name, operator, commission, stake, self-stake, delegators, unpaid rewards, whether a candidate, seats elected for this epoch and the next two) and its epoch parameters. Nodes that do not track shard 0 answer WRONG_SHARD with an endpoint that does.",
+        &[],
+        "validators",
+        OBJ,
+    ),
+    (
+        "tutti_getDelegations",
+        "An account's delegations on the beacon chain: validator, amount, unpaid reward, undelegated amounts still locked and the epoch each is paid back in.",
+        &[("address", STR, true)],
+        "delegations",
+        "array",
+    ),
+    (
         "tutti_subscribe",
         "Subscribe to newHeads, events (filter {contract, name}) or pendingTransactions; notifications arrive as tutti_subscription.",
         &[("kind", STR, true), ("filter", OBJ, false)],

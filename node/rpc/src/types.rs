@@ -528,6 +528,97 @@ pub struct MemberView {
     pub stake: String,
 }
 
+/// The beacon chain's staking registry and epochs, at one height.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorsView {
+    /// The beacon height read.
+    pub height: u64,
+    /// The epoch of the next beacon block.
+    pub epoch: u64,
+    /// Beacon blocks per epoch.
+    pub epoch_blocks: u64,
+    /// The height of the first block of the next epoch.
+    pub next_epoch_height: u64,
+    /// Least self-stake to stand for election.
+    pub min_self_stake: String,
+    /// Least delegation.
+    pub min_delegation: String,
+    /// Epochs an undelegated amount stays locked.
+    pub unbonding_epochs: u64,
+    /// Every registered validator, in key order.
+    pub validators: Vec<ValidatorView>,
+}
+
+/// A registered validator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorView {
+    /// BLS public key.
+    pub bls_public_key: String,
+    /// Display name.
+    pub name: String,
+    /// The account that operates it.
+    pub operator: String,
+    /// Commission, basis points.
+    pub commission_bps: u16,
+    /// Highest commission it may set.
+    pub max_commission_bps: u16,
+    /// Most its commission may move per epoch.
+    pub max_change_bps: u16,
+    /// Total delegated stake (self-stake included).
+    pub stake: String,
+    /// The operator's own delegation.
+    pub self_stake: String,
+    /// How many accounts delegate to it (the operator included).
+    pub delegators: u32,
+    /// Rewards owed to its delegators, not yet collected.
+    pub unpaid_rewards: String,
+    /// Whether it stands in the next election (self-stake at least the minimum).
+    pub candidate: bool,
+    /// Its seats in the elected committees of this epoch, the next and the one after (when
+    /// elected): `{epoch, shard, power}`.
+    pub seats: Vec<SeatView>,
+}
+
+/// A seat in an epoch's elected committee.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatView {
+    /// Epoch.
+    pub epoch: u64,
+    /// Shard.
+    pub shard: u32,
+    /// Voting power (stake clamped around the median).
+    pub power: String,
+}
+
+/// One delegation of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegationView {
+    /// The validator's BLS key.
+    pub validator: String,
+    /// The validator's name.
+    pub name: String,
+    /// Delegated (earning).
+    pub amount: String,
+    /// Rewards earned, not yet collected.
+    pub reward: String,
+    /// Undelegated amounts still locked, with the epoch each is paid back in.
+    pub unbonding: Vec<UnbondingView>,
+}
+
+/// An undelegated amount waiting for its lock to end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnbondingView {
+    /// Amount.
+    pub amount: String,
+    /// Paid back at the end of the epoch before this one.
+    pub epoch: u64,
+}
+
 /// The chain's identity and head, for `tutti_chainId` callers that want more.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -390,6 +390,12 @@ impl Node {
         if self.room.lock().expect("room lock poisoned").get(&dest) == Some(&0) {
             return Err(SubmitError::Invalid(TxError::ShardCongested { shard: dest }));
         }
+        if let tutti_primitives::Action::Stake(action) = &stx.tx.action
+            && let Err(e) = self.chain.check_stake(&stx.tx.sender(), action)
+            && e.is_final()
+        {
+            return Err(SubmitError::Invalid(TxError::Staking(e)));
+        }
         let head = self.chain.head().header.height;
         let account = self.chain.account(&stx.tx.sender(), head)?;
         let admitted = self

@@ -461,6 +461,14 @@ impl Api {
             .map_err(elsewhere)
     }
 
+    /// The node of the beacon chain (shard 0), or where to find one.
+    fn beacon(&self) -> RpcResult<Arc<Node>> {
+        self.shards
+            .shard(0, || "the beacon chain's staking registry".to_string())
+            .cloned()
+            .map_err(elsewhere)
+    }
+
     fn height(node: &Node, block: Option<BlockId>) -> RpcResult<Height> {
         let head = node.chain().head().header.height;
         match block.unwrap_or(BlockId::Tag(BlockTag::Latest)) {
@@ -873,6 +881,93 @@ impl TuttiApiServer for Api {
             changing_view: c.changing_view,
             members: seats.iter().map(member_view).collect(),
         })
+    }
+
+    async fn get_validators(&self) -> RpcResult<ValidatorsView> {
+        let beacon = self.beacon()?;
+        let chain = beacon.chain();
+        let height = chain.head().header.height;
+        let spec = chain.spec().epochs;
+        let epoch = spec.epoch_of(height + 1);
+        let (validators, elected) = chain
+            .read_beacon(height, |b| {
+                let elected: Vec<_> = (epoch..=epoch + 2)
+                    .filter_map(|e| Some((e, b.assignment(e)?)))
+                    .collect();
+                (b.validators(), elected)
+            })
+            .map_err(node_error)?;
+        let validators = validators
+            .into_iter()
+            .map(|(v, ds)| {
+                let self_stake = ds.iter().find(|(w, _)| *w == v.operator).map_or(0, |(_, d)| d.amount);
+                let mut seats = Vec::new();
+                for (epoch, assignment) in &elected {
+                    for (shard, committee) in assignment.iter().enumerate() {
+                        if let Some(x) = committee.iter().find(|x| x.key == v.key) {
+                            seats.push(SeatView {
+                                epoch: *epoch,
+                                shard: shard as u32,
+                                power: x.power.to_string(),
+                            });
+                        }
+                    }
+                }
+                ValidatorView {
+                    bls_public_key: hex0x(&v.key),
+                    name: v.name.clone(),
+                    operator: v.operator.to_string(),
+                    commission_bps: v.commission_bps,
+                    max_commission_bps: v.max_commission_bps,
+                    max_change_bps: v.max_change_bps,
+                    stake: v.total.to_string(),
+                    self_stake: self_stake.to_string(),
+                    delegators: ds.len() as u32,
+                    unpaid_rewards: ds.iter().map(|(_, d)| d.reward).sum::<u128>().to_string(),
+                    candidate: self_stake >= spec.staking.min_self_stake,
+                    seats,
+                }
+            })
+            .collect();
+        Ok(ValidatorsView {
+            height,
+            epoch,
+            epoch_blocks: spec.epoch_blocks,
+            next_epoch_height: (epoch + 1) * spec.epoch_blocks,
+            min_self_stake: spec.staking.min_self_stake.to_string(),
+            min_delegation: spec.staking.min_delegation.to_string(),
+            unbonding_epochs: spec.staking.unbonding_epochs,
+            validators,
+        })
+    }
+
+    async fn get_delegations(&self, address: String) -> RpcResult<Vec<DelegationView>> {
+        let who = self::address(&address)?;
+        let beacon = self.beacon()?;
+        let chain = beacon.chain();
+        let validators = chain
+            .read_beacon(chain.head().header.height, |b| b.validators())
+            .map_err(node_error)?;
+        Ok(validators
+            .into_iter()
+            .filter_map(|(v, ds)| {
+                let (_, d) = ds.into_iter().find(|(w, _)| *w == who)?;
+                Some(DelegationView {
+                    validator: hex0x(&v.key),
+                    name: v.name,
+                    amount: d.amount.to_string(),
+                    reward: d.reward.to_string(),
+                    unbonding: d
+                        .unbonding
+                        .iter()
+                        .map(|(amount, epoch)| UnbondingView {
+                            amount: amount.to_string(),
+                            epoch: *epoch,
+                        })
+                        .collect(),
+                })
+            })
+            .collect())
     }
 
     async fn subscribe_to(

@@ -579,3 +579,116 @@ async fn discover_lists_exactly_the_served_methods() {
     served.sort();
     assert_eq!(listed, served);
 }
+
+/// Staking through RPC: a validator created and delegated to shows up in `tutti_getValidators`
+/// and `tutti_getDelegations`; rules no pending transaction can fix are refused at submission,
+/// the others fail in their receipt with the rule they break.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staking_through_rpc_validators_and_delegations() {
+    use tutti_primitives::StakeAction;
+    let env = start().await;
+    let c = env.http();
+    let (op, delegator) = (dev_key(1), dev_key(2));
+    let token: u128 = 10u128.pow(18);
+    let bls = tutti_consensus::bls::SecretKey::from_seed(&[42; 32]);
+    let key = bls.public_key().to_bytes();
+    let create = |proof: [u8; 96], self_stake| {
+        Action::Stake(StakeAction::CreateValidator {
+            key,
+            proof,
+            self_stake,
+            commission_bps: 500,
+            max_commission_bps: 1_000,
+            max_change_bps: 100,
+            name: "rpc-validator".into(),
+        })
+    };
+    let gas = 30_000_000;
+    // Refused at once: a proof by another key, a self-stake below the minimum (1,000 tokens).
+    let other = tutti_consensus::bls::SecretKey::from_seed(&[43; 32])
+        .prove_possession()
+        .to_bytes();
+    let (code, msg) = send_err(&c, raw_tx(&tx(&op, 0, gas, create(other, 2_000 * token)))).await;
+    assert_eq!(code, INVALID_TRANSACTION);
+    assert!(msg.contains("proof of possession"), "{msg}");
+    let (_, msg) = send_err(
+        &c,
+        raw_tx(&tx(&op, 0, gas, create(bls.prove_possession().to_bytes(), token))),
+    )
+    .await;
+    assert!(
+        msg.contains("self-stake of 1000000000000000000 is below the minimum"),
+        "{msg}"
+    );
+    // Admitted: the creation, and a delegation to the validator it creates (still pending).
+    let proof = bls.prove_possession().to_bytes();
+    c.send_raw_transaction(raw_tx(&tx(&op, 0, gas, create(proof, 2_000 * token))))
+        .await
+        .unwrap();
+    let delegate = Action::Stake(StakeAction::Delegate {
+        key,
+        amount: 300 * token,
+    });
+    let d = c
+        .send_raw_transaction(raw_tx(&tx(&delegator, 0, gas, delegate)))
+        .await
+        .unwrap();
+    let too_much = Action::Stake(StakeAction::Undelegate {
+        key,
+        amount: 301 * token,
+    });
+    let u = c
+        .send_raw_transaction(raw_tx(&tx(&delegator, 1, gas, too_much)))
+        .await
+        .unwrap();
+    env.block().await;
+    assert_eq!(c.get_transaction_receipt(d).await.unwrap().unwrap().status, "success");
+    let r = c.get_transaction_receipt(u.clone()).await.unwrap().unwrap();
+    let f = r.failure.expect("undelegating more than delegated fails");
+    assert!(f.message.contains("cannot undelegate"), "{f:?}");
+    let shown = c.get_transaction(u).await.unwrap().unwrap();
+    assert!(
+        matches!(&shown.action, tutti_rpc::types::ActionView::Stake { kind, .. } if kind == "undelegate"),
+        "{:?}",
+        shown.action
+    );
+
+    let v = c.get_validators().await.unwrap();
+    assert_eq!(v.epoch_blocks, 30);
+    let mine = v
+        .validators
+        .iter()
+        .find(|x| x.name == "rpc-validator")
+        .expect("registered");
+    assert_eq!(mine.stake, (2_300 * token).to_string());
+    assert_eq!(mine.self_stake, (2_000 * token).to_string());
+    assert_eq!(
+        mine.operator,
+        Address::from_public_key(&op.verifying_key().to_bytes()).to_string()
+    );
+    assert_eq!((mine.delegators, mine.commission_bps, mine.candidate), (2, 500, true));
+    assert!(mine.seats.is_empty(), "not elected before its first epoch ends");
+    let genesis = v
+        .validators
+        .iter()
+        .find(|x| x.name != "rpc-validator")
+        .expect("the dev validator");
+    assert_eq!(genesis.seats.iter().map(|s| s.epoch).collect::<Vec<_>>(), vec![0, 1]);
+
+    let mine = c
+        .get_delegations(Address::from_public_key(&delegator.verifying_key().to_bytes()).to_string())
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(
+        (mine[0].name.as_str(), mine[0].amount.clone()),
+        ("rpc-validator", (300 * token).to_string())
+    );
+    assert!(c.get_delegations("tt1nope".into()).await.is_err());
+
+    // The epoch's last block (height 29) elects epoch 2 with the new validator in it.
+    while env.block().await < 29 {}
+    let v = c.get_validators().await.unwrap();
+    let mine = v.validators.iter().find(|x| x.name == "rpc-validator").unwrap();
+    assert_eq!(mine.seats.iter().map(|s| s.epoch).collect::<Vec<_>>(), vec![2]);
+}
