@@ -133,8 +133,6 @@ enum Command {
         #[command(flatten)]
         rpc: wallet::RpcArgs,
     },
-    /// Load generator: signed native and token transfers against a node, sustained, with
-    /// throughput and submit-to-final latency.
     /// Staking on the beacon chain: create or edit a validator, delegate, undelegate, collect
     /// rewards.
     #[command(subcommand)]
@@ -145,6 +143,8 @@ enum Command {
         #[command(flatten)]
         rpc: wallet::RpcArgs,
     },
+    /// Load generator: signed native and token transfers against a node, sustained, with
+    /// throughput and submit-to-final latency.
     Bench(bench::BenchArgs),
     /// Check and run contract modules locally, without a chain.
     #[command(subcommand)]

@@ -21,8 +21,8 @@ use crate::{
 #[derive(Subcommand)]
 pub enum StakeCommand {
     /// Register a validator operated by --from: its BLS key (the `validator.key` file a node
-    /// signs with), self-stake, commission and name. It stands for election from the next
-    /// epoch's end and takes its seat two epochs after being elected.
+    /// signs with), self-stake, commission and name. It stands in the election at the end of
+    /// the current epoch and, if elected, sits two epochs later.
     CreateValidator {
         #[command(flatten)]
         tx: TxArgs,

@@ -45,6 +45,12 @@ pub enum KeysCommand {
         /// Key name (or dev0..dev9).
         name: String,
     },
+    /// Create a validator's BLS key file (what `tutti node` signs with and `tutti stake
+    /// create-validator` registers), unencrypted, mode 600.
+    NewValidator {
+        /// Where to write it (refused if it exists).
+        path: PathBuf,
+    },
 }
 
 /// Options shared by commands that send a transaction.
@@ -239,6 +245,22 @@ fn keys_inner(cmd: KeysCommand, json: bool) -> anyhow::Result<()> {
                 for (n, a) in rows {
                     println!("{n:<16} {a}");
                 }
+            }
+        }
+        KeysCommand::NewValidator { path } => {
+            if path.exists() {
+                bail!("{} exists; pick another path", path.display());
+            }
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+            let sk = tutti_consensus::bls::SecretKey::from_seed(&seed);
+            write_private(&path, &format!("{}\n", hex::encode(sk.to_bytes())))?;
+            let public = hex0x(&sk.public_key().to_bytes());
+            if json {
+                print_json(&serde_json::json!({"file": path, "blsPublicKey": public}));
+            } else {
+                println!("created validator key {}", path.display());
+                println!("  BLS public key  {public}");
             }
         }
         KeysCommand::Show { name } => {
