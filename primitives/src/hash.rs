@@ -37,6 +37,8 @@ pub mod tags {
     pub const GENESIS_OPERATOR: &str = "tutti/address/genesis-operator/v1";
     /// An epoch's election seed, from the randomness of the beacon block that elects it.
     pub const EPOCH_SEED: &str = "tutti/epoch-seed/v1";
+    /// The identity of one double-signing offense (punished once).
+    pub const DOUBLE_SIGN: &str = "tutti/double-sign/v1";
     /// Every tag.
     pub const ALL: &[&str] = &[
         TX,
@@ -53,6 +55,7 @@ pub mod tags {
         SHUFFLE,
         GENESIS_OPERATOR,
         EPOCH_SEED,
+        DOUBLE_SIGN,
     ];
 }
 

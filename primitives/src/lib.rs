@@ -10,6 +10,7 @@ extern crate alloc;
 pub mod account;
 pub mod address;
 pub mod block;
+pub mod fbft;
 pub mod hash;
 pub mod receipt;
 pub mod stake;
@@ -20,7 +21,7 @@ pub use address::{Address, AddressError};
 pub use block::{BlockHeader, CommitCertificate, Congestion};
 pub use hash::{Hash, merkle_proof, merkle_root, merkle_verify, tagged_hash, tags};
 pub use receipt::{CallFailure, DataReceiver, Event, FailureKind, Receipt, ReceiptBatch, ReceiptBody};
-pub use stake::{BlsPublicKey, BlsSignature, StakeAction};
+pub use stake::{BlsPublicKey, BlsSignature, DoubleSign, SignedHeader, StakeAction};
 pub use tx::{Action, PublicKey, Signature, SignedTransaction, Transaction};
 
 /// Re-export of the codec so dependants use the exact same version.

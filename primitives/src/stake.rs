@@ -65,6 +65,35 @@ pub enum StakeAction {
     /// Pay the signer every reward its delegations earned.
     #[codec(index = 4)]
     CollectRewards,
+    /// Report a validator that signed two different blocks at one (shard, epoch, height, view,
+    /// phase); the reporter gets part of what is cut.
+    #[codec(index = 5)]
+    ReportDoubleSign(alloc::boxed::Box<DoubleSign>),
+}
+
+/// A header and a validator's signature of it in some phase.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct SignedHeader {
+    /// The header (its hash is what was signed).
+    pub header: crate::BlockHeader,
+    /// The validator's BLS signature of the phase's message for it.
+    pub signature: BlsSignature,
+}
+
+/// Evidence of double signing: one key's signatures of two different headers of one shard and
+/// epoch, at one height, in one view and phase.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct DoubleSign {
+    /// The validator's key.
+    pub key: BlsPublicKey,
+    /// The phase both signatures were given in.
+    pub phase: crate::fbft::Phase,
+    /// The view both were given in.
+    pub view: u64,
+    /// The first signed header.
+    pub first: SignedHeader,
+    /// The second, a different header at the same height.
+    pub second: SignedHeader,
 }
 
 impl StakeAction {
@@ -76,6 +105,7 @@ impl StakeAction {
             StakeAction::Delegate { .. } => "delegate",
             StakeAction::Undelegate { .. } => "undelegate",
             StakeAction::CollectRewards => "collect-rewards",
+            StakeAction::ReportDoubleSign(_) => "report-double-sign",
         }
     }
 

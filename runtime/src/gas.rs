@@ -135,6 +135,10 @@ impl GasSchedule {
     pub fn stake_cost(&self, action: &tutti_primitives::StakeAction) -> Gas {
         match action {
             tutti_primitives::StakeAction::CreateValidator { .. } => self.stake.saturating_add(self.bls_possession),
+            // Two signatures to check, each as costly as a proof of possession.
+            tutti_primitives::StakeAction::ReportDoubleSign(_) => {
+                self.stake.saturating_add(self.bls_possession.saturating_mul(2))
+            }
             _ => self.stake,
         }
     }

@@ -23,6 +23,7 @@ use tutti_primitives::{Account, Address, Amount, Hash, Height, ShardId, tagged_h
 use crate::{
     account::account_key,
     election::{self, Elected, ElectionError, ElectionParams},
+    slashing,
     staking::{self, BlsKey, Delegation, StakeStore, StakingError, StakingParams, Validator},
 };
 
@@ -239,8 +240,49 @@ pub fn apply_action(
         A::Delegate { key, amount } => staking::delegate(st, params, signer, key, *amount)?,
         A::Undelegate { key, amount } => staking::undelegate(st, params, signer, key, *amount, epoch)?,
         A::CollectRewards => return Ok(staking::collect_rewards(st, signer)?.encode()),
+        A::ReportDoubleSign(ev) => return report_double_sign(kv, spec, signer, ev, epoch),
     }
     Ok(Vec::new())
+}
+
+/// State key marking an offense as punished.
+pub fn offense_key(id: &Hash) -> Vec<u8> {
+    key(b"s/x/", &[&id.0])
+}
+
+/// Checks and punishes double signing (`crate::slashing`); returns the reporter's reward (SCALE
+/// `u128`).
+fn report_double_sign(
+    kv: &mut impl Kv,
+    spec: &EpochSpec,
+    reporter: &Address,
+    ev: &tutti_primitives::DoubleSign,
+    epoch: u64,
+) -> Result<Vec<u8>, StakingError> {
+    slashing::verify(ev)?;
+    let oldest = epoch.saturating_sub(spec.staking.unbonding_epochs);
+    if ev.first.header.epoch < oldest {
+        return Err(StakingError::StaleEvidence {
+            epoch: ev.first.header.epoch,
+            oldest,
+        });
+    }
+    if validator(kv, &ev.key).is_none() {
+        return Err(StakingError::NotAValidator);
+    }
+    let id = slashing::offense_id(ev);
+    if kv.get::<bool>(&offense_key(&id), "offense mark").is_some() {
+        return Err(StakingError::AlreadyReported);
+    }
+    let cut = slashing::slash(&mut Registry(kv), &ev.key)?;
+    let reward = cut / 2;
+    let mut reg = Registry(kv);
+    let balance = reg.balance(reporter);
+    reg.set_balance(reporter, balance.saturating_add(reward));
+    let burnt: Amount = kv.get(crate::exec::BURNT, "burnt total").unwrap_or(0);
+    kv.put(crate::exec::BURNT.to_vec(), Some(&burnt.saturating_add(cut - reward)));
+    kv.put(offense_key(&id), Some(&true));
+    Ok(reward.encode())
 }
 
 /// What the last block of an epoch did.

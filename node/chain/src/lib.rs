@@ -6,7 +6,8 @@
 //! (building a block, validating a proposal, typed [`block::BlockError`]); [`genesis`], the genesis file;
 //! [`election`], the committee election (seats by stake, shards by a swap-or-not shuffle);
 //! [`staking`], validators, delegations, unbonding and rewards as pure transitions;
-//! [`beacon`], the registry in the beacon chain's state, epochs and what ends them; and
+//! [`beacon`], the registry in the beacon chain's state, epochs and what ends them;
+//! [`slashing`], double-signing evidence and its penalty; and
 //! [`chain::Chain`], which stores blocks, execution records and indexes and keeps the head.
 
 pub mod account;
@@ -19,6 +20,7 @@ pub mod exec;
 pub mod genesis;
 pub mod mempool;
 pub mod receipts;
+pub mod slashing;
 pub mod staking;
 pub mod state;
 pub mod storage;

@@ -58,6 +58,9 @@ pub struct Validator {
     pub rate_at_epoch_start: (u64, u16),
     /// Sum of its delegations (self-stake included).
     pub total: Amount,
+    /// Punished for double signing: it never stands for election again and takes no new
+    /// delegations.
+    pub slashed: bool,
 }
 
 /// One account's delegation to one validator.
@@ -176,6 +179,29 @@ pub enum StakingError {
     /// Nothing to collect.
     #[error("no rewards to collect")]
     NothingToCollect,
+    /// Delegating to a validator slashed for double signing.
+    #[error("validator {key} was slashed for double signing and takes no delegations")]
+    Slashed {
+        /// The key, hex.
+        key: String,
+    },
+    /// Evidence of double signing that does not hold.
+    #[error("the evidence is refused: {0}")]
+    Evidence(#[from] crate::slashing::EvidenceError),
+    /// The key of the evidence is not a registered validator.
+    #[error("the reported key is not a registered validator")]
+    NotAValidator,
+    /// This offense was already punished.
+    #[error("this double signing was already reported and punished")]
+    AlreadyReported,
+    /// Evidence older than the unbonding period.
+    #[error("the evidence is from epoch {epoch}; evidence older than epoch {oldest} is stale")]
+    StaleEvidence {
+        /// The offense's epoch.
+        epoch: u64,
+        /// The oldest epoch still punishable.
+        oldest: u64,
+    },
     /// A delegation or undelegation of nothing.
     #[error("the amount is 0; delegate or undelegate a positive amount")]
     ZeroAmount,
@@ -198,6 +224,10 @@ impl StakingError {
                 | StakingError::ZeroAmount
                 | StakingError::Overflow
                 | StakingError::CommissionTooHigh { .. }
+                | StakingError::Evidence(_)
+                | StakingError::NotAValidator
+                | StakingError::StaleEvidence { .. }
+                | StakingError::Slashed { .. }
         )
     }
 }
@@ -250,7 +280,6 @@ pub struct NewValidator {
 /// with everything else, when it runs).
 pub fn check_action(action: &tutti_primitives::StakeAction) -> Result<(), StakingError> {
     use tutti_primitives::StakeAction as A;
-    let name_len = |n: &Option<&String>| n.map_or(0, |n| n.len());
     match action {
         A::CreateValidator {
             commission_bps,
@@ -270,7 +299,7 @@ pub fn check_action(action: &tutti_primitives::StakeAction) -> Result<(), Stakin
                     max: *max_commission_bps,
                 });
             }
-            if name_len(&Some(name)) > MAX_NAME_BYTES {
+            if name.len() > MAX_NAME_BYTES {
                 return Err(StakingError::NameTooLong { len: name.len() });
             }
         }
@@ -283,10 +312,10 @@ pub fn check_action(action: &tutti_primitives::StakeAction) -> Result<(), Stakin
                     max: MAX_BPS,
                 });
             }
-            if name_len(&name.as_ref()) > MAX_NAME_BYTES {
-                return Err(StakingError::NameTooLong {
-                    len: name_len(&name.as_ref()),
-                });
+            if let Some(name) = name
+                && name.len() > MAX_NAME_BYTES
+            {
+                return Err(StakingError::NameTooLong { len: name.len() });
             }
         }
         A::Delegate { amount, .. } | A::Undelegate { amount, .. } if *amount == 0 => {
@@ -343,6 +372,7 @@ pub fn create_validator(
         max_change_bps: v.max_change_bps,
         rate_at_epoch_start: (epoch, v.commission_bps),
         total: v.self_stake,
+        slashed: false,
     });
     st.put_delegation(
         &v.key,
@@ -411,6 +441,9 @@ pub fn delegate(
     let mut v = st
         .validator(key)
         .ok_or_else(|| StakingError::UnknownValidator { key: hex_key(key) })?;
+    if v.slashed {
+        return Err(StakingError::Slashed { key: hex_key(key) });
+    }
     if amount < params.min_delegation {
         return Err(StakingError::BelowMinimum {
             what: "delegation",
@@ -525,7 +558,7 @@ pub fn distribute_reward(st: &mut impl StakeStore, key: &BlsKey, reward: Amount)
 
 /// `a * b / c`, exact (the product may pass 128 bits: stakes and rewards are counted in 10^-18
 /// tokens). `c > 0`, `b <= c`, so the result fits.
-fn mul_div(a: Amount, b: Amount, c: Amount) -> Amount {
+pub(crate) fn mul_div(a: Amount, b: Amount, c: Amount) -> Amount {
     match a.checked_mul(b) {
         Some(p) => p / c,
         None => {
@@ -541,8 +574,10 @@ pub fn candidates(st: &impl StakeStore, params: &StakingParams) -> Vec<Candidate
     st.validators()
         .into_iter()
         .filter(|v| {
-            st.delegation(&v.key, &v.operator)
-                .is_some_and(|d| d.amount >= params.min_self_stake)
+            !v.slashed
+                && st
+                    .delegation(&v.key, &v.operator)
+                    .is_some_and(|d| d.amount >= params.min_self_stake)
         })
         .map(|v| Candidate {
             key: v.key,

@@ -14,12 +14,15 @@ use tutti_chain::{
 };
 use tutti_crypto::bls::SecretKey;
 use tutti_primitives::{
-    Action, Address, Amount, FailureKind, Hash, PublicKey, SignedTransaction, StakeAction, Transaction, codec::Decode,
+    Action, Address, Amount, BlockHeader, DoubleSign, FailureKind, Hash, PublicKey, SignedHeader, SignedTransaction,
+    StakeAction, Transaction,
+    codec::{Decode, Encode},
+    fbft::Phase,
 };
 use tutti_runtime::{Runtime, RuntimeConfig};
 
 const TOKEN: Amount = 1_000_000;
-const GAS: u64 = 30_000_000;
+const GAS: u64 = 50_000_000;
 
 fn user(n: u8) -> SigningKey {
     SigningKey::from_bytes(&[n; 32])
@@ -455,4 +458,152 @@ fn staking_transactions_are_refused_off_the_beacon_chain_and_when_malformed() {
         },
     );
     assert_eq!(txcheck::max_cost(&big), Ok(1_000 + u128::from(GAS)));
+}
+
+/// `sk` signs `header` in `phase` and `view`.
+fn signed(sk: &SecretKey, phase: Phase, view: u64, header: &BlockHeader) -> SignedHeader {
+    let (tag, msg) = phase.signed(header.height, view, &header.hash());
+    SignedHeader {
+        header: header.clone(),
+        signature: sk.sign(tag, &msg).to_bytes(),
+    }
+}
+
+fn evidence(key: &SecretKey, first: SignedHeader, second: SignedHeader) -> StakeAction {
+    StakeAction::ReportDoubleSign(Box::new(DoubleSign {
+        key: key.public_key().to_bytes(),
+        phase: Phase::Prepare,
+        view: 3,
+        first,
+        second,
+    }))
+}
+
+#[test]
+fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused() {
+    let mut n = Net::new();
+    let (a, b) = (SecretKey::from_seed(&[1; 32]), SecretKey::from_seed(&[2; 32]));
+    let key = a.public_key().to_bytes();
+    let t = vec![
+        n.sign(0, create(&a, &a, 200 * TOKEN, "alpha")),
+        n.sign(
+            1,
+            StakeAction::Delegate {
+                key,
+                amount: 50 * TOKEN,
+            },
+        ),
+    ];
+    assert_eq!(n.block(t), vec![Ok(vec![]), Ok(vec![])]);
+    let t = n.sign(
+        1,
+        StakeAction::Undelegate {
+            key,
+            amount: 20 * TOKEN,
+        },
+    );
+    assert_eq!(n.block(vec![t]), vec![Ok(vec![])]);
+
+    // Two different blocks of shard 0, epoch 0, height 5.
+    let mut h1 = n.genesis.header_of(0, Hash::ZERO);
+    h1.height = 5;
+    let mut h2 = h1.clone();
+    h2.timestamp_ms += 1;
+    let p = Phase::Prepare;
+    let forged = [
+        (
+            evidence(&a, signed(&a, p, 3, &h1), signed(&b, p, 3, &h2)),
+            "second signature does not verify",
+        ),
+        (
+            evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 4, &h2)),
+            "second signature does not verify",
+        ),
+        (
+            evidence(&a, signed(&a, p, 3, &h1), signed(&a, Phase::Commit, 3, &h2)),
+            "second signature",
+        ),
+        (evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 3, &h1)), "same block"),
+        (
+            evidence(&a, signed(&a, p, 3, &h1), {
+                let mut h = h2.clone();
+                h.height = 6;
+                signed(&a, p, 3, &h)
+            }),
+            "heights 5 and 6",
+        ),
+        (
+            evidence(&a, signed(&a, p, 3, &h1), {
+                let mut h = h2.clone();
+                h.shard_id = 1;
+                signed(&a, p, 3, &h)
+            }),
+            "different shards or epochs",
+        ),
+        (
+            evidence(&b, signed(&b, p, 3, &h1), signed(&b, p, 3, &h2)),
+            "not a registered validator",
+        ),
+    ];
+    // Valid evidence, in the epoch's last block (height 3): 10 % of every delegation
+    // (delegated and unbonding) is cut, half of it paid to the reporter, half burnt; the supply
+    // holds (checked in every block). The unbonding amount, cut, is then paid back.
+    let burnt = n.chain.burnt(n.height()).unwrap();
+    let before = n.balance(2);
+    let unbonding_owner = n.balance(1);
+    let valid = evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 3, &h2));
+    let t = n.sign(2, valid.clone());
+    let r = n.block(vec![t]);
+    let cut = (230 + 20) * TOKEN / 10;
+    assert_eq!(r, vec![Ok((cut / 2).encode())]);
+    assert_eq!(n.balance(2), before + cut / 2 - n.fees[0]);
+    assert_eq!(n.chain.burnt(n.height()).unwrap(), burnt + n.fees[0] + (cut - cut / 2));
+    let (v, ds) = n.registry().into_iter().find(|(v, _)| v.key == key).unwrap();
+    assert!(v.slashed);
+    assert_eq!(v.total, 230 * TOKEN * 9 / 10);
+    let d = &ds.iter().find(|(w, _)| *w == addr(&n.users[1])).unwrap().1;
+    assert_eq!((d.amount, d.unbonding.len()), (27 * TOKEN, 0));
+    assert_eq!(n.balance(1), unbonding_owner + 18 * TOKEN);
+
+    let txs: Vec<_> = forged.iter().map(|(e, _)| n.sign(2, e.clone())).collect();
+    let r = n.block(txs);
+    assert_eq!(r.len(), forged.len());
+    for ((_, needle), r) in forged.iter().zip(&r) {
+        failed(r, needle);
+    }
+
+    // Once per offense; a slashed validator takes no delegations and is not elected.
+    let t = vec![
+        n.sign(2, valid),
+        n.sign(
+            1,
+            StakeAction::Delegate {
+                key,
+                amount: 10 * TOKEN,
+            },
+        ),
+    ];
+    let r = n.block(t);
+    failed(&r[0], "already reported");
+    failed(&r[1], "slashed for double signing");
+    while n.height() < 7 {
+        n.block(vec![]);
+    }
+    let elected = n
+        .chain
+        .read_beacon(n.height(), |b: &dyn BeaconRead| b.assignment(3))
+        .unwrap()
+        .unwrap();
+    assert!(
+        elected.concat().iter().all(|e| e.key != key),
+        "a slashed validator is not elected"
+    );
+
+    // Stale: an offense in epoch 0 reported in epoch 2, with one epoch of unbonding.
+    let mut h3 = h2.clone();
+    h3.view = 9;
+    let stale = evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 3, &h3));
+    let t = n.sign(2, stale);
+    assert_eq!(n.height(), 7);
+    failed(&n.block(vec![t])[0], "evidence older than epoch 1 is stale");
 }

@@ -240,6 +240,7 @@ impl ActionView {
                     *amount = Some(x.to_string());
                 }
                 StakeAction::CollectRewards => {}
+                StakeAction::ReportDoubleSign(ev) => *bls_key = Some(hex0x(&ev.key)),
             }
         }
         v

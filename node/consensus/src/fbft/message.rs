@@ -17,32 +17,9 @@ use tutti_primitives::{BlockHeader, CommitCertificate, Hash, Height};
 
 use super::crypto::Sig;
 
-/// Signature tags, one per signed message kind. Changing one is a breaking change.
-pub mod tags {
-    /// A leader's proposal (ANNOUNCE, and the proposal inside NEWVIEW).
-    pub const ANNOUNCE: &[u8] = b"tutti/fbft/announce/v1";
-    /// A PREPARE vote.
-    pub const PREPARE: &[u8] = b"tutti/fbft/prepare/v1";
-    /// A COMMIT vote; a commit certificate aggregates these.
-    pub const COMMIT: &[u8] = b"tutti/fbft/commit/v1";
-    /// A VIEWCHANGE vote.
-    pub const VIEWCHANGE: &[u8] = b"tutti/fbft/viewchange/v1";
-}
-
-/// The bytes an ANNOUNCE or PREPARE signs.
-pub fn proposal_message(height: Height, view: u64, hash: &Hash) -> Vec<u8> {
-    (height, view, hash).encode()
-}
-
-/// The bytes a COMMIT (and so a commit certificate) signs.
-pub fn commit_message(height: Height, hash: &Hash, view: u64) -> Vec<u8> {
-    (height, hash, view).encode()
-}
-
-/// The bytes a VIEWCHANGE signs.
-pub fn view_change_message(height: Height, new_view: u64, prepared: &Option<(u64, Hash)>) -> Vec<u8> {
-    (height, new_view, prepared).encode()
-}
+// The signed bytes and their tags are defined with the block types, so the beacon chain can
+// check double-signing evidence without the consensus crate.
+pub use tutti_primitives::fbft::{commit_message, proposal_message, tags, view_change_message};
 
 /// A proposed block: its header (which the consensus reads) and its body (opaque to the
 /// consensus, checked by the shell).
