@@ -118,6 +118,10 @@ pub struct SimConfig {
     pub build_ms: u64,
     /// Time a validator takes to check one.
     pub validate_ms: u64,
+    /// Blocks per epoch (`None`: one epoch forever). At each epoch's end every node replaces its
+    /// core by a new one for the next epoch (same committee, its own signing record), handing it
+    /// the messages that arrived early, as the node shell does.
+    pub epoch_blocks: Option<u64>,
 }
 
 impl SimConfig {
@@ -135,6 +139,7 @@ impl SimConfig {
             delay_ms: (5, 50),
             build_ms: 100,
             validate_ms: 20,
+            epoch_blocks: None,
         }
     }
 }
@@ -182,7 +187,8 @@ struct Node {
     core: Option<Core<SimCrypto>>,
     /// Durable state: committed blocks (index = height - 1) and the signing record.
     chain: Vec<(Proposal, CommitCertificate)>,
-    record: Option<SignRecord>,
+    /// Signing records by epoch.
+    records: BTreeMap<u64, SignRecord>,
     /// Bumped on each crash, so the events of a previous life are dropped.
     life: u64,
     byzantine: Option<Byzantine>,
@@ -201,6 +207,10 @@ pub struct Stats {
     pub rejected: u64,
     /// Crashes.
     pub crashes: u64,
+    /// Messages a finished epoch's core handed to the next one.
+    pub handed_over: u64,
+    /// Epoch switches (cores replaced at an epoch's end).
+    pub epoch_switches: u64,
 }
 
 /// The simulation.
@@ -265,7 +275,7 @@ impl Sim {
                 .map(|_| Node {
                     core: None,
                     chain: Vec::new(),
-                    record: None,
+                    records: BTreeMap::new(),
                     life: 0,
                     byzantine: None,
                 })
@@ -383,7 +393,9 @@ impl Sim {
                 h.update(p.hash().as_bytes());
                 h.update(&cert.signature);
             }
-            h.update(&parity_scale_codec::Encode::encode(&n.record));
+            h.update(&parity_scale_codec::Encode::encode(
+                &n.records.values().collect::<Vec<_>>(),
+            ));
             h.update(&n.core.as_ref().map_or(u64::MAX, |c| c.view()).to_le_bytes());
         }
         h.update(format!("{:?} {}", self.stats, self.now).as_bytes());
@@ -424,17 +436,70 @@ impl Sim {
                 cert: None,
             },
         };
-        let mut core = Core::new(
+        let epoch = self.epoch_of(head.height + 1);
+        let record = node.records.get(&epoch).cloned();
+        let core = Core::new(
             self.cryptos[i].clone(),
             self.committee.clone(),
             Some(i),
-            self.cfg.consensus.clone(),
+            self.epoch_config(epoch),
             head,
-            node.record.clone(),
+            record,
         );
+        self.start_core(i, core, Vec::new());
+    }
+
+    fn epoch_of(&self, height: Height) -> u64 {
+        self.cfg.epoch_blocks.map_or(0, |l| height / l.max(1))
+    }
+
+    /// The core configuration of `epoch`.
+    fn epoch_config(&self, epoch: u64) -> Config {
+        Config {
+            epoch,
+            last_height: self.cfg.epoch_blocks.map(|l| (epoch + 1) * l.max(1) - 1),
+            ..self.cfg.consensus.clone()
+        }
+    }
+
+    fn start_core(&mut self, i: usize, mut core: Core<SimCrypto>, handover: Vec<Message>) {
         let out = core.handle(Input::Start);
         self.nodes[i].core = Some(core);
         self.perform(i, out);
+        for m in handover {
+            let Some(core) = self.nodes[i].core.as_mut() else {
+                return;
+            };
+            // Their senders are not known any more, so rejections are not attributed.
+            let out = core
+                .handle(Input::Message(m))
+                .into_iter()
+                .filter(|o| !matches!(o, Output::Rejected { .. }))
+                .collect();
+            self.perform(i, out);
+        }
+    }
+
+    /// Node `i`'s core finished its epoch: the next epoch's core takes over.
+    fn next_epoch(&mut self, i: usize) {
+        let Some(mut old) = self.nodes[i].core.take() else {
+            return;
+        };
+        let handover = old.take_handover();
+        self.stats.handed_over += handover.len() as u64;
+        self.stats.epoch_switches += 1;
+        let head = old.head().clone();
+        let epoch = self.epoch_of(head.height + 1);
+        let record = self.nodes[i].records.get(&epoch).cloned();
+        let core = Core::new(
+            self.cryptos[i].clone(),
+            self.committee.clone(),
+            Some(i),
+            self.epoch_config(epoch),
+            head,
+            record,
+        );
+        self.start_core(i, core, handover);
     }
 
     fn cut(&self, a: usize, b: usize) -> bool {
@@ -532,17 +597,21 @@ impl Sim {
             // Keeps its state machine going but says nothing and commits what it learns.
             for o in outputs {
                 match o {
-                    Output::Persist(r) => self.nodes[i].record = Some(r),
+                    Output::Persist(r) => {
+                        self.nodes[i].records.insert(r.epoch, r);
+                    }
                     Output::Commit { proposal, cert } => self.nodes[i].chain.push((proposal, cert)),
                     _ => {}
                 }
             }
-            return;
+            return self.switch_if_finished(i);
         }
         let life = self.nodes[i].life;
         for o in outputs {
             match o {
-                Output::Persist(r) => self.nodes[i].record = Some(r),
+                Output::Persist(r) => {
+                    self.nodes[i].records.insert(r.epoch, r);
+                }
                 Output::Broadcast(m) => {
                     if byz.is_none() {
                         self.note_signed(i, &m);
@@ -602,6 +671,13 @@ impl Sim {
                 Output::Rejected { .. } => self.stats.rejected += 1,
             }
         }
+        self.switch_if_finished(i);
+    }
+
+    fn switch_if_finished(&mut self, i: usize) {
+        if self.nodes[i].core.as_ref().is_some_and(|c| c.finished()) {
+            self.next_epoch(i);
+        }
     }
 
     fn block(
@@ -618,7 +694,7 @@ impl Sim {
                 chain_id: 1,
                 shard_id: 0,
                 height,
-                epoch: 0,
+                epoch: self.epoch_of(height),
                 view,
                 parent_hash: parent,
                 timestamp_ms: self.now,

@@ -62,6 +62,10 @@ pub struct Config {
     pub max_timeout_ms: u64,
     /// Most messages held for a later view or the next height.
     pub max_buffered: usize,
+    /// The last height of this core's epoch (`None`: it never ends). Once it has committed that
+    /// height the core is [`Core::finished`]: it decides, signs and times out nothing more, and
+    /// keeps what arrives for later heights for the next epoch's core ([`Core::take_handover`]).
+    pub last_height: Option<Height>,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             base_timeout_ms: 3_000,
             max_timeout_ms: 60_000,
             max_buffered: 1024,
+            last_height: None,
         }
     }
 }
@@ -240,6 +245,8 @@ pub struct Core<C: Crypto> {
     new_view_pending: Option<Vec<ViewChange>>,
     // Plumbing.
     buffered: VecDeque<Message>,
+    /// Messages for heights after this core's epoch, for the next epoch's core.
+    handover: VecDeque<Message>,
     replay: bool,
     out: Vec<Output>,
 }
@@ -332,9 +339,29 @@ impl<C: Crypto> Core<C> {
             building: false,
             new_view_pending: None,
             buffered: VecDeque::new(),
+            handover: VecDeque::new(),
             replay: false,
             out: Vec::new(),
         }
+    }
+
+    /// Whether this core has committed the last height of its epoch (see
+    /// [`Config::last_height`]).
+    pub fn finished(&self) -> bool {
+        self.config.last_height.is_some_and(|last| self.height > last)
+    }
+
+    /// The messages for heights after this core's epoch that it kept, oldest first, for the
+    /// next epoch's core.
+    pub fn take_handover(&mut self) -> Vec<Message> {
+        self.handover.drain(..).collect()
+    }
+
+    fn hand_over(&mut self, m: Message) {
+        if self.handover.len() >= self.config.max_buffered {
+            self.handover.pop_front();
+        }
+        self.handover.push_back(m);
     }
 
     /// The height being decided (head + 1).
@@ -382,6 +409,13 @@ impl<C: Crypto> Core<C> {
 
     /// Feeds one input; returns what to do, in order.
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
+        if self.finished() {
+            // The next epoch's core decides from here, with its own committee.
+            if let Input::Message(m) = input {
+                self.hand_over(m);
+            }
+            return Vec::new();
+        }
         match input {
             Input::Start => self.enter_view(self.view),
             Input::Message(m) => self.on_message(m),
@@ -498,6 +532,13 @@ impl<C: Crypto> Core<C> {
     }
 
     fn enter_view(&mut self, view: u64) {
+        if self.finished() {
+            // Messages held for the next height belong to the next epoch's core.
+            while let Some(m) = self.buffered.pop_front() {
+                self.hand_over(m);
+            }
+            return;
+        }
         self.view = view;
         self.changing_to = None;
         self.reset_view();
@@ -618,6 +659,9 @@ impl<C: Crypto> Core<C> {
     }
 
     fn on_message(&mut self, m: Message) {
+        if self.finished() {
+            return self.hand_over(m);
+        }
         let h = m.height();
         if h < self.height {
             return;
