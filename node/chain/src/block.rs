@@ -3,7 +3,8 @@
 //! certificates); this module decides what a valid block *is*.
 //!
 //! A block at height h on shard s is valid on top of the head (h - 1) when:
-//! 1. it extends the head (parent hash and height), and is for this chain, shard and epoch;
+//! 1. it extends the head (parent hash and height), and is for this chain and shard and for the
+//!    epoch of its height (`EpochSpec::epoch_of`: every shard counts epochs by its own height);
 //! 2. its timestamp is after the parent's and at most [`MAX_CLOCK_DRIFT_MS`] ahead of the
 //!    validator's clock;
 //! 3. its randomness is the proposer's VRF output over the parent's randomness (a BLS signature
@@ -269,7 +270,7 @@ pub fn build(
         chain_id: p.chain_id,
         shard_id: p.shard_id,
         height,
-        epoch: p.epoch,
+        epoch: chain.spec().epochs.epoch_of(height),
         view,
         parent_hash: p.hash(),
         timestamp_ms,
@@ -320,14 +321,15 @@ pub fn validate(
             head: parent.hash(),
         });
     }
-    if h.chain_id != spec.rules.chain_id || h.shard_id != spec.shard_id || h.epoch != parent.epoch {
+    let epoch = spec.epochs.epoch_of(h.height);
+    if h.chain_id != spec.rules.chain_id || h.shard_id != spec.shard_id || h.epoch != epoch {
         return Err(BlockError::WrongPlace {
             chain_id: h.chain_id,
             shard: h.shard_id,
             epoch: h.epoch,
             expected_chain: spec.rules.chain_id,
             expected_shard: spec.shard_id,
-            expected_epoch: parent.epoch,
+            expected_epoch: epoch,
         });
     }
     if h.timestamp_ms <= parent.timestamp_ms {

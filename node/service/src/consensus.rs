@@ -332,6 +332,8 @@ struct Shell<N: Network + Clone> {
     inbox: Arc<Mutex<Inbox>>,
     /// Source shards being pulled from now.
     pulling: HashSet<ShardId>,
+    /// The epoch whose committee is not known yet (the core waits at its boundary).
+    waiting_epoch: Option<u64>,
 }
 
 /// Transactions move apart from consensus, so a flood of them never delays a vote: one task
@@ -391,36 +393,16 @@ pub async fn run<N: Network + Clone>(
     config: ShellConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), NodeError> {
-    let (shard, epoch) = (node.chain().spec().shard_id, node.chain().head().header.epoch);
-    let (committee, crypto, me) = committee(&node, shard, epoch)?;
-    let saved = match &config.record_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                NodeError::Config(format!(
-                    "cannot create the signing records' directory {}: {e}",
-                    dir.display()
-                ))
-            })?;
-            record::load_for(dir, shard, epoch).map_err(|e| NodeError::Config(e.to_string()))?
-        }
-        None => None,
-    };
-    let mut core_config = config.core.clone();
-    core_config.shard = shard;
-    core_config.epoch = epoch;
-    let head = node.chain().head();
-    let core = Core::new(
-        crypto,
-        committee,
-        me,
-        core_config,
-        Head {
-            height: head.header.height,
-            hash: head.header.hash(),
-            cert: head.commit.clone(),
-        },
-        saved,
-    );
+    if let Some(dir) = &config.record_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            NodeError::Config(format!(
+                "cannot create the signing records' directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let shard = node.chain().spec().shard_id;
+    let (core, me) = epoch_core(&node, &config)?;
     let (internal, mut internal_rx) = mpsc::unbounded_channel();
     let (gossip_tx, gossip_rx) = mpsc::unbounded_channel();
     node.set_gossip(gossip_tx);
@@ -446,6 +428,7 @@ pub async fn run<N: Network + Clone>(
         last_view: (0, 0),
         inbox: Arc::new(Mutex::new(Inbox::new(shard, num_shards))),
         pulling: HashSet::new(),
+        waiting_epoch: None,
     };
     tracing::info!(
         member = ?shell.me,
@@ -477,11 +460,78 @@ pub async fn run<N: Network + Clone>(
         if let Some(reason) = shell.fatal.take() {
             return Err(NodeError::Config(reason));
         }
+        if shell.core.finished() {
+            shell.next_epoch().await;
+        }
     }
     Ok(())
 }
 
+/// The FBFT core of the epoch of the height after the head: that epoch's committee, this node's
+/// seat in it, its signing record, and the epoch's last height.
+fn epoch_core(node: &Node, config: &ShellConfig) -> Result<(Core<BlsCrypto>, Option<usize>), NodeError> {
+    let spec = node.chain().spec();
+    let head = node.chain().head();
+    let epoch = spec.epochs.epoch_of(head.header.height + 1);
+    let shard = spec.shard_id;
+    let (committee, crypto, me) = committee(node, shard, epoch)?;
+    let saved = match &config.record_dir {
+        Some(dir) => record::load_for(dir, shard, epoch).map_err(|e| NodeError::Config(e.to_string()))?,
+        None => None,
+    };
+    let mut core_config = config.core.clone();
+    core_config.shard = shard;
+    core_config.epoch = epoch;
+    core_config.last_height = Some((epoch + 1) * spec.epochs.epoch_blocks - 1);
+    let core = Core::new(
+        crypto,
+        committee,
+        me,
+        core_config,
+        Head {
+            height: head.header.height,
+            hash: head.header.hash(),
+            cert: head.commit.clone(),
+        },
+        saved,
+    );
+    Ok((core, me))
+}
+
 impl<N: Network + Clone> Shell<N> {
+    /// The core finished its epoch (it committed the epoch's last block): the next epoch's core
+    /// takes over, with that epoch's committee and signing record, and gets the messages that
+    /// arrived early. While that committee is not known (the beacon has not elected it yet),
+    /// the node waits at the boundary and tries again on the next event.
+    async fn next_epoch(&mut self) {
+        let epoch = self.node.chain().spec().epochs.epoch_of(self.core.height());
+        match epoch_core(&self.node, &self.config) {
+            Ok((core, me)) => {
+                let handover = std::mem::replace(&mut self.core, core).take_handover();
+                self.me = me;
+                self.waiting_epoch = None;
+                tracing::info!(
+                    epoch,
+                    member = ?me,
+                    height = self.core.height(),
+                    handed_over = handover.len(),
+                    "epoch {epoch} begins ({} validators)",
+                    self.core.committee().len()
+                );
+                self.drive(Input::Start).await;
+                for m in handover {
+                    self.drive(Input::Message(m)).await;
+                }
+            }
+            Err(e) => {
+                if self.waiting_epoch != Some(epoch) {
+                    tracing::warn!(epoch, "waiting at the epoch boundary: {e}");
+                    self.waiting_epoch = Some(epoch);
+                }
+            }
+        }
+    }
+
     /// Feeds `first` and every input its outputs lead to; true if the core rejected `first`.
     async fn drive(&mut self, first: Input) -> bool {
         let mut queue = VecDeque::from([first]);

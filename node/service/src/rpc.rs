@@ -821,7 +821,9 @@ impl TuttiApiServer for Api {
         // Every shard of the chain: the tracked ones with their heads and this endpoint, the
         // others with an endpoint where one is known.
         let congested = |shard| self.shards.all().any(|n| n.room().get(&shard) == Some(&0));
-        let epoch = self.node().chain().head().header.epoch;
+        // The epoch of the height being decided.
+        let chain = self.node().chain();
+        let epoch = chain.spec().epochs.epoch_of(chain.head().header.height + 1);
         let committee = |shard| {
             self.node()
                 .committees()
@@ -866,7 +868,11 @@ impl TuttiApiServer for Api {
     async fn get_committee(&self, shard: Option<u32>) -> RpcResult<CommitteeView> {
         let node = self.of_shard(shard)?;
         let shard = node.chain().spec().shard_id;
-        let epoch = node.chain().head().header.epoch;
+        let epoch = node
+            .chain()
+            .spec()
+            .epochs
+            .epoch_of(node.chain().head().header.height + 1);
         let seats = node
             .committees()
             .seats(shard, epoch)

@@ -184,3 +184,43 @@ async fn a_full_node_follows_without_signing_and_a_stranger_key_is_refused() {
     assert!(e.contains("not a member of the genesis committee"), "{e}");
     stop_all(members.into_iter().chain([full])).await;
 }
+
+/// Epochs of three blocks: at every boundary each node replaces its consensus core (one per
+/// (shard, epoch)); the committee finalizes one chain through five boundaries, every header
+/// carries the epoch of its height, and a node that stopped before the boundaries catches up
+/// across them by sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_cross_epoch_boundaries() {
+    let hub = MemoryHub::new();
+    let keys = keys(4);
+    let mut genesis = dev::testnet_genesis(&keys);
+    genesis.params.epoch_blocks = 3;
+    let mut members: Vec<Member> = (0..4)
+        .map(|i| start_member(&hub, genesis.clone(), Some(keys[i].clone())))
+        .collect();
+    until("two blocks on every node", || members.iter().all(|m| height(m) >= 2)).await;
+    // One member stops; the other three (a quorum) go on through the boundaries.
+    let late = members.remove(3);
+    late.stop.send(true).unwrap();
+    late.task.await.unwrap().unwrap();
+    hub.leave(&late.peer);
+    until("eighteen blocks on the other three", || {
+        members.iter().all(|m| height(m) >= 18)
+    })
+    .await;
+    let chain = members[0].node.chain();
+    for h in 0..=18 {
+        let b = chain.block_by_number(h).unwrap().unwrap();
+        assert_eq!(b.header.epoch, h / 3, "block {h}");
+    }
+    // A full node started now syncs the whole chain across every boundary.
+    let follower = start_member(&hub, genesis.clone(), None);
+    until("the full node to catch up", || height(&follower) >= 18).await;
+    members.push(follower);
+    same_blocks(&members.iter().collect::<Vec<_>>());
+    for m in &members {
+        let c = m.node.consensus_view();
+        assert!(c.height >= 19, "{c:?}");
+    }
+    stop_all(members).await;
+}
