@@ -223,6 +223,7 @@ pub fn apply_action(
                 staking::NewValidator {
                     key: *key,
                     pop_verified,
+                    proof: *proof,
                     self_stake: *self_stake,
                     commission_bps: *commission_bps,
                     max_commission_bps: *max_commission_bps,

@@ -128,6 +128,8 @@ pub trait BeaconRead {
     fn validators(&self) -> Vec<(Validator, Vec<(Address, Delegation)>)>;
     /// The committees of `epoch`, if elected.
     fn assignment(&self, epoch: u64) -> Option<Vec<Vec<Elected>>>;
+    /// One validator.
+    fn validator(&self, key: &crate::staking::BlsKey) -> Option<Validator>;
 }
 
 /// The state at one height as a read-only [`Kv`]; the first error is kept.
@@ -168,6 +170,9 @@ impl BeaconRead for StateKv<'_> {
     }
     fn assignment(&self, epoch: u64) -> Option<Vec<Vec<Elected>>> {
         beacon::assignment(self, epoch)
+    }
+    fn validator(&self, key: &crate::staking::BlsKey) -> Option<Validator> {
+        beacon::validator(self, key)
     }
 }
 

@@ -140,6 +140,9 @@ pub struct GenesisParams {
     pub min_seats_per_shard: u32,
     /// Most of a shard's seats that may change hands in one election, percent.
     pub max_churn_percent: u32,
+    /// Keep the genesis committees in every epoch (elections still run and are recorded, but
+    /// do not seat anybody): for networks whose membership must not move.
+    pub static_committees: bool,
 }
 
 impl GenesisParams {
@@ -183,6 +186,7 @@ impl Default for GenesisParams {
             seats_per_shard: 100,
             min_seats_per_shard: 4,
             max_churn_percent: 25,
+            static_committees: false,
         }
     }
 }
@@ -355,6 +359,10 @@ impl Genesis {
                     staking::NewValidator {
                         key,
                         pop_verified: true,
+                        proof: match v.bls_pop {
+                            Some(_) => self.validator_pop(v)?,
+                            None => [0; 96],
+                        },
                         self_stake: stake,
                         commission_bps: 0,
                         max_commission_bps: staking::MAX_BPS,

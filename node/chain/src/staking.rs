@@ -61,6 +61,9 @@ pub struct Validator {
     /// Punished for double signing: it never stands for election again and takes no new
     /// delegations.
     pub slashed: bool,
+    /// Its proof of possession of the key (all zeros for a genesis validator that gave none,
+    /// which may then only sit alone in a committee).
+    pub proof: [u8; 96],
 }
 
 /// One account's delegation to one validator.
@@ -263,6 +266,8 @@ pub struct NewValidator {
     pub key: BlsKey,
     /// Whether the proof of possession verified (the caller checks it with the BLS crate).
     pub pop_verified: bool,
+    /// The proof of possession itself (committees aggregate the key only with it).
+    pub proof: [u8; 96],
     /// Self-stake, taken from the operator's balance.
     pub self_stake: Amount,
     /// Commission, basis points.
@@ -373,6 +378,7 @@ pub fn create_validator(
         rate_at_epoch_start: (epoch, v.commission_bps),
         total: v.self_stake,
         slashed: false,
+        proof: v.proof,
     });
     st.put_delegation(
         &v.key,

@@ -1,609 +1,255 @@
-//! Staking transactions on the beacon chain, end to end through blocks: every action applies
-//! or fails with the rule it breaks, amounts move between balances and the registry without
-//! creating or losing any, undelegations are paid back once when their lock ends, and the last
-//! block of each epoch elects the committees two epochs ahead.
+//! Staking transitions: each rule refused with its typed reason, rewards split exactly, unbonding
+//! paid back once, and (property tests) money conserved over random operation sequences.
 
-use std::sync::Arc;
-
-use ed25519_dalek::SigningKey;
-use tutti_chain::{
-    BeaconRead, Chain, Genesis, MemStore, StoredBlock, TxError,
-    block::{self, Built},
-    genesis::{GenesisAccount, GenesisParams, GenesisValidator},
-    txcheck,
+use proptest::prelude::*;
+use tutti_chain::staking::{
+    self, BlsKey, Delegation, MemStakes, NewValidator, StakeStore, StakingError, StakingParams,
 };
-use tutti_crypto::bls::SecretKey;
-use tutti_primitives::{
-    Action, Address, Amount, BlockHeader, DoubleSign, FailureKind, Hash, PublicKey, SignedHeader, SignedTransaction,
-    StakeAction, Transaction,
-    codec::{Decode, Encode},
-    fbft::Phase,
+use tutti_primitives::Address;
+
+const PARAMS: StakingParams = StakingParams {
+    min_self_stake: 1_000,
+    min_delegation: 10,
+    unbonding_epochs: 7,
 };
-use tutti_runtime::{Runtime, RuntimeConfig};
 
-const TOKEN: Amount = 1_000_000;
-const GAS: u64 = 50_000_000;
-
-fn user(n: u8) -> SigningKey {
-    SigningKey::from_bytes(&[n; 32])
+fn acct(i: u8) -> Address {
+    Address([i; 32])
 }
 
-fn addr(k: &SigningKey) -> Address {
-    Address::from_public_key(&k.verifying_key().to_bytes())
+fn key(i: u8) -> BlsKey {
+    [i; 48]
 }
 
-/// A user key whose account lives on `shard` of 2.
-fn user_on(shard: u32) -> SigningKey {
-    (1..=255u8)
-        .map(user)
-        .find(|k| addr(k).home_shard(2) == shard)
-        .expect("some key lives on each shard")
-}
-
-fn tx(k: &SigningKey, nonce: u64, action: StakeAction) -> SignedTransaction {
-    Transaction {
-        chain_id: 7,
-        signer: PublicKey(k.verifying_key().to_bytes()),
-        nonce,
-        gas_limit: GAS,
-        gas_price: 1,
-        action: Action::Stake(action),
-    }
-    .sign(k)
-}
-
-fn create(bls: &SecretKey, proof_of: &SecretKey, self_stake: Amount, name: &str) -> StakeAction {
-    StakeAction::CreateValidator {
-        key: bls.public_key().to_bytes(),
-        proof: proof_of.prove_possession().to_bytes(),
+fn new_validator(k: u8, self_stake: u128) -> NewValidator {
+    NewValidator {
+        key: key(k),
+        pop_verified: true,
+        proof: [0; 96],
         self_stake,
         commission_bps: 1_000,
         max_commission_bps: 2_000,
         max_change_bps: 500,
-        name: name.into(),
+        name: format!("validator {k}"),
     }
 }
 
-struct Net {
-    chain: Chain,
-    runtime: Runtime,
-    proposer: SecretKey,
-    genesis: Genesis,
-    users: Vec<SigningKey>,
-    nonces: Vec<u64>,
-    time: u64,
-    /// The fees of the last block's transactions.
-    fees: Vec<Amount>,
+fn funded() -> MemStakes {
+    let mut st = MemStakes::default();
+    for i in 1..=3 {
+        st.set_balance(&acct(i), 1_000_000);
+    }
+    st
 }
 
-impl Net {
-    fn new() -> Net {
-        let proposer = SecretKey::from_seed(&[9; 32]);
-        let users: Vec<SigningKey> = (1..=3).map(user).collect();
-        let genesis = Genesis {
-            chain_id: 7,
-            num_shards: 1,
-            timestamp_ms: 1_000,
-            accounts: users
-                .iter()
-                .map(|k| GenesisAccount {
-                    address: addr(k).to_string(),
-                    balance: (10_000 * TOKEN).to_string(),
-                })
-                .collect(),
-            validators: vec![GenesisValidator {
-                bls_public_key: format!("0x{}", hex::encode(proposer.public_key().to_bytes())),
-                stake: (500 * TOKEN).to_string(),
-                shard: 0,
-                bls_pop: None,
-                operator: None,
-            }],
-            params: GenesisParams {
-                epoch_blocks: 4,
-                min_self_stake: (100 * TOKEN).to_string(),
-                min_delegation: (10 * TOKEN).to_string(),
-                unbonding_epochs: 1,
-                seats_per_shard: 4,
-                min_seats_per_shard: 1,
-                max_churn_percent: 50,
-                ..GenesisParams::default()
-            },
-        };
-        genesis.check().unwrap();
-        let chain = Chain::open(Arc::new(MemStore::new()), &genesis).unwrap();
-        Net {
-            chain,
-            runtime: Runtime::new(RuntimeConfig::default()).unwrap(),
-            proposer,
-            genesis,
-            nonces: vec![0; users.len()],
-            users,
-            time: 1_000,
-            fees: Vec::new(),
-        }
-    }
+/// Spendable + delegated + unbonding + unpaid rewards, over every account.
+fn books(st: &MemStakes) -> u128 {
+    let held: u128 = st.balances.values().sum();
+    let staked: u128 = st
+        .delegations
+        .values()
+        .map(|d| d.amount + d.reward + d.unbonding.iter().map(|(a, _)| a).sum::<u128>())
+        .sum();
+    held + staked
+}
 
-    /// Signs `action` as user `u` with its next nonce.
-    fn sign(&mut self, u: usize, action: StakeAction) -> SignedTransaction {
-        let t = tx(&self.users[u], self.nonces[u], action);
-        self.nonces[u] += 1;
-        t
-    }
+#[test]
+fn every_rule_is_refused_with_what_to_change() {
+    let mut st = funded();
+    let mut bad = new_validator(1, 5_000);
+    bad.pop_verified = false;
+    assert_eq!(
+        staking::create_validator(&mut st, &PARAMS, &acct(1), bad, 0),
+        Err(StakingError::BadProofOfPossession)
+    );
+    assert!(matches!(
+        staking::create_validator(&mut st, &PARAMS, &acct(1), new_validator(1, 999), 0),
+        Err(StakingError::BelowMinimum {
+            what: "self-stake",
+            got: 999,
+            min: 1_000
+        })
+    ));
+    let mut greedy = new_validator(1, 5_000);
+    greedy.commission_bps = 3_000;
+    assert!(matches!(
+        staking::create_validator(&mut st, &PARAMS, &acct(1), greedy, 0),
+        Err(StakingError::CommissionTooHigh { got: 3_000, max: 2_000 })
+    ));
+    let mut wordy = new_validator(1, 5_000);
+    wordy.name = "x".repeat(65);
+    assert!(matches!(
+        staking::create_validator(&mut st, &PARAMS, &acct(1), wordy, 0),
+        Err(StakingError::NameTooLong { len: 65 })
+    ));
+    assert!(matches!(
+        staking::create_validator(&mut st, &PARAMS, &acct(1), new_validator(1, 2_000_000), 0),
+        Err(StakingError::InsufficientBalance {
+            balance: 1_000_000,
+            needed: 2_000_000
+        })
+    ));
+    assert_eq!(st.balance(&acct(1)), 1_000_000, "refusals change nothing");
+    staking::create_validator(&mut st, &PARAMS, &acct(1), new_validator(1, 5_000), 0).unwrap();
+    assert_eq!(st.balance(&acct(1)), 995_000);
+    assert!(matches!(
+        staking::create_validator(&mut st, &PARAMS, &acct(2), new_validator(1, 5_000), 0),
+        Err(StakingError::KeyRegistered { .. })
+    ));
 
-    /// Commits a block with `txs`; returns each transaction's result.
-    fn block(&mut self, txs: Vec<SignedTransaction>) -> Vec<Result<Vec<u8>, (FailureKind, String)>> {
-        self.time += 1_000;
-        let hashes: Vec<Hash> = txs.iter().map(|t| t.hash()).collect();
-        let Built {
-            header,
-            txs,
-            incoming,
-            mut output,
-        } = block::build(
-            &self.chain,
-            &self.runtime,
-            &self.proposer,
-            txs,
-            vec![],
-            Default::default(),
-            self.time,
-            false,
-            0,
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            txs.len(),
-            hashes.len(),
-            "every transaction is included: {:?}",
-            output.skipped
-        );
-        let stored = StoredBlock {
-            header,
-            txs,
-            incoming,
-            commit: None,
-        };
-        self.chain.commit(&stored, &mut output).unwrap();
-        self.assert_supply();
-        let executions: Vec<_> = hashes
-            .iter()
-            .map(|h| self.chain.execution_tree(h, 1).unwrap().pop().expect("executed").1)
-            .collect();
-        self.fees = executions.iter().map(|e| e.fee).collect();
-        executions
-            .into_iter()
-            .map(|e| e.result.map_err(|f| (f.kind, f.message)))
-            .collect()
-    }
+    // Edits: the operator only, within the change per epoch measured from the epoch's start.
+    assert!(matches!(
+        staking::edit_validator(&mut st, &acct(2), &key(1), Some(1_100), None, 0),
+        Err(StakingError::NotOperator { .. })
+    ));
+    staking::edit_validator(&mut st, &acct(1), &key(1), Some(1_500), None, 3).unwrap();
+    assert!(matches!(
+        staking::edit_validator(&mut st, &acct(1), &key(1), Some(1_600), None, 3),
+        Err(StakingError::CommissionChangeTooLarge {
+            from: 1_000,
+            to: 1_600,
+            max_change: 500
+        })
+    ));
+    staking::edit_validator(&mut st, &acct(1), &key(1), Some(2_000), Some("renamed".into()), 4).unwrap();
+    assert!(matches!(
+        staking::edit_validator(&mut st, &acct(1), &key(9), None, None, 4),
+        Err(StakingError::UnknownValidator { .. })
+    ));
 
-    fn height(&self) -> u64 {
-        self.chain.head().header.height
-    }
+    // Delegations.
+    assert!(matches!(
+        staking::delegate(&mut st, &PARAMS, &acct(2), &key(1), 9),
+        Err(StakingError::BelowMinimum { what: "delegation", .. })
+    ));
+    assert!(matches!(
+        staking::delegate(&mut st, &PARAMS, &acct(2), &key(1), 2_000_000),
+        Err(StakingError::InsufficientBalance { .. })
+    ));
+    staking::delegate(&mut st, &PARAMS, &acct(2), &key(1), 3_000).unwrap();
+    assert_eq!(st.validator(&key(1)).unwrap().total, 8_000);
+    assert!(matches!(
+        staking::undelegate(&mut st, &PARAMS, &acct(2), &key(1), 3_001, 5),
+        Err(StakingError::UndelegateTooMuch {
+            delegated: 3_000,
+            asked: 3_001
+        })
+    ));
+    assert_eq!(
+        staking::collect_rewards(&mut st, &acct(2)),
+        Err(StakingError::NothingToCollect)
+    );
+}
 
-    fn balance(&self, u: usize) -> Amount {
-        self.chain
-            .account(&addr(&self.users[u]), self.height())
-            .unwrap()
-            .balance
-    }
+#[test]
+fn rewards_split_commission_and_shares_exactly_and_unbonding_pays_back_once() {
+    let mut st = funded();
+    staking::create_validator(&mut st, &PARAMS, &acct(1), new_validator(1, 1_000), 0).unwrap();
+    staking::delegate(&mut st, &PARAMS, &acct(2), &key(1), 3_000).unwrap();
+    // 10 % commission of 1,001: 100 to the operator; 901 shared 1:3 = 225 (operator) + 675, and
+    // the remainder 1 to the operator.
+    staking::distribute_reward(&mut st, &key(1), 1_001).unwrap();
+    let reward = |who| st.delegation(&key(1), &acct(who)).unwrap().reward;
+    assert_eq!((reward(1), reward(2)), (100 + 225 + 1, 675));
+    // Huge amounts do not overflow (products past 128 bits are computed exactly).
+    let mut big = MemStakes::default();
+    let whale = 10u128.pow(30);
+    big.set_balance(&acct(1), whale);
+    big.set_balance(&acct(2), whale);
+    staking::create_validator(&mut big, &PARAMS, &acct(1), new_validator(1, whale / 2), 0).unwrap();
+    staking::delegate(&mut big, &PARAMS, &acct(2), &key(1), whale / 2).unwrap();
+    staking::distribute_reward(&mut big, &key(1), 10u128.pow(28)).unwrap();
+    let r2 = big.delegation(&key(1), &acct(2)).unwrap().reward;
+    assert_eq!(r2, 10u128.pow(28) * 9 / 10 / 2);
 
-    fn registry(
-        &self,
-    ) -> Vec<(
-        tutti_chain::staking::Validator,
-        Vec<(Address, tutti_chain::staking::Delegation)>,
-    )> {
-        self.chain
-            .read_beacon(self.height(), |b: &dyn BeaconRead| b.validators())
-            .unwrap()
-    }
+    assert_eq!(staking::collect_rewards(&mut st, &acct(2)), Ok(675));
+    assert_eq!(st.balance(&acct(2)), 1_000_000 - 3_000 + 675);
+    staking::undelegate(&mut st, &PARAMS, &acct(2), &key(1), 1_000, 10).unwrap();
+    assert_eq!(
+        st.validator(&key(1)).unwrap().total,
+        3_000,
+        "undelegated stake stops counting"
+    );
+    assert_eq!(staking::release_unbonded(&mut st, 16), Ok(0), "locked for 7 epochs");
+    assert_eq!(staking::release_unbonded(&mut st, 17), Ok(1_000));
+    assert_eq!(staking::release_unbonded(&mut st, 17), Ok(0), "paid once");
+    assert_eq!(st.balance(&acct(2)), 1_000_000 - 3_000 + 675 + 1_000);
+}
 
-    /// Balances + everything in the registry + fees burnt = the genesis supply, at the head.
-    fn assert_supply(&self) {
-        let h = self.height();
-        let mut total: Amount = self
-            .users
-            .iter()
-            .map(|k| self.chain.account(&addr(k), h).unwrap().balance)
-            .sum();
-        for (v, ds) in self.registry() {
-            let mut sum = 0;
-            for (_, d) in &ds {
-                total += d.amount + d.reward + d.unbonding.iter().map(|(a, _)| a).sum::<Amount>();
-                sum += d.amount;
+#[test]
+fn only_validators_keeping_their_self_stake_stand_for_election() {
+    let mut st = funded();
+    staking::create_validator(&mut st, &PARAMS, &acct(1), new_validator(1, 1_000), 0).unwrap();
+    staking::create_validator(&mut st, &PARAMS, &acct(2), new_validator(2, 2_000), 0).unwrap();
+    staking::delegate(&mut st, &PARAMS, &acct(3), &key(1), 50_000).unwrap();
+    assert_eq!(staking::candidates(&st, &PARAMS).len(), 2);
+    // The operator of 1 takes out its self-stake: its delegators' stake no longer elects it.
+    staking::undelegate(&mut st, &PARAMS, &acct(1), &key(1), 1, 0).unwrap();
+    let c = staking::candidates(&st, &PARAMS);
+    assert_eq!(
+        c.iter().map(|c| (c.key, c.stake)).collect::<Vec<_>>(),
+        [(key(2), 2_000)]
+    );
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Create(u8, u8, u128),
+    Delegate(u8, u8, u128),
+    Undelegate(u8, u8, u128),
+    Reward(u8, u128),
+    Collect(u8),
+    NextEpoch,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (1..=3u8, 1..=2u8, 0..3_000u128).prop_map(|(a, k, s)| Op::Create(a, k, s)),
+        (1..=3u8, 1..=2u8, 0..200_000u128).prop_map(|(a, k, s)| Op::Delegate(a, k, s)),
+        (1..=3u8, 1..=2u8, 0..200_000u128).prop_map(|(a, k, s)| Op::Undelegate(a, k, s)),
+        (1..=2u8, 0..10_000u128).prop_map(|(k, r)| Op::Reward(k, r)),
+        (1..=3u8).prop_map(Op::Collect),
+        Just(Op::NextEpoch),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn money_is_conserved_and_unbonding_paid_once(ops in proptest::collection::vec(op(), 1..80)) {
+        let mut st = funded();
+        let start = books(&st);
+        let (mut epoch, mut rewarded) = (0u64, 0u128);
+        for op in ops {
+            let before = st.clone();
+            let result = match op {
+                Op::Create(a, k, s) => staking::create_validator(&mut st, &PARAMS, &acct(a), new_validator(k, s), epoch),
+                Op::Delegate(a, k, s) => staking::delegate(&mut st, &PARAMS, &acct(a), &key(k), s),
+                Op::Undelegate(a, k, s) => staking::undelegate(&mut st, &PARAMS, &acct(a), &key(k), s, epoch),
+                Op::Reward(k, r) => staking::distribute_reward(&mut st, &key(k), r).map(|()| {
+                    rewarded += r;
+                }),
+                Op::Collect(a) => staking::collect_rewards(&mut st, &acct(a)).map(|_| ()),
+                Op::NextEpoch => {
+                    epoch += 1;
+                    let paid = staking::release_unbonded(&mut st, epoch).unwrap();
+                    // Paid once: nothing due is left, and a second release pays nothing.
+                    prop_assert!(st.delegations.values().all(|d| d.unbonding.iter().all(|(_, at)| *at > epoch)));
+                    prop_assert_eq!(staking::release_unbonded(&mut st, epoch).unwrap(), 0);
+                    let _ = paid;
+                    Ok(())
+                }
+            };
+            if result.is_err() {
+                // A refused operation changes nothing.
+                prop_assert_eq!(&st.balances, &before.balances);
+                prop_assert_eq!(&st.validators, &before.validators);
+                prop_assert_eq!(&st.delegations, &before.delegations);
             }
-            assert_eq!(v.total, sum, "a validator's total is the sum of its delegations");
+            prop_assert_eq!(books(&st), start + rewarded, "money appears or vanishes");
+            for v in st.validators.values() {
+                let delegated: u128 = st.delegations(&v.key).iter().map(|(_, d): &(Address, Delegation)| d.amount).sum();
+                prop_assert_eq!(v.total, delegated, "a validator's total is its delegations");
+            }
         }
-        total += self.chain.burnt(h).unwrap();
-        assert_eq!(total, self.genesis.supply().unwrap(), "supply at height {h}");
     }
-}
-
-fn failed(r: &Result<Vec<u8>, (FailureKind, String)>, needle: &str) {
-    match r {
-        Err((FailureKind::Staking, m)) => assert!(m.contains(needle), "{m:?} should say {needle:?}"),
-        other => panic!("expected a staking failure saying {needle:?}, got {other:?}"),
-    }
-}
-
-#[test]
-fn staking_actions_apply_or_fail_by_rule_and_conserve_the_supply() {
-    let mut n = Net::new();
-    let (a, b) = (SecretKey::from_seed(&[1; 32]), SecretKey::from_seed(&[2; 32]));
-    let before = n.balance(0);
-    let t = vec![
-        n.sign(0, create(&a, &a, 200 * TOKEN, "alpha")),
-        n.sign(0, create(&a, &a, 200 * TOKEN, "again")),
-        n.sign(1, create(&b, &a, 200 * TOKEN, "stolen-proof")),
-        n.sign(1, create(&b, &b, 50 * TOKEN, "small")),
-    ];
-    let r = n.block(t);
-    assert_eq!(r[0], Ok(vec![]));
-    failed(&r[1], "already registered");
-    failed(&r[2], "proof of possession");
-    failed(&r[3], "self-stake of 50000000 is below the minimum of 100000000");
-    // The self-stake left the balance, with the fees burnt (the unused gas came back); a
-    // refused creation still pays its gas.
-    let create_gas = 2_000_000 + 20_000_000;
-    assert!(
-        n.fees[0] > create_gas && n.fees[0] < create_gas + 2_000_000,
-        "{:?}",
-        n.fees
-    );
-    assert_eq!(before - n.balance(0), 200 * TOKEN + n.fees[0] + n.fees[1]);
-    let reg = n.registry();
-    assert_eq!(reg.len(), 2, "the genesis validator and alpha");
-    let alpha = reg.iter().find(|(v, _)| v.name == "alpha").unwrap();
-    assert_eq!(alpha.0.total, 200 * TOKEN);
-    assert_eq!(alpha.0.operator, addr(&n.users[0]));
-
-    // Delegations and undelegations.
-    let key = a.public_key().to_bytes();
-    let t = vec![
-        n.sign(
-            1,
-            StakeAction::Delegate {
-                key,
-                amount: 50 * TOKEN,
-            },
-        ),
-        n.sign(1, StakeAction::Delegate { key, amount: 5 * TOKEN }),
-        n.sign(
-            1,
-            StakeAction::Undelegate {
-                key,
-                amount: 60 * TOKEN,
-            },
-        ),
-        n.sign(
-            1,
-            StakeAction::Undelegate {
-                key,
-                amount: 20 * TOKEN,
-            },
-        ),
-        n.sign(
-            2,
-            StakeAction::Delegate {
-                key: [7; 48],
-                amount: 50 * TOKEN,
-            },
-        ),
-        n.sign(2, StakeAction::CollectRewards),
-        n.sign(
-            1,
-            StakeAction::EditValidator {
-                key,
-                commission_bps: Some(1_100),
-                name: None,
-            },
-        ),
-        n.sign(
-            0,
-            StakeAction::EditValidator {
-                key,
-                commission_bps: Some(1_800),
-                name: None,
-            },
-        ),
-        n.sign(
-            0,
-            StakeAction::EditValidator {
-                key,
-                commission_bps: Some(1_400),
-                name: Some("alpha-2".into()),
-            },
-        ),
-    ];
-    let r = n.block(t);
-    assert_eq!(r[0], Ok(vec![]));
-    failed(&r[1], "delegation of 5000000 is below the minimum of 10000000");
-    failed(&r[2], "cannot undelegate 60000000: 50000000 is delegated");
-    assert_eq!(r[3], Ok(vec![]));
-    failed(&r[4], "no validator has the BLS key");
-    failed(&r[5], "no rewards to collect");
-    failed(&r[6], "only the validator's operator");
-    failed(&r[7], "at most 500 bps per epoch");
-    assert_eq!(r[8], Ok(vec![]));
-    let reg = n.registry();
-    let alpha = reg.iter().find(|(v, _)| v.key == key).unwrap();
-    assert_eq!((alpha.0.name.as_str(), alpha.0.commission_bps), ("alpha-2", 1_400));
-    assert_eq!(alpha.0.total, 230 * TOKEN);
-    let d = &alpha.1.iter().find(|(w, _)| *w == addr(&n.users[1])).unwrap().1;
-    assert_eq!(d.amount, 30 * TOKEN);
-    // Undelegated in epoch 0 (height 2) with one epoch of unbonding: paid from epoch 1.
-    assert_eq!(d.unbonding, vec![(20 * TOKEN, 1)]);
-
-    // The last block of epoch 0 (height 3) pays it back, once.
-    let held = n.balance(1);
-    n.block(vec![]);
-    assert_eq!(n.height(), 3);
-    assert_eq!(n.balance(1), held + 20 * TOKEN);
-    for _ in 0..5 {
-        n.block(vec![]);
-    }
-    assert_eq!(n.balance(1), held + 20 * TOKEN, "released exactly once");
-    let d = n
-        .registry()
-        .into_iter()
-        .find(|(v, _)| v.key == key)
-        .unwrap()
-        .1
-        .into_iter()
-        .find(|(w, _)| *w == addr(&n.users[1]))
-        .unwrap()
-        .1;
-    assert!(d.unbonding.is_empty());
-}
-
-#[test]
-fn the_last_block_of_each_epoch_elects_the_committees_two_epochs_ahead() {
-    let mut n = Net::new();
-    let a = SecretKey::from_seed(&[1; 32]);
-    let genesis_key = n.proposer.public_key().to_bytes();
-    let assignment = |n: &Net, e: u64| {
-        n.chain
-            .read_beacon(n.height(), |b: &dyn BeaconRead| b.assignment(e))
-            .unwrap()
-    };
-    let keys = |a: Option<Vec<Vec<tutti_chain::election::Elected>>>| {
-        let mut k: Vec<[u8; 48]> = a.unwrap().concat().into_iter().map(|e| e.key).collect();
-        k.sort();
-        k
-    };
-    assert_eq!(keys(assignment(&n, 0)), vec![genesis_key]);
-    assert_eq!(keys(assignment(&n, 1)), vec![genesis_key]);
-    assert_eq!(assignment(&n, 2), None);
-    let t = n.sign(0, create(&a, &a, 200 * TOKEN, "alpha"));
-    n.block(vec![t]);
-    while n.height() < 3 {
-        n.block(vec![]);
-    }
-    let mut both = vec![genesis_key, a.public_key().to_bytes()];
-    both.sort();
-    assert_eq!(
-        keys(assignment(&n, 2)),
-        both,
-        "alpha registered in epoch 0 sits from epoch 2"
-    );
-    assert_eq!(assignment(&n, 3), None);
-    // Powers are stakes clamped to the median +- 15 %: 500 and 200 tokens, median 500.
-    let mut powers: Vec<Amount> = assignment(&n, 2).unwrap().concat().iter().map(|e| e.power).collect();
-    powers.sort();
-    assert_eq!(powers, vec![425 * TOKEN, 500 * TOKEN]);
-
-    // Alpha leaves (its operator undelegates everything): from epoch 1's election (epoch 3) on,
-    // it stands no more.
-    let t = n.sign(
-        0,
-        StakeAction::Undelegate {
-            key: a.public_key().to_bytes(),
-            amount: 200 * TOKEN,
-        },
-    );
-    assert_eq!(n.block(vec![t]), vec![Ok(vec![])]);
-    while n.height() < 7 {
-        n.block(vec![]);
-    }
-    assert_eq!(keys(assignment(&n, 3)), vec![genesis_key]);
-    let seed = |e: u64| {
-        n.chain
-            .state()
-            .get(&tutti_chain::beacon::seed_key(e), n.height())
-            .unwrap()
-            .map(|b| Hash::decode(&mut b.as_slice()).unwrap())
-    };
-    assert!(seed(2).is_some() && seed(3).is_some() && seed(2) != seed(3));
-}
-
-#[test]
-fn staking_transactions_are_refused_off_the_beacon_chain_and_when_malformed() {
-    let rules = |shard| tutti_chain::TxRules::new(7).on_shard(shard, 2);
-    let off = user_on(1);
-    let a = SecretKey::from_seed(&[1; 32]);
-    let t = tx(&off, 0, StakeAction::CollectRewards);
-    assert_eq!(
-        txcheck::check_stateless(&t, 300, &rules(1)),
-        Err(TxError::StakingOffBeacon { shard: 1 })
-    );
-    let on = user_on(0);
-    let mut bad = create(&a, &a, 1, "x");
-    if let StakeAction::CreateValidator { commission_bps, .. } = &mut bad {
-        *commission_bps = 2_500;
-    }
-    let e = txcheck::check_stateless(&tx(&on, 0, bad), 300, &rules(0)).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("commission 2500 bps is above the maximum of 2000 bps"),
-        "{e}"
-    );
-    let long = create(&a, &a, 1, &"n".repeat(65));
-    let e = txcheck::check_stateless(&tx(&on, 0, long), 300, &rules(0)).unwrap_err();
-    assert!(e.to_string().contains("the name is 65 bytes"), "{e}");
-    let zero = StakeAction::Delegate {
-        key: [1; 48],
-        amount: 0,
-    };
-    let e = txcheck::check_stateless(&tx(&on, 0, zero), 300, &rules(0)).unwrap_err();
-    assert!(e.to_string().contains("amount is 0"), "{e}");
-    // What a staking action locks counts in its cost: a delegation above the balance is
-    // refused at admission like a transfer would be.
-    let big = tx(
-        &on,
-        0,
-        StakeAction::Delegate {
-            key: [1; 48],
-            amount: 1_000,
-        },
-    );
-    assert_eq!(txcheck::max_cost(&big), Ok(1_000 + u128::from(GAS)));
-}
-
-/// `sk` signs `header` in `phase` and `view`.
-fn signed(sk: &SecretKey, phase: Phase, view: u64, header: &BlockHeader) -> SignedHeader {
-    let (tag, msg) = phase.signed(header.height, view, &header.hash());
-    SignedHeader {
-        header: header.clone(),
-        signature: sk.sign(tag, &msg).to_bytes(),
-    }
-}
-
-fn evidence(key: &SecretKey, first: SignedHeader, second: SignedHeader) -> StakeAction {
-    StakeAction::ReportDoubleSign(Box::new(DoubleSign {
-        key: key.public_key().to_bytes(),
-        phase: Phase::Prepare,
-        view: 3,
-        first,
-        second,
-    }))
-}
-
-#[test]
-fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused() {
-    let mut n = Net::new();
-    let (a, b) = (SecretKey::from_seed(&[1; 32]), SecretKey::from_seed(&[2; 32]));
-    let key = a.public_key().to_bytes();
-    let t = vec![
-        n.sign(0, create(&a, &a, 200 * TOKEN, "alpha")),
-        n.sign(
-            1,
-            StakeAction::Delegate {
-                key,
-                amount: 50 * TOKEN,
-            },
-        ),
-    ];
-    assert_eq!(n.block(t), vec![Ok(vec![]), Ok(vec![])]);
-    let t = n.sign(
-        1,
-        StakeAction::Undelegate {
-            key,
-            amount: 20 * TOKEN,
-        },
-    );
-    assert_eq!(n.block(vec![t]), vec![Ok(vec![])]);
-
-    // Two different blocks of shard 0, epoch 0, height 5.
-    let mut h1 = n.genesis.header_of(0, Hash::ZERO);
-    h1.height = 5;
-    let mut h2 = h1.clone();
-    h2.timestamp_ms += 1;
-    let p = Phase::Prepare;
-    let forged = [
-        (
-            evidence(&a, signed(&a, p, 3, &h1), signed(&b, p, 3, &h2)),
-            "second signature does not verify",
-        ),
-        (
-            evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 4, &h2)),
-            "second signature does not verify",
-        ),
-        (
-            evidence(&a, signed(&a, p, 3, &h1), signed(&a, Phase::Commit, 3, &h2)),
-            "second signature",
-        ),
-        (evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 3, &h1)), "same block"),
-        (
-            evidence(&a, signed(&a, p, 3, &h1), {
-                let mut h = h2.clone();
-                h.height = 6;
-                signed(&a, p, 3, &h)
-            }),
-            "heights 5 and 6",
-        ),
-        (
-            evidence(&a, signed(&a, p, 3, &h1), {
-                let mut h = h2.clone();
-                h.shard_id = 1;
-                signed(&a, p, 3, &h)
-            }),
-            "different shards or epochs",
-        ),
-        (
-            evidence(&b, signed(&b, p, 3, &h1), signed(&b, p, 3, &h2)),
-            "not a registered validator",
-        ),
-    ];
-    // Valid evidence, in the epoch's last block (height 3): 10 % of every delegation
-    // (delegated and unbonding) is cut, half of it paid to the reporter, half burnt; the supply
-    // holds (checked in every block). The unbonding amount, cut, is then paid back.
-    let burnt = n.chain.burnt(n.height()).unwrap();
-    let before = n.balance(2);
-    let unbonding_owner = n.balance(1);
-    let valid = evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 3, &h2));
-    let t = n.sign(2, valid.clone());
-    let r = n.block(vec![t]);
-    let cut = (230 + 20) * TOKEN / 10;
-    assert_eq!(r, vec![Ok((cut / 2).encode())]);
-    assert_eq!(n.balance(2), before + cut / 2 - n.fees[0]);
-    assert_eq!(n.chain.burnt(n.height()).unwrap(), burnt + n.fees[0] + (cut - cut / 2));
-    let (v, ds) = n.registry().into_iter().find(|(v, _)| v.key == key).unwrap();
-    assert!(v.slashed);
-    assert_eq!(v.total, 230 * TOKEN * 9 / 10);
-    let d = &ds.iter().find(|(w, _)| *w == addr(&n.users[1])).unwrap().1;
-    assert_eq!((d.amount, d.unbonding.len()), (27 * TOKEN, 0));
-    assert_eq!(n.balance(1), unbonding_owner + 18 * TOKEN);
-
-    let txs: Vec<_> = forged.iter().map(|(e, _)| n.sign(2, e.clone())).collect();
-    let r = n.block(txs);
-    assert_eq!(r.len(), forged.len());
-    for ((_, needle), r) in forged.iter().zip(&r) {
-        failed(r, needle);
-    }
-
-    // Once per offense; a slashed validator takes no delegations and is not elected.
-    let t = vec![
-        n.sign(2, valid),
-        n.sign(
-            1,
-            StakeAction::Delegate {
-                key,
-                amount: 10 * TOKEN,
-            },
-        ),
-    ];
-    let r = n.block(t);
-    failed(&r[0], "already reported");
-    failed(&r[1], "slashed for double signing");
-    while n.height() < 7 {
-        n.block(vec![]);
-    }
-    let elected = n
-        .chain
-        .read_beacon(n.height(), |b: &dyn BeaconRead| b.assignment(3))
-        .unwrap()
-        .unwrap();
-    assert!(
-        elected.concat().iter().all(|e| e.key != key),
-        "a slashed validator is not elected"
-    );
-
-    // Stale: an offense in epoch 0 reported in epoch 2, with one epoch of unbonding.
-    let mut h3 = h2.clone();
-    h3.view = 9;
-    let stale = evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 3, &h3));
-    let t = n.sign(2, stale);
-    assert_eq!(n.height(), 7);
-    failed(&n.block(vec![t])[0], "evidence older than epoch 1 is stale");
 }

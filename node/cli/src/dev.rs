@@ -254,7 +254,11 @@ async fn run_async(args: DevArgs) -> ExitCode {
             shard: Some(shard),
             genesis: genesis.clone(),
             data_dir: Some(shard_dir(&args.data_dir, shard)),
-            validator: Some(dev::dev_validator_of(shard)),
+            // Every shard holds every dev key, so it signs whichever the election seats there.
+            validators: std::iter::once(shard)
+                .chain((0..num_shards).filter(|s| *s != shard))
+                .map(dev::dev_validator_of)
+                .collect(),
             block_time: Duration::from_millis(args.block_time),
             max_block_txs: args.max_block_txs,
             mempool: MempoolConfig {

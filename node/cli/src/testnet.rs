@@ -160,7 +160,7 @@ fn primary_shard(genesis: &Genesis, validator: Option<&SecretKey>, shard: Option
             "this node is configured for shard {asked}, but its validator key sits on shard {seat}"
         )),
         (Some(seat), _) => Ok(seat),
-        // Not a member: Node::open says so with the fix.
+        // Not a genesis member: it follows the chain and signs once elected.
         (None, _) => Ok(shard.unwrap_or(0)),
     }
 }
@@ -243,7 +243,7 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         shard: Some(primary),
         genesis,
         data_dir: Some(data_dir.clone()),
-        validator,
+        validators: validator.into_iter().collect(),
         block_time: Duration::from_millis(file.block_time_ms),
         max_block_txs: file.max_block_txs,
         mempool: MempoolConfig::default(),
@@ -253,7 +253,7 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         nodes.push(NodeConfig {
             shard: Some(s),
             data_dir: Some(data_dir.join(format!("shard-{s}"))),
-            validator: None,
+            // The same key: it signs on whichever shard it is elected to.
             ..config.clone()
         });
     }
@@ -378,6 +378,14 @@ pub struct TestnetArgs {
     /// endpoint for every account and contract, and receipts followed to the end across shards.
     #[arg(long)]
     rpc_node: bool,
+    /// Beacon blocks per epoch (committees are elected for every epoch two epochs ahead).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    epoch_blocks: u64,
+    /// Keep the genesis committees in every epoch (elections are recorded but seat nobody).
+    /// Without it validators move between shards as elected, so every validator tracks every
+    /// shard and signs wherever it sits.
+    #[arg(long)]
+    static_committees: bool,
 }
 
 /// The files of a testnet's nodes (config path and RPC address) and each validator's shard and
@@ -418,12 +426,17 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
         node_keys.push(node_key);
     }
     let genesis_path = dir.join("genesis.json");
-    let genesis = dev::sharded_testnet_genesis(&keys, args.shards);
+    let mut genesis = dev::sharded_testnet_genesis(&keys, args.shards);
+    genesis.params.epoch_blocks = args.epoch_blocks;
+    genesis.params.static_committees = args.static_committees;
     if genesis_path.exists() {
         let existing = Genesis::from_file(&genesis_path).map_err(|e| e.to_string())?;
-        if existing.validators != genesis.validators || existing.num_shards != genesis.num_shards {
+        if existing.validators != genesis.validators
+            || existing.num_shards != genesis.num_shards
+            || existing.params != genesis.params
+        {
             return Err(format!(
-                "{} holds a testnet with other committees ({} validators on {} shards); use another --data-dir",
+                "{} holds a testnet with other committees or parameters ({} validators on {} shards); use another --data-dir",
                 dir.display(),
                 existing.validators.len(),
                 existing.num_shards
@@ -465,7 +478,8 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             base_timeout_ms: args.base_timeout,
             max_block_txs: default_block_txs(),
             shard: None,
-            track_shards: (!validator).then(|| "all".into()),
+            // Validators that may be elected anywhere run every shard.
+            track_shards: (!validator || (args.shards > 1 && !args.static_committees)).then(|| "all".into()),
             // Each shard's first node serves it for clients that ask a node of another shard.
             shard_rpc: (0..args.shards)
                 .map(|s| {

@@ -179,6 +179,7 @@ async fn two_shards_on_six_hosts_finalize_and_deliver_a_cross_shard_transfer() {
     let base = 9500;
     let out = Command::new(env!("CARGO_BIN_EXE_tutti"))
         .args(["testnet", "--shards", "2", "--validators", "3", "--block-time", "300"])
+        .arg("--static-committees")
         .args([
             "--base-timeout",
             "1500",

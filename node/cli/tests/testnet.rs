@@ -233,7 +233,7 @@ async fn four_processes_finalize_survive_a_killed_leader_and_resync_it() {
     same_chain(&net, &all).await;
 
     // Kill the leader of the height being decided: the other three change view and go on.
-    let committee = net.client(0).get_committee(None).await.unwrap();
+    let committee = net.client(0).get_committee(None, None).await.unwrap();
     let leader = committee.leader as usize;
     net.kill(leader);
     let rest: Vec<usize> = all.iter().copied().filter(|i| *i != leader).collect();
@@ -299,10 +299,12 @@ struct Supervised {
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-/// `tutti testnet --shards 2 --validators 3` (six nodes) in `dir`.
+/// `tutti testnet --shards 2 --validators 3 --static-committees` (six nodes, each running its
+/// genesis shard: these tests stop chosen validators of a shard) in `dir`.
 fn sharded_testnet_command(dir: &Path, base: u16) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tutti"));
     c.args(["testnet", "--shards", "2", "--validators", "3", "--block-time", "300"])
+        .arg("--static-committees")
         .args(["--base-timeout", "1500", "--base-port", &base.to_string(), "--data-dir"])
         .arg(dir);
     c
@@ -510,10 +512,10 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
     let g1 = block_hash(&net.client(3), 0).await;
     assert_ne!(g0, g1, "each shard has its own genesis");
     for (node, shard) in [(0, 0), (4, 1)] {
-        let committee = net.client(node).get_committee(None).await.unwrap();
+        let committee = net.client(node).get_committee(None, None).await.unwrap();
         assert_eq!(committee.shard_id, shard);
         assert_eq!(committee.members.len(), 3);
-        let other = net.client(node).get_committee(Some(1 - shard)).await.unwrap_err();
+        let other = net.client(node).get_committee(Some(1 - shard), None).await.unwrap_err();
         assert!(
             other.to_string().contains(&format!(
                 "shard {} lives on shard {}, which this node does not track",
@@ -805,7 +807,7 @@ async fn cross_shard_receipts_survive_a_stalled_destination_and_a_source_leader_
     // 2. The source shard's leader is killed right after it commits a block with a receipt for
     //    the destination: the batch still arrives (its committee peers push it, or the
     //    destination pulls it from them).
-    let view = net.client(src_nodes[0]).get_committee(None).await.unwrap();
+    let view = net.client(src_nodes[0]).get_committee(None, None).await.unwrap();
     let leader = src_nodes[view.leader as usize];
     final_transfer(&net, leader, 3, to, 4).await;
     signal(testnet.pid(leader).await, "-KILL");
@@ -820,4 +822,82 @@ async fn cross_shard_receipts_survive_a_stalled_destination_and_a_source_leader_
     same_chain(&net, &dst_nodes).await;
     signal(testnet.child.id(), "-TERM");
     assert!(testnet.wait_exit().await.success(), "{}", testnet.output());
+}
+
+/// `tutti testnet --shards 2 --validators 4 --epoch-blocks 6`: every validator runs both shards
+/// and signs wherever the beacon elects it. Through five epochs both shards finalize across every
+/// boundary; each block of an epoch from 2 on is proposed by a member of the committee elected
+/// for its shard and epoch (`tutti_getCommittee(shard, epoch)`), no validator sits on both shards
+/// in one epoch, and validators move between shards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elected_committees_move_validators_between_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let base = free_base_for(8);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tutti"));
+    command
+        .args(["testnet", "--shards", "2", "--validators", "4", "--block-time", "300"])
+        .args([
+            "--base-timeout",
+            "1500",
+            "--epoch-blocks",
+            "6",
+            "--base-port",
+            &base.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(&dir);
+    let testnet = Supervised::spawn(command, &[], "info,libp2p_gossipsub=error");
+    testnet.wait_line("node 7  pid").await;
+    let net = Net {
+        dir: dir.clone(),
+        base,
+        children: (0..8).map(|_| None).collect(),
+    };
+    // Node 0 runs both shards (as every validator here does) and answers for both.
+    let c = net.client(0);
+    let last = 6 * 6;
+    let mut at = (0, 0);
+    for _ in 0..3000 {
+        let h0 = c.block_number(Some(0)).await.unwrap_or(0);
+        let h1 = c.block_number(Some(1)).await.unwrap_or(0);
+        at = (h0, h1);
+        if h0 >= last && h1 >= last {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        at.0 >= last && at.1 >= last,
+        "both shards should pass height {last}; they are at {at:?}\n{}\n{}",
+        testnet.output(),
+        net.logs()
+    );
+    let mut placements = std::collections::BTreeSet::new();
+    for epoch in 0..6u64 {
+        let mut seats = Vec::new();
+        for shard in 0..2u32 {
+            let committee = c.get_committee(Some(shard), Some(epoch)).await.unwrap();
+            let keys: Vec<String> = committee.members.iter().map(|m| m.bls_public_key.clone()).collect();
+            for h in epoch * 6..(epoch + 1) * 6 {
+                let b = c
+                    .get_block_by_number(BlockId::Number(h.max(1)), Some(false), Some(shard))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(
+                    keys.contains(&b.proposer),
+                    "shard {shard} block {h} (epoch {epoch}) proposed by {} outside {keys:?}",
+                    b.proposer
+                );
+            }
+            seats.push(keys);
+        }
+        assert!(
+            seats[0].iter().all(|k| !seats[1].contains(k)),
+            "epoch {epoch}: a validator on both shards: {seats:?}"
+        );
+        placements.insert(seats);
+    }
+    assert!(placements.len() > 1, "nobody moved in six epochs: {placements:?}");
 }

@@ -113,9 +113,10 @@ pub trait TuttiApi {
     #[method(name = "getShardingStructure")]
     async fn get_sharding_structure(&self) -> RpcResult<ShardingView>;
 
-    /// A shard's committee (default: this node's shard).
+    /// A shard's committee (default: this node's shard) at an epoch (default: the epoch of the
+    /// height being decided).
     #[method(name = "getCommittee")]
-    async fn get_committee(&self, shard: Option<u32>) -> RpcResult<CommitteeView>;
+    async fn get_committee(&self, shard: Option<u32>, epoch: Option<u64>) -> RpcResult<CommitteeView>;
 
     /// The beacon chain's validators (stake, commission, delegators, elected seats) and epoch
     /// parameters, at its head. Served by nodes that track shard 0.

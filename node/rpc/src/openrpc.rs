@@ -147,8 +147,8 @@ pub const METHODS: &[MethodSpec] = &[
     ),
     (
         "tutti_getCommittee",
-        "A shard's committee: BLS keys and stakes in bitmap order, and where consensus stands: the height being decided, its view and the view's leader (an index into members).",
-        &[("shard", INT, false)],
+        "A shard's committee at an epoch (default: the epoch of the height being decided): BLS keys and voting powers in bitmap order (epochs 0 and 1 from the genesis, later ones as the beacon elected them), and where the shard's consensus stands now: the height being decided, its view and the view's leader (an index into that epoch's members).",
+        &[("shard", INT, false), ("epoch", INT, false)],
         "committee",
         OBJ,
     ),

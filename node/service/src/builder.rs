@@ -92,13 +92,35 @@ pub struct Launched {
 
 /// Opens the chains, serves RPC, joins the network and starts consensus on every shard.
 pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
-    let mut nodes = Vec::new();
-    for config in l.nodes {
+    let mut configs = l.nodes;
+    // Committees after epoch 1 are elected on the beacon chain and read from its state: a
+    // process that does not run shard 0 also follows it (a full node of it, under the data
+    // directory's `shard-0`).
+    let elected = configs.first().is_some_and(|c| !c.genesis.params.static_committees);
+    if elected
+        && let Some(first) = configs.first()
+        && !configs.iter().any(|c| c.shard == Some(0))
+        && first.shard.is_some()
+    {
+        let beacon = NodeConfig {
+            shard: Some(0),
+            data_dir: first.data_dir.as_ref().map(|d| d.join("shard-0")),
+            ..first.clone()
+        };
+        configs.push(beacon);
+    }
+    let mut nodes: Vec<Arc<Node>> = Vec::new();
+    for config in configs {
         nodes.push(
             tokio::task::spawn_blocking(move || Node::open(config))
                 .await
                 .map_err(|e| LaunchError::Task(e.to_string()))??,
         );
+    }
+    if let Some(beacon) = nodes.iter().find(|n| n.chain().spec().shard_id == 0).cloned() {
+        for n in &nodes {
+            n.follow_beacon(&beacon);
+        }
     }
     let shards = Shards::new(nodes.clone(), l.endpoints).map_err(NodeError::Config)?;
     let node = shards.primary().clone();

@@ -1,9 +1,15 @@
-//! The committee source of a chain without staking ([`GenesisCommittees`]): each genesis
-//! validator sits on the shard the genesis names, in every epoch, in file order, with its stake as
-//! voting power.
-//! The beacon chain's source replaces it once staking elects committees.
+//! Committee sources. [`GenesisCommittees`]: each genesis validator sits on the shard the genesis
+//! names, in every epoch, in file order, with its stake as voting power. [`BeaconCommittees`]:
+//! the genesis committees in epochs 0 and 1 (and in every epoch on a chain with
+//! `staticCommittees`), then the committees the beacon chain elected for each epoch, read from
+//! its state.
 
-use tutti_chain::Genesis;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use tutti_chain::{Chain, Genesis, election::voting_powers};
 use tutti_consensus::{
     bls::{PublicKey, Signature},
     fbft::{
@@ -90,6 +96,109 @@ impl CommitteeSource for GenesisCommittees {
             }),
             Some(seats) if seats.is_empty() => Err(SourceError::Unknown { shard, epoch }),
             Some(seats) => Ok(seats.clone()),
+        }
+    }
+}
+
+/// Committees elected on the beacon chain (module doc). Every epoch's assignment is written two
+/// epochs ahead by a committed (final) beacon block and never changes, so it is read once per
+/// epoch and kept.
+pub struct BeaconCommittees {
+    genesis: GenesisCommittees,
+    num_shards: u32,
+    fixed: bool,
+    beacon: OnceLock<Arc<Chain>>,
+    /// Epoch -> the seats of every shard (the newest few epochs).
+    elected: Mutex<BTreeMap<u64, Arc<Vec<Vec<Seat>>>>>,
+}
+
+/// How many epochs' committees a [`BeaconCommittees`] keeps in memory.
+const KEPT_EPOCHS: usize = 8;
+
+impl BeaconCommittees {
+    /// The source of a chain, before it knows where its beacon chain is ([`Self::follow`]).
+    pub fn new(g: &Genesis) -> Result<Self, SourceError> {
+        Ok(BeaconCommittees {
+            genesis: GenesisCommittees::new(g)?,
+            num_shards: g.num_shards.max(1),
+            fixed: g.params.static_committees,
+            beacon: OnceLock::new(),
+            elected: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Reads elected committees from `beacon` (this process's copy of shard 0) from now on.
+    pub fn follow(&self, beacon: Arc<Chain>) {
+        let _ = self.beacon.set(beacon);
+    }
+
+    fn elected(&self, epoch: u64) -> Result<Arc<Vec<Vec<Seat>>>, SourceError> {
+        if let Some(a) = self.elected.lock().expect("committee cache poisoned").get(&epoch) {
+            return Ok(a.clone());
+        }
+        let invalid = |reason: String| SourceError::Invalid {
+            shard: 0,
+            epoch,
+            reason,
+        };
+        let chain = self.beacon.get().ok_or_else(|| {
+            invalid("this node does not track the beacon chain (shard 0), where the committees after epoch 1 are elected; run it with --track-shards including 0".into())
+        })?;
+        let head = chain.head().header.height;
+        let read = chain
+            .read_beacon(head, |b| {
+                b.assignment(epoch).map(|a| {
+                    a.iter()
+                        .map(|c| {
+                            c.iter()
+                                .map(|e| (e.key, e.power, b.validator(&e.key).map(|v| v.proof)))
+                                .collect::<Vec<_>>()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .map_err(|e| invalid(format!("reading the beacon state: {e}")))?;
+        let Some(assignment) = read else {
+            return Err(SourceError::Unknown { shard: 0, epoch });
+        };
+        let mut shards = Vec::with_capacity(assignment.len());
+        for committee in assignment {
+            let powers = voting_powers(&committee.iter().map(|(_, p, _)| *p).collect::<Vec<_>>());
+            let mut seats = Vec::with_capacity(committee.len());
+            for ((key, _, proof), power) in committee.into_iter().zip(powers) {
+                let key = PublicKey::from_bytes(&key)
+                    .map_err(|e| invalid(format!("an elected key is not a valid BLS key: {e}")))?;
+                let pop = proof
+                    .filter(|p| p.iter().any(|b| *b != 0))
+                    .and_then(|p| Signature::from_bytes(&p).ok());
+                seats.push(Seat { key, pop, power });
+            }
+            shards.push(seats);
+        }
+        let shards = Arc::new(shards);
+        let mut cache = self.elected.lock().expect("committee cache poisoned");
+        cache.insert(epoch, shards.clone());
+        while cache.len() > KEPT_EPOCHS {
+            cache.pop_first();
+        }
+        Ok(shards)
+    }
+}
+
+impl CommitteeSource for BeaconCommittees {
+    fn seats(&self, shard: ShardId, epoch: u64) -> Result<Vec<Seat>, SourceError> {
+        if self.fixed || epoch < 2 {
+            return self.genesis.seats(shard, epoch);
+        }
+        if shard >= self.num_shards {
+            return Err(SourceError::UnknownShard {
+                shard,
+                shards: self.num_shards,
+            });
+        }
+        match self.elected(epoch)?.get(shard as usize) {
+            Some(seats) if !seats.is_empty() => Ok(seats.clone()),
+            _ => Err(SourceError::Unknown { shard, epoch }),
         }
     }
 }

@@ -33,6 +33,7 @@ use std::{
 use parity_scale_codec::{Decode, DecodeLimit, Encode};
 use tokio::sync::{mpsc, watch};
 use tutti_chain::{BlockOutput, StoredBlock, TxError, block};
+use tutti_consensus::bls::SecretKey;
 use tutti_consensus::fbft::{
     committee::Committee,
     core::{Config as CoreConfig, Core, Head, Input, Output, Timer},
@@ -159,19 +160,19 @@ fn proposal_of(b: &StoredBlock) -> Proposal {
     }
 }
 
+/// This node's seat in a committee and the key that holds it.
+type Signer = Option<(usize, SecretKey)>;
+
 /// The committee of (`shard`, `epoch`) from the node's committee source, the crypto that checks
-/// its signatures, and this node's seat in it.
-fn committee(node: &Node, shard: ShardId, epoch: u64) -> Result<(Committee, BlsCrypto, Option<usize>), NodeError> {
+/// its signatures, and this node's seat in it with the key that holds it.
+fn committee(node: &Node, shard: ShardId, epoch: u64) -> Result<(Committee, BlsCrypto, Signer), NodeError> {
     let cfg = |e: String| NodeError::Config(e);
     let seats = node.committees().seats(shard, epoch).map_err(|e| cfg(e.to_string()))?;
     let committee = Committee::from_seats(&seats).map_err(|e| cfg(e.to_string()))?;
-    let me = node
-        .validator_key()
-        .and_then(|k| seats.iter().position(|s| s.key == k.public_key()));
-    let signer = me.zip(node.validator_key().cloned());
-    let crypto = BlsCrypto::from_seats(&seats, signer)
+    let signer = node.seat_in(&seats.iter().map(|s| s.key).collect::<Vec<_>>());
+    let crypto = BlsCrypto::from_seats(&seats, signer.clone())
         .map_err(|e| cfg(format!("the committee of shard {shard} at epoch {epoch}: {e}")))?;
-    Ok((committee, crypto, me))
+    Ok((committee, crypto, signer))
 }
 
 /// Checks a proposal on top of the head with the chain's block rules ([`block::validate`]) and
@@ -317,6 +318,8 @@ struct Shell<N: Network + Clone> {
     net: N,
     core: Core<BlsCrypto>,
     me: Option<usize>,
+    /// The key of this node's seat in the current epoch's committee.
+    key: Option<SecretKey>,
     config: ShellConfig,
     internal: mpsc::UnboundedSender<Internal>,
     executed: HashMap<Hash, Executed>,
@@ -402,7 +405,8 @@ pub async fn run<N: Network + Clone>(
         })?;
     }
     let shard = node.chain().spec().shard_id;
-    let (core, me) = epoch_core(&node, &config)?;
+    let (core, signer) = epoch_core(&node, &config)?;
+    let me = signer.as_ref().map(|(i, _)| *i);
     let (internal, mut internal_rx) = mpsc::unbounded_channel();
     let (gossip_tx, gossip_rx) = mpsc::unbounded_channel();
     node.set_gossip(gossip_tx);
@@ -413,6 +417,7 @@ pub async fn run<N: Network + Clone>(
         net,
         core,
         me,
+        key: signer.map(|(_, k)| k),
         config,
         internal,
         executed: HashMap::new(),
@@ -469,12 +474,13 @@ pub async fn run<N: Network + Clone>(
 
 /// The FBFT core of the epoch of the height after the head: that epoch's committee, this node's
 /// seat in it, its signing record, and the epoch's last height.
-fn epoch_core(node: &Node, config: &ShellConfig) -> Result<(Core<BlsCrypto>, Option<usize>), NodeError> {
+fn epoch_core(node: &Node, config: &ShellConfig) -> Result<(Core<BlsCrypto>, Signer), NodeError> {
     let spec = node.chain().spec();
     let head = node.chain().head();
     let epoch = spec.epochs.epoch_of(head.header.height + 1);
     let shard = spec.shard_id;
-    let (committee, crypto, me) = committee(node, shard, epoch)?;
+    let (committee, crypto, signer) = committee(node, shard, epoch)?;
+    let me = signer.as_ref().map(|(i, _)| *i);
     let saved = match &config.record_dir {
         Some(dir) => record::load_for(dir, shard, epoch).map_err(|e| NodeError::Config(e.to_string()))?,
         None => None,
@@ -495,7 +501,7 @@ fn epoch_core(node: &Node, config: &ShellConfig) -> Result<(Core<BlsCrypto>, Opt
         },
         saved,
     );
-    Ok((core, me))
+    Ok((core, signer))
 }
 
 impl<N: Network + Clone> Shell<N> {
@@ -506,9 +512,11 @@ impl<N: Network + Clone> Shell<N> {
     async fn next_epoch(&mut self) {
         let epoch = self.node.chain().spec().epochs.epoch_of(self.core.height());
         match epoch_core(&self.node, &self.config) {
-            Ok((core, me)) => {
+            Ok((core, signer)) => {
                 let handover = std::mem::replace(&mut self.core, core).take_handover();
-                self.me = me;
+                self.me = signer.as_ref().map(|(i, _)| *i);
+                self.key = signer.map(|(_, k)| k);
+                let me = self.me;
                 self.waiting_epoch = None;
                 tracing::info!(
                     epoch,
@@ -653,7 +661,7 @@ impl<N: Network + Clone> Shell<N> {
         if self.core.height() != height {
             return;
         }
-        let Some(key) = self.node.validator_key().cloned() else {
+        let Some(key) = self.key.clone() else {
             return;
         };
         let node = self.node.clone();

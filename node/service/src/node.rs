@@ -22,7 +22,7 @@ use tutti_consensus::{
     fbft::committee::CommitteeSource,
 };
 
-use crate::committees::GenesisCommittees;
+use crate::committees::BeaconCommittees;
 use tutti_primitives::{Address, Hash, ShardId, SignedTransaction};
 use tutti_rpc::types::{EventNotice, EventView};
 use tutti_runtime::{Runtime, RuntimeConfig};
@@ -37,9 +37,11 @@ pub struct NodeConfig {
     pub genesis: Genesis,
     /// Where the store lives (`None`: in memory, for tests).
     pub data_dir: Option<PathBuf>,
-    /// This validator's BLS key, a member of the genesis committee (`None`: a full node, which
-    /// follows the chain without signing).
-    pub validator: Option<SecretKey>,
+    /// The validator keys this node may sign with: in each epoch, the one seated in the shard's
+    /// committee, if any (empty: a full node, which follows the chain without signing). A
+    /// validator process gives its key to every shard it runs, so it signs wherever it is
+    /// elected; `tutti dev` gives every shard all its dev keys.
+    pub validators: Vec<SecretKey>,
     /// Time between blocks.
     pub block_time: Duration,
     /// Most transactions per block.
@@ -101,11 +103,11 @@ pub struct ConsensusView {
 
 /// A running node's state.
 pub struct Node {
-    chain: Chain,
+    chain: Arc<Chain>,
     runtime: Runtime,
-    key: Option<SecretKey>,
+    keys: Vec<SecretKey>,
     members: Vec<PublicKey>,
-    committees: Arc<dyn CommitteeSource>,
+    committees: Arc<BeaconCommittees>,
     config: NodeConfig,
     mempool: Mutex<Mempool>,
     heads: broadcast::Sender<Arc<BlockNotice>>,
@@ -133,35 +135,23 @@ impl Node {
     pub fn open(config: NodeConfig) -> Result<Arc<Node>, NodeError> {
         let g = &config.genesis;
         g.check().map_err(|e| NodeError::Config(e.to_string()))?;
-        let committees = Arc::new(GenesisCommittees::new(g).map_err(|e| NodeError::Config(e.to_string()))?);
-        // A validator runs the shard it sits on; a full node the one it is told (or 0).
-        let seat_shard = match &config.validator {
-            Some(key) => {
-                let pk = key.public_key();
-                let found = (0..g.num_shards.max(1)).find(|&s| {
-                    committees
-                        .seats(s, 0)
-                        .is_ok_and(|seats| seats.iter().any(|x| x.key == pk))
-                });
-                Some(found.ok_or_else(|| {
-                    NodeError::Config(format!(
-                        "the validator key {} is not a member of the genesis committee; this node cannot sign \
-                         blocks (run it without a validator key to follow the chain as a full node)",
-                        hex::encode(pk.to_bytes())
-                    ))
-                })?)
-            }
-            None => None,
-        };
-        let shard = match (config.shard, seat_shard) {
-            (Some(asked), Some(seat)) if asked != seat => {
-                return Err(NodeError::Config(format!(
-                    "this node is configured for shard {asked}, but its validator key sits on shard {seat}"
-                )));
-            }
-            (Some(s), _) | (None, Some(s)) => s,
-            (None, None) => 0,
-        };
+        let committees = Arc::new(BeaconCommittees::new(g).map_err(|e| NodeError::Config(e.to_string()))?);
+        // A validator runs the shard its key sits on in the genesis unless told another; a full
+        // node, or a validator not elected yet, the one it is told (or 0).
+        let seat_shard = config.validators.iter().find_map(|key| {
+            let pk = key.public_key();
+            (0..g.num_shards.max(1)).find(|&s| {
+                committees
+                    .seats(s, 0)
+                    .is_ok_and(|seats| seats.iter().any(|x| x.key == pk))
+            })
+        });
+        if seat_shard.is_none() && !config.validators.is_empty() {
+            tracing::info!(
+                "no validator key of this node sits in the genesis committee: it follows the chain and signs once elected"
+            );
+        }
+        let shard = config.shard.or(seat_shard).unwrap_or(0);
         let members: Vec<PublicKey> = committees
             .seats(shard, 0)
             .map_err(|e| NodeError::Config(e.to_string()))?
@@ -172,7 +162,10 @@ impl Node {
             Some(dir) => Arc::new(SledStore::open(dir.join("db"))?),
             None => Arc::new(MemStore::new()),
         };
-        let chain = Chain::open_shard(store, g, shard)?;
+        let chain = Arc::new(Chain::open_shard(store, g, shard)?);
+        if shard == 0 {
+            committees.follow(chain.clone());
+        }
         let runtime = Runtime::new(RuntimeConfig::default())
             .map_err(|e| NodeError::Config(format!("cannot start the contract runtime: {e}")))?;
         let mempool = Mempool::new(config.mempool.clone(), chain.spec().rules.clone());
@@ -182,7 +175,7 @@ impl Node {
         Ok(Arc::new(Node {
             chain,
             runtime,
-            key: config.validator.clone(),
+            keys: config.validators.clone(),
             members,
             committees,
             config,
@@ -260,20 +253,32 @@ impl Node {
         self.committees.as_ref()
     }
 
+    /// Makes this node read elected committees from `beacon` (the process's shard 0).
+    pub fn follow_beacon(&self, beacon: &Node) {
+        self.committees.follow(beacon.chain.clone());
+    }
+
     /// The genesis committee's keys, in bitmap order.
     pub fn members(&self) -> &[PublicKey] {
         &self.members
     }
 
-    /// This node's validator key, if it has one.
-    pub fn validator_key(&self) -> Option<&SecretKey> {
-        self.key.as_ref()
+    /// The validator keys this node may sign with.
+    pub fn validator_keys(&self) -> &[SecretKey] {
+        &self.keys
     }
 
-    /// This node's index in the committee (`None` for a full node).
+    /// This node's seat among `seats` and the key that holds it (`None`: none of its keys).
+    pub fn seat_in(&self, seats: &[PublicKey]) -> Option<(usize, SecretKey)> {
+        seats
+            .iter()
+            .enumerate()
+            .find_map(|(i, pk)| self.keys.iter().find(|k| k.public_key() == *pk).map(|k| (i, k.clone())))
+    }
+
+    /// This node's index in the genesis committee of its shard (`None` for a full node).
     pub fn member_index(&self) -> Option<usize> {
-        let key = self.key.as_ref()?.public_key();
-        self.members.iter().position(|m| *m == key)
+        self.seat_in(&self.members).map(|(i, _)| i)
     }
 
     /// The node's metrics.
@@ -434,8 +439,8 @@ impl Node {
     /// of one; tests only: nodes produce blocks through the consensus shell).
     #[cfg(feature = "test-utils")]
     pub fn produce_block(&self) -> Result<Arc<BlockNotice>, NodeError> {
-        let key = match (&self.key, self.members.len()) {
-            (Some(k), 1) => k,
+        let key = match (self.seat_in(&self.members), self.members.len()) {
+            (Some((_, k)), 1) => k,
             _ => {
                 return Err(NodeError::Config(
                     "only the validator of a committee of one produces blocks alone".into(),
@@ -445,7 +450,7 @@ impl Node {
         let t0 = std::time::Instant::now();
         let candidates = self.candidates();
         let t1 = std::time::Instant::now();
-        let mut produced = crate::solo::produce(&self.chain, &self.runtime, key, candidates, now_ms(), true)?;
+        let mut produced = crate::solo::produce(&self.chain, &self.runtime, &key, candidates, now_ms(), true)?;
         let writes = produced.output.state_writes.len();
         let t2 = std::time::Instant::now();
         self.chain.commit(&produced.block, &mut produced.output)?;

@@ -865,14 +865,11 @@ impl TuttiApiServer for Api {
         })
     }
 
-    async fn get_committee(&self, shard: Option<u32>) -> RpcResult<CommitteeView> {
+    async fn get_committee(&self, shard: Option<u32>, epoch: Option<u64>) -> RpcResult<CommitteeView> {
         let node = self.of_shard(shard)?;
         let shard = node.chain().spec().shard_id;
-        let epoch = node
-            .chain()
-            .spec()
-            .epochs
-            .epoch_of(node.chain().head().header.height + 1);
+        let deciding = node.chain().head().header.height + 1;
+        let epoch = epoch.unwrap_or_else(|| node.chain().spec().epochs.epoch_of(deciding));
         let seats = node
             .committees()
             .seats(shard, epoch)

@@ -149,7 +149,7 @@ async fn a_peer_sending_invalid_data_is_banned_and_the_committee_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_node_follows_without_signing_and_a_stranger_key_is_refused() {
+async fn a_full_node_follows_without_signing_and_an_unelected_key_holds_no_seat() {
     let hub = MemoryHub::new();
     let keys = keys(4);
     let members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
@@ -168,20 +168,20 @@ async fn a_full_node_follows_without_signing_and_a_stranger_key_is_refused() {
         deciding == head + 1 || deciding == head,
         "deciding {deciding}, head {head}"
     );
-    // A key outside the genesis committee cannot run as a validator.
-    let e = Node::open(NodeConfig {
+    // A key outside the genesis committee (a validator not elected yet) opens as a follower:
+    // it holds no seat, so it signs nothing until an election seats it.
+    let spare = Node::open(NodeConfig {
         shard: None,
         genesis: dev::testnet_genesis(&keys),
         data_dir: None,
-        validator: Some(SecretKey::from_seed(&[99; 32])),
+        validators: vec![SecretKey::from_seed(&[99; 32])],
         block_time: Duration::from_millis(100),
         max_block_txs: 10,
         mempool: MempoolConfig::default(),
     })
-    .err()
-    .unwrap()
-    .to_string();
-    assert!(e.contains("not a member of the genesis committee"), "{e}");
+    .unwrap();
+    assert_eq!(spare.member_index(), None);
+    assert_eq!(spare.chain().spec().shard_id, 0);
     stop_all(members.into_iter().chain([full])).await;
 }
 
@@ -218,9 +218,5 @@ async fn four_validators_cross_epoch_boundaries() {
     until("the full node to catch up", || height(&follower) >= 18).await;
     members.push(follower);
     same_blocks(&members.iter().collect::<Vec<_>>());
-    for m in &members {
-        let c = m.node.consensus_view();
-        assert!(c.height >= 19, "{c:?}");
-    }
     stop_all(members).await;
 }

@@ -36,7 +36,7 @@ async fn start() -> Env {
         shard: None,
         genesis: dev::dev_genesis(),
         data_dir: None,
-        validator: Some(dev::dev_validator()),
+        validators: vec![dev::dev_validator()],
         block_time: Duration::from_secs(3600),
         max_block_txs: 10_000,
         mempool: MempoolConfig::default(),
@@ -543,14 +543,14 @@ async fn contracts_through_rpc_token_events_proofs_and_a_hostile_module() {
             .unwrap()
             .is_none()
     );
-    let committee = c.get_committee(None).await.unwrap();
+    let committee = c.get_committee(None, None).await.unwrap();
     assert_eq!(committee.members.len(), 1);
     assert_eq!(
         (committee.height, committee.view, committee.leader),
         (5, 0, 0),
         "the block after the head"
     );
-    assert!(c.get_committee(Some(3)).await.is_err());
+    assert!(c.get_committee(Some(3), None).await.is_err());
     assert_eq!(c.get_sharding_structure().await.unwrap().num_shards, 1);
     let code = c.get_code(token.to_string(), None).await.unwrap().unwrap();
     assert_eq!(parse_hex(&code).unwrap(), tutti_examples::TOKEN);

@@ -24,16 +24,31 @@ pub struct Member {
 /// A node of `genesis` with this validator key (its seat's shard), or a full node of shard 0
 /// (`None`), joined to `hub` on its shard; 100 ms blocks, 1 s base timeout.
 pub fn start_member(hub: &MemoryHub, genesis: Genesis, key: Option<SecretKey>) -> Member {
+    start_node(hub, genesis, key.into_iter().collect(), None, None)
+}
+
+/// A node of `shard` (`None`: its key's genesis seat) signing with `keys` wherever they are
+/// elected, reading elected committees from `beacon` (this "process"'s shard 0) when given.
+pub fn start_node(
+    hub: &MemoryHub,
+    genesis: Genesis,
+    keys: Vec<SecretKey>,
+    shard: Option<u32>,
+    beacon: Option<&Node>,
+) -> Member {
     let node = Node::open(NodeConfig {
-        shard: None,
+        shard,
         genesis,
         data_dir: None,
-        validator: key,
+        validators: keys,
         block_time: Duration::from_millis(100),
         max_block_txs: 1_000,
         mempool: MempoolConfig::default(),
     })
     .unwrap();
+    if let Some(b) = beacon {
+        node.follow_beacon(b);
+    }
     let (net, events) = hub.join_shard(node.chain().spec().shard_id);
     let peer = net.local_peer();
     let (stop, shutdown) = watch::channel(false);

@@ -1,0 +1,609 @@
+//! Staking transactions on the beacon chain, end to end through blocks: every action applies
+//! or fails with the rule it breaks, amounts move between balances and the registry without
+//! creating or losing any, undelegations are paid back once when their lock ends, and the last
+//! block of each epoch elects the committees two epochs ahead.
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use tutti_chain::{
+    BeaconRead, Chain, Genesis, MemStore, StoredBlock, TxError,
+    block::{self, Built},
+    genesis::{GenesisAccount, GenesisParams, GenesisValidator},
+    txcheck,
+};
+use tutti_crypto::bls::SecretKey;
+use tutti_primitives::{
+    Action, Address, Amount, BlockHeader, DoubleSign, FailureKind, Hash, PublicKey, SignedHeader, SignedTransaction,
+    StakeAction, Transaction,
+    codec::{Decode, Encode},
+    fbft::Phase,
+};
+use tutti_runtime::{Runtime, RuntimeConfig};
+
+const TOKEN: Amount = 1_000_000;
+const GAS: u64 = 50_000_000;
+
+fn user(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn addr(k: &SigningKey) -> Address {
+    Address::from_public_key(&k.verifying_key().to_bytes())
+}
+
+/// A user key whose account lives on `shard` of 2.
+fn user_on(shard: u32) -> SigningKey {
+    (1..=255u8)
+        .map(user)
+        .find(|k| addr(k).home_shard(2) == shard)
+        .expect("some key lives on each shard")
+}
+
+fn tx(k: &SigningKey, nonce: u64, action: StakeAction) -> SignedTransaction {
+    Transaction {
+        chain_id: 7,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce,
+        gas_limit: GAS,
+        gas_price: 1,
+        action: Action::Stake(action),
+    }
+    .sign(k)
+}
+
+fn create(bls: &SecretKey, proof_of: &SecretKey, self_stake: Amount, name: &str) -> StakeAction {
+    StakeAction::CreateValidator {
+        key: bls.public_key().to_bytes(),
+        proof: proof_of.prove_possession().to_bytes(),
+        self_stake,
+        commission_bps: 1_000,
+        max_commission_bps: 2_000,
+        max_change_bps: 500,
+        name: name.into(),
+    }
+}
+
+struct Net {
+    chain: Chain,
+    runtime: Runtime,
+    proposer: SecretKey,
+    genesis: Genesis,
+    users: Vec<SigningKey>,
+    nonces: Vec<u64>,
+    time: u64,
+    /// The fees of the last block's transactions.
+    fees: Vec<Amount>,
+}
+
+impl Net {
+    fn new() -> Net {
+        let proposer = SecretKey::from_seed(&[9; 32]);
+        let users: Vec<SigningKey> = (1..=3).map(user).collect();
+        let genesis = Genesis {
+            chain_id: 7,
+            num_shards: 1,
+            timestamp_ms: 1_000,
+            accounts: users
+                .iter()
+                .map(|k| GenesisAccount {
+                    address: addr(k).to_string(),
+                    balance: (10_000 * TOKEN).to_string(),
+                })
+                .collect(),
+            validators: vec![GenesisValidator {
+                bls_public_key: format!("0x{}", hex::encode(proposer.public_key().to_bytes())),
+                stake: (500 * TOKEN).to_string(),
+                shard: 0,
+                bls_pop: None,
+                operator: None,
+            }],
+            params: GenesisParams {
+                epoch_blocks: 4,
+                min_self_stake: (100 * TOKEN).to_string(),
+                min_delegation: (10 * TOKEN).to_string(),
+                unbonding_epochs: 1,
+                seats_per_shard: 4,
+                min_seats_per_shard: 1,
+                max_churn_percent: 50,
+                ..GenesisParams::default()
+            },
+        };
+        genesis.check().unwrap();
+        let chain = Chain::open(Arc::new(MemStore::new()), &genesis).unwrap();
+        Net {
+            chain,
+            runtime: Runtime::new(RuntimeConfig::default()).unwrap(),
+            proposer,
+            genesis,
+            nonces: vec![0; users.len()],
+            users,
+            time: 1_000,
+            fees: Vec::new(),
+        }
+    }
+
+    /// Signs `action` as user `u` with its next nonce.
+    fn sign(&mut self, u: usize, action: StakeAction) -> SignedTransaction {
+        let t = tx(&self.users[u], self.nonces[u], action);
+        self.nonces[u] += 1;
+        t
+    }
+
+    /// Commits a block with `txs`; returns each transaction's result.
+    fn block(&mut self, txs: Vec<SignedTransaction>) -> Vec<Result<Vec<u8>, (FailureKind, String)>> {
+        self.time += 1_000;
+        let hashes: Vec<Hash> = txs.iter().map(|t| t.hash()).collect();
+        let Built {
+            header,
+            txs,
+            incoming,
+            mut output,
+        } = block::build(
+            &self.chain,
+            &self.runtime,
+            &self.proposer,
+            txs,
+            vec![],
+            Default::default(),
+            self.time,
+            false,
+            0,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            txs.len(),
+            hashes.len(),
+            "every transaction is included: {:?}",
+            output.skipped
+        );
+        let stored = StoredBlock {
+            header,
+            txs,
+            incoming,
+            commit: None,
+        };
+        self.chain.commit(&stored, &mut output).unwrap();
+        self.assert_supply();
+        let executions: Vec<_> = hashes
+            .iter()
+            .map(|h| self.chain.execution_tree(h, 1).unwrap().pop().expect("executed").1)
+            .collect();
+        self.fees = executions.iter().map(|e| e.fee).collect();
+        executions
+            .into_iter()
+            .map(|e| e.result.map_err(|f| (f.kind, f.message)))
+            .collect()
+    }
+
+    fn height(&self) -> u64 {
+        self.chain.head().header.height
+    }
+
+    fn balance(&self, u: usize) -> Amount {
+        self.chain
+            .account(&addr(&self.users[u]), self.height())
+            .unwrap()
+            .balance
+    }
+
+    fn registry(
+        &self,
+    ) -> Vec<(
+        tutti_chain::staking::Validator,
+        Vec<(Address, tutti_chain::staking::Delegation)>,
+    )> {
+        self.chain
+            .read_beacon(self.height(), |b: &dyn BeaconRead| b.validators())
+            .unwrap()
+    }
+
+    /// Balances + everything in the registry + fees burnt = the genesis supply, at the head.
+    fn assert_supply(&self) {
+        let h = self.height();
+        let mut total: Amount = self
+            .users
+            .iter()
+            .map(|k| self.chain.account(&addr(k), h).unwrap().balance)
+            .sum();
+        for (v, ds) in self.registry() {
+            let mut sum = 0;
+            for (_, d) in &ds {
+                total += d.amount + d.reward + d.unbonding.iter().map(|(a, _)| a).sum::<Amount>();
+                sum += d.amount;
+            }
+            assert_eq!(v.total, sum, "a validator's total is the sum of its delegations");
+        }
+        total += self.chain.burnt(h).unwrap();
+        assert_eq!(total, self.genesis.supply().unwrap(), "supply at height {h}");
+    }
+}
+
+fn failed(r: &Result<Vec<u8>, (FailureKind, String)>, needle: &str) {
+    match r {
+        Err((FailureKind::Staking, m)) => assert!(m.contains(needle), "{m:?} should say {needle:?}"),
+        other => panic!("expected a staking failure saying {needle:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn staking_actions_apply_or_fail_by_rule_and_conserve_the_supply() {
+    let mut n = Net::new();
+    let (a, b) = (SecretKey::from_seed(&[1; 32]), SecretKey::from_seed(&[2; 32]));
+    let before = n.balance(0);
+    let t = vec![
+        n.sign(0, create(&a, &a, 200 * TOKEN, "alpha")),
+        n.sign(0, create(&a, &a, 200 * TOKEN, "again")),
+        n.sign(1, create(&b, &a, 200 * TOKEN, "stolen-proof")),
+        n.sign(1, create(&b, &b, 50 * TOKEN, "small")),
+    ];
+    let r = n.block(t);
+    assert_eq!(r[0], Ok(vec![]));
+    failed(&r[1], "already registered");
+    failed(&r[2], "proof of possession");
+    failed(&r[3], "self-stake of 50000000 is below the minimum of 100000000");
+    // The self-stake left the balance, with the fees burnt (the unused gas came back); a
+    // refused creation still pays its gas.
+    let create_gas = 2_000_000 + 20_000_000;
+    assert!(
+        n.fees[0] > create_gas && n.fees[0] < create_gas + 2_000_000,
+        "{:?}",
+        n.fees
+    );
+    assert_eq!(before - n.balance(0), 200 * TOKEN + n.fees[0] + n.fees[1]);
+    let reg = n.registry();
+    assert_eq!(reg.len(), 2, "the genesis validator and alpha");
+    let alpha = reg.iter().find(|(v, _)| v.name == "alpha").unwrap();
+    assert_eq!(alpha.0.total, 200 * TOKEN);
+    assert_eq!(alpha.0.operator, addr(&n.users[0]));
+
+    // Delegations and undelegations.
+    let key = a.public_key().to_bytes();
+    let t = vec![
+        n.sign(
+            1,
+            StakeAction::Delegate {
+                key,
+                amount: 50 * TOKEN,
+            },
+        ),
+        n.sign(1, StakeAction::Delegate { key, amount: 5 * TOKEN }),
+        n.sign(
+            1,
+            StakeAction::Undelegate {
+                key,
+                amount: 60 * TOKEN,
+            },
+        ),
+        n.sign(
+            1,
+            StakeAction::Undelegate {
+                key,
+                amount: 20 * TOKEN,
+            },
+        ),
+        n.sign(
+            2,
+            StakeAction::Delegate {
+                key: [7; 48],
+                amount: 50 * TOKEN,
+            },
+        ),
+        n.sign(2, StakeAction::CollectRewards),
+        n.sign(
+            1,
+            StakeAction::EditValidator {
+                key,
+                commission_bps: Some(1_100),
+                name: None,
+            },
+        ),
+        n.sign(
+            0,
+            StakeAction::EditValidator {
+                key,
+                commission_bps: Some(1_800),
+                name: None,
+            },
+        ),
+        n.sign(
+            0,
+            StakeAction::EditValidator {
+                key,
+                commission_bps: Some(1_400),
+                name: Some("alpha-2".into()),
+            },
+        ),
+    ];
+    let r = n.block(t);
+    assert_eq!(r[0], Ok(vec![]));
+    failed(&r[1], "delegation of 5000000 is below the minimum of 10000000");
+    failed(&r[2], "cannot undelegate 60000000: 50000000 is delegated");
+    assert_eq!(r[3], Ok(vec![]));
+    failed(&r[4], "no validator has the BLS key");
+    failed(&r[5], "no rewards to collect");
+    failed(&r[6], "only the validator's operator");
+    failed(&r[7], "at most 500 bps per epoch");
+    assert_eq!(r[8], Ok(vec![]));
+    let reg = n.registry();
+    let alpha = reg.iter().find(|(v, _)| v.key == key).unwrap();
+    assert_eq!((alpha.0.name.as_str(), alpha.0.commission_bps), ("alpha-2", 1_400));
+    assert_eq!(alpha.0.total, 230 * TOKEN);
+    let d = &alpha.1.iter().find(|(w, _)| *w == addr(&n.users[1])).unwrap().1;
+    assert_eq!(d.amount, 30 * TOKEN);
+    // Undelegated in epoch 0 (height 2) with one epoch of unbonding: paid from epoch 1.
+    assert_eq!(d.unbonding, vec![(20 * TOKEN, 1)]);
+
+    // The last block of epoch 0 (height 3) pays it back, once.
+    let held = n.balance(1);
+    n.block(vec![]);
+    assert_eq!(n.height(), 3);
+    assert_eq!(n.balance(1), held + 20 * TOKEN);
+    for _ in 0..5 {
+        n.block(vec![]);
+    }
+    assert_eq!(n.balance(1), held + 20 * TOKEN, "released exactly once");
+    let d = n
+        .registry()
+        .into_iter()
+        .find(|(v, _)| v.key == key)
+        .unwrap()
+        .1
+        .into_iter()
+        .find(|(w, _)| *w == addr(&n.users[1]))
+        .unwrap()
+        .1;
+    assert!(d.unbonding.is_empty());
+}
+
+#[test]
+fn the_last_block_of_each_epoch_elects_the_committees_two_epochs_ahead() {
+    let mut n = Net::new();
+    let a = SecretKey::from_seed(&[1; 32]);
+    let genesis_key = n.proposer.public_key().to_bytes();
+    let assignment = |n: &Net, e: u64| {
+        n.chain
+            .read_beacon(n.height(), |b: &dyn BeaconRead| b.assignment(e))
+            .unwrap()
+    };
+    let keys = |a: Option<Vec<Vec<tutti_chain::election::Elected>>>| {
+        let mut k: Vec<[u8; 48]> = a.unwrap().concat().into_iter().map(|e| e.key).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(assignment(&n, 0)), vec![genesis_key]);
+    assert_eq!(keys(assignment(&n, 1)), vec![genesis_key]);
+    assert_eq!(assignment(&n, 2), None);
+    let t = n.sign(0, create(&a, &a, 200 * TOKEN, "alpha"));
+    n.block(vec![t]);
+    while n.height() < 3 {
+        n.block(vec![]);
+    }
+    let mut both = vec![genesis_key, a.public_key().to_bytes()];
+    both.sort();
+    assert_eq!(
+        keys(assignment(&n, 2)),
+        both,
+        "alpha registered in epoch 0 sits from epoch 2"
+    );
+    assert_eq!(assignment(&n, 3), None);
+    // Powers are stakes clamped to the median +- 15 %: 500 and 200 tokens, median 500.
+    let mut powers: Vec<Amount> = assignment(&n, 2).unwrap().concat().iter().map(|e| e.power).collect();
+    powers.sort();
+    assert_eq!(powers, vec![425 * TOKEN, 500 * TOKEN]);
+
+    // Alpha leaves (its operator undelegates everything): from epoch 1's election (epoch 3) on,
+    // it stands no more.
+    let t = n.sign(
+        0,
+        StakeAction::Undelegate {
+            key: a.public_key().to_bytes(),
+            amount: 200 * TOKEN,
+        },
+    );
+    assert_eq!(n.block(vec![t]), vec![Ok(vec![])]);
+    while n.height() < 7 {
+        n.block(vec![]);
+    }
+    assert_eq!(keys(assignment(&n, 3)), vec![genesis_key]);
+    let seed = |e: u64| {
+        n.chain
+            .state()
+            .get(&tutti_chain::beacon::seed_key(e), n.height())
+            .unwrap()
+            .map(|b| Hash::decode(&mut b.as_slice()).unwrap())
+    };
+    assert!(seed(2).is_some() && seed(3).is_some() && seed(2) != seed(3));
+}
+
+#[test]
+fn staking_transactions_are_refused_off_the_beacon_chain_and_when_malformed() {
+    let rules = |shard| tutti_chain::TxRules::new(7).on_shard(shard, 2);
+    let off = user_on(1);
+    let a = SecretKey::from_seed(&[1; 32]);
+    let t = tx(&off, 0, StakeAction::CollectRewards);
+    assert_eq!(
+        txcheck::check_stateless(&t, 300, &rules(1)),
+        Err(TxError::StakingOffBeacon { shard: 1 })
+    );
+    let on = user_on(0);
+    let mut bad = create(&a, &a, 1, "x");
+    if let StakeAction::CreateValidator { commission_bps, .. } = &mut bad {
+        *commission_bps = 2_500;
+    }
+    let e = txcheck::check_stateless(&tx(&on, 0, bad), 300, &rules(0)).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("commission 2500 bps is above the maximum of 2000 bps"),
+        "{e}"
+    );
+    let long = create(&a, &a, 1, &"n".repeat(65));
+    let e = txcheck::check_stateless(&tx(&on, 0, long), 300, &rules(0)).unwrap_err();
+    assert!(e.to_string().contains("the name is 65 bytes"), "{e}");
+    let zero = StakeAction::Delegate {
+        key: [1; 48],
+        amount: 0,
+    };
+    let e = txcheck::check_stateless(&tx(&on, 0, zero), 300, &rules(0)).unwrap_err();
+    assert!(e.to_string().contains("amount is 0"), "{e}");
+    // What a staking action locks counts in its cost: a delegation above the balance is
+    // refused at admission like a transfer would be.
+    let big = tx(
+        &on,
+        0,
+        StakeAction::Delegate {
+            key: [1; 48],
+            amount: 1_000,
+        },
+    );
+    assert_eq!(txcheck::max_cost(&big), Ok(1_000 + u128::from(GAS)));
+}
+
+/// `sk` signs `header` in `phase` and `view`.
+fn signed(sk: &SecretKey, phase: Phase, view: u64, header: &BlockHeader) -> SignedHeader {
+    let (tag, msg) = phase.signed(header.height, view, &header.hash());
+    SignedHeader {
+        header: header.clone(),
+        signature: sk.sign(tag, &msg).to_bytes(),
+    }
+}
+
+fn evidence(key: &SecretKey, first: SignedHeader, second: SignedHeader) -> StakeAction {
+    StakeAction::ReportDoubleSign(Box::new(DoubleSign {
+        key: key.public_key().to_bytes(),
+        phase: Phase::Prepare,
+        view: 3,
+        first,
+        second,
+    }))
+}
+
+#[test]
+fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused() {
+    let mut n = Net::new();
+    let (a, b) = (SecretKey::from_seed(&[1; 32]), SecretKey::from_seed(&[2; 32]));
+    let key = a.public_key().to_bytes();
+    let t = vec![
+        n.sign(0, create(&a, &a, 200 * TOKEN, "alpha")),
+        n.sign(
+            1,
+            StakeAction::Delegate {
+                key,
+                amount: 50 * TOKEN,
+            },
+        ),
+    ];
+    assert_eq!(n.block(t), vec![Ok(vec![]), Ok(vec![])]);
+    let t = n.sign(
+        1,
+        StakeAction::Undelegate {
+            key,
+            amount: 20 * TOKEN,
+        },
+    );
+    assert_eq!(n.block(vec![t]), vec![Ok(vec![])]);
+
+    // Two different blocks of shard 0, epoch 0, height 5.
+    let mut h1 = n.genesis.header_of(0, Hash::ZERO);
+    h1.height = 5;
+    let mut h2 = h1.clone();
+    h2.timestamp_ms += 1;
+    let p = Phase::Prepare;
+    let forged = [
+        (
+            evidence(&a, signed(&a, p, 3, &h1), signed(&b, p, 3, &h2)),
+            "second signature does not verify",
+        ),
+        (
+            evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 4, &h2)),
+            "second signature does not verify",
+        ),
+        (
+            evidence(&a, signed(&a, p, 3, &h1), signed(&a, Phase::Commit, 3, &h2)),
+            "second signature",
+        ),
+        (evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 3, &h1)), "same block"),
+        (
+            evidence(&a, signed(&a, p, 3, &h1), {
+                let mut h = h2.clone();
+                h.height = 6;
+                signed(&a, p, 3, &h)
+            }),
+            "heights 5 and 6",
+        ),
+        (
+            evidence(&a, signed(&a, p, 3, &h1), {
+                let mut h = h2.clone();
+                h.shard_id = 1;
+                signed(&a, p, 3, &h)
+            }),
+            "different shards or epochs",
+        ),
+        (
+            evidence(&b, signed(&b, p, 3, &h1), signed(&b, p, 3, &h2)),
+            "not a registered validator",
+        ),
+    ];
+    // Valid evidence, in the epoch's last block (height 3): 10 % of every delegation
+    // (delegated and unbonding) is cut, half of it paid to the reporter, half burnt; the supply
+    // holds (checked in every block). The unbonding amount, cut, is then paid back.
+    let burnt = n.chain.burnt(n.height()).unwrap();
+    let before = n.balance(2);
+    let unbonding_owner = n.balance(1);
+    let valid = evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 3, &h2));
+    let t = n.sign(2, valid.clone());
+    let r = n.block(vec![t]);
+    let cut = (230 + 20) * TOKEN / 10;
+    assert_eq!(r, vec![Ok((cut / 2).encode())]);
+    assert_eq!(n.balance(2), before + cut / 2 - n.fees[0]);
+    assert_eq!(n.chain.burnt(n.height()).unwrap(), burnt + n.fees[0] + (cut - cut / 2));
+    let (v, ds) = n.registry().into_iter().find(|(v, _)| v.key == key).unwrap();
+    assert!(v.slashed);
+    assert_eq!(v.total, 230 * TOKEN * 9 / 10);
+    let d = &ds.iter().find(|(w, _)| *w == addr(&n.users[1])).unwrap().1;
+    assert_eq!((d.amount, d.unbonding.len()), (27 * TOKEN, 0));
+    assert_eq!(n.balance(1), unbonding_owner + 18 * TOKEN);
+
+    let txs: Vec<_> = forged.iter().map(|(e, _)| n.sign(2, e.clone())).collect();
+    let r = n.block(txs);
+    assert_eq!(r.len(), forged.len());
+    for ((_, needle), r) in forged.iter().zip(&r) {
+        failed(r, needle);
+    }
+
+    // Once per offense; a slashed validator takes no delegations and is not elected.
+    let t = vec![
+        n.sign(2, valid),
+        n.sign(
+            1,
+            StakeAction::Delegate {
+                key,
+                amount: 10 * TOKEN,
+            },
+        ),
+    ];
+    let r = n.block(t);
+    failed(&r[0], "already reported");
+    failed(&r[1], "slashed for double signing");
+    while n.height() < 7 {
+        n.block(vec![]);
+    }
+    let elected = n
+        .chain
+        .read_beacon(n.height(), |b: &dyn BeaconRead| b.assignment(3))
+        .unwrap()
+        .unwrap();
+    assert!(
+        elected.concat().iter().all(|e| e.key != key),
+        "a slashed validator is not elected"
+    );
+
+    // Stale: an offense in epoch 0 reported in epoch 2, with one epoch of unbonding.
+    let mut h3 = h2.clone();
+    h3.view = 9;
+    let stale = evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 3, &h3));
+    let t = n.sign(2, stale);
+    assert_eq!(n.height(), 7);
+    failed(&n.block(vec![t])[0], "evidence older than epoch 1 is stale");
+}
