@@ -79,3 +79,97 @@ async fn elected_committees_run_the_shards_and_validators_move() {
     );
     stop_all(members).await;
 }
+
+/// A spare validator (a key outside the genesis) runs both shards from the start and signs
+/// nothing; it registers by transaction with the largest stake, is elected at the end of the
+/// epoch its registration lands in, for two epochs later, and from then on proposes blocks of the
+/// shard it sits on (and not before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spare_validator_registers_by_transaction_and_sits_two_epochs_later() {
+    use parity_scale_codec::Encode;
+    use tutti_primitives::{Action, PublicKey, StakeAction, Transaction};
+    let hub = MemoryHub::new();
+    let keys: Vec<SecretKey> = (0..4u8).map(|i| SecretKey::from_seed(&[i + 41; 32])).collect();
+    let spare = SecretKey::from_seed(&[99; 32]);
+    let mut g = dev::sharded_testnet_genesis(&keys, 2);
+    g.params.epoch_blocks = 8;
+    g.params.seats_per_shard = 2;
+    g.params.min_seats_per_shard = 1;
+    g.params.max_churn_percent = 50;
+    let mut members: Vec<Member> = Vec::new();
+    for k in keys.iter().chain([&spare]) {
+        let beacon = start_node(&hub, g.clone(), vec![k.clone()], Some(0), None);
+        let other = start_node(&hub, g.clone(), vec![k.clone()], Some(1), Some(&beacon.node));
+        members.push(beacon);
+        members.push(other);
+    }
+    // The spare's operator: a dev account on the beacon chain.
+    let operator = (0..dev::DEV_ACCOUNTS)
+        .find(|i| dev::dev_address(*i).home_shard(2) == 0)
+        .expect("a dev account on shard 0");
+    let k = dev::dev_key(operator);
+    let create = Transaction {
+        chain_id: dev::TESTNET_CHAIN_ID,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce: 0,
+        gas_limit: 50_000_000,
+        gas_price: 1,
+        action: Action::Stake(StakeAction::CreateValidator {
+            key: spare.public_key().to_bytes(),
+            proof: spare.prove_possession().to_bytes(),
+            self_stake: 2 * dev::DEV_STAKE,
+            commission_bps: 500,
+            max_commission_bps: 1_000,
+            max_change_bps: 100,
+            name: "spare".into(),
+        }),
+    }
+    .sign(&k);
+    let hash = members[0].node.submit_raw(&create.encode()).unwrap();
+    let beacon = members[0].node.clone();
+    until("the registration to be final", || {
+        beacon.chain().tx_location(&hash).unwrap().is_some()
+    })
+    .await;
+    let at = beacon.chain().tx_location(&hash).unwrap().unwrap().height;
+    let (_, e) = beacon.chain().execution_tree(&hash, 1).unwrap().pop().unwrap();
+    assert!(e.result.is_ok(), "{:?}", e.result);
+    let joins = at / 8 + 2;
+    let end = (joins + 1) * 8;
+    until("both shards through the spare's first epoch", || {
+        members.iter().all(|m| m.node.chain().head().header.height >= end)
+    })
+    .await;
+    let pk = spare.public_key().to_bytes();
+    let assignment = |e: u64| {
+        let chain = beacon.chain();
+        chain
+            .read_beacon(chain.head().header.height, |b: &dyn BeaconRead| b.assignment(e))
+            .unwrap()
+            .unwrap()
+    };
+    assert!(
+        assignment(joins - 1).concat().iter().all(|x| x.key != pk),
+        "seated before its time"
+    );
+    let seat = assignment(joins)
+        .iter()
+        .position(|c| c.iter().any(|x| x.key == pk))
+        .expect("the spare, with the largest stake, is elected");
+    // The spare's node of that shard proposed some of the epoch's blocks.
+    let chain = members[8 + seat].node.chain();
+    let proposed = (joins * 8..end)
+        .filter(|h| chain.block_by_number(*h).unwrap().unwrap().header.proposer == pk)
+        .count();
+    assert!(
+        proposed > 0,
+        "the spare proposed none of shard {seat}'s blocks in epoch {joins}"
+    );
+    for h in 1..joins * 8 {
+        for m in &members[..2] {
+            let b = m.node.chain().block_by_number(h).unwrap().unwrap();
+            assert_ne!(b.header.proposer, pk, "block {h} proposed before the spare was seated");
+        }
+    }
+    stop_all(members).await;
+}
