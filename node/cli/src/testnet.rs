@@ -530,6 +530,8 @@ fn spawn_node(exe: &Path, config: &Path) -> std::io::Result<Child> {
 
 /// Runs `tutti testnet`.
 pub fn run_testnet(args: TestnetArgs) -> ExitCode {
+    // Elected committees move validators between shards, so each runs every shard.
+    let elected = args.shards > 1 && !args.static_committees;
     let (nodes, stakes) = match prepare(&args) {
         Ok(n) => n,
         Err(e) => return fail(e),
@@ -537,7 +539,11 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
     let validators = nodes.len() - usize::from(args.rpc_node);
     let role = |i: usize| {
         if i < validators {
-            format!("shard {}", stakes[i].0)
+            if elected {
+                format!("shard {} at genesis, runs every shard", stakes[i].0)
+            } else {
+                format!("shard {}", stakes[i].0)
+            }
         } else {
             "RPC node (every shard)".to_string()
         }
@@ -591,7 +597,14 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
-    let mut sup = Supervisor::new(stakes, restart, Instant::now());
+    // Which validators sit on which shard changes with every election; the supervisor then
+    // watches them as one pool (a quorum of all), an approximation of every shard's committee.
+    let watched = if elected {
+        stakes.iter().map(|(_, stake)| (0, *stake)).collect()
+    } else {
+        stakes
+    };
+    let mut sup = Supervisor::new(watched, restart, Instant::now());
     let lost = rt.block_on(async {
         loop {
             tokio::select! {
