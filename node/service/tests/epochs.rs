@@ -3,17 +3,21 @@
 //! epochs of four blocks. From epoch 2 on, every block of each shard is proposed by a member of
 //! the committee the beacon elected for that shard and epoch (so the elected committees, not the
 //! genesis ones, are in force), validators move between shards, and both shards keep finalizing
-//! through every boundary.
+//! through every boundary; cross-shard transfers sent in every epoch, whose receipts cross the
+//! boundaries (their certificates checked against the committee of the source's epoch), are
+//! credited exactly once.
 
 mod common;
 
 use std::collections::BTreeSet;
 
 use common::{Member, start_node, stop_all, until};
+use parity_scale_codec::Encode;
 use tutti_chain::BeaconRead;
 use tutti_consensus::bls::SecretKey;
 use tutti_network::memory::MemoryHub;
 use tutti_node::dev;
+use tutti_primitives::{Action, PublicKey, Transaction};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elected_committees_run_the_shards_and_validators_move() {
@@ -32,11 +36,61 @@ async fn elected_committees_run_the_shards_and_validators_move() {
         members.push(beacon);
         members.push(other);
     }
-    let target = 7 * 4;
-    until("both shards past epoch 6", || {
+    // One transfer each way per epoch, to an address of the other shard.
+    let from = |shard: u32| {
+        (0..dev::DEV_ACCOUNTS)
+            .find(|i| dev::dev_address(*i).home_shard(2) == shard)
+            .expect("a dev account on each shard")
+    };
+    let to = |shard: u32, epoch: u8| {
+        (0..=255u8)
+            .map(|i| {
+                tutti_primitives::Address([
+                    i, epoch, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                ])
+            })
+            .find(|a| a.home_shard(2) == shard)
+            .expect("an address on each shard")
+    };
+    let mut sent = Vec::new();
+    for epoch in 1..=6u64 {
+        until("the next epoch on both shards", || {
+            members.iter().all(|m| m.node.chain().head().header.height > epoch * 4)
+        })
+        .await;
+        for (src, node) in [(0u32, &members[0]), (1, &members[1])] {
+            let k = dev::dev_key(from(src));
+            let dest = to(1 - src, epoch as u8);
+            let amount = 1_000 + epoch as u128;
+            let tx = Transaction {
+                chain_id: dev::TESTNET_CHAIN_ID,
+                signer: PublicKey(k.verifying_key().to_bytes()),
+                nonce: epoch - 1,
+                gas_limit: 2_000_000,
+                gas_price: 1,
+                action: Action::Transfer { to: dest, amount },
+            }
+            .sign(&k);
+            node.node.submit_raw(&tx.encode()).unwrap();
+            sent.push((1 - src, dest, amount));
+        }
+    }
+    let target = 8 * 4;
+    until("both shards past epoch 7", || {
         members.iter().all(|m| m.node.chain().head().header.height >= target)
     })
     .await;
+    let balance = |shard: u32, a: &tutti_primitives::Address| {
+        let chain = members[shard as usize].node.chain();
+        chain.account(a, chain.head().header.height).unwrap().balance
+    };
+    until("every transfer credited", || {
+        sent.iter().all(|(shard, a, amount)| balance(*shard, a) >= *amount)
+    })
+    .await;
+    for (shard, a, amount) in &sent {
+        assert_eq!(balance(*shard, a), *amount, "credited once on shard {shard}");
+    }
 
     let beacon = members[0].node.chain();
     let assignment = |e: u64| {
@@ -86,8 +140,7 @@ async fn elected_committees_run_the_shards_and_validators_move() {
 /// shard it sits on (and not before).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spare_validator_registers_by_transaction_and_sits_two_epochs_later() {
-    use parity_scale_codec::Encode;
-    use tutti_primitives::{Action, PublicKey, StakeAction, Transaction};
+    use tutti_primitives::StakeAction;
     let hub = MemoryHub::new();
     let keys: Vec<SecretKey> = (0..4u8).map(|i| SecretKey::from_seed(&[i + 41; 32])).collect();
     let spare = SecretKey::from_seed(&[99; 32]);
