@@ -68,6 +68,8 @@ pub struct BlockHeader {
     pub outgoing_receipts_root: Hash,
     /// Root over the incoming receipts executed in this block.
     pub incoming_receipts_root: Hash,
+    /// Root over the crosslinks the block carries ([`crosslinks_root`]; beacon blocks only).
+    pub crosslinks_root: Hash,
     /// Gas used by the block.
     pub gas_used: Gas,
     /// The shard's load after the block (for congestion control between shards).
@@ -89,6 +91,27 @@ impl BlockHeader {
     }
 }
 
+/// A shard block's header with its commit certificate, carried to the beacon chain: what
+/// rewards and liveness are computed from and what a light client follows.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Crosslink {
+    /// The shard block's header.
+    pub header: BlockHeader,
+    /// Its commit certificate (more than 2/3 of its committee's power).
+    pub cert: CommitCertificate,
+}
+
+/// The root a beacon header commits its crosslinks to: the Merkle root of
+/// `blake3("tutti/crosslink/v1" || scale(crosslink))`, in order (zero for none).
+pub fn crosslinks_root(links: &[Crosslink]) -> Hash {
+    crate::merkle_root(
+        &links
+            .iter()
+            .map(|l| hash_encoded(tags::CROSSLINK, l))
+            .collect::<Vec<_>>(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +130,7 @@ mod tests {
             state_root: Hash([3; 32]),
             outgoing_receipts_root: Hash([4; 32]),
             incoming_receipts_root: Hash([5; 32]),
+            crosslinks_root: Hash([10; 32]),
             gas_used: 21_000,
             congestion: Congestion {
                 delayed: 5,
@@ -124,12 +148,12 @@ mod tests {
         let enc = h.encode();
         assert_eq!(
             enc.len(),
-            8 + 4 + 8 + 8 + 8 + 32 + 8 + 32 * 4 + 8 + (8 + 1 + 3 * 8) + 48 + 96 + 32 + 1 + 8 + 96 + 1 + 1
+            8 + 4 + 8 + 8 + 8 + 32 + 8 + 32 * 5 + 8 + (8 + 1 + 3 * 8) + 48 + 96 + 32 + 1 + 8 + 96 + 1 + 1
         );
         assert_eq!(BlockHeader::decode(&mut &enc[..]).unwrap(), h);
         assert_eq!(
             hex::encode(h.hash().0),
-            "ba2da46b046f2b610ff9352554c8e4c0a9c315306651ce5abf3da84390bd6e2a"
+            "75b273bb6d4d07b6fbf6eff085ed8ac89555de574218e70bb71ff240edc85d31"
         );
     }
 }

@@ -39,6 +39,8 @@ pub mod tags {
     pub const EPOCH_SEED: &str = "tutti/epoch-seed/v1";
     /// The identity of one double-signing offense (punished once).
     pub const DOUBLE_SIGN: &str = "tutti/double-sign/v1";
+    /// A crosslink (a leaf of a beacon header's crosslinks root).
+    pub const CROSSLINK: &str = "tutti/crosslink/v1";
     /// Every tag.
     pub const ALL: &[&str] = &[
         TX,
@@ -56,6 +58,7 @@ pub mod tags {
         GENESIS_OPERATOR,
         EPOCH_SEED,
         DOUBLE_SIGN,
+        CROSSLINK,
     ];
 }
 

@@ -18,7 +18,7 @@ pub mod tx;
 
 pub use account::Account;
 pub use address::{Address, AddressError};
-pub use block::{BlockHeader, CommitCertificate, Congestion};
+pub use block::{BlockHeader, CommitCertificate, Congestion, Crosslink, crosslinks_root};
 pub use hash::{Hash, merkle_proof, merkle_root, merkle_verify, tagged_hash, tags};
 pub use receipt::{CallFailure, DataReceiver, Event, FailureKind, Receipt, ReceiptBatch, ReceiptBody};
 pub use stake::{BlsPublicKey, BlsSignature, DoubleSign, SignedHeader, StakeAction};

@@ -16,6 +16,11 @@
 //!   snapshot with the seed `blake3(EPOCH_SEED || scale((randomness, e + 2)))` and the churn bound
 //!   against epoch `e + 1`; when the election cannot seat every shard, epoch `e + 1`'s committees
 //!   carry over.
+//! - Crosslinks: shard `s`'s latest crosslinked block is `c/` + `s` = `(height, hash)` (its
+//!   genesis block at first); a beacon block's crosslinks extend it one block at a time. Each
+//!   crosslinked block (and each beacon block, through its child's parent certificate) issues
+//!   [`EpochSpec::block_reward`] to its signers by voting power ([`reward_signers`]), credited as
+//!   staking rewards; the total issued is `z/issued`, so supply = genesis + issued - burnt.
 
 use parity_scale_codec::{Decode, Encode};
 use tutti_primitives::{Account, Address, Amount, Hash, Height, ShardId, tagged_hash, tags::EPOCH_SEED};
@@ -36,6 +41,10 @@ pub struct EpochSpec {
     pub staking: StakingParams,
     /// Seats of each election.
     pub election: ElectionParams,
+    /// The genesis committees stay in every epoch.
+    pub static_committees: bool,
+    /// Tokens issued per crosslinked block, shared by its signers.
+    pub block_reward: Amount,
 }
 
 impl EpochSpec {
@@ -88,6 +97,62 @@ pub fn delegators_key(v: &BlsKey) -> Vec<u8> {
 /// State key of the committees of `epoch`.
 pub fn assignment_key(epoch: u64) -> Vec<u8> {
     key(b"e/a/", &[&epoch.to_be_bytes()])
+}
+
+/// State key of shard `shard`'s latest crosslink: `(height, header hash)`.
+pub fn crosslink_key(shard: ShardId) -> Vec<u8> {
+    key(b"c/", &[&shard.to_be_bytes()])
+}
+
+/// State key of the total issued since genesis (a SCALE `u128`): supply = genesis + issued -
+/// burnt.
+pub const ISSUED: &[u8] = b"z/issued";
+
+/// Shard `shard`'s latest crosslink, `(height, header hash)` (its genesis at first).
+pub fn crosslinked(kv: &impl Kv, shard: ShardId) -> Option<(Height, Hash)> {
+    kv.get(&crosslink_key(shard), "crosslink")
+}
+
+/// The committee that signs shard `shard`'s blocks in `epoch`, in bitmap order: the genesis
+/// one in epochs 0 and 1 (and always with static committees), then the elected one.
+pub fn seated(kv: &impl Kv, spec: &EpochSpec, shard: ShardId, epoch: u64) -> Option<Vec<Elected>> {
+    let from = if spec.static_committees || epoch < 2 { 0 } else { epoch };
+    assignment(kv, from)?.into_iter().nth(shard as usize)
+}
+
+/// Issues the block reward of a block of `shard` at `epoch` certified by `cert` to its signers,
+/// shared by voting power (the committee's elected powers scaled as consensus weighs them);
+/// returns the amount issued (0 when the committee is unknown or nobody signed).
+pub fn reward_signers(
+    kv: &mut impl Kv,
+    spec: &EpochSpec,
+    shard: ShardId,
+    epoch: u64,
+    cert: &tutti_primitives::CommitCertificate,
+) -> Result<Amount, StakingError> {
+    let Some(committee) = seated(kv, spec, shard, epoch) else {
+        return Ok(0);
+    };
+    let powers = election::voting_powers(&committee.iter().map(|e| e.power).collect::<Vec<_>>());
+    let signed = |i: usize| cert.signers.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
+    let total: u128 = (0..committee.len())
+        .filter(|i| signed(*i))
+        .map(|i| u128::from(powers[i]))
+        .sum();
+    if total == 0 || spec.block_reward == 0 {
+        return Ok(0);
+    }
+    let mut issued: Amount = 0;
+    for (i, seat) in committee.iter().enumerate().filter(|(i, _)| signed(*i)) {
+        let part = staking::mul_div(spec.block_reward, u128::from(powers[i]), total);
+        if part > 0 && validator(kv, &seat.key).is_some() {
+            staking::distribute_reward(&mut Registry(kv), &seat.key, part)?;
+            issued += part;
+        }
+    }
+    let before: Amount = kv.get(ISSUED, "issued total").unwrap_or(0);
+    kv.put(ISSUED.to_vec(), Some(&before.saturating_add(issued)));
+    Ok(issued)
 }
 
 /// State key of the election seed of `epoch`.

@@ -19,7 +19,10 @@
 //!    receipt roots, gas used and congestion (the delayed queue and how much of each source's
 //!    stream the shard has consumed, which sources read to stop sending to a congested shard). The outgoing-receipts root is a Merkle root over one leaf per
 //!    destination shard, also when empty ([`tutti_primitives::receipt::outgoing_root`]), so a
-//!    destination can prove it holds all of a block's receipts for it.
+//!    destination can prove it holds all of a block's receipts for it;
+//! 7. on the beacon chain, its crosslinks pass [`check_crosslinks`] and match the header's
+//!    crosslinks root, and the parent certificate it carries holds (its signers are rewarded);
+//!    other shards' blocks carry no crosslinks.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -27,7 +30,8 @@ use parity_scale_codec::Encode;
 
 use tutti_crypto::bls::{self, BlsError, SecretKey, Signature};
 use tutti_primitives::{
-    BlockHeader, CommitCertificate, Gas, Hash, Height, Receipt, ReceiptBatch, ShardId, SignedTransaction,
+    BlockHeader, CommitCertificate, Crosslink, Gas, Hash, Height, Receipt, ReceiptBatch, ShardId, SignedTransaction,
+    crosslinks_root,
 };
 use tutti_runtime::Runtime;
 
@@ -43,6 +47,54 @@ pub const MAX_CLOCK_DRIFT_MS: u64 = 15_000;
 
 /// Most receipt batches one block may carry (each costs a validator a certificate check).
 pub const MAX_INCOMING_BATCHES: usize = 64;
+
+/// Most crosslinks one beacon block may carry (each costs a validator a certificate check).
+pub const MAX_CROSSLINKS: usize = 64;
+
+/// Why a crosslink was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CrosslinkError {
+    /// Only beacon blocks carry crosslinks.
+    #[error("only beacon (shard 0) blocks carry crosslinks")]
+    NotBeacon,
+    /// More than [`MAX_CROSSLINKS`].
+    #[error("{count} crosslinks, more than {MAX_CROSSLINKS}")]
+    TooMany {
+        /// How many.
+        count: usize,
+    },
+    /// For another chain, for the beacon itself or for a shard that does not exist.
+    #[error("a header of chain {chain_id} shard {shard} cannot be crosslinked here")]
+    WrongPlace {
+        /// Its chain.
+        chain_id: u64,
+        /// Its shard.
+        shard: ShardId,
+    },
+    /// Not the next block of its shard after the latest crosslink (counting the block's earlier
+    /// ones).
+    #[error("shard {shard} block {height} does not extend its latest crosslink (block {expected} on {parent})")]
+    NotNext {
+        /// The shard.
+        shard: ShardId,
+        /// The header's height.
+        height: Height,
+        /// The height expected.
+        expected: Height,
+        /// The hash it must extend.
+        parent: Hash,
+    },
+    /// The certificate does not hold for that shard's committee at the header's epoch.
+    #[error("shard {shard} block {height}: {reason}")]
+    Certificate {
+        /// The shard.
+        shard: ShardId,
+        /// The height.
+        height: Height,
+        /// Why.
+        reason: String,
+    },
+}
 
 /// Checks a commit certificate over a source shard's header against that shard's committee at
 /// the header's epoch (the caller knows the committees).
@@ -130,6 +182,25 @@ pub enum BlockError {
         /// Why.
         error: TxError,
     },
+    /// A crosslink breaks a rule.
+    #[error("crosslink {index}: {error}")]
+    Crosslink {
+        /// Its position in the block.
+        index: usize,
+        /// Why.
+        error: CrosslinkError,
+    },
+    /// The crosslinks root does not match the crosslinks.
+    #[error("the crosslinks root {header} does not match the crosslinks ({computed})")]
+    CrosslinksRoot {
+        /// In the header.
+        header: Hash,
+        /// Computed from the body.
+        computed: Hash,
+    },
+    /// The parent certificate the beacon header carries does not hold (its signers are rewarded).
+    #[error("the parent's commit certificate does not hold: {0}")]
+    ParentCommit(String),
     /// More receipt batches than [`MAX_INCOMING_BATCHES`].
     #[error("the block carries {count} receipt batches, more than {MAX_INCOMING_BATCHES}")]
     TooManyBatches {
@@ -191,8 +262,68 @@ pub struct Built {
     pub txs: Vec<SignedTransaction>,
     /// The receipt batches included.
     pub incoming: Vec<ReceiptBatch>,
+    /// The crosslinks included (beacon blocks).
+    pub crosslinks: Vec<Crosslink>,
     /// What executing them did.
     pub output: BlockOutput,
+}
+
+/// Checks a block's crosslinks in order (rule 7): only on the beacon chain, at most
+/// [`MAX_CROSSLINKS`], each a header of another shard of this chain that extends that shard's
+/// latest crosslink by one block (counting the block's earlier crosslinks) with a commit
+/// certificate of that shard's committee at the header's epoch.
+pub fn check_crosslinks(chain: &Chain, links: &[Crosslink], check_cert: CertCheck<'_>) -> Result<(), BlockError> {
+    let spec = chain.spec();
+    let fail = |index, error| Err(BlockError::Crosslink { index, error });
+    if links.is_empty() {
+        return Ok(());
+    }
+    if spec.shard_id != 0 {
+        return fail(0, CrosslinkError::NotBeacon);
+    }
+    if links.len() > MAX_CROSSLINKS {
+        return fail(0, CrosslinkError::TooMany { count: links.len() });
+    }
+    let mut tip: std::collections::HashMap<ShardId, (Height, Hash)> = std::collections::HashMap::new();
+    for (index, l) in links.iter().enumerate() {
+        let h = &l.header;
+        if h.chain_id != spec.rules.chain_id || h.shard_id == 0 || h.shard_id >= spec.num_shards {
+            return fail(
+                index,
+                CrosslinkError::WrongPlace {
+                    chain_id: h.chain_id,
+                    shard: h.shard_id,
+                },
+            );
+        }
+        let (height, parent) = match tip.get(&h.shard_id) {
+            Some(t) => *t,
+            None => chain.crosslinked(h.shard_id)?.unwrap_or((0, Hash::ZERO)),
+        };
+        if h.height != height + 1 || h.parent_hash != parent {
+            return fail(
+                index,
+                CrosslinkError::NotNext {
+                    shard: h.shard_id,
+                    height: h.height,
+                    expected: height + 1,
+                    parent,
+                },
+            );
+        }
+        check_cert(h, &l.cert).or_else(|reason| {
+            fail(
+                index,
+                CrosslinkError::Certificate {
+                    shard: h.shard_id,
+                    height: h.height,
+                    reason,
+                },
+            )
+        })?;
+        tip.insert(h.shard_id, (h.height, h.hash()));
+    }
+    Ok(())
 }
 
 /// Checks a block's receipt batches in order against the stream cursors at the head (rule 5) and
@@ -222,9 +353,11 @@ pub fn check_incoming(
     Ok(receipts)
 }
 
-/// Builds the next block on the head from `candidates` (those that do not apply are left out) and
+/// Builds the next block on the head from `candidates` (those that do not apply are left out),
 /// the receipt batches `incoming` (verified by the caller, in stream order: see
-/// [`check_incoming`]) as the proposer holding `key` in `view`, carrying `parent_commit`.
+/// [`check_incoming`]) and, on the beacon chain, the `crosslinks` (verified by the caller, each
+/// extending its shard's latest: see [`check_crosslinks`]) as the proposer holding `key` in
+/// `view`, carrying `parent_commit`.
 /// `signatures_checked`: every candidate's signature was verified when this node admitted it
 /// (otherwise execution checks). `room`: per destination shard, how many candidates for it may
 /// enter (congestion control between shards; the others are left out).
@@ -235,12 +368,18 @@ pub fn build(
     key: &SecretKey,
     candidates: Vec<SignedTransaction>,
     incoming: Vec<ReceiptBatch>,
+    crosslinks: Vec<Crosslink>,
     room: BTreeMap<ShardId, u64>,
     timestamp_ms: u64,
     signatures_checked: bool,
     view: u64,
     parent_commit: Option<CommitCertificate>,
 ) -> Result<Built, ChainError> {
+    let crosslinks = if chain.spec().shard_id == 0 {
+        crosslinks
+    } else {
+        Vec::new()
+    };
     let parent = chain.head();
     let p = &parent.header;
     let height = p.height + 1;
@@ -259,6 +398,8 @@ pub fn build(
             incoming: receipts,
             signatures_checked,
             room,
+            crosslinks: crosslinks.clone(),
+            parent_commit: parent_commit.clone(),
         },
     )?;
     let included: HashSet<Hash> = output.included.iter().copied().collect();
@@ -278,6 +419,7 @@ pub fn build(
         state_root: output.state_root,
         outgoing_receipts_root: output.outgoing_root(p.shard_id, chain.spec().num_shards),
         incoming_receipts_root: incoming_root,
+        crosslinks_root: crosslinks_root(&crosslinks),
         gas_used: output.gas_used,
         congestion: output.congestion(),
         proposer: key.public_key().to_bytes(),
@@ -289,6 +431,7 @@ pub fn build(
         header,
         txs,
         incoming,
+        crosslinks,
         output,
     })
 }
@@ -305,6 +448,7 @@ pub fn validate(
     header: &BlockHeader,
     txs: &[SignedTransaction],
     incoming: &[ReceiptBatch],
+    crosslinks: &[Crosslink],
     now_ms: Option<u64>,
     signature_checked: impl Fn(&Hash) -> bool,
     check_cert: CertCheck<'_>,
@@ -371,6 +515,21 @@ pub fn validate(
         }
     }
     let incoming = check_incoming(chain, incoming, check_cert)?;
+    let computed = crosslinks_root(crosslinks);
+    if h.crosslinks_root != computed {
+        return Err(BlockError::CrosslinksRoot {
+            header: h.crosslinks_root,
+            computed,
+        });
+    }
+    check_crosslinks(chain, crosslinks, check_cert)?;
+    // On the beacon chain the parent certificate's signers are rewarded, so it must hold.
+    if spec.shard_id == 0
+        && let Some(cert) = &h.parent_commit
+        && parent.height > 0
+    {
+        check_cert(parent, cert).map_err(BlockError::ParentCommit)?;
+    }
     let output = chain.execute(
         runtime,
         BlockInput {
@@ -381,6 +540,8 @@ pub fn validate(
             incoming: incoming.clone(),
             signatures_checked: true,
             room: BTreeMap::new(),
+            crosslinks: crosslinks.to_vec(),
+            parent_commit: h.parent_commit.clone(),
         },
     )?;
     if let Some((hash, error)) = output.skipped.first() {

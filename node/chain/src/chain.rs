@@ -45,6 +45,8 @@ pub struct StoredBlock {
     pub txs: Vec<SignedTransaction>,
     /// Incoming cross-shard receipt batches, in order.
     pub incoming: Vec<ReceiptBatch>,
+    /// Beacon blocks: the shard blocks it crosslinks, in order.
+    pub crosslinks: Vec<tutti_primitives::Crosslink>,
     /// The certificate that committed this block.
     pub commit: Option<CommitCertificate>,
 }
@@ -59,7 +61,7 @@ pub struct TxLocation {
 }
 
 /// The version of the storage layout this build reads and writes.
-pub const STORAGE_FORMAT: u32 = 4;
+pub const STORAGE_FORMAT: u32 = 5;
 
 /// A transaction's index entry: where it is, then the executions it caused in its block.
 #[derive(Decode)]
@@ -130,6 +132,8 @@ pub trait BeaconRead {
     fn assignment(&self, epoch: u64) -> Option<Vec<Vec<Elected>>>;
     /// One validator.
     fn validator(&self, key: &crate::staking::BlsKey) -> Option<Validator>;
+    /// Shard `shard`'s latest crosslink, `(height, hash)`.
+    fn crosslinked(&self, shard: ShardId) -> Option<(Height, Hash)>;
 }
 
 /// The state at one height as a read-only [`Kv`]; the first error is kept.
@@ -174,6 +178,9 @@ impl BeaconRead for StateKv<'_> {
     fn validator(&self, key: &crate::staking::BlsKey) -> Option<Validator> {
         beacon::validator(self, key)
     }
+    fn crosslinked(&self, shard: ShardId) -> Option<(Height, Hash)> {
+        beacon::crosslinked(self, shard)
+    }
 }
 
 impl Chain {
@@ -200,8 +207,7 @@ impl Chain {
             .map_err(|e| ChainError::Storage(e.to_string()))?;
         // The genesis header depends only on the genesis state, which we can compute in memory.
         let mut batch = WriteBatch::new();
-        let mem: Arc<dyn Store> = Arc::new(crate::MemStore::new());
-        let root = exec::write_genesis_state(&StateDb::new(mem), &entries, &mut WriteBatch::new())?;
+        let root = exec::genesis_root(&entries)?;
         let header = genesis.header_of(shard, root);
         let genesis_hash = header.hash();
         match store.get(Column::Meta, b"genesis")? {
@@ -230,6 +236,7 @@ impl Chain {
                     header,
                     txs: Vec::new(),
                     incoming: Vec::new(),
+                    crosslinks: Vec::new(),
                     commit: None,
                 };
                 Self::put_block(&mut batch, &block);
@@ -543,6 +550,22 @@ impl Chain {
         let mut state = exec::read_state(&self.db, head, self.spec.epochs);
         let epoch = self.spec.epochs.epoch_of(head + 1);
         beacon::apply_action(&mut state, &self.spec.epochs, signer, action, epoch).map(|_| ())
+    }
+
+    /// Shard `shard`'s latest crosslinked block at the head, `(height, hash)` (beacon chain only;
+    /// `None` elsewhere).
+    pub fn crosslinked(&self, shard: ShardId) -> Result<Option<(Height, Hash)>> {
+        self.read_beacon(self.head().header.height, |b| b.crosslinked(shard))
+    }
+
+    /// Total issued (block rewards) up to block `height`.
+    pub fn issued(&self, height: Height) -> Result<Amount> {
+        Ok(self
+            .db
+            .get(beacon::ISSUED, height)?
+            .map(|b| decode(&b, "issued total"))
+            .transpose()?
+            .unwrap_or(0))
     }
 
     /// Total fees burnt up to block `height`.

@@ -76,6 +76,11 @@ pub struct BlockInput {
     /// Per destination shard, how many transactions for it the block may admit (congestion
     /// control between shards, as the proposer sees it; empty when checking someone else's block).
     pub room: std::collections::BTreeMap<ShardId, u64>,
+    /// Beacon blocks: the shard blocks crosslinked (checked by the caller, in order).
+    pub crosslinks: Vec<tutti_primitives::Crosslink>,
+    /// The parent's commit certificate the header carries (its signers are rewarded on the
+    /// beacon chain; checked by the caller).
+    pub parent_commit: Option<tutti_primitives::CommitCertificate>,
 }
 
 /// What a block did.
@@ -361,6 +366,12 @@ pub fn write_genesis(db: &StateDb<dyn Store>, accounts: &[(Address, Account)], b
     write_genesis_state(db, &entries, batch)
 }
 
+/// The state root of a genesis state (computed in memory).
+pub fn genesis_root(entries: &[(Vec<u8>, Vec<u8>)]) -> Result<Hash> {
+    let mem: Arc<dyn Store> = Arc::new(crate::MemStore::new());
+    write_genesis_state(&StateDb::new(mem), entries, &mut WriteBatch::new())
+}
+
 /// Writes state `entries` (key, value) as the state at version 0 and returns the genesis state
 /// root.
 pub fn write_genesis_state(
@@ -434,6 +445,23 @@ pub fn execute_block(
 
     let burnt: Amount = st.get_decoded(BURNT, "burnt total").unwrap_or(0);
     st.put_encoded(BURNT.to_vec(), Some(&burnt.saturating_add(out.fees_burnt)));
+
+    if spec.shard_id == 0 {
+        let reward = |e: crate::staking::StakingError| {
+            ChainError::Storage(format!("block {}: issuing rewards: {e}", input.height))
+        };
+        for link in &input.crosslinks {
+            let h = &link.header;
+            st.put_encoded(beacon::crosslink_key(h.shard_id), Some(&(h.height, h.hash())));
+            beacon::reward_signers(&mut st, &spec.epochs, h.shard_id, h.epoch, &link.cert).map_err(reward)?;
+        }
+        if let Some(cert) = &input.parent_commit
+            && input.height > 1
+        {
+            let epoch = spec.epochs.epoch_of(input.height - 1);
+            beacon::reward_signers(&mut st, &spec.epochs, 0, epoch, cert).map_err(reward)?;
+        }
+    }
 
     if spec.shard_id == 0 && spec.epochs.is_last_of_epoch(input.height) {
         let epoch = spec.epochs.epoch_of(input.height);

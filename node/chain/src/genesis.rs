@@ -143,6 +143,10 @@ pub struct GenesisParams {
     /// Keep the genesis committees in every epoch (elections still run and are recorded, but
     /// do not seat anybody): for networks whose membership must not move.
     pub static_committees: bool,
+    /// Tokens issued for every block of every shard once the beacon chain crosslinks it (beacon
+    /// blocks through their child's parent certificate), shared by the block's signers by
+    /// voting power, decimal.
+    pub block_reward: String,
 }
 
 impl GenesisParams {
@@ -162,6 +166,8 @@ impl GenesisParams {
                 min_seats_per_shard: self.min_seats_per_shard,
                 max_churn_percent: self.max_churn_percent,
             },
+            static_committees: self.static_committees,
+            block_reward: self.block_reward.parse().unwrap_or(0),
         }
     }
 }
@@ -187,6 +193,7 @@ impl Default for GenesisParams {
             min_seats_per_shard: 4,
             max_churn_percent: 25,
             static_committees: false,
+            block_reward: "1000000000000000000".into(),
         }
     }
 }
@@ -291,6 +298,7 @@ impl Genesis {
         let p = &self.params;
         amount(&p.min_self_stake, "params.minSelfStake")?;
         amount(&p.min_delegation, "params.minDelegation")?;
+        amount(&p.block_reward, "params.blockReward")?;
         if p.epoch_blocks == 0 {
             return Err(GenesisError::Invalid("params.epochBlocks must be at least 1".into()));
         }
@@ -378,6 +386,12 @@ impl Genesis {
             }
             for epoch in [0, 1] {
                 map.put(beacon::assignment_key(epoch), Some(&committees));
+            }
+            // Every other shard's genesis block is its first crosslink, so the next must extend it.
+            for s in 1..self.num_shards.max(1) {
+                let root = crate::exec::genesis_root(&self.state_of(s)?)
+                    .map_err(|e| GenesisError::Invalid(format!("shard {s}'s genesis state: {e}")))?;
+                map.put(beacon::crosslink_key(s), Some(&(0u64, self.header_of(s, root).hash())));
             }
         }
         Ok(map.0.into_iter().collect())
@@ -505,6 +519,7 @@ impl Genesis {
             state_root,
             outgoing_receipts_root: Hash::ZERO,
             incoming_receipts_root: Hash::ZERO,
+            crosslinks_root: Hash::ZERO,
             gas_used: 0,
             congestion: Congestion {
                 delayed: 0,

@@ -14,8 +14,8 @@ use tutti_chain::{
 };
 use tutti_crypto::bls::SecretKey;
 use tutti_primitives::{
-    Action, Address, Amount, BlockHeader, DoubleSign, FailureKind, Hash, PublicKey, SignedHeader, SignedTransaction,
-    StakeAction, Transaction,
+    Action, Address, Amount, BlockHeader, Crosslink, DoubleSign, FailureKind, Hash, PublicKey, SignedHeader,
+    SignedTransaction, StakeAction, Transaction,
     codec::{Decode, Encode},
     fbft::Phase,
 };
@@ -138,12 +138,14 @@ impl Net {
             header,
             txs,
             incoming,
+            crosslinks,
             mut output,
         } = block::build(
             &self.chain,
             &self.runtime,
             &self.proposer,
             txs,
+            vec![],
             vec![],
             Default::default(),
             self.time,
@@ -162,6 +164,7 @@ impl Net {
             header,
             txs,
             incoming,
+            crosslinks,
             commit: None,
         };
         self.chain.commit(&stored, &mut output).unwrap();
@@ -216,7 +219,8 @@ impl Net {
             assert_eq!(v.total, sum, "a validator's total is the sum of its delegations");
         }
         total += self.chain.burnt(h).unwrap();
-        assert_eq!(total, self.genesis.supply().unwrap(), "supply at height {h}");
+        let issued = self.chain.issued(h).unwrap();
+        assert_eq!(total, self.genesis.supply().unwrap() + issued, "supply at height {h}");
     }
 }
 
@@ -606,4 +610,227 @@ fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused(
     let t = n.sign(2, stale);
     assert_eq!(n.height(), 7);
     failed(&n.block(vec![t])[0], "evidence older than epoch 1 is stale");
+}
+
+/// A commit certificate of a committee of one (`key`) for `header` in view 0.
+fn cert_of_one(key: &SecretKey, header: &BlockHeader) -> tutti_primitives::CommitCertificate {
+    let (tag, msg) = Phase::Commit.signed(header.height, 0, &header.hash());
+    tutti_primitives::CommitCertificate {
+        view: 0,
+        signature: key.sign(tag, &msg).to_bytes(),
+        signers: vec![1],
+    }
+}
+
+/// Checks a certificate of a committee of one: shard `s`'s validator `keys[s]`.
+fn check_one(keys: &[SecretKey], h: &BlockHeader, c: &tutti_primitives::CommitCertificate) -> Result<(), String> {
+    let (tag, msg) = Phase::Commit.signed(h.height, c.view, &h.hash());
+    let key = keys.get(h.shard_id as usize).ok_or("no such shard")?;
+    let sig = tutti_crypto::bls::Signature::from_bytes(&c.signature).map_err(|e| e.to_string())?;
+    (c.signers == vec![1] && key.public_key().verify(tag, &msg, &sig))
+        .then_some(())
+        .ok_or_else(|| "the certificate does not verify".to_string())
+}
+
+#[test]
+fn crosslinks_extend_each_shard_once_reward_its_signers_and_forgeries_are_refused() {
+    use tutti_chain::block::{BlockError, CrosslinkError};
+    let keys = [SecretKey::from_seed(&[70; 32]), SecretKey::from_seed(&[71; 32])];
+    let reward = 1_000 * TOKEN;
+    let genesis = Genesis {
+        chain_id: 7,
+        num_shards: 2,
+        timestamp_ms: 1_000,
+        accounts: vec![],
+        validators: keys
+            .iter()
+            .enumerate()
+            .map(|(s, k)| GenesisValidator {
+                bls_public_key: format!("0x{}", hex::encode(k.public_key().to_bytes())),
+                stake: (500 * TOKEN).to_string(),
+                shard: s as u32,
+                bls_pop: None,
+                operator: None,
+            })
+            .collect(),
+        params: GenesisParams {
+            block_reward: reward.to_string(),
+            ..GenesisParams::default()
+        },
+    };
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let beacon = Chain::open_shard(Arc::new(MemStore::new()), &genesis, 0).unwrap();
+    let shard = Chain::open_shard(Arc::new(MemStore::new()), &genesis, 1).unwrap();
+    let check = |h: &BlockHeader, c: &tutti_primitives::CommitCertificate| check_one(&keys, h, c);
+    // Three blocks of shard 1, each with its certificate.
+    let mut links = Vec::new();
+    for t in 1..=3u64 {
+        let b = block::build(
+            &shard,
+            &runtime,
+            &keys[1],
+            vec![],
+            vec![],
+            vec![Crosslink {
+                header: shard.head().header.clone(),
+                cert: cert_of_one(&keys[1], &shard.head().header),
+            }],
+            Default::default(),
+            2_000 + t,
+            true,
+            0,
+            shard.head().commit.clone(),
+        )
+        .unwrap();
+        assert!(b.crosslinks.is_empty(), "a shard block carries no crosslinks");
+        let cert = cert_of_one(&keys[1], &b.header);
+        let mut out = b.output;
+        shard
+            .commit(
+                &StoredBlock {
+                    header: b.header.clone(),
+                    txs: vec![],
+                    incoming: vec![],
+                    crosslinks: vec![],
+                    commit: Some(cert.clone()),
+                },
+                &mut out,
+            )
+            .unwrap();
+        links.push(Crosslink { header: b.header, cert });
+    }
+    assert_eq!(
+        beacon.crosslinked(1).unwrap().unwrap().0,
+        0,
+        "the genesis block is the first crosslink"
+    );
+    // A beacon block carries the first two.
+    let b = block::build(
+        &beacon,
+        &runtime,
+        &keys[0],
+        vec![],
+        vec![],
+        links[..2].to_vec(),
+        Default::default(),
+        5_000,
+        true,
+        0,
+        None,
+    )
+    .unwrap();
+    let validate =
+        |h: &BlockHeader, l: &[Crosslink]| block::validate(&beacon, &runtime, h, &[], &[], l, None, |_| false, &check);
+    let mut out = validate(&b.header, &b.crosslinks).expect("a valid beacon block");
+    // Forgeries, each refused by the rule it breaks.
+    let refused = |l: Vec<Crosslink>| {
+        let mut h = b.header.clone();
+        h.crosslinks_root = tutti_primitives::crosslinks_root(&l);
+        validate(&h, &l).unwrap_err()
+    };
+    let mut forged = links[0].clone();
+    forged.cert = cert_of_one(&keys[0], &forged.header);
+    assert!(matches!(
+        refused(vec![forged]),
+        BlockError::Crosslink {
+            error: CrosslinkError::Certificate { .. },
+            ..
+        }
+    ));
+    assert!(matches!(
+        refused(vec![links[1].clone()]),
+        BlockError::Crosslink {
+            error: CrosslinkError::NotNext { expected: 1, .. },
+            ..
+        }
+    ));
+    assert!(matches!(
+        refused(vec![links[0].clone(), links[0].clone()]),
+        BlockError::Crosslink {
+            index: 1,
+            error: CrosslinkError::NotNext { .. }
+        }
+    ));
+    let mut beacon_header = links[0].clone();
+    beacon_header.header.shard_id = 0;
+    assert!(matches!(
+        refused(vec![beacon_header]),
+        BlockError::Crosslink {
+            error: CrosslinkError::WrongPlace { shard: 0, .. },
+            ..
+        }
+    ));
+    assert!(matches!(
+        validate(&b.header, &links[..1]).unwrap_err(),
+        BlockError::CrosslinksRoot { .. }
+    ));
+    // Committed: the shard's latest crosslink moves on, its signer earns the reward of each
+    // block, and the supply holds: genesis + issued - burnt.
+    beacon
+        .commit(
+            &StoredBlock {
+                header: b.header.clone(),
+                txs: vec![],
+                incoming: vec![],
+                crosslinks: b.crosslinks.clone(),
+                commit: Some(cert_of_one(&keys[0], &b.header)),
+            },
+            &mut out,
+        )
+        .unwrap();
+    let head = beacon.head().header.height;
+    assert_eq!(beacon.crosslinked(1).unwrap().unwrap(), (2, links[1].header.hash()));
+    assert_eq!(beacon.issued(head).unwrap(), 2 * reward);
+    let unpaid = |k: &SecretKey| {
+        beacon
+            .read_beacon(beacon.head().header.height, |b: &dyn BeaconRead| b.validators())
+            .unwrap()
+            .into_iter()
+            .find(|(v, _)| v.key == k.public_key().to_bytes())
+            .unwrap()
+            .1
+            .iter()
+            .map(|(_, d)| d.reward)
+            .sum::<Amount>()
+    };
+    assert_eq!((unpaid(&keys[1]), unpaid(&keys[0])), (2 * reward, 0));
+    // The next beacon block carries the third, and rewards block 1's beacon signer through its
+    // parent certificate.
+    let parent_commit = beacon.head().commit.clone();
+    let b2 = block::build(
+        &beacon,
+        &runtime,
+        &keys[0],
+        vec![],
+        vec![],
+        links[2..].to_vec(),
+        Default::default(),
+        6_000,
+        true,
+        0,
+        parent_commit,
+    )
+    .unwrap();
+    let mut out = validate(&b2.header, &b2.crosslinks).expect("valid");
+    let mut bad_parent = b2.header.clone();
+    bad_parent.parent_commit = Some(cert_of_one(&keys[1], &b.header));
+    assert!(matches!(
+        validate(&bad_parent, &b2.crosslinks).unwrap_err(),
+        BlockError::ParentCommit(_)
+    ));
+    beacon
+        .commit(
+            &StoredBlock {
+                header: b2.header.clone(),
+                txs: vec![],
+                incoming: vec![],
+                crosslinks: b2.crosslinks,
+                commit: None,
+            },
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(beacon.crosslinked(1).unwrap().unwrap().0, 3);
+    assert_eq!((unpaid(&keys[1]), unpaid(&keys[0])), (3 * reward, reward));
+    assert_eq!(beacon.issued(beacon.head().header.height).unwrap(), 4 * reward);
 }

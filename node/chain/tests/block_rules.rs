@@ -72,6 +72,7 @@ fn a_built_block_validates_and_forgeries_are_refused_by_rule() {
         &key,
         txs,
         vec![],
+        vec![],
         Default::default(),
         5_000,
         false,
@@ -82,7 +83,7 @@ fn a_built_block_validates_and_forgeries_are_refused_by_rule() {
     assert_eq!(txs.len(), 2);
     let no_cert = |_: &BlockHeader, _: &CommitCertificate| Err("no committee signs here".to_string());
     let check = |h: &BlockHeader, txs: &[SignedTransaction], incoming: &[ReceiptBatch], now: Option<u64>| {
-        block::validate(&chain, &runtime, h, txs, incoming, now, |_| false, &no_cert)
+        block::validate(&chain, &runtime, h, txs, incoming, &[], now, |_| false, &no_cert)
     };
     let out = check(&header, &txs, &[], Some(5_000)).unwrap();
     assert_eq!(out.state_root, header.state_root);

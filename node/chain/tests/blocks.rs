@@ -87,6 +87,8 @@ impl Node {
             incoming: vec![],
             signatures_checked: false,
             room: Default::default(),
+            crosslinks: Vec::new(),
+            parent_commit: None,
         };
         let out = execute_block(&self.runtime, &self.db, Some(self.height), &self.spec, input).unwrap();
         self.store.write(out.batch.clone()).unwrap();

@@ -128,6 +128,8 @@ impl Both {
                 incoming: std::mem::take(&mut shard.inbox),
                 signatures_checked: false,
                 room: Default::default(),
+                crosslinks: Vec::new(),
+                parent_commit: None,
             };
             let out = execute_block(&self.runtime, &shard.db, Some(shard.height), &shard.spec, input).unwrap();
             shard.store.write(out.batch.clone()).unwrap();
@@ -347,6 +349,8 @@ fn incoming_receipts_must_continue_their_stream_on_the_chain() {
             incoming,
             signatures_checked: false,
             room: Default::default(),
+            crosslinks: Vec::new(),
+            parent_commit: None,
         };
         execute_block(&both.runtime, &shard.db, Some(shard.height), &shard.spec, input)
     };

@@ -702,6 +702,7 @@ impl Sim {
                 state_root: Hash::default(),
                 outgoing_receipts_root: Hash::default(),
                 incoming_receipts_root: Hash::default(),
+                crosslinks_root: Hash::default(),
                 gas_used: 0,
                 congestion: Default::default(),
                 proposer: self.committee.members()[i].id,

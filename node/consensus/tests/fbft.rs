@@ -59,6 +59,7 @@ fn block(view: u64, proposer: usize, body: &[u8]) -> Proposal {
             state_root: Hash::default(),
             outgoing_receipts_root: Hash::default(),
             incoming_receipts_root: Hash::default(),
+            crosslinks_root: Hash::default(),
             gas_used: 0,
             congestion: Default::default(),
             proposer: [proposer as u8 + 1; 48],

@@ -72,6 +72,10 @@ pub struct BlockView {
     pub outgoing_receipts_root: String,
     /// Root of the receipts received from other shards.
     pub incoming_receipts_root: String,
+    /// Root of the crosslinks (beacon blocks).
+    pub crosslinks_root: String,
+    /// The shard blocks this beacon block crosslinks.
+    pub crosslinks: Vec<CrosslinkView>,
     /// Gas burnt.
     pub gas_used: u64,
     /// Proposer's BLS public key.
@@ -86,6 +90,22 @@ pub struct BlockView {
     pub commit: Option<CertificateView>,
     /// Transaction hashes, or full transactions when asked.
     pub transactions: Vec<TxOrHash>,
+}
+
+/// A shard block crosslinked by a beacon block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrosslinkView {
+    /// The shard.
+    pub shard_id: u32,
+    /// The block's height.
+    pub height: u64,
+    /// The block's hash.
+    pub hash: String,
+    /// Its epoch.
+    pub epoch: u64,
+    /// Its commit certificate (whose signers the beacon rewarded).
+    pub cert: CertificateView,
 }
 
 /// A transaction hash or the full transaction.
@@ -497,6 +517,10 @@ pub struct ShardView {
     /// Its committee at the epoch of this node's head (from the committee source: the genesis
     /// until staking), in bitmap order.
     pub committee: Vec<MemberView>,
+    /// The height of its latest block crosslinked on the beacon chain (when this node follows
+    /// the beacon chain).
+    #[serde(default)]
+    pub crosslinked: Option<u64>,
 }
 
 /// A committee.

@@ -42,7 +42,9 @@ use tutti_consensus::fbft::{
     record,
 };
 use tutti_network::{Event, Gossip, Network, PeerId, Topic, Verdict};
-use tutti_primitives::{BlockHeader, CommitCertificate, Hash, Height, ReceiptBatch, ShardId, SignedTransaction};
+use tutti_primitives::{
+    BlockHeader, CommitCertificate, Crosslink, Hash, Height, ReceiptBatch, ShardId, SignedTransaction,
+};
 
 use crate::{
     SubmitError,
@@ -123,12 +125,14 @@ enum Internal {
         proposal: Box<Proposal>,
     },
     PullDone(ShardId),
+    LinksDone(ShardId),
 }
 
 /// A block this node executed at the height being decided.
 struct Executed {
     txs: Vec<SignedTransaction>,
     incoming: Vec<ReceiptBatch>,
+    crosslinks: Vec<Crosslink>,
     output: BlockOutput,
 }
 
@@ -142,11 +146,11 @@ fn decode_bounded<T: Decode>(mut bytes: &[u8]) -> Result<T, parity_scale_codec::
 }
 
 /// A block's body: its transactions and incoming receipt batches.
-pub fn encode_body(txs: &[SignedTransaction], incoming: &[ReceiptBatch]) -> Vec<u8> {
-    (txs, incoming).encode()
+pub fn encode_body(txs: &[SignedTransaction], incoming: &[ReceiptBatch], crosslinks: &[Crosslink]) -> Vec<u8> {
+    (txs, incoming, crosslinks).encode()
 }
 
-type Body = (Vec<SignedTransaction>, Vec<ReceiptBatch>);
+type Body = (Vec<SignedTransaction>, Vec<ReceiptBatch>, Vec<Crosslink>);
 
 fn decode_body(body: &[u8]) -> Result<Body, String> {
     decode_bounded::<Body>(body).map_err(|e| format!("the block body does not decode: {e}"))
@@ -156,7 +160,7 @@ fn decode_body(body: &[u8]) -> Result<Body, String> {
 fn proposal_of(b: &StoredBlock) -> Proposal {
     Proposal {
         header: b.header.clone(),
-        body: encode_body(&b.txs, &b.incoming),
+        body: encode_body(&b.txs, &b.incoming, &b.crosslinks),
     }
 }
 
@@ -180,7 +184,7 @@ fn committee(node: &Node, shard: ShardId, epoch: u64) -> Result<(Committee, BlsC
 /// certified by the committee).
 /// A batch's certificate this node's inbox already verified is not verified again.
 fn check_block(node: &Node, inbox: &Mutex<Inbox>, p: &Proposal, now_ms: Option<u64>) -> Result<Executed, String> {
-    let (txs, incoming) = decode_body(&p.body)?;
+    let (txs, incoming, crosslinks) = decode_body(&p.body)?;
     let check_cert = |h: &BlockHeader, c: &CommitCertificate| check_cert_once(node, inbox, h, c);
     let output = block::validate(
         node.chain(),
@@ -188,12 +192,18 @@ fn check_block(node: &Node, inbox: &Mutex<Inbox>, p: &Proposal, now_ms: Option<u
         &p.header,
         &txs,
         &incoming,
+        &crosslinks,
         now_ms,
         |hash| node.is_pooled(hash),
         &check_cert,
     )
     .map_err(|e| e.to_string())?;
-    Ok(Executed { txs, incoming, output })
+    Ok(Executed {
+        txs,
+        incoming,
+        crosslinks,
+        output,
+    })
 }
 
 /// Checks another shard's commit certificate against its committee, unless this node's inbox
@@ -269,6 +279,10 @@ fn follow_header(node: &Node, inbox: &Mutex<Inbox>, h: BlockHeader, cert: Commit
         tracing::debug!(shard = h.shard_id, height = h.height, "refused a followed header: {e}");
         return Verdict::Reject;
     }
+    node.offer_crosslink(Crosslink {
+        header: h.clone(),
+        cert,
+    });
     if node.follow(h) {
         Verdict::Accept
     } else {
@@ -335,6 +349,8 @@ struct Shell<N: Network + Clone> {
     inbox: Arc<Mutex<Inbox>>,
     /// Source shards being pulled from now.
     pulling: HashSet<ShardId>,
+    /// Shards whose blocks a beacon validator is fetching to crosslink now.
+    links_pulling: HashSet<ShardId>,
     /// The epoch whose committee is not known yet (the core waits at its boundary).
     waiting_epoch: Option<u64>,
 }
@@ -433,6 +449,7 @@ pub async fn run<N: Network + Clone>(
         last_view: (0, 0),
         inbox: Arc::new(Mutex::new(Inbox::new(shard, num_shards))),
         pulling: HashSet::new(),
+        links_pulling: HashSet::new(),
         waiting_epoch: None,
     };
     tracing::info!(
@@ -670,12 +687,14 @@ impl<N: Network + Clone> Shell<N> {
         let built = tokio::task::spawn_blocking(move || {
             let candidates = node.candidates();
             let incoming = ready_batches(&node, &inbox)?;
+            let crosslinks = node.ready_crosslinks();
             block::build(
                 node.chain(),
                 node.runtime(),
                 &key,
                 candidates,
                 incoming,
+                crosslinks,
                 node.room(),
                 now_ms(),
                 true,
@@ -688,7 +707,7 @@ impl<N: Network + Clone> Shell<N> {
             Ok(Ok(b)) => {
                 self.node.metrics().step(Step::Execute, started.elapsed().as_secs_f64());
                 let proposal = Proposal {
-                    body: encode_body(&b.txs, &b.incoming),
+                    body: encode_body(&b.txs, &b.incoming, &b.crosslinks),
                     header: b.header,
                 };
                 self.executed.insert(
@@ -696,6 +715,7 @@ impl<N: Network + Clone> Shell<N> {
                     Executed {
                         txs: b.txs,
                         incoming: b.incoming,
+                        crosslinks: b.crosslinks,
                         output: b.output,
                     },
                 );
@@ -747,6 +767,7 @@ impl<N: Network + Clone> Shell<N> {
         let Executed {
             txs,
             incoming,
+            crosslinks,
             mut output,
         } = match executed {
             Ok(e) => e,
@@ -761,6 +782,7 @@ impl<N: Network + Clone> Shell<N> {
             header: proposal.header.clone(),
             txs,
             incoming,
+            crosslinks,
             commit: Some(cert.clone()),
         };
         let node = self.node.clone();
@@ -909,6 +931,9 @@ impl<N: Network + Clone> Shell<N> {
             Internal::PullDone(source) => {
                 self.pulling.remove(&source);
             }
+            Internal::LinksDone(shard) => {
+                self.links_pulling.remove(&shard);
+            }
         }
     }
 
@@ -949,6 +974,9 @@ impl<N: Network + Clone> Shell<N> {
     fn pull(&mut self) {
         if self.me.is_none() {
             return;
+        }
+        if self.node.chain().spec().shard_id == 0 {
+            self.pull_crosslinks();
         }
         let chain = self.node.chain();
         let spec = chain.spec();
@@ -1013,6 +1041,62 @@ impl<N: Network + Clone> Shell<N> {
                     Err(e) => tracing::debug!(source, "pulling receipts: {e}"),
                 }
                 let _ = internal.send(Internal::PullDone(source));
+            });
+        }
+    }
+
+    /// Beacon validators: for each shard whose next block to crosslink is not held although its
+    /// followed headers are past it, asks a node of that shard for its blocks from there and
+    /// keeps those whose commit certificates hold (a peer sending others is scored down).
+    fn pull_crosslinks(&mut self) {
+        for (shard, next, held) in self.node.crosslink_needs() {
+            let past = self.node.loads().latest(shard).is_some_and(|h| h.height >= next);
+            if held || !past || !self.links_pulling.insert(shard) {
+                continue;
+            }
+            let (node, net, inbox, internal) = (
+                self.node.clone(),
+                self.net.clone(),
+                self.inbox.clone(),
+                self.internal.clone(),
+            );
+            tokio::spawn(async move {
+                let request = SyncRequest::Blocks {
+                    from: next,
+                    max: SYNC_BATCH,
+                };
+                match net.request(shard, request.encode(), Vec::new()).await {
+                    Ok((peer, bytes)) => match decode_bounded::<Vec<StoredBlock>>(&bytes) {
+                        Ok(blocks) if blocks.len() <= SYNC_BATCH as usize => {
+                            let checked = tokio::task::spawn_blocking(move || {
+                                for b in blocks {
+                                    if b.header.shard_id != shard {
+                                        return Err(format!(
+                                            "a block of shard {} for shard {shard}",
+                                            b.header.shard_id
+                                        ));
+                                    }
+                                    let Some(cert) = b.commit else {
+                                        return Err("a block without its certificate".to_string());
+                                    };
+                                    check_cert_once(&node, &inbox, &b.header, &cert)?;
+                                    node.offer_crosslink(Crosslink { header: b.header, cert });
+                                }
+                                Ok(())
+                            })
+                            .await
+                            .unwrap_or(Ok(()));
+                            if let Err(reason) = checked {
+                                tracing::warn!(%peer, shard, "refused blocks to crosslink: {reason}");
+                                net.penalise(peer, &format!("bad blocks to crosslink: {reason}"));
+                            }
+                        }
+                        Ok(_) => net.penalise(peer, "blocks answer over the batch size"),
+                        Err(e) => net.penalise(peer, &format!("blocks answer does not decode: {e}")),
+                    },
+                    Err(e) => tracing::debug!(shard, "fetching blocks to crosslink: {e}"),
+                }
+                let _ = internal.send(Internal::LinksDone(shard));
             });
         }
     }

@@ -23,7 +23,7 @@ use tutti_consensus::{
 };
 
 use crate::committees::BeaconCommittees;
-use tutti_primitives::{Address, Hash, ShardId, SignedTransaction};
+use tutti_primitives::{Address, Crosslink, Hash, ShardId, SignedTransaction};
 use tutti_rpc::types::{EventNotice, EventView};
 use tutti_runtime::{Runtime, RuntimeConfig};
 
@@ -120,7 +120,13 @@ pub struct Node {
     /// Per other shard, how many transactions for it the next block may admit (congestion
     /// control between shards); refreshed on every commit and followed header.
     room: Mutex<std::collections::BTreeMap<ShardId, u64>>,
+    /// Beacon nodes: other shards' certified blocks (certificates checked) waiting to be
+    /// crosslinked, by (shard, height).
+    crosslinks: Mutex<std::collections::BTreeMap<(ShardId, u64), Crosslink>>,
 }
+
+/// Most crosslinks a beacon node holds waiting per shard.
+const MAX_HELD_CROSSLINKS: u64 = 4 * tutti_chain::block::MAX_CROSSLINKS as u64;
 
 /// Wall-clock time, ms since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -192,8 +198,66 @@ impl Node {
             metrics: crate::metrics::Metrics::new(),
             loads: Mutex::new(loads),
             room: Mutex::new(Default::default()),
+            crosslinks: Mutex::new(Default::default()),
         }))
         .inspect(|node| node.refresh_room())
+    }
+
+    /// Holds another shard's certified block for this beacon node's next blocks (whose caller
+    /// checked the certificate); ignored on other shards and when already crosslinked or too far
+    /// ahead.
+    pub fn offer_crosslink(&self, link: Crosslink) {
+        let shard = link.header.shard_id;
+        if self.chain.spec().shard_id != 0 || shard == 0 {
+            return;
+        }
+        let Ok(Some((done, _))) = self.chain.crosslinked(shard) else {
+            return;
+        };
+        let height = link.header.height;
+        if height > done && height <= done + MAX_HELD_CROSSLINKS {
+            self.crosslinks
+                .lock()
+                .expect("crosslinks lock poisoned")
+                .insert((shard, height), link);
+        }
+    }
+
+    /// The next crosslink height each other shard needs (beacon nodes), and whether it is held.
+    pub fn crosslink_needs(&self) -> Vec<(ShardId, u64, bool)> {
+        let held = self.crosslinks.lock().expect("crosslinks lock poisoned");
+        (1..self.chain.spec().num_shards)
+            .filter_map(|s| {
+                let (done, _) = self.chain.crosslinked(s).ok()??;
+                Some((s, done + 1, held.contains_key(&(s, done + 1))))
+            })
+            .collect()
+    }
+
+    /// The crosslinks the next beacon block can carry: per shard, the held blocks that extend its
+    /// latest crosslink one after another, at most `MAX_CROSSLINKS` in all.
+    pub fn ready_crosslinks(&self) -> Vec<Crosslink> {
+        if self.chain.spec().shard_id != 0 {
+            return Vec::new();
+        }
+        let held = self.crosslinks.lock().expect("crosslinks lock poisoned");
+        let mut out = Vec::new();
+        for s in 1..self.chain.spec().num_shards {
+            let Ok(Some((mut height, mut hash))) = self.chain.crosslinked(s) else {
+                continue;
+            };
+            while out.len() < tutti_chain::block::MAX_CROSSLINKS {
+                match held.get(&(s, height + 1)) {
+                    Some(l) if l.header.parent_hash == hash => {
+                        height += 1;
+                        hash = l.header.hash();
+                        out.push(l.clone());
+                    }
+                    _ => break,
+                }
+            }
+        }
+        out
     }
 
     /// The other shards as this node follows them (their latest certified headers).
@@ -473,6 +537,13 @@ impl Node {
     pub fn committed(&self, block: Arc<StoredBlock>, output: &tutti_chain::BlockOutput) -> Arc<BlockNotice> {
         let produced = output;
         self.metrics.committed(&block);
+        if !block.crosslinks.is_empty() {
+            let mut held = self.crosslinks.lock().expect("crosslinks lock poisoned");
+            for l in &block.crosslinks {
+                let s = l.header.shard_id;
+                held.retain(|(shard, h), _| *shard != s || *h > l.header.height);
+            }
+        }
         {
             let mut pool = self.mempool.lock().expect("mempool lock poisoned");
             let mut senders = std::collections::BTreeMap::new();

@@ -354,6 +354,7 @@ mod tests {
             state_root: Hash::ZERO,
             outgoing_receipts_root: outgoing_root(source, SHARDS, &first_seq, &receipts),
             incoming_receipts_root: Hash::ZERO,
+            crosslinks_root: Hash::ZERO,
             gas_used: 0,
             congestion: Default::default(),
             proposer: [0; 48],

@@ -381,6 +381,18 @@ pub fn block_view(b: &StoredBlock, full: bool) -> BlockView {
         state_root: h.state_root.to_string(),
         outgoing_receipts_root: h.outgoing_receipts_root.to_string(),
         incoming_receipts_root: h.incoming_receipts_root.to_string(),
+        crosslinks_root: h.crosslinks_root.to_string(),
+        crosslinks: b
+            .crosslinks
+            .iter()
+            .map(|l| CrosslinkView {
+                shard_id: l.header.shard_id,
+                height: l.header.height,
+                hash: l.header.hash().to_string(),
+                epoch: l.header.epoch,
+                cert: cert(&l.cert),
+            })
+            .collect(),
         gas_used: h.gas_used,
         proposer: hex0x(&h.proposer),
         randomness: h.randomness.to_string(),
@@ -831,6 +843,10 @@ impl TuttiApiServer for Api {
                 .map(|seats| seats.iter().map(member_view).collect())
                 .unwrap_or_default()
         };
+        let crosslinked = |shard| {
+            let beacon = self.shards.get(0)?;
+            beacon.chain().crosslinked(shard).ok().flatten().map(|(h, _)| h)
+        };
         Ok(ShardingView {
             num_shards: self.shards.num_shards(),
             this_shard: self.node().chain().spec().shard_id,
@@ -846,6 +862,7 @@ impl TuttiApiServer for Api {
                             delayed_receipts: Some(head.header.congestion.delayed),
                             congested: congested(shard_id),
                             committee: committee(shard_id),
+                            crosslinked: crosslinked(shard_id),
                         }
                     }
                     None => {
@@ -858,6 +875,7 @@ impl TuttiApiServer for Api {
                             delayed_receipts: followed.as_ref().map(|h| h.congestion.delayed),
                             congested: congested(shard_id),
                             committee: committee(shard_id),
+                            crosslinked: crosslinked(shard_id),
                         }
                     }
                 })

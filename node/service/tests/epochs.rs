@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{Member, start_node, stop_all, until};
-use parity_scale_codec::Encode;
+use parity_scale_codec::{Decode, Encode};
 use tutti_chain::BeaconRead;
 use tutti_consensus::bls::SecretKey;
 use tutti_network::memory::MemoryHub;
@@ -131,6 +131,27 @@ async fn elected_committees_run_the_shards_and_validators_move() {
         placements.len() > 1,
         "no validator moved in five elections: {placements:?}"
     );
+    // Crosslinks: the beacon follows shard 1 block by block, and every validator (each signed
+    // blocks on both shards) has earned rewards from the blocks it signed.
+    until("shard 1 crosslinked past epoch 5", || {
+        beacon.crosslinked(1).unwrap().is_some_and(|(h, _)| h >= 6 * 4)
+    })
+    .await;
+    let head = beacon.head().header.height;
+    let validators = beacon.read_beacon(head, |b: &dyn BeaconRead| b.validators()).unwrap();
+    for (v, ds) in &validators {
+        let unpaid: u128 = ds.iter().map(|(_, d)| d.reward).sum();
+        assert!(unpaid > 0, "validator {} earned nothing", v.name);
+    }
+    let unpaid: u128 = validators
+        .iter()
+        .flat_map(|(_, ds)| ds.iter().map(|(_, d)| d.reward))
+        .sum();
+    assert_eq!(
+        unpaid,
+        beacon.issued(head).unwrap(),
+        "everything issued is owed to someone"
+    );
     stop_all(members).await;
 }
 
@@ -224,5 +245,42 @@ async fn a_spare_validator_registers_by_transaction_and_sits_two_epochs_later() 
             assert_ne!(b.header.proposer, pk, "block {h} proposed before the spare was seated");
         }
     }
+    // Its operator collects what the spare earned from the blocks it signed (crosslinked).
+    let owed = || {
+        let chain = beacon.chain();
+        chain
+            .read_beacon(chain.head().header.height, |b: &dyn BeaconRead| b.validators())
+            .unwrap()
+            .into_iter()
+            .find(|(v, _)| v.key == pk)
+            .map_or(0, |(_, ds)| ds.iter().map(|(_, d)| d.reward).sum::<u128>())
+    };
+    until("the spare to have earned rewards", || owed() > 0).await;
+    let before = beacon
+        .chain()
+        .account(&dev::dev_address(operator), beacon.chain().head().header.height)
+        .unwrap();
+    let collect = Transaction {
+        chain_id: dev::TESTNET_CHAIN_ID,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce: 1,
+        gas_limit: 10_000_000,
+        gas_price: 1,
+        action: Action::Stake(StakeAction::CollectRewards),
+    }
+    .sign(&k);
+    let hash = members[0].node.submit_raw(&collect.encode()).unwrap();
+    until("the collection to be final", || {
+        beacon.chain().tx_location(&hash).unwrap().is_some()
+    })
+    .await;
+    let (_, e) = beacon.chain().execution_tree(&hash, 1).unwrap().pop().unwrap();
+    let paid = u128::decode(&mut e.result.clone().expect("collected").as_slice()).unwrap();
+    let after = beacon
+        .chain()
+        .account(&dev::dev_address(operator), beacon.chain().head().header.height)
+        .unwrap();
+    assert!(paid > 0);
+    assert_eq!(after.balance, before.balance + paid - e.fee);
     stop_all(members).await;
 }

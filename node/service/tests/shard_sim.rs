@@ -288,6 +288,7 @@ impl Sim {
             &sh.key,
             txs,
             incoming,
+            Vec::new(),
             room.clone(),
             parent.header.timestamp_ms + 1_000,
             false,
@@ -297,8 +298,18 @@ impl Sim {
         .unwrap();
         let committees = &self.committees;
         let check = |h: &BlockHeader, c: &CommitCertificate| check_commit(committees, h, c);
-        let mut output = block::validate(chain, self.runtime, &header, &txs, &incoming, None, |_| false, &check)
-            .unwrap_or_else(|e| panic!("seed {}: shard {s} refused its own block: {e}", self.seed));
+        let mut output = block::validate(
+            chain,
+            self.runtime,
+            &header,
+            &txs,
+            &incoming,
+            &[],
+            None,
+            |_| false,
+            &check,
+        )
+        .unwrap_or_else(|e| panic!("seed {}: shard {s} refused its own block: {e}", self.seed));
         let cert = tutti_node::solo::commit_of_one(&sh.key, &header);
         for (d, left) in &room {
             let admitted = txs
@@ -336,6 +347,7 @@ impl Sim {
             header,
             txs,
             incoming,
+            crosslinks: Vec::new(),
             commit: Some(cert),
         };
         chain.commit(&stored, &mut output).unwrap();
