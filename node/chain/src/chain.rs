@@ -122,7 +122,14 @@ pub struct Chain {
     genesis_hash: Hash,
     head: RwLock<Arc<StoredBlock>>,
     commit_lock: Mutex<()>,
+    /// Keep the state of this many blocks below the head (`None`: an archive, keeps all).
+    state_window: Mutex<Option<u64>>,
+    /// The oldest height whose state is kept (everything below was pruned).
+    pruned_below: std::sync::atomic::AtomicU64,
 }
+
+/// Most versions' stale entries one commit prunes (the rest wait for the next commits).
+const PRUNE_VERSIONS_PER_COMMIT: usize = 16;
 
 /// Reads of the beacon chain's registry and epoch records ([`Chain::read_beacon`]).
 pub trait BeaconRead {
@@ -263,6 +270,10 @@ impl Chain {
                 head.header.state_root
             )));
         }
+        let pruned_below = match store.get(Column::Meta, b"pruned-below")? {
+            Some(b) => decode(&b, "pruning horizon")?,
+            None => 0,
+        };
         Ok(Chain {
             store,
             db,
@@ -270,7 +281,57 @@ impl Chain {
             genesis_hash,
             head: RwLock::new(Arc::new(head)),
             commit_lock: Mutex::new(()),
+            state_window: Mutex::new(None),
+            pruned_below: std::sync::atomic::AtomicU64::new(pruned_below),
         })
+    }
+
+    /// Keeps the state of the last `window` blocks only (`None`: an archive node, which keeps
+    /// every version): from now on each commit deletes what only older versions used, with the
+    /// stale-node index and the superseded-value index (kept from now on). Reads of pruned
+    /// heights fail with [`ChainError::Pruned`].
+    pub fn set_state_window(&self, window: Option<u64>) {
+        if window.is_some() {
+            self.db.track_superseded();
+        }
+        *self.state_window.lock().expect("window lock poisoned") = window.map(|w| w.max(1));
+    }
+
+    /// The oldest height whose state this node keeps.
+    pub fn oldest_state(&self) -> Height {
+        self.pruned_below.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Refuses reads of pruned heights.
+    fn readable(&self, height: Height) -> Result<()> {
+        let oldest = self.oldest_state();
+        if height < oldest {
+            return Err(ChainError::Pruned { height, oldest });
+        }
+        Ok(())
+    }
+
+    /// After a commit: moves the pruning horizon to `window` blocks below the head and deletes
+    /// (some of) what only older versions used. The horizon moves first, in memory and in the
+    /// same batch as the deletions, so no read below it ever sees a half-pruned version.
+    fn prune(&self, head: Height) -> Result<()> {
+        let Some(window) = *self.state_window.lock().expect("window lock poisoned") else {
+            return Ok(());
+        };
+        let keep_from = head.saturating_sub(window);
+        if keep_from == 0 {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        if keep_from > self.oldest_state() {
+            self.pruned_below.store(keep_from, std::sync::atomic::Ordering::Release);
+            batch.put(Column::Meta, b"pruned-below".to_vec(), keep_from.encode());
+        }
+        let done = self.db.prune(keep_from, PRUNE_VERSIONS_PER_COMMIT, &mut batch)?;
+        if done.versions > 0 || !batch.is_empty() {
+            self.store.write(batch)?;
+        }
+        Ok(())
     }
 
     fn put_block(batch: &mut WriteBatch, block: &StoredBlock) {
@@ -405,7 +466,7 @@ impl Chain {
         self.db.install(std::mem::take(&mut output.state_writes));
         self.store.flush()?;
         *self.head.write().expect("head lock poisoned") = Arc::new(block.clone());
-        Ok(())
+        self.prune(h.height)
     }
 
     /// The block at `height`.
@@ -501,6 +562,7 @@ impl Chain {
 
     /// An account at `height` (the empty account if absent).
     pub fn account(&self, a: &Address, height: Height) -> Result<Account> {
+        self.readable(height)?;
         Ok(self
             .db
             .get(&account_key(a), height)?
@@ -511,22 +573,26 @@ impl Chain {
 
     /// The code with `hash`.
     pub fn code(&self, hash: &Hash, height: Height) -> Result<Option<Vec<u8>>> {
+        self.readable(height)?;
         self.db.get(&code_key(hash), height)
     }
 
     /// A contract's storage value.
     pub fn storage(&self, contract: &Address, key: &[u8], height: Height) -> Result<Option<Vec<u8>>> {
+        self.readable(height)?;
         self.db.get(&storage_key(contract, key), height)
     }
 
     /// A state value with its proof against the state root of block `height`.
     pub fn proof(&self, key: &[u8], height: Height) -> Result<(Option<Vec<u8>>, StateProof)> {
+        self.readable(height)?;
         self.db.get_with_proof(key, height)
     }
 
     /// Reads the staking registry and epoch records at block `height` with `f` (beacon chain
     /// only: other shards hold none). A value the store cannot give or decode is an error.
     pub fn read_beacon<T>(&self, height: Height, f: impl FnOnce(&dyn BeaconRead) -> T) -> Result<T> {
+        self.readable(height)?;
         let reader = StateKv {
             db: &self.db,
             height,
@@ -560,6 +626,7 @@ impl Chain {
 
     /// Total issued (block rewards) up to block `height`.
     pub fn issued(&self, height: Height) -> Result<Amount> {
+        self.readable(height)?;
         Ok(self
             .db
             .get(beacon::ISSUED, height)?
@@ -570,6 +637,7 @@ impl Chain {
 
     /// Total fees burnt up to block `height`.
     pub fn burnt(&self, height: Height) -> Result<Amount> {
+        self.readable(height)?;
         Ok(self
             .db
             .get(BURNT, height)?

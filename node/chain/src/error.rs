@@ -20,6 +20,16 @@ pub enum ChainError {
     /// A state proof did not verify.
     #[error("proof does not verify: {0}")]
     BadProof(String),
+    /// The state at that height was pruned.
+    #[error(
+        "the state at height {height} was pruned: this node keeps the state of heights {oldest} and later (run an archive node to read older ones)"
+    )]
+    Pruned {
+        /// The height asked.
+        height: u64,
+        /// The oldest height whose state is kept.
+        oldest: u64,
+    },
     /// A block breaks a rule of the block schedule (an incoming receipt out of order).
     #[error(transparent)]
     Schedule(#[from] tutti_runtime::schedule::ScheduleError),

@@ -9,7 +9,12 @@
 //!   [`WriteBatch`]: it is committed together with the block that made it, or not at all.
 //! - Nodes made stale by an update are indexed by the version they became stale at, for pruning:
 //!   one entry per version (key: version, big-endian; value: the borsh `Vec<NodeKey>`), not one per
-//!   node, since a store pays per key written.
+//!   node, since a store pays per key written. With pruning on ([`StateDb::track_superseded`]),
+//!   the value entries an update supersedes are indexed the same way (key: version, big-endian,
+//!   then `v`; value: the borsh `Vec<(KeyHash, Version)>`).
+//! - [`StateDb::prune`] deletes what only versions below a horizon need: nodes stale since a
+//!   version at or below it and value entries superseded at or below it. Reads below the horizon
+//!   are then wrong, so the caller refuses them (the chain keeps the horizon).
 //! - The newest value of recently used keys is cached in memory ([`StateDb::install`] after a
 //!   batch is durably written; a miss fills it only when no write happened during the read), so
 //!   reads at the head do not walk the store's versioned values. A cached entry `(v, value)` is
@@ -83,6 +88,7 @@ impl StateProof {
 pub struct StateDb<S: Store + ?Sized> {
     store: Arc<S>,
     latest: Arc<Mutex<Latest>>,
+    superseded: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<S: Store + ?Sized> Clone for StateDb<S> {
@@ -90,8 +96,20 @@ impl<S: Store + ?Sized> Clone for StateDb<S> {
         StateDb {
             store: self.store.clone(),
             latest: self.latest.clone(),
+            superseded: self.superseded.clone(),
         }
     }
+}
+
+/// What one [`StateDb::prune`] call deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Tree nodes.
+    pub nodes: usize,
+    /// Value entries.
+    pub values: usize,
+    /// Stale-index entries (one per version and kind).
+    pub versions: usize,
 }
 
 /// How many keys the newest-value cache holds by default.
@@ -159,7 +177,53 @@ impl<S: Store + ?Sized> StateDb<S> {
                 generation: 0,
                 newest: None,
             })),
+            superseded: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
+    }
+
+    /// From now on, index the value entries each update supersedes, so [`StateDb::prune`] can
+    /// delete them (costs one store seek per key written that the cache does not answer).
+    pub fn track_superseded(&self) {
+        self.superseded.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Deletes what only versions below `keep_from` need (module doc), at most `limit` versions'
+    /// worth, into `batch`.
+    pub fn prune(&self, keep_from: Version, limit: usize, batch: &mut WriteBatch) -> Result<Pruned> {
+        let mut done = Pruned::default();
+        for (k, v) in self.store.prefix(Column::StateStale, &[], limit)? {
+            let since = match k.get(..8) {
+                Some(b) => Version::from_be_bytes(b.try_into().expect("8 bytes")),
+                None => return Err(corrupt("stale index key", "shorter than a version")),
+            };
+            if since > keep_from {
+                break;
+            }
+            match &k[8..] {
+                [] => {
+                    let nodes: Vec<NodeKey> = borsh::from_slice(&v).map_err(|e| corrupt("stale node keys", e))?;
+                    for n in &nodes {
+                        batch.delete(
+                            Column::StateNodes,
+                            borsh::to_vec(n).map_err(|e| corrupt("state node key", e))?,
+                        );
+                    }
+                    done.nodes += nodes.len();
+                }
+                b"v" => {
+                    let values: Vec<(KeyHash, Version)> =
+                        borsh::from_slice(&v).map_err(|e| corrupt("superseded values", e))?;
+                    for (kh, ver) in &values {
+                        batch.delete(Column::StateValues, value_key(kh, *ver));
+                    }
+                    done.values += values.len();
+                }
+                _ => return Err(corrupt("stale index key", "unknown kind")),
+            }
+            batch.delete(Column::StateStale, k);
+            done.versions += 1;
+        }
+        Ok(done)
     }
 
     fn latest(&self) -> std::sync::MutexGuard<'_, Latest> {
@@ -250,6 +314,33 @@ impl<S: Store + ?Sized> StateDb<S> {
         for (since, keys) in stale {
             let v = borsh::to_vec(&keys).map_err(|e| corrupt("stale node keys", e))?;
             batch.put(Column::StateStale, since.to_be_bytes().to_vec(), v);
+        }
+        if self.superseded.load(std::sync::atomic::Ordering::Relaxed) && version > 0 {
+            let mut old: Vec<(KeyHash, Version)> = Vec::new();
+            for (ver, kh) in update.node_batch.values().keys() {
+                if *ver != version {
+                    continue;
+                }
+                let cached = self.latest().map.get(kh).map(|(v, _)| *v);
+                let previous = match cached {
+                    // A cached write below this version is the newest entry before it (an
+                    // absent key is cached at version 0, so it is looked up).
+                    Some(v) if v > 0 && v < version => Some(v),
+                    _ => self.read_value(version - 1, *kh)?.map(|(v, _)| v),
+                };
+                if let Some(v) = previous {
+                    old.push((*kh, v));
+                }
+            }
+            if !old.is_empty() {
+                let mut key = version.to_be_bytes().to_vec();
+                key.push(b'v');
+                batch.put(
+                    Column::StateStale,
+                    key,
+                    borsh::to_vec(&old).map_err(|e| corrupt("superseded values", e))?,
+                );
+            }
         }
         let values = update
             .node_batch
@@ -430,6 +521,84 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Pruning below a horizon keeps every read, root and proof at and above it exactly as
+    /// before, deletes most of what only older versions used, and runs again without harm.
+    #[test]
+    fn pruning_keeps_every_version_above_the_horizon() {
+        let store = Arc::new(MemStore::new());
+        let db = StateDb::with_cache(store.clone(), 8);
+        db.track_superseded();
+        let mut history: Vec<Vec<Option<u64>>> = Vec::new();
+        let mut roots = Vec::new();
+        let mut cur = vec![None; 16];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for version in 0..60u64 {
+            let mut changes = Vec::new();
+            for (k, slot) in cur.iter_mut().enumerate() {
+                match next() % 4 {
+                    0 => {
+                        let v = next() % 1000;
+                        *slot = Some(v);
+                        changes.push((format!("k{k}").into_bytes(), Some(v.to_le_bytes().to_vec())));
+                    }
+                    1 if slot.is_some() => {
+                        *slot = None;
+                        changes.push((format!("k{k}").into_bytes(), None));
+                    }
+                    _ => {}
+                }
+            }
+            let mut b = WriteBatch::new();
+            let (root, writes) = db.apply(version, changes, &mut b).unwrap();
+            store.write(b).unwrap();
+            db.install(writes);
+            history.push(cur.clone());
+            roots.push(root);
+        }
+        let count = |col| store.prefix(col, &[], usize::MAX).unwrap().len();
+        let (nodes, values) = (count(Column::StateNodes), count(Column::StateValues));
+        let keep_from = 45;
+        let mut b = WriteBatch::new();
+        let done = db.prune(keep_from, usize::MAX, &mut b).unwrap();
+        store.write(b).unwrap();
+        db.clear_cache();
+        assert!(done.nodes > 0 && done.values > 0, "{done:?}");
+        assert_eq!(count(Column::StateNodes), nodes - done.nodes);
+        assert_eq!(count(Column::StateValues), values - done.values);
+        assert!(
+            values - done.values < values / 2,
+            "most superseded values went: {done:?} of {values}"
+        );
+        for version in keep_from..60 {
+            assert_eq!(
+                db.root(version).unwrap(),
+                Some(roots[version as usize]),
+                "root {version}"
+            );
+            for (k, want) in history[version as usize].iter().enumerate() {
+                let key = format!("k{k}");
+                let want = want.map(|v| v.to_le_bytes().to_vec());
+                assert_eq!(db.get(key.as_bytes(), version).unwrap(), want, "{key} at {version}");
+                let (got, proof) = db.get_with_proof(key.as_bytes(), version).unwrap();
+                assert_eq!(got, want);
+                proof
+                    .verify(roots[version as usize], key.as_bytes(), want.as_deref())
+                    .unwrap();
+            }
+        }
+        // Below the horizon the old roots are gone.
+        assert_eq!(db.root(10).unwrap(), None);
+        // Again: nothing left to delete at that horizon.
+        let mut b = WriteBatch::new();
+        assert_eq!(db.prune(keep_from, usize::MAX, &mut b).unwrap(), Pruned::default());
     }
 
     /// A store reopened with a cache starts cold and fills from reads at the head.

@@ -38,6 +38,10 @@ pub struct DevArgs {
     /// Most transactions in the pool.
     #[arg(long, default_value_t = 200_000)]
     pub max_pool: usize,
+    /// Keep the state of only this many blocks below the head (older state versions are
+    /// pruned; proofs and calls against them fail with STATE_PRUNED). Default: keep all.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub state_window: Option<u64>,
     /// Genesis file to use on the first start (default: the dev genesis, written to
     /// DATA_DIR/genesis.json). Its validator must be the dev validator.
     #[arg(long)]
@@ -265,6 +269,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
                 max_txs: args.max_pool,
                 ..MempoolConfig::default()
             },
+            state_window: args.state_window,
         })
         .collect();
     let pages = crate::site::site(&crate::site::PageConfig {

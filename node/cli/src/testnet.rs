@@ -66,6 +66,13 @@ pub struct NodeFile {
     /// The shard a full node follows (a validator runs the shard the genesis seats it on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
+    /// Keep the state of this many blocks below the head; older state versions are pruned
+    /// (proofs and calls against them get `STATE_PRUNED`).
+    #[serde(default = "default_state_window")]
+    pub state_window: u64,
+    /// Keep every state version (an archive node); `state-window` is then ignored.
+    #[serde(default)]
+    pub archive: bool,
     /// More shards to track as a full node, in the same process and swarm: `"all"` or a list
     /// such as `"0,2"` (an RPC node for partners tracks all). Each extra shard is stored in
     /// `data-dir/shard-N`.
@@ -83,6 +90,10 @@ fn default_block_time() -> u64 {
 fn default_timeout() -> u64 {
     4_000
 }
+fn default_state_window() -> u64 {
+    100_000
+}
+
 fn default_block_txs() -> usize {
     10_000
 }
@@ -247,6 +258,7 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         block_time: Duration::from_millis(file.block_time_ms),
         max_block_txs: file.max_block_txs,
         mempool: MempoolConfig::default(),
+        state_window: (!file.archive).then_some(file.state_window),
     };
     let mut nodes = vec![config.clone()];
     for s in extra.into_iter().filter(|s| *s != primary) {
@@ -478,6 +490,8 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             base_timeout_ms: args.base_timeout,
             max_block_txs: default_block_txs(),
             shard: None,
+            state_window: default_state_window(),
+            archive: false,
             // Validators that may be elected anywhere run every shard.
             track_shards: (!validator || (args.shards > 1 && !args.static_committees)).then(|| "all".into()),
             // Each shard's first node serves it for clients that ask a node of another shard.

@@ -48,6 +48,9 @@ pub struct NodeConfig {
     pub max_block_txs: usize,
     /// Pool limits.
     pub mempool: MempoolConfig,
+    /// Keep the state of this many blocks below the head, pruning older versions (`None`: an
+    /// archive node, which keeps every version).
+    pub state_window: Option<u64>,
 }
 
 /// Why the node could not start or do something.
@@ -169,6 +172,7 @@ impl Node {
             None => Arc::new(MemStore::new()),
         };
         let chain = Arc::new(Chain::open_shard(store, g, shard)?);
+        chain.set_state_window(config.state_window);
         if shard == 0 {
             committees.follow(chain.clone());
         }

@@ -320,7 +320,10 @@ fn member_view(s: &tutti_consensus::fbft::committee::Seat) -> MemberView {
 
 /// The JSON-RPC error of a store failure (code `NODE_ERROR`).
 pub fn node_error(e: ChainError) -> ErrorObjectOwned {
-    error(errors::NODE_ERROR, format!("the node could not read its store: {e}"))
+    match e {
+        e @ ChainError::Pruned { .. } => error(errors::STATE_PRUNED, e.to_string()),
+        e => error(errors::NODE_ERROR, format!("the node could not read its store: {e}")),
+    }
 }
 
 fn tx_error(e: &TxError) -> ErrorObjectOwned {

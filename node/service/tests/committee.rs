@@ -178,6 +178,7 @@ async fn a_full_node_follows_without_signing_and_an_unelected_key_holds_no_seat(
         block_time: Duration::from_millis(100),
         max_block_txs: 10,
         mempool: MempoolConfig::default(),
+        state_window: None,
     })
     .unwrap();
     assert_eq!(spare.member_index(), None);

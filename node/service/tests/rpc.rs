@@ -40,6 +40,7 @@ async fn start() -> Env {
         block_time: Duration::from_secs(3600),
         max_block_txs: 10_000,
         mempool: MempoolConfig::default(),
+        state_window: None,
     })
     .unwrap();
     let cfg = RpcConfig {
@@ -691,4 +692,73 @@ async fn staking_through_rpc_validators_and_delegations() {
     let v = c.get_validators().await.unwrap();
     let mine = v.validators.iter().find(|x| x.name == "rpc-validator").unwrap();
     assert_eq!(mine.seats.iter().map(|s| s.epoch).collect::<Vec<_>>(), vec![2]);
+}
+
+/// A node keeping the state of the last 5 blocks: reads at the head and within the window
+/// answer, reads below it fail with STATE_PRUNED naming the oldest height kept (what the store
+/// deletes is checked in `tutti_chain::state`'s pruning test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pruning_node_answers_within_its_window_and_refuses_older_state_clearly() {
+    let node = Node::open(NodeConfig {
+        shard: None,
+        genesis: dev::dev_genesis(),
+        data_dir: None,
+        validators: vec![dev::dev_validator()],
+        block_time: Duration::from_secs(3600),
+        max_block_txs: 10_000,
+        mempool: MempoolConfig::default(),
+        state_window: Some(5),
+    })
+    .unwrap();
+    let cfg = RpcConfig {
+        addr: ([127, 0, 0, 1], 0).into(),
+        ..RpcConfig::default()
+    };
+    let (addr, _handle) = tutti_node::serve(node.clone(), &cfg).await.unwrap();
+    let env = Env {
+        node: node.clone(),
+        addr,
+        _handle,
+    };
+    let c = env.http();
+    let k = dev_key(3);
+    for nonce in 0..20 {
+        c.send_raw_transaction(raw_tx(&tx(&k, nonce, 2_000_000, to(1))))
+            .await
+            .unwrap();
+        env.block().await;
+    }
+    let head = node.chain().head().header.height;
+    assert_eq!(node.chain().oldest_state(), head - 5);
+    let who = Address::from_public_key(&k.verifying_key().to_bytes()).to_string();
+    assert!(
+        c.get_balance(who.clone(), Some(BlockId::Number(head - 5)))
+            .await
+            .is_ok()
+    );
+    for old in [2, head - 6] {
+        let e = c
+            .get_balance(who.clone(), Some(BlockId::Number(old)))
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("1014") && e.to_string().contains(&format!("heights {} and later", head - 5)),
+            "{e}"
+        );
+        let e = c
+            .get_proof(who.clone(), None, Some(BlockId::Number(old)))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("was pruned"), "{e}");
+    }
+    // The head still proves.
+    let p = c.get_proof(who, None, None).await.unwrap();
+    assert_eq!(p.height, head);
+    // Blocks themselves are kept (a node syncing from this one replays them).
+    assert!(
+        c.get_block_by_number(BlockId::Number(1), Some(false), None)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

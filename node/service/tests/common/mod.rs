@@ -44,6 +44,7 @@ pub fn start_node(
         block_time: Duration::from_millis(100),
         max_block_txs: 1_000,
         mempool: MempoolConfig::default(),
+        state_window: None,
     })
     .unwrap();
     if let Some(b) = beacon {
