@@ -262,7 +262,9 @@ pub fn list(rpc: RpcArgs) -> ExitCode {
                 } else {
                     seats.join(" ")
                 },
-                if x.candidate {
+                if x.slashed {
+                    "  (slashed for double signing)"
+                } else if x.candidate {
                     ""
                 } else {
                     "  (not a candidate: self-stake below the minimum)"

@@ -47,6 +47,11 @@ pub struct NodeFile {
     pub validator_key: Option<PathBuf>,
     /// File holding the libp2p identity (hex ed25519 secret); created if missing.
     pub node_key: PathBuf,
+    /// File holding the secret key (hex ed25519) of an account on shard 0 that signs this
+    /// node's double-signing reports (paying their gas, receiving the reporter's reward);
+    /// without it double signing seen is only logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporter_key: Option<PathBuf>,
     /// JSON-RPC (and `/metrics`) address.
     pub rpc_addr: SocketAddr,
     /// libp2p listen address, e.g. `/ip4/0.0.0.0/tcp/30300`.
@@ -309,6 +314,12 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
     })
     .await
     .map_err(|e| format!("cannot start the node on {}: {e}", data_dir.display()))?;
+    if let Some(p) = &file.reporter_key {
+        let key = ed25519_dalek::SigningKey::from_bytes(&read_hex_key::<32>(&at(p), "reporter key")?);
+        for n in launched.shards.all() {
+            n.set_reporter(key.clone());
+        }
+    }
     let node = launched.node.clone();
     let addr = launched.rpc_addr;
     let member = node.member_index();
@@ -473,11 +484,20 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             std::fs::create_dir_all(&nd).map_err(|e| format!("cannot create {}: {e}", nd.display()))?;
         }
         let rpc_addr: SocketAddr = ([127, 0, 0, 1], port(i)?).into();
+        // Testnet nodes report double signing from the first dev account on shard 0.
+        let reporter = (0..dev::DEV_ACCOUNTS)
+            .find(|a| dev::dev_address(*a).home_shard(args.shards.max(1)) == 0)
+            .ok_or("no dev account lives on shard 0")?;
+        write_secret(
+            &dir.join(format!("node-{i}")).join("reporter.key"),
+            &dev::dev_key(reporter).to_bytes(),
+        )?;
         let file = NodeFile {
             genesis: "../genesis.json".into(),
             data_dir: "data".into(),
             validator_key: validator.then(|| "validator.key".into()),
             node_key: "node.key".into(),
+            reporter_key: Some("reporter.key".into()),
             rpc_addr,
             p2p_listen: format!("/ip4/127.0.0.1/tcp/{}", port(1000 + i)?),
             bootnodes: boot

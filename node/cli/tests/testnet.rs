@@ -901,3 +901,56 @@ async fn elected_committees_move_validators_between_shards() {
     }
     assert!(placements.len() > 1, "nobody moved in six epochs: {placements:?}");
 }
+
+/// A validator run twice with a copied key (`tutti testnet --no-start`, then node 0's key in a
+/// fifth `tutti node`): when that key leads, its two copies propose two blocks; the other
+/// nodes report the double signing from their reporter account, the beacon slashes it
+/// (`tutti_getValidators` shows it slashed) and the chain goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_run_with_a_copied_key_is_slashed_from_the_evidence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let base = free_base_for(5);
+    setup(&dir, base);
+    // Node 4: node 0's validator key in a process of its own.
+    let copy = dir.join("node-4");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in ["validator.key", "reporter.key"] {
+        std::fs::copy(dir.join("node-0").join(f), copy.join(f)).unwrap();
+    }
+    let config = std::fs::read_to_string(dir.join("node-0/config.toml"))
+        .unwrap()
+        .replace(&format!("127.0.0.1:{}", base), &format!("127.0.0.1:{}", base + 4))
+        .replace(&format!("/tcp/{}\"", base + 1000), &format!("/tcp/{}\"", base + 1004));
+    std::fs::write(copy.join("config.toml"), config).unwrap();
+    let mut net = Net {
+        dir: dir.clone(),
+        base,
+        children: (0..5).map(|_| None).collect(),
+    };
+    for i in 0..5 {
+        net.start_node(i);
+    }
+    wait_all(&net, &[1, 2, 3], 2, "two blocks on the honest nodes").await;
+    let key = std::fs::read_to_string(dir.join("node-0/validator.key")).unwrap();
+    let sk =
+        tutti_consensus::bls::SecretKey::from_bytes(&hex::decode(key.trim()).unwrap().try_into().unwrap()).unwrap();
+    let bad = format!("0x{}", hex::encode(sk.public_key().to_bytes()));
+    let mut slashed = false;
+    for _ in 0..1200 {
+        if let Ok(v) = net.client(1).get_validators().await
+            && v.validators.iter().any(|x| x.bls_public_key == bad && x.slashed)
+        {
+            slashed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(slashed, "the copied key was never slashed\n{}", net.logs());
+    let logs = (0..4)
+        .map(|i| std::fs::read_to_string(dir.join(format!("node-{i}/node.log"))).unwrap_or_default())
+        .collect::<String>();
+    assert!(logs.contains("double signing reported"), "{logs}");
+    let h = height(&net.client(1)).await.unwrap();
+    wait_all(&net, &[1, 2, 3], h + 3, "the chain to go on after the slashing").await;
+}

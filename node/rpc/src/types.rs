@@ -599,8 +599,10 @@ pub struct ValidatorView {
     pub delegators: u32,
     /// Rewards owed to its delegators, not yet collected.
     pub unpaid_rewards: String,
-    /// Whether it stands in the next election (self-stake at least the minimum).
+    /// Whether it stands in the next election (self-stake at least the minimum, not slashed).
     pub candidate: bool,
+    /// Slashed for double signing (never elected again).
+    pub slashed: bool,
     /// Its seats in the elected committees of this epoch, the next and the one after (when
     /// elected): `{epoch, shard, power}`.
     pub seats: Vec<SeatView>,

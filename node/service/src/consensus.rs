@@ -353,6 +353,11 @@ struct Shell<N: Network + Clone> {
     links_pulling: HashSet<ShardId>,
     /// The epoch whose committee is not known yet (the core waits at its boundary).
     waiting_epoch: Option<u64>,
+    /// The proposals seen at each (height, view) of the current height and the one before,
+    /// with their leader's signature, to catch a leader proposing two blocks.
+    proposals: HashMap<(Height, u64), (BlockHeader, [u8; 96])>,
+    /// (height, view) positions already reported for double signing.
+    reported: HashSet<(Height, u64)>,
 }
 
 /// Transactions move apart from consensus, so a flood of them never delays a vote: one task
@@ -451,6 +456,8 @@ pub async fn run<N: Network + Clone>(
         pulling: HashSet::new(),
         links_pulling: HashSet::new(),
         waiting_epoch: None,
+        proposals: HashMap::new(),
+        reported: HashSet::new(),
     };
     tracing::info!(
         member = ?shell.me,
@@ -1209,6 +1216,77 @@ impl<N: Network + Clone> Shell<N> {
         }
     }
 
+    /// Keeps each proposal of the height being decided with its leader's signature; a second,
+    /// different proposal by the same leader at the same (height, view) is double signing: the
+    /// evidence is checked (both signatures, as the beacon chain will) and reported.
+    fn watch_proposal(&mut self, m: &Message) {
+        let (view, proposal, signature) = match m {
+            Message::Announce {
+                view,
+                proposal,
+                signature,
+            }
+            | Message::NewView {
+                view,
+                proposal,
+                signature,
+                ..
+            } => (*view, proposal, signature),
+            _ => return,
+        };
+        let height = proposal.header.height;
+        if height != self.core.height() {
+            return;
+        }
+        self.proposals.retain(|(h, _), _| *h + 1 >= height);
+        let leader = self.core.committee().leader(height, view);
+        let Some(key) = self.core.committee().members().get(leader).map(|m| m.id) else {
+            return;
+        };
+        let header = proposal.header.clone();
+        let Some((first, first_sig)) = self.proposals.get(&(height, view)).cloned() else {
+            self.proposals.insert((height, view), (header, *signature));
+            return;
+        };
+        if first.hash() == header.hash() || self.reported.contains(&(height, view)) {
+            return;
+        }
+        let evidence = tutti_primitives::DoubleSign {
+            key,
+            phase: tutti_primitives::fbft::Phase::Announce,
+            view,
+            first: tutti_primitives::SignedHeader {
+                header: first,
+                signature: first_sig,
+            },
+            second: tutti_primitives::SignedHeader {
+                header,
+                signature: *signature,
+            },
+        };
+        // Only what the beacon chain will accept: both signatures by that leader.
+        if tutti_chain::slashing::verify(&evidence).is_err() {
+            return;
+        }
+        self.reported.insert((height, view));
+        self.reported.retain(|(h, _)| *h + 16 >= height);
+        match self.node.report_double_sign(evidence) {
+            Ok(true) => tracing::warn!(
+                height,
+                view,
+                validator = %hex::encode(key),
+                "the leader proposed two blocks: double signing reported to the beacon chain"
+            ),
+            Ok(false) => tracing::warn!(
+                height,
+                view,
+                validator = %hex::encode(key),
+                "the leader proposed two blocks (no reporter account configured to report it)"
+            ),
+            Err(e) => tracing::warn!(height, view, "reporting double signing failed: {e}"),
+        }
+    }
+
     async fn on_gossip(&mut self, g: Gossip) {
         let verdict = match g.topic {
             Topic::Consensus => match Message::from_bytes(&g.data) {
@@ -1217,6 +1295,7 @@ impl<N: Network + Clone> Shell<N> {
                     Verdict::Reject
                 }
                 Ok(m) => {
+                    self.watch_proposal(&m);
                     if self.drive(Input::Message(m)).await {
                         Verdict::Reject
                     } else {

@@ -126,6 +126,10 @@ pub struct Node {
     /// Beacon nodes: other shards' certified blocks (certificates checked) waiting to be
     /// crosslinked, by (shard, height).
     crosslinks: Mutex<std::collections::BTreeMap<(ShardId, u64), Crosslink>>,
+    /// This process's beacon node (shard 0), when it is another node.
+    beacon: std::sync::OnceLock<std::sync::Weak<Node>>,
+    /// The account that signs double-signing reports (it gets the reporter's reward).
+    reporter: Mutex<Option<ed25519_dalek::SigningKey>>,
 }
 
 /// Most crosslinks a beacon node holds waiting per shard.
@@ -203,6 +207,8 @@ impl Node {
             loads: Mutex::new(loads),
             room: Mutex::new(Default::default()),
             crosslinks: Mutex::new(Default::default()),
+            beacon: std::sync::OnceLock::new(),
+            reporter: Mutex::new(None),
         }))
         .inspect(|node| node.refresh_room())
     }
@@ -321,9 +327,51 @@ impl Node {
         self.committees.as_ref()
     }
 
-    /// Makes this node read elected committees from `beacon` (the process's shard 0).
-    pub fn follow_beacon(&self, beacon: &Node) {
+    /// Makes this node read elected committees from `beacon` (the process's shard 0) and send
+    /// its double-signing reports there.
+    pub fn follow_beacon(&self, beacon: &Arc<Node>) {
         self.committees.follow(beacon.chain.clone());
+        if !std::ptr::eq(self, beacon.as_ref()) {
+            let _ = self.beacon.set(Arc::downgrade(beacon));
+        }
+    }
+
+    /// Signs double-signing reports with `key` (an account on shard 0, which pays their gas and
+    /// receives the reporter's reward).
+    pub fn set_reporter(&self, key: ed25519_dalek::SigningKey) {
+        *self.reporter.lock().expect("reporter lock poisoned") = Some(key);
+    }
+
+    /// Submits a report of `evidence` (already checked) to the beacon chain, signed by the
+    /// reporter account; `Ok(false)` when this node has no reporter or no beacon node.
+    pub fn report_double_sign(self: &Arc<Self>, evidence: tutti_primitives::DoubleSign) -> Result<bool, SubmitError> {
+        let Some(key) = self.reporter.lock().expect("reporter lock poisoned").clone() else {
+            return Ok(false);
+        };
+        let beacon = if self.chain.spec().shard_id == 0 {
+            self.clone()
+        } else {
+            match self.beacon.get().and_then(|w| w.upgrade()) {
+                Some(b) => b,
+                None => return Ok(false),
+            }
+        };
+        let signer = tutti_primitives::PublicKey(key.verifying_key().to_bytes());
+        let head = beacon.chain().head().header.height;
+        let nonce = beacon.chain().account(&signer.address(), head)?.nonce;
+        let stx = tutti_primitives::Transaction {
+            chain_id: beacon.chain().spec().rules.chain_id,
+            signer,
+            nonce,
+            gas_limit: 100_000_000,
+            gas_price: 1,
+            action: tutti_primitives::Action::Stake(tutti_primitives::StakeAction::ReportDoubleSign(Box::new(
+                evidence,
+            ))),
+        }
+        .sign(&key);
+        beacon.submit_raw(&parity_scale_codec::Encode::encode(&stx))?;
+        Ok(true)
     }
 
     /// The genesis committee's keys, in bitmap order.

@@ -948,7 +948,8 @@ impl TuttiApiServer for Api {
                     self_stake: self_stake.to_string(),
                     delegators: ds.len() as u32,
                     unpaid_rewards: ds.iter().map(|(_, d)| d.reward).sum::<u128>().to_string(),
-                    candidate: self_stake >= spec.staking.min_self_stake,
+                    candidate: self_stake >= spec.staking.min_self_stake && !v.slashed,
+                    slashed: v.slashed,
                     seats,
                 }
             })

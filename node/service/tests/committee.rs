@@ -221,3 +221,42 @@ async fn four_validators_cross_epoch_boundaries() {
     same_blocks(&members.iter().collect::<Vec<_>>());
     stop_all(members).await;
 }
+
+/// A validator whose key runs twice (a copied key) proposes two blocks when it leads: the other
+/// nodes see both announcements, check the two signatures and report the double signing on the
+/// beacon chain from their reporter account; the validator is slashed (and never elected again),
+/// and the chain goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_key_that_double_signs_is_reported_and_slashed() {
+    use tutti_chain::BeaconRead;
+    let hub = MemoryHub::new();
+    let keys = keys(4);
+    let genesis = dev::testnet_genesis(&keys);
+    let mut members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
+    for m in &members {
+        m.node.set_reporter(dev_key(9));
+    }
+    until("two blocks", || members.iter().all(|m| height(m) >= 2)).await;
+    // The copy: the same validator key in another node.
+    let copy = start_member(&hub, genesis, Some(keys[0].clone()));
+    members.push(copy);
+    let bad = keys[0].public_key().to_bytes();
+    let slashed = |m: &Member| {
+        let chain = m.node.chain();
+        chain
+            .read_beacon(chain.head().header.height, |b: &dyn BeaconRead| b.validator(&bad))
+            .unwrap()
+            .is_some_and(|v| v.slashed)
+    };
+    until("the copied key to be slashed", || slashed(&members[1])).await;
+    // The reporter (dev account 9) was paid half of what was cut.
+    let chain = members[1].node.chain();
+    let reporter = chain.account(&dev::dev_address(9), chain.head().header.height).unwrap();
+    assert!(reporter.balance > dev::DEV_BALANCE, "the reporter was rewarded");
+    let h = height(&members[1]);
+    until("the chain to go on", || {
+        members[1..4].iter().all(|m| height(m) >= h + 3)
+    })
+    .await;
+    stop_all(members).await;
+}

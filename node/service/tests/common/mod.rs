@@ -34,7 +34,7 @@ pub fn start_node(
     genesis: Genesis,
     keys: Vec<SecretKey>,
     shard: Option<u32>,
-    beacon: Option<&Node>,
+    beacon: Option<&Arc<Node>>,
 ) -> Member {
     let node = Node::open(NodeConfig {
         shard,
