@@ -475,30 +475,10 @@ mod tests {
             let uncached = StateDb::new(store.clone());
             // history[v][k]: the value of key k after version v.
             let mut history: Vec<Vec<Option<u64>>> = Vec::new();
-            let mut cur = vec![None; 12];
-            let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-            let mut next = || {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x
-            };
+            let mut random = RandomKeys::new(12, 0x9e37_79b9_7f4a_7c15);
             for version in 0..40u64 {
-                let mut changes = Vec::new();
-                for (k, slot) in cur.iter_mut().enumerate() {
-                    match next() % 5 {
-                        0 => {
-                            let v = next() % 1000;
-                            *slot = Some(v);
-                            changes.push((format!("k{k}").into_bytes(), Some(v.to_le_bytes().to_vec())));
-                        }
-                        1 if slot.is_some() => {
-                            *slot = None;
-                            changes.push((format!("k{k}").into_bytes(), None));
-                        }
-                        _ => {}
-                    }
-                }
+                let changes = random.step(5);
+                let cur = random.values.clone();
                 let mut b = WriteBatch::new();
                 let (_, writes) = db.apply(version, changes, &mut b).unwrap();
                 // Reads between apply and install see the previous version only.
@@ -512,14 +492,57 @@ mod tests {
                 db.install(writes);
                 history.push(cur.clone());
                 for _ in 0..30 {
-                    let k = (next() % cur.len() as u64) as usize;
-                    let at = next() % (version + 2);
+                    let k = (random.next() % cur.len() as u64) as usize;
+                    let at = random.next() % (version + 2);
                     let want = history[at.min(version) as usize][k].map(|v| v.to_le_bytes().to_vec());
                     let key = format!("k{k}");
                     assert_eq!(db.get(key.as_bytes(), at).unwrap(), want, "cap {cap}, key {k} at {at}");
                     assert_eq!(uncached.get(key.as_bytes(), at).unwrap(), want);
                 }
             }
+        }
+    }
+
+    /// Keys `k0..kN` changed at random (xorshift): each step sets a key with chance 1/`m`,
+    /// deletes a set one with chance 1/`m`.
+    struct RandomKeys {
+        values: Vec<Option<u64>>,
+        x: u64,
+    }
+
+    impl RandomKeys {
+        fn new(keys: usize, seed: u64) -> Self {
+            RandomKeys {
+                values: vec![None; keys],
+                x: seed,
+            }
+        }
+
+        fn next(&mut self) -> u64 {
+            self.x ^= self.x << 13;
+            self.x ^= self.x >> 7;
+            self.x ^= self.x << 17;
+            self.x
+        }
+
+        /// One version's changes.
+        fn step(&mut self, m: u64) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+            let mut changes = Vec::new();
+            for k in 0..self.values.len() {
+                match self.next() % m {
+                    0 => {
+                        let v = self.next() % 1000;
+                        self.values[k] = Some(v);
+                        changes.push((format!("k{k}").into_bytes(), Some(v.to_le_bytes().to_vec())));
+                    }
+                    1 if self.values[k].is_some() => {
+                        self.values[k] = None;
+                        changes.push((format!("k{k}").into_bytes(), None));
+                    }
+                    _ => {}
+                }
+            }
+            changes
         }
     }
 
@@ -532,30 +555,10 @@ mod tests {
         db.track_superseded();
         let mut history: Vec<Vec<Option<u64>>> = Vec::new();
         let mut roots = Vec::new();
-        let mut cur = vec![None; 16];
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut random = RandomKeys::new(16, 0x2545_f491_4f6c_dd1d);
         for version in 0..60u64 {
-            let mut changes = Vec::new();
-            for (k, slot) in cur.iter_mut().enumerate() {
-                match next() % 4 {
-                    0 => {
-                        let v = next() % 1000;
-                        *slot = Some(v);
-                        changes.push((format!("k{k}").into_bytes(), Some(v.to_le_bytes().to_vec())));
-                    }
-                    1 if slot.is_some() => {
-                        *slot = None;
-                        changes.push((format!("k{k}").into_bytes(), None));
-                    }
-                    _ => {}
-                }
-            }
+            let changes = random.step(4);
+            let cur = random.values.clone();
             let mut b = WriteBatch::new();
             let (root, writes) = db.apply(version, changes, &mut b).unwrap();
             store.write(b).unwrap();

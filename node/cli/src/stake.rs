@@ -65,31 +65,9 @@ pub enum StakeCommand {
         rpc: RpcArgs,
     },
     /// Delegate part of --from's balance to a validator.
-    Delegate {
-        #[command(flatten)]
-        tx: TxArgs,
-        /// The validator: BLS public key or name.
-        #[arg(long)]
-        validator: String,
-        /// Amount: `100tokens`, or an integer in the smallest unit.
-        #[arg(long)]
-        amount: String,
-        #[command(flatten)]
-        rpc: RpcArgs,
-    },
+    Delegate(Moved),
     /// Undelegate: the amount stops earning now and is paid back after the unbonding period.
-    Undelegate {
-        #[command(flatten)]
-        tx: TxArgs,
-        /// The validator: BLS public key or name.
-        #[arg(long)]
-        validator: String,
-        /// Amount: `100tokens`, or an integer in the smallest unit.
-        #[arg(long)]
-        amount: String,
-        #[command(flatten)]
-        rpc: RpcArgs,
-    },
+    Undelegate(Moved),
     /// Pay --from every reward its delegations earned.
     Collect {
         #[command(flatten)]
@@ -97,6 +75,21 @@ pub enum StakeCommand {
         #[command(flatten)]
         rpc: RpcArgs,
     },
+}
+
+/// An amount moved to or from a validator's stake.
+#[derive(clap::Args)]
+pub struct Moved {
+    #[command(flatten)]
+    tx: TxArgs,
+    /// The validator: BLS public key or name.
+    #[arg(long)]
+    validator: String,
+    /// Amount: `100tokens`, or an integer in the smallest unit.
+    #[arg(long)]
+    amount: String,
+    #[command(flatten)]
+    rpc: RpcArgs,
 }
 
 /// `tutti stake ...`.
@@ -150,25 +143,15 @@ pub fn run(cmd: StakeCommand) -> ExitCode {
                     },
                 )
             }
-            StakeCommand::Delegate {
-                tx,
-                validator,
-                amount,
-                rpc,
-            } => {
-                let key = rt.block_on(resolve(&rpc, &validator))?;
-                let amount = amount::parse(&amount)?;
-                (tx, rpc, StakeAction::Delegate { key, amount })
+            StakeCommand::Delegate(m) => {
+                let key = rt.block_on(resolve(&m.rpc, &m.validator))?;
+                let amount = amount::parse(&m.amount)?;
+                (m.tx, m.rpc, StakeAction::Delegate { key, amount })
             }
-            StakeCommand::Undelegate {
-                tx,
-                validator,
-                amount,
-                rpc,
-            } => {
-                let key = rt.block_on(resolve(&rpc, &validator))?;
-                let amount = amount::parse(&amount)?;
-                (tx, rpc, StakeAction::Undelegate { key, amount })
+            StakeCommand::Undelegate(m) => {
+                let key = rt.block_on(resolve(&m.rpc, &m.validator))?;
+                let amount = amount::parse(&m.amount)?;
+                (m.tx, m.rpc, StakeAction::Undelegate { key, amount })
             }
             StakeCommand::Collect { tx, rpc } => (tx, rpc, StakeAction::CollectRewards),
         };

@@ -404,6 +404,12 @@ pub struct TestnetArgs {
     /// Beacon blocks per epoch (committees are elected for every epoch two epochs ahead).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     epoch_blocks: u64,
+    /// Also start N spare validators: keys outside the genesis whose nodes follow every shard;
+    /// once the chain runs, each registers by a create-validator transaction (20,000 tokens of
+    /// self-stake from the first dev account on shard 0) and signs from its first election on
+    /// (two epochs later).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
+    spares: u32,
     /// Keep the genesis committees in every epoch (elections are recorded but seat nobody).
     /// Without it validators move between shards as elected, so every validator tracks every
     /// shard and signs wherever it sits.
@@ -411,9 +417,75 @@ pub struct TestnetArgs {
     static_committees: bool,
 }
 
-/// The files of a testnet's nodes (config path and RPC address) and each validator's shard and
-/// stake.
-type Prepared = (Vec<(PathBuf, SocketAddr)>, Vec<(u32, u128)>);
+/// Registers each spare validator by a create-validator transaction from the first dev account on
+/// shard 0, once node 0 answers; prints what became of each.
+fn register_spares(rpc: &str, shards: u32, spares: Vec<SecretKey>) {
+    use parity_scale_codec::Encode;
+    use tutti_rpc::TuttiApiClient;
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return eprintln!(
+            "spare validators: cannot start the async runtime; register them with `tutti stake create-validator`"
+        );
+    };
+    rt.block_on(async {
+        let Ok(client) = tutti_rpc::client::http(rpc) else {
+            return eprintln!("spare validators: bad RPC URL {rpc}");
+        };
+        let Some(operator) = (0..dev::DEV_ACCOUNTS).find(|a| dev::dev_address(*a).home_shard(shards) == 0) else {
+            return eprintln!("spare validators: no dev account lives on shard 0");
+        };
+        // Wait for the chain to run.
+        let mut ready = false;
+        for _ in 0..600 {
+            if client.block_number(Some(0)).await.is_ok_and(|h| h >= 1) {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if !ready {
+            return eprintln!(
+                "spare validators: node 0 never answered at {rpc}; register them with `tutti stake create-validator`"
+            );
+        }
+        let key = dev::dev_key(operator);
+        let signer = tutti_primitives::PublicKey(key.verifying_key().to_bytes());
+        let nonce = match client.get_account(signer.address().to_string(), None).await {
+            Ok(a) => a.nonce,
+            Err(e) => return eprintln!("spare validators: cannot read dev{operator}'s account: {e}"),
+        };
+        for (i, spare) in spares.iter().enumerate() {
+            let stx = tutti_primitives::Transaction {
+                chain_id: dev::TESTNET_CHAIN_ID,
+                signer,
+                nonce: nonce + i as u64,
+                gas_limit: 50_000_000,
+                gas_price: 1,
+                action: tutti_primitives::Action::Stake(tutti_primitives::StakeAction::CreateValidator {
+                    key: spare.public_key().to_bytes(),
+                    proof: spare.prove_possession().to_bytes(),
+                    self_stake: 2 * dev::DEV_STAKE,
+                    commission_bps: 500,
+                    max_commission_bps: 1_000,
+                    max_change_bps: 100,
+                    name: format!("spare-{i}"),
+                }),
+            }
+            .sign(&key);
+            match client
+                .send_raw_transaction(tutti_rpc::types::hex0x(&stx.encode()))
+                .await
+            {
+                Ok(hash) => println!("  spare validator {i} registered by transaction {hash} (operator dev{operator})"),
+                Err(e) => eprintln!("  spare validator {i}: registration refused: {e}"),
+            }
+        }
+    });
+}
+
+/// The files of a testnet's nodes (config path and RPC address), each node's genesis shard and
+/// stake, and the spare validators' keys.
+type Prepared = (Vec<(PathBuf, SocketAddr)>, Vec<(u32, u128)>, Vec<SecretKey>);
 
 /// Writes (or reuses) the testnet's files.
 fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
@@ -424,9 +496,10 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
     let port = |offset: usize| -> Result<u16, String> {
         u16::try_from(args.base_port as usize + offset).map_err(|_| format!("base port {} is too high", args.base_port))
     };
+    let spares = args.spares as usize;
     let mut keys = Vec::new();
     let mut node_keys = Vec::new();
-    for i in 0..n {
+    for i in 0..n + spares {
         let nd = dir.join(format!("node-{i}"));
         std::fs::create_dir_all(&nd).map_err(|e| format!("cannot create {}: {e}", nd.display()))?;
         let vk = nd.join("validator.key");
@@ -448,6 +521,7 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
         keys.push(key);
         node_keys.push(node_key);
     }
+    let spare_keys = keys.split_off(n);
     let genesis_path = dir.join("genesis.json");
     let mut genesis = dev::sharded_testnet_genesis(&keys, args.shards);
     genesis.params.epoch_blocks = args.epoch_blocks;
@@ -476,9 +550,9 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             Ok(format!("/ip4/127.0.0.1/tcp/{}/p2p/{id}", port(1000 + j)?))
         })
         .collect::<Result<_, String>>()?;
-    // The validators, then (with --rpc-node) the full node that tracks every shard.
-    for i in 0..n + usize::from(args.rpc_node) {
-        let validator = i < n;
+    // The validators, the spares, then (with --rpc-node) the full node that tracks every shard.
+    for i in 0..n + spares + usize::from(args.rpc_node) {
+        let validator = i < n + spares;
         if !validator {
             let nd = dir.join(format!("node-{i}"));
             std::fs::create_dir_all(&nd).map_err(|e| format!("cannot create {}: {e}", nd.display()))?;
@@ -513,7 +587,8 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             state_window: default_state_window(),
             archive: false,
             // Validators that may be elected anywhere run every shard.
-            track_shards: (!validator || (args.shards > 1 && !args.static_committees)).then(|| "all".into()),
+            track_shards: (!validator || (args.shards > 1 && (!args.static_committees || i >= n)))
+                .then(|| "all".into()),
             // Each shard's first node serves it for clients that ask a node of another shard.
             shard_rpc: (0..args.shards)
                 .map(|s| {
@@ -540,9 +615,13 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             Ok((v.shard, stake))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    // The RPC node holds no seat: it counts for no shard's quorum.
-    let stakes = stakes.into_iter().chain(args.rpc_node.then_some((0, 0))).collect();
-    Ok((out, stakes))
+    // Spares and the RPC node hold no seat at genesis: they count for no shard's quorum.
+    let stakes = stakes
+        .into_iter()
+        .chain(std::iter::repeat_n((0, 0), spares))
+        .chain(args.rpc_node.then_some((0, 0)))
+        .collect();
+    Ok((out, stakes, spare_keys))
 }
 
 /// Starts `tutti node --config CONFIG` with its output appended to the node's log and its
@@ -566,13 +645,15 @@ fn spawn_node(exe: &Path, config: &Path) -> std::io::Result<Child> {
 pub fn run_testnet(args: TestnetArgs) -> ExitCode {
     // Elected committees move validators between shards, so each runs every shard.
     let elected = args.shards > 1 && !args.static_committees;
-    let (nodes, stakes) = match prepare(&args) {
+    let (nodes, stakes, spare_keys) = match prepare(&args) {
         Ok(n) => n,
         Err(e) => return fail(e),
     };
-    let validators = nodes.len() - usize::from(args.rpc_node);
+    let validators = nodes.len() - usize::from(args.rpc_node) - spare_keys.len();
     let role = |i: usize| {
-        if i < validators {
+        if (validators..validators + spare_keys.len()).contains(&i) {
+            "spare validator (registers by transaction), runs every shard".to_string()
+        } else if i < validators {
             if elected {
                 format!("shard {} at genesis, runs every shard", stakes[i].0)
             } else {
@@ -617,6 +698,11 @@ pub fn run_testnet(args: TestnetArgs) -> ExitCode {
                 return fail(format!("cannot start node {i}: {e}"));
             }
         }
+    }
+    if !spare_keys.is_empty() {
+        let rpc = format!("http://{}", nodes[0].1);
+        let shards = args.shards.max(1);
+        std::thread::spawn(move || register_spares(&rpc, shards, spare_keys));
     }
     let restart = args.restart_dead.map(Duration::from_secs);
     println!(

@@ -466,11 +466,22 @@ async fn the_testnet_keeps_three_of_four_finalizing_stops_below_a_quorum_and_res
     }
 }
 
-/// A base port with `n` RPC ports and `n` p2p ports (+1000) free.
+/// A base port with `n` RPC ports and `n` p2p ports (+1000) free, and never handed to another
+/// test of this binary (tests run at once, and a port a killed node left free must stay its own
+/// for its restart).
 fn free_base_for(n: u16) -> u16 {
+    static HANDED: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
     for _ in 0..200 {
         let base = common::free_port();
         if base > 60_000 {
+            continue;
+        }
+        let mut handed = HANDED.lock().unwrap();
+        let overlaps = |lo: u16| handed.iter().any(|(b, m)| lo < b + m && *b < lo + n);
+        if overlaps(base)
+            || overlaps(base + 1000)
+            || handed.iter().any(|(b, m)| base < b + 1000 + m && b + 1000 < base + n)
+        {
             continue;
         }
         let ok = (0..n).all(|i| {
@@ -478,6 +489,7 @@ fn free_base_for(n: u16) -> u16 {
                 && TcpListener::bind(("127.0.0.1", base + 1000 + i)).is_ok()
         });
         if ok {
+            handed.push((base, n));
             return base;
         }
     }
@@ -953,4 +965,80 @@ async fn a_validator_run_with_a_copied_key_is_slashed_from_the_evidence() {
     assert!(logs.contains("double signing reported"), "{logs}");
     let h = height(&net.client(1)).await.unwrap();
     wait_all(&net, &[1, 2, 3], h + 3, "the chain to go on after the slashing").await;
+}
+
+/// `tutti testnet --validators 4 --spares 1 --epoch-blocks 6`: the spare's node follows the
+/// chain, the testnet registers it by transaction, the beacon elects it for two epochs after the
+/// registration's epoch, and it proposes blocks from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spare_validator_registers_by_transaction_and_joins_at_e_plus_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let base = free_base_for(5);
+    let testnet = Supervised::spawn(
+        testnet_command(&dir, base),
+        &["--spares", "1", "--epoch-blocks", "6"],
+        "info,libp2p_gossipsub=error",
+    );
+    let line = testnet.wait_line("node 4  pid").await;
+    assert!(line.contains("spare validator"), "{line}");
+    let line = testnet.wait_line("spare validator 0 registered by transaction").await;
+    let hash = line.split_whitespace().nth(6).unwrap().to_string();
+    let net = Net {
+        dir: dir.clone(),
+        base,
+        children: (0..5).map(|_| None).collect(),
+    };
+    let c = net.client(0);
+    let mut at = None;
+    for _ in 0..600 {
+        if let Ok(Some(r)) = c.get_transaction_receipt(hash.clone()).await {
+            assert_eq!(r.status, "success", "{r:?}");
+            at = Some(r.block_height);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let at = at.unwrap_or_else(|| panic!("the registration never landed\n{}", testnet.output()));
+    let joins = at / 6 + 2;
+    let key = std::fs::read_to_string(dir.join("node-4/validator.key")).unwrap();
+    let sk =
+        tutti_consensus::bls::SecretKey::from_bytes(&hex::decode(key.trim()).unwrap().try_into().unwrap()).unwrap();
+    let spare = format!("0x{}", hex::encode(sk.public_key().to_bytes()));
+    let before = c.get_committee(None, Some(joins - 1)).await.unwrap();
+    assert!(before.members.iter().all(|m| m.bls_public_key != spare), "seated early");
+    let mut proposed = None;
+    for _ in 0..1200 {
+        let head = height(&c).await.unwrap_or(0);
+        if head >= (joins + 1) * 6 {
+            let members = c.get_committee(None, Some(joins)).await.unwrap().members;
+            assert!(
+                members.iter().any(|m| m.bls_public_key == spare),
+                "not elected: {members:?}"
+            );
+            let mut found = None;
+            for h in joins * 6..head {
+                let b = c
+                    .get_block_by_number(BlockId::Number(h), Some(false), None)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if b.proposer == spare {
+                    found = Some(h);
+                    break;
+                }
+            }
+            proposed = found;
+            if proposed.is_some() || head >= (joins + 3) * 6 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        proposed.is_some(),
+        "the spare never proposed a block after epoch {joins}\n{}\n{}",
+        testnet.output(),
+        net.logs()
+    );
 }

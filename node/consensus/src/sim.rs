@@ -436,17 +436,21 @@ impl Sim {
                 cert: None,
             },
         };
+        let core = self.core_after(i, head);
+        self.start_core(i, core, Vec::new());
+    }
+
+    /// Node `i`'s core for the epoch of the height after `head`, with its record of that epoch.
+    fn core_after(&self, i: usize, head: Head) -> Core<SimCrypto> {
         let epoch = self.epoch_of(head.height + 1);
-        let record = node.records.get(&epoch).cloned();
-        let core = Core::new(
+        Core::new(
             self.cryptos[i].clone(),
             self.committee.clone(),
             Some(i),
             self.epoch_config(epoch),
             head,
-            record,
-        );
-        self.start_core(i, core, Vec::new());
+            self.nodes[i].records.get(&epoch).cloned(),
+        )
     }
 
     fn epoch_of(&self, height: Height) -> u64 {
@@ -488,17 +492,7 @@ impl Sim {
         let handover = old.take_handover();
         self.stats.handed_over += handover.len() as u64;
         self.stats.epoch_switches += 1;
-        let head = old.head().clone();
-        let epoch = self.epoch_of(head.height + 1);
-        let record = self.nodes[i].records.get(&epoch).cloned();
-        let core = Core::new(
-            self.cryptos[i].clone(),
-            self.committee.clone(),
-            Some(i),
-            self.epoch_config(epoch),
-            head,
-            record,
-        );
+        let core = self.core_after(i, old.head().clone());
         self.start_core(i, core, handover);
     }
 
