@@ -20,7 +20,8 @@
 //!   genesis block at first); a beacon block's crosslinks extend it one block at a time. Each
 //!   crosslinked block (and each beacon block, through its child's parent certificate) issues
 //!   [`EpochSpec::block_reward`] to its signers by voting power ([`reward_signers`]), credited as
-//!   staking rewards; the total issued is `z/issued`, so supply = genesis + issued - burnt.
+//!   staking rewards; the total issued is `z/issued`, so supply = genesis + issued - burnt. Each
+//!   seated validator's counts of such blocks seated and signed are its uptime.
 
 use parity_scale_codec::{Decode, Encode};
 use tutti_primitives::{Account, Address, Amount, Hash, Height, ShardId, tagged_hash, tags::EPOCH_SEED};
@@ -135,6 +136,14 @@ pub fn reward_signers(
     };
     let powers = election::voting_powers(&committee.iter().map(|e| e.power).collect::<Vec<_>>());
     let signed = |i: usize| cert.signers.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
+    // Uptime: every seated validator was expected to sign; the certificate says who did.
+    for (i, seat) in committee.iter().enumerate() {
+        if let Some(mut v) = validator(kv, &seat.key) {
+            v.blocks_seated += 1;
+            v.blocks_signed += u64::from(signed(i));
+            Registry(kv).put_validator(&v);
+        }
+    }
     let total: u128 = (0..committee.len())
         .filter(|i| signed(*i))
         .map(|i| u128::from(powers[i]))

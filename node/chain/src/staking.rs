@@ -64,6 +64,10 @@ pub struct Validator {
     /// Its proof of possession of the key (all zeros for a genesis validator that gave none,
     /// which may then only sit alone in a committee).
     pub proof: [u8; 96],
+    /// Crosslinked (and beacon) blocks whose committee it sat in.
+    pub blocks_seated: u64,
+    /// Of those, the ones whose certificate holds its signature.
+    pub blocks_signed: u64,
 }
 
 /// One account's delegation to one validator.
@@ -379,6 +383,8 @@ pub fn create_validator(
         total: v.self_stake,
         slashed: false,
         proof: v.proof,
+        blocks_seated: 0,
+        blocks_signed: 0,
     });
     st.put_delegation(
         &v.key,

@@ -832,5 +832,16 @@ fn crosslinks_extend_each_shard_once_reward_its_signers_and_forgeries_are_refuse
         .unwrap();
     assert_eq!(beacon.crosslinked(1).unwrap().unwrap().0, 3);
     assert_eq!((unpaid(&keys[1]), unpaid(&keys[0])), (3 * reward, reward));
+    // Uptime: shard 1's validator sat in and signed three crosslinked blocks, the beacon's one.
+    let uptime = |k: &SecretKey| {
+        beacon
+            .read_beacon(beacon.head().header.height, |b: &dyn BeaconRead| {
+                b.validator(&k.public_key().to_bytes())
+            })
+            .unwrap()
+            .map(|v| (v.blocks_seated, v.blocks_signed))
+            .unwrap()
+    };
+    assert_eq!((uptime(&keys[1]), uptime(&keys[0])), ((3, 3), (1, 1)));
     assert_eq!(beacon.issued(beacon.head().header.height).unwrap(), 4 * reward);
 }

@@ -225,20 +225,26 @@ pub fn list(rpc: RpcArgs) -> ExitCode {
             amount::format(v.min_self_stake.parse().unwrap_or_default())
         );
         println!(
-            "{:<20} {:<14} {:>22} {:>22} {:>5} {:>6} {:>22}  seats (epoch:shard)",
-            "name", "key", "stake", "self-stake", "dlg", "comm%", "unpaid rewards"
+            "{:<20} {:<14} {:>22} {:>22} {:>5} {:>6} {:>8} {:>22}  seats (epoch:shard)",
+            "name", "key", "stake", "self-stake", "dlg", "comm%", "uptime", "unpaid rewards"
         );
         for x in &v.validators {
             let amt = |s: &str| amount::format(s.parse().unwrap_or_default());
             let seats: Vec<String> = x.seats.iter().map(|s| format!("{}:{}", s.epoch, s.shard)).collect();
+            // Of the crosslinked blocks whose committee it sat in, the share it signed.
+            let uptime = match x.blocks_seated {
+                0 => "-".to_string(),
+                n => format!("{:.1}%", 100.0 * x.blocks_signed as f64 / n as f64),
+            };
             println!(
-                "{:<20} {:<14} {:>22} {:>22} {:>5} {:>6.2} {:>22}  {}{}",
+                "{:<20} {:<14} {:>22} {:>22} {:>5} {:>6.2} {:>8} {:>22}  {}{}",
                 x.name,
                 format!("{}..", &x.bls_public_key[..12.min(x.bls_public_key.len())]),
                 amt(&x.stake),
                 amt(&x.self_stake),
                 x.delegators,
                 f64::from(x.commission_bps) / 100.0,
+                uptime,
                 amt(&x.unpaid_rewards),
                 if seats.is_empty() {
                     "-".to_string()

@@ -466,16 +466,15 @@ async fn the_testnet_keeps_three_of_four_finalizing_stops_below_a_quorum_and_res
     }
 }
 
-/// A base port with `n` RPC ports and `n` p2p ports (+1000) free, and never handed to another
-/// test of this binary (tests run at once, and a port a killed node left free must stay its own
-/// for its restart).
+/// A base port with `n` RPC ports and `n` p2p ports (+1000) free, below the kernel's ephemeral
+/// range (so no outgoing connection of any process takes the port of a killed node before its
+/// restart) and never handed to another test of this binary (tests run at once).
 fn free_base_for(n: u16) -> u16 {
     static HANDED: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
-    for _ in 0..200 {
-        let base = common::free_port();
-        if base > 60_000 {
-            continue;
-        }
+    // Ports 10000-30999: the ephemeral range starts at 32768 on Linux.
+    let start = (std::process::id() % 200) * 100;
+    for step in 0..1_000u32 {
+        let base = (10_000 + (start + step * 97) % 20_000) as u16;
         let mut handed = HANDED.lock().unwrap();
         let overlaps = |lo: u16| handed.iter().any(|(b, m)| lo < b + m && *b < lo + n);
         if overlaps(base)

@@ -603,6 +603,10 @@ pub struct ValidatorView {
     pub candidate: bool,
     /// Slashed for double signing (never elected again).
     pub slashed: bool,
+    /// Crosslinked (and beacon) blocks whose committee it sat in.
+    pub blocks_seated: u64,
+    /// Of those, the ones it signed (uptime = signed / seated).
+    pub blocks_signed: u64,
     /// Its seats in the elected committees of this epoch, the next and the one after (when
     /// elected): `{epoch, shard, power}`.
     pub seats: Vec<SeatView>,

@@ -950,6 +950,8 @@ impl TuttiApiServer for Api {
                     unpaid_rewards: ds.iter().map(|(_, d)| d.reward).sum::<u128>().to_string(),
                     candidate: self_stake >= spec.staking.min_self_stake && !v.slashed,
                     slashed: v.slashed,
+                    blocks_seated: v.blocks_seated,
+                    blocks_signed: v.blocks_signed,
                     seats,
                 }
             })

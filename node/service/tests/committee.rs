@@ -214,6 +214,23 @@ async fn four_validators_cross_epoch_boundaries() {
         let b = chain.block_by_number(h).unwrap().unwrap();
         assert_eq!(b.header.epoch, h / 3, "block {h}");
     }
+    // Uptime from the beacon blocks' parent certificates: the stopped member stopped signing.
+    let counts = |k: &SecretKey| {
+        chain
+            .read_beacon(chain.head().header.height, |b: &dyn tutti_chain::BeaconRead| {
+                b.validator(&k.public_key().to_bytes())
+            })
+            .unwrap()
+            .map(|v| (v.blocks_seated, v.blocks_signed))
+            .unwrap()
+    };
+    let (seated, signed) = counts(&keys[3]);
+    assert!(
+        seated >= 15 && signed + 10 <= seated,
+        "the stopped member: {signed} of {seated}"
+    );
+    let (seated, signed) = counts(&keys[0]);
+    assert!(seated >= 15 && signed > 0, "a running member: {signed} of {seated}");
     // A full node started now syncs the whole chain across every boundary.
     let follower = start_member(&hub, genesis.clone(), None);
     until("the full node to catch up", || height(&follower) >= 18).await;

@@ -7,9 +7,22 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, below the kernel's ephemeral range (from 32768 on
+/// Linux), so no process's outgoing connection takes it while a node restarts on it, and not
+/// handed out before by this test binary.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = (std::process::id() % 97) * 113;
+    loop {
+        let i = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(i < 10_000, "no free port below the ephemeral range");
+        // 31000-32499, apart from the testnet tests' 10000-30999.
+        let port = (31_000 + (start + i * 7) % 1_500) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A running `tutti dev`.
