@@ -38,6 +38,11 @@ pub fn parse(s: &str) -> anyhow::Result<Amount> {
         .ok_or_else(|| anyhow!("amount `{s}` is too large"))
 }
 
+/// [`parse`] for clap arguments.
+pub fn parse_arg(s: &str) -> Result<Amount, String> {
+    parse(s).map_err(|e| e.to_string())
+}
+
 /// `12,500.25 tokens` (at most 6 decimals, rounded down; `< 0.000001 tokens` for dust).
 pub fn format(a: Amount) -> String {
     let (whole, frac) = (a / TOKEN, a % TOKEN);

@@ -53,8 +53,8 @@ enum Command {
         /// Receiver: an address (on any shard), or devN for a dev account.
         #[arg(long)]
         to: String,
-        /// Amount, smallest unit.
-        #[arg(long)]
+        /// Amount: `12.5tokens`, or an integer in the smallest unit (10^-18 token).
+        #[arg(long, value_parser = amount::parse_arg)]
         amount: Amount,
         #[command(flatten)]
         rpc: wallet::RpcArgs,
@@ -70,8 +70,8 @@ enum Command {
         init: Option<String>,
         #[command(flatten)]
         args: wallet::CallArgs,
-        /// Tokens to give the contract.
-        #[arg(long, default_value_t = 0)]
+        /// Tokens to give the contract: `12.5tokens`, or an integer in the smallest unit.
+        #[arg(long, default_value = "0", value_parser = amount::parse_arg)]
         value: Amount,
         #[command(flatten)]
         rpc: wallet::RpcArgs,
@@ -86,8 +86,8 @@ enum Command {
         method: String,
         #[command(flatten)]
         args: wallet::CallArgs,
-        /// Tokens attached to the call.
-        #[arg(long, default_value_t = 0)]
+        /// Tokens attached to the call: `12.5tokens`, or an integer in the smallest unit.
+        #[arg(long, default_value = "0", value_parser = amount::parse_arg)]
         value: Amount,
         #[command(flatten)]
         rpc: wallet::RpcArgs,

@@ -688,7 +688,8 @@ pub fn account(rpc: RpcArgs, who: String) -> ExitCode {
                 print_json(&a);
             } else {
                 println!("address   {}", a.address);
-                println!("balance   {}", a.balance);
+                let readable = a.balance.parse().map(crate::amount::format).unwrap_or_default();
+                println!("balance   {}  ({readable})", a.balance);
                 println!("nonce     {}", a.nonce);
                 if let Some(h) = &a.code_hash {
                     println!("code hash {h}");

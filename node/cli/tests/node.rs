@@ -118,6 +118,22 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
     let o = tutti(&rpc, &keys, &["account", &alice, "--json"]);
     let acc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(acc["balance"], "5000000000");
+    // Amounts in tokens: 0.25 token is 25 x 10^16 of the smallest unit; shown both ways.
+    let o = tutti(
+        &rpc,
+        &keys,
+        &["send", "--from", "dev0", "--to", &alice, "--amount", "0.25tokens"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let o = tutti(&rpc, &keys, &["account", &alice]);
+    assert!(out(&o).contains("250000005000000000  (0.25 tokens)"), "{}", out(&o));
+    let o = tutti(
+        &rpc,
+        &keys,
+        &["send", "--from", "dev0", "--to", &alice, "--amount", "1.2.3tokens"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("not a number of tokens"), "{}", out(&o));
 
     // A token transfer from dev0 (which holds the example token's supply) to alice, as JSON.
     let token = c
