@@ -66,6 +66,8 @@ const MAX_GOSSIP_TXS: usize = 20_000;
 const DEPTH_LIMIT: u32 = 32;
 /// Most receipts one pull answer carries (at least one batch is always sent).
 pub const PULL_RECEIPTS: u32 = 20_000;
+/// Most (height, view) proposals the shell keeps to catch a leader proposing twice.
+const MAX_WATCHED_PROPOSALS: usize = 64;
 /// How often a validator asks the source shards for batches it lacks.
 const PULL_EVERY: Duration = Duration::from_secs(1);
 
@@ -1244,8 +1246,20 @@ impl<N: Network + Clone> Shell<N> {
             return;
         };
         let header = proposal.header.clone();
+        // Only the leader's own signatures are kept, so a peer can neither fill the map with
+        // forgeries (it is also capped) nor mask a real double signing with a forged first one.
+        let (tag, msg) = tutti_primitives::fbft::Phase::Announce.signed(height, view, &header.hash());
+        let genuine = tutti_consensus::bls::PublicKey::from_bytes(&key)
+            .ok()
+            .zip(tutti_consensus::bls::Signature::from_bytes(signature).ok())
+            .is_some_and(|(pk, sig)| pk.verify(tag, &msg, &sig));
+        if !genuine {
+            return;
+        }
         let Some((first, first_sig)) = self.proposals.get(&(height, view)).cloned() else {
-            self.proposals.insert((height, view), (header, *signature));
+            if self.proposals.len() < MAX_WATCHED_PROPOSALS {
+                self.proposals.insert((height, view), (header, *signature));
+            }
             return;
         };
         if first.hash() == header.hash() || self.reported.contains(&(height, view)) {
