@@ -209,14 +209,16 @@ impl Chain {
             )));
         }
         let spec = genesis.spec_of(shard);
-        let entries = genesis
-            .state_of(shard)
-            .map_err(|e| ChainError::Storage(e.to_string()))?;
-        // The genesis header depends only on the genesis state, which we can compute in memory.
-        let mut batch = WriteBatch::new();
-        let root = exec::genesis_root(&entries)?;
-        let header = genesis.header_of(shard, root);
+        let (header, entries) = Self::genesis_header(genesis, shard)?;
         let genesis_hash = header.hash();
+        let mut batch = WriteBatch::new();
+        if let Some(target) = crate::snapshot::Restore::pending_target(&*store)? {
+            return Err(ChainError::Storage(format!(
+                "this data directory holds an unfinished state restore (shard {}, height {}); finish it with \
+                 `--sync snapshot` or start in an empty directory",
+                target.header.shard_id, target.header.height
+            )));
+        }
         match store.get(Column::Meta, b"genesis")? {
             Some(stored) => {
                 let format: u32 = match store.get(Column::Meta, b"format")? {
@@ -283,6 +285,50 @@ impl Chain {
             commit_lock: Mutex::new(()),
             state_window: Mutex::new(None),
             pruned_below: std::sync::atomic::AtomicU64::new(pruned_below),
+        })
+    }
+
+    /// The genesis header of shard `shard` and its state entries (computed in memory).
+    fn genesis_header(genesis: &Genesis, shard: ShardId) -> Result<(BlockHeader, Vec<(Vec<u8>, Vec<u8>)>)> {
+        let entries = genesis
+            .state_of(shard)
+            .map_err(|e| ChainError::Storage(e.to_string()))?;
+        let root = exec::genesis_root(&entries)?;
+        Ok((genesis.header_of(shard, root), entries))
+    }
+
+    /// Puts into `batch` what makes a store whose state at `block`'s height was restored from a
+    /// snapshot a chain of shard `shard` of `genesis` with `block` as its head: the chain's
+    /// metadata, the block, and the state horizon at its height (nothing older is held).
+    pub(crate) fn install_snapshot(
+        batch: &mut WriteBatch,
+        genesis: &Genesis,
+        shard: ShardId,
+        block: &StoredBlock,
+    ) -> Result<()> {
+        let (header, _) = Self::genesis_header(genesis, shard)?;
+        if block.header.shard_id != shard || block.header.chain_id != header.chain_id {
+            return Err(ChainError::Storage(format!(
+                "the snapshot's block is of chain {} shard {}, not chain {} shard {shard}",
+                block.header.chain_id, block.header.shard_id, header.chain_id
+            )));
+        }
+        let height = block.header.height;
+        Self::put_block(batch, block);
+        batch.put(Column::Meta, b"genesis".to_vec(), header.hash().encode());
+        batch.put(Column::Meta, b"format".to_vec(), STORAGE_FORMAT.encode());
+        batch.put(Column::Meta, b"head".to_vec(), height.encode());
+        batch.put(Column::Meta, b"pruned-below".to_vec(), height.encode());
+        batch.put(Column::Meta, b"snapshot".to_vec(), height.encode());
+        Ok(())
+    }
+
+    /// The height this chain's history starts at: 0, or the height of the snapshot it was
+    /// restored from (no blocks, receipts or state below it).
+    pub fn first_block(&self) -> Result<Height> {
+        Ok(match self.store.get(Column::Meta, b"snapshot")? {
+            Some(b) => decode(&b, "snapshot height")?,
+            None => 0,
         })
     }
 

@@ -7,7 +7,8 @@
 //! [`election`], the committee election (seats by stake, shards by a swap-or-not shuffle);
 //! [`staking`], validators, delegations, unbonding and rewards as pure transitions;
 //! [`beacon`], the registry in the beacon chain's state, epochs and what ends them;
-//! [`slashing`], double-signing evidence and its penalty; and
+//! [`slashing`], double-signing evidence and its penalty; [`snapshot`], state served in chunks
+//! with range proofs and restored from them; and
 //! [`chain::Chain`], which stores blocks, execution records and indexes and keeps the head.
 
 pub mod account;
@@ -21,6 +22,7 @@ pub mod genesis;
 pub mod mempool;
 pub mod receipts;
 pub mod slashing;
+pub mod snapshot;
 pub mod staking;
 pub mod state;
 pub mod storage;

@@ -155,7 +155,7 @@ fn corrupt(what: &'static str, e: impl std::fmt::Display) -> ChainError {
     }
 }
 
-fn value_key(kh: &KeyHash, version: Version) -> Vec<u8> {
+pub(crate) fn value_key(kh: &KeyHash, version: Version) -> Vec<u8> {
     let mut k = Vec::with_capacity(40);
     k.extend_from_slice(&kh.0);
     k.extend_from_slice(&version.to_be_bytes());
@@ -404,16 +404,8 @@ impl<S: Store + ?Sized> TreeReader for StateDb<S> {
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        // Only state restore (snapshot sync) needs this; a full scan is acceptable there.
-        let mut best: Option<(NodeKey, LeafNode)> = None;
-        for (k, v) in self.store.prefix(Column::StateNodes, &[], usize::MAX)? {
-            if let Node::Leaf(leaf) = borsh::from_slice::<Node>(&v).map_err(|e| corrupt("state node", e))?
-                && best.as_ref().is_none_or(|(_, b)| leaf.key_hash() > b.key_hash())
-            {
-                best = Some((borsh::from_slice(&k).map_err(|e| corrupt("state node key", e))?, leaf));
-            }
-        }
-        Ok(best)
+        // Only a state restore asks this, and it reads its own progress record instead.
+        anyhow::bail!("the state tree does not track its rightmost leaf; restores go through snapshot::Restore")
     }
 }
 
