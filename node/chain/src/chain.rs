@@ -114,6 +114,9 @@ pub fn receipts_root(receipts: &[Receipt]) -> Hash {
     )
 }
 
+/// The state entries of a genesis shard.
+type GenesisEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The ledger of one shard over a store.
 pub struct Chain {
     store: Arc<dyn Store>,
@@ -289,7 +292,7 @@ impl Chain {
     }
 
     /// The genesis header of shard `shard` and its state entries (computed in memory).
-    fn genesis_header(genesis: &Genesis, shard: ShardId) -> Result<(BlockHeader, Vec<(Vec<u8>, Vec<u8>)>)> {
+    fn genesis_header(genesis: &Genesis, shard: ShardId) -> Result<(BlockHeader, GenesisEntries)> {
         let entries = genesis
             .state_of(shard)
             .map_err(|e| ChainError::Storage(e.to_string()))?;

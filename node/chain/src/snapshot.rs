@@ -409,14 +409,14 @@ impl Restore {
     /// makes the expected one (else refuses and goes on from what the store holds), then installs
     /// the target block as the head of the chain of shard `shard` of `genesis`.
     pub fn finish(&mut self, genesis: &Genesis, shard: tutti_primitives::ShardId) -> Result<(), RestoreError> {
-        if let Some(inner) = self.inner.take() {
-            if let Err(e) = inner.finish() {
-                self.rebuild()?;
-                return Err(RestoreError::Incomplete {
-                    expected: self.target.header.state_root,
-                    detail: e.to_string(),
-                });
-            }
+        if let Some(inner) = self.inner.take()
+            && let Err(e) = inner.finish()
+        {
+            self.rebuild()?;
+            return Err(RestoreError::Incomplete {
+                expected: self.target.header.state_root,
+                detail: e.to_string(),
+            });
         }
         if !self.complete()? {
             self.rebuild()?;
@@ -437,4 +437,61 @@ impl Restore {
 
 fn decode<T: Decode>(bytes: &[u8], what: &'static str) -> Result<T> {
     T::decode(&mut &bytes[..]).map_err(|e| corrupt(what, e))
+}
+
+/// State entries proven against a root (values read from a peer without its state): the
+/// beacon registry and committees as a read-only [`Kv`](crate::beacon::Kv) for a node that
+/// follows committees from headers alone. A key not proven reads as absent and is noted.
+#[derive(Debug, Default)]
+pub struct Proven {
+    values: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
+    problems: std::cell::RefCell<Vec<String>>,
+}
+
+impl Proven {
+    /// Checks each `(key, value, proof bytes)` against `root`; the first that fails refuses all.
+    pub fn verify(root: Hash, entries: Vec<(Vec<u8>, Option<Vec<u8>>, Vec<u8>)>) -> Result<Proven> {
+        let mut values = std::collections::HashMap::new();
+        for (key, value, proof) in entries {
+            crate::StateProof::from_bytes(&proof)?.verify(root, &key, value.as_deref())?;
+            values.insert(key, value);
+        }
+        Ok(Proven {
+            values,
+            problems: Default::default(),
+        })
+    }
+
+    /// What went wrong in reads so far: keys read that were not proven, values that did not
+    /// decode.
+    pub fn problems(&self) -> Vec<String> {
+        self.problems.borrow().clone()
+    }
+}
+
+impl crate::beacon::Kv for Proven {
+    fn get<T: Decode>(&self, key: &[u8], what: &'static str) -> Option<T> {
+        match self.values.get(key) {
+            Some(Some(b)) => match T::decode(&mut &b[..]) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.problems
+                        .borrow_mut()
+                        .push(format!("the proven {what} does not decode: {e}"));
+                    None
+                }
+            },
+            Some(None) => None,
+            None => {
+                self.problems
+                    .borrow_mut()
+                    .push(format!("{what} (key {}) was not proven", hex::encode(key)));
+                None
+            }
+        }
+    }
+
+    fn put<T: Encode>(&mut self, _key: Vec<u8>, _value: Option<&T>) {
+        unreachable!("proven state is read-only")
+    }
 }

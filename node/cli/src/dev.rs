@@ -297,6 +297,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
         transport: Transport::Alone,
         site: Some(pages),
         extras: Some(Box::new(|shards| crate::faucet::faucet_module(shards).into())),
+        snapshot: false,
     })
     .await
     {

@@ -113,10 +113,26 @@ pub struct NodeArgs {
     /// config's `track-shards`. The RPC port then serves every tracked shard.
     #[arg(long, value_name = "all|LIST")]
     track_shards: Option<String>,
+    /// How a shard whose data directory is empty catches up: `full` executes every block from
+    /// genesis; `snapshot` verifies a recent certified block, downloads the state at that block
+    /// in chunks checked against its state root from several peers, then executes only the
+    /// blocks after it (a restore stopped half-way resumes on the next start). A data directory
+    /// that already holds the chain is not affected.
+    #[arg(long, value_enum, default_value = "full")]
+    sync: SyncMode,
     /// Stop when standard input closes (`tutti testnet` starts its nodes so, so that they stop
     /// with it even if it is killed).
     #[arg(long, hide = true)]
     stop_with_stdin: bool,
+}
+
+/// How a node with an empty data directory catches up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// Execute every block from genesis.
+    Full,
+    /// Restore the state of a recent certified block, then execute the blocks after it.
+    Snapshot,
 }
 
 /// Resolves once standard input reaches its end (or fails).
@@ -311,6 +327,7 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         }),
         site: None,
         extras: None,
+        snapshot: args.sync == SyncMode::Snapshot,
     })
     .await
     .map_err(|e| format!("cannot start the node on {}: {e}", data_dir.display()))?;

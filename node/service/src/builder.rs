@@ -51,6 +51,10 @@ pub struct Launch {
     pub site: Option<Arc<Site>>,
     /// Extra RPC methods.
     pub extras: Option<Extras>,
+    /// Start each shard whose data directory holds no chain from a state snapshot of a recent
+    /// certified block ([`crate::snapshot`]) instead of from genesis (libp2p only; the shards
+    /// must be named).
+    pub snapshot: bool,
 }
 
 /// Why a node could not start.
@@ -109,6 +113,28 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         };
         configs.push(beacon);
     }
+    // Snapshot sync runs before the chains open, over the network started for it.
+    let mut started = None;
+    if l.snapshot {
+        let Transport::P2p(p2p) = &l.transport else {
+            return Err(LaunchError::Network(
+                "snapshot sync takes the state from peers: it needs the libp2p transport".into(),
+            ));
+        };
+        let mut p2p = p2p.clone();
+        p2p.shards = configs
+            .iter()
+            .map(|c| {
+                c.shard.ok_or_else(|| {
+                    LaunchError::Node(NodeError::Config(
+                        "snapshot sync needs the shard of each node named".into(),
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let nets = P2pNetwork::start_shards(p2p).map_err(|e| LaunchError::Network(e.to_string()))?;
+        started = Some(snapshot_sync(&configs, nets).await?);
+    }
     let mut nodes: Vec<Arc<Node>> = Vec::new();
     for config in configs {
         nodes.push(
@@ -139,7 +165,10 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         Transport::P2p(mut p2p) => {
             // The topics are those of the shards the node runs (a validator's from the genesis).
             p2p.shards = nodes.iter().map(|n| n.chain().spec().shard_id).collect();
-            let nets = P2pNetwork::start_shards(p2p).map_err(|e| LaunchError::Network(e.to_string()))?;
+            let nets = match started {
+                Some(nets) => nets,
+                None => P2pNetwork::start_shards(p2p).map_err(|e| LaunchError::Network(e.to_string()))?,
+            };
             let peer = nets
                 .first()
                 .map(|(net, _)| net.local_peer().to_string())
@@ -188,6 +217,75 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         consensus,
         stop,
     })
+}
+
+type Nets = Vec<(P2pNetwork, tokio::sync::mpsc::Receiver<tutti_network::Event>)>;
+
+/// Restores the state of every shard of `configs` whose data directory holds no chain (or an
+/// unfinished restore), over `nets` (one per config, in order), and gives the networks back.
+/// Meanwhile the networks' events are drained: peers' requests go unanswered and gossip is
+/// ignored (this node has nothing to serve yet).
+async fn snapshot_sync(configs: &[NodeConfig], nets: Nets) -> Result<Nets, LaunchError> {
+    let (stop, stopped) = watch::channel(false);
+    let mut drains = Vec::new();
+    let mut handles = Vec::new();
+    for (net, mut events) in nets {
+        handles.push(net.clone());
+        let mut stopped = stopped.clone();
+        drains.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    ev = events.recv() => match ev {
+                        Some(tutti_network::Event::Gossip(g)) => {
+                            net.validated(g.peer, g.id, tutti_network::Verdict::Ignore)
+                        }
+                        Some(_) => {}
+                        None => break,
+                    },
+                }
+            }
+            events
+        }));
+    }
+    let mut result = Ok(());
+    for (config, net) in configs.iter().zip(&handles) {
+        let (Some(dir), Some(shard)) = (&config.data_dir, config.shard) else {
+            continue;
+        };
+        let store: Arc<dyn tutti_chain::Store> = match tutti_chain::SledStore::open(dir.join("db")) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                result = Err(LaunchError::Node(e.into()));
+                break;
+            }
+        };
+        match crate::snapshot::sync(net.clone(), &config.genesis, shard, store).await {
+            Ok(Some(r)) => tracing::info!(
+                shard,
+                height = r.height,
+                entries = r.leaves,
+                peers = r.peers,
+                refused = r.refused,
+                "restored the state from a snapshot in {:.1} s",
+                r.elapsed.as_secs_f64()
+            ),
+            Ok(None) => tracing::info!(shard, "the data directory holds the chain: no snapshot needed"),
+            Err(e) => {
+                result = Err(LaunchError::Node(NodeError::Config(format!(
+                    "snapshot sync of shard {shard}: {e}"
+                ))));
+                break;
+            }
+        }
+    }
+    let _ = stop.send(true);
+    let mut nets = Vec::new();
+    for (net, drain) in handles.into_iter().zip(drains) {
+        let events = drain.await.map_err(|e| LaunchError::Task(e.to_string()))?;
+        nets.push((net, events));
+    }
+    result.map(|()| nets)
 }
 
 impl Launched {

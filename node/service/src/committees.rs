@@ -161,21 +161,7 @@ impl BeaconCommittees {
         let Some(assignment) = read else {
             return Err(SourceError::Unknown { shard: 0, epoch });
         };
-        let mut shards = Vec::with_capacity(assignment.len());
-        for committee in assignment {
-            let powers = voting_powers(&committee.iter().map(|(_, p, _)| *p).collect::<Vec<_>>());
-            let mut seats = Vec::with_capacity(committee.len());
-            for ((key, _, proof), power) in committee.into_iter().zip(powers) {
-                let key = PublicKey::from_bytes(&key)
-                    .map_err(|e| invalid(format!("an elected key is not a valid BLS key: {e}")))?;
-                let pop = proof
-                    .filter(|p| p.iter().any(|b| *b != 0))
-                    .and_then(|p| Signature::from_bytes(&p).ok());
-                seats.push(Seat { key, pop, power });
-            }
-            shards.push(seats);
-        }
-        let shards = Arc::new(shards);
+        let shards = Arc::new(seats_of(assignment).map_err(invalid)?);
         let mut cache = self.elected.lock().expect("committee cache poisoned");
         cache.insert(epoch, shards.clone());
         while cache.len() > KEPT_EPOCHS {
@@ -183,6 +169,25 @@ impl BeaconCommittees {
         }
         Ok(shards)
     }
+}
+
+/// The seats of every shard from an elected assignment: per shard, each member's key, stake and
+/// registered proof of possession (all zero or absent: none), voting powers scaled from stakes.
+pub fn seats_of(assignment: Vec<Vec<([u8; 48], u128, Option<[u8; 96]>)>>) -> Result<Vec<Vec<Seat>>, String> {
+    let mut shards = Vec::with_capacity(assignment.len());
+    for committee in assignment {
+        let powers = voting_powers(&committee.iter().map(|(_, p, _)| *p).collect::<Vec<_>>());
+        let mut seats = Vec::with_capacity(committee.len());
+        for ((key, _, proof), power) in committee.into_iter().zip(powers) {
+            let key = PublicKey::from_bytes(&key).map_err(|e| format!("an elected key is not a valid BLS key: {e}"))?;
+            let pop = proof
+                .filter(|p| p.iter().any(|b| *b != 0))
+                .and_then(|p| Signature::from_bytes(&p).ok());
+            seats.push(Seat { key, pop, power });
+        }
+        shards.push(seats);
+    }
+    Ok(shards)
 }
 
 impl CommitteeSource for BeaconCommittees {

@@ -32,7 +32,7 @@ use std::{
 
 use parity_scale_codec::{Decode, DecodeLimit, Encode};
 use tokio::sync::{mpsc, watch};
-use tutti_chain::{BlockOutput, StoredBlock, TxError, block};
+use tutti_chain::{BlockOutput, StoredBlock, TxError, block, snapshot::StateChunk};
 use tutti_consensus::bls::SecretKey;
 use tutti_consensus::fbft::{
     committee::Committee,
@@ -96,7 +96,32 @@ pub enum SyncRequest {
         /// Most receipts wanted.
         max: u32,
     },
+    /// The head block with its certificate; answered with a SCALE `Option<StoredBlock>` (none
+    /// before the first block).
+    Head,
+    /// State entries with proofs against the root at `height` (at most [`MAX_PROOF_KEYS`]);
+    /// answered with a SCALE `Option<Vec<(Option<Vec<u8>>, Vec<u8>)>>` (value, proof bytes;
+    /// none when that height's state is not held).
+    Proofs {
+        /// The height.
+        height: Height,
+        /// The state keys.
+        keys: Vec<Vec<u8>>,
+    },
+    /// A chunk of the state tree's leaves at `height` from leaf `start`; answered with a SCALE
+    /// `Option<StateChunk>` (none when that height's state is not held).
+    State {
+        /// The height.
+        height: Height,
+        /// The first leaf's index.
+        start: u64,
+        /// Most leaves wanted.
+        max: u64,
+    },
 }
+
+/// Most keys one [`SyncRequest::Proofs`] answers.
+pub const MAX_PROOF_KEYS: usize = 1024;
 
 /// The consensus shell's settings.
 #[derive(Clone, Debug)]
@@ -409,6 +434,21 @@ fn spawn_tx_tasks<N: Network + Clone>(
         }
     });
     txs_in
+}
+
+/// A chunk of the state at `height`, if this node holds it.
+fn state_chunk(node: &Node, height: Height, start: u64, max: u64) -> Option<StateChunk> {
+    let chain = node.chain();
+    if height < chain.oldest_state() || height > chain.head().header.height {
+        return None;
+    }
+    match chain.state().chunk(height, start, max) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(height, start, "cannot serve a state chunk: {e}");
+            None
+        }
+    }
 }
 
 /// Runs a committee member (or a full node) until `shutdown` turns true.
@@ -1164,6 +1204,13 @@ impl<N: Network + Clone> Shell<N> {
             Event::Gossip(g) if g.topic == Topic::Headers => self.on_header_gossip(g),
             Event::Gossip(g) => self.on_gossip(g).await,
             Event::Request { peer, data, reply } => match decode_bounded::<SyncRequest>(&data) {
+                Ok(SyncRequest::State { height, start, max }) => {
+                    // Reading and proving a chunk takes a while: off the consensus loop.
+                    let node = self.node.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = reply.send(state_chunk(&node, height, start, max).encode());
+                    });
+                }
                 Ok(req) => {
                     let _ = reply.send(self.answer(req));
                 }
@@ -1208,6 +1255,21 @@ impl<N: Network + Clone> Shell<N> {
                     .or_else(|| chain.block_by_hash(&hash).ok().flatten().map(|b| proposal_of(&b)));
                 p.encode()
             }
+            SyncRequest::Head => {
+                let head = chain.head();
+                head.commit.is_some().then(|| (*head).clone()).encode()
+            }
+            SyncRequest::Proofs { height, keys } => {
+                let proofs: Option<Vec<(Option<Vec<u8>>, Vec<u8>)>> = (keys.len() <= MAX_PROOF_KEYS)
+                    .then(|| {
+                        keys.iter()
+                            .map(|k| chain.proof(k, height).map(|(v, p)| (v, p.to_bytes())).ok())
+                            .collect()
+                    })
+                    .flatten();
+                proofs.encode()
+            }
+            SyncRequest::State { .. } => unreachable!("answered off the loop"),
             SyncRequest::Receipts { dest, from, max } => chain
                 .receipt_batches_from(dest, from, max.min(PULL_RECEIPTS) as usize)
                 .unwrap_or_else(|e| {

@@ -14,6 +14,7 @@ pub mod node;
 pub mod relay;
 pub mod rpc;
 pub mod shards;
+pub mod snapshot;
 #[cfg(feature = "test-utils")]
 pub mod solo;
 pub mod web;
