@@ -439,6 +439,12 @@ fn decode<T: Decode>(bytes: &[u8], what: &'static str) -> Result<T> {
     T::decode(&mut &bytes[..]).map_err(|e| corrupt(what, e))
 }
 
+/// A state key, its value (or none) and the proof bytes of that.
+pub type ProvenEntry = (Vec<u8>, Option<Vec<u8>>, Vec<u8>);
+
+/// Values (or none) with their proof bytes, in the order of the keys asked.
+pub type ProofAnswer = Vec<(Option<Vec<u8>>, Vec<u8>)>;
+
 /// State entries proven against a root (values read from a peer without its state): the
 /// beacon registry and committees as a read-only [`Kv`](crate::beacon::Kv) for a node that
 /// follows committees from headers alone. A key not proven reads as absent and is noted.
@@ -450,7 +456,7 @@ pub struct Proven {
 
 impl Proven {
     /// Checks each `(key, value, proof bytes)` against `root`; the first that fails refuses all.
-    pub fn verify(root: Hash, entries: Vec<(Vec<u8>, Option<Vec<u8>>, Vec<u8>)>) -> Result<Proven> {
+    pub fn verify(root: Hash, entries: Vec<ProvenEntry>) -> Result<Proven> {
         let mut values = std::collections::HashMap::new();
         for (key, value, proof) in entries {
             crate::StateProof::from_bytes(&proof)?.verify(root, &key, value.as_deref())?;

@@ -1041,3 +1041,73 @@ async fn a_spare_validator_registers_by_transaction_and_joins_at_e_plus_2() {
         net.logs()
     );
 }
+
+/// `tutti node --sync snapshot`: a full node (no key) joins a four-validator testnet with epochs
+/// of six blocks past epoch 3. It walks the beacon's epoch ends to learn the committee, restores
+/// the state of a validator's certified head from the validators' chunks, then executes only
+/// the blocks after it: it holds a transfer made before it started, reports the same blocks as
+/// the validators from then on, and holds no block below its snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_started_from_a_snapshot_restores_the_state_and_follows_the_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let base = free_base_for(5);
+    let out = testnet_command(&dir, base)
+        .args(["--epoch-blocks", "6", "--no-start"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let full = dir.join("node-4");
+    std::fs::create_dir_all(&full).unwrap();
+    let config: String = std::fs::read_to_string(dir.join("node-0/config.toml"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("validator-key") && !l.starts_with("reporter-key"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(&format!("127.0.0.1:{}", base), &format!("127.0.0.1:{}", base + 4))
+        .replace(&format!("/tcp/{}\"", base + 1000), &format!("/tcp/{}\"", base + 1004));
+    std::fs::write(full.join("config.toml"), config).unwrap();
+    let mut net = Net {
+        dir: dir.clone(),
+        base,
+        children: (0..5).map(|_| None).collect(),
+    };
+    for i in 0..4 {
+        net.start_node(i);
+    }
+    let to = Address([0x5a; 32]);
+    wait_all(&net, &[0, 1, 2, 3], 2, "the first blocks").await;
+    final_transfer(&net, 0, 0, to, 4_321).await;
+    wait_all(&net, &[0, 1, 2, 3], 3 * 6 + 2, "epoch 3").await;
+    let log = std::fs::File::create(full.join("node.log")).unwrap();
+    net.children[4] = Some(
+        Command::new(env!("CARGO_BIN_EXE_tutti"))
+            .args(["node", "--sync", "snapshot", "--config"])
+            .arg(full.join("config.toml"))
+            .env("RUST_LOG", "info,libp2p_gossipsub=error")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap(),
+    );
+    let goal = height(&net.client(0)).await.unwrap() + 4;
+    wait_all(&net, &[4], goal, "the snapshot node to follow the head").await;
+    wait_all(&net, &[0], goal, "node 0 at the goal").await;
+    assert_eq!(
+        block_hash(&net.client(4), goal).await,
+        block_hash(&net.client(0), goal).await
+    );
+    assert_eq!(
+        balance_on(&net, 4, &to).await,
+        Some(4_321),
+        "state from before the snapshot"
+    );
+    let log = std::fs::read_to_string(full.join("node.log")).unwrap();
+    assert!(log.contains("restored the state from a snapshot"), "{log}");
+    let below = net
+        .client(4)
+        .get_block_by_number(BlockId::Number(1), Some(false), None)
+        .await;
+    assert!(!matches!(below, Ok(Some(_))), "no block below the snapshot: {below:?}");
+}

@@ -171,9 +171,12 @@ impl BeaconCommittees {
     }
 }
 
+/// An elected member: BLS key, stake, registered proof of possession.
+pub type ElectedSeat = ([u8; 48], tutti_primitives::Amount, Option<[u8; 96]>);
+
 /// The seats of every shard from an elected assignment: per shard, each member's key, stake and
 /// registered proof of possession (all zero or absent: none), voting powers scaled from stakes.
-pub fn seats_of(assignment: Vec<Vec<([u8; 48], u128, Option<[u8; 96]>)>>) -> Result<Vec<Vec<Seat>>, String> {
+pub fn seats_of(assignment: Vec<Vec<ElectedSeat>>) -> Result<Vec<Vec<Seat>>, String> {
     let mut shards = Vec::with_capacity(assignment.len());
     for committee in assignment {
         let powers = voting_powers(&committee.iter().map(|(_, p, _)| *p).collect::<Vec<_>>());

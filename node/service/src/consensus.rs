@@ -1260,7 +1260,7 @@ impl<N: Network + Clone> Shell<N> {
                 head.commit.is_some().then(|| (*head).clone()).encode()
             }
             SyncRequest::Proofs { height, keys } => {
-                let proofs: Option<Vec<(Option<Vec<u8>>, Vec<u8>)>> = (keys.len() <= MAX_PROOF_KEYS)
+                let proofs: Option<tutti_chain::snapshot::ProofAnswer> = (keys.len() <= MAX_PROOF_KEYS)
                     .then(|| {
                         keys.iter()
                             .map(|k| chain.proof(k, height).map(|(v, p)| (v, p.to_bytes())).ok())

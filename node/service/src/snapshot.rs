@@ -28,7 +28,7 @@ use parity_scale_codec::{Decode, DecodeLimit, Encode};
 use tokio::sync::oneshot;
 use tutti_chain::{
     Genesis, Store, StoredBlock, beacon,
-    snapshot::{CHUNK_KEYS, Proven, Restore, RestoreError, StateChunk},
+    snapshot::{CHUNK_KEYS, ProofAnswer, Proven, Restore, RestoreError, StateChunk},
 };
 use tutti_consensus::fbft::committee::{CommitteeSource, Seat, SourceError};
 use tutti_network::{NetError, Network, PeerId};
@@ -362,7 +362,7 @@ async fn proven<N: Network>(
         .request(0, request.encode(), Vec::new())
         .await
         .map_err(|e| e.to_string())?;
-    let answer: Option<Vec<(Option<Vec<u8>>, Vec<u8>)>> = decode(&bytes).map_err(|e| {
+    let answer: Option<ProofAnswer> = decode(&bytes).map_err(|e| {
         net.penalise(peer, &format!("proofs answer does not decode: {e}"));
         e
     })?;
@@ -626,7 +626,7 @@ impl<N: Network + Clone> Fetch<N> {
                             self.shard, self.height
                         )));
                     }
-                    if lacking_rounds % 5 == 0 {
+                    if lacking_rounds.is_multiple_of(5) {
                         // Every peer asked lacks it: maybe they were behind; ask them again.
                         self.lacking.clear();
                         tokio::time::sleep(Duration::from_millis(500)).await;
