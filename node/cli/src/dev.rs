@@ -297,6 +297,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
         transport: Transport::Alone,
         site: Some(pages),
         extras: Some(Box::new(|shards| crate::faucet::faucet_module(shards).into())),
+        follow: None,
         snapshot: false,
     })
     .await
@@ -392,6 +393,7 @@ async fn run_async(args: DevArgs) -> ExitCode {
     let result = running.await;
     let heights: Vec<String> = shards
         .all()
+        .iter()
         .map(|n| format!("{}", n.chain().head().header.height))
         .collect();
     drop(shards);

@@ -83,6 +83,15 @@ pub struct NodeFile {
     /// `data-dir/shard-N`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_shards: Option<String>,
+    /// A validator under elected committees also runs whichever shard the beacon seats it on,
+    /// starting it by state sync as soon as it is elected and leaving it after its last seated
+    /// epoch (default: on for a validator; off: run only the shards named here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_elections: Option<bool>,
+    /// What happens to the data of a shard a validator leaves: `"delete"` (default) or `"keep"`
+    /// (a later return then syncs blocks from where it stopped instead of a snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_shards: Option<String>,
     /// Where other shards are served, by shard number (`"1" = "http://10.0.0.4:9500"`): named in
     /// the sharding structure and in `WRONG_SHARD` errors, so clients find the right node.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -291,6 +300,19 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         });
     }
     let records = signing_records(&data_dir)?;
+    let reporter = match &file.reporter_key {
+        Some(p) => Some(ed25519_dalek::SigningKey::from_bytes(&read_hex_key::<32>(
+            &at(p),
+            "reporter key",
+        )?)),
+        None => None,
+    };
+    let follow = file.follow_elections.unwrap_or(true) && !config.validators.is_empty();
+    let keep_left = match file.left_shards.as_deref() {
+        None | Some("delete") => false,
+        Some("keep") => true,
+        Some(other) => return Err(format!("left-shards = \"{other}\": use \"delete\" or \"keep\"")),
+    };
     let chain_id = config.genesis.chain_id;
     let endpoints = file
         .shard_rpc
@@ -327,12 +349,15 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
         }),
         site: None,
         extras: None,
+        follow: follow.then(|| tutti_node::builder::FollowOptions {
+            keep_left,
+            reporter: reporter.clone(),
+        }),
         snapshot: args.sync == SyncMode::Snapshot,
     })
     .await
     .map_err(|e| format!("cannot start the node on {}: {e}", data_dir.display()))?;
-    if let Some(p) = &file.reporter_key {
-        let key = ed25519_dalek::SigningKey::from_bytes(&read_hex_key::<32>(&at(p), "reporter key")?);
+    if let Some(key) = &reporter {
         for n in launched.shards.all() {
             n.set_reporter(key.clone());
         }
@@ -603,9 +628,11 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
             shard: None,
             state_window: default_state_window(),
             archive: false,
-            // Validators that may be elected anywhere run every shard.
-            track_shards: (!validator || (args.shards > 1 && (!args.static_committees || i >= n)))
-                .then(|| "all".into()),
+            // Validators run the beacon, their genesis shard and the shards they are elected to
+            // (following the elections); the RPC node, and spares under static committees, all.
+            track_shards: (!validator || (args.shards > 1 && args.static_committees && i >= n)).then(|| "all".into()),
+            follow_elections: None,
+            left_shards: None,
             // Each shard's first node serves it for clients that ask a node of another shard.
             shard_rpc: (0..args.shards)
                 .map(|s| {

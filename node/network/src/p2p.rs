@@ -193,6 +193,10 @@ enum Command {
         reply: oneshot::Sender<Result<(PeerId, Vec<u8>), NetError>>,
     },
     Respond(request_response::ResponseChannel<Vec<u8>>, Vec<u8>),
+    /// Start tracking a shard: subscribe its topics, route its events to the channel.
+    Join(u32, mpsc::Sender<Event>),
+    /// Stop tracking a shard.
+    Leave(u32),
 }
 
 /// A handle on the libp2p task.
@@ -337,6 +341,23 @@ impl P2pNetwork {
         };
         tokio::spawn(task.run(rx));
         Ok(nets)
+    }
+
+    /// Starts tracking `shard` at run time through this node's swarm (a validator elected to a
+    /// shard it does not run): subscribes to its topics and returns its handle and events. A
+    /// shard already tracked is refused.
+    pub fn join_shard(&self, shard: u32) -> Result<(P2pNetwork, mpsc::Receiver<Event>), NetError> {
+        let (tx, rx) = mpsc::channel(8192);
+        self.commands
+            .send(Command::Join(shard, tx))
+            .map_err(|_| NetError::Stopped)?;
+        let net = P2pNetwork { shard, ..self.clone() };
+        Ok((net, rx))
+    }
+
+    /// Stops tracking `shard`: unsubscribes from its topics and drops its events.
+    pub fn leave_shard(&self, shard: u32) {
+        let _ = self.commands.send(Command::Leave(shard));
     }
 
     /// The addresses the node listens on (known once the listener is up).
@@ -496,6 +517,43 @@ impl Task {
                         self.pending.insert(id, (*p, reply));
                     }
                 }
+            }
+            Command::Join(shard, events) => {
+                if self.events.contains_key(&shard) {
+                    tracing::warn!(shard, "asked to join a shard already tracked");
+                    return;
+                }
+                for t in Topic::ALL.into_iter().filter(|t| !t.chain_wide()) {
+                    let topic = gossipsub::IdentTopic::new(t.name(self.chain_id, shard));
+                    self.topics.insert(topic.hash(), (Some(shard), t));
+                    if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
+                        tracing::warn!(shard, "cannot subscribe to {topic}: {e}");
+                    }
+                }
+                // The new shard's node learns who is connected, as a node started with it would.
+                let peers: Vec<PeerId> = self
+                    .peers
+                    .lock()
+                    .expect("peers lock poisoned")
+                    .iter()
+                    .copied()
+                    .collect();
+                for p in peers {
+                    let _ = events.try_send(Event::PeerConnected(p));
+                }
+                self.events.insert(shard, events);
+                tracing::info!(shard, "now tracking shard {shard}");
+            }
+            Command::Leave(shard) => {
+                if self.events.len() <= 1 || self.events.remove(&shard).is_none() {
+                    return;
+                }
+                for t in Topic::ALL.into_iter().filter(|t| !t.chain_wide()) {
+                    let topic = gossipsub::IdentTopic::new(t.name(self.chain_id, shard));
+                    self.topics.remove(&topic.hash());
+                    self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
+                }
+                tracing::info!(shard, "stopped tracking shard {shard}");
             }
             Command::Respond(channel, data) => {
                 if self.swarm.behaviour_mut().sync.send_response(channel, data).is_err() {

@@ -51,10 +51,22 @@ pub struct Launch {
     pub site: Option<Arc<Site>>,
     /// Extra RPC methods.
     pub extras: Option<Extras>,
+    /// Follow the elections (libp2p, elected committees): also run whichever shard the beacon
+    /// seats this node's keys on, while it does ([`crate::tracking`]).
+    pub follow: Option<FollowOptions>,
     /// Start each shard whose data directory holds no chain from a state snapshot of a recent
     /// certified block ([`crate::snapshot`]) instead of from genesis (libp2p only; the shards
     /// must be named).
     pub snapshot: bool,
+}
+
+/// How a validator follows the elections.
+#[derive(Clone, Default)]
+pub struct FollowOptions {
+    /// Keep a left shard's data directory (else deleted).
+    pub keep_left: bool,
+    /// The account that reports double signing on shards started for a seat.
+    pub reporter: Option<ed25519_dalek::SigningKey>,
 }
 
 /// Why a node could not start.
@@ -173,7 +185,8 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
                 .first()
                 .map(|(net, _)| net.local_peer().to_string())
                 .unwrap_or_default();
-            let tasks = nodes
+            let joiner = nets.first().map(|(net, _)| net.clone());
+            let mut tasks: Vec<JoinHandle<Result<(), NodeError>>> = nodes
                 .iter()
                 .zip(nets)
                 .map(|(n, (net, events))| {
@@ -186,6 +199,26 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
                     ))
                 })
                 .collect();
+            let template = nodes.first().map(|n| n.config().clone());
+            if let (Some(opts), Some(joiner), Some(template)) = (l.follow, joiner, template)
+                && elected
+                && !template.validators.is_empty()
+                && let Some(data_dir) = template.data_dir.clone()
+            {
+                let follow = crate::tracking::Follow {
+                    template,
+                    data_dir,
+                    keep_left: opts.keep_left,
+                    shell: l.shell.clone(),
+                    reporter: opts.reporter,
+                };
+                tasks.push(tokio::spawn(crate::tracking::follow(
+                    shards.clone(),
+                    joiner,
+                    follow,
+                    shutdown.clone(),
+                )));
+            }
             (peer, tasks)
         }
         Transport::Alone => {
@@ -226,27 +259,11 @@ type Nets = Vec<(P2pNetwork, tokio::sync::mpsc::Receiver<tutti_network::Event>)>
 /// Meanwhile the networks' events are drained: peers' requests go unanswered and gossip is
 /// ignored (this node has nothing to serve yet).
 async fn snapshot_sync(configs: &[NodeConfig], nets: Nets) -> Result<Nets, LaunchError> {
-    let (stop, stopped) = watch::channel(false);
     let mut drains = Vec::new();
     let mut handles = Vec::new();
-    for (net, mut events) in nets {
+    for (net, events) in nets {
         handles.push(net.clone());
-        let mut stopped = stopped.clone();
-        drains.push(tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stopped.changed() => break,
-                    ev = events.recv() => match ev {
-                        Some(tutti_network::Event::Gossip(g)) => {
-                            net.validated(g.peer, g.id, tutti_network::Verdict::Ignore)
-                        }
-                        Some(_) => {}
-                        None => break,
-                    },
-                }
-            }
-            events
-        }));
+        drains.push(crate::snapshot::drain(net, events));
     }
     let mut result = Ok(());
     for (config, net) in configs.iter().zip(&handles) {
@@ -260,7 +277,7 @@ async fn snapshot_sync(configs: &[NodeConfig], nets: Nets) -> Result<Nets, Launc
                 break;
             }
         };
-        match crate::snapshot::sync(net.clone(), &config.genesis, shard, store).await {
+        match crate::snapshot::sync(net.clone(), &config.genesis, shard, store, None).await {
             Ok(Some(r)) => tracing::info!(
                 shard,
                 height = r.height,
@@ -279,9 +296,9 @@ async fn snapshot_sync(configs: &[NodeConfig], nets: Nets) -> Result<Nets, Launc
             }
         }
     }
-    let _ = stop.send(true);
     let mut nets = Vec::new();
-    for (net, drain) in handles.into_iter().zip(drains) {
+    for (net, (stop, drain)) in handles.into_iter().zip(drains) {
+        let _ = stop.send(true);
         let events = drain.await.map_err(|e| LaunchError::Task(e.to_string()))?;
         nets.push((net, events));
     }
@@ -326,6 +343,7 @@ impl Launched {
         rpc.stopped().await;
         let heights: Vec<String> = shards
             .all()
+            .iter()
             .map(|n| {
                 format!(
                     "shard {} at height {}",

@@ -17,6 +17,7 @@ pub mod shards;
 pub mod snapshot;
 #[cfg(feature = "test-utils")]
 pub mod solo;
+pub mod tracking;
 pub mod web;
 
 pub use node::{BlockNotice, Node, NodeConfig, NodeError, SubmitError};

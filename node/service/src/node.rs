@@ -312,6 +312,11 @@ impl Node {
         &self.chain
     }
 
+    /// The chain, shared.
+    pub fn chain_arc(&self) -> Arc<Chain> {
+        self.chain.clone()
+    }
+
     /// The contract runtime.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime

@@ -270,6 +270,7 @@ impl Submitter {
 pub fn module(shards: Arc<Shards>, max_call_gas: u64, own_url: String) -> RpcModule<()> {
     let submitters = shards
         .all()
+        .iter()
         .map(|n| (n.chain().spec().shard_id, OnceLock::new()))
         .collect();
     let api = Api {
@@ -450,13 +451,13 @@ fn call_view(out: &CallOutcome, height: Height) -> CallResultView {
 
 impl Api {
     /// The lowest tracked shard's node (head, blocks by number, chain id).
-    fn node(&self) -> &Arc<Node> {
+    fn node(&self) -> Arc<Node> {
         self.shards.primary()
     }
 
     /// The node of `a`'s home shard.
     fn home(&self, a: &Address) -> RpcResult<Arc<Node>> {
-        self.shards.home(a).cloned().map_err(elsewhere)
+        self.shards.home(a).map_err(elsewhere)
     }
 
     /// The node of a requested shard (default: the primary).
@@ -470,17 +471,13 @@ impl Api {
                 self.shards.num_shards()
             )));
         }
-        self.shards
-            .shard(shard, || format!("shard {shard}"))
-            .cloned()
-            .map_err(elsewhere)
+        self.shards.shard(shard, || format!("shard {shard}")).map_err(elsewhere)
     }
 
     /// The node of the beacon chain (shard 0), or where to find one.
     fn beacon(&self) -> RpcResult<Arc<Node>> {
         self.shards
             .shard(0, || "the beacon chain's staking registry".to_string())
-            .cloned()
             .map_err(elsewhere)
     }
 
@@ -537,7 +534,7 @@ impl Api {
     fn heads_of(&self, shard: Option<ShardId>) -> RpcResult<HeadsRx> {
         let nodes: Vec<Arc<Node>> = match shard {
             Some(s) => vec![self.of_shard(Some(s))?],
-            None => self.shards.all().cloned().collect(),
+            None => self.shards.all(),
         };
         Ok(merge(nodes.iter().map(|n| n.subscribe_heads()).collect()))
     }
@@ -575,14 +572,15 @@ impl TuttiApiServer for Api {
     }
 
     async fn status(&self) -> RpcResult<StatusView> {
-        let chain = self.node().chain();
+        let primary = self.node();
+        let chain = primary.chain();
         let head = chain.head();
         Ok(StatusView {
             chain_id: head.header.chain_id,
             genesis_hash: chain.genesis_hash().to_string(),
             head: head.header.height,
             head_hash: head.header.hash().to_string(),
-            pending: self.shards.all().map(|n| n.pending_count()).sum(),
+            pending: self.shards.all().iter().map(|n| n.pending_count()).sum(),
             burnt: chain.burnt(head.header.height).map_err(node_error)?.to_string(),
         })
     }
@@ -635,7 +633,6 @@ impl TuttiApiServer for Api {
                 .shard(stx.tx.sender().home_shard(self.shards.num_shards()), || {
                     format!("the signer {} of this transaction", stx.tx.sender())
                 })
-                .cloned()
                 .map_err(elsewhere)?,
             Err(_) => self.node().clone(),
         };
@@ -835,9 +832,10 @@ impl TuttiApiServer for Api {
     async fn get_sharding_structure(&self) -> RpcResult<ShardingView> {
         // Every shard of the chain: the tracked ones with their heads and this endpoint, the
         // others with an endpoint where one is known.
-        let congested = |shard| self.shards.all().any(|n| n.room().get(&shard) == Some(&0));
+        let congested = |shard| self.shards.all().iter().any(|n| n.room().get(&shard) == Some(&0));
         // The epoch of the height being decided.
-        let chain = self.node().chain();
+        let primary = self.node();
+        let chain = primary.chain();
         let epoch = chain.spec().epochs.epoch_of(chain.head().header.height + 1);
         let committee = |shard| {
             self.node()
@@ -1051,7 +1049,7 @@ impl TuttiApiServer for Api {
                             return Ok(());
                         }
                     },
-                    None => self.shards.all().cloned().collect(),
+                    None => self.shards.all(),
                 };
                 let mut rx = merge(nodes.iter().map(|n| n.subscribe_pending()).collect());
                 let sink = pending.accept().await?;

@@ -38,9 +38,10 @@ fn endpoint_hint(rpc: &str) -> String {
     }
 }
 
-/// The shards one process runs, by shard id, and where the others are served.
+/// The shards one process runs, by shard id, and where the others are served. A validator that
+/// follows the elections adds and removes shards as it moves ([`Shards::add`], [`Shards::remove`]).
 pub struct Shards {
-    nodes: BTreeMap<ShardId, Arc<Node>>,
+    nodes: std::sync::RwLock<BTreeMap<ShardId, Arc<Node>>>,
     primary: ShardId,
     num_shards: u32,
     endpoints: BTreeMap<ShardId, String>,
@@ -74,27 +75,53 @@ impl Shards {
             }
         }
         Ok(Arc::new(Shards {
-            nodes: map,
+            nodes: std::sync::RwLock::new(map),
             primary: first.chain().spec().shard_id,
             num_shards,
             endpoints,
         }))
     }
 
+    fn nodes(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<ShardId, Arc<Node>>> {
+        self.nodes.read().expect("shards lock poisoned")
+    }
+
     /// The first shard given (a validator's own): what shard-less requests (head, blocks by
-    /// number) describe.
-    pub fn primary(&self) -> &Arc<Node> {
-        &self.nodes[&self.primary]
+    /// number) describe. It is never removed.
+    pub fn primary(&self) -> Arc<Node> {
+        self.nodes()[&self.primary].clone()
     }
 
     /// The node of `shard`, if tracked.
-    pub fn get(&self, shard: ShardId) -> Option<&Arc<Node>> {
-        self.nodes.get(&shard)
+    pub fn get(&self, shard: ShardId) -> Option<Arc<Node>> {
+        self.nodes().get(&shard).cloned()
     }
 
-    /// Every tracked shard's node, by shard.
-    pub fn all(&self) -> impl Iterator<Item = &Arc<Node>> {
-        self.nodes.values()
+    /// Every tracked shard's node, by shard (as tracked now).
+    pub fn all(&self) -> Vec<Arc<Node>> {
+        self.nodes().values().cloned().collect()
+    }
+
+    /// Starts serving `node`'s shard (of this chain, not tracked yet).
+    pub fn add(&self, node: Arc<Node>) -> Result<(), String> {
+        let spec = node.chain().spec();
+        if spec.num_shards != self.num_shards || spec.rules.chain_id != self.primary().chain().spec().rules.chain_id {
+            return Err(format!("shard {} belongs to another chain", spec.shard_id));
+        }
+        let mut nodes = self.nodes.write().expect("shards lock poisoned");
+        if nodes.contains_key(&spec.shard_id) {
+            return Err(format!("shard {} is tracked already", spec.shard_id));
+        }
+        nodes.insert(spec.shard_id, node);
+        Ok(())
+    }
+
+    /// Stops serving `shard` (not the primary); returns its node.
+    pub fn remove(&self, shard: ShardId) -> Option<Arc<Node>> {
+        if shard == self.primary {
+            return None;
+        }
+        self.nodes.write().expect("shards lock poisoned").remove(&shard)
     }
 
     /// How many shards the chain has.
@@ -108,8 +135,8 @@ impl Shards {
     }
 
     /// The node of `shard`, or where to go instead.
-    pub fn shard(&self, shard: ShardId, what: impl FnOnce() -> String) -> Result<&Arc<Node>, ElsewhereError> {
-        self.nodes.get(&shard).ok_or_else(|| ElsewhereError {
+    pub fn shard(&self, shard: ShardId, what: impl FnOnce() -> String) -> Result<Arc<Node>, ElsewhereError> {
+        self.get(shard).ok_or_else(|| ElsewhereError {
             what: what(),
             shard,
             rpc: self.endpoint(shard),
@@ -117,7 +144,7 @@ impl Shards {
     }
 
     /// The node holding `a`'s state, or where to go instead.
-    pub fn home(&self, a: &Address) -> Result<&Arc<Node>, ElsewhereError> {
+    pub fn home(&self, a: &Address) -> Result<Arc<Node>, ElsewhereError> {
         self.shard(a.home_shard(self.num_shards), || format!("account {a}"))
     }
 

@@ -75,12 +75,15 @@ fn decode<T: Decode>(mut bytes: &[u8]) -> Result<T, String> {
 }
 
 /// Restores the state of shard `shard` into `store` from peers over `net`, unless `store` already
-/// holds a chain (then `Ok(None)`); resumes a restore the store holds.
+/// holds a chain (then `Ok(None)`); resumes a restore the store holds. `local` is a committee
+/// source this process already has (a beacon chain it follows), tried before walking the
+/// beacon's epoch ends over the network.
 pub async fn sync<N: Network + Clone>(
     net: N,
     genesis: &Genesis,
     shard: ShardId,
     store: Arc<dyn Store>,
+    local: Option<Arc<dyn CommitteeSource>>,
 ) -> Result<Option<Report>, SyncError> {
     if store.get(tutti_chain::Column::Meta, b"genesis")?.is_some() {
         return Ok(None);
@@ -96,7 +99,7 @@ pub async fn sync<N: Network + Clone>(
             t
         }
         None => {
-            let mut walk = Walk::new(net.clone(), genesis)?;
+            let mut walk = Walk::new(net.clone(), genesis, local)?;
             pick_target(&net, &mut walk, shard).await?
         }
     };
@@ -120,6 +123,35 @@ pub async fn sync<N: Network + Clone>(
         refused: fetch.refused,
         elapsed: started.elapsed(),
     }))
+}
+
+/// Drains a shard's network events while its node is not running yet (a snapshot sync): peers'
+/// requests go unanswered, gossip is ignored. Send `true` on the returned sender to get the
+/// events back.
+pub fn drain<N: Network>(
+    net: N,
+    mut events: tokio::sync::mpsc::Receiver<tutti_network::Event>,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<tokio::sync::mpsc::Receiver<tutti_network::Event>>,
+) {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                ev = events.recv() => match ev {
+                    Some(tutti_network::Event::Gossip(g)) => {
+                        net.validated(g.peer, g.id, tutti_network::Verdict::Ignore)
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+            }
+        }
+        events
+    });
+    (stop, task)
 }
 
 /// Asks peers of `shard` for their head until one gives a block whose certificate verifies.
@@ -184,6 +216,7 @@ enum Blame {
 /// Committees learnt from the genesis and the beacon chain's epoch ends (module doc).
 struct Walk<N> {
     net: N,
+    local: Option<Arc<dyn CommitteeSource>>,
     epoch_blocks: u64,
     num_shards: u32,
     committees: Known,
@@ -210,9 +243,10 @@ impl CommitteeSource for Known {
 }
 
 impl<N: Network + Clone> Walk<N> {
-    fn new(net: N, g: &Genesis) -> Result<Self, SyncError> {
+    fn new(net: N, g: &Genesis, local: Option<Arc<dyn CommitteeSource>>) -> Result<Self, SyncError> {
         Ok(Walk {
             net,
+            local,
             epoch_blocks: g.params.epoch_spec(g.num_shards).epoch_blocks.max(1),
             num_shards: g.num_shards.max(1),
             committees: Known {
@@ -237,6 +271,11 @@ impl<N: Network + Clone> Walk<N> {
             .commit
             .as_ref()
             .ok_or_else(|| Blame::Peer("the block has no commit certificate".into()))?;
+        if let Some(local) = &self.local
+            && local.seats(shard, h.epoch).is_ok()
+        {
+            return check_commit(local.as_ref(), h, cert).map_err(Blame::Peer);
+        }
         self.learn(h.epoch).await.map_err(Blame::Nobody)?;
         check_commit(&self.committees, h, cert).map_err(Blame::Peer)
     }

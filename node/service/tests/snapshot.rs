@@ -91,7 +91,7 @@ async fn a_new_node_restores_a_certified_snapshot_refuses_a_lying_peer_and_follo
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path().join("db")).unwrap());
     let genesis = g.clone();
-    let sync = tokio::spawn(async move { snapshot::sync(net, &genesis, 1, store).await });
+    let sync = tokio::spawn(async move { snapshot::sync(net, &genesis, 1, store, None).await });
     until("the liar scored down", || hub.score(&me, &liar) < 0).await;
     assert!(lies.load(std::sync::atomic::Ordering::SeqCst) > 0);
     for p in &honest_peers {
