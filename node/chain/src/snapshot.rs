@@ -223,6 +223,8 @@ impl TreeWriter for Sink {
         }
         batch.put(Column::Meta, PROGRESS_KEY.to_vec(), progress.encode());
         self.store.write(batch)?;
+        // Durable before the next chunk is asked for: a kill loses at most the chunk in hand.
+        self.store.flush()?;
         *self.progress() = progress;
         Ok(())
     }

@@ -1074,6 +1074,40 @@ async fn a_spare_validator_registers_by_transaction_and_joins_at_e_plus_2() {
     );
 }
 
+/// Node 4 of a testnet set up in `dir`: node 0's configuration without its keys (a full node),
+/// on its own ports.
+fn full_node_config(dir: &Path, base: u16) -> PathBuf {
+    let full = dir.join("node-4");
+    std::fs::create_dir_all(&full).unwrap();
+    let config: String = std::fs::read_to_string(dir.join("node-0/config.toml"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("validator-key") && !l.starts_with("reporter-key"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(&format!("127.0.0.1:{}", base), &format!("127.0.0.1:{}", base + 4))
+        .replace(&format!("/tcp/{}\"", base + 1000), &format!("/tcp/{}\"", base + 1004));
+    std::fs::write(full.join("config.toml"), config).unwrap();
+    full
+}
+
+/// `tutti node --sync snapshot --config DIR/config.toml`, logging (appended) to `DIR/node.log`.
+fn spawn_snapshot_node(dir: &Path, log_filter: &str) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("node.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["node", "--sync", "snapshot", "--config"])
+        .arg(dir.join("config.toml"))
+        .env("RUST_LOG", log_filter)
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap()
+}
+
 /// `tutti node --sync snapshot`: a full node (no key) joins a four-validator testnet with epochs
 /// of six blocks past epoch 3. It walks the beacon's epoch ends to learn the committee, restores
 /// the state of a validator's certified head from the validators' chunks, then executes only
@@ -1089,17 +1123,7 @@ async fn a_full_node_started_from_a_snapshot_restores_the_state_and_follows_the_
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let full = dir.join("node-4");
-    std::fs::create_dir_all(&full).unwrap();
-    let config: String = std::fs::read_to_string(dir.join("node-0/config.toml"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("validator-key") && !l.starts_with("reporter-key"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        .replace(&format!("127.0.0.1:{}", base), &format!("127.0.0.1:{}", base + 4))
-        .replace(&format!("/tcp/{}\"", base + 1000), &format!("/tcp/{}\"", base + 1004));
-    std::fs::write(full.join("config.toml"), config).unwrap();
+    let full = full_node_config(&dir, base);
     let mut net = Net {
         dir: dir.clone(),
         base,
@@ -1112,17 +1136,7 @@ async fn a_full_node_started_from_a_snapshot_restores_the_state_and_follows_the_
     wait_all(&net, &[0, 1, 2, 3], 2, "the first blocks").await;
     final_transfer(&net, 0, 0, to, 4_321).await;
     wait_all(&net, &[0, 1, 2, 3], 3 * 6 + 2, "epoch 3").await;
-    let log = std::fs::File::create(full.join("node.log")).unwrap();
-    net.children[4] = Some(
-        Command::new(env!("CARGO_BIN_EXE_tutti"))
-            .args(["node", "--sync", "snapshot", "--config"])
-            .arg(full.join("config.toml"))
-            .env("RUST_LOG", "info,libp2p_gossipsub=error")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap(),
-    );
+    net.children[4] = Some(spawn_snapshot_node(&full, "info,libp2p_gossipsub=error"));
     let goal = height(&net.client(0)).await.unwrap() + 4;
     wait_all(&net, &[4], goal, "the snapshot node to follow the head").await;
     wait_all(&net, &[0], goal, "node 0 at the goal").await;
@@ -1142,4 +1156,75 @@ async fn a_full_node_started_from_a_snapshot_restores_the_state_and_follows_the_
         .get_block_by_number(BlockId::Number(1), Some(false), None)
         .await;
     assert!(!matches!(below, Ok(Some(_))), "no block below the snapshot: {below:?}");
+}
+
+/// A snapshot restore killed half-way resumes: a full node restoring a state of 60,000 extra
+/// genesis accounts (15 chunks) is killed (SIGKILL) once it has stored a chunk, while the
+/// validators are paused (SIGSTOP) so it cannot have finished; restarted, it resumes after the
+/// entries it had stored, finishes, and follows the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_restore_killed_half_way_resumes_and_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let base = free_base_for(5);
+    setup(&dir, base);
+    let path = dir.join("genesis.json");
+    let mut g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let accounts = g["accounts"].as_array_mut().unwrap();
+    for i in 0..60_000u32 {
+        let mut a = [9u8; 32];
+        a[..4].copy_from_slice(&i.to_le_bytes());
+        accounts.push(serde_json::json!({ "address": Address(a).to_string(), "balance": "1" }));
+    }
+    std::fs::write(&path, serde_json::to_string(&g).unwrap()).unwrap();
+    let full = full_node_config(&dir, base);
+    let mut net = Net {
+        dir: dir.clone(),
+        base,
+        children: (0..5).map(|_| None).collect(),
+    };
+    for i in 0..4 {
+        net.start_node(i);
+    }
+    wait_all(&net, &[0, 1, 2, 3], 2, "the first blocks").await;
+    let filter = "info,tutti_node::snapshot=debug,libp2p_gossipsub=error";
+    net.children[4] = Some(spawn_snapshot_node(&full, filter));
+    let log = || std::fs::read_to_string(full.join("node.log")).unwrap_or_default();
+    let mut stored = false;
+    for _ in 0..6000 {
+        if log().contains("snapshot sync: chunk stored") {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(stored, "no chunk stored\n{}", log());
+    let validators: Vec<u32> = (0..4).map(|i| net.children[i].as_ref().unwrap().id()).collect();
+    for pid in &validators {
+        signal(*pid, "-STOP");
+    }
+    net.kill(4);
+    let first = log();
+    for pid in &validators {
+        signal(*pid, "-CONT");
+    }
+    assert!(
+        !first.contains("restored the state from a snapshot"),
+        "the restore finished before the kill: the state is too small for this test\n{first}"
+    );
+    net.children[4] = Some(spawn_snapshot_node(&full, filter));
+    let goal = height(&net.client(0)).await.unwrap() + 2;
+    wait_all(&net, &[4], goal, "the resumed node to follow the head").await;
+    wait_all(&net, &[0], goal, "node 0 at the goal").await;
+    assert_eq!(
+        block_hash(&net.client(4), goal).await,
+        block_hash(&net.client(0), goal).await
+    );
+    let all = log();
+    let second = &all[first.len()..];
+    assert!(
+        second.contains("resuming after the state entries already stored"),
+        "the restart did not resume\n{second}"
+    );
+    assert!(second.contains("restored the state from a snapshot"), "{second}");
 }

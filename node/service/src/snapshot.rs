@@ -105,6 +105,13 @@ pub async fn sync<N: Network + Clone>(
     };
     let height = target.header.height;
     let restorer = Restorer::start(store, target)?;
+    if restorer.next > 0 {
+        tracing::info!(
+            shard,
+            stored = restorer.next,
+            "snapshot sync: resuming after the state entries already stored"
+        );
+    }
     let mut fetch = Fetch {
         net,
         shard,
@@ -597,6 +604,7 @@ impl<N: Network + Clone> Fetch<N> {
                 match self.restorer.call(|r| Command::Add(chunk, r)).await? {
                     Ok(()) => {
                         self.served.insert(peer);
+                        tracing::debug!(shard = self.shard, next = self.restorer.next, %peer, "snapshot sync: chunk stored");
                     }
                     Err(RestoreError::BadChunk(e)) => {
                         self.refuse(peer, &format!("sent a state chunk that does not verify ({e})"))
