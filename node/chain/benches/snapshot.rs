@@ -4,7 +4,10 @@
 //! blocks of 10,000 keys (what replaying blocks does to the state, before any transaction
 //! executes: a lower bound on re-execution). Each measured three times, alternately, in one run.
 //!
-//! `cargo bench -p tutti-chain --bench snapshot` (`SNAPSHOT_KEYS` sets the size, 200 000 by default)
+//! `cargo bench -p tutti-chain --bench snapshot` (`SNAPSHOT_KEYS` sets the size, 200 000 by default;
+//! `SNAPSHOT_RUNS` the runs, 3). For instruction counts, `SNAPSHOT_PHASE=setup|write|restore` with
+//! one run does only the source state and the chunks (`setup`), plus the baseline (`write`) or the
+//! restore (`restore`): under `valgrind --tool=callgrind`, a phase costs its count minus `setup`'s.
 
 use std::{sync::Arc, time::Instant};
 
@@ -68,9 +71,47 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
     let per_m = 1_000_000.0 / n as f64;
+    let runs: usize = std::env::var("SNAPSHOT_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let phase = std::env::var("SNAPSHOT_PHASE").unwrap_or_else(|_| "all".into());
+    if phase != "all" {
+        let (_dir, store, root, version, _) = write(n);
+        let db = StateDb::new(store);
+        let chunks: Vec<StateChunk> = (0..n.div_ceil(CHUNK_KEYS))
+            .map(|i| db.chunk(version, i * CHUNK_KEYS, CHUNK_KEYS).expect("chunk"))
+            .collect();
+        match phase.as_str() {
+            "write" => {
+                write(n);
+            }
+            "restore" => {
+                let target_dir = tempfile::tempdir().expect("temp dir");
+                let target: Arc<dyn Store> = Arc::new(SledStore::open(target_dir.path()).expect("sled"));
+                let mut block = StoredBlock {
+                    header: genesis().header_of(0, root),
+                    txs: vec![],
+                    incoming: vec![],
+                    crosslinks: vec![],
+                    commit: None,
+                };
+                block.header.height = version;
+                let mut r = Restore::begin(target.clone(), block).expect("begin");
+                for c in chunks {
+                    r.add(c).expect("a valid chunk");
+                }
+                let _ = r.finish(&genesis(), 0);
+                assert_eq!(StateDb::new(target).root(version).expect("root"), Some(root));
+            }
+            _ => {}
+        }
+        println!("phase {phase} done");
+        return;
+    }
     let (mut replay, mut serve, mut restore) = (Vec::new(), Vec::new(), Vec::new());
     let mut bytes = 0;
-    for _ in 0..3 {
+    for _ in 0..runs {
         let (_dir, store, root, version, secs) = write(n);
         replay.push(secs * per_m);
         let db = StateDb::new(store);
@@ -114,7 +155,7 @@ fn main() {
             "restored root"
         );
     }
-    println!("snapshot of {n} keys (48-byte values), seconds per million keys, 3 runs:");
+    println!("snapshot of {n} keys (48-byte values), seconds per million keys, {runs} runs:");
     println!(
         "  write through the tree in blocks (replay baseline): {}",
         stats(replay.clone())
