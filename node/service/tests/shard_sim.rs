@@ -14,8 +14,19 @@
 //! admits more transactions for a shard than the room its proposer saw; a stopped shard's sources
 //! stop admitting transactions for it (over the campaign).
 //!
-//! `TUTTI_SIM_SEEDS=N` runs seeds 0..N (default 24; CI runs 200 more in release), `TUTTI_SIM_SEED=S`
-//! only seed S, `TUTTI_SIM_VERBOSE=1` prints what each run did; a failure prints its seed.
+//! With epochs (the second test): six validators with real stakes, two seats per shard, epochs of
+//! four blocks; the beacon (shard 0) elects each epoch's committees two epochs ahead with its
+//! randomness, every shard's blocks are proposed and certified by the committee the beacon elected
+//! for that shard and epoch (read from its state as the nodes do), receipts cross every boundary
+//! (their certificates checked against the source's committee at the source block's epoch), and
+//! the beacon stops right before the last block of an epoch (its leader crashed), so shards that
+//! reach the epoch after next wait at the boundary. Checked as well: no validator sits on two
+//! shards in one epoch, every block was proposed by a member of its elected committee, and over
+//! the seeds validators move and shards wait.
+//!
+//! `TUTTI_SIM_SEEDS=N` runs seeds 0..N (default 24, 8 with epochs; CI runs more in release),
+//! `TUTTI_SIM_SEED=S` only seed S, `TUTTI_SIM_VERBOSE=1` prints what each run did; a failure
+//! prints its seed.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -31,8 +42,12 @@ use tutti_chain::{
     genesis::{GenesisAccount, GenesisParams, GenesisValidator},
 };
 use tutti_consensus::bls::SecretKey;
+use tutti_consensus::fbft::{
+    committee::CommitteeSource,
+    message::{commit_message, tags},
+};
 use tutti_node::{
-    committees::{GenesisCommittees, check_commit},
+    committees::{BeaconCommittees, GenesisCommittees, check_commit},
     dev::dev_validator_of,
     relay::{Inbox, Loads, Offered, incoming_budget},
 };
@@ -52,9 +67,27 @@ const DRAIN_TICKS: u64 = 40;
 /// Receipts a block runs at most: small, so a stopped shard congests its sources.
 const RECEIPTS_PER_BLOCK: usize = 3;
 
+/// Each validator's stake with epochs on (the minimum self-stake too).
+const STAKE: Amount = 10_000 * 10u128.pow(18);
+
+/// What a run ended with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Outcome {
+    /// Every shard's final state root.
+    roots: Vec<Hash>,
+    /// Blocks built with another shard congested.
+    congested: u64,
+    /// Epochs whose committees differ from the previous epoch's.
+    reshuffles: u64,
+    /// Blocks a shard waited for its next committee.
+    waits: u64,
+}
+
+/// Epoch length in blocks with epochs on.
+const EPOCH_BLOCKS: u64 = 4;
+
 struct Shard {
-    chain: Chain,
-    key: SecretKey,
+    chain: Arc<Chain>,
     inbox: Inbox,
     loads: Loads,
 }
@@ -69,7 +102,17 @@ struct Sim {
     seed: u64,
     rng: StdRng,
     runtime: &'static Runtime,
-    committees: GenesisCommittees,
+    committees: Box<dyn CommitteeSource>,
+    /// Every validator key.
+    validators: Vec<SecretKey>,
+    /// Elected committees (epochs on), or the genesis ones in every epoch.
+    epochs: bool,
+    /// With epochs: from this tick on, the beacon stops before its next epoch-end block.
+    beacon_crash: Option<(u64, u64)>,
+    /// Each committed block: shard, epoch, proposer.
+    proposers: Vec<(ShardId, u64, [u8; 48])>,
+    /// Blocks not built because the shard's committee for the next epoch was not known yet.
+    waits: u64,
     shards: Vec<Shard>,
     accounts: Vec<(SigningKey, Address)>,
     ping_pong: Vec<Address>,
@@ -99,7 +142,7 @@ fn key_on(shard: ShardId, index: usize) -> SigningKey {
 }
 
 impl Sim {
-    fn new(seed: u64) -> Sim {
+    fn new(seed: u64, epochs: bool) -> Sim {
         let accounts: Vec<(SigningKey, Address)> = (0..SHARDS)
             .flat_map(|s| (0..ACCOUNTS_PER_SHARD).map(move |i| key_on(s, i)))
             .map(|k| {
@@ -107,6 +150,14 @@ impl Sim {
                 (k, a)
             })
             .collect();
+        // One validator per shard (a committee of one), or six that the beacon reshuffles.
+        let validators: Vec<SecretKey> = if epochs {
+            (0..2 * SHARDS as u8)
+                .map(|i| SecretKey::from_seed(&[i + 100; 32]))
+                .collect()
+        } else {
+            (0..SHARDS).map(dev_validator_of).collect()
+        };
         let genesis = Genesis {
             chain_id: CHAIN_ID,
             num_shards: SHARDS,
@@ -118,35 +169,61 @@ impl Sim {
                     balance: BALANCE.to_string(),
                 })
                 .collect(),
-            validators: (0..SHARDS)
-                .map(|s| GenesisValidator {
-                    bls_public_key: format!("0x{}", hex::encode(dev_validator_of(s).public_key().to_bytes())),
-                    stake: "1".into(),
-                    shard: s,
-                    bls_pop: None,
+            validators: validators
+                .iter()
+                .enumerate()
+                .map(|(i, k)| GenesisValidator {
+                    bls_public_key: format!("0x{}", hex::encode(k.public_key().to_bytes())),
+                    stake: if epochs { STAKE.to_string() } else { "1".into() },
+                    shard: (i as u32) % SHARDS,
+                    bls_pop: epochs.then(|| format!("0x{}", hex::encode(k.prove_possession().to_bytes()))),
                     operator: None,
                 })
                 .collect(),
             params: GenesisParams {
                 max_receipts_per_block: RECEIPTS_PER_BLOCK,
-                ..GenesisParams::default()
+                ..if epochs {
+                    GenesisParams {
+                        epoch_blocks: EPOCH_BLOCKS,
+                        min_self_stake: STAKE.to_string(),
+                        seats_per_shard: 2,
+                        min_seats_per_shard: 1,
+                        max_churn_percent: 50,
+                        block_reward: "0".into(),
+                        ..GenesisParams::default()
+                    }
+                } else {
+                    GenesisParams::default()
+                }
             },
         };
-        let shards = (0..SHARDS)
+        let shards: Vec<Shard> = (0..SHARDS)
             .map(|s| Shard {
-                chain: Chain::open_shard(Arc::new(MemStore::new()), &genesis, s).unwrap(),
-                key: dev_validator_of(s),
+                chain: Arc::new(Chain::open_shard(Arc::new(MemStore::new()), &genesis, s).unwrap()),
                 inbox: Inbox::new(s, SHARDS),
                 loads: Loads::new(s, SHARDS),
             })
             .collect();
+        let committees: Box<dyn CommitteeSource> = if epochs {
+            let c = BeaconCommittees::new(&genesis).unwrap();
+            c.follow(shards[0].chain.clone());
+            Box::new(c)
+        } else {
+            Box::new(GenesisCommittees::new(&genesis).unwrap())
+        };
         let mut rng = StdRng::seed_from_u64(seed);
         let stopped_shard = rng.gen_range(0..SHARDS);
         let from = rng.gen_range(2..FAULTY_TICKS / 2);
+        let stop_for = rng.gen_range(3..8);
         Sim {
             seed,
             runtime: runtime(),
-            committees: GenesisCommittees::new(&genesis).unwrap(),
+            committees,
+            validators,
+            epochs,
+            beacon_crash: epochs.then_some((from, stop_for)),
+            proposers: Vec::new(),
+            waits: 0,
             shards,
             ping_pong: Vec::new(),
             wire: Vec::new(),
@@ -154,7 +231,7 @@ impl Sim {
             pings: 0,
             callbacks: 0,
             tick: 0,
-            stopped: Some((stopped_shard, from, from + rng.gen_range(3..8))),
+            stopped: (!epochs).then_some((stopped_shard, from, from + stop_for)),
             supply: BALANCE * accounts.len() as u128,
             closed_blocks: 0,
             accounts,
@@ -242,7 +319,7 @@ impl Sim {
     fn offer(&mut self, b: ReceiptBatch) {
         let d = b.dest as usize;
         let cursor = self.shards[d].chain.next_incoming(b.header.shard_id).unwrap();
-        let committees = &self.committees;
+        let committees = self.committees.as_ref();
         match self.shards[d]
             .inbox
             .offer(b, cursor, |h: &BlockHeader, c: &CommitCertificate| {
@@ -256,6 +333,28 @@ impl Sim {
     /// One block on shard `s`: ready batches and random transactions, built, signed, validated
     /// (re-checking the batches) and committed; then its batches go on the wire.
     fn block(&mut self, s: ShardId) {
+        let (height, epoch) = {
+            let chain = &self.shards[s as usize].chain;
+            let height = chain.head().header.height + 1;
+            (height, chain.spec().epochs.epoch_of(height))
+        };
+        // The committee of the block's epoch, as the beacon elected it; unknown yet (the beacon is
+        // behind): the shard waits at the boundary.
+        let Ok(seats) = self.committees.seats(s, epoch) else {
+            self.waits += 1;
+            return;
+        };
+        let members: Vec<SecretKey> = seats
+            .iter()
+            .map(|seat| {
+                self.validators
+                    .iter()
+                    .find(|k| k.public_key() == seat.key)
+                    .expect("every seat is a known validator")
+                    .clone()
+            })
+            .collect();
+        let proposer = members[(height % members.len() as u64) as usize].clone();
         let txs = self.transactions(s);
         let sh = &self.shards[s as usize];
         let chain = &sh.chain;
@@ -285,7 +384,7 @@ impl Sim {
         } = block::build(
             chain,
             self.runtime,
-            &sh.key,
+            &proposer,
             txs,
             incoming,
             Vec::new(),
@@ -296,7 +395,7 @@ impl Sim {
             parent.commit.clone(),
         )
         .unwrap();
-        let committees = &self.committees;
+        let committees = self.committees.as_ref();
         let check = |h: &BlockHeader, c: &CommitCertificate| check_commit(committees, h, c);
         let mut output = block::validate(
             chain,
@@ -310,7 +409,21 @@ impl Sim {
             &check,
         )
         .unwrap_or_else(|e| panic!("seed {}: shard {s} refused its own block: {e}", self.seed));
-        let cert = tutti_node::solo::commit_of_one(&sh.key, &header);
+        // Every member signs the commit (a quorum of the elected committee).
+        let msg = commit_message(header.height, &header.hash(), header.view);
+        let sigs: Vec<_> = members.iter().map(|k| k.sign(tags::COMMIT, &msg)).collect();
+        let mut signers = vec![0u8; members.len().div_ceil(8)];
+        for i in 0..members.len() {
+            signers[i / 8] |= 1 << (i % 8);
+        }
+        let cert = CommitCertificate {
+            view: header.view,
+            signature: tutti_consensus::bls::Signature::aggregate(&sigs).unwrap().to_bytes(),
+            signers,
+        };
+        check_commit(self.committees.as_ref(), &header, &cert)
+            .unwrap_or_else(|e| panic!("seed {}: shard {s}'s certificate refused: {e}", self.seed));
+        self.proposers.push((s, epoch, proposer.public_key().to_bytes()));
         for (d, left) in &room {
             let admitted = txs
                 .iter()
@@ -376,6 +489,15 @@ impl Sim {
     }
 
     fn step(&mut self) {
+        // With epochs: the beacon's leader crashes right before the last block of an epoch.
+        if let Some((from, len)) = self.beacon_crash
+            && self.tick >= from
+            && self.faulty()
+            && (self.shards[0].chain.head().header.height + 1) % EPOCH_BLOCKS == EPOCH_BLOCKS - 1
+        {
+            self.stopped = Some((0, self.tick, self.tick + len));
+            self.beacon_crash = None;
+        }
         // Deliver what is due, in a random order (a stopped shard hears nothing).
         let mut due: Vec<ReceiptBatch> = Vec::new();
         let tick = self.tick;
@@ -488,7 +610,7 @@ impl Sim {
 
     /// Runs the faulty phase, then heals and drains; returns the shards' final state roots and
     /// how many blocks were built with another shard congested.
-    fn run(mut self) -> (Vec<Hash>, u64) {
+    fn run(mut self) -> Outcome {
         while self.tick < FAULTY_TICKS {
             self.step();
         }
@@ -536,25 +658,94 @@ impl Sim {
                 self.closed_blocks,
             );
         }
+        let reshuffles = self.check_committees();
+        if std::env::var("TUTTI_SIM_VERBOSE").is_ok() && self.epochs {
+            eprintln!(
+                "seed {}: {} epochs reshuffled, {} blocks waited for a committee",
+                self.seed, reshuffles, self.waits
+            );
+        }
         let roots = self.shards.iter().map(|s| s.chain.head().header.state_root).collect();
-        (roots, self.closed_blocks)
+        Outcome {
+            roots,
+            congested: self.closed_blocks,
+            reshuffles,
+            waits: self.waits,
+        }
+    }
+
+    /// Every block was proposed by a member of the committee in force for its shard and epoch
+    /// (the beacon's election), no validator sits on two shards in one epoch; returns how many
+    /// epochs' committees differ from the epoch before.
+    fn check_committees(&self) -> u64 {
+        let beacon = &self.shards[0].chain;
+        let head = beacon.head().header.height;
+        let last = self.proposers.iter().map(|(_, e, _)| *e).max().unwrap_or(0);
+        let mut reshuffles = 0;
+        let mut previous: Option<Vec<Vec<[u8; 48]>>> = None;
+        for e in 0..=last {
+            let seats: Vec<Vec<[u8; 48]>> = (0..SHARDS)
+                .map(|s| {
+                    self.committees
+                        .seats(s, e)
+                        .unwrap_or_else(|err| panic!("seed {}: no committee for shard {s} epoch {e}: {err}", self.seed))
+                        .iter()
+                        .map(|x| x.key.to_bytes())
+                        .collect()
+                })
+                .collect();
+            if self.epochs {
+                let stored = beacon
+                    .read_beacon(head, |b: &dyn tutti_chain::BeaconRead| b.assignment(e))
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("seed {}: epoch {e} not elected", self.seed));
+                let stored: Vec<Vec<[u8; 48]>> = stored.iter().map(|c| c.iter().map(|x| x.key).collect()).collect();
+                assert_eq!(
+                    stored, seats,
+                    "seed {}: epoch {e}: the source disagrees with the state",
+                    self.seed
+                );
+            }
+            let all: Vec<&[u8; 48]> = seats.iter().flatten().collect();
+            let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                all.len(),
+                "seed {}: a validator sits on two shards in epoch {e}",
+                self.seed
+            );
+            if previous.as_ref().is_some_and(|p| *p != seats) {
+                reshuffles += 1;
+            }
+            for (s, be, proposer) in &self.proposers {
+                if *be == e {
+                    assert!(
+                        seats[*s as usize].contains(proposer),
+                        "seed {}: a block of shard {s} in epoch {e} proposed outside its committee",
+                        self.seed
+                    );
+                }
+            }
+            previous = Some(seats);
+        }
+        reshuffles
     }
 }
 
-fn seeds() -> Vec<u64> {
+fn seeds(default: u64) -> Vec<u64> {
     if let Ok(one) = std::env::var("TUTTI_SIM_SEED") {
         return vec![one.parse().expect("TUTTI_SIM_SEED is a number")];
     }
     let n: u64 = std::env::var("TUTTI_SIM_SEEDS")
         .ok()
         .map(|v| v.parse().expect("TUTTI_SIM_SEEDS is a number"))
-        .unwrap_or(24);
+        .unwrap_or(default);
     (0..n).collect()
 }
 
-#[test]
-fn shards_exchange_receipts_exactly_once_under_a_hostile_network() {
-    let seeds = seeds();
+/// Runs `seeds` (independent: on every core), each checked by its run; returns their outcomes
+/// and checks that the first seed is deterministic.
+fn campaign(seeds: &[u64], epochs: bool) -> BTreeMap<u64, Outcome> {
     // Seeds are independent: run them on every core.
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -567,7 +758,7 @@ fn shards_exchange_receipts_exactly_once_under_a_hostile_network() {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(&seed) = seeds.get(i) else { return };
-                    match std::panic::catch_unwind(|| Sim::new(seed).run()) {
+                    match std::panic::catch_unwind(|| Sim::new(seed, epochs).run()) {
                         Ok(r) => {
                             roots.lock().unwrap().insert(seed, r);
                         }
@@ -582,16 +773,36 @@ fn shards_exchange_receipts_exactly_once_under_a_hostile_network() {
     });
     let roots = roots.into_inner().unwrap();
     assert_eq!(roots.len(), seeds.len());
-    let congested: u64 = roots.values().map(|(_, c)| c).sum();
+    // Determinism: the same seed gives the same state roots on every shard.
+    let first = seeds[0];
+    assert_eq!(
+        Sim::new(first, epochs).run(),
+        roots[&first],
+        "seed {first} is not deterministic"
+    );
+    roots
+}
+
+#[test]
+fn shards_exchange_receipts_exactly_once_under_a_hostile_network() {
+    let seeds = seeds(24);
+    let outcomes = campaign(&seeds, false);
+    let congested: u64 = outcomes.values().map(|o| o.congested).sum();
     assert!(
         seeds.len() < 8 || congested > 0,
         "no seed congested a shard: congestion control went untested"
     );
-    // Determinism: the same seed gives the same state roots on every shard.
-    let first = seeds[0];
-    assert_eq!(
-        Sim::new(first).run(),
-        roots[&first],
-        "seed {first} is not deterministic"
+}
+
+#[test]
+fn elected_committees_reshuffle_while_receipts_cross_epoch_boundaries() {
+    let seeds = seeds(8);
+    let outcomes = campaign(&seeds, true);
+    let reshuffles: u64 = outcomes.values().map(|o| o.reshuffles).sum();
+    let waits: u64 = outcomes.values().map(|o| o.waits).sum();
+    assert!(reshuffles > 0, "no validator ever moved: reshuffling went untested");
+    assert!(
+        seeds.len() < 4 || waits > 0,
+        "no shard ever waited for the beacon at a boundary: the beacon crash went untested"
     );
 }
