@@ -6,8 +6,9 @@
 //!   signatures verify under the key for that phase's message (`tutti_primitives::fbft`). A
 //!   header's hash commits to its shard and epoch, so nobody can present two honest signatures
 //!   from different places as one double signing.
-//! - The key must be a registered validator; each offense (key, shard, epoch, height, view,
-//!   phase) is punished once; evidence from an epoch more than the unbonding period before the
+//! - The key must be a registered validator; each offense (key, shard, epoch, height, view) is
+//!   punished once, whatever phases it shows in (a leader that proposes two blocks usually
+//!   prepares both too: one equivocation, one penalty); evidence from an epoch more than the unbonding period before the
 //!   current one is stale (the stake it would cut may have left).
 //! - Penalty: [`SLASH_BPS`] of every delegation to the validator (delegated and still
 //!   unbonding amounts alike, so undelegating just before does not escape it); half of the cut
@@ -78,13 +79,13 @@ pub fn verify(ev: &DoubleSign) -> Result<(), EvidenceError> {
     Ok(())
 }
 
-/// The identity of an offense (key, shard, epoch, height, view, phase), to punish it once.
+/// The identity of an offense (key, shard, epoch, height, view), to punish it once.
 pub fn offense_id(ev: &DoubleSign) -> tutti_primitives::Hash {
     use parity_scale_codec::Encode;
     let h: &BlockHeader = &ev.first.header;
     tagged_hash(
         tutti_primitives::tags::DOUBLE_SIGN,
-        &(ev.key, h.shard_id, h.epoch, h.height, ev.view, ev.phase).encode(),
+        &(ev.key, h.shard_id, h.epoch, h.height, ev.view).encode(),
     )
 }
 

@@ -577,8 +577,17 @@ fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused(
     }
 
     // Once per offense; a slashed validator takes no delegations and is not elected.
+    let in_commit = match evidence(&a, signed(&a, Phase::Commit, 3, &h1), signed(&a, Phase::Commit, 3, &h2)) {
+        StakeAction::ReportDoubleSign(mut ev) => {
+            ev.phase = Phase::Commit;
+            StakeAction::ReportDoubleSign(ev)
+        }
+        _ => unreachable!("evidence() makes a report"),
+    };
     let t = vec![
         n.sign(2, valid),
+        // The same equivocation shown in another phase is the same offense.
+        n.sign(2, in_commit),
         n.sign(
             1,
             StakeAction::Delegate {
@@ -589,7 +598,8 @@ fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused(
     ];
     let r = n.block(t);
     failed(&r[0], "already reported");
-    failed(&r[1], "slashed for double signing");
+    failed(&r[1], "already reported");
+    failed(&r[2], "slashed for double signing");
     while n.height() < 7 {
         n.block(vec![]);
     }

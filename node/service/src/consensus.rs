@@ -66,8 +66,6 @@ const MAX_GOSSIP_TXS: usize = 20_000;
 const DEPTH_LIMIT: u32 = 32;
 /// Most receipts one pull answer carries (at least one batch is always sent).
 pub const PULL_RECEIPTS: u32 = 20_000;
-/// Most (height, view) proposals the shell keeps to catch a leader proposing twice.
-const MAX_WATCHED_PROPOSALS: usize = 64;
 /// How often a validator asks the source shards for batches it lacks.
 const PULL_EVERY: Duration = Duration::from_secs(1);
 
@@ -380,11 +378,8 @@ struct Shell<N: Network + Clone> {
     links_pulling: HashSet<ShardId>,
     /// The epoch whose committee is not known yet (the core waits at its boundary).
     waiting_epoch: Option<u64>,
-    /// The proposals seen at each (height, view) of the current height and the one before,
-    /// with their leader's signature, to catch a leader proposing two blocks.
-    proposals: HashMap<(Height, u64), (BlockHeader, [u8; 96])>,
-    /// (height, view) positions already reported for double signing.
-    reported: HashSet<(Height, u64)>,
+    /// Double signing seen in proposals and votes.
+    watch: crate::watch::DoubleSignWatch,
 }
 
 /// Transactions move apart from consensus, so a flood of them never delays a vote: one task
@@ -498,8 +493,7 @@ pub async fn run<N: Network + Clone>(
         pulling: HashSet::new(),
         links_pulling: HashSet::new(),
         waiting_epoch: None,
-        proposals: HashMap::new(),
-        reported: HashSet::new(),
+        watch: crate::watch::DoubleSignWatch::new(),
     };
     tracing::info!(
         member = ?shell.me,
@@ -1280,11 +1274,12 @@ impl<N: Network + Clone> Shell<N> {
         }
     }
 
-    /// Keeps each proposal of the height being decided with its leader's signature; a second,
-    /// different proposal by the same leader at the same (height, view) is double signing: the
-    /// evidence is checked (both signatures, as the beacon chain will) and reported.
+    /// Watches proposals and votes of the height being decided for double signing
+    /// ([`DoubleSignWatch`]); reports what it catches to the beacon chain.
     fn watch_proposal(&mut self, m: &Message) {
-        let (view, proposal, signature) = match m {
+        let now = self.core.height();
+        let members = self.core.committee().members();
+        let evidence = match m {
             Message::Announce {
                 view,
                 proposal,
@@ -1295,69 +1290,45 @@ impl<N: Network + Clone> Shell<N> {
                 proposal,
                 signature,
                 ..
-            } => (*view, proposal, signature),
-            _ => return,
-        };
-        let height = proposal.header.height;
-        if height != self.core.height() {
-            return;
-        }
-        self.proposals.retain(|(h, _), _| *h + 1 >= height);
-        let leader = self.core.committee().leader(height, view);
-        let Some(key) = self.core.committee().members().get(leader).map(|m| m.id) else {
-            return;
-        };
-        let header = proposal.header.clone();
-        // Only the leader's own signatures are kept, so a peer can neither fill the map with
-        // forgeries (it is also capped) nor mask a real double signing with a forged first one.
-        let (tag, msg) = tutti_primitives::fbft::Phase::Announce.signed(height, view, &header.hash());
-        let genuine = tutti_consensus::bls::PublicKey::from_bytes(&key)
-            .ok()
-            .zip(tutti_consensus::bls::Signature::from_bytes(signature).ok())
-            .is_some_and(|(pk, sig)| pk.verify(tag, &msg, &sig));
-        if !genuine {
-            return;
-        }
-        let Some((first, first_sig)) = self.proposals.get(&(height, view)).cloned() else {
-            if self.proposals.len() < MAX_WATCHED_PROPOSALS {
-                self.proposals.insert((height, view), (header, *signature));
+            } => {
+                let leader = self.core.committee().leader(proposal.header.height, *view);
+                let Some(key) = members.get(leader).map(|m| m.id) else {
+                    return;
+                };
+                self.watch.proposal(now, *view, key, &proposal.header, signature)
             }
+            Message::Prepare(v) | Message::Commit(v) => {
+                let phase = if matches!(m, Message::Prepare(_)) {
+                    tutti_primitives::fbft::Phase::Prepare
+                } else {
+                    tutti_primitives::fbft::Phase::Commit
+                };
+                let Some(key) = members.get(v.signer as usize).map(|m| m.id) else {
+                    return;
+                };
+                self.watch.vote(now, phase, v.height, v.view, key, v.hash, &v.signature)
+            }
+            _ => None,
+        };
+        let Some(evidence) = evidence else {
             return;
         };
-        if first.hash() == header.hash() || self.reported.contains(&(height, view)) {
-            return;
-        }
-        let evidence = tutti_primitives::DoubleSign {
-            key,
-            phase: tutti_primitives::fbft::Phase::Announce,
-            view,
-            first: tutti_primitives::SignedHeader {
-                header: first,
-                signature: first_sig,
-            },
-            second: tutti_primitives::SignedHeader {
-                header,
-                signature: *signature,
-            },
-        };
-        // Only what the beacon chain will accept: both signatures by that leader.
-        if tutti_chain::slashing::verify(&evidence).is_err() {
-            return;
-        }
-        self.reported.insert((height, view));
-        self.reported.retain(|(h, _)| *h + 16 >= height);
+        let (height, view, phase) = (evidence.first.header.height, evidence.view, evidence.phase);
+        let validator = hex::encode(evidence.key);
         match self.node.report_double_sign(evidence) {
             Ok(true) => tracing::warn!(
                 height,
                 view,
-                validator = %hex::encode(key),
-                "the leader proposed two blocks: double signing reported to the beacon chain"
+                ?phase,
+                %validator,
+                "double signing reported to the beacon chain"
             ),
             Ok(false) => tracing::warn!(
                 height,
                 view,
-                validator = %hex::encode(key),
-                "the leader proposed two blocks (no reporter account configured to report it)"
+                ?phase,
+                %validator,
+                "double signing seen (no reporter account configured to report it)"
             ),
             Err(e) => tracing::warn!(height, view, "reporting double signing failed: {e}"),
         }

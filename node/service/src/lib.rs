@@ -18,6 +18,7 @@ pub mod snapshot;
 #[cfg(feature = "test-utils")]
 pub mod solo;
 pub mod tracking;
+pub mod watch;
 pub mod web;
 
 pub use node::{BlockNotice, Node, NodeConfig, NodeError, SubmitError};
