@@ -29,6 +29,10 @@ pub use parity_scale_codec as codec;
 
 /// An amount of tokens in the smallest unit.
 pub type Amount = u128;
+/// Decimals of the native token: one token is 10^18 of the smallest unit (`atto`).
+pub const TOKEN_DECIMALS: u32 = 18;
+/// One native token, in the smallest unit.
+pub const TOKEN: Amount = 10u128.pow(TOKEN_DECIMALS);
 /// Units of gas: one unit for wasm execution, host functions and storage alike.
 pub type Gas = u64;
 /// A shard id. Shard 0 is the beacon chain.

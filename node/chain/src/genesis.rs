@@ -147,6 +147,10 @@ pub struct GenesisParams {
     /// blocks through their child's parent certificate), shared by the block's signers by
     /// voting power, decimal.
     pub block_reward: String,
+    /// The native token's symbol, shown by wallets and pages (1 to 11 characters: capital
+    /// letters and digits, starting with a letter). Its decimals are fixed at 18
+    /// (`tutti_primitives::TOKEN_DECIMALS`), so a raw amount means the same on every chain.
+    pub token_symbol: String,
 }
 
 impl GenesisParams {
@@ -194,6 +198,7 @@ impl Default for GenesisParams {
             max_churn_percent: 25,
             static_committees: false,
             block_reward: "1000000000000000000".into(),
+            token_symbol: "TUTTI".into(),
         }
     }
 }
@@ -253,6 +258,15 @@ impl Genesis {
         }
         if self.validators.is_empty() {
             return Err(GenesisError::Invalid("validators is empty; a chain needs one".into()));
+        }
+        let sym = &self.params.token_symbol;
+        if !(1..=11).contains(&sym.len())
+            || !sym.starts_with(|c: char| c.is_ascii_uppercase())
+            || !sym.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(GenesisError::Invalid(format!(
+                "params.tokenSymbol `{sym}`: use 1 to 11 capital letters and digits, starting with a letter (like TUTTI)"
+            )));
         }
         let mut keys = BTreeSet::new();
         for v in &self.validators {

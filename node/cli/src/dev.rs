@@ -55,7 +55,7 @@ pub struct DevArgs {
 }
 
 /// One whole token: 10^18 units.
-pub const TOKEN: Amount = 1_000_000_000_000_000_000;
+pub use tutti_primitives::TOKEN;
 /// The Puzzle prize pool `tutti dev` funds at deploy.
 pub const PUZZLE_POOL: Amount = 1_000_000 * TOKEN;
 /// The smallest Puzzle stake.

@@ -211,7 +211,11 @@ async fn validators(rpc: &RpcArgs) -> anyhow::Result<ValidatorsView> {
 /// `tutti validators`.
 pub fn list(rpc: RpcArgs) -> ExitCode {
     wallet::finish((|| {
-        let v = wallet::runtime()?.block_on(validators(&rpc))?;
+        let (v, symbol) = wallet::runtime()?.block_on(async {
+            let v = validators(&rpc).await?;
+            let symbol = wallet::symbol_of(&wallet::client(&rpc)?).await;
+            anyhow::Ok((v, symbol))
+        })?;
         if rpc.json {
             wallet::print_json(&v);
             return Ok(ExitCode::SUCCESS);
@@ -222,14 +226,14 @@ pub fn list(rpc: RpcArgs) -> ExitCode {
             v.epoch,
             v.epoch_blocks,
             v.next_epoch_height,
-            amount::format(v.min_self_stake.parse().unwrap_or_default())
+            amount::format(v.min_self_stake.parse().unwrap_or_default(), &symbol)
         );
         println!(
             "{:<20} {:<14} {:>22} {:>22} {:>5} {:>6} {:>8} {:>22}  seats (epoch:shard)",
             "name", "key", "stake", "self-stake", "dlg", "comm%", "uptime", "unpaid rewards"
         );
         for x in &v.validators {
-            let amt = |s: &str| amount::format(s.parse().unwrap_or_default());
+            let amt = |s: &str| amount::format(s.parse().unwrap_or_default(), &symbol);
             let seats: Vec<String> = x.seats.iter().map(|s| format!("{}:{}", s.epoch, s.shard)).collect();
             // Of the crosslinked blocks whose committee it sat in, the share it signed.
             let uptime = match x.blocks_seated {

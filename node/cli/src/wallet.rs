@@ -671,6 +671,14 @@ pub fn block(rpc: RpcArgs, which: String, full: bool) -> ExitCode {
     })())
 }
 
+/// The native token's symbol, as the node says (the default if it cannot).
+pub async fn symbol_of(c: &HttpClient) -> String {
+    c.status()
+        .await
+        .map(|s| s.token_symbol)
+        .unwrap_or_else(|_| crate::amount::DEFAULT_SYMBOL.to_string())
+}
+
 /// `tutti account`.
 pub fn account(rpc: RpcArgs, who: String) -> ExitCode {
     finish((|| {
@@ -688,8 +696,13 @@ pub fn account(rpc: RpcArgs, who: String) -> ExitCode {
                 print_json(&a);
             } else {
                 println!("address   {}", a.address);
-                let readable = a.balance.parse().map(crate::amount::format).unwrap_or_default();
-                println!("balance   {}  ({readable})", a.balance);
+                let symbol = symbol_of(&c).await;
+                let readable = a
+                    .balance
+                    .parse()
+                    .map(|b| crate::amount::format(b, &symbol))
+                    .unwrap_or_default();
+                println!("balance   {readable}  ({} atto)", a.balance);
                 println!("nonce     {}", a.nonce);
                 if let Some(h) = &a.code_hash {
                     println!("code hash {h}");

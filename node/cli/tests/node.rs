@@ -111,14 +111,15 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
     let o = tutti(
         &rpc,
         &keys,
-        &["send", "--from", "dev0", "--to", &alice, "--amount", "5000000000"],
+        &["send", "--from", "dev0", "--to", &alice, "--amount", "5000000000atto"],
     );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     assert!(out(&o).contains("status      success"), "{}", out(&o));
     let o = tutti(&rpc, &keys, &["account", &alice, "--json"]);
     let acc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(acc["balance"], "5000000000");
-    // Amounts in tokens: 0.25 token is 25 x 10^16 of the smallest unit; shown both ways.
+    // Amounts in tokens (a bare number is tokens): 0.25 token is 25 x 10^16 of the smallest
+    // unit; shown both ways.
     let o = tutti(
         &rpc,
         &keys,
@@ -126,7 +127,11 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let o = tutti(&rpc, &keys, &["account", &alice]);
-    assert!(out(&o).contains("250000005000000000  (0.25 tokens)"), "{}", out(&o));
+    assert!(
+        out(&o).contains("balance   0.25 TUTTI  (250000005000000000 atto)"),
+        "{}",
+        out(&o)
+    );
     let o = tutti(
         &rpc,
         &keys,
@@ -276,7 +281,7 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
             "--to",
             &dev::dev_address(3).to_string(),
             "--amount",
-            "1",
+            "1atto",
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
@@ -436,8 +441,9 @@ async fn a_lottery_round_from_the_cli() {
     );
     let close: u64 = round["close"].as_str().unwrap().parse().unwrap();
 
-    let ten = "10000000000000000000";
-    for (who, tickets, value) in [("dev1", "u32:3", "30000000000000000000"), ("dev2", "u32:1", ten)] {
+    // Ticket prices in tokens, and once in the smallest unit.
+    let ten = "10";
+    for (who, tickets, value) in [("dev1", "u32:3", "30000000000000000000atto"), ("dev2", "u32:1", ten)] {
         let o = tutti(
             &rpc,
             &keys,
@@ -708,7 +714,7 @@ async fn staking_from_the_cli() {
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let table = out(&o);
     assert!(
-        table.contains("cli-validator") && table.contains("20,100.5 tokens"),
+        table.contains("cli-validator") && table.contains("20,100.5 TUTTI"),
         "{table}"
     );
     // Elected at the end of the epoch it registered in, for two epochs later (three candidates

@@ -644,7 +644,7 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
     // the testnet wrote (`shard-rpc`) and says where the transfer continues.
     let out = Command::new(env!("CARGO_BIN_EXE_tutti"))
         .args(["send", "--rpc", &format!("http://127.0.0.1:{}", base + 3 * away as u16)])
-        .args(["--from", "dev0", "--to", &to.to_string(), "--amount", "5"])
+        .args(["--from", "dev0", "--to", &to.to_string(), "--amount", "5atto"])
         .output()
         .unwrap();
     let (stdout, stderr) = (
@@ -724,7 +724,7 @@ async fn two_shards_of_three_run_their_own_chains_and_refuse_other_shards_transa
             "--to",
             &to.to_string(),
             "--amount",
-            "9",
+            "9atto",
         ])
         .output()
         .unwrap();
@@ -889,7 +889,7 @@ async fn elected_committees_move_validators_between_shards() {
     for epoch in 0..6u64 {
         let mut seats = Vec::new();
         for shard in 0..2u32 {
-            let committee = c.get_committee(Some(shard), Some(epoch)).await.unwrap();
+            let committee = shard_committee(&net, 8, shard, epoch).await;
             let keys: Vec<String> = committee.members.iter().map(|m| m.bls_public_key.clone()).collect();
             for h in epoch * 6..(epoch + 1) * 6 {
                 let b = shard_block(&net, 8, shard, h.max(1)).await;
@@ -929,6 +929,16 @@ async fn shard_height(net: &Net, n: usize, shard: u32) -> u64 {
         }
     }
     0
+}
+
+/// The committee of `shard` at `epoch` from any of `n` nodes that serves the shard.
+async fn shard_committee(net: &Net, n: usize, shard: u32, epoch: u64) -> tutti_rpc::types::CommitteeView {
+    for i in 0..n {
+        if let Ok(c) = net.client(i).get_committee(Some(shard), Some(epoch)).await {
+            return c;
+        }
+    }
+    panic!("no node serves the committee of shard {shard}\n{}", net.logs());
 }
 
 /// Block `h` of `shard` from any of `n` nodes that has it.
@@ -1155,7 +1165,8 @@ async fn a_full_node_started_from_a_snapshot_restores_the_state_and_follows_the_
         .client(4)
         .get_block_by_number(BlockId::Number(1), Some(false), None)
         .await;
-    assert!(!matches!(below, Ok(Some(_))), "no block below the snapshot: {below:?}");
+    let e = below.expect_err("no block below the snapshot").to_string();
+    assert!(e.contains("started from a state snapshot"), "{e}");
 }
 
 /// A snapshot restore killed half-way resumes: a full node restoring a state of 60,000 extra

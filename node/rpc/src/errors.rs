@@ -31,7 +31,8 @@ pub const WRONG_SHARD: i32 = 1012;
 /// The transaction's receiver lives on a congested shard (the receipts this shard sent it pile up
 /// unconsumed); retry once it drains. `data` is `{"shard": N}`.
 pub const SHARD_CONGESTED: i32 = 1013;
-/// The state at the height asked was pruned (the message names the oldest height kept).
+/// The state at the height asked was pruned (the message names the oldest height kept), or, on a
+/// node started from a state snapshot, the block asked is below it.
 pub const STATE_PRUNED: i32 = 1014;
 
 /// Every application code with its name and meaning, for documentation and `rpc_discover`.
@@ -39,7 +40,7 @@ pub const APPLICATION_CODES: &[(i32, &str, &str)] = &[
     (
         STATE_PRUNED,
         "STATE_PRUNED",
-        "the state at that height was pruned; the message names the oldest height this node keeps (ask an archive node)",
+        "the state at that height was pruned, or the block is below the snapshot this node started from; the message names the oldest height this node keeps (ask an archive node)",
     ),
     (
         INVALID_TRANSACTION,

@@ -31,7 +31,7 @@ pub const METHODS: &[MethodSpec] = &[
     ),
     (
         "tutti_status",
-        "Chain id, genesis hash, head, pool size, fees burnt.",
+        "Chain id, genesis hash, head, pool size, fees burnt, the native token's symbol and decimals.",
         &[],
         "status",
         OBJ,

@@ -666,6 +666,20 @@ pub struct StatusView {
     pub pending: usize,
     /// Total fees burnt.
     pub burnt: String,
+    /// The native token's symbol (genesis `params.tokenSymbol`).
+    #[serde(default = "default_symbol")]
+    pub token_symbol: String,
+    /// The native token's decimals (18: amounts are integers of 10^-18 token).
+    #[serde(default = "default_decimals")]
+    pub token_decimals: u32,
+}
+
+fn default_symbol() -> String {
+    "TUTTI".into()
+}
+
+fn default_decimals() -> u32 {
+    tutti_primitives::TOKEN_DECIMALS
 }
 
 /// Event subscription filter: all given fields must match.

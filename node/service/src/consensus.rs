@@ -118,6 +118,9 @@ pub enum SyncRequest {
     },
 }
 
+/// State chunks a node serves at once; further requests fail until one is done.
+pub const SERVED_CHUNKS: usize = 4;
+
 /// Most keys one [`SyncRequest::Proofs`] answers.
 pub const MAX_PROOF_KEYS: usize = 1024;
 
@@ -380,6 +383,8 @@ struct Shell<N: Network + Clone> {
     waiting_epoch: Option<u64>,
     /// Double signing seen in proposals and votes.
     watch: crate::watch::DoubleSignWatch,
+    /// State chunks served at once ([`SERVED_CHUNKS`]).
+    serving: Arc<tokio::sync::Semaphore>,
 }
 
 /// Transactions move apart from consensus, so a flood of them never delays a vote: one task
@@ -494,6 +499,7 @@ pub async fn run<N: Network + Clone>(
         links_pulling: HashSet::new(),
         waiting_epoch: None,
         watch: crate::watch::DoubleSignWatch::new(),
+        serving: Arc::new(tokio::sync::Semaphore::new(SERVED_CHUNKS)),
     };
     tracing::info!(
         member = ?shell.me,
@@ -1199,10 +1205,16 @@ impl<N: Network + Clone> Shell<N> {
             Event::Gossip(g) => self.on_gossip(g).await,
             Event::Request { peer, data, reply } => match decode_bounded::<SyncRequest>(&data) {
                 Ok(SyncRequest::State { height, start, max }) => {
-                    // Reading and proving a chunk takes a while: off the consensus loop.
+                    // Reading and proving a chunk takes a while: off the consensus loop, a few at
+                    // a time (beyond that the asker sees a failure and asks another peer).
+                    let Ok(permit) = self.serving.clone().try_acquire_owned() else {
+                        tracing::debug!(%peer, "busy serving state chunks: one refused");
+                        return;
+                    };
                     let node = self.node.clone();
                     tokio::task::spawn_blocking(move || {
                         let _ = reply.send(state_chunk(&node, height, start, max).encode());
+                        drop(permit);
                     });
                 }
                 Ok(req) => {

@@ -8,11 +8,7 @@
 //! tree ran). Blocks by number and the head describe the lowest tracked shard. What lives on an
 //! untracked shard is refused with `WRONG_SHARD`, naming the shard and an endpoint.
 
-use std::{
-    collections::BTreeMap,
-    net::SocketAddr,
-    sync::{Arc, OnceLock},
-};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
 
 use futures::StreamExt;
 use jsonrpsee::{
@@ -268,16 +264,11 @@ impl Submitter {
 /// Every method, as one module, over the tracked `shards`; `own_url` is where this server is
 /// reached (the endpoint of the shards it tracks).
 pub fn module(shards: Arc<Shards>, max_call_gas: u64, own_url: String) -> RpcModule<()> {
-    let submitters = shards
-        .all()
-        .iter()
-        .map(|n| (n.chain().spec().shard_id, OnceLock::new()))
-        .collect();
     let api = Api {
         shards,
         max_call_gas,
         own_url,
-        submitters: Arc::new(submitters),
+        submitters: Arc::default(),
     };
     let mut m = RpcModule::new(());
     m.merge(TuttiApiServer::into_rpc(api.clone()))
@@ -287,13 +278,17 @@ pub fn module(shards: Arc<Shards>, max_call_gas: u64, own_url: String) -> RpcMod
     m
 }
 
+/// Per shard, the node submitted to and its submitter.
+type Submitters = BTreeMap<ShardId, (Arc<Node>, Submitter)>;
+
 #[derive(Clone)]
 struct Api {
     shards: Arc<Shards>,
     max_call_gas: u64,
     own_url: String,
-    /// Per shard, started on the first submission (it needs the server's runtime).
-    submitters: Arc<BTreeMap<ShardId, OnceLock<Submitter>>>,
+    /// Per shard, started on the first submission (it needs the server's runtime), with the node
+    /// it submits to (a shard left and joined again has a new one).
+    submitters: Arc<std::sync::Mutex<Submitters>>,
 }
 
 /// Block notices of one or more shards, merged.
@@ -582,6 +577,8 @@ impl TuttiApiServer for Api {
             head_hash: head.header.hash().to_string(),
             pending: self.shards.all().iter().map(|n| n.pending_count()).sum(),
             burnt: chain.burnt(head.header.height).map_err(node_error)?.to_string(),
+            token_symbol: primary.config().genesis.params.token_symbol.clone(),
+            token_decimals: tutti_primitives::TOKEN_DECIMALS,
         })
     }
 
@@ -602,6 +599,16 @@ impl TuttiApiServer for Api {
             BlockId::Tag(BlockTag::Earliest) => 0,
             BlockId::Number(n) => n,
         };
+        let first = node.chain().first_block().map_err(node_error)?;
+        if height < first {
+            return Err(error(
+                errors::STATE_PRUNED,
+                format!(
+                    "block {height} is not held: this node started from a state snapshot at height {first} and keeps \
+                     blocks {first} and later (ask an archive node)"
+                ),
+            ));
+        }
         let b = node.chain().block_by_number(height).map_err(node_error)?;
         Ok(b.map(|b| block_view(&b, full.unwrap_or(false))))
     }
@@ -637,7 +644,17 @@ impl TuttiApiServer for Api {
             Err(_) => self.node().clone(),
         };
         let shard = node.chain().spec().shard_id;
-        let submitter = self.submitters[&shard].get_or_init(|| Submitter::start(node));
+        let submitter = {
+            let mut all = self.submitters.lock().expect("submitters lock poisoned");
+            match all.get(&shard) {
+                Some((n, s)) if Arc::ptr_eq(n, &node) => s.clone(),
+                _ => {
+                    let s = Submitter::start(node.clone());
+                    all.insert(shard, (node, s.clone()));
+                    s
+                }
+            }
+        };
         Ok(submitter.submit(raw).await?.to_string())
     }
 

@@ -24,7 +24,8 @@
 //! shards in one epoch, every block was proposed by a member of its elected committee, and over
 //! the seeds validators move and shards wait.
 //!
-//! `TUTTI_SIM_SEEDS=N` runs seeds 0..N (default 24, 8 with epochs; CI runs more in release),
+//! `TUTTI_SIM_SEEDS=N` runs seeds 0..N (default 24; `TUTTI_SIM_EPOCH_SEEDS`, default 8, for the test
+//! with epochs; CI runs more of both in release),
 //! `TUTTI_SIM_SEED=S` only seed S, `TUTTI_SIM_VERBOSE=1` prints what each run did; a failure
 //! prints its seed.
 
@@ -732,13 +733,14 @@ impl Sim {
     }
 }
 
-fn seeds(default: u64) -> Vec<u64> {
+/// The seeds to run: `TUTTI_SIM_SEED` alone, else 0..`var` (default `default`).
+fn seeds(var: &str, default: u64) -> Vec<u64> {
     if let Ok(one) = std::env::var("TUTTI_SIM_SEED") {
         return vec![one.parse().expect("TUTTI_SIM_SEED is a number")];
     }
-    let n: u64 = std::env::var("TUTTI_SIM_SEEDS")
+    let n: u64 = std::env::var(var)
         .ok()
-        .map(|v| v.parse().expect("TUTTI_SIM_SEEDS is a number"))
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{var} is a number")))
         .unwrap_or(default);
     (0..n).collect()
 }
@@ -785,7 +787,7 @@ fn campaign(seeds: &[u64], epochs: bool) -> BTreeMap<u64, Outcome> {
 
 #[test]
 fn shards_exchange_receipts_exactly_once_under_a_hostile_network() {
-    let seeds = seeds(24);
+    let seeds = seeds("TUTTI_SIM_SEEDS", 24);
     let outcomes = campaign(&seeds, false);
     let congested: u64 = outcomes.values().map(|o| o.congested).sum();
     assert!(
@@ -796,7 +798,8 @@ fn shards_exchange_receipts_exactly_once_under_a_hostile_network() {
 
 #[test]
 fn elected_committees_reshuffle_while_receipts_cross_epoch_boundaries() {
-    let seeds = seeds(8);
+    // Real BLS signatures on every block (committees of two): slower per seed.
+    let seeds = seeds("TUTTI_SIM_EPOCH_SEEDS", 8);
     let outcomes = campaign(&seeds, true);
     let reshuffles: u64 = outcomes.values().map(|o| o.reshuffles).sum();
     let waits: u64 = outcomes.values().map(|o| o.waits).sum();
