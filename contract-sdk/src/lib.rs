@@ -63,7 +63,7 @@ pub mod prelude {
         Address, Amount, CallFailure, FailureKind, contract, env,
         promise::{Call, Promise},
         require,
-        storage::{Item, Map, Vector},
+        storage::{Item, IterableMap, IterableSet, Map, Vector},
     };
     pub use alloc::{
         borrow::ToOwned,
