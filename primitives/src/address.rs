@@ -15,6 +15,7 @@ pub const HRP: &str = "tt";
 
 /// A 32-byte account or contract address.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode, MaxEncodedLen)]
+#[cfg_attr(feature = "scale-info", derive(scale_info::TypeInfo))]
 pub struct Address(pub [u8; 32]);
 
 /// Why a text address was refused.
