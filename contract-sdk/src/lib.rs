@@ -37,6 +37,30 @@
 //! `#[callback]` (a `#[call]` that receives promise results through parameters marked
 //! `#[callback_result]`, typed as `Result<T, CallFailure>`). Arguments are decoded from the
 //! SCALE-encoded tuple of the parameters; the return value is SCALE-encoded.
+//!
+//! **ABI.** Natively, `#[contract]` also gives the contract an `abi()` function: its methods
+//! (kind, named parameters, return type) and the events listed in
+//! `#[contract(events(Name: PayloadType, ...))]`, with every type described by `scale-info`
+//! (parameter, return and event types must derive `scale_info::TypeInfo`). `tutti contract
+//! build` and the workspace's build embed it in the module, where `tutti_getAbi`, `tutti abi`,
+//! `tutti call` and `tutti view` read it (see the `tutti-abi` crate).
+//!
+//! ```
+//! # use tutti_sdk::prelude::*;
+//! # pub struct Counter;
+//! #[contract(events(Incremented: (u64, u64)))]
+//! impl Counter {
+//!     #[call]
+//!     pub fn increment(by: u64) -> u64 {
+//!         env::emit("Incremented", &(by, by));
+//!         by
+//!     }
+//! }
+//! let abi = Counter::abi();
+//! assert_eq!(abi.methods[0].name, "increment");
+//! assert_eq!(abi.methods[0].params[0].name, "by");
+//! assert!(abi.describe().contains("increment(by: u64) -> u64"));
+//! ```
 #![no_std]
 
 extern crate alloc;
@@ -54,6 +78,15 @@ pub mod testing;
 mod rt;
 
 pub use parity_scale_codec as codec;
+pub use scale_info;
+/// This SDK's version (recorded in ABIs).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The contract ABI, built natively by `#[contract]` (see the `tutti-abi` crate).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod abi {
+    pub use tutti_abi::{Abi, Builder, Kind, meta};
+}
 pub use tutti_primitives::{Address, Amount, CallFailure, FailureKind, Gas};
 pub use tutti_sdk_macros::contract;
 
@@ -74,6 +107,7 @@ pub mod prelude {
         vec::Vec,
     };
     pub use parity_scale_codec::{Decode, Encode};
+    pub use scale_info::TypeInfo;
 }
 
 /// Stops the call with `msg` (surfaced as a `Panic` failure with this message) unless `cond` holds.

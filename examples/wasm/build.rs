@@ -2,6 +2,11 @@
 //! `contract` profile, in a target directory of their own (so the nested cargo never waits on the
 //! outer build's lock), and copies the modules into OUT_DIR for `include_bytes!`.
 //!
+//! Each contract's ABI (its `abi()`, printed by `tutti-abi-dump` run natively by a nested cargo
+//! in the same target directory: the contract crates are cdylibs, which cannot be build
+//! dependencies without clashing with their workspace builds) is embedded in its module as the
+//! `tutti:abi` custom section.
+//!
 //! The wallet is built by a second cargo run: it enables primitives' `crypto` feature, which the
 //! contracts must not get through feature unification.
 //!
@@ -34,6 +39,7 @@ fn main() {
         "examples/counter",
         "examples/token",
         "examples/ping-pong",
+        "examples/abi-dump",
         "puzzle-dapp/core",
         "puzzle-dapp/contract",
         "lottery-dapp/core",
@@ -61,16 +67,55 @@ fn main() {
     for group in [CONTRACTS, BROWSER] {
         build(&root, &target, group);
     }
+    let abis = abis(&root, &target);
     for (_, file) in CONTRACTS.iter().chain(BROWSER) {
         let src = target
             .join("wasm32-unknown-unknown/contract")
             .join(format!("{file}.wasm"));
-        std::fs::copy(&src, out.join(format!("{file}.wasm")))
-            .unwrap_or_else(|e| panic!("copying {}: {e}", src.display()));
+        let wasm = std::fs::read(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
+        let wasm = match abis.get(*file) {
+            Some(abi) => tutti_abi::embed(&wasm, abi),
+            None => wasm,
+        };
+        std::fs::write(out.join(format!("{file}.wasm")), wasm).unwrap_or_else(|e| panic!("writing {file}.wasm: {e}"));
     }
 }
 
+/// The contracts' ABIs by module file name, from `tutti-abi-dump`.
+fn abis(root: &Path, target: &Path) -> std::collections::BTreeMap<String, tutti_abi::Abi> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["run", "--quiet", "-p", "tutti-abi-dump", "--target-dir"])
+        .arg(target);
+    // The outer build's settings are for the outer build.
+    for var in OUTER_ONLY {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().expect("failed to run cargo to print the contracts' ABIs");
+    if !out.status.success() {
+        panic!(
+            "printing the contracts' ABIs failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).expect("tutti-abi-dump prints ABIs")
+}
+
 const WASM: &str = "wasm32-unknown-unknown";
+
+/// The outer build's settings, not passed to the nested cargo runs.
+const OUTER_ONLY: [&str; 9] = [
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_BUILD_TARGET",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_MAKEFLAGS",
+    "MAKEFLAGS",
+];
 
 /// Where the toolchain running this build keeps (or would keep) the wasm32 standard library.
 fn wasm_libdir() -> Option<PathBuf> {
@@ -138,17 +183,7 @@ fn build(root: &Path, target: &Path, packages: &[(&str, &str)]) {
     for (package, _) in packages {
         cmd.args(["-p", package]);
     }
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_MAKEFLAGS",
-        "MAKEFLAGS",
-    ] {
+    for var in OUTER_ONLY {
         cmd.env_remove(var);
     }
     let status = cmd.status().expect("failed to run cargo to build the wasm modules");

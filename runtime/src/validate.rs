@@ -121,6 +121,9 @@ pub enum ValidationError {
     /// An export name that the runtime reserves.
     #[error("export name `{0}` is reserved (names starting with `__tutti` belong to the runtime)")]
     ReservedExport(String),
+    /// The embedded ABI (the `tutti:abi` custom section) is malformed, duplicated or too large.
+    #[error("{0}")]
+    Abi(String),
     /// Over one of the counted caps.
     #[error("{what}: {count} is over the limit of {limit}")]
     OverLimit {
@@ -320,6 +323,8 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
     if memories != 1 {
         return Err(ValidationError::MemoryCount(memories));
     }
+    // The ABI is optional; one that is there must be well-formed and bounded.
+    tutti_abi::read(wasm).map_err(|e| ValidationError::Abi(e.to_string()))?;
     if !memory_exported {
         return Err(ValidationError::MissingExport(
             "memory (the linear memory exported as `memory`)",

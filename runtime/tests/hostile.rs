@@ -375,3 +375,41 @@ fn recursion_gas_is_pinned() {
 /// 84,000 (call base + 1 page) + 4,096 frames (16,384 slots / 4 per frame) x 10 instrumentation
 /// operators + 9. Changes with the gas schedule or the instrumentation, by design.
 const PINNED_RECURSION_GAS: u64 = 124_969;
+
+/// A module's ABI section is optional; a malformed, duplicated or oversize one is refused at
+/// upload with the rule it breaks, and the module without it still loads.
+#[test]
+fn a_bad_abi_section_is_refused_and_none_is_fine() {
+    let token = tutti_examples::TOKEN;
+    rt().load(token).expect("the token with its ABI loads");
+    let abi = tutti_abi::read(token).unwrap().expect("the token carries its ABI");
+    let refused = |wasm: &[u8]| match rt().load(wasm) {
+        Err(RuntimeError::Invalid(ValidationError::Abi(m))) => m,
+        other => panic!("expected an ABI error, got {other:?}"),
+    };
+    assert!(refused(&tutti_abi::embed(token, &abi)).contains("appears twice"));
+    // A section of garbage, appended by hand.
+    let section = |payload: &[u8]| {
+        let name = tutti_abi::SECTION.as_bytes();
+        let mut body = vec![name.len() as u8];
+        body.extend_from_slice(name);
+        body.extend_from_slice(payload);
+        let mut out = wasm(r#"(module (memory (export "memory") 1) (func (export "m")))"#);
+        out.push(0);
+        let mut n = body.len();
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { b } else { b | 0x80 });
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&body);
+        out
+    };
+    assert!(refused(&section(b"not json")).contains("not valid ABI JSON"));
+    assert!(refused(&section(&vec![b' '; tutti_abi::MAX_ABI_BYTES + 1])).contains("over the limit"));
+    rt().load(&wasm(r#"(module (memory (export "memory") 1) (func (export "m")))"#))
+        .expect("no ABI at all is fine");
+}

@@ -152,14 +152,14 @@ impl Builder {
         name: &str,
         kind: Kind,
         payable: bool,
-        params: Vec<(&str, MetaType)>,
+        params: &[(&str, MetaType)],
         returns: Option<MetaType>,
     ) -> &mut Self {
         let params = params
-            .into_iter()
+            .iter()
             .map(|(n, t)| Param {
-                name: n.into(),
-                ty: self.id(t),
+                name: (*n).into(),
+                ty: self.id(*t),
             })
             .collect();
         let returns = returns.map(|t| self.id(t));
@@ -814,14 +814,14 @@ mod tests {
             "transfer",
             Kind::Call,
             false,
-            vec![("to", meta::<Address>()), ("amount", meta::<u128>())],
+            &[("to", meta::<Address>()), ("amount", meta::<u128>())],
             Some(meta::<bool>()),
         );
         b.method(
             "ranges",
             Kind::View,
             false,
-            vec![("of", meta::<Option<Address>>()), ("status", meta::<Status>())],
+            &[("of", meta::<Option<Address>>()), ("status", meta::<Status>())],
             Some(meta::<Vec<(u64, u32)>>()),
         );
         b.event("Transfer", meta::<Transfer>());

@@ -17,21 +17,56 @@ struct Method {
     name: syn::Ident,
     kind: Kind,
     payable: bool,
+    /// Parameter names and types (not `#[callback_result]` ones).
+    params: Vec<(String, Type)>,
+    /// The return type, if not `()`.
+    returns: Option<Type>,
+}
+
+/// `Name: Type` in `#[contract(events(...))]`.
+struct EventDecl {
+    name: syn::Ident,
+    ty: Type,
+}
+
+impl syn::parse::Parse for EventDecl {
+    fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+        let name: syn::Ident = input.parse()?;
+        input.parse::<syn::Token![:]>()?;
+        let ty: Type = input.parse()?;
+        Ok(EventDecl { name, ty })
+    }
+}
+
+/// The attribute's arguments: nothing, or `events(Name: Type, ...)`.
+fn parse_events(attr: Ts) -> syn::Result<Vec<EventDecl>> {
+    if attr.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: syn::MetaList = syn::parse2(attr)?;
+    if !list.path.is_ident("events") {
+        return Err(syn::Error::new(
+            list.path.span(),
+            "#[contract] takes only `events(Name: PayloadType, ...)`",
+        ));
+    }
+    let decls = list.parse_args_with(syn::punctuated::Punctuated::<EventDecl, syn::Token![,]>::parse_terminated)?;
+    Ok(decls.into_iter().collect())
 }
 
 /// Marks the `impl` block whose `#[init]`, `#[view]`, `#[call]` and `#[callback]` functions are the
 /// contract's methods. In wasm builds each becomes an exported function that checks the method
 /// rules, decodes the SCALE-encoded parameter tuple, calls the function and returns its
-/// SCALE-encoded result.
+/// SCALE-encoded result. Natively, the type gets `abi()`: its interface, with the events listed
+/// as `#[contract(events(Name: PayloadType, ...))]`.
 #[proc_macro_attribute]
 pub fn contract(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        return syn::Error::new(Ts::from(attr).span(), "#[contract] takes no arguments")
-            .to_compile_error()
-            .into();
-    }
+    let events = match parse_events(Ts::from(attr)) {
+        Ok(e) => e,
+        Err(e) => return e.to_compile_error().into(),
+    };
     let mut imp = parse_macro_input!(item as ItemImpl);
-    match expand(&mut imp) {
+    match expand(&mut imp, &events) {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
     }
@@ -76,7 +111,7 @@ fn method_kind(attrs: &mut Vec<Attribute>) -> syn::Result<Option<(Kind, bool)>> 
     }
 }
 
-fn expand(imp: &mut ItemImpl) -> syn::Result<Ts> {
+fn expand(imp: &mut ItemImpl, events: &[EventDecl]) -> syn::Result<Ts> {
     let self_ty = imp.self_ty.clone();
     let mut methods = Vec::new();
     let mut exports = Vec::new();
@@ -94,6 +129,7 @@ fn expand(imp: &mut ItemImpl) -> syn::Result<Ts> {
         let name = f.sig.ident.clone();
         let mut arg_names = Vec::new();
         let mut arg_tys: Vec<Type> = Vec::new();
+        let mut params: Vec<(String, Type)> = Vec::new();
         let mut call_args = Vec::new();
         let mut callbacks = Vec::new();
         let mut cb_index = 0u32;
@@ -122,6 +158,11 @@ fn expand(imp: &mut ItemImpl) -> syn::Result<Ts> {
                     };
                 });
             } else {
+                let pname = match &*pt.pat {
+                    Pat::Ident(id) => id.ident.to_string(),
+                    _ => format!("arg{i}"),
+                };
+                params.push((pname, (*pt.ty).clone()));
                 arg_names.push(var.clone());
                 arg_tys.push((*pt.ty).clone());
             }
@@ -140,7 +181,17 @@ fn expand(imp: &mut ItemImpl) -> syn::Result<Ts> {
                 ::tutti_sdk::__private::ret(&__result);
             }
         });
-        methods.push(Method { name, kind, payable });
+        let returns = match &f.sig.output {
+            syn::ReturnType::Default => None,
+            syn::ReturnType::Type(_, ty) => Some((**ty).clone()),
+        };
+        methods.push(Method {
+            name,
+            kind,
+            payable,
+            params,
+            returns,
+        });
     }
     if methods.is_empty() {
         return Err(syn::Error::new(
@@ -151,12 +202,47 @@ fn expand(imp: &mut ItemImpl) -> syn::Result<Ts> {
     let names: Vec<String> = methods.iter().map(|m| m.name.to_string()).collect();
     let payable: Vec<bool> = methods.iter().map(|m| m.payable).collect();
     let views: Vec<bool> = methods.iter().map(|m| m.kind == Kind::View).collect();
+    let abi_methods = methods.iter().map(|m| {
+        let name = m.name.to_string();
+        let payable = m.payable;
+        let kind = match m.kind {
+            Kind::Init => quote!(::tutti_sdk::abi::Kind::Init),
+            Kind::View => quote!(::tutti_sdk::abi::Kind::View),
+            Kind::Call => quote!(::tutti_sdk::abi::Kind::Call),
+            Kind::Callback => quote!(::tutti_sdk::abi::Kind::Callback),
+        };
+        let pnames = m.params.iter().map(|(n, _)| n);
+        let ptys = m.params.iter().map(|(_, t)| t);
+        let returns = match &m.returns {
+            Some(t) => quote!(Some(::tutti_sdk::abi::meta::<#t>())),
+            None => quote!(None),
+        };
+        quote! {
+            b.method(#name, #kind, #payable, &[#((#pnames, ::tutti_sdk::abi::meta::<#ptys>())),*], #returns);
+        }
+    });
+    let abi_events = events.iter().map(|e| {
+        let name = e.name.to_string();
+        let ty = &e.ty;
+        quote!(b.event(#name, ::tutti_sdk::abi::meta::<#ty>());)
+    });
     Ok(quote! {
         #imp
 
         impl #self_ty {
             /// The contract's methods: (name, payable, view).
             pub const METHODS: &'static [(&'static str, bool, bool)] = &[#((#names, #payable, #views)),*];
+        }
+
+        #[cfg(not(target_arch = "wasm32"))]
+        impl #self_ty {
+            /// The contract's interface: methods, events and their types.
+            pub fn abi() -> ::tutti_sdk::abi::Abi {
+                let mut b = ::tutti_sdk::abi::Builder::new(env!("CARGO_PKG_NAME"), ::tutti_sdk::VERSION);
+                #(#abi_methods)*
+                #(#abi_events)*
+                b.finish()
+            }
         }
 
         #[cfg(target_arch = "wasm32")]

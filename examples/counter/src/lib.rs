@@ -8,7 +8,7 @@ const COUNT: Item<u64> = Item::new(b"c");
 /// The counter contract.
 pub struct Counter;
 
-#[contract]
+#[contract(events(Incremented: (u64, u64), Reset: Address))]
 impl Counter {
     /// Sets the starting value (once).
     #[init]

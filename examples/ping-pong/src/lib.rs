@@ -18,7 +18,13 @@ pub const PONG_GAS: u64 = 2_000_000;
 /// The ping-pong contract.
 pub struct PingPong;
 
-#[contract]
+#[contract(events(
+    Ping: (Address, u64),
+    BothReceived: u64,
+    Pong: (Address, u64),
+    PongReceived: (u64, u64),
+    PongFailed: (u64, String)
+))]
 impl PingPong {
     /// Sends `pong(n)` to `target`; the answer arrives in `on_pong`.
     #[call]

@@ -20,7 +20,7 @@ pub const RECEIVER_GAS: u64 = 5_000_000;
 pub const RESOLVE_GAS: u64 = 5_000_000;
 
 /// Token metadata.
-#[derive(Encode, Decode, Clone, Debug, PartialEq, Eq)]
+#[derive(Encode, Decode, Clone, Debug, PartialEq, Eq, scale_info::TypeInfo)]
 pub struct Metadata {
     /// Name.
     pub name: String,
@@ -31,7 +31,7 @@ pub struct Metadata {
 }
 
 /// `Transfer` event payload.
-#[derive(Encode, Decode, Clone, Debug, PartialEq, Eq)]
+#[derive(Encode, Decode, Clone, Debug, PartialEq, Eq, scale_info::TypeInfo)]
 pub struct TransferEvent {
     /// Sender (the zero address when minting).
     pub from: Address,
@@ -42,7 +42,7 @@ pub struct TransferEvent {
 }
 
 /// `Approval` event payload.
-#[derive(Encode, Decode, Clone, Debug, PartialEq, Eq)]
+#[derive(Encode, Decode, Clone, Debug, PartialEq, Eq, scale_info::TypeInfo)]
 pub struct ApprovalEvent {
     /// Owner of the tokens.
     pub owner: Address,
@@ -85,7 +85,7 @@ fn move_tokens(from: &Address, to: &Address, amount: u128) {
 /// The token contract.
 pub struct Token;
 
-#[contract]
+#[contract(events(Transfer: TransferEvent, Approval: ApprovalEvent, Refund: (Address, u128)))]
 impl Token {
     /// Creates the token and gives the whole supply to the deployer.
     #[init]

@@ -38,3 +38,32 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod abi_tests {
+    /// Every contract module carries its ABI, and it describes the contract.
+    #[test]
+    fn the_modules_describe_themselves() {
+        for (name, wasm) in [
+            ("counter", super::COUNTER),
+            ("token", super::TOKEN),
+            ("ping-pong", super::PING_PONG),
+            ("puzzle", super::PUZZLE),
+            ("lottery", super::LOTTERY),
+        ] {
+            let abi = tutti_abi::read(wasm)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .unwrap_or_else(|| panic!("{name} has no ABI section"));
+            assert!(!abi.methods.is_empty(), "{name}");
+        }
+        let token = tutti_abi::read(super::TOKEN).unwrap().unwrap();
+        let transfer = token.method("transfer").unwrap();
+        assert_eq!(token.signature(transfer), "to: Address, amount: u128");
+        assert!(token.event("Transfer").is_some());
+        assert_eq!(
+            tutti_abi::read(super::WALLET).unwrap(),
+            None,
+            "the wallet is no contract"
+        );
+    }
+}

@@ -217,7 +217,7 @@ fn settle(round: &Round, cfg: &Config) -> Outcome {
 /// The lottery contract.
 pub struct Lottery;
 
-#[contract]
+#[contract(events(RoundOpened: RoundOpened, Entered: Entered, Refunded: Refunded, Drawn: Drawn))]
 impl Lottery {
     /// Sets the ticket price, the round length in blocks, the house fee (basis points, at most
     /// 1,000 = 10 %) and who receives it, and opens round 1.

@@ -7,7 +7,7 @@ use parity_scale_codec::{Decode, Encode};
 use tutti_primitives::{Address, Amount, Height};
 
 /// Set at deploy; never changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct Config {
     /// Price of one ticket (smallest units).
     pub price: Amount,
@@ -20,7 +20,7 @@ pub struct Config {
 }
 
 /// A round: the current one (`round` view), or a settled one inside [`Settled`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct Round {
     /// Round number (1, 2, ...).
     pub id: u64,
@@ -48,7 +48,7 @@ impl Round {
 }
 
 /// One entry: tickets `first .. first + count` belong to `player`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct Entry {
     /// The ticket owner (who wins or is refunded).
     pub player: Address,
@@ -59,7 +59,7 @@ pub struct Entry {
 }
 
 /// A player's tickets in a round.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct PlayerTickets {
     /// Tickets held.
     pub count: u64,
@@ -70,7 +70,7 @@ pub struct PlayerTickets {
 }
 
 /// How a round ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum Outcome {
     /// Drawn: the owner of `ticket` won the pot less the fee.
     Won {
@@ -95,7 +95,7 @@ pub enum Outcome {
 }
 
 /// A settled round.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct Settled {
     /// The round as it closed.
     pub round: Round,
@@ -106,7 +106,7 @@ pub struct Settled {
 }
 
 /// Event `RoundOpened`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct RoundOpened {
     /// Round.
     pub round: u64,
@@ -119,7 +119,7 @@ pub struct RoundOpened {
 }
 
 /// Event `Entered`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct Entered {
     /// Round.
     pub round: u64,
@@ -136,7 +136,7 @@ pub struct Entered {
 }
 
 /// Event `Drawn`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct Drawn {
     /// Round.
     pub round: u64,
@@ -155,7 +155,7 @@ pub struct Drawn {
 }
 
 /// Event `Refunded`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct Refunded {
     /// Round.
     pub round: u64,

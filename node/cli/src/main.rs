@@ -76,6 +76,14 @@ enum Command {
         #[command(flatten)]
         rpc: wallet::RpcArgs,
     },
+    /// Print a deployed contract's interface (its methods with their parameters and return
+    /// types, its events), from the ABI its module carries; `--json` for the ABI itself.
+    Abi {
+        /// Contract address.
+        contract: String,
+        #[command(flatten)]
+        rpc: wallet::RpcArgs,
+    },
     /// Call a contract method in a transaction.
     Call {
         #[command(flatten)]
@@ -184,6 +192,7 @@ fn main() -> ExitCode {
             returns,
             rpc,
         } => wallet::view(rpc, contract, method, args, returns),
+        Command::Abi { contract, rpc } => wallet::abi(rpc, contract),
         Command::Tx { hash, rpc } => wallet::tx(rpc, hash),
         Command::Block { which, full, rpc } => wallet::block(rpc, which, full),
         Command::Account { who, rpc } => wallet::account(rpc, who),

@@ -73,16 +73,81 @@ pub struct TxArgs {
     pub timeout: u64,
 }
 
-/// Typed arguments, SCALE-encoded in order.
+/// A method's arguments: by name (the contract's ABI gives their types), typed, or raw.
 #[derive(Args, Clone, Default)]
 pub struct CallArgs {
-    /// A typed argument, repeatable, encoded in order: u8:N u32:N u64:N u128:N bool:true
-    /// string:TEXT address:tt1… bytes:0xHEX. Example: --arg address:tt1… --arg u128:1000
+    /// An argument, repeatable: by name, `NAME=VALUE` (the contract's ABI gives its type:
+    /// --arg to=tt1… --arg amount=5000; lists and structs as JSON), or for contracts without an
+    /// ABI typed and in order, `TYPE:VALUE`: u8:N u32:N u64:N u128:N bool:true string:TEXT
+    /// address:tt1… bytes:0xHEX.
     #[arg(long = "arg")]
     pub args: Vec<String>,
+    /// The arguments by name as one JSON object (instead of --arg): '{"to": "tt1…", "amount": "5000"}'.
+    #[arg(long = "args", conflicts_with = "args")]
+    pub args_json: Option<String>,
     /// Raw SCALE-encoded arguments as hex (instead of --arg).
-    #[arg(long, conflicts_with = "args")]
+    #[arg(long, conflicts_with_all = ["args", "args_json"])]
     pub args_hex: Option<String>,
+}
+
+impl CallArgs {
+    /// Whether the arguments are given by name (they need the contract's ABI).
+    pub fn named(&self) -> bool {
+        self.args_json.is_some() || (!self.args.is_empty() && self.args.iter().all(|a| named_arg(a).is_some()))
+    }
+}
+
+/// `NAME=VALUE` (a Rust identifier before `=`, no `TYPE:` prefix), split.
+fn named_arg(a: &str) -> Option<(&str, &str)> {
+    let (name, value) = a.split_once('=')?;
+    let ident = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ident.then_some((name, value))
+}
+
+/// A command-line value as JSON: integers stay strings (exact past 2^53), lists, objects,
+/// booleans and null are JSON, anything else a string.
+fn arg_value(v: &str) -> serde_json::Value {
+    let t = v.trim();
+    let integer = !t.is_empty() && t.trim_start_matches('-').chars().all(|c| c.is_ascii_digit());
+    if integer {
+        return serde_json::Value::String(t.into());
+    }
+    match serde_json::from_str::<serde_json::Value>(t) {
+        Ok(j @ (serde_json::Value::Array(_) | serde_json::Value::Object(_) | serde_json::Value::Bool(_))) => j,
+        Ok(serde_json::Value::Null) => serde_json::Value::Null,
+        _ => serde_json::Value::String(v.into()),
+    }
+}
+
+/// The contract's ABI, if it has one (a node without `tutti_getAbi` counts as none).
+pub async fn abi_of(c: &HttpClient, contract: &str) -> Option<tutti_abi::Abi> {
+    let v = c.get_abi(contract.to_string(), None).await.ok()??;
+    serde_json::from_value(v).ok()
+}
+
+/// The method's input: by name through `abi`, else typed or raw.
+pub fn encode_call(a: &CallArgs, abi: Option<&tutti_abi::Abi>, method: &str) -> anyhow::Result<Vec<u8>> {
+    if !a.named() {
+        return encode_args(a);
+    }
+    let abi = abi.ok_or_else(|| {
+        anyhow!("this contract carries no ABI, so arguments cannot be given by name; give them typed and in order (--arg u128:5000)")
+    })?;
+    let named: std::collections::BTreeMap<String, serde_json::Value> = match &a.args_json {
+        Some(j) => {
+            serde_json::from_str(j).map_err(|e| anyhow!("--args must be a JSON object of named arguments: {e}"))?
+        }
+        None => a
+            .args
+            .iter()
+            .map(|x| {
+                let (n, v) = named_arg(x).expect("checked by named()");
+                (n.to_string(), arg_value(v))
+            })
+            .collect(),
+    };
+    Ok(abi.encode_args(method, &named)?)
 }
 
 /// Encodes `type:value` arguments.
@@ -344,6 +409,17 @@ pub(crate) async fn send_action(
     action: Action,
     default_gas: Gas,
 ) -> anyhow::Result<ExitCode> {
+    send_action_reading(rpc, tx, action, default_gas, None).await
+}
+
+/// [`send_action`], decoding the outcome with `reader`.
+async fn send_action_reading(
+    rpc: &RpcArgs,
+    tx: &TxArgs,
+    action: Action,
+    default_gas: Gas,
+    reader: Option<&Reader<'_>>,
+) -> anyhow::Result<ExitCode> {
     let key = load_key(&tx.from)?;
     let from = address_of(&key);
     let c = home_client(rpc, &from).await?;
@@ -386,7 +462,7 @@ pub(crate) async fn send_action(
         print_json(&v);
         return Ok(outcome_code(&receipt));
     }
-    Ok(show_receipt(rpc, &receipt))
+    Ok(show_receipt_with(rpc, &receipt, reader))
 }
 
 async fn wait_receipt(c: &HttpClient, rpc: &RpcArgs, hash: &str, timeout: Duration) -> anyhow::Result<TxReceiptView> {
@@ -405,9 +481,53 @@ async fn wait_receipt(c: &HttpClient, rpc: &RpcArgs, hash: &str, timeout: Durati
     }
 }
 
+/// How to read a call's results: the contract's ABI and the method called.
+pub struct Reader<'a> {
+    /// The contract.
+    pub contract: String,
+    /// Its ABI.
+    pub abi: &'a tutti_abi::Abi,
+    /// The method called.
+    pub method: String,
+}
+
+impl Reader<'_> {
+    /// The method's return data, decoded (`None` when the ABI does not say or it does not decode).
+    fn returned(&self, hex: &str) -> Option<serde_json::Value> {
+        let ty = self.abi.method(&self.method).ok()?.returns?;
+        self.abi.decode(ty, &parse_hex(hex).ok()?).ok()
+    }
+
+    /// An event of this contract, decoded.
+    fn event(&self, contract: &str, name: &str, hex: &str) -> Option<serde_json::Value> {
+        if contract != self.contract {
+            return None;
+        }
+        let ty = self.abi.event(name)?.ty;
+        self.abi.decode(ty, &parse_hex(hex).ok()?).ok()
+    }
+}
+
 fn show_receipt(rpc: &RpcArgs, r: &TxReceiptView) -> ExitCode {
+    show_receipt_with(rpc, r, None)
+}
+
+fn show_receipt_with(rpc: &RpcArgs, r: &TxReceiptView, reader: Option<&Reader<'_>>) -> ExitCode {
     if rpc.json {
-        print_json(r);
+        let mut v = serde_json::to_value(r).expect("a receipt serialises");
+        if let Some(rd) = reader {
+            if let Some(d) = r.return_data.as_deref().and_then(|h| rd.returned(h)) {
+                v["decoded"] = d;
+            }
+            if let Some(evs) = v["events"].as_array_mut() {
+                for (e, ev) in evs.iter_mut().zip(&r.events) {
+                    if let Some(d) = rd.event(&ev.contract, &ev.name, &ev.data) {
+                        e["decoded"] = d;
+                    }
+                }
+            }
+        }
+        print_json(&v);
     } else {
         println!("transaction {}", r.transaction_hash);
         println!("  status      {}", r.status);
@@ -421,13 +541,19 @@ fn show_receipt(rpc: &RpcArgs, r: &TxReceiptView) -> ExitCode {
         println!("  block       {} ({})", r.block_height, r.block_hash);
         println!("  gas burnt   {}  fee {}", r.gas_burnt, r.fee);
         if let Some(d) = &r.return_data {
-            println!("  returned    {d}");
+            match reader.and_then(|rd| rd.returned(d)) {
+                Some(v) => println!("  returned    {v}"),
+                None => println!("  returned    {d}"),
+            }
         }
         if let Some(f) = &r.failure {
             println!("  failure     {}: {}", f.kind, f.message);
         }
         for ev in &r.events {
-            println!("  event       {} from {} data {}", ev.name, ev.contract, ev.data);
+            match reader.and_then(|rd| rd.event(&ev.contract, &ev.name, &ev.data)) {
+                Some(v) => println!("  event       {} {v}", ev.name),
+                None => println!("  event       {} from {} data {}", ev.name, ev.contract, ev.data),
+            }
         }
         for x in &r.executions {
             println!(
@@ -525,8 +651,11 @@ pub fn deploy(
 pub fn call(rpc: RpcArgs, tx: TxArgs, contract: String, method: String, args: CallArgs, value: Amount) -> ExitCode {
     finish((|| {
         let contract_addr: Address = contract.parse().map_err(|e| anyhow!("contract `{contract}`: {e}"))?;
-        let args = encode_args(&args)?;
         let rt = runtime()?;
+        // The ABI, to encode arguments by name and decode the outcome; before anything is signed.
+        let abi =
+            rt.block_on(async { anyhow::Ok(abi_of(&home_client(&rpc, &contract_addr).await?, &contract).await) })?;
+        let args = encode_call(&args, abi.as_ref(), &method)?;
         let gas = match tx.gas_limit {
             Some(g) => g,
             None => rt.block_on(async {
@@ -546,7 +675,12 @@ pub fn call(rpc: RpcArgs, tx: TxArgs, contract: String, method: String, args: Ca
                 anyhow::Ok(est.saturating_mul(3) / 2 + 1_000_000)
             })?,
         };
-        rt.block_on(send_action(
+        let reader = abi.as_ref().map(|abi| Reader {
+            contract: contract_addr.to_string(),
+            abi,
+            method: method.clone(),
+        });
+        rt.block_on(send_action_reading(
             &rpc,
             &tx,
             Action::Call {
@@ -556,14 +690,35 @@ pub fn call(rpc: RpcArgs, tx: TxArgs, contract: String, method: String, args: Ca
                 value,
             },
             gas,
+            reader.as_ref(),
         ))
+    })())
+}
+
+/// `tutti abi`.
+pub fn abi(rpc: RpcArgs, contract: String) -> ExitCode {
+    finish((|| {
+        let a: Address = contract.parse().map_err(|e| anyhow!("contract `{contract}`: {e}"))?;
+        runtime()?.block_on(async {
+            let c = home_client(&rpc, &a).await?;
+            let v = c.get_abi(contract.clone(), None).await.map_err(rpc_err(&rpc))?;
+            let Some(v) = v else {
+                bail!("{contract} has no ABI (a plain account, or a contract built without one)");
+            };
+            if rpc.json {
+                print_json(&v);
+            } else {
+                let abi: tutti_abi::Abi = serde_json::from_value(v)?;
+                print!("{}", abi.describe());
+            }
+            Ok(ExitCode::SUCCESS)
+        })
     })())
 }
 
 /// `tutti view`.
 pub fn view(rpc: RpcArgs, contract: String, method: String, args: CallArgs, returns: Option<String>) -> ExitCode {
     finish((|| {
-        let args = encode_args(&args)?;
         // Check the type before asking the node, so a typo fails fast.
         let returns = returns.as_deref().map(returns::parse).transpose()?;
         runtime()?.block_on(async {
@@ -571,12 +726,23 @@ pub fn view(rpc: RpcArgs, contract: String, method: String, args: CallArgs, retu
                 Ok(a) => home_client(&rpc, &a).await?,
                 Err(_) => client(&rpc)?,
             };
+            let abi = abi_of(&c, &contract).await;
+            let args = encode_call(&args, abi.as_ref(), &method)?;
             let r = c
-                .call(contract, method, Some(hex0x(&args)), None)
+                .call(contract.clone(), method.clone(), Some(hex0x(&args)), None)
                 .await
                 .map_err(rpc_err(&rpc))?;
             let decoded = match (&returns, &r.return_data) {
                 (Some(ty), Some(d)) => Some(returns::decode(ty, &parse_hex(d).map_err(|e| anyhow!(e))?)?),
+                // No type given: the contract's ABI says.
+                (None, Some(d)) => abi.as_ref().and_then(|abi| {
+                    Reader {
+                        contract: contract.clone(),
+                        abi,
+                        method: method.clone(),
+                    }
+                    .returned(d)
+                }),
                 _ => None,
             };
             if rpc.json {
@@ -588,7 +754,11 @@ pub fn view(rpc: RpcArgs, contract: String, method: String, args: CallArgs, retu
             } else if let Some(f) = &r.failure {
                 println!("failed: {}: {}", f.kind, f.message);
             } else {
-                let shown = decoded.as_ref().map(returns::display);
+                let shown = match (&returns, &decoded) {
+                    (Some(_), Some(d)) => Some(returns::display(d)),
+                    (None, Some(d)) => Some(d.to_string()),
+                    _ => None,
+                };
                 println!("{}", shown.or(r.return_data.clone()).unwrap_or_default());
                 for l in &r.logs {
                     eprintln!("log: {l}");

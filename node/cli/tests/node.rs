@@ -195,6 +195,91 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
         .await
         .unwrap();
     assert_eq!(v.return_data.unwrap(), hex0x(&777u128.encode()));
+
+    // The token describes itself (its module carries its ABI): arguments by name, results and
+    // events decoded, no type strings.
+    let o = tutti(&rpc, &keys, &["abi", &token.address]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        out(&o).contains("call             transfer(to: Address, amount: u128)\n"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        out(&o).contains("view             balance_of(owner: Address) -> u128"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        out(&o).contains("event            Transfer: TransferEvent"),
+        "{}",
+        out(&o)
+    );
+    let abi = c.get_abi(token.address.clone(), None).await.unwrap().expect("an ABI");
+    assert_eq!(abi["contract"], "tutti-example-token");
+    assert_eq!(
+        c.get_abi(alice.clone(), None).await.unwrap(),
+        None,
+        "a plain account has none"
+    );
+    let o = tutti(
+        &rpc,
+        &keys,
+        &[
+            "call",
+            "--from",
+            "dev0",
+            &token.address,
+            "transfer",
+            "--arg",
+            &format!("to={alice}"),
+            "--arg",
+            "amount=223",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        out(&o).contains(&format!(
+            "event       Transfer {{\"from\":\"{}\",\"to\":\"{alice}\",\"amount\":\"223\"}}",
+            dev::dev_address(0)
+        )),
+        "{}",
+        out(&o)
+    );
+    let o = tutti(
+        &rpc,
+        &keys,
+        &[
+            "view",
+            &token.address,
+            "balance_of",
+            "--args",
+            &format!("{{\"owner\": \"{alice}\"}}"),
+        ],
+    );
+    assert_eq!(out(&o).trim(), "\"1000\"", "{}", out(&o));
+    // Arguments that do not match the ABI are refused before anything is signed.
+    for (args, needle) in [
+        (
+            vec!["--arg", "to=tt1nope", "--arg", "amount=1"],
+            "argument `to: Address`",
+        ),
+        (
+            vec!["--arg", "recipient=x", "--arg", "amount=1"],
+            "no parameter `recipient`",
+        ),
+        (vec!["--arg", "amount=1"], "missing argument `to: Address`"),
+        (
+            vec!["--arg", &format!("to={alice}"), "--arg", "amount=-5"],
+            "argument `amount: u128`",
+        ),
+    ] {
+        let mut cmd = vec!["call", "--from", "dev0", &token.address, "transfer"];
+        cmd.extend(args.iter().copied());
+        let o = tutti(&rpc, &keys, &cmd);
+        assert_ne!(o.status.code(), Some(0), "{}", out(&o));
+        assert!(out(&o).contains(needle), "{needle}: {}", out(&o));
+    }
     let o = tutti(&rpc, &keys, &["tx", &tx_hash]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let o = tutti(&rpc, &keys, &["block", "latest", "--json"]);

@@ -100,6 +100,11 @@ pub trait TuttiApi {
     #[method(name = "getCode")]
     async fn get_code(&self, address: String, block: Option<BlockId>) -> RpcResult<Option<String>>;
 
+    /// A contract's ABI (the `tutti:abi` section its module carries: methods, events, types) at
+    /// a block; `null` for accounts without code and contracts built without one.
+    #[method(name = "getAbi")]
+    async fn get_abi(&self, address: String, block: Option<BlockId>) -> RpcResult<Option<serde_json::Value>>;
+
     /// A contract storage value (`0x` hex) at a block; `null` if absent.
     #[method(name = "getStorageAt")]
     async fn get_storage_at(&self, address: String, key: String, block: Option<BlockId>) -> RpcResult<Option<String>>;

@@ -125,6 +125,13 @@ pub const METHODS: &[MethodSpec] = &[
         STR,
     ),
     (
+        "tutti_getAbi",
+        "A contract's ABI (methods with named, typed parameters and return types; events; scale-info types) from its module's tutti:abi section; null for plain accounts and contracts without one.",
+        &[("address", STR, true), ("block", BLOCK, false)],
+        "abi",
+        OBJ,
+    ),
+    (
         "tutti_getStorageAt",
         "A contract storage value as 0x hex; null if absent.",
         &[("address", STR, true), ("key", STR, true), ("block", BLOCK, false)],

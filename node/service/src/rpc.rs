@@ -813,6 +813,21 @@ impl TuttiApiServer for Api {
         Ok(chain.code(&h, height).map_err(node_error)?.map(|c| hex0x(&c)))
     }
 
+    async fn get_abi(&self, address: String, block: Option<BlockId>) -> RpcResult<Option<serde_json::Value>> {
+        let a = self::address(&address)?;
+        let node = self.home(&a)?;
+        let height = Api::height(&node, block)?;
+        let chain = node.chain();
+        let acc = chain.account(&a, height).map_err(node_error)?;
+        let Some(h) = acc.code_hash else { return Ok(None) };
+        let Some(code) = chain.code(&h, height).map_err(node_error)? else {
+            return Ok(None);
+        };
+        // Uploads were checked: a section that does not read is a node fault.
+        let abi = tutti_abi::read(&code).map_err(|e| error(errors::NODE_ERROR, e.to_string()))?;
+        Ok(abi.map(|a| serde_json::to_value(a).expect("an ABI serialises")))
+    }
+
     async fn get_storage_at(&self, address: String, key: String, block: Option<BlockId>) -> RpcResult<Option<String>> {
         let a = self::address(&address)?;
         let k = bytes(&key, "key")?;

@@ -91,7 +91,13 @@ fn record_best(entry: LeaderEntry) -> Option<u32> {
 /// The puzzle contract.
 pub struct Puzzle;
 
-#[contract]
+#[contract(events(
+    GameStarted: GameStarted,
+    LevelSolved: LevelSolved,
+    NewBest: NewBest,
+    GameEnded: GameEnded,
+    PoolFunded: PoolFunded
+))]
 impl Puzzle {
     /// Sets the period (blocks per 15 s) and the minimum stake. Tokens attached at deploy seed the
     /// prize pool.

@@ -12,7 +12,7 @@ pub const LEADERBOARD_SIZE: usize = 10;
 pub const PAYOUT_DIVISOR: u128 = 4;
 
 /// Set at deploy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct Config {
     /// Blocks in one 15-second period: a game lasts one period plus one per solved level.
     pub period_blocks: u64,
@@ -21,7 +21,7 @@ pub struct Config {
 }
 
 /// Why a game ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum EndReason {
     /// Its time ran out (recorded when the player starts the next game).
     TimeUp,
@@ -32,7 +32,7 @@ pub enum EndReason {
 }
 
 /// A game.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct Game {
     /// Game id (1, 2, ...).
     pub id: u64,
@@ -67,7 +67,7 @@ impl Game {
 }
 
 /// A leaderboard row: a player's best game.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct LeaderEntry {
     /// The player.
     pub player: Address,
@@ -84,7 +84,7 @@ pub struct LeaderEntry {
 }
 
 /// Event `GameStarted`.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct GameStarted {
     /// Game id.
     pub game: u64,
@@ -99,7 +99,7 @@ pub struct GameStarted {
 }
 
 /// Event `LevelSolved`.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct LevelSolved {
     /// Game id.
     pub game: u64,
@@ -114,7 +114,7 @@ pub struct LevelSolved {
 }
 
 /// Event `GameEnded`.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct GameEnded {
     /// Game id.
     pub game: u64,
@@ -129,7 +129,7 @@ pub struct GameEnded {
 }
 
 /// Event `NewBest`: the player entered or moved up the leaderboard.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct NewBest {
     /// Player.
     pub player: Address,
@@ -140,7 +140,7 @@ pub struct NewBest {
 }
 
 /// Event `PoolFunded`.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct PoolFunded {
     /// Who added.
     pub from: Address,
