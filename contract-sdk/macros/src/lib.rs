@@ -234,6 +234,14 @@ fn expand(imp: &mut ItemImpl, events: &[EventDecl]) -> syn::Result<Ts> {
             pub const METHODS: &'static [(&'static str, bool, bool)] = &[#((#names, #payable, #views)),*];
         }
 
+        /// The interface of this crate's contract (read by `tutti contract build`, which expects
+        /// the `#[contract]` block at the crate root).
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub fn __tutti_abi() -> ::tutti_sdk::abi::Abi {
+            <#self_ty>::abi()
+        }
+
         #[cfg(not(target_arch = "wasm32"))]
         impl #self_ty {
             /// The contract's interface: methods, events and their types.

@@ -1,4 +1,4 @@
-//! `tutti contract check` and `tutti contract run`.
+//! `tutti contract new`, `build`, `check` and `run`.
 //!
 //! Exit codes: 0 success; 1 the contract call failed; 2 usage, file or validation errors.
 
@@ -11,6 +11,23 @@ use tutti_runtime::{CallContext, CallOutcome, EmptyState, Runtime, RuntimeConfig
 /// Contract subcommands.
 #[derive(Subcommand)]
 pub enum ContractCommand {
+    /// Create a contract crate that builds outside this repository: the SDK dependency, a
+    /// size-optimised release profile, the wasm stack setting, an example contract with an event
+    /// and its native unit tests.
+    New {
+        /// The crate's name (and directory): lowercase letters, digits, `-` and `_`.
+        name: String,
+        /// The SDK (`contract-sdk` of a tutti checkout; default: the one this binary was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Build the contract crate in `--path` for wasm32 (release), embed its ABI, and validate
+    /// the module exactly as the chain does at upload; writes `TARGET/tutti/NAME.wasm`.
+    Build {
+        /// The crate's directory.
+        #[arg(long, default_value = ".")]
+        path: PathBuf,
+    },
     /// Validate a wasm module against the upload rules (exit 0 if valid, 2 with the rule broken).
     Check {
         /// The wasm file.
@@ -56,6 +73,8 @@ pub fn run(cmd: ContractCommand) -> ExitCode {
         Err(e) => return fail(e),
     };
     match cmd {
+        ContractCommand::New { name, sdk } => crate::scaffold::new(&name, sdk),
+        ContractCommand::Build { path } => crate::scaffold::build(&runtime, &path),
         ContractCommand::Check { file } => {
             let wasm = match std::fs::read(&file) {
                 Ok(w) => w,

@@ -13,6 +13,7 @@ mod dev;
 mod faucet;
 mod probe;
 mod returns;
+mod scaffold;
 mod sim;
 mod site;
 mod stake;

@@ -136,3 +136,58 @@ fn help_is_there() {
         assert!(text(&o).contains("Usage"), "{}", text(&o));
     }
 }
+
+/// `tutti contract new` writes a crate that stands on its own, and refuses bad names, an
+/// existing directory and a missing SDK; `contract build` refuses a directory without a crate.
+/// (Building the scaffold is CI's README step: it needs the wasm toolchain and minutes.)
+#[test]
+fn contract_new_scaffolds_a_standalone_crate_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tutti"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["contract", "new", "my-counter"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let root = dir.path().join("my-counter");
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains("name = \"my-counter\"") && cargo.contains("[workspace]") && cargo.contains("opt-level = \"z\"")
+    );
+    let sdk = cargo
+        .lines()
+        .find(|l| l.starts_with("tutti-sdk"))
+        .and_then(|l| l.split('"').nth(1))
+        .unwrap();
+    assert!(
+        std::path::Path::new(sdk).join("Cargo.toml").exists(),
+        "the SDK path exists: {sdk}"
+    );
+    assert!(
+        std::fs::read_to_string(root.join("src/lib.rs"))
+            .unwrap()
+            .contains("#[contract(events(")
+    );
+    assert!(
+        std::fs::read_to_string(root.join(".cargo/config.toml"))
+            .unwrap()
+            .contains("stack-size=65536")
+    );
+
+    for (args, needle) in [
+        (vec!["contract", "new", "my-counter"], "already exists"),
+        (vec!["contract", "new", "Bad Name"], "not a crate name"),
+        (vec!["contract", "new", "x", "--sdk", "/nonexistent"], "not the SDK"),
+        (vec!["contract", "build", "--path", "/nonexistent"], "/nonexistent"),
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(needle), "{args:?}: {}", text(&o));
+    }
+    let o = run(&["contract", "build", "--path", "."]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("Cargo.toml"), "{}", text(&o));
+}
