@@ -211,15 +211,11 @@ impl TreeWriter for Sink {
             batch.put(Column::StateNodes, borsh::to_vec(key)?, borsh::to_vec(node)?);
         }
         for ((version, kh), value) in node_batch.values() {
-            let mut v = Vec::with_capacity(value.as_ref().map_or(1, |x| x.len() + 1));
-            match value {
-                Some(x) => {
-                    v.push(1);
-                    v.extend_from_slice(x);
-                }
-                None => v.push(0),
-            }
-            batch.put(Column::StateValues, crate::state::value_key(kh, *version), v);
+            batch.put(
+                Column::StateValues,
+                crate::state::value_key(kh, *version),
+                crate::state::value_entry(value.as_deref()),
+            );
         }
         batch.put(Column::Meta, PROGRESS_KEY.to_vec(), progress.encode());
         self.store.write(batch)?;

@@ -155,6 +155,19 @@ fn corrupt(what: &'static str, e: impl std::fmt::Display) -> ChainError {
     }
 }
 
+/// A stored value entry: tag 1 and the value, or tag 0 for a deletion.
+pub(crate) fn value_entry(value: Option<&[u8]>) -> Vec<u8> {
+    let mut v = Vec::with_capacity(value.map_or(1, |x| x.len() + 1));
+    match value {
+        Some(x) => {
+            v.push(1);
+            v.extend_from_slice(x);
+        }
+        None => v.push(0),
+    }
+    v
+}
+
 pub(crate) fn value_key(kh: &KeyHash, version: Version) -> Vec<u8> {
     let mut k = Vec::with_capacity(40);
     k.extend_from_slice(&kh.0);
@@ -297,15 +310,7 @@ impl<S: Store + ?Sized> StateDb<S> {
             batch.put(Column::StateNodes, k, v);
         }
         for ((ver, kh), value) in update.node_batch.values() {
-            let mut v = Vec::with_capacity(value.as_ref().map_or(1, |x| x.len() + 1));
-            match value {
-                Some(x) => {
-                    v.push(1);
-                    v.extend_from_slice(x);
-                }
-                None => v.push(0),
-            }
-            batch.put(Column::StateValues, value_key(kh, *ver), v);
+            batch.put(Column::StateValues, value_key(kh, *ver), value_entry(value.as_deref()));
         }
         let mut stale: std::collections::BTreeMap<Version, Vec<&NodeKey>> = Default::default();
         for s in &update.stale_node_index_batch {

@@ -450,6 +450,17 @@ impl Api {
         self.shards.primary()
     }
 
+    /// The code of the contract at `address` at a block (`None` for plain accounts).
+    fn code_of(&self, address: &str, block: Option<BlockId>) -> RpcResult<Option<Vec<u8>>> {
+        let a = self::address(address)?;
+        let node = self.home(&a)?;
+        let height = Api::height(&node, block)?;
+        let chain = node.chain();
+        let acc = chain.account(&a, height).map_err(node_error)?;
+        let Some(h) = acc.code_hash else { return Ok(None) };
+        chain.code(&h, height).map_err(node_error)
+    }
+
     /// The node of `a`'s home shard.
     fn home(&self, a: &Address) -> RpcResult<Arc<Node>> {
         self.shards.home(a).map_err(elsewhere)
@@ -804,23 +815,11 @@ impl TuttiApiServer for Api {
     }
 
     async fn get_code(&self, address: String, block: Option<BlockId>) -> RpcResult<Option<String>> {
-        let a = self::address(&address)?;
-        let node = self.home(&a)?;
-        let height = Api::height(&node, block)?;
-        let chain = node.chain();
-        let acc = chain.account(&a, height).map_err(node_error)?;
-        let Some(h) = acc.code_hash else { return Ok(None) };
-        Ok(chain.code(&h, height).map_err(node_error)?.map(|c| hex0x(&c)))
+        Ok(self.code_of(&address, block)?.map(|c| hex0x(&c)))
     }
 
     async fn get_abi(&self, address: String, block: Option<BlockId>) -> RpcResult<Option<serde_json::Value>> {
-        let a = self::address(&address)?;
-        let node = self.home(&a)?;
-        let height = Api::height(&node, block)?;
-        let chain = node.chain();
-        let acc = chain.account(&a, height).map_err(node_error)?;
-        let Some(h) = acc.code_hash else { return Ok(None) };
-        let Some(code) = chain.code(&h, height).map_err(node_error)? else {
+        let Some(code) = self.code_of(&address, block)? else {
             return Ok(None);
         };
         // Uploads were checked: a section that does not read is a node fault.
