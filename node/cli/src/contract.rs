@@ -51,7 +51,7 @@ pub struct RunArgs {
     /// Gas limit.
     #[arg(long, default_value_t = 100_000_000)]
     gas: Gas,
-    /// Tokens attached to the call (smallest unit).
+    /// Tokens attached to the call, in the smallest unit (10^-18 token).
     #[arg(long, default_value_t = 0)]
     value: Amount,
     /// Print the outcome as JSON.

@@ -54,7 +54,8 @@ enum Command {
         /// Receiver: an address (on any shard), or devN for a dev account.
         #[arg(long)]
         to: String,
-        /// Amount: `12.5tokens`, or an integer in the smallest unit (10^-18 token).
+        /// Amount in tokens (`12.5`, `1,000`, `12.5TUTTI`), or in the smallest unit with `atto`
+        /// (`5000atto`; 1 token = 10^18 atto).
         #[arg(long, value_parser = amount::parse_arg)]
         amount: Amount,
         #[command(flatten)]
@@ -71,7 +72,7 @@ enum Command {
         init: Option<String>,
         #[command(flatten)]
         args: wallet::CallArgs,
-        /// Tokens to give the contract: `12.5tokens`, or an integer in the smallest unit.
+        /// Tokens to give the contract: `12.5`, or `5000atto` in the smallest unit.
         #[arg(long, default_value = "0", value_parser = amount::parse_arg)]
         value: Amount,
         #[command(flatten)]
@@ -95,7 +96,7 @@ enum Command {
         method: String,
         #[command(flatten)]
         args: wallet::CallArgs,
-        /// Tokens attached to the call: `12.5tokens`, or an integer in the smallest unit.
+        /// Tokens attached to the call: `12.5`, or `5000atto` in the smallest unit.
         #[arg(long, default_value = "0", value_parser = amount::parse_arg)]
         value: Amount,
         #[command(flatten)]

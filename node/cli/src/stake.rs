@@ -30,7 +30,7 @@ pub enum StakeCommand {
         /// the proof of possession and never leaves this machine.
         #[arg(long)]
         validator_key: PathBuf,
-        /// Self-stake: `1000tokens`, or an integer in the smallest unit.
+        /// Self-stake in tokens: `1000` (or `5000atto` in the smallest unit).
         #[arg(long)]
         self_stake: String,
         /// Commission on rewards, basis points (100 = 1 %).
@@ -85,7 +85,7 @@ pub struct Moved {
     /// The validator: BLS public key or name.
     #[arg(long)]
     validator: String,
-    /// Amount: `100tokens`, or an integer in the smallest unit.
+    /// Amount in tokens: `100` (or `5000atto` in the smallest unit).
     #[arg(long)]
     amount: String,
     #[command(flatten)]
