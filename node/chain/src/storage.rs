@@ -163,20 +163,30 @@ impl SledStore {
     ///
     /// sled's periodic background flusher is off: every block is flushed explicitly when it is
     /// written (see `Chain::commit`), and without that thread, which held the database (and its
-    /// file lock) until its next wake-up, dropping a store releases the lock at once. A busy lock
-    /// is still retried for up to five seconds before it counts as "another process holds it".
+    /// file lock) until its next wake-up, dropping a store releases the lock at once (a dropped
+    /// store first waits for its writes in flight, whose IO threads also hold the database). A
+    /// busy lock is still retried for up to thirty seconds (a loaded machine can be slow to let
+    /// go) before it counts as "another process holds it".
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let mut tries = 0;
         loop {
             match sled::Config::new().path(dir.as_ref()).flush_every_ms(None).open() {
                 Ok(db) => return Ok(SledStore { db }),
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 250 => {
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 1_500 => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+impl Drop for SledStore {
+    /// Waits for the writes in flight, so that sled's IO threads let go of the database (and its
+    /// file lock) as the store goes away.
+    fn drop(&mut self) {
+        let _ = self.db.flush();
     }
 }
 
