@@ -23,6 +23,9 @@ use serde_json::{Value as Json, json};
 pub const SECTION: &str = "tutti:abi";
 /// Largest ABI section accepted.
 pub const MAX_ABI_BYTES: usize = 64 * 1024;
+/// Deepest nesting of types the codec follows (a hostile ABI may describe a type containing
+/// itself).
+const MAX_DEPTH: u32 = 64;
 /// This format's version.
 pub const ABI_VERSION: u32 = 1;
 
@@ -275,6 +278,13 @@ impl Abi {
 
     /// A type's readable name: `u128`, `Address`, `Vec<(u64, u32)>`, `Option<String>`.
     pub fn type_name(&self, id: u32) -> String {
+        self.type_name_at(id, 0)
+    }
+
+    fn type_name_at(&self, id: u32, depth: u32) -> String {
+        if depth > MAX_DEPTH {
+            return "…".into();
+        }
         let Ok(t) = self.ty(id) else {
             return format!("type {id}");
         };
@@ -282,23 +292,23 @@ impl Abi {
         let params = |t: &Ty| -> Vec<String> {
             t.type_params
                 .iter()
-                .filter_map(|p| p.ty.map(|x| self.type_name(x.id)))
+                .filter_map(|p| p.ty.map(|x| self.type_name_at(x.id, depth + 1)))
                 .collect()
         };
         match &t.type_def {
             TypeDef::Primitive(p) => primitive_name(p).into(),
-            TypeDef::Sequence(s) => format!("Vec<{}>", self.type_name(s.type_param.id)),
-            TypeDef::Array(a) => format!("[{}; {}]", self.type_name(a.type_param.id), a.len),
+            TypeDef::Sequence(s) => format!("Vec<{}>", self.type_name_at(s.type_param.id, depth + 1)),
+            TypeDef::Array(a) => format!("[{}; {}]", self.type_name_at(a.type_param.id, depth + 1), a.len),
             TypeDef::Tuple(t) if t.fields.is_empty() => "()".into(),
             TypeDef::Tuple(t) => format!(
                 "({})",
                 t.fields
                     .iter()
-                    .map(|f| self.type_name(f.id))
+                    .map(|f| self.type_name_at(f.id, depth + 1))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            TypeDef::Compact(c) => format!("Compact<{}>", self.type_name(c.type_param.id)),
+            TypeDef::Compact(c) => format!("Compact<{}>", self.type_name_at(c.type_param.id, depth + 1)),
             TypeDef::BitSequence(_) => "BitVec".into(),
             TypeDef::Composite(_) | TypeDef::Variant(_) => {
                 let name = named(t).unwrap_or_else(|| "?".into());
@@ -421,6 +431,14 @@ impl Abi {
     }
 
     fn encode(&self, id: u32, v: &Json, out: &mut Vec<u8>) -> Result<(), String> {
+        self.encode_at(id, v, out, 0)
+    }
+
+    /// [`Self::encode`] at nesting `depth` (a registry may describe a type that contains itself).
+    fn encode_at(&self, id: u32, v: &Json, out: &mut Vec<u8>, depth: u32) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("types nest deeper than {MAX_DEPTH} levels"));
+        }
         let t = self.ty(id).map_err(|e| e.to_string())?;
         if self.is_address(t) {
             let s = v
@@ -449,7 +467,7 @@ impl Abi {
                 let items = v.as_array().ok_or("expected a list")?;
                 Compact(items.len() as u32).encode_to(out);
                 for x in items {
-                    self.encode(s.type_param.id, x, out)?;
+                    self.encode_at(s.type_param.id, x, out, depth + 1)?;
                 }
                 Ok(())
             }
@@ -469,7 +487,7 @@ impl Abi {
                     return Err(format!("expected {} items, got {}", a.len, items.len()));
                 }
                 for x in items {
-                    self.encode(a.type_param.id, x, out)?;
+                    self.encode_at(a.type_param.id, x, out, depth + 1)?;
                 }
                 Ok(())
             }
@@ -482,7 +500,7 @@ impl Abi {
                     return Err(format!("expected {} items, got {}", tu.fields.len(), items.len()));
                 }
                 for (f, x) in tu.fields.iter().zip(items) {
-                    self.encode(f.id, x, out)?;
+                    self.encode_at(f.id, x, out, depth + 1)?;
                 }
                 Ok(())
             }
@@ -493,18 +511,19 @@ impl Abi {
                     for f in &c.fields {
                         let n = f.name.as_deref().unwrap_or_default();
                         let x = obj.get(n).ok_or_else(|| format!("missing field `{n}`"))?;
-                        self.encode(f.ty.id, x, out).map_err(|e| format!("field `{n}`: {e}"))?;
+                        self.encode_at(f.ty.id, x, out, depth + 1)
+                            .map_err(|e| format!("field `{n}`: {e}"))?;
                     }
                     Ok(())
                 } else if c.fields.len() == 1 {
-                    self.encode(c.fields[0].ty.id, v, out)
+                    self.encode_at(c.fields[0].ty.id, v, out, depth + 1)
                 } else {
                     let items = v.as_array().ok_or("expected a list")?;
                     if items.len() != c.fields.len() {
                         return Err(format!("expected {} items, got {}", c.fields.len(), items.len()));
                     }
                     for (f, x) in c.fields.iter().zip(items) {
-                        self.encode(f.ty.id, x, out)?;
+                        self.encode_at(f.ty.id, x, out, depth + 1)?;
                     }
                     Ok(())
                 }
@@ -523,7 +542,7 @@ impl Abi {
                         .find(|x| x.name == "Some")
                         .ok_or("malformed Option")?;
                     out.push(some.index);
-                    return self.encode(some.fields[0].ty.id, v, out);
+                    return self.encode_at(some.fields[0].ty.id, v, out, depth + 1);
                 }
                 let (name, fields) = match v {
                     Json::String(s) => (s.as_str(), None),
@@ -549,16 +568,17 @@ impl Abi {
                         let x = obj
                             .get(n)
                             .ok_or_else(|| format!("variant `{name}`: missing field `{n}`"))?;
-                        self.encode(f.ty.id, x, out).map_err(|e| format!("field `{n}`: {e}"))?;
+                        self.encode_at(f.ty.id, x, out, depth + 1)
+                            .map_err(|e| format!("field `{n}`: {e}"))?;
                     }
                     return Ok(());
                 }
                 match (variant.fields.len(), fields) {
                     (0, _) => Ok(()),
-                    (1, Some(x)) => self.encode(variant.fields[0].ty.id, x, out),
+                    (1, Some(x)) => self.encode_at(variant.fields[0].ty.id, x, out, depth + 1),
                     (n, Some(Json::Array(items))) if items.len() == n => {
                         for (f, x) in variant.fields.iter().zip(items) {
-                            self.encode(f.ty.id, x, out)?;
+                            self.encode_at(f.ty.id, x, out, depth + 1)?;
                         }
                         Ok(())
                     }
@@ -570,6 +590,14 @@ impl Abi {
     }
 
     fn decode_from(&self, id: u32, input: &mut &[u8]) -> Result<Json, String> {
+        self.decode_at(id, input, 0)
+    }
+
+    /// [`Self::decode_from`] at nesting `depth`.
+    fn decode_at(&self, id: u32, input: &mut &[u8], depth: u32) -> Result<Json, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("types nest deeper than {MAX_DEPTH} levels"));
+        }
         let t = self.ty(id).map_err(|e| e.to_string())?;
         let err = |e: parity_scale_codec::Error| e.to_string();
         if self.is_address(t) {
@@ -594,7 +622,7 @@ impl Abi {
                 }
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
-                    items.push(self.decode_from(s.type_param.id, input)?);
+                    items.push(self.decode_at(s.type_param.id, input, depth + 1)?);
                 }
                 Json::Array(items)
             }
@@ -610,7 +638,7 @@ impl Abi {
                 }
                 let mut items = Vec::with_capacity(n.min(4096));
                 for _ in 0..n {
-                    items.push(self.decode_from(a.type_param.id, input)?);
+                    items.push(self.decode_at(a.type_param.id, input, depth + 1)?);
                 }
                 Json::Array(items)
             }
@@ -618,7 +646,7 @@ impl Abi {
             TypeDef::Tuple(tu) => Json::Array(
                 tu.fields
                     .iter()
-                    .map(|f| self.decode_from(f.id, input))
+                    .map(|f| self.decode_at(f.id, input, depth + 1))
                     .collect::<Result<_, _>>()?,
             ),
             TypeDef::Composite(c) => {
@@ -626,16 +654,19 @@ impl Abi {
                 if named {
                     let mut m = serde_json::Map::new();
                     for f in &c.fields {
-                        m.insert(f.name.clone().unwrap_or_default(), self.decode_from(f.ty.id, input)?);
+                        m.insert(
+                            f.name.clone().unwrap_or_default(),
+                            self.decode_at(f.ty.id, input, depth + 1)?,
+                        );
                     }
                     Json::Object(m)
                 } else if c.fields.len() == 1 {
-                    self.decode_from(c.fields[0].ty.id, input)?
+                    self.decode_at(c.fields[0].ty.id, input, depth + 1)?
                 } else {
                     Json::Array(
                         c.fields
                             .iter()
-                            .map(|f| self.decode_from(f.ty.id, input))
+                            .map(|f| self.decode_at(f.ty.id, input, depth + 1))
                             .collect::<Result<_, _>>()?,
                     )
                 }
@@ -652,14 +683,17 @@ impl Abi {
                 if named && !is_option {
                     let mut m = serde_json::Map::new();
                     for f in &v.fields {
-                        m.insert(f.name.clone().unwrap_or_default(), self.decode_from(f.ty.id, input)?);
+                        m.insert(
+                            f.name.clone().unwrap_or_default(),
+                            self.decode_at(f.ty.id, input, depth + 1)?,
+                        );
                     }
                     return Ok(json!({ v.name.clone(): Json::Object(m) }));
                 }
                 let fields: Vec<Json> = v
                     .fields
                     .iter()
-                    .map(|f| self.decode_from(f.ty.id, input))
+                    .map(|f| self.decode_at(f.ty.id, input, depth + 1))
                     .collect::<Result<_, _>>()?;
                 match (is_option, fields.len()) {
                     (true, 0) => Json::Null,
@@ -935,6 +969,21 @@ mod tests {
         let mut a = abi();
         a.methods[0].params[0].ty = 999;
         assert!(matches!(read(&embed(&module, &a)), Err(AbiError::Section(m)) if m.contains("type 999")));
+    }
+
+    #[test]
+    fn a_type_that_contains_itself_is_refused_not_followed_forever() {
+        let mut a = abi();
+        // Make the return type of `transfer` (bool) a list of itself.
+        let ret = a.method("transfer").unwrap().returns.unwrap() as usize;
+        let mut json = serde_json::to_value(&a).unwrap();
+        json["types"]["types"][ret]["type"]["def"] = json!({"sequence": {"type": ret}});
+        a = serde_json::from_value(json).unwrap();
+        let ret = ret as u32;
+        assert!(a.type_name(ret).contains('…'));
+        assert!(a.decode(ret, &[4; 200]).is_err());
+        let deep = (0..100).fold(json!([]), |acc, _| json!([acc]));
+        assert!(a.encode(ret, &deep, &mut Vec::new()).is_err());
     }
 
     /// The smallest valid module: the header only.

@@ -65,6 +65,36 @@ fn genesis() -> tutti_chain::Genesis {
     }
 }
 
+/// Restores `chunks` (the state of `version`, root `root`) into an empty sled store and checks the
+/// root it wrote; returns the seconds from the restore's start to its data being flushed.
+fn restore_chunks(chunks: Vec<StateChunk>, root: tutti_primitives::Hash, version: u64) -> f64 {
+    let target_dir = tempfile::tempdir().expect("temp dir");
+    let target: Arc<dyn Store> = Arc::new(SledStore::open(target_dir.path()).expect("sled"));
+    let mut block = StoredBlock {
+        header: genesis().header_of(0, root),
+        txs: vec![],
+        incoming: vec![],
+        crosslinks: vec![],
+        commit: None,
+    };
+    block.header.height = version;
+    let t = Instant::now();
+    let mut r = Restore::begin(target.clone(), block).expect("begin");
+    for c in chunks {
+        r.add(c).expect("a valid chunk");
+    }
+    // The chain metadata is not needed here: check the root the restore wrote.
+    let _ = r.finish(&genesis(), 0);
+    target.flush().expect("flush");
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(
+        StateDb::new(target).root(version).expect("root"),
+        Some(root),
+        "restored root"
+    );
+    secs
+}
+
 fn main() {
     let n: u64 = std::env::var("SNAPSHOT_KEYS")
         .ok()
@@ -87,22 +117,7 @@ fn main() {
                 write(n);
             }
             "restore" => {
-                let target_dir = tempfile::tempdir().expect("temp dir");
-                let target: Arc<dyn Store> = Arc::new(SledStore::open(target_dir.path()).expect("sled"));
-                let mut block = StoredBlock {
-                    header: genesis().header_of(0, root),
-                    txs: vec![],
-                    incoming: vec![],
-                    crosslinks: vec![],
-                    commit: None,
-                };
-                block.header.height = version;
-                let mut r = Restore::begin(target.clone(), block).expect("begin");
-                for c in chunks {
-                    r.add(c).expect("a valid chunk");
-                }
-                let _ = r.finish(&genesis(), 0);
-                assert_eq!(StateDb::new(target).root(version).expect("root"), Some(root));
+                restore_chunks(chunks, root, version);
             }
             _ => {}
         }
@@ -130,30 +145,7 @@ fn main() {
         bytes = chunks.iter().map(|c| c.encoded_size()).sum::<usize>();
         assert_eq!(start, n, "every leaf served");
 
-        let target_dir = tempfile::tempdir().expect("temp dir");
-        let target: Arc<dyn Store> = Arc::new(SledStore::open(target_dir.path()).expect("sled"));
-        let mut block = StoredBlock {
-            header: genesis().header_of(0, root),
-            txs: vec![],
-            incoming: vec![],
-            crosslinks: vec![],
-            commit: None,
-        };
-        block.header.height = version;
-        let t = Instant::now();
-        let mut r = Restore::begin(target.clone(), block).expect("begin");
-        for c in chunks {
-            r.add(c).expect("a valid chunk");
-        }
-        // The chain metadata is not needed here: check the root the restore wrote.
-        let _ = r.finish(&genesis(), 0);
-        target.flush().expect("flush");
-        restore.push(t.elapsed().as_secs_f64() * per_m);
-        assert_eq!(
-            StateDb::new(target).root(version).expect("root"),
-            Some(root),
-            "restored root"
-        );
+        restore.push(restore_chunks(chunks, root, version) * per_m);
     }
     println!("snapshot of {n} keys (48-byte values), seconds per million keys, {runs} runs:");
     println!(
