@@ -1,6 +1,7 @@
 // Lottery: the browser side. The chain holds the round (price, closing block, tickets, pot); the
 // page shows it, buys tickets and calls draw with transactions signed by the shared wallet, and
-// follows the contract's events and new blocks to stay current without reloading.
+// follows the contract's events and new blocks to stay current without reloading. Arguments,
+// results and events go through the contract's ABI (the JavaScript client's `Contract`).
 //
 // For scripts and the browser test, `window.lottery` exposes the state and a few helpers.
 
@@ -10,8 +11,8 @@ const $ = (id) => document.getElementById(id);
 
 const st = {
   wallet: null,
-  contract: null,
-  settings: null, // {price, roundBlocks, feeBps, house}
+  contract: null, // the Lottery contract (a client `Contract`)
+  settings: null, // {price, round_blocks, fee_bps, house}
   round: null, // the current round
   mine: null, // {count, paid, ranges} in the current round
   history: [], // settled rounds, newest first
@@ -27,16 +28,18 @@ function msg(text, kind = "") {
 }
 
 function tokens(units) {
-  return formatTokens(units, st.wallet.config.decimals);
+  return formatTokens(units, st.wallet.client.decimals);
 }
+
+/** The native token's symbol (from the node's status). */
+const sym = () => st.wallet.client.symbol;
 
 function you(address) {
   return address === st.wallet.address ? `${short(address)} (you)` : short(address);
 }
 
-async function view(method, fields = {}) {
-  const args = st.wallet.core.call("lottery.args", { method, ...fields });
-  return st.wallet.view(st.contract, method, args);
+function view(method, args = {}) {
+  return st.contract.view(method, args);
 }
 
 const isOpen = () => st.round && st.head !== null && st.head <= st.round.close;
@@ -49,7 +52,7 @@ function renderRound() {
   $("pot").textContent = tokens(r.pot);
   $("sold").textContent = String(r.tickets);
   $("players").textContent = String(r.players);
-  $("price").textContent = `${tokens(r.price)} TUTTI`;
+  $("price").textContent = `${tokens(r.price)} ${sym()}`;
   const mine = st.mine || { count: 0, ranges: [] };
   $("my-tickets").textContent = String(mine.count);
   $("my-chance").textContent =
@@ -95,29 +98,24 @@ function tick() {
 }
 
 async function loadRound() {
-  st.round = st.wallet.core.call("lottery.round", { data: await view("round") });
-  st.mine = st.wallet.core.call("lottery.tickets", {
-    data: await view("tickets", { round: st.round.id, player: st.wallet.address }),
-  });
+  st.round = await view("round");
+  st.mine = await view("tickets", { round: st.round.id, player: st.wallet.address });
   renderRound();
 }
 
 async function loadHistory() {
-  st.history = st.wallet.core.call("lottery.settled", {
-    kind: "list",
-    data: await view("history", { before: 0, limit: 20 }),
-  });
+  st.history = await view("history", { before: 0, limit: 20 });
   const tbody = $("history");
   tbody.innerHTML = "";
   for (const s of st.history) {
     const tr = document.createElement("tr");
-    const o = s.outcome;
-    const cells =
-      o.kind === "won"
-        ? [s.round.id, you(o.winner), `${tokens(o.prize)} TUTTI`, `#${o.ticket} of ${s.round.tickets}`]
-        : [s.round.id, `refunded ${you(o.player)}`, `${tokens(o.amount)} TUTTI`, String(s.round.tickets)];
+    const won = s.outcome.Won;
+    const o = won || s.outcome.Refunded;
+    const cells = won
+      ? [s.round.id, you(o.winner), `${tokens(o.prize)} ${sym()}`, `#${o.ticket} of ${s.round.tickets}`]
+      : [s.round.id, `refunded ${you(o.player)}`, `${tokens(o.amount)} ${sym()}`, String(s.round.tickets)];
     if ((o.winner || o.player) === st.wallet.address) tr.className = "me";
-    tr.title = o.kind === "won" ? `${o.winner}, drawn from block ${o.randomnessHeight}` : o.player;
+    tr.title = won ? `${o.winner}, drawn from block ${o.randomness_height}` : o.player;
     for (const text of cells) {
       const td = document.createElement("td");
       td.textContent = String(text);
@@ -138,19 +136,15 @@ function feed(text, kind = "") {
 }
 
 function onEvent(n) {
-  let e;
-  try {
-    e = st.wallet.core.call("lottery.event", { name: n.name, data: n.data });
-  } catch {
-    return;
-  }
+  const e = n.args;
+  if (!e) return;
   const at = `block ${n.height}`;
   if (n.name === "Entered") {
     feed(`${you(e.player)} bought ${e.tickets} ticket${e.tickets === 1 ? "" : "s"} in round ${e.round} · pot ${tokens(e.pot)} · ${at}`);
   } else if (n.name === "Drawn") {
-    feed(`Round ${e.round}: ticket #${e.ticket} of ${e.tickets} won, ${you(e.winner)} gets ${tokens(e.prize)} TUTTI · ${at}`, "win");
+    feed(`Round ${e.round}: ticket #${e.ticket} of ${e.tickets} won, ${you(e.winner)} gets ${tokens(e.prize)} ${sym()} · ${at}`, "win");
   } else if (n.name === "Refunded") {
-    feed(`Round ${e.round}: a single player, ${you(e.player)} refunded ${tokens(e.amount)} TUTTI · ${at}`);
+    feed(`Round ${e.round}: a single player, ${you(e.player)} refunded ${tokens(e.amount)} ${sym()} · ${at}`);
   } else if (n.name === "RoundOpened") {
     feed(`Round ${e.round} opened, selling until block ${e.close} · ${at}`);
   }
@@ -173,10 +167,9 @@ async function run(label, method, fields, value) {
   renderRound();
   msg(`${label}: signing and sending…`);
   try {
-    const args = st.wallet.core.call("lottery.args", { method, ...fields });
-    const hash = await st.wallet.call(st.contract, method, args, value);
-    msg(`${label}: sent ${short(hash)}, waiting for a block…`);
-    const r = await st.wallet.waitFinal(hash);
+    const sent = await st.contract.call(st.wallet.account, method, fields, { value, wait: false });
+    msg(`${label}: sent ${short(sent.hash)}, waiting for a block…`);
+    const r = await st.wallet.client.waitForReceipt(sent.hash, { shard: st.wallet.shard });
     if (r.status !== "success") throw new Error(r.failure ? r.failure.message : "the contract refused it");
     return r;
   } finally {
@@ -201,12 +194,12 @@ async function enter(e) {
 async function draw() {
   try {
     const r = await run(`Drawing round ${st.round.id}`, "draw", {}, 0n);
-    const s = st.wallet.core.call("lottery.settled", { kind: "one", data: r.returnData });
+    const s = st.contract.decodeReturn("draw", r.returnData);
     st.draws.push({ settled: s, fee: r.fee, hash: r.transactionHash });
-    const o = s.outcome;
+    const o = s.outcome.Won;
     msg(
-      o.kind === "won"
-        ? `Round ${s.round.id}: ticket #${o.ticket} won; ${you(o.winner)} gets ${tokens(o.prize)} TUTTI.`
+      o
+        ? `Round ${s.round.id}: ticket #${o.ticket} won; ${you(o.winner)} gets ${tokens(o.prize)} ${sym()}.`
         : `Round ${s.round.id} had a single player: refunded.`,
       "good",
     );
@@ -222,18 +215,19 @@ async function main() {
     msg(`Cannot start the wallet: ${e.message}`, "bad");
     return;
   }
-  st.contract = st.wallet.config.contracts.lottery;
+  for (const el of document.querySelectorAll(".sym")) el.textContent = sym();
   mountWalletBar($("wallet"), st.wallet, () => refresh());
-  const code = st.contract && (await st.wallet.rpc.request("tutti_getCode", [st.contract]));
-  if (!code) {
+  const address = st.wallet.config.contracts.lottery;
+  st.contract = address && (await st.wallet.contract(address).catch(() => null));
+  if (!st.contract || !st.contract.abi) {
     msg("The Lottery contract is not deployed on this chain (start tutti dev on a new data dir without --no-examples).", "bad");
     return;
   }
-  st.settings = st.wallet.core.call("lottery.settings", { data: await view("settings") });
-  $("fee").textContent = `${st.settings.feeBps / 100} %`;
+  st.settings = await view("settings");
+  $("fee").textContent = `${st.settings.fee_bps / 100} %`;
   // Rounds are counted in blocks of the Lottery's own shard.
   st.shard = (st.wallet.config.shards || {}).lottery || 0;
-  st.head = await st.wallet.rpc.request("tutti_blockNumber", [st.shard]);
+  st.head = await st.wallet.client.blockNumber(st.shard);
   st.headAt = Date.now();
   st.wallet.onHead((h) => {
     if ((h.shardId || 0) !== st.shard) return;
@@ -243,7 +237,7 @@ async function main() {
     if (due !== drawDue()) renderRound();
     else tick();
   });
-  st.wallet.rpc.subscribe("events", { contract: st.contract }, onEvent);
+  st.contract.onEvent(null, onEvent);
   $("enter-form").onsubmit = enter;
   $("tickets").oninput = updateCost;
   $("draw").onclick = draw;

@@ -11,6 +11,7 @@ pub mod account;
 pub mod address;
 pub mod block;
 pub mod fbft;
+pub mod gas;
 pub mod hash;
 pub mod receipt;
 pub mod stake;

@@ -99,7 +99,7 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self> {
         let mut c = Config::new();
         c.consume_fuel(true)
-            .operator_cost(config.schedule.operator_cost())
+            .operator_cost(crate::gas::operator_cost(&config.schedule))
             .cranelift_nan_canonicalization(true)
             .wasm_simd(false)
             .wasm_relaxed_simd(false)

@@ -81,12 +81,14 @@ try {
   await alice.click("[data-testid=draw]");
   await alice.waitForFunction(() => window.lottery.state.draws.length === 1, null, { timeout: 30_000 });
   const { settled, fee: drawFee } = await alice.evaluate(() => window.lottery.state.draws[0]);
-  check(settled.outcome.kind === "won", "two players: the round has a winner");
-  const prize = BigInt(settled.outcome.prize);
-  const houseFee = BigInt(settled.outcome.fee);
+  // The page decodes the draw's result through the contract's ABI: `Outcome::Won { .. }`.
+  const won = settled.outcome.Won;
+  check(won !== undefined, "two players: the round has a winner");
+  const prize = BigInt(won.prize);
+  const houseFee = BigInt(won.fee);
   check(prize + houseFee === 5n * PRICE && houseFee === (5n * PRICE) / 20n, "prize = pot less the 5 % house fee");
-  const winner = settled.outcome.winner;
-  check(winner === aliceAddr || winner === bobAddr, `the winner is one of the players (ticket #${settled.outcome.ticket})`);
+  const winner = won.winner;
+  check(winner === aliceAddr || winner === bobAddr, `the winner is one of the players (ticket #${won.ticket})`);
   const after = { [aliceAddr]: await units(alice), [bobAddr]: await units(bob) };
   const loser = winner === aliceAddr ? bobAddr : aliceAddr;
   const drawCost = (who) => (who === aliceAddr ? BigInt(drawFee) : 0n);

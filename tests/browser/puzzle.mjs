@@ -72,6 +72,28 @@ try {
   );
   check(true, "the player is on the leaderboard with level 2");
 
+  // The JavaScript client itself, as a module in the browser: a fresh client reads the player's
+  // game through the Puzzle's ABI, and a subscription delivers the next block.
+  const direct = await page.evaluate(async () => {
+    const { Client } = await import("/shared/tutti.js");
+    const client = await Client.connect(location.origin);
+    const w = window.puzzle.state.wallet;
+    const puzzle = await client.contract(w.config.contracts.puzzle);
+    const game = await puzzle.view("game_of", { player: w.address });
+    const head = await new Promise((resolve, reject) => {
+      const sub = client.subscribe("newHeads", null, (h) => {
+        sub.unsubscribe();
+        resolve(h.height);
+      }, reject);
+      setTimeout(() => reject(new Error("no block in 30 s")), 30_000);
+    });
+    client.close();
+    return { level: game.level, player: game.player, head, symbol: client.symbol };
+  });
+  check(direct.player === (await page.evaluate(() => window.puzzle.state.wallet.address)) && direct.level === 3,
+    `the client in Chromium decodes the game (next level ${direct.level}) and hears block ${direct.head}`);
+  check(direct.symbol === "TUTTI", "the token symbol comes from tutti_status");
+
   const timings = await page.evaluate(() => window.puzzle.state.timings);
   for (const t of timings) console.log(`TIMING level=${t.level} block=${t.block} keypress_to_final_ms=${t.ms}`);
   if (shots) await page.screenshot({ path: `${shots}/puzzle-desktop.png` });

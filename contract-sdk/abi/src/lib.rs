@@ -10,7 +10,7 @@
 //!   the strings a command line gives) into the SCALE parameter tuple a method decodes, refusing
 //!   unknown, missing and mistyped ones by name; [`Abi::decode`] turns returned or emitted bytes
 //!   into JSON. Addresses read and print as `tt1...`, 128-bit integers as decimal strings (JSON
-//!   numbers lose precision past 2^53), byte strings as `0x` hex.
+//!   numbers lose precision past 2^53), so do 64-bit ones past 2^53 - 1, byte strings as `0x` hex.
 
 use std::collections::BTreeMap;
 
@@ -801,6 +801,19 @@ fn encode_primitive(p: &TypeDefPrimitive, v: &Json, out: &mut Vec<u8>) -> Result
     Ok(())
 }
 
+/// Largest integer a JSON reader that uses doubles (JavaScript's `JSON.parse`) holds exactly.
+const MAX_SAFE_INTEGER: i128 = (1 << 53) - 1;
+
+/// A 64-bit integer as a JSON number when every JSON reader holds it exactly, else as a decimal
+/// string (as 128-bit integers always are).
+fn safe_integer(n: i128) -> Json {
+    if n.abs() <= MAX_SAFE_INTEGER {
+        json!(n as i64)
+    } else {
+        json!(n.to_string())
+    }
+}
+
 fn decode_primitive(p: &TypeDefPrimitive, input: &mut &[u8]) -> Result<Json, String> {
     let err = |e: parity_scale_codec::Error| e.to_string();
     Ok(match p {
@@ -813,12 +826,12 @@ fn decode_primitive(p: &TypeDefPrimitive, input: &mut &[u8]) -> Result<Json, Str
         TypeDefPrimitive::U8 => json!(u8::decode(input).map_err(err)?),
         TypeDefPrimitive::U16 => json!(u16::decode(input).map_err(err)?),
         TypeDefPrimitive::U32 => json!(u32::decode(input).map_err(err)?),
-        TypeDefPrimitive::U64 => json!(u64::decode(input).map_err(err)?),
+        TypeDefPrimitive::U64 => safe_integer(u64::decode(input).map_err(err)?.into()),
         TypeDefPrimitive::U128 => json!(u128::decode(input).map_err(err)?.to_string()),
         TypeDefPrimitive::I8 => json!(i8::decode(input).map_err(err)?),
         TypeDefPrimitive::I16 => json!(i16::decode(input).map_err(err)?),
         TypeDefPrimitive::I32 => json!(i32::decode(input).map_err(err)?),
-        TypeDefPrimitive::I64 => json!(i64::decode(input).map_err(err)?),
+        TypeDefPrimitive::I64 => safe_integer(i64::decode(input).map_err(err)?.into()),
         TypeDefPrimitive::I128 => json!(i128::decode(input).map_err(err)?.to_string()),
         TypeDefPrimitive::U256 | TypeDefPrimitive::I256 => return Err("256-bit integers are not supported".into()),
     })
@@ -906,6 +919,23 @@ mod tests {
             json!({"from": Address([1; 32]).to_string(), "to": to.to_string(), "amount": u128::MAX.to_string()})
         );
         assert_eq!(abi.type_name(ret), "Vec<(u64, u32)>");
+        // 64-bit integers stay JSON numbers while a double holds them exactly, then turn strings;
+        // both forms encode back.
+        let safe = (1u64 << 53) - 1;
+        assert_eq!(
+            abi.decode(ret, &vec![(safe, 0u32), (safe + 1, 0)].encode()).unwrap(),
+            json!([[safe, 0], [(safe + 1).to_string(), 0]])
+        );
+        let back = abi
+            .encode_args(
+                "ranges",
+                &args(&[
+                    ("of", Json::Null),
+                    ("status", json!({"Closed": {"at": u64::MAX.to_string()}})),
+                ]),
+            )
+            .unwrap();
+        assert_eq!(back, (None::<Address>, Status::Closed { at: u64::MAX }).encode());
         assert!(
             abi.describe()
                 .contains("call             transfer(to: Address, amount: u128) -> bool")

@@ -1,6 +1,7 @@
-//! The pages `tutti dev` serves on its RPC port: a home page, the Puzzle game, the Lottery, the shared
-//! browser wallet (script, styles and the wasm module) and `/config.json`, which tells the pages
-//! the chain id and the contracts' addresses.
+//! The pages `tutti dev` serves on its RPC port: a home page, the Puzzle game, the Lottery, the
+//! JavaScript client (`/shared/tutti.js`, from `clients/js`), the shared browser wallet (script,
+//! styles and the wasm module) and `/config.json`, which tells the pages the contracts' addresses
+//! (the token's symbol and decimals come from `tutti_status`).
 
 use std::sync::Arc;
 
@@ -29,8 +30,6 @@ pub fn site(config: &PageConfig) -> Arc<Site> {
     let config = json!({
         "chainId": config.chain_id,
         "blockTimeMs": config.block_time_ms,
-        "symbol": "TUTTI",
-        "decimals": 18,
         "faucet": config.faucet,
         "contracts": {
             "puzzle": config.puzzle.to_string(),
@@ -45,6 +44,7 @@ pub fn site(config: &PageConfig) -> Arc<Site> {
     let mut s = Site::new();
     s.add("/", &include_bytes!("../../../web-wallet/web/home.html")[..])
         .add("/config.json", config.to_string().into_bytes())
+        .add("/shared/tutti.js", &include_bytes!("../../../clients/js/tutti.js")[..])
         .add(
             "/shared/wallet.js",
             &include_bytes!("../../../web-wallet/web/wallet.js")[..],

@@ -631,8 +631,7 @@ pub fn deploy(
         let code = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
         let args = encode_args(&args)?;
         // Inclusion + deploy cost of this size + room for the init call.
-        let schedule = tutti_runtime::GasSchedule::default();
-        let gas = schedule.inclusion_cost(code.len() + 256) + schedule.deploy_cost(code.len()) + 300_000_000;
+        let gas = tutti_runtime::GasSchedule::default().deploy_gas_limit(code.len());
         runtime()?.block_on(send_action(
             &rpc,
             &tx,
