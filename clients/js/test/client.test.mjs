@@ -7,7 +7,11 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 
 import {
   Client,
@@ -246,4 +250,26 @@ test("subscriptions: new heads of one shard, pending transactions", async () => 
   while (!seenHashes.has(hash)) await new Promise((resolve) => (wake = resolve));
   await sub.unsubscribe();
   assert.ok(seenHashes.has(hash));
+});
+
+test("the README's quick start runs as written", async () => {
+  const readme = await readFile(new URL("../README.md", import.meta.url), "utf8");
+  const block = readme.split("<!-- test: quickstart")[1]?.split("```js\n")[1]?.split("\n```")[0];
+  assert.ok(block && block.includes("Client.connect"), "the README has its quick start block");
+  // As if installed: the package name resolves to this directory's module.
+  const code = block.replace('from "@tutti/client"', `from ${JSON.stringify(new URL("../tutti.js", import.meta.url).href)}`);
+  const dir = await mkdtemp(join(tmpdir(), "tutti-quickstart-"));
+  try {
+    await writeFile(join(dir, "quickstart.mjs"), code);
+    const { stdout } = await promisify(execFile)(process.execPath, [...process.execArgv.filter((a) => a.startsWith("--experimental")), join(dir, "quickstart.mjs")], {
+      env: { ...process.env, TUTTI_RPC: url },
+      timeout: 120_000,
+    });
+    assert.match(stdout, /12\.5 TUTTI to bob \(shard \d\): success/);
+    assert.match(stdout, /decoded from the receipt: Transfer/);
+    assert.match(stdout, /bob's token balance: 5000/);
+    assert.match(stdout, /heard live: Transfer at block \d+/, "the live subscription heard the event");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
