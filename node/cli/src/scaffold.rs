@@ -96,6 +96,47 @@ mod tests {
 }
 "#;
 
+const LOCALNET_RS: &str = r#"//! The built module (`tutti contract build`) on a local chain of two shards (the runtime's
+//! `LocalNet`, which runs the chain's own block schedule): deployed on shard 1 and called from an
+//! account of shard 0, so the call travels between shards as a receipt.
+//!
+//! `cargo test --features localnet` (it compiles the chain's runtime: minutes the first time).
+#![cfg(feature = "localnet")]
+
+use std::{path::PathBuf, sync::Arc};
+
+use parity_scale_codec::{Decode, Encode};
+use tutti_runtime::{Runtime, RuntimeConfig, local::LocalNet};
+
+/// The module `tutti contract build` wrote (`<target dir>/tutti/{file}.wasm`).
+fn module() -> Vec<u8> {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = target.parent().expect("the tmp dir is in the target dir").join("tutti/{file}.wasm");
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; build the module first: tutti contract build", path.display()))
+}
+
+#[test]
+fn a_call_from_another_shard_reaches_the_deployed_module() {
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("the runtime starts");
+    let mut net = LocalNet::new(Arc::new(runtime), 2);
+    let (user, key) = net.create_account(0, 10u128.pow(21));
+    let counter = net.deploy(1, &module(), user, None).expect("the module deploys");
+    assert_eq!(counter.home_shard(2), 1);
+
+    let tx = net.call(&key, counter, "increment", (7u64,).encode(), 0, 100_000_000).unwrap();
+    net.run_until_idle(10);
+    let call = net.first_call(&tx).expect("the call ran");
+    assert_eq!((call.shard, call.method.as_deref()), (1, Some("increment")));
+    let returned = call.result.clone().expect("the call succeeds");
+    assert_eq!(u64::decode(&mut &returned[..]).unwrap(), 7);
+    assert_eq!(call.events[0].name, "Incremented");
+
+    let view = net.view(&counter, "get", vec![]).unwrap();
+    assert_eq!(u64::decode(&mut &view.result.unwrap()[..]).unwrap(), 7);
+}
+"#;
+
 /// `tutti contract new NAME`.
 pub fn new(name: &str, sdk: Option<PathBuf>) -> ExitCode {
     let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -127,6 +168,16 @@ pub fn new(name: &str, sdk: Option<PathBuf>) -> ExitCode {
             );
         }
     };
+    // The runtime sits beside the SDK in a checkout.
+    let runtime = match sdk.parent().map(|p| p.join("runtime")) {
+        Some(r) if r.join("Cargo.toml").exists() => r,
+        _ => {
+            return fail(format!(
+                "{} has no runtime/ beside it: pass --sdk the contract-sdk of a tutti checkout",
+                sdk.display()
+            ));
+        }
+    };
     let cargo = format!(
         r#"[package]
 name = "{name}"
@@ -141,6 +192,15 @@ tutti-sdk = {{ path = "{sdk}" }}
 parity-scale-codec = {{ version = "3", default-features = false, features = ["derive"] }}
 scale-info = {{ version = "2.11", default-features = false, features = ["derive"] }}
 
+# The chain's runtime, for the LocalNet test of the built module (tests/localnet.rs). Behind a
+# feature: it compiles wasmtime, minutes the first time, which `cargo test` alone does not need.
+[target.'cfg(not(target_arch = "wasm32"))'.dependencies]
+tutti-runtime = {{ path = "{runtime}", optional = true }}
+
+[features]
+# `cargo test --features localnet` (after `tutti contract build`)
+localnet = ["dep:tutti-runtime"]
+
 # Small modules: deploying and instantiating are charged per byte and per memory page.
 [profile.release]
 opt-level = "z"
@@ -152,14 +212,17 @@ strip = true
 # A crate of its own, even inside another workspace's directory.
 [workspace]
 "#,
-        sdk = sdk.display()
+        sdk = sdk.display(),
+        runtime = runtime.display()
     );
     // rustc's default 1 MiB shadow stack would make the module start with 17 memory pages.
     let config = "[target.wasm32-unknown-unknown]\nrustflags = [\"-C\", \"link-arg=-zstack-size=65536\"]\n";
-    let files: [(&str, &str); 4] = [
+    let localnet = LOCALNET_RS.replace("{file}", &name.replace('-', "_"));
+    let files: [(&str, &str); 5] = [
         ("Cargo.toml", &cargo),
         (".cargo/config.toml", config),
         ("src/lib.rs", LIB_RS),
+        ("tests/localnet.rs", &localnet),
         (".gitignore", "/target\n"),
     ];
     for (path, text) in files {
@@ -180,6 +243,7 @@ strip = true
     println!("  cd {name}");
     println!("  cargo test               # native unit tests");
     println!("  tutti contract build     # wasm module with its ABI, validated");
+    println!("  cargo test --features localnet   # the built module on a local chain of two shards");
     println!(
         "  tutti deploy --from dev0 target/tutti/{}.wasm",
         name.replace('-', "_")

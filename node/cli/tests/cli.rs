@@ -176,6 +176,16 @@ fn contract_new_scaffolds_a_standalone_crate_and_refuses_bad_input() {
             .unwrap()
             .contains("stack-size=65536")
     );
+    // The LocalNet test of the built module, behind its feature, on the runtime beside the SDK.
+    let localnet = std::fs::read_to_string(root.join("tests/localnet.rs")).unwrap();
+    assert!(localnet.starts_with("//!") && localnet.contains("#![cfg(feature = \"localnet\")]"));
+    assert!(localnet.contains("tutti/my_counter.wasm"), "{localnet}");
+    let runtime = cargo
+        .lines()
+        .find(|l| l.starts_with("tutti-runtime"))
+        .and_then(|l| l.split('"').nth(1))
+        .unwrap();
+    assert!(std::path::Path::new(runtime).join("Cargo.toml").exists(), "{runtime}");
 
     for (args, needle) in [
         (vec!["contract", "new", "my-counter"], "already exists"),
