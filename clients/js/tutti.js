@@ -203,6 +203,9 @@ export class Rpc {
   close() {
     this.closed = true;
     this.subs.clear();
+    // Requests still waiting on this socket get no answer now: settle them.
+    for (const p of this.pending.values()) p.reject(new Error(`the WebSocket to ${this.wsUrl} was closed`));
+    this.pending.clear();
     if (this.ws) this.ws.close();
     this.ws = null;
   }
@@ -400,6 +403,7 @@ export class Client {
     this.layout = layout;
     this.endpoints = new Map(); // url -> Rpc
     this.abis = new Map(); // contract address -> Promise<abi | null>
+    this.heads = null; // {sub, waiters, users} while receipts are awaited
   }
 
   // --- routing ---------------------------------------------------------------------------------
@@ -605,14 +609,61 @@ export class Client {
    * `success`, `failure`, or `sent` when the rest continues on shards this endpoint does not
    * serve). Rejects after `timeoutMs` (default 60 s).
    */
-  async waitForReceipt(hash, { shard, timeoutMs = 60_000, pollMs = 250 } = {}) {
+  async waitForReceipt(hash, { shard, timeoutMs = 60_000, pollMs = 500 } = {}) {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await this.getTransactionReceipt(hash, { shard });
-      if (r && r.status !== "pending") return r;
-      if (Date.now() > deadline) throw new Error(`transaction ${hash} not final after ${timeoutMs / 1000} s`);
-      await new Promise((res) => setTimeout(res, pollMs));
+    const heads = this.#watchHeads();
+    try {
+      for (;;) {
+        const r = await this.getTransactionReceipt(hash, { shard });
+        if (r && r.status !== "pending") return r;
+        if (Date.now() > deadline) throw new Error(`transaction ${hash} not final after ${timeoutMs / 1000} s`);
+        // Asked again at the next block (or after `pollMs` without one).
+        await this.#nextHead(pollMs);
+      }
+    } finally {
+      heads.release();
     }
+  }
+
+  /**
+   * While a receipt is awaited, a `newHeads` subscription wakes the waiters at each block; it
+   * ends when the last waiter leaves (so an idle client holds no WebSocket open).
+   */
+  #watchHeads() {
+    if (this.rpc.WebSocket && !this.heads) {
+      const waiters = new Set();
+      const sub = this.rpc.subscribe(
+        "newHeads",
+        null,
+        () => {
+          for (const w of [...waiters]) w();
+        },
+        () => {},
+      );
+      this.heads = { sub, waiters, users: 0 };
+    }
+    const h = this.heads;
+    if (h) h.users++;
+    return {
+      release: () => {
+        if (!h || --h.users > 0) return;
+        if (this.heads === h) this.heads = null;
+        h.sub.unsubscribe();
+      },
+    };
+  }
+
+  #nextHead(timeoutMs) {
+    const h = this.heads;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        h?.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      h?.waiters.add(done);
+    });
   }
 
   /** Sends `amount` units (BigInt or decimal string; `parseTokens("1.5")` for tokens) to `to`. */
@@ -703,6 +754,7 @@ export class Client {
 
   /** Closes every WebSocket this client opened. */
   close() {
+    this.heads = null;
     this.rpc.close();
     for (const e of this.endpoints.values()) e.close();
   }

@@ -243,10 +243,11 @@ async function play(e) {
   if (stake < BigInt(st.settings.min_stake)) return msg(`The stake must be at least ${tokens(st.settings.min_stake)} ${sym()}.`, "bad");
   $("play").disabled = true;
   msg("Starting a game…");
+  // The previous game's log goes now: the new game may be on screen (a new block reloads it)
+  // and played before this call returns.
+  $("log").innerHTML = "";
   try {
     await st.contract.call(st.wallet.account, "play", {}, { value: stake });
-    st.game = null;
-    $("log").innerHTML = "";
     await loadGame();
     msg("Go! Make all nine cells equal.", "good");
     $("board").focus();

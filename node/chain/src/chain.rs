@@ -66,8 +66,8 @@ pub const STORAGE_FORMAT: u32 = 5;
 /// A transaction's index entry: where it is, then the executions it caused in its block.
 #[derive(Decode)]
 struct TxRecord {
-    /// Read on its own by [`Chain::tx_location`].
-    _location: TxLocation,
+    /// Also read on its own by [`Chain::tx_location`].
+    location: TxLocation,
     executions: Vec<(Hash, Execution)>,
 }
 
@@ -532,17 +532,20 @@ impl Chain {
     }
 
     /// Where a committed transaction is.
+    ///
+    /// Like every index read here, it answers only for blocks up to the head: a block's records
+    /// are in the store a moment before [`Chain::commit`] moves the head (after the flush), and a
+    /// reader must not see a transaction as done while the state it changed is not yet the head's.
     pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>> {
         let Some(bytes) = self.store.get(Column::Index, &k(b't', &hash.0))? else {
             return Ok(None);
         };
         // The record starts with the location.
-        TxLocation::decode(&mut bytes.as_slice())
-            .map(Some)
-            .map_err(|e| ChainError::Corrupt {
-                what: "transaction location",
-                detail: e.to_string(),
-            })
+        let loc = TxLocation::decode(&mut bytes.as_slice()).map_err(|e| ChainError::Corrupt {
+            what: "transaction location",
+            detail: e.to_string(),
+        })?;
+        Ok((loc.height <= self.head().header.height).then_some(loc))
     }
 
     /// A committed transaction with its location.
@@ -566,10 +569,13 @@ impl Chain {
     pub fn execution_tree(&self, tx: &Hash, limit: usize) -> Result<Vec<(Hash, Execution)>> {
         let mut same_block: std::collections::HashMap<Hash, Execution> =
             match self.store.get(Column::Index, &k(b't', &tx.0))? {
-                Some(b) => decode::<TxRecord>(&b, "transaction record")?
-                    .executions
-                    .into_iter()
-                    .collect(),
+                Some(b) => {
+                    let record = decode::<TxRecord>(&b, "transaction record")?;
+                    if record.location.height > self.head().header.height {
+                        return Ok(Vec::new());
+                    }
+                    record.executions.into_iter().collect()
+                }
                 None => return Ok(Vec::new()),
             };
         let mut out = Vec::new();
@@ -593,10 +599,13 @@ impl Chain {
     /// The execution of receipt `id` on this shard, when it ran in another block than the one
     /// that made it (delayed, or from another shard).
     pub fn execution(&self, id: &Hash) -> Result<Option<Execution>> {
-        self.store
+        let head = self.head().header.height;
+        Ok(self
+            .store
             .get(Column::Receipts, &k(b'e', &id.0))?
             .map(|b| decode::<Execution>(&b, "execution"))
-            .transpose()
+            .transpose()?
+            .filter(|e| e.height <= head))
     }
 
     /// The outgoing cross-shard receipts of block `height`.

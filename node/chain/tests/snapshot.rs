@@ -284,3 +284,77 @@ fn a_restore_stopped_half_way_resumes_from_its_store() {
     assert_eq!(b.head().header, head.header);
     assert!(b.state().root(v).unwrap() == Some(head.header.state_root));
 }
+
+/// A store whose `flush` waits until the test lets it go, telling the test it got there.
+struct GatedStore {
+    inner: MemStore,
+    gate: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>,
+}
+
+impl Store for GatedStore {
+    fn get(&self, col: tutti_chain::Column, key: &[u8]) -> tutti_chain::Result<Option<Vec<u8>>> {
+        self.inner.get(col, key)
+    }
+    fn prefix(&self, col: tutti_chain::Column, p: &[u8], limit: usize) -> tutti_chain::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.prefix(col, p, limit)
+    }
+    fn seek_prev(&self, col: tutti_chain::Column, key: &[u8]) -> tutti_chain::Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.inner.seek_prev(col, key)
+    }
+    fn write(&self, batch: tutti_chain::WriteBatch) -> tutti_chain::Result<()> {
+        self.inner.write(batch)
+    }
+    fn flush(&self) -> tutti_chain::Result<()> {
+        if let Some((reached, release)) = self.gate.lock().unwrap().take() {
+            reached.send(()).unwrap();
+            release.recv().unwrap();
+        }
+        Ok(())
+    }
+}
+
+/// A block's records reach the store a moment before its commit moves the head (after the
+/// flush); in that moment its transaction must not look done, since the head's state (what
+/// `tutti_getBalance` reads) does not show it yet.
+#[test]
+fn a_transaction_is_not_found_before_its_block_is_the_head() {
+    let key = SecretKey::from_seed(&[9; 32]);
+    let g = genesis(&key);
+    let store = Arc::new(GatedStore {
+        inner: MemStore::new(),
+        gate: std::sync::Mutex::new(None),
+    });
+    let chain = Arc::new(Chain::open(store.clone(), &g).unwrap());
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+    let tx = transfer(0, addr(&user(1)));
+    let hash = tx.hash();
+    let (reached_tx, reached) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    *store.gate.lock().unwrap() = Some((reached_tx, release_rx));
+    let committing = {
+        let (chain, runtime, key) = (chain.clone(), runtime.clone(), key.clone());
+        std::thread::spawn(move || commit(&chain, &runtime, &key, vec![tx]))
+    };
+    reached.recv().unwrap();
+    // Written, not yet the head.
+    assert_eq!(chain.head().header.height, 0);
+    assert!(
+        !store
+            .inner
+            .prefix(tutti_chain::Column::Index, b"", 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(chain.tx_location(&hash).unwrap(), None);
+    assert!(chain.execution_tree(&hash, 10).unwrap().is_empty());
+    assert!(chain.transaction(&hash).unwrap().is_none());
+    release.send(()).unwrap();
+    committing.join().unwrap();
+    assert_eq!(chain.head().header.height, 1);
+    assert_eq!(chain.tx_location(&hash).unwrap().map(|l| l.height), Some(1));
+    assert_eq!(
+        chain.execution_tree(&hash, 10).unwrap().len(),
+        2,
+        "the transaction and its transfer"
+    );
+}
