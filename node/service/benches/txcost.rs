@@ -70,19 +70,28 @@ impl Bench {
             balance: (10u128.pow(24)).to_string(),
         }));
         let dir = tempfile::tempdir().expect("temp dir");
-        let node = Node::open(NodeConfig {
-            shard: Some(0),
-            genesis: g,
-            data_dir: Some(dir.path().to_path_buf()),
-            validators: Vec::new(),
-            block_time: std::time::Duration::from_millis(1_000),
-            max_block_txs: txs,
-            mempool: MempoolConfig {
-                max_txs: txs.max(100_000),
-                ..MempoolConfig::default()
+        // Blocks run their calls one at a time: two pooled call slots are plenty, and valgrind
+        // cannot reserve the address space of the node's default 64.
+        let runtime = tutti_runtime::RuntimeConfig {
+            max_concurrent_calls: 2,
+            ..Default::default()
+        };
+        let node = Node::open_with(
+            NodeConfig {
+                shard: Some(0),
+                genesis: g,
+                data_dir: Some(dir.path().to_path_buf()),
+                validators: Vec::new(),
+                block_time: std::time::Duration::from_millis(1_000),
+                max_block_txs: txs,
+                mempool: MempoolConfig {
+                    max_txs: txs.max(100_000),
+                    ..MempoolConfig::default()
+                },
+                state_window: None,
             },
-            state_window: None,
-        })
+            runtime,
+        )
         .expect("node opens");
         Bench {
             _dir: dir,
@@ -143,7 +152,8 @@ impl Bench {
             .filter(|(_, e)| !e.transaction)
             .map(|(_, e)| e.gas_used)
             .max();
-        let gas = used.expect("token transfers ran") * 3 / 2 + 1_000_000;
+        let inclusion = tutti_runtime::GasSchedule::default().inclusion_cost(256);
+        let gas = used.expect("token transfers ran") * 3 / 2 + 1_000_000 + inclusion;
         self.token = Some((token, gas));
         self
     }
@@ -185,9 +195,13 @@ fn token_transfer(token: Address, to: Address, amount: u128) -> Action {
 }
 
 #[inline(never)]
-fn phase_admission(node: &Node, raws: &[Vec<u8>]) -> usize {
+fn phase_admission(node: &Node, raws: &[Vec<u8>]) -> Result<usize, String> {
     let refs: Vec<&[u8]> = raws.iter().map(|r| r.as_slice()).collect();
-    node.admit_batch(&refs).iter().filter(|r| r.is_ok()).count()
+    let results = node.admit_batch(&refs);
+    match results.iter().find_map(|r| r.as_ref().err()) {
+        Some(e) => Err(format!("a transaction was refused: {e}")),
+        None => Ok(results.len()),
+    }
 }
 
 #[inline(never)]
@@ -253,7 +267,7 @@ fn main() {
         for _ in 0..runs {
             let raws = b.transactions(txs);
             let t = Instant::now();
-            let admitted = phase_admission(&b.node, &raws);
+            let admitted = phase_admission(&b.node, &raws).expect("admission");
             phases[0].push(t.elapsed().as_secs_f64() * 1e3);
             assert_eq!(admitted, txs, "every transaction is admitted");
             let t = Instant::now();

@@ -146,6 +146,13 @@ pub fn now_ms() -> u64 {
 impl Node {
     /// Opens (or creates) the chain and checks the validator key against the genesis committee.
     pub fn open(config: NodeConfig) -> Result<Arc<Node>, NodeError> {
+        Self::open_with(config, RuntimeConfig::default())
+    }
+
+    /// [`Node::open`] with a runtime of other settings (a benchmark under valgrind, which cannot
+    /// reserve address space for 64 pooled calls, runs with a few).
+    pub fn open_with(config: NodeConfig, runtime: RuntimeConfig) -> Result<Arc<Node>, NodeError> {
+        let runtime_config = runtime;
         let g = &config.genesis;
         g.check().map_err(|e| NodeError::Config(e.to_string()))?;
         let committees = Arc::new(BeaconCommittees::new(g).map_err(|e| NodeError::Config(e.to_string()))?);
@@ -180,7 +187,7 @@ impl Node {
         if shard == 0 {
             committees.follow(chain.clone());
         }
-        let runtime = Runtime::new(RuntimeConfig::default())
+        let runtime = Runtime::new(runtime_config)
             .map_err(|e| NodeError::Config(format!("cannot start the contract runtime: {e}")))?;
         let mempool = Mempool::new(config.mempool.clone(), chain.spec().rules.clone());
         let loads = crate::relay::Loads::new(shard, g.num_shards.max(1));
