@@ -32,6 +32,27 @@ pub enum Column {
     Receipts = 5,
     /// Secondary indexes (transaction hash to block, ...).
     Index = 6,
+    /// Batches made durable but not yet applied ([`crate::JournaledStore`]).
+    Journal = 7,
+}
+
+impl Column {
+    /// Every column, by its byte.
+    pub const ALL: [Column; 8] = [
+        Column::Meta,
+        Column::StateNodes,
+        Column::StateValues,
+        Column::StateStale,
+        Column::Blocks,
+        Column::Receipts,
+        Column::Index,
+        Column::Journal,
+    ];
+
+    /// The column of a byte.
+    pub fn from_byte(b: u8) -> Option<Column> {
+        Self::ALL.get(b as usize).copied()
+    }
 }
 
 fn full_key(col: Column, key: &[u8]) -> Vec<u8> {
@@ -44,7 +65,7 @@ fn full_key(col: Column, key: &[u8]) -> Vec<u8> {
 /// A set of writes applied atomically.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteBatch {
-    ops: Vec<(Column, Vec<u8>, Option<Vec<u8>>)>,
+    pub(crate) ops: Vec<(Column, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl WriteBatch {
@@ -82,6 +103,8 @@ pub trait Store: Send + Sync {
     fn prefix(&self, col: Column, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// The entry of `col` with the greatest key `<= key`.
     fn seek_prev(&self, col: Column, key: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+    /// Up to `n` entries of `col` with keys `<= key`, greatest first.
+    fn seek_prev_n(&self, col: Column, key: &[u8], n: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Applies every operation of `batch`, or none.
     fn write(&self, batch: WriteBatch) -> Result<()>;
     /// Makes every applied batch durable.
@@ -128,12 +151,18 @@ impl Store for MemStore {
     }
 
     fn seek_prev(&self, col: Column, key: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        Ok(self.seek_prev_n(col, key, 1)?.pop())
+    }
+
+    fn seek_prev_n(&self, col: Column, key: &[u8], n: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let end = full_key(col, key);
         let map = self.map.read().expect("store lock poisoned");
         Ok(map
             .range((Bound::Included(vec![col as u8]), Bound::Included(end)))
-            .next_back()
-            .map(|(k, v)| (strip(col, k), v.clone())))
+            .rev()
+            .take(n)
+            .map(|(k, v)| (strip(col, k), v.clone()))
+            .collect())
     }
 
     fn write(&self, batch: WriteBatch) -> Result<()> {
@@ -213,6 +242,15 @@ impl Store for SledStore {
         }
     }
 
+    fn seek_prev_n(&self, col: Column, key: &[u8], n: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.db
+            .range(vec![col as u8]..=full_key(col, key))
+            .rev()
+            .take(n)
+            .map(|r| r.map(|(k, v)| (strip(col, &k), v.to_vec())).map_err(ChainError::from))
+            .collect()
+    }
+
     fn write(&self, batch: WriteBatch) -> Result<()> {
         let mut b = sled::Batch::default();
         for (col, k, v) in batch.ops {
@@ -275,6 +313,17 @@ pub(crate) mod tests {
         s.write(d).unwrap();
         assert_eq!(s.get(Column::Blocks, b"a1").unwrap(), None);
         assert_eq!(s.get(Column::Blocks, b"a2").unwrap(), Some(b"y2".to_vec()));
+        // A deleted key is not found by any read.
+        assert_eq!(s.seek_prev(Column::Blocks, b"a1z").unwrap(), None);
+        assert_eq!(
+            s.prefix(Column::Blocks, b"a", 10).unwrap(),
+            vec![(b"a2".to_vec(), b"y2".to_vec())]
+        );
+        assert_eq!(
+            s.seek_prev_n(Column::Blocks, b"zz", 5).unwrap(),
+            vec![(b"b1".to_vec(), b"z".to_vec()), (b"a2".to_vec(), b"y2".to_vec())]
+        );
+        assert_eq!(s.seek_prev_n(Column::Blocks, b"zz", 1).unwrap().len(), 1);
         s.flush().unwrap();
     }
 

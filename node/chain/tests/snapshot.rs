@@ -301,6 +301,14 @@ impl Store for GatedStore {
     fn seek_prev(&self, col: tutti_chain::Column, key: &[u8]) -> tutti_chain::Result<Option<(Vec<u8>, Vec<u8>)>> {
         self.inner.seek_prev(col, key)
     }
+    fn seek_prev_n(
+        &self,
+        col: tutti_chain::Column,
+        key: &[u8],
+        n: usize,
+    ) -> tutti_chain::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.seek_prev_n(col, key, n)
+    }
     fn write(&self, batch: tutti_chain::WriteBatch) -> tutti_chain::Result<()> {
         self.inner.write(batch)
     }

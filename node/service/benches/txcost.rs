@@ -15,6 +15,9 @@
 //! callgrind_annotate --inclusive=yes /tmp/txcost.out | grep 'txcost::phase_'
 //! ```
 //!
+//! (`TXCOST_KIND=native` or `token` runs one kind; the store's background applier, which runs
+//! beside the next block, is `tutti_chain::journal::apply_loop`: add it to the toggles to count it.)
+//!
 //! Without valgrind it prints wall-clock milliseconds per phase (min / median / max of
 //! `TXCOST_RUNS` blocks, 3 by default, each on its own fresh block of `TXCOST_TXS` transactions,
 //! 20,000 by default, from 1,000 senders) and the commit / execution ratio per run.
@@ -51,12 +54,13 @@ fn sign(k: &ed25519_dalek::SigningKey, nonce: u64, gas_limit: u64, action: Actio
 }
 
 struct Bench {
-    _dir: tempfile::TempDir,
     node: Arc<Node>,
     key: SecretKey,
     senders: Vec<ed25519_dalek::SigningKey>,
     nonces: Vec<u64>,
     token: Option<(Address, u64)>,
+    /// Last: the node's store is closed before its directory goes.
+    _dir: tempfile::TempDir,
 }
 
 impl Bench {
@@ -257,7 +261,12 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    for kind in ["native", "token"] {
+    let kinds = match std::env::var("TXCOST_KIND") {
+        Ok(k) if k == "native" || k == "token" => vec![k],
+        Ok(k) => panic!("TXCOST_KIND is native or token, not {k}"),
+        Err(_) => vec!["native".to_string(), "token".to_string()],
+    };
+    for kind in kinds {
         let mut b = Bench::new(txs);
         if kind == "token" {
             b = b.with_token();

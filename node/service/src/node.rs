@@ -179,7 +179,10 @@ impl Node {
             .map(|s| s.key)
             .collect();
         let store: Arc<dyn Store> = match &config.data_dir {
-            Some(dir) => Arc::new(SledStore::open(dir.join("db"))?),
+            // Blocks are journaled and applied to sled in the background (`JournaledStore`).
+            Some(dir) => Arc::new(tutti_chain::JournaledStore::open(Arc::new(SledStore::open(
+                dir.join("db"),
+            )?))?),
             None => Arc::new(MemStore::new()),
         };
         let chain = Arc::new(Chain::open_shard(store, g, shard)?);
