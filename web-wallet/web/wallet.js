@@ -10,17 +10,11 @@
 // RPC goes to the node that served the page (same origin): HTTP for calls, one WebSocket for the
 // tutti_subscribe subscriptions.
 
-import { Client, RpcError, formatTokens, parseTokens, short, toHex } from "/shared/tutti.js";
+import { Client, RpcError, formatTokens, parseTokens, short } from "/shared/tutti.js";
 
 export { RpcError, formatTokens, parseTokens, short };
 
 const SECRET_STORAGE = "tutti.wallet.secret";
-
-function randomSecret() {
-  const b = new Uint8Array(32);
-  crypto.getRandomValues(b);
-  return toHex(b);
-}
 
 /** The page's account (its key in localStorage) on a `Client` of the node that served the page. */
 export class Wallet {
@@ -43,7 +37,7 @@ export class Wallet {
     this.headWaiters = new Set();
     let secret = localStorage.getItem(SECRET_STORAGE);
     if (!secret) {
-      secret = randomSecret();
+      secret = client.randomAccount().exportSecret();
       localStorage.setItem(SECRET_STORAGE, secret);
     }
     this.#use(secret);
@@ -67,7 +61,7 @@ export class Wallet {
 
   /** Replaces the key with a new random one (the old one is gone unless exported). */
   newKey() {
-    const s = randomSecret();
+    const s = this.client.randomAccount().exportSecret();
     localStorage.setItem(SECRET_STORAGE, s);
     this.#use(s);
   }

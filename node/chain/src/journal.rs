@@ -28,7 +28,7 @@ use parity_scale_codec::{Decode, Encode};
 
 use crate::{
     ChainError, Result,
-    storage::{Column, Store, WriteBatch},
+    storage::{Column, Store, WriteBatch, full_key as full},
 };
 
 /// Most batches journaled but not yet applied; a write beyond waits.
@@ -38,14 +38,6 @@ type Op = (Column, Vec<u8>, Option<Vec<u8>>);
 
 /// Latest pending entry of each full key: (its batch's sequence number, its value or a deletion).
 type Overlay = BTreeMap<Vec<u8>, (u64, Option<Vec<u8>>)>;
-
-/// The overlay's key: the column byte, then the key (the backends' own order).
-fn full(col: Column, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(key.len() + 1);
-    k.push(col as u8);
-    k.extend_from_slice(key);
-    k
-}
 
 fn journal_key(seq: u64) -> Vec<u8> {
     seq.to_be_bytes().to_vec()
@@ -220,7 +212,10 @@ impl Store for JournaledStore {
     fn get(&self, col: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
         {
             let overlay = self.shared.overlay.read().expect("store overlay poisoned");
-            if let Some((_, v)) = overlay.get(&full(col, key)) {
+            // Nothing pending (the usual case between blocks): no key to build.
+            if !overlay.is_empty()
+                && let Some((_, v)) = overlay.get(&full(col, key))
+            {
                 return Ok(v.clone());
             }
         }

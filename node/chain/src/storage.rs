@@ -55,7 +55,8 @@ impl Column {
     }
 }
 
-fn full_key(col: Column, key: &[u8]) -> Vec<u8> {
+/// A key as the backends store it: the column byte, then the key.
+pub(crate) fn full_key(col: Column, key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(key.len() + 1);
     k.push(col as u8);
     k.extend_from_slice(key);
