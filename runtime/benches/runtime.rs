@@ -14,98 +14,9 @@ use std::{collections::HashMap, hint::black_box, sync::Arc};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tutti_primitives::{Address, codec::Encode};
-use wasmtime::{Caller, Engine, Linker, Module, Store};
 
 mod common;
-use common::*;
-
-/// Host state of the bare baseline.
-struct Bare {
-    input: Vec<u8>,
-    register: Vec<u8>,
-    storage: Arc<HashMap<Vec<u8>, Vec<u8>>>,
-    writes: HashMap<Vec<u8>, Vec<u8>>,
-    events: Vec<(Vec<u8>, Vec<u8>)>,
-    memory: Option<wasmtime::Memory>,
-}
-
-fn bare_linker(engine: &Engine) -> Linker<Bare> {
-    type C<'a> = Caller<'a, Bare>;
-    fn mem<'a>(c: &'a mut C<'_>) -> (&'a mut [u8], &'a mut Bare) {
-        let m = c.data().memory.expect("memory");
-        m.data_and_store_mut(c)
-    }
-    fn bytes(m: &[u8], p: i32, l: i32) -> Vec<u8> {
-        m[p as usize..p as usize + l as usize].to_vec()
-    }
-    let mut l = Linker::new(engine);
-    l.func_wrap("tutti_v1", "input", |mut c: C<'_>| {
-        let i = c.data().input.clone();
-        let n = i.len() as i32;
-        c.data_mut().register = i;
-        n
-    })
-    .unwrap();
-    l.func_wrap("tutti_v1", "register_len", |c: C<'_>| c.data().register.len() as i32)
-        .unwrap();
-    l.func_wrap("tutti_v1", "register_read", |mut c: C<'_>, p: i32| {
-        let (m, s) = mem(&mut c);
-        m[p as usize..p as usize + s.register.len()].copy_from_slice(&s.register);
-    })
-    .unwrap();
-    l.func_wrap("tutti_v1", "storage_read", |mut c: C<'_>, kp: i32, kl: i32| -> i64 {
-        let (m, s) = mem(&mut c);
-        let k = bytes(m, kp, kl);
-        match s.writes.get(&k).or_else(|| s.storage.get(&k)).cloned() {
-            Some(v) => {
-                let n = v.len() as i64;
-                s.register = v;
-                n
-            }
-            None => -1,
-        }
-    })
-    .unwrap();
-    l.func_wrap(
-        "tutti_v1",
-        "storage_write",
-        |mut c: C<'_>, kp: i32, kl: i32, vp: i32, vl: i32| -> i32 {
-            let (m, s) = mem(&mut c);
-            let (k, v) = (bytes(m, kp, kl), bytes(m, vp, vl));
-            i32::from(s.writes.insert(k, v).is_some())
-        },
-    )
-    .unwrap();
-    l.func_wrap("tutti_v1", "storage_remove", |mut c: C<'_>, kp: i32, kl: i32| -> i32 {
-        let (m, s) = mem(&mut c);
-        let k = bytes(m, kp, kl);
-        i32::from(s.writes.insert(k, Vec::new()).is_some())
-    })
-    .unwrap();
-    l.func_wrap("tutti_v1", "caller", |mut c: C<'_>, p: i32| {
-        let (m, _) = mem(&mut c);
-        m[p as usize..p as usize + 32].copy_from_slice(&OWNER.0);
-    })
-    .unwrap();
-    l.func_wrap("tutti_v1", "attached_value", |mut c: C<'_>, p: i32| {
-        let (m, _) = mem(&mut c);
-        m[p as usize..p as usize + 16].fill(0);
-    })
-    .unwrap();
-    l.func_wrap(
-        "tutti_v1",
-        "emit_event",
-        |mut c: C<'_>, np: i32, nl: i32, dp: i32, dl: i32| {
-            let (m, s) = mem(&mut c);
-            let e = (bytes(m, np, nl), bytes(m, dp, dl));
-            s.events.push(e);
-        },
-    )
-    .unwrap();
-    l.func_wrap("tutti_v1", "value_return", |_: C<'_>, _: i32, _: i32| {})
-        .unwrap();
-    l
-}
+use common::{bare, *};
 
 fn token_transfer(c: &mut Criterion) {
     let rt = runtime();
@@ -115,23 +26,6 @@ fn token_transfer(c: &mut Criterion) {
     let shared: Arc<MapState> = Arc::new(state.clone());
 
     let bare_storage = Arc::new(state.0.into_iter().collect::<HashMap<_, _>>());
-    let bare = |config: &wasmtime::Config| {
-        let engine = Engine::new(config).unwrap();
-        let module = Module::new(&engine, tutti_examples::TOKEN).unwrap();
-        let mut linker = bare_linker(&engine);
-        linker.define_unknown_imports_as_traps(&module).unwrap();
-        let pre = linker.instantiate_pre(&module).unwrap();
-        (engine, pre)
-    };
-    let mut pooled = wasmtime::Config::new();
-    let mut pool = wasmtime::PoolingAllocationConfig::new();
-    pool.total_memories(64)
-        .total_tables(64)
-        .total_core_instances(64)
-        .max_memory_size(16 << 20);
-    pool.linear_memory_keep_resident(256 * 1024)
-        .table_keep_resident(64 * 1024);
-    pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
 
     let mut g = c.benchmark_group("token_transfer");
     g.bench_function("tutti_runtime", |b| {
@@ -143,26 +37,12 @@ fn token_transfer(c: &mut Criterion) {
     });
     for (name, config) in [
         ("bare_wasmtime_default", wasmtime::Config::new()),
-        ("bare_wasmtime_pooling", pooled),
+        ("bare_wasmtime_pooling", bare::pooled_config(64)),
     ] {
-        let (engine, pre) = bare(&config);
+        let bare = bare::BareWasmtime::new(&config, tutti_examples::TOKEN);
         g.bench_function(name, |b| {
             b.iter(|| {
-                let st = Bare {
-                    input: args.clone(),
-                    register: Vec::new(),
-                    storage: bare_storage.clone(),
-                    writes: HashMap::new(),
-                    events: Vec::new(),
-                    memory: None,
-                };
-                let mut store = Store::new(&engine, st);
-                let inst = pre.instantiate(&mut store).unwrap();
-                let m = inst.get_memory(&mut store, "memory").unwrap();
-                store.data_mut().memory = Some(m);
-                let f = inst.get_typed_func::<(), ()>(&mut store, "transfer").unwrap();
-                f.call(&mut store, ()).unwrap();
-                let st = store.into_data();
+                let st = bare.call("transfer", bare::Bare::new(args.clone(), bare_storage.clone(), OWNER.0));
                 debug_assert_eq!(st.events.len(), 1);
                 black_box((st.writes, st.events))
             })

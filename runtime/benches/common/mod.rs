@@ -1,6 +1,8 @@
 //! Helpers shared by the runtime benchmarks.
 #![allow(dead_code)]
 
+pub mod bare;
+
 use std::{collections::BTreeMap, sync::Arc};
 
 use tutti_primitives::{Address, codec::Encode};
