@@ -13,6 +13,9 @@
 //! `max_wasm_stack`, so the deterministic check always fires first (a test checks this with large
 //! and small frames).
 //!
+//! Every mutable global of the module is also exported (as [`global_export`]), so the runtime can
+//! put it back to its initial value when it reuses an instance for the next call.
+//!
 //! [`FRAME_OVERHEAD`]: crate::validate::FRAME_OVERHEAD
 
 use wasm_encoder::{
@@ -125,6 +128,9 @@ impl Reencode for Injector<'_> {
     ) -> Result<(), ReencodeError<Self::Error>> {
         utils::parse_export_section(self, exports, section)?;
         exports.export(STACK_GLOBAL_EXPORT, ExportKind::Global, self.global);
+        for &g in &self.info.mutable_globals {
+            exports.export(&global_export(g), ExportKind::Global, g);
+        }
         Ok(())
     }
 
@@ -145,6 +151,12 @@ impl Reencode for Injector<'_> {
         }
         Ok(())
     }
+}
+
+/// The name under which the module's mutable global `index` is exported, so the runtime can
+/// restore it when it reuses an instance (validation keeps contracts off the `__tutti` prefix).
+pub fn global_export(index: u32) -> String {
+    format!("__tutti_global_{index}")
 }
 
 /// Injects the stack-height limit into a validated module.

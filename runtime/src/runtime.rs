@@ -3,11 +3,14 @@
 use std::{
     collections::{BTreeSet, HashMap},
     hash::{Hash as _, Hasher},
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, OnceLock, RwLock},
 };
 
 use tutti_primitives::{CallFailure, FailureKind, Gas, Hash, Receipt, ReceiptBody, tags};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    Config, Engine, Global, Instance, InstanceAllocationStrategy, InstancePre, Linker, Memory, PoolingAllocationConfig,
+    Store, Trap, Val,
+};
 
 use crate::{
     gas::GasSchedule,
@@ -46,6 +49,10 @@ pub struct RuntimeConfig {
     pub schedule: GasSchedule,
     /// Most calls executing at once (pooling allocator slots).
     pub max_concurrent_calls: u32,
+    /// Reuse a contract's instance for its next call after restoring what a call can change
+    /// (memory, mutable globals; see [`Runtime::execute`]) instead of instantiating afresh. The
+    /// outcome is the same either way (tested); reuse skips instance setup and teardown.
+    pub reuse_instances: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -54,6 +61,7 @@ impl Default for RuntimeConfig {
             limits: Limits::default(),
             schedule: GasSchedule::default(),
             max_concurrent_calls: 64,
+            reuse_instances: true,
         }
     }
 }
@@ -63,7 +71,70 @@ struct Prepared {
     pre: InstancePre<HostState>,
     methods: BTreeSet<String>,
     initial_pages: u64,
+    /// Export names of the mutable globals (the stack-height global included), when instances
+    /// of this code may be reused; `None` when the code changes tables or segments.
+    reset_globals: Option<Vec<String>>,
+    /// A fresh instance's memory and mutable globals, taken from the first instance before its
+    /// call: what a reused instance is put back to.
+    initial: OnceLock<InitialState>,
 }
+
+/// The state of a freshly instantiated module that a call can change.
+struct InitialState {
+    /// Size of the fresh memory in bytes.
+    memory_len: usize,
+    /// Its non-zero runs (offset, bytes): the data segments as placed. Everything else is zero.
+    runs: Vec<(usize, Box<[u8]>)>,
+    globals: Vec<Val>,
+}
+
+impl InitialState {
+    /// Granule of the non-zero runs (runs closer than this are merged).
+    const STEP: usize = 64;
+
+    fn new(memory: &[u8], globals: Vec<Val>) -> Self {
+        let mut runs: Vec<(usize, Vec<u8>)> = Vec::new();
+        for (i, chunk) in memory.chunks(Self::STEP).enumerate() {
+            if chunk.iter().all(|&b| b == 0) {
+                continue;
+            }
+            let at = i * Self::STEP;
+            match runs.last_mut() {
+                Some((start, bytes)) if *start + bytes.len() == at => bytes.extend_from_slice(chunk),
+                _ => runs.push((at, chunk.to_vec())),
+            }
+        }
+        InitialState {
+            memory_len: memory.len(),
+            runs: runs.into_iter().map(|(at, b)| (at, b.into_boxed_slice())).collect(),
+            globals,
+        }
+    }
+
+    /// Puts `memory` (of `memory_len` bytes) back to this content: one `memset` and the data
+    /// runs. (Copying a whole saved image reads as much again, about twice the time; comparing
+    /// pages first to skip the untouched ones was slower still: measured in BENCHMARKS.md.)
+    fn restore(&self, memory: &mut [u8]) {
+        memory.fill(0);
+        for (at, bytes) in &self.runs {
+            memory[*at..*at + bytes.len()].copy_from_slice(bytes);
+        }
+    }
+}
+
+/// An instance parked between calls, already put back to its initial state.
+struct Warm {
+    store: Store<HostState>,
+    instance: Instance,
+    memory: Memory,
+    globals: Vec<Global>,
+    uses: u32,
+}
+
+/// Calls one reused instance serves before it is dropped (bounds anything a store accumulates).
+const MAX_USES: u32 = 4096;
+/// Parked instances per code.
+const WARM_PER_CODE: usize = 4;
 
 /// What loading code produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +155,11 @@ pub struct Runtime {
     compat: u64,
     schedule: Arc<GasSchedule>,
     limits: Limits,
+    /// Parked instances by code hash (empty when reuse is off).
+    warm: Mutex<HashMap<Hash, Vec<Warm>>>,
+    /// Most instances parked at once; the pool has this many slots on top of the calls'.
+    max_warm: usize,
+    reuse: bool,
 }
 
 /// Native stack wasm may use; the deterministic limit (see [`instrument`]) fires long before.
@@ -114,10 +190,16 @@ impl Runtime {
             .native_unwind_info(false)
             .wasm_backtrace_max_frames(None);
         let max_memory = (config.limits.max_memory_pages as usize) * 65536;
+        let max_warm = if config.reuse_instances {
+            (config.max_concurrent_calls / 2).max(1)
+        } else {
+            0
+        };
+        let slots = config.max_concurrent_calls + max_warm;
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_memories(config.max_concurrent_calls)
-            .total_tables(config.max_concurrent_calls)
-            .total_core_instances(config.max_concurrent_calls)
+        pool.total_memories(slots)
+            .total_tables(slots)
+            .total_core_instances(slots)
             .max_memory_size(max_memory)
             .table_elements(config.limits.max_table_elements as usize)
             .max_memories_per_module(1)
@@ -140,6 +222,9 @@ impl Runtime {
             compat,
             schedule: Arc::new(config.schedule),
             limits: config.limits,
+            warm: Mutex::new(HashMap::new()),
+            max_warm: max_warm as usize,
+            reuse: config.reuse_instances,
         })
     }
 
@@ -178,10 +263,21 @@ impl Runtime {
             .linker
             .instantiate_pre(&module)
             .map_err(|e| RuntimeError::Compile(e.to_string()))?;
+        let reset_globals = (!info.mutates_tables_or_segments).then(|| {
+            let mut names: Vec<String> = info
+                .mutable_globals
+                .iter()
+                .map(|&g| instrument::global_export(g))
+                .collect();
+            names.push(STACK_GLOBAL_EXPORT.to_string());
+            names
+        });
         let prepared = Arc::new(Prepared {
             pre,
             methods: info.methods.clone(),
             initial_pages: info.initial_pages,
+            reset_globals,
+            initial: OnceLock::new(),
         });
         self.cache
             .write()
@@ -197,6 +293,17 @@ impl Runtime {
     /// Drops every compiled module from the cache (they are recompiled on the next `load`).
     pub fn clear_cache(&self) {
         self.cache.write().expect("code cache lock poisoned").clear();
+        self.warm.lock().expect("instance pool lock poisoned").clear();
+    }
+
+    /// Instances parked for reuse, over all code (for tests and metrics).
+    pub fn parked_instances(&self) -> usize {
+        self.warm
+            .lock()
+            .expect("instance pool lock poisoned")
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 
     /// True when code with this hash is compiled and cached.
@@ -214,12 +321,58 @@ impl Runtime {
 
     /// Executes one call of loaded code. Never panics on anything the contract does: every failure
     /// is a [`CallOutcome`] with a [`FailureKind`].
+    ///
+    /// Each call runs in an instance that is, as far as the contract can observe, fresh: either a
+    /// new one, or (with [`RuntimeConfig::reuse_instances`]) one that served an earlier successful
+    /// call of the same code and was then put back: every byte of its memory restored to the
+    /// fresh instance's, every mutable global (the stack-height one included) to its initial
+    /// value, new fuel and new host state. Tables and segments are restored by never reusing
+    /// code that can change them (`table.set` and the like, see validation), and an instance
+    /// whose call failed, or whose memory grew, is dropped.
     pub fn execute(&self, code: &Hash, ctx: CallContext, state: Arc<dyn StateView>) -> Result<CallOutcome> {
         let prepared = self.cached(code).ok_or(RuntimeError::UnknownCode(*code))?;
-        Ok(self.run(&prepared, ctx, state))
+        Ok(self.run(code, &prepared, ctx, state))
     }
 
-    fn run(&self, prepared: &Prepared, ctx: CallContext, state: Arc<dyn StateView>) -> CallOutcome {
+    /// A parked instance of `code`, if any.
+    fn take_warm(&self, code: &Hash) -> Option<Warm> {
+        self.warm
+            .lock()
+            .expect("instance pool lock poisoned")
+            .get_mut(code)
+            .and_then(Vec::pop)
+    }
+
+    /// Puts an instance whose call succeeded back to its initial state and parks it; drops it
+    /// when that is not possible (its memory grew) or the pool is full.
+    fn park(&self, code: &Hash, prepared: &Prepared, mut warm: Warm) {
+        let Some(initial) = prepared.initial.get() else { return };
+        if warm.uses >= MAX_USES || warm.memory.data_size(&warm.store) != initial.memory_len {
+            return;
+        }
+        initial.restore(warm.memory.data_mut(&mut warm.store));
+        for (g, v) in warm.globals.iter().zip(&initial.globals) {
+            if g.set(&mut warm.store, *v).is_err() {
+                return;
+            }
+        }
+        // Let go of the call's state snapshot while parked.
+        let st = warm.store.data_mut();
+        st.state = Arc::new(crate::outcome::EmptyState);
+        st.memory = None;
+        let mut pool = self.warm.lock().expect("instance pool lock poisoned");
+        let parked: usize = pool.values().map(Vec::len).sum();
+        if parked >= self.max_warm {
+            // Full: start over rather than track recency (the hot code refills it first).
+            pool.clear();
+        }
+        let list = pool.entry(*code).or_default();
+        if list.len() < WARM_PER_CODE {
+            list.push(warm);
+        }
+    }
+
+    fn run(&self, code: &Hash, prepared: &Prepared, ctx: CallContext, state: Arc<dyn StateView>) -> CallOutcome {
         let limit = ctx.gas_limit;
         let start_balance = ctx.balance;
         let base = self.schedule.call_base.saturating_add(
@@ -258,19 +411,45 @@ impl Runtime {
             max_memory_bytes: (self.limits.max_memory_pages as usize) * 65536,
             max_table_elements: self.limits.max_table_elements as usize,
         };
-        let mut store = Store::new(&self.engine, st);
-        store.limiter(|s| s);
+        let reusable = self.reuse && prepared.reset_globals.is_some();
+        let warm = if reusable { self.take_warm(code) } else { None };
+        let (mut store, mut parts) = match warm {
+            Some(w) => {
+                let mut store = w.store;
+                *store.data_mut() = st;
+                (store, Some((w.instance, w.memory, w.globals, w.uses)))
+            }
+            None => {
+                let mut store = Store::new(&self.engine, st);
+                store.limiter(|s| s);
+                (store, None)
+            }
+        };
         if store.set_fuel(limit - base).is_err() {
             return CallOutcome::failed(FailureKind::HostError, "fuel is not enabled", limit, start_balance);
         }
 
         let mut instance = None;
         let result = (|| -> wasmtime::Result<()> {
-            let inst = prepared.pre.instantiate(&mut store)?;
+            let (inst, memory) = match &parts {
+                Some((inst, memory, ..)) => (*inst, *memory),
+                None => {
+                    let inst = prepared.pre.instantiate(&mut store)?;
+                    let memory = inst
+                        .get_memory(&mut store, "memory")
+                        .ok_or_else(|| wasmtime::Error::new(Abort::Host("the contract exports no memory".into())))?;
+                    if reusable {
+                        let globals = self.fresh_globals(prepared, &mut store, inst)?;
+                        if prepared.initial.get().is_none() {
+                            let values = globals.iter().map(|g| g.get(&mut store)).collect();
+                            let _ = prepared.initial.set(InitialState::new(memory.data(&store), values));
+                        }
+                        parts = Some((inst, memory, globals, 0));
+                    }
+                    (inst, memory)
+                }
+            };
             instance = Some(inst);
-            let memory = inst
-                .get_memory(&mut store, "memory")
-                .ok_or_else(|| wasmtime::Error::new(Abort::Host("the contract exports no memory".into())))?;
             store.data_mut().memory = Some(memory);
             let f = inst.get_typed_func::<(), ()>(&mut store, &method)?;
             f.call(&mut store, ())
@@ -278,7 +457,20 @@ impl Runtime {
 
         let left = store.get_fuel().unwrap_or(0);
         match result {
-            Ok(()) => self.success(store, limit, left),
+            Ok(()) => {
+                let out = self.success(&mut store, limit, left);
+                if let Some((instance, memory, globals, uses)) = parts {
+                    let warm = Warm {
+                        store,
+                        instance,
+                        memory,
+                        globals,
+                        uses: uses + 1,
+                    };
+                    self.park(code, prepared, warm);
+                }
+                out
+            }
             Err(e) => {
                 let stack_overflow = instance.is_some_and(|inst| {
                     inst.get_global(&mut store, STACK_GLOBAL_EXPORT)
@@ -299,7 +491,24 @@ impl Runtime {
         }
     }
 
-    fn success(&self, mut store: Store<HostState>, limit: Gas, mut left: Gas) -> CallOutcome {
+    /// Handles on a new instance's mutable globals, in `reset_globals` order.
+    fn fresh_globals(
+        &self,
+        prepared: &Prepared,
+        store: &mut Store<HostState>,
+        inst: Instance,
+    ) -> wasmtime::Result<Vec<Global>> {
+        let names = prepared.reset_globals.as_deref().unwrap_or_default();
+        names
+            .iter()
+            .map(|n| {
+                inst.get_global(&mut *store, n)
+                    .ok_or_else(|| wasmtime::Error::new(Abort::Host(format!("instrumented global {n} missing"))))
+            })
+            .collect()
+    }
+
+    fn success(&self, store: &mut Store<HostState>, limit: Gas, mut left: Gas) -> CallOutcome {
         let st = store.data_mut();
         // Share the unused gas among promises by weight (integer shares, remainder to the first).
         let total_weight: u128 = st

@@ -149,6 +149,12 @@ pub struct ModuleInfo {
     pub methods: BTreeSet<String>,
     /// Initial pages of the memory (instantiation is charged per page).
     pub initial_pages: u64,
+    /// Indices of the mutable globals (all defined: globals cannot be imported).
+    pub mutable_globals: Vec<u32>,
+    /// Some function changes a table or a segment's state (`table.set`, `table.fill`,
+    /// `table.copy`, `table.init`, `table.grow`, `elem.drop`, `memory.init`, `data.drop`): state
+    /// the runtime does not restore, so its instances are never reused across calls.
+    pub mutates_tables_or_segments: bool,
 }
 
 /// Slots charged per call on top of the callee's params, locals and operand stack: return address,
@@ -286,6 +292,11 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
             Payload::GlobalSection(reader) => {
                 over("globals", u64::from(reader.count()), u64::from(limits.max_globals))?;
                 info.globals = reader.count();
+                for (i, g) in reader.into_iter().enumerate() {
+                    if g.map_err(malformed)?.ty.mutable {
+                        info.mutable_globals.push(i as u32);
+                    }
+                }
             }
             Payload::ExportSection(reader) => {
                 over("exports", u64::from(reader.count()), u64::from(limits.max_exports))?;
@@ -313,7 +324,13 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
                 let wasmparser::ValidPayload::Func(to_validate, _) = valid else {
                     return Err(ValidationError::Malformed("code entry without a function".into()));
                 };
-                let cost = validate_body(to_validate, &body, limits, &mut allocs)?;
+                let cost = validate_body(
+                    to_validate,
+                    &body,
+                    limits,
+                    &mut allocs,
+                    &mut info.mutates_tables_or_segments,
+                )?;
                 info.frame_costs.push(cost);
             }
             _ => {}
@@ -353,6 +370,7 @@ fn validate_body(
     body: &FunctionBody<'_>,
     limits: &Limits,
     allocs: &mut wasmparser::FuncValidatorAllocations,
+    mutates_tables_or_segments: &mut bool,
 ) -> Result<u32, ValidationError> {
     over(
         "function body bytes",
@@ -373,6 +391,20 @@ fn validate_body(
         let (op, offset) = ops.read_with_offset().map_err(malformed)?;
         fv.op(offset, &op).map_err(malformed)?;
         peak = peak.max(fv.operand_stack_height());
+        use wasmparser::Operator as O;
+        if matches!(
+            op,
+            O::TableSet { .. }
+                | O::TableFill { .. }
+                | O::TableCopy { .. }
+                | O::TableInit { .. }
+                | O::TableGrow { .. }
+                | O::ElemDrop { .. }
+                | O::MemoryInit { .. }
+                | O::DataDrop { .. }
+        ) {
+            *mutates_tables_or_segments = true;
+        }
     }
     ops.finish().map_err(malformed)?;
     let cost = fv.len_locals().saturating_add(peak).saturating_add(FRAME_OVERHEAD);
