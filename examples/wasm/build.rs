@@ -49,6 +49,8 @@ fn main() {
         "contract-sdk",
         "primitives",
         "Cargo.lock",
+        // The contracts' link flags (their stack size) live there.
+        ".cargo/config.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }

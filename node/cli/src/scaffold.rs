@@ -215,8 +215,9 @@ strip = true
         sdk = sdk.display(),
         runtime = runtime.display()
     );
-    // rustc's default 1 MiB shadow stack would make the module start with 17 memory pages.
-    let config = "[target.wasm32-unknown-unknown]\nrustflags = [\"-C\", \"link-arg=-zstack-size=65536\"]\n";
+    // rustc's default 1 MiB shadow stack would make the module start with 17 memory pages; with
+    // 32 KiB (the repository's own contracts' setting) a small contract starts with one.
+    let config = "[target.wasm32-unknown-unknown]\nrustflags = [\"-C\", \"link-arg=-zstack-size=32768\"]\n";
     let localnet = LOCALNET_RS.replace("{file}", &name.replace('-', "_"));
     let files: [(&str, &str); 5] = [
         ("Cargo.toml", &cargo),

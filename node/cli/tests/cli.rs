@@ -174,7 +174,7 @@ fn contract_new_scaffolds_a_standalone_crate_and_refuses_bad_input() {
     assert!(
         std::fs::read_to_string(root.join(".cargo/config.toml"))
             .unwrap()
-            .contains("stack-size=65536")
+            .contains("stack-size=32768")
     );
     // The LocalNet test of the built module, behind its feature, on the runtime beside the SDK.
     let localnet = std::fs::read_to_string(root.join("tests/localnet.rs")).unwrap();

@@ -62,6 +62,12 @@ async fn four_validators_finalize_one_chain_and_survive_their_leader() {
     let keys = keys(4);
     let mut members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
     until("three blocks on every node", || members.iter().all(|m| height(m) >= 3)).await;
+    // A node stores block 3 a moment before its consensus moves on to height 4: wait for that
+    // rather than catch a node in between.
+    until("consensus past height 3 on every node", || {
+        members.iter().all(|m| m.node.consensus_view().height >= 4)
+    })
+    .await;
     for m in &members {
         let c = m.node.consensus_view();
         assert!(c.height >= 4 && (c.leader as usize) < 4, "{c:?}");
