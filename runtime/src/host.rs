@@ -206,7 +206,7 @@ fn range(len_mem: usize, ptr: i32, len: i32) -> R<std::ops::Range<usize>> {
     let start = ptr as u32 as usize;
     let end = start
         .checked_add(len as u32 as usize)
-        .ok_or(wasmtime::Error::new(Abort::BadPointer))?;
+        .ok_or_else(|| wasmtime::Error::new(Abort::BadPointer))?;
     if end > len_mem {
         return abort(Abort::BadPointer);
     }
