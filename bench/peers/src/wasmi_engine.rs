@@ -9,7 +9,10 @@ use wasmi::{Caller, CompilationMode, Config, Engine, Error, ExternType, Linker, 
 
 use crate::{
     Transfer,
-    common::{OWNER, bare::Bare},
+    common::{
+        OWNER,
+        bare::{BARE_FUNCTIONS, Bare, define_bare_host},
+    },
     tutti::{AMOUNT, HOLDER, holders_state, setup_runtime},
 };
 
@@ -32,71 +35,11 @@ fn mem<'a>(c: &'a mut C<'_>) -> (&'a mut [u8], &'a mut Bare) {
 
 fn linker(engine: &Engine, module: &Module) -> Linker<Host> {
     let mut l = Linker::new(engine);
-    l.func_wrap("tutti_v1", "input", |mut c: C<'_>| c.data_mut().bare.input())
-        .unwrap();
-    l.func_wrap("tutti_v1", "register_len", |c: C<'_>| c.data().bare.register_len())
-        .unwrap();
-    l.func_wrap("tutti_v1", "register_read", |mut c: C<'_>, p: i32| {
-        let (m, s) = mem(&mut c);
-        s.register_read(m, p)
-    })
-    .unwrap();
-    l.func_wrap("tutti_v1", "storage_read", |mut c: C<'_>, kp: i32, kl: i32| -> i64 {
-        let (m, s) = mem(&mut c);
-        s.storage_read(m, kp, kl)
-    })
-    .unwrap();
-    l.func_wrap(
-        "tutti_v1",
-        "storage_write",
-        |mut c: C<'_>, kp: i32, kl: i32, vp: i32, vl: i32| -> i32 {
-            let (m, s) = mem(&mut c);
-            s.storage_write(m, kp, kl, vp, vl)
-        },
-    )
-    .unwrap();
-    l.func_wrap("tutti_v1", "storage_remove", |mut c: C<'_>, kp: i32, kl: i32| -> i32 {
-        let (m, s) = mem(&mut c);
-        s.storage_remove(m, kp, kl)
-    })
-    .unwrap();
-    l.func_wrap("tutti_v1", "caller", |mut c: C<'_>, p: i32| {
-        let (m, s) = mem(&mut c);
-        s.caller(m, p)
-    })
-    .unwrap();
-    l.func_wrap("tutti_v1", "attached_value", |mut c: C<'_>, p: i32| {
-        let (m, s) = mem(&mut c);
-        s.attached_value(m, p)
-    })
-    .unwrap();
-    l.func_wrap(
-        "tutti_v1",
-        "emit_event",
-        |mut c: C<'_>, np: i32, nl: i32, dp: i32, dl: i32| {
-            let (m, s) = mem(&mut c);
-            s.emit_event(m, np, nl, dp, dl)
-        },
-    )
-    .unwrap();
-    l.func_wrap("tutti_v1", "value_return", |_: C<'_>, _: i32, _: i32| {})
-        .unwrap();
+    define_bare_host!(&mut l, C<'_>, mem);
     // The token's other imports (logging, promises, panic) trap: a transfer does not call them.
-    let defined = [
-        "input",
-        "register_len",
-        "register_read",
-        "storage_read",
-        "storage_write",
-        "storage_remove",
-        "caller",
-        "attached_value",
-        "emit_event",
-        "value_return",
-    ];
     for import in module.imports() {
         if let ExternType::Func(ty) = import.ty()
-            && !defined.contains(&import.name())
+            && !BARE_FUNCTIONS.contains(&import.name())
         {
             let name = import.name().to_string();
             l.func_new(import.module(), import.name(), ty.clone(), move |_, _, _| {

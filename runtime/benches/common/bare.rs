@@ -110,65 +110,98 @@ pub struct WasmtimeBare {
     pub memory: Option<wasmtime::Memory>,
 }
 
-/// The bare host functions for wasmtime (`value_return` ignores the value; the token's other
-/// imports are left for `define_unknown_imports_as_traps`).
+/// Defines the bare host functions on `$linker` for callers of type `$caller` whose data has a
+/// `bare: Bare` field; `$mem` maps `&mut $caller` to `(memory, &mut Bare)`. wasmtime's and wasmi's
+/// linkers share the `func_wrap(module, name, closure)` shape, so both engines get the same
+/// bindings from this one list (`value_return` ignores the value; the token's other imports are
+/// left to the caller).
+macro_rules! define_bare_host {
+    ($linker:expr, $caller:ty, $mem:expr) => {{
+        let l = $linker;
+        l.func_wrap("tutti_v1", "input", |mut c: $caller| c.data_mut().bare.input())
+            .unwrap();
+        l.func_wrap("tutti_v1", "register_len", |c: $caller| c.data().bare.register_len())
+            .unwrap();
+        l.func_wrap("tutti_v1", "register_read", |mut c: $caller, p: i32| {
+            let (m, s) = $mem(&mut c);
+            s.register_read(m, p)
+        })
+        .unwrap();
+        l.func_wrap("tutti_v1", "storage_read", |mut c: $caller, kp: i32, kl: i32| -> i64 {
+            let (m, s) = $mem(&mut c);
+            s.storage_read(m, kp, kl)
+        })
+        .unwrap();
+        l.func_wrap(
+            "tutti_v1",
+            "storage_write",
+            |mut c: $caller, kp: i32, kl: i32, vp: i32, vl: i32| -> i32 {
+                let (m, s) = $mem(&mut c);
+                s.storage_write(m, kp, kl, vp, vl)
+            },
+        )
+        .unwrap();
+        l.func_wrap(
+            "tutti_v1",
+            "storage_remove",
+            |mut c: $caller, kp: i32, kl: i32| -> i32 {
+                let (m, s) = $mem(&mut c);
+                s.storage_remove(m, kp, kl)
+            },
+        )
+        .unwrap();
+        l.func_wrap("tutti_v1", "caller", |mut c: $caller, p: i32| {
+            let (m, s) = $mem(&mut c);
+            s.caller(m, p)
+        })
+        .unwrap();
+        l.func_wrap("tutti_v1", "attached_value", |mut c: $caller, p: i32| {
+            let (m, s) = $mem(&mut c);
+            s.attached_value(m, p)
+        })
+        .unwrap();
+        l.func_wrap(
+            "tutti_v1",
+            "emit_event",
+            |mut c: $caller, np: i32, nl: i32, dp: i32, dl: i32| {
+                let (m, s) = $mem(&mut c);
+                s.emit_event(m, np, nl, dp, dl)
+            },
+        )
+        .unwrap();
+        l.func_wrap("tutti_v1", "value_return", |_: $caller, _: i32, _: i32| {})
+            .unwrap();
+    }};
+}
+// Used by the peer benchmark (bench/peers), which includes this module; the runtime bench uses it
+// only through `wasmtime_linker`.
+#[allow(unused_imports)]
+pub(crate) use define_bare_host;
+
+/// The host functions `define_bare_host` defines.
+pub const BARE_FUNCTIONS: [&str; 10] = [
+    "input",
+    "register_len",
+    "register_read",
+    "storage_read",
+    "storage_write",
+    "storage_remove",
+    "caller",
+    "attached_value",
+    "emit_event",
+    "value_return",
+];
+
+/// The bare host functions for wasmtime (the token's other imports are left for
+/// `define_unknown_imports_as_traps`).
 pub fn wasmtime_linker(engine: &Engine) -> Linker<WasmtimeBare> {
-    type C<'a> = Caller<'a, WasmtimeBare>;
-    fn mem<'a>(c: &'a mut C<'_>) -> (&'a mut [u8], &'a mut Bare) {
+    fn mem<'a>(c: &'a mut Caller<'_, WasmtimeBare>) -> (&'a mut [u8], &'a mut Bare) {
         let m = c.data().memory.expect("memory");
         let (m, s) = m.data_and_store_mut(c);
         (m, &mut s.bare)
     }
     let mut l = Linker::new(engine);
-    l.func_wrap("tutti_v1", "input", |mut c: C<'_>| c.data_mut().bare.input())
-        .unwrap();
-    l.func_wrap("tutti_v1", "register_len", |c: C<'_>| c.data().bare.register_len())
-        .unwrap();
-    l.func_wrap("tutti_v1", "register_read", |mut c: C<'_>, p: i32| {
-        let (m, s) = mem(&mut c);
-        s.register_read(m, p)
-    })
-    .unwrap();
-    l.func_wrap("tutti_v1", "storage_read", |mut c: C<'_>, kp: i32, kl: i32| -> i64 {
-        let (m, s) = mem(&mut c);
-        s.storage_read(m, kp, kl)
-    })
-    .unwrap();
-    l.func_wrap(
-        "tutti_v1",
-        "storage_write",
-        |mut c: C<'_>, kp: i32, kl: i32, vp: i32, vl: i32| -> i32 {
-            let (m, s) = mem(&mut c);
-            s.storage_write(m, kp, kl, vp, vl)
-        },
-    )
-    .unwrap();
-    l.func_wrap("tutti_v1", "storage_remove", |mut c: C<'_>, kp: i32, kl: i32| -> i32 {
-        let (m, s) = mem(&mut c);
-        s.storage_remove(m, kp, kl)
-    })
-    .unwrap();
-    l.func_wrap("tutti_v1", "caller", |mut c: C<'_>, p: i32| {
-        let (m, s) = mem(&mut c);
-        s.caller(m, p)
-    })
-    .unwrap();
-    l.func_wrap("tutti_v1", "attached_value", |mut c: C<'_>, p: i32| {
-        let (m, s) = mem(&mut c);
-        s.attached_value(m, p)
-    })
-    .unwrap();
-    l.func_wrap(
-        "tutti_v1",
-        "emit_event",
-        |mut c: C<'_>, np: i32, nl: i32, dp: i32, dl: i32| {
-            let (m, s) = mem(&mut c);
-            s.emit_event(m, np, nl, dp, dl)
-        },
-    )
-    .unwrap();
-    l.func_wrap("tutti_v1", "value_return", |_: C<'_>, _: i32, _: i32| {})
-        .unwrap();
+    define_bare_host!(&mut l, Caller<'_, WasmtimeBare>, mem);
     l
 }
 
