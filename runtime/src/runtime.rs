@@ -157,9 +157,9 @@ pub struct Runtime {
     limits: Limits,
     /// Parked instances by code hash (empty when reuse is off).
     warm: Mutex<HashMap<Hash, Vec<Warm>>>,
-    /// Most instances parked at once; the pool has this many slots on top of the calls'.
+    /// Most instances parked at once; the pool has this many slots on top of the calls'. Zero
+    /// when reuse is off.
     max_warm: usize,
-    reuse: bool,
 }
 
 /// Native stack wasm may use; the deterministic limit (see [`instrument`]) fires long before.
@@ -224,7 +224,6 @@ impl Runtime {
             limits: config.limits,
             warm: Mutex::new(HashMap::new()),
             max_warm: max_warm as usize,
-            reuse: config.reuse_instances,
         })
     }
 
@@ -411,7 +410,7 @@ impl Runtime {
             max_memory_bytes: (self.limits.max_memory_pages as usize) * 65536,
             max_table_elements: self.limits.max_table_elements as usize,
         };
-        let reusable = self.reuse && prepared.reset_globals.is_some();
+        let reusable = self.max_warm > 0 && prepared.reset_globals.is_some();
         let warm = if reusable { self.take_warm(code) } else { None };
         let (mut store, mut parts) = match warm {
             Some(w) => {
