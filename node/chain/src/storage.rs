@@ -202,7 +202,7 @@ impl SledStore {
         loop {
             match sled::Config::new().path(dir.as_ref()).flush_every_ms(None).open() {
                 Ok(db) => return Ok(SledStore { db }),
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 1_500 => {
+                Err(sled::Error::Io(e)) if lock_is_busy(&e) && tries < 1_500 => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -210,6 +210,13 @@ impl SledStore {
             }
         }
     }
+}
+
+/// Whether `open` failed only because the database's file lock is held. sled 0.34 reports that
+/// as `ErrorKind::Other` with the lock error in the message ("could not acquire lock on ..."),
+/// not as the lock call's own `WouldBlock`, so the message is what tells it apart.
+fn lock_is_busy(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
 }
 
 impl Drop for SledStore {
@@ -331,6 +338,24 @@ pub(crate) mod tests {
     #[test]
     fn mem_store_conforms() {
         conformance(&MemStore::new());
+    }
+
+    #[test]
+    fn a_held_lock_is_told_apart_and_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = SledStore::open(dir.path()).unwrap();
+        match sled::Config::new().path(dir.path()).open() {
+            Err(sled::Error::Io(e)) => assert!(lock_is_busy(&e), "not seen as a busy lock: {e}"),
+            other => panic!("a second open of a held database: {:?}", other.map(|_| ())),
+        }
+        let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        assert!(!lock_is_busy(&missing));
+        // A store opened while another still holds the lock waits for it to go.
+        let path = dir.path().to_path_buf();
+        let waiter = std::thread::spawn(move || SledStore::open(&path).map(|_| ()));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(held);
+        waiter.join().unwrap().unwrap();
     }
 
     #[test]
