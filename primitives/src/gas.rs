@@ -6,7 +6,7 @@
 //! `operator_cost` says (wasmtime's defaults: 1 for most operators, 0 for structural ones, plus per-byte costs for
 //! `memory.copy` / `memory.fill` and per-page costs for `memory.grow`). Host functions charge
 //! `base + per_byte * bytes` before doing any work. The numbers are calibrated by
-//! `cargo bench -p tutti-runtime --bench runtime -- calibration` so that gas tracks wall time on the
+//! `cargo bench -p tutti-runtime --bench calibrate` so that gas tracks wall time on the
 //! reference machine (see BENCHMARKS.md).
 
 use crate::Gas;
@@ -38,6 +38,10 @@ pub struct GasSchedule {
     /// storing and indexing it), per encoded byte. Burnt even when the transaction's action fails.
     pub transaction: HostCost,
     /// Charged before instantiating the contract for a call.
+    ///
+    /// This and `instantiate_per_page` price a new instance even when the runtime reuses a parked
+    /// one (which costs less): whether a parked instance is at hand depends on the node's own
+    /// pool and history, and gas must come out the same on every node.
     pub call_base: Gas,
     /// Charged per initial 64 KiB page of the contract's memory, on every call.
     pub instantiate_per_page: Gas,
