@@ -194,15 +194,36 @@ impl SledStore {
     /// sled's periodic background flusher is off: every block is flushed explicitly when it is
     /// written (see `Chain::commit`), and without that thread, which held the database (and its
     /// file lock) until its next wake-up, dropping a store releases the lock at once (a dropped
-    /// store first waits for its writes in flight, whose IO threads also hold the database). A
-    /// busy lock is still retried for up to thirty seconds (a loaded machine can be slow to let
-    /// go) before it counts as "another process holds it".
+    /// store first waits for its writes in flight). sled's IO threads can still hold the lock for
+    /// a moment after that, so when the database was opened before by this process (a restart, a
+    /// restored snapshot), a busy lock is retried for up to thirty seconds. A database this
+    /// process never opened is held by another process: that fails at once, with a reason.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
         let mut tries = 0;
         loop {
-            match sled::Config::new().path(dir.as_ref()).flush_every_ms(None).open() {
-                Ok(db) => return Ok(SledStore { db }),
-                Err(sled::Error::Io(e)) if lock_is_busy(&e) && tries < 1_500 => {
+            match sled::Config::new().path(dir).flush_every_ms(None).open() {
+                Ok(db) => {
+                    if let Ok(path) = dir.canonicalize() {
+                        opened_here().insert(path);
+                    }
+                    return Ok(SledStore { db });
+                }
+                Err(sled::Error::Io(e)) if lock_is_busy(&e) => {
+                    let ours = dir.canonicalize().is_ok_and(|path| opened_here().contains(&path));
+                    if !ours {
+                        return Err(ChainError::Storage(format!(
+                            "the database in {} is in use by another process (is a node already \
+                             running with this data directory?)",
+                            dir.display()
+                        )));
+                    }
+                    if tries == 1_500 {
+                        return Err(ChainError::Storage(format!(
+                            "the database in {} is still locked 30 s after this process closed it",
+                            dir.display()
+                        )));
+                    }
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -210,6 +231,14 @@ impl SledStore {
             }
         }
     }
+}
+
+/// The directories this process has opened a sled store in: a busy lock on one of them is a
+/// closed store of ours still letting go, not another process.
+fn opened_here() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<std::path::PathBuf>> {
+    static OPENED: std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    OPENED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Whether `open` failed only because the database's file lock is held. sled 0.34 reports that
@@ -356,6 +385,23 @@ pub(crate) mod tests {
         std::thread::sleep(std::time::Duration::from_millis(100));
         drop(held);
         waiter.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_database_held_elsewhere_is_refused_at_once_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        // Opened through sled directly: not by a store of this process, as another process would.
+        let _elsewhere = sled::Config::new().path(dir.path()).open().unwrap();
+        let t = std::time::Instant::now();
+        let e = SledStore::open(dir.path())
+            .err()
+            .expect("a held database opened")
+            .to_string();
+        assert!(e.contains("in use by another process"), "{e}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "waited for another process's lock"
+        );
     }
 
     #[test]

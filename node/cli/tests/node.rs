@@ -95,6 +95,30 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
     let text = log(dir.path());
     assert!(text.contains("dev0") && text.contains("token"), "{text}");
 
+    // A second node on the same data directory is refused at once, with the reason, and the
+    // first one goes on serving.
+    let mut second = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["dev", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--rpc-addr", &format!("127.0.0.1:{}", free_port())])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while second.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            second.kill().unwrap();
+            panic!("a second node on a data directory in use did not stop");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = second.wait_with_output().unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", out(&refused));
+    assert!(out(&refused).contains("in use by another process"), "{}", out(&refused));
+    let h = wait_height(&c, 0).await;
+    wait_height(&c, h).await;
+
     // Keys.
     let o = tutti(&rpc, &keys, &["keys", "new", "alice", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
