@@ -6,10 +6,10 @@
 //! half of one.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     ops::Bound,
-    path::Path,
-    sync::{Arc, RwLock},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard, RwLock},
 };
 
 use crate::{ChainError, Result};
@@ -235,17 +235,16 @@ impl SledStore {
 
 /// The directories this process has opened a sled store in: a busy lock on one of them is a
 /// closed store of ours still letting go, not another process.
-fn opened_here() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<std::path::PathBuf>> {
-    static OPENED: std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
+fn opened_here() -> MutexGuard<'static, BTreeSet<PathBuf>> {
+    static OPENED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
     OPENED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Whether `open` failed only because the database's file lock is held. sled 0.34 reports that
 /// as `ErrorKind::Other` with the lock error in the message ("could not acquire lock on ..."),
-/// not as the lock call's own `WouldBlock`, so the message is what tells it apart.
+/// never as the lock call's own `WouldBlock`, so the message is what tells it apart.
 fn lock_is_busy(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
+    e.to_string().contains("could not acquire lock")
 }
 
 impl Drop for SledStore {
