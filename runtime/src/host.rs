@@ -43,6 +43,8 @@ pub mod caps {
     pub const MAX_ARGS: usize = 256 * 1024;
     /// Most promises and transfers per call.
     pub const MAX_PROMISES: usize = 64;
+    /// Most promise handles (promises and joins) one call may hold.
+    pub const MAX_PROMISE_HANDLES: usize = 4 * MAX_PROMISES;
     /// Largest panic message kept.
     pub const MAX_PANIC: usize = 4 * 1024;
     /// Largest message for blake3 / ed25519.
@@ -630,13 +632,32 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         );
         charge(&mut c, p)?;
         let raw = read_vec(&mut c, ptr, (n * 4) as i32, caps::MAX_PROMISES * 4, "promise list")?;
-        let mut joined = Vec::new();
+        if c.data().promises.len() >= caps::MAX_PROMISE_HANDLES {
+            return abort(Abort::Host(format!(
+                "more than {} promises and joins in one call",
+                caps::MAX_PROMISE_HANDLES
+            )));
+        }
+        // A join is the set of the calls it waits for, each once, in first-named order: naming
+        // a promise (or a join holding it) twice adds nothing, so nested joins stay within the
+        // call's own promises (at most MAX_PROMISES) however they repeat each other.
+        // Members are indices of the call's pending promises (fewer than MAX_PROMISES), so one
+        // flag each finds repeats in O(1): at most n x MAX_PROMISES steps, priced per argument.
+        let mut seen = vec![false; c.data().pending.len()];
+        let mut joined: Vec<usize> = Vec::new();
         for chunk in raw.chunks_exact(4) {
             let idx = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) as usize;
             let Some(members) = c.data().promises.get(idx) else {
                 return abort(Abort::Host(format!("promise index {idx} does not exist")));
             };
-            joined.extend_from_slice(members);
+            for &m in members {
+                if let Some(flag) = seen.get_mut(m)
+                    && !*flag
+                {
+                    *flag = true;
+                    joined.push(m);
+                }
+            }
         }
         let st = c.data_mut();
         st.promises.push(joined);

@@ -413,3 +413,69 @@ fn a_bad_abi_section_is_refused_and_none_is_fine() {
     rt().load(&wasm(r#"(module (memory (export "memory") 1) (func (export "m")))"#))
         .expect("no ABI at all is fine");
 }
+
+/// Nested joins that name one promise over and over (64 copies, then 64 copies of that join, four
+/// levels deep) stay one member: the callback waits for one result, the call's receipts stay few,
+/// and the cost is bounded. Before joins were deduplicated, this built 2^24 members (2^30 with
+/// five levels) and one receipt per repeat.
+#[test]
+fn nested_joins_of_one_promise_stay_one_member() {
+    let src = r#"(module
+        (import "tutti_v1" "promise_create" (func $create (param i32 i32 i32 i32 i32 i32 i64 i64) (result i32)))
+        (import "tutti_v1" "promise_and" (func $and (param i32 i32) (result i32)))
+        (import "tutti_v1" "promise_then" (func $then (param i32 i32 i32 i32 i32 i32 i64 i64) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 64) "m")
+        (func (export "run") (local $p i32) (local $i i32) (local $level i32)
+            (local.set $p (call $create (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 0) (i32.const 0)
+                (i32.const 96) (i64.const 0) (i64.const 1)))
+            (loop $levels
+                (local.set $i (i32.const 0))
+                (loop $fill
+                    (i32.store (i32.add (i32.const 256) (i32.shl (local.get $i) (i32.const 2))) (local.get $p))
+                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    (br_if $fill (i32.lt_u (local.get $i) (i32.const 64))))
+                (local.set $p (call $and (i32.const 256) (i32.const 64)))
+                (local.set $level (i32.add (local.get $level) (i32.const 1)))
+                (br_if $levels (i32.lt_u (local.get $level) (i32.const 4))))
+            (drop (call $then (local.get $p) (i32.const 64) (i32.const 1) (i32.const 0) (i32.const 0)
+                (i32.const 96) (i64.const 0) (i64.const 1)))))"#;
+    let out = run_twice(src, GAS);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    let ids: usize = out
+        .receipts
+        .iter()
+        .map(|r| match &r.body {
+            tutti_primitives::ReceiptBody::Call {
+                input_data_ids,
+                output_data_receivers,
+                ..
+            } => input_data_ids.len() + output_data_receivers.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(out.receipts.len(), 2, "the call and its callback");
+    assert_eq!(ids, 2, "one data id each way: the callback waits for one result");
+    assert!(out.gas_used < 1_000_000, "bounded cost: {}", out.gas_used);
+
+    // Joins past the handle cap are refused with a clear message.
+    let many = r#"(module
+        (import "tutti_v1" "promise_create" (func $create (param i32 i32 i32 i32 i32 i32 i64 i64) (result i32)))
+        (import "tutti_v1" "promise_and" (func $and (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 64) "m")
+        (func (export "run") (local $p i32)
+            (local.set $p (call $create (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 0) (i32.const 0)
+                (i32.const 96) (i64.const 0) (i64.const 1)))
+            (i32.store (i32.const 256) (local.get $p))
+            (loop $again
+                (drop (call $and (i32.const 256) (i32.const 1)))
+                (br $again))))"#;
+    let out = run_twice(many, GAS);
+    let failure = out.result.unwrap_err();
+    assert!(
+        failure.message.contains("promises and joins in one call"),
+        "{}",
+        failure.message
+    );
+}

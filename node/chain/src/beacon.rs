@@ -36,6 +36,8 @@ use crate::{
 /// Epochs and staking parameters (from the genesis).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EpochSpec {
+    /// The chain's id (evidence and headers from another chain count for nothing here).
+    pub chain_id: u64,
     /// Blocks per epoch.
     pub epoch_blocks: u64,
     /// Staking rules.
@@ -335,15 +337,35 @@ fn report_double_sign(
     epoch: u64,
 ) -> Result<Vec<u8>, StakingError> {
     slashing::verify(ev)?;
+    let h = &ev.first.header;
+    if h.chain_id != spec.chain_id {
+        return Err(slashing::EvidenceError::WrongChain {
+            chain_id: h.chain_id,
+            expected: spec.chain_id,
+        }
+        .into());
+    }
     let oldest = epoch.saturating_sub(spec.staking.unbonding_epochs);
-    if ev.first.header.epoch < oldest {
-        return Err(StakingError::StaleEvidence {
-            epoch: ev.first.header.epoch,
-            oldest,
+    if h.epoch < oldest {
+        return Err(StakingError::StaleEvidence { epoch: h.epoch, oldest });
+    }
+    let Some(offender) = validator(kv, &ev.key) else {
+        return Err(StakingError::NotAValidator);
+    };
+    // Tombstoned: a validator is slashed once, whatever else it signed (so an operator cannot
+    // report made-up equivocations of its own, one per height, to drain its delegators).
+    if offender.slashed {
+        return Err(StakingError::Tombstoned {
+            key: format!("0x{}", hex::encode(ev.key)),
         });
     }
-    if validator(kv, &ev.key).is_none() {
-        return Err(StakingError::NotAValidator);
+    // Only a signature from a seat counts: a key signing for a shard and epoch it does not
+    // serve endangers nobody, and its "evidence" would cut its delegators for nothing.
+    if !seated(kv, spec, h.shard_id, h.epoch).is_some_and(|c| c.iter().any(|e| e.key == ev.key)) {
+        return Err(StakingError::NotSeated {
+            shard: h.shard_id,
+            epoch: h.epoch,
+        });
     }
     let id = slashing::offense_id(ev);
     if kv.get::<bool>(&offense_key(&id), "offense mark").is_some() {

@@ -38,6 +38,7 @@ use tutti_runtime::Runtime;
 use crate::{
     BlockInput, BlockOutput, Chain, ChainError,
     chain::{receipts_root, tx_root},
+    foreign::{self, Consumed, ForeignError},
     receipts::{BatchError, verify_batch},
     txcheck::{self, TxError},
 };
@@ -71,6 +72,9 @@ pub enum CrosslinkError {
         /// Its shard.
         shard: ShardId,
     },
+    /// Breaks a rule for headers of other shards (chain, shard, the epoch of its height).
+    #[error("{0}")]
+    Foreign(ForeignError),
     /// Not the next block of its shard after the latest crosslink (counting the block's earlier
     /// ones).
     #[error("shard {shard} block {height} does not extend its latest crosslink (block {expected} on {parent})")]
@@ -296,6 +300,9 @@ pub fn check_crosslinks(chain: &Chain, links: &[Crosslink], check_cert: CertChec
                 },
             );
         }
+        if let Err(e) = foreign::check_header(spec, h) {
+            return fail(index, CrosslinkError::Foreign(e));
+        }
         let (height, parent) = match tip.get(&h.shard_id) {
             Some(t) => *t,
             None => chain.crosslinked(h.shard_id)?.unwrap_or((0, Hash::ZERO)),
@@ -337,17 +344,20 @@ pub fn check_incoming(
         return Err(BlockError::TooManyBatches { count: batches.len() });
     }
     let spec = chain.spec();
-    let mut next: std::collections::HashMap<ShardId, u64> = std::collections::HashMap::new();
+    let mut next: std::collections::HashMap<ShardId, (u64, Consumed)> = std::collections::HashMap::new();
     let mut receipts = Vec::new();
     for (index, b) in batches.iter().enumerate() {
         let source = b.header.shard_id;
-        let expected = match next.get(&source) {
+        let (expected, last) = match next.get(&source) {
             Some(n) => *n,
-            None => chain.next_incoming(source)?,
+            None => (chain.next_incoming(source)?, chain.last_consumed(source)?),
         };
-        verify_batch(b, spec.shard_id, spec.num_shards, expected, check_cert)
-            .map_err(|error| BlockError::Incoming { index, error })?;
-        next.insert(source, expected + b.receipts.len() as u64);
+        verify_batch(b, spec, expected, &last, check_cert).map_err(|error| BlockError::Incoming { index, error })?;
+        let consumed = Consumed {
+            height: b.header.height,
+            hash: b.header.hash(),
+        };
+        next.insert(source, (expected + b.receipts.len() as u64, consumed));
         receipts.extend(b.receipts.iter().cloned());
     }
     Ok(receipts)
@@ -396,6 +406,7 @@ pub fn build(
             randomness,
             txs: candidates.clone(),
             incoming: receipts,
+            consumed: foreign::consumed_by(&incoming),
             signatures_checked,
             room,
             crosslinks: crosslinks.clone(),
@@ -514,7 +525,7 @@ pub fn validate(
                 .map_err(|error| BlockError::BadTransaction { hash, error })?;
         }
     }
-    let incoming = check_incoming(chain, incoming, check_cert)?;
+    let incoming_receipts = check_incoming(chain, incoming, check_cert)?;
     let computed = crosslinks_root(crosslinks);
     if h.crosslinks_root != computed {
         return Err(BlockError::CrosslinksRoot {
@@ -537,7 +548,8 @@ pub fn validate(
             timestamp_ms: h.timestamp_ms,
             randomness: h.randomness,
             txs: txs.to_vec(),
-            incoming: incoming.clone(),
+            incoming: incoming_receipts.clone(),
+            consumed: foreign::consumed_by(incoming),
             signatures_checked: true,
             room: BTreeMap::new(),
             crosslinks: crosslinks.to_vec(),
@@ -562,7 +574,7 @@ pub fn validate(
             h.outgoing_receipts_root,
             output.outgoing_root(spec.shard_id, spec.num_shards),
         ),
-        ("incoming", h.incoming_receipts_root, receipts_root(&incoming)),
+        ("incoming", h.incoming_receipts_root, receipts_root(&incoming_receipts)),
     ];
     for (which, header, computed) in checks {
         if header != computed {

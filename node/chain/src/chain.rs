@@ -78,6 +78,13 @@ struct TxRecordRef<'a> {
     executions: Vec<(&'a Hash, &'a Execution)>,
 }
 
+/// Index key of the block of `shard` crosslinked at `height` (its header hash).
+fn crosslink_index_key(shard: ShardId, height: Height) -> Vec<u8> {
+    let mut id = shard.to_be_bytes().to_vec();
+    id.extend_from_slice(&height.to_be_bytes());
+    k(b'x', &id)
+}
+
 fn k(prefix: u8, id: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(id.len() + 1);
     v.push(prefix);
@@ -501,6 +508,13 @@ impl Chain {
                 k(b'o', &h.height.to_be_bytes()),
                 output.outgoing.encode(),
             );
+            // The leaves' first positions, kept with the receipts: a batch is proven from them
+            // long after the state of this height is pruned.
+            batch.put(
+                Column::Receipts,
+                k(b'f', &h.height.to_be_bytes()),
+                output.first_outgoing.encode(),
+            );
             let mut last = None;
             for r in &output.outgoing {
                 if last != Some(r.dest_shard) {
@@ -508,6 +522,14 @@ impl Chain {
                     batch.put(Column::Receipts, stream_key(r.dest_shard, r.seq), h.height.encode());
                 }
             }
+        }
+        for link in &block.crosslinks {
+            let l = &link.header;
+            batch.put(
+                Column::Index,
+                crosslink_index_key(l.shard_id, l.height),
+                l.hash().encode(),
+            );
         }
         Self::put_block(&mut batch, block);
         batch.put(Column::Meta, b"head".to_vec(), h.height.encode());
@@ -608,6 +630,16 @@ impl Chain {
             .filter(|e| e.height <= head))
     }
 
+    /// Per destination, the first stream position block `height` sent it (its stream's cursor
+    /// when the block sent it nothing), as stored with the block's outgoing receipts (`None` for
+    /// a block that sent none, or one stored before these were kept).
+    pub fn first_outgoing(&self, height: Height) -> Result<Option<Vec<u64>>> {
+        self.store
+            .get(Column::Receipts, &k(b'f', &height.to_be_bytes()))?
+            .map(|b| decode(&b, "first outgoing positions"))
+            .transpose()
+    }
+
     /// The outgoing cross-shard receipts of block `height`.
     pub fn outgoing(&self, height: Height) -> Result<Vec<Receipt>> {
         Ok(self
@@ -680,6 +712,28 @@ impl Chain {
     /// `None` elsewhere).
     pub fn crosslinked(&self, shard: ShardId) -> Result<Option<(Height, Hash)>> {
         self.read_beacon(self.head().header.height, |b| b.crosslinked(shard))
+    }
+
+    /// The hash of shard `shard`'s block at `height` as this chain holds it final (beacon chain
+    /// only): for shard 0, its own committed block; for another shard, the block it crosslinked
+    /// at that height. `None`: not (yet) final here. A node restored from a snapshot knows the
+    /// crosslinks it committed since, and each shard's latest.
+    pub fn final_hash(&self, shard: ShardId, height: Height) -> Result<Option<Hash>> {
+        if self.spec.shard_id != 0 {
+            return Ok(None);
+        }
+        if shard == 0 {
+            if height > self.head().header.height {
+                return Ok(None);
+            }
+            return Ok(self.block_by_number(height)?.map(|b| b.header.hash()));
+        }
+        if let Some(bytes) = self.store.get(Column::Index, &crosslink_index_key(shard, height))? {
+            return decode(&bytes, "crosslink index").map(Some);
+        }
+        Ok(self
+            .crosslinked(shard)?
+            .and_then(|(h, hash)| (h == height).then_some(hash)))
     }
 
     /// Total issued (block rewards) up to block `height`.

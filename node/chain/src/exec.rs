@@ -70,6 +70,9 @@ pub struct BlockInput {
     pub txs: Vec<SignedTransaction>,
     /// Cross-shard receipts delivered to this shard.
     pub incoming: Vec<Receipt>,
+    /// Per source, the source block whose receipts `incoming` ends with (what the state records
+    /// as last consumed: [`crate::foreign`]).
+    pub consumed: Vec<(ShardId, crate::foreign::Consumed)>,
     /// True when every transaction's signature was already verified by this node (its own pool
     /// admitted them); false re-verifies each one (a block from someone else).
     pub signatures_checked: bool,
@@ -442,6 +445,9 @@ pub fn execute_block(
     };
 
     st.put_encoded(randomness_key(input.height), Some(&(input.height, input.randomness)));
+    for (source, consumed) in &input.consumed {
+        st.put_encoded(crate::foreign::last_consumed_key(*source), Some(consumed));
+    }
 
     let burnt: Amount = st.get_decoded(BURNT, "burnt total").unwrap_or(0);
     st.put_encoded(BURNT.to_vec(), Some(&burnt.saturating_add(out.fees_burnt)));

@@ -158,6 +158,8 @@ impl GenesisParams {
     /// (refused by [`Genesis::check`]) reads as the largest amount, so nobody can stake.
     pub fn epoch_spec(&self, num_shards: u32) -> EpochSpec {
         EpochSpec {
+            // The chain's id is the genesis's, not a parameter: [`Genesis::epoch_spec`] sets it.
+            chain_id: 0,
             epoch_blocks: self.epoch_blocks.max(1),
             staking: StakingParams {
                 min_self_stake: self.min_self_stake.parse().unwrap_or(Amount::MAX),
@@ -348,7 +350,10 @@ impl Genesis {
 
     /// Epochs and staking parameters ([`GenesisParams::epoch_spec`]).
     pub fn epoch_spec(&self) -> EpochSpec {
-        self.params.epoch_spec(self.num_shards)
+        EpochSpec {
+            chain_id: self.chain_id,
+            ..self.params.epoch_spec(self.num_shards)
+        }
     }
 
     /// The genesis state of `shard`, as state keys and values: the accounts whose home shard it

@@ -2,7 +2,7 @@
 //! [`state::StateDb`], the authenticated, versioned state (a Jellyfish Merkle tree with a blake3
 //! hasher) whose updates go into the same atomic write batch as the block that makes them;
 //! [`txcheck`], the transaction rules; [`mempool`], the pure, bounded transaction pool;
-//! [`exec`], block execution with the runtime's block schedule; [`block`], the block rules
+//! [`foreign`], what this shard accepts of other shards' headers; [`exec`], block execution with the runtime's block schedule; [`block`], the block rules
 //! (building a block, validating a proposal, typed [`block::BlockError`]); [`genesis`], the genesis file;
 //! [`election`], the committee election (seats by stake, shards by a swap-or-not shuffle);
 //! [`staking`], validators, delegations, unbonding and rewards as pure transitions;
@@ -18,6 +18,7 @@ pub mod chain;
 pub mod election;
 pub mod error;
 pub mod exec;
+pub mod foreign;
 pub mod genesis;
 pub mod journal;
 pub mod mempool;

@@ -5,13 +5,16 @@
 //! A destination shard `d` accepts a batch only if, in this order (cheap checks first):
 //! 1. it holds at least one and at most [`MAX_BATCH_RECEIPTS`] receipts (an empty batch proves
 //!    something but delivers nothing, so nobody needs to send one);
-//! 2. it is for `d`, from another existing shard;
+//! 2. it is for `d`, from another existing shard of this chain, and its header claims the epoch
+//!    of its height ([`crate::foreign::check_header`]);
 //! 3. its receipts are the source's, for `d`, numbered `first_seq, first_seq + 1, ...`;
 //! 4. the destination's leaf (`source, d, first_seq, receipts`) is at index `d` of the header's
 //!    outgoing-receipts root, by the Merkle path (the number of leaves is `d`'s own shard count);
 //! 5. `first_seq` is the next position `d` expects from the source (kept in `d`'s state: below it
 //!    is a replay, above it a gap);
-//! 6. the commit certificate signs the header with more than 2/3 of the source committee at the
+//! 6. its header is above the source block `d` last consumed receipts of (kept in `d`'s state:
+//!    [`crate::foreign::check_after`]), so no committee can sign a block `d` already passed;
+//! 7. the commit certificate signs the header with more than 2/3 of the source committee at the
 //!    header's epoch (checked by the caller's `check_cert`, which knows the committees).
 
 use parity_scale_codec::Decode;
@@ -21,9 +24,10 @@ use tutti_primitives::{
 };
 
 use crate::{
-    Chain, ChainError, Column, Result,
+    Chain, ChainError, Column, Result, ShardSpec,
     chain::stream_key,
     exec::{QUEUE_HEAD, QUEUE_TAIL, incoming_cursor_key, outgoing_cursor_key},
+    foreign::{self, Consumed, ForeignError},
 };
 
 /// Most receipts one batch may carry (bounds what a peer can make a node hash and hold).
@@ -75,6 +79,9 @@ pub enum BatchError {
         /// The source block.
         height: Height,
     },
+    /// Its source header breaks a rule for headers of other shards.
+    #[error("the batch's source header: {0}")]
+    Foreign(#[from] ForeignError),
     /// Its receipts were already delivered.
     #[error(
         "the batch from shard {source_shard} starts at {got}; shard {shard} already has everything before {expected}"
@@ -113,9 +120,10 @@ pub enum BatchError {
     },
 }
 
-/// Checks what a batch for shard `shard` of `num_shards` must be on its face, without state or
-/// signatures (rules 1 to 3 of the module doc): cheap, so run first on anything from the network.
-pub fn check_shape(batch: &ReceiptBatch, shard: ShardId, num_shards: u32) -> std::result::Result<(), BatchError> {
+/// Checks what a batch for shard `spec` must be on its face, without state or signatures (rules
+/// 1 to 3 of the module doc): cheap, so run first on anything from the network.
+pub fn check_shape(batch: &ReceiptBatch, spec: &ShardSpec) -> std::result::Result<(), BatchError> {
+    let (shard, num_shards) = (spec.shard_id, spec.num_shards);
     let source_shard = batch.header.shard_id;
     if batch.receipts.is_empty() {
         return Err(BatchError::Empty);
@@ -138,6 +146,7 @@ pub fn check_shape(batch: &ReceiptBatch, shard: ShardId, num_shards: u32) -> std
             shards: num_shards,
         });
     }
+    foreign::check_header(spec, &batch.header)?;
     for (index, r) in batch.receipts.iter().enumerate() {
         let reason = if r.source_shard != source_shard {
             "its source shard is not the header's"
@@ -153,17 +162,19 @@ pub fn check_shape(batch: &ReceiptBatch, shard: ShardId, num_shards: u32) -> std
     Ok(())
 }
 
-/// Checks a receipt batch for shard `shard` of `num_shards`, which expects position `expected`
-/// next from the batch's source (rules in the module doc). `check_cert` verifies a commit
-/// certificate over a header against the source committee of the header's epoch.
+/// Checks a receipt batch for shard `spec`, which expects position `expected` next from the
+/// batch's source and last consumed receipts of source block `last` (rules in the module doc).
+/// `check_cert` verifies a commit certificate over a header against the source committee of the
+/// header's epoch.
 pub fn verify_batch(
     batch: &ReceiptBatch,
-    shard: ShardId,
-    num_shards: u32,
+    spec: &ShardSpec,
     expected: u64,
+    last: &Consumed,
     check_cert: impl FnOnce(&BlockHeader, &CommitCertificate) -> std::result::Result<(), String>,
 ) -> std::result::Result<(), BatchError> {
-    check_shape(batch, shard, num_shards)?;
+    check_shape(batch, spec)?;
+    let (shard, num_shards) = (spec.shard_id, spec.num_shards);
     let h = &batch.header;
     let source_shard = h.shard_id;
     let leaf = outgoing_leaf(source_shard, shard, batch.first_seq, &batch.receipts);
@@ -196,6 +207,7 @@ pub fn verify_batch(
             expected,
         });
     }
+    foreign::check_after(h, last)?;
     check_cert(h, &batch.cert).map_err(|reason| BatchError::Certificate {
         source_shard,
         height: h.height,
@@ -218,15 +230,23 @@ impl Chain {
             return Ok(None);
         };
         let outgoing = self.outgoing(height)?;
-        let mut first_seq = Vec::with_capacity(spec.num_shards as usize);
-        for d in 0..spec.num_shards {
-            let first = match outgoing.iter().find(|r| r.dest_shard == d) {
-                Some(r) => r.seq,
-                // No receipt for d: its stream's cursor, unchanged by this block.
-                None => self.cursor(&outgoing_cursor_key(d), height)?,
-            };
-            first_seq.push(first);
-        }
+        let first_seq = match self.first_outgoing(height)? {
+            Some(first) if first.len() == spec.num_shards as usize => first,
+            // Blocks stored before the positions were kept with their receipts: from the state
+            // of that height (which pruning may have removed since).
+            _ => {
+                let mut first_seq = Vec::with_capacity(spec.num_shards as usize);
+                for d in 0..spec.num_shards {
+                    let first = match outgoing.iter().find(|r| r.dest_shard == d) {
+                        Some(r) => r.seq,
+                        // No receipt for d: its stream's cursor, unchanged by this block.
+                        None => self.cursor(&outgoing_cursor_key(d), height)?,
+                    };
+                    first_seq.push(first);
+                }
+                first_seq
+            }
+        };
         let leaves: Vec<Hash> = outgoing_leaves(spec.shard_id, spec.num_shards, &first_seq, &outgoing);
         let path = merkle_proof(&leaves, dest as usize)
             .ok_or_else(|| ChainError::Tree(format!("no leaf {dest} among {} outgoing leaves", leaves.len())))?;
@@ -244,6 +264,20 @@ impl Chain {
     /// The next stream position this shard expects from `source`, at the head.
     pub fn next_incoming(&self, source: ShardId) -> Result<u64> {
         self.cursor(&incoming_cursor_key(source), self.head().header.height)
+    }
+
+    /// The source block this shard last consumed receipts of from `source`, at the head.
+    pub fn last_consumed(&self, source: ShardId) -> Result<Consumed> {
+        match self
+            .state()
+            .get(&foreign::last_consumed_key(source), self.head().header.height)?
+        {
+            Some(bytes) => Consumed::decode(&mut bytes.as_slice()).map_err(|e| ChainError::Corrupt {
+                what: "last consumed source block",
+                detail: e.to_string(),
+            }),
+            None => Ok(Consumed::default()),
+        }
     }
 
     /// The stream position the next receipt this shard sends `dest` gets, at the head.

@@ -6,10 +6,14 @@
 //!   signatures verify under the key for that phase's message (`tutti_primitives::fbft`). A
 //!   header's hash commits to its shard and epoch, so nobody can present two honest signatures
 //!   from different places as one double signing.
-//! - The key must be a registered validator; each offense (key, shard, epoch, height, view) is
-//!   punished once, whatever phases it shows in (a leader that proposes two blocks usually
-//!   prepares both too: one equivocation, one penalty); evidence from an epoch more than the unbonding period before the
-//!   current one is stale (the stake it would cut may have left).
+//! - The headers must be of this chain, and the key a registered validator seated on that shard
+//!   in that epoch (a key signing where it holds no seat endangers nobody; counting it would let
+//!   an operator cut its own delegators for made-up equivocations). Evidence from an epoch more
+//!   than the unbonding period before the current one is stale (the stake it would cut may have
+//!   left).
+//! - A validator is slashed once (tombstoned, as Cosmos does): any later report against it is
+//!   refused, so n reports cut its delegations once, not 1 - 0.9^n of them. Each offense (key,
+//!   shard, epoch, height, view) is also marked, whatever phases it shows in.
 //! - Penalty: [`SLASH_BPS`] of every delegation to the validator (delegated and still
 //!   unbonding amounts alike, so undelegating just before does not escape it); half of the cut
 //!   goes to the reporter, the rest is burnt. The validator is marked slashed and never stands
@@ -45,6 +49,14 @@ pub enum EvidenceError {
     BadSignature {
         /// `first` or `second`.
         which: &'static str,
+    },
+    /// The headers are of another chain.
+    #[error("the headers are of chain {chain_id}, this is chain {expected}")]
+    WrongChain {
+        /// Their chain id.
+        chain_id: u64,
+        /// This chain's.
+        expected: u64,
     },
     /// The key or a signature is not a valid curve point.
     #[error("the reported key or a signature is not a valid BLS12-381 encoding")]

@@ -198,6 +198,20 @@ pub enum StakingError {
     /// The key of the evidence is not a registered validator.
     #[error("the reported key is not a registered validator")]
     NotAValidator,
+    /// The validator was already slashed (tombstoned): it is never slashed again.
+    #[error("validator {key} was already slashed for double signing; a validator is slashed once")]
+    Tombstoned {
+        /// The key, hex.
+        key: String,
+    },
+    /// The key held no seat where the evidence says it signed.
+    #[error("the reported key holds no seat on shard {shard} in epoch {epoch}")]
+    NotSeated {
+        /// The shard of the evidence.
+        shard: tutti_primitives::ShardId,
+        /// The epoch of the evidence.
+        epoch: u64,
+    },
     /// This offense was already punished.
     #[error("this double signing was already reported and punished")]
     AlreadyReported,
@@ -235,6 +249,8 @@ impl StakingError {
                 | StakingError::NotAValidator
                 | StakingError::StaleEvidence { .. }
                 | StakingError::Slashed { .. }
+                | StakingError::Tombstoned { .. }
+                | StakingError::NotSeated { .. }
         )
     }
 }

@@ -499,6 +499,10 @@ fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused(
         ),
     ];
     assert_eq!(n.block(t), vec![Ok(vec![]), Ok(vec![])]);
+    // The end of epoch 0 (block 3) elects alpha for epoch 2 (blocks 8 to 11), where it serves.
+    while n.height() < 9 {
+        n.block(vec![]);
+    }
     let t = n.sign(
         1,
         StakeAction::Undelegate {
@@ -508,9 +512,10 @@ fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused(
     );
     assert_eq!(n.block(vec![t]), vec![Ok(vec![])]);
 
-    // Two different blocks of shard 0, epoch 0, height 5.
+    // Two different blocks of shard 0, epoch 2, height 9: alpha's seat.
     let mut h1 = n.genesis.header_of(0, Hash::ZERO);
-    h1.height = 5;
+    h1.height = 9;
+    h1.epoch = 2;
     let mut h2 = h1.clone();
     h2.timestamp_ms += 1;
     let p = Phase::Prepare;
@@ -531,10 +536,10 @@ fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused(
         (
             evidence(&a, signed(&a, p, 3, &h1), {
                 let mut h = h2.clone();
-                h.height = 6;
+                h.height = 10;
                 signed(&a, p, 3, &h)
             }),
-            "heights 5 and 6",
+            "heights 9 and 10",
         ),
         (
             evidence(&a, signed(&a, p, 3, &h1), {
@@ -549,7 +554,7 @@ fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused(
             "not a registered validator",
         ),
     ];
-    // Valid evidence, in the epoch's last block (height 3): 10 % of every delegation
+    // Valid evidence, in the epoch's last block (height 11): 10 % of every delegation
     // (delegated and unbonding) is cut, half of it paid to the reporter, half burnt; the supply
     // holds (checked in every block). The unbonding amount, cut, is then paid back.
     let burnt = n.chain.burnt(n.height()).unwrap();
@@ -597,15 +602,15 @@ fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused(
         ),
     ];
     let r = n.block(t);
-    failed(&r[0], "already reported");
-    failed(&r[1], "already reported");
+    failed(&r[0], "already slashed");
+    failed(&r[1], "already slashed");
     failed(&r[2], "slashed for double signing");
-    while n.height() < 7 {
+    while n.height() < 15 {
         n.block(vec![]);
     }
     let elected = n
         .chain
-        .read_beacon(n.height(), |b: &dyn BeaconRead| b.assignment(3))
+        .read_beacon(n.height(), |b: &dyn BeaconRead| b.assignment(5))
         .unwrap()
         .unwrap();
     assert!(
@@ -613,13 +618,66 @@ fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused(
         "a slashed validator is not elected"
     );
 
-    // Stale: an offense in epoch 0 reported in epoch 2, with one epoch of unbonding.
+    // Stale: an offense in epoch 2 reported in epoch 4, with one epoch of unbonding.
     let mut h3 = h2.clone();
     h3.view = 9;
     let stale = evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 3, &h3));
     let t = n.sign(2, stale);
-    assert_eq!(n.height(), 7);
-    failed(&n.block(vec![t])[0], "evidence older than epoch 1 is stale");
+    assert_eq!(n.height(), 15);
+    failed(&n.block(vec![t])[0], "evidence older than epoch 3 is stale");
+}
+
+#[test]
+fn an_operator_reporting_itself_cuts_its_delegators_once_and_only_where_it_sits() {
+    let mut n = Net::new();
+    let a = SecretKey::from_seed(&[1; 32]);
+    let key = a.public_key().to_bytes();
+    let t = vec![
+        n.sign(0, create(&a, &a, 200 * TOKEN, "alpha")),
+        n.sign(
+            1,
+            StakeAction::Delegate {
+                key,
+                amount: 100 * TOKEN,
+            },
+        ),
+    ];
+    assert_eq!(n.block(t), vec![Ok(vec![]), Ok(vec![])]);
+    // Alpha serves shard 0 in epoch 2 (blocks 8 to 11).
+    while n.height() < 8 {
+        n.block(vec![]);
+    }
+    let p = Phase::Prepare;
+    let template = n.genesis.header_of(0, Hash::ZERO);
+    let pair = |height: u64, epoch: u64, chain_id: u64| {
+        let mut h1 = template.clone();
+        (h1.height, h1.epoch, h1.chain_id) = (height, epoch, chain_id);
+        let mut h2 = h1.clone();
+        h2.timestamp_ms += 1;
+        evidence(&a, signed(&a, p, 3, &h1), signed(&a, p, 3, &h2))
+    };
+    // Signatures where alpha holds no seat (epoch 1: the genesis committee), or of another
+    // chain, are no evidence.
+    let t = vec![n.sign(0, pair(5, 1, 7)), n.sign(0, pair(9, 2, 8))];
+    let r = n.block(t);
+    failed(&r[0], "holds no seat on shard 0 in epoch 1");
+    failed(&r[1], "chain 8, this is chain 7");
+    // The operator signs made-up pairs at five heights and reports them all: one cut.
+    let delegated = |n: &Net| {
+        let (v, ds) = n.registry().into_iter().find(|(v, _)| v.key == key).unwrap();
+        (
+            v.slashed,
+            ds.iter().find(|(w, _)| *w == addr(&n.users[1])).unwrap().1.amount,
+        )
+    };
+    assert_eq!(delegated(&n), (false, 100 * TOKEN));
+    let t: Vec<_> = (0..5).map(|i| n.sign(0, pair(8 + i % 4, 2, 7))).collect();
+    let r = n.block(t);
+    assert!(r[0].is_ok(), "{:?}", r[0]);
+    for later in &r[1..] {
+        failed(later, "already slashed for double signing; a validator is slashed once");
+    }
+    assert_eq!(delegated(&n), (true, 90 * TOKEN), "cut once: 10 %, not 1 - 0.9^5");
 }
 
 /// A commit certificate of a committee of one (`key`) for `header` in view 0.

@@ -85,6 +85,7 @@ impl Node {
             randomness: Hash([(self.height + 1) as u8; 32]),
             txs,
             incoming: vec![],
+            consumed: vec![],
             signatures_checked: false,
             room: Default::default(),
             crosslinks: Vec::new(),

@@ -182,7 +182,8 @@ impl Destination {
     }
 
     fn verify(&self, b: &ReceiptBatch) -> Result<(), BatchError> {
-        verify_batch(b, 1, SHARDS, self.expected(), committee_check)
+        let last = self.chain.last_consumed(0).unwrap();
+        verify_batch(b, self.chain.spec(), self.expected(), &last, committee_check)
     }
 
     /// The proposer checks the batch and builds a block with it; the replica validates that

@@ -9,7 +9,10 @@
 //!   bytes with the POP ciphersuite), which defeats rogue-key attacks on aggregates.
 //! - A certificate over one message is checked with one aggregate check: the public keys of the
 //!   signers are summed and two pairings are compared.
-//! - Decoding refuses points off the curve, outside the prime-order subgroup, and the identity.
+//! - Decoding refuses points off the curve, outside the prime-order subgroup, and the identity
+//!   key (the identity signature decodes, as the standard says, and verifies under no key).
+//! - A key that is the identity never verifies, even when it is an aggregate of valid keys
+//!   (`pk + -pk`): otherwise the identity signature would pass for it over any message.
 //! - Block randomness is a VRF: the proposer signs the parent's randomness; BLS signatures are
 //!   unique, so the output `blake3(signature)` is fixed once the key and input are.
 
@@ -126,6 +129,12 @@ impl SecretKey {
 }
 
 fn pairing_check(pk: &G1Affine, h: &G2Affine, sig: &G2Affine) -> bool {
+    // The identity key never verifies (the draft's KeyValidate in CoreVerify). Decoding already
+    // refuses it, but a sum of valid keys can be it (pk + -pk, whose owner proves possession of
+    // both), and e(O, H(m)) = 1 = e(g1, O) would accept the identity signature over any message.
+    if bool::from(pk.is_identity()) {
+        return false;
+    }
     // e(pk, H(m)) == e(g1, sig)  <=>  e(pk, H(m)) * e(-g1, sig) == 1
     let neg_g1 = -G1Affine::generator();
     let hp = G2Prepared::from(*h);
@@ -195,7 +204,8 @@ impl Signature {
 }
 
 /// The sum of public keys (only meaningful for keys whose possession was proven), with mixed
-/// (projective + affine) additions: the bulk of a large certificate's check.
+/// (projective + affine) additions: the bulk of a large certificate's check. The sum may be the
+/// identity (keys that cancel out); such a key verifies nothing.
 pub fn aggregate_keys<'a>(keys: impl Iterator<Item = &'a PublicKey>) -> Result<PublicKey, BlsError> {
     let mut any = false;
     let mut sum = G1Projective::identity();
@@ -335,6 +345,51 @@ mod tests {
                 .public_key()
                 .verify_raw(&victim.public_key().to_bytes(), &victim.prove_possession())
         );
+    }
+
+    #[test]
+    fn an_aggregate_key_that_is_the_identity_never_verifies() {
+        // Keys pk and -pk: both valid keys, both with valid proofs of possession (whoever knows sk
+        // knows -sk), whose sum is the identity. e(O, H(m)) = 1 = e(g1, O), so without a check
+        // the identity signature would "verify" for the pair over any message.
+        let sk = SecretKey::from_seed(&[7; 32]);
+        let neg_sk = SecretKey(-sk.0);
+        let (pk, neg_pk) = (sk.public_key(), neg_sk.public_key());
+        assert_eq!(
+            PublicKey::from_bytes(&neg_pk.to_bytes()),
+            Ok(neg_pk),
+            "-pk is a valid key"
+        );
+        assert!(
+            neg_pk.verify_possession(&neg_sk.prove_possession()),
+            "and proves possession"
+        );
+        let mut infinity = [0u8; 96];
+        infinity[0] = 0xc0; // compressed point at infinity
+        let infinity = Signature::from_bytes(&infinity).unwrap();
+        for msg in [&b"any message"[..], b"", b"another"] {
+            assert!(!verify_aggregate(&[pk, neg_pk], tags::HEADER, msg, &infinity));
+            assert!(!verify_aggregate(&[pk, neg_pk], b"", msg, &infinity));
+            let agg = aggregate_keys([pk, neg_pk].iter()).unwrap();
+            assert!(!agg.verify_raw(msg, &infinity), "summing then verifying");
+            assert!(!agg.verify_possession(&infinity));
+            // Real signatures do not help either: the aggregate of sk's and -sk's is the identity.
+            let sigs = [sk.sign(tags::HEADER, msg), neg_sk.sign(tags::HEADER, msg)];
+            assert_eq!(Signature::aggregate(&sigs).unwrap(), infinity);
+            // The identity signature with a real (non-identity) key fails by the pairing.
+            assert!(!pk.verify_raw(msg, &infinity));
+            assert!(!verify_aggregate(&[pk], tags::HEADER, msg, &infinity));
+        }
+        // A set containing pk and -pk alongside others still verifies the others' aggregate: the
+        // pair adds nothing (the sum is not the identity, so the check is the usual one).
+        let other = SecretKey::from_seed(&[8; 32]);
+        let sig = other.sign(tags::HEADER, b"m");
+        assert!(verify_aggregate(
+            &[pk, neg_pk, other.public_key()],
+            tags::HEADER,
+            b"m",
+            &sig
+        ));
     }
 
     #[test]

@@ -32,7 +32,11 @@ use std::{
 
 use parity_scale_codec::{Decode, DecodeLimit, Encode};
 use tokio::sync::{mpsc, watch};
-use tutti_chain::{BlockOutput, StoredBlock, TxError, block, snapshot::StateChunk};
+use tutti_chain::{
+    BlockOutput, StoredBlock, TxError, block,
+    foreign::{self, Finality},
+    snapshot::StateChunk,
+};
 use tutti_consensus::bls::SecretKey;
 use tutti_consensus::fbft::{
     committee::Committee,
@@ -213,6 +217,22 @@ fn committee(node: &Node, shard: ShardId, epoch: u64) -> Result<(Committee, BlsC
 /// A batch's certificate this node's inbox already verified is not verified again.
 fn check_block(node: &Node, inbox: &Mutex<Inbox>, p: &Proposal, now_ms: Option<u64>) -> Result<Executed, String> {
     let (txs, incoming, crosslinks) = decode_body(&p.body)?;
+    if now_ms.is_some() {
+        // The vote rule of `tutti_chain::foreign`: a proposal's receipt batches come from source
+        // blocks the beacon chain holds (a certified block was checked so by its committee).
+        for b in &incoming {
+            match node.source_finality(&b.header).map_err(|e| e.to_string())? {
+                Finality::Final => {}
+                Finality::NotYet => {
+                    return Err(format!(
+                        "receipt batch from shard {} block {}: the beacon chain does not hold that block yet",
+                        b.header.shard_id, b.header.height
+                    ));
+                }
+                Finality::Conflicts(e) => return Err(format!("receipt batch: {e}")),
+            }
+        }
+    }
     let check_cert = |h: &BlockHeader, c: &CommitCertificate| check_cert_once(node, inbox, h, c);
     let output = block::validate(
         node.chain(),
@@ -322,25 +342,40 @@ fn follow_header(node: &Node, inbox: &Mutex<Inbox>, h: BlockHeader, cert: Commit
 /// certificate checks outside it. Runs on a blocking thread (a certificate check is a pairing).
 fn offer_batch(node: &Node, inbox: &Mutex<Inbox>, batch: ReceiptBatch) -> Offered {
     let source = batch.header.shard_id;
-    let cursor = match node.chain().next_incoming(source) {
-        Ok(c) => c,
+    let chain = node.chain();
+    let (cursor, last) = match chain
+        .next_incoming(source)
+        .and_then(|c| Ok((c, chain.last_consumed(source)?)))
+    {
+        Ok(read) => read,
         Err(e) => {
             tracing::warn!("cannot read the receipt cursor of shard {source}: {e}");
             return Offered::Known;
         }
     };
-    let (shard, num_shards) = {
+    let spec = {
         let inbox = inbox.lock().expect("inbox lock poisoned");
         match inbox.triage(&batch, cursor) {
             Err(e) => return Offered::Refused(e),
             Ok(false) => return Offered::Known,
-            Ok(true) => inbox.place(),
+            Ok(true) => inbox.spec().clone(),
         }
     };
-    if let Err(e) = Inbox::verify(&batch, shard, num_shards, cursor, |h, c| {
+    if let Err(e) = Inbox::verify(&batch, &spec, cursor, &last, |h, c| {
         check_commit(node.committees(), h, c)
     }) {
         return Offered::Refused(e);
+    }
+    // Kept only once the beacon chain holds its source block (tutti_chain::foreign): a batch
+    // not final yet is dropped without blame and pulled again later.
+    match node.source_finality(&batch.header) {
+        Ok(Finality::Final) => {}
+        Ok(Finality::NotYet) => return Offered::Known,
+        Ok(Finality::Conflicts(e)) => return Offered::Refused(e.into()),
+        Err(e) => {
+            tracing::warn!("cannot read the beacon chain: {e}");
+            return Offered::Known;
+        }
     }
     let mut inbox = inbox.lock().expect("inbox lock poisoned");
     inbox.remember_cert(&batch.header, &batch.cert);
@@ -467,14 +502,13 @@ pub async fn run<N: Network + Clone>(
             ))
         })?;
     }
-    let shard = node.chain().spec().shard_id;
     let (core, signer) = epoch_core(&node, &config)?;
     let me = signer.as_ref().map(|(i, _)| *i);
     let (internal, mut internal_rx) = mpsc::unbounded_channel();
     let (gossip_tx, gossip_rx) = mpsc::unbounded_channel();
     node.set_gossip(gossip_tx);
     let txs_in = spawn_tx_tasks(node.clone(), net.clone(), gossip_rx);
-    let num_shards = node.chain().spec().num_shards;
+    let inbox = Arc::new(Mutex::new(Inbox::new(node.chain().spec().clone())));
     let mut shell = Shell {
         node,
         net,
@@ -494,7 +528,7 @@ pub async fn run<N: Network + Clone>(
         fatal: None,
         txs_in,
         last_view: (0, 0),
-        inbox: Arc::new(Mutex::new(Inbox::new(shard, num_shards))),
+        inbox,
         pulling: HashSet::new(),
         links_pulling: HashSet::new(),
         waiting_epoch: None,
@@ -1128,6 +1162,7 @@ impl<N: Network + Clone> Shell<N> {
                                     let Some(cert) = b.commit else {
                                         return Err("a block without its certificate".to_string());
                                     };
+                                    foreign::check_header(node.chain().spec(), &b.header).map_err(|e| e.to_string())?;
                                     check_cert_once(&node, &inbox, &b.header, &cert)?;
                                     node.offer_crosslink(Crosslink { header: b.header, cert });
                                 }

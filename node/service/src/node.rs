@@ -193,7 +193,7 @@ impl Node {
         let runtime = Runtime::new(runtime_config)
             .map_err(|e| NodeError::Config(format!("cannot start the contract runtime: {e}")))?;
         let mempool = Mempool::new(config.mempool.clone(), chain.spec().rules.clone());
-        let loads = crate::relay::Loads::new(shard, g.num_shards.max(1));
+        let loads = crate::relay::Loads::new(chain.spec().clone());
         let (heads, _) = broadcast::channel(256);
         let (pending, _) = broadcast::channel(16_384);
         Ok(Arc::new(Node {
@@ -228,7 +228,10 @@ impl Node {
     /// ahead.
     pub fn offer_crosslink(&self, link: Crosslink) {
         let shard = link.header.shard_id;
-        if self.chain.spec().shard_id != 0 || shard == 0 {
+        if self.chain.spec().shard_id != 0
+            || shard == 0
+            || tutti_chain::foreign::check_header(self.chain.spec(), &link.header).is_err()
+        {
             return;
         }
         let Ok(Some((done, _))) = self.chain.crosslinked(shard) else {
@@ -355,6 +358,33 @@ impl Node {
     /// receives the reporter's reward).
     pub fn set_reporter(&self, key: ed25519_dalek::SigningKey) {
         *self.reporter.lock().expect("reporter lock poisoned") = Some(key);
+    }
+
+    /// Where another shard's header stands on this process's beacon chain
+    /// ([`tutti_chain::foreign::Finality`]): the rule a node applies before it keeps a receipt
+    /// batch or votes for a block that includes one. On a chain with static committees no
+    /// committee ever retires, so its certificate is enough ([`Finality::Final`]); a node of an
+    /// elected chain without a beacon node waits ([`Finality::NotYet`]).
+    ///
+    /// [`Finality::Final`]: tutti_chain::foreign::Finality::Final
+    /// [`Finality::NotYet`]: tutti_chain::foreign::Finality::NotYet
+    pub fn source_finality(
+        &self,
+        h: &tutti_primitives::BlockHeader,
+    ) -> Result<tutti_chain::foreign::Finality, tutti_chain::ChainError> {
+        use tutti_chain::foreign::Finality;
+        if self.config.genesis.params.static_committees {
+            return Ok(Finality::Final);
+        }
+        let hash = if self.chain.spec().shard_id == 0 {
+            self.chain.final_hash(h.shard_id, h.height)?
+        } else {
+            match self.beacon.get().and_then(|w| w.upgrade()) {
+                Some(beacon) => beacon.chain().final_hash(h.shard_id, h.height)?,
+                None => None,
+            }
+        };
+        Ok(Finality::of(h, hash))
     }
 
     /// Submits a report of `evidence` (already checked) to the beacon chain, signed by the

@@ -22,7 +22,8 @@
 use std::collections::BTreeMap;
 
 use tutti_chain::{
-    BatchError,
+    BatchError, ShardSpec,
+    foreign::{self, Consumed, ForeignError},
     receipts::{check_shape, verify_batch},
 };
 use tutti_primitives::{BlockHeader, CommitCertificate, ReceiptBatch, ShardId};
@@ -48,8 +49,7 @@ pub const MAX_VERIFIED_CERTS: usize = 8_192;
 /// the source certificates this node verified (so block validation does not pair them again).
 #[derive(Debug)]
 pub struct Inbox {
-    shard: ShardId,
-    num_shards: u32,
+    spec: ShardSpec,
     pending: BTreeMap<ShardId, BTreeMap<u64, ReceiptBatch>>,
     verified: std::collections::HashSet<(tutti_primitives::Hash, tutti_primitives::Hash)>,
 }
@@ -61,11 +61,10 @@ fn cert_key(h: &BlockHeader, c: &CommitCertificate) -> (tutti_primitives::Hash, 
 }
 
 impl Inbox {
-    /// An empty inbox of shard `shard` of `num_shards`.
-    pub fn new(shard: ShardId, num_shards: u32) -> Inbox {
+    /// An empty inbox of the shard `spec` describes.
+    pub fn new(spec: ShardSpec) -> Inbox {
         Inbox {
-            shard,
-            num_shards,
+            spec,
             pending: BTreeMap::new(),
             verified: Default::default(),
         }
@@ -84,14 +83,16 @@ impl Inbox {
         self.verified.insert(cert_key(h, c));
     }
 
-    /// Offers a batch when this shard expects `cursor` next from the batch's source: every rule
-    /// of [`verify_batch`] is checked except that it must start exactly at the cursor (a batch
-    /// after a gap is kept until the gap is filled). [`Inbox::triage`], [`Inbox::verify`] and
-    /// [`Inbox::insert`] in one (a node runs them apart, so the certificate check holds no lock).
+    /// Offers a batch when this shard expects `cursor` next from the batch's source and last
+    /// consumed source block `last`: every rule of [`verify_batch`] is checked except that it
+    /// must start exactly at the cursor (a batch after a gap is kept until the gap is filled).
+    /// [`Inbox::triage`], [`Inbox::verify`] and [`Inbox::insert`] in one (a node runs them
+    /// apart, so the certificate check holds no lock).
     pub fn offer(
         &mut self,
         batch: ReceiptBatch,
         cursor: u64,
+        last: &Consumed,
         check_cert: impl FnOnce(&BlockHeader, &CommitCertificate) -> Result<(), String>,
     ) -> Offered {
         match self.triage(&batch, cursor) {
@@ -99,7 +100,7 @@ impl Inbox {
             Ok(false) => return Offered::Known,
             Ok(true) => {}
         }
-        if let Err(e) = Inbox::verify(&batch, self.shard, self.num_shards, cursor, check_cert) {
+        if let Err(e) = Inbox::verify(&batch, &self.spec, cursor, last, check_cert) {
             return Offered::Refused(e);
         }
         self.remember_cert(&batch.header, &batch.cert);
@@ -110,7 +111,7 @@ impl Inbox {
     /// useful now (consumed already, held already, or too far ahead), `Ok(true)` when it is worth
     /// verifying.
     pub fn triage(&self, batch: &ReceiptBatch, cursor: u64) -> Result<bool, BatchError> {
-        check_shape(batch, self.shard, self.num_shards)?;
+        check_shape(batch, &self.spec)?;
         let source = batch.header.shard_id;
         let first = batch.first_seq;
         let end = first.saturating_add(batch.receipts.len() as u64);
@@ -122,13 +123,14 @@ impl Inbox {
     /// inside what was consumed).
     pub fn verify(
         batch: &ReceiptBatch,
-        shard: ShardId,
-        num_shards: u32,
+        spec: &ShardSpec,
         cursor: u64,
+        last: &Consumed,
         check_cert: impl FnOnce(&BlockHeader, &CommitCertificate) -> Result<(), String>,
     ) -> Result<(), BatchError> {
         let first = batch.first_seq;
-        verify_batch(batch, shard, num_shards, first, check_cert)?;
+        let shard = spec.shard_id;
+        verify_batch(batch, spec, first, last, check_cert)?;
         if first < cursor {
             // Starts inside what was consumed: an honest source never cuts a batch so.
             return Err(BatchError::Replay {
@@ -151,9 +153,9 @@ impl Inbox {
         Offered::New
     }
 
-    /// This inbox's shard and the number of shards.
-    pub fn place(&self) -> (ShardId, u32) {
-        (self.shard, self.num_shards)
+    /// The shard this inbox is for.
+    pub fn spec(&self) -> &ShardSpec {
+        &self.spec
     }
 
     /// The batches ready to include, given each source's cursor: per source the run of held
@@ -221,6 +223,9 @@ pub enum FollowError {
         /// Shards in all.
         num_shards: u32,
     },
+    /// Breaks a rule for headers of other shards (chain, the epoch of its height).
+    #[error("{0}")]
+    Foreign(#[from] ForeignError),
     /// Its congestion does not have one entry per shard.
     #[error("its congestion lists {got} shards, not {num_shards}")]
     Malformed {
@@ -240,17 +245,19 @@ pub enum FollowError {
 /// nothing, so its last load stays while the receipts sent to it pile up, and its room closes.
 #[derive(Debug)]
 pub struct Loads {
+    spec: ShardSpec,
     shard: ShardId,
     num_shards: u32,
     latest: BTreeMap<ShardId, BlockHeader>,
 }
 
 impl Loads {
-    /// Nothing followed yet, for shard `shard` of `num_shards`.
-    pub fn new(shard: ShardId, num_shards: u32) -> Loads {
+    /// Nothing followed yet, for the shard `spec` describes.
+    pub fn new(spec: ShardSpec) -> Loads {
         Loads {
-            shard,
-            num_shards,
+            shard: spec.shard_id,
+            num_shards: spec.num_shards,
+            spec,
             latest: BTreeMap::new(),
         }
     }
@@ -271,7 +278,11 @@ impl Loads {
                 num_shards: self.num_shards,
             });
         }
-        Ok(h.shard_id != self.shard && self.latest.get(&h.shard_id).is_none_or(|l| h.height > l.height))
+        if h.shard_id == self.shard {
+            return Ok(false);
+        }
+        foreign::check_header(&self.spec, h)?;
+        Ok(self.latest.get(&h.shard_id).is_none_or(|l| h.height > l.height))
     }
 
     /// Follows a header that passed [`Loads::triage`] and its certificate check; false if a
@@ -323,6 +334,25 @@ mod tests {
     };
 
     const SHARDS: u32 = 3;
+
+    /// Nothing consumed yet.
+    const NONE: Consumed = Consumed {
+        height: 0,
+        hash: Hash::ZERO,
+    };
+
+    /// Shard `shard` of a chain of [`SHARDS`] shards (chain id 1).
+    fn spec(shard: ShardId) -> ShardSpec {
+        let g = tutti_chain::Genesis {
+            chain_id: 1,
+            num_shards: SHARDS,
+            timestamp_ms: 0,
+            accounts: vec![],
+            validators: vec![],
+            params: Default::default(),
+        };
+        g.spec_of(shard)
+    }
 
     /// A batch from `source` to shard 1 holding positions `first..first + n`, proven against its
     /// own header; the certificate is "good" when its view is 0 (see `cert_ok`).
@@ -386,16 +416,16 @@ mod tests {
 
     #[test]
     fn the_inbox_keeps_valid_batches_in_stream_order_and_refuses_forgeries() {
-        let mut inbox = Inbox::new(1, SHARDS);
+        let mut inbox = Inbox::new(spec(1));
         // Out of order: the later batch waits for the gap to fill.
-        assert_eq!(inbox.offer(batch(0, 3, 2), 0, cert_ok), Offered::New);
+        assert_eq!(inbox.offer(batch(0, 3, 2), 0, &NONE, cert_ok), Offered::New);
         assert!(inbox.waiting_on(0, 0));
         assert!(
             inbox.ready(|_| 0, 64, 1_000, 0).is_empty(),
             "nothing continues position 0 yet"
         );
-        assert_eq!(inbox.offer(batch(0, 0, 3), 0, cert_ok), Offered::New);
-        assert_eq!(inbox.offer(batch(2, 0, 1), 0, cert_ok), Offered::New);
+        assert_eq!(inbox.offer(batch(0, 0, 3), 0, &NONE, cert_ok), Offered::New);
+        assert_eq!(inbox.offer(batch(2, 0, 1), 0, &NONE, cert_ok), Offered::New);
         let firsts = |v: Vec<ReceiptBatch>| v.iter().map(|b| (b.header.shard_id, b.first_seq)).collect::<Vec<_>>();
         assert_eq!(firsts(inbox.ready(|_| 0, 64, 1_000, 0)), vec![(0, 0), (0, 3), (2, 0)]);
         // Their certificates are remembered (block validation skips them); another is not.
@@ -426,17 +456,17 @@ mod tests {
         assert_eq!(inbox.held(), 6);
 
         // Held again, consumed already, or too far ahead: not useful, nobody blamed.
-        assert_eq!(inbox.offer(batch(0, 0, 3), 0, cert_ok), Offered::Known);
-        assert_eq!(inbox.offer(batch(0, 0, 3), 3, cert_ok), Offered::Known);
+        assert_eq!(inbox.offer(batch(0, 0, 3), 0, &NONE, cert_ok), Offered::Known);
+        assert_eq!(inbox.offer(batch(0, 0, 3), 3, &NONE, cert_ok), Offered::Known);
         assert_eq!(
-            inbox.offer(batch(0, MAX_PENDING_RECEIPTS + 1, 1), 0, cert_ok),
+            inbox.offer(batch(0, MAX_PENDING_RECEIPTS + 1, 1), 0, &NONE, cert_ok),
             Offered::Known
         );
 
         // Forgeries are refused with their reason.
         let refused = |b: ReceiptBatch| match inbox.triage(&b, 0) {
             Err(e) => e,
-            Ok(_) => Inbox::verify(&b, 1, SHARDS, 0, cert_ok).unwrap_err(),
+            Ok(_) => Inbox::verify(&b, &spec(1), 0, &NONE, cert_ok).unwrap_err(),
         };
         let mut bad_cert = batch(2, 1, 1);
         bad_cert.cert.view = 9;
@@ -452,18 +482,43 @@ mod tests {
             "from itself"
         );
         assert!(matches!(refused(batch(0, 0, 0)), BatchError::Empty));
+        // Headers a past committee or another chain signed (tutti_chain::foreign).
+        let mut past_epoch = batch(2, 1, 1);
+        past_epoch.header.height = 3_600 * 5;
+        assert!(matches!(
+            refused(past_epoch),
+            BatchError::Foreign(ForeignError::WrongEpoch {
+                epoch: 0,
+                expected: 5,
+                ..
+            })
+        ));
+        let mut other_chain = batch(2, 1, 1);
+        other_chain.header.chain_id = 2;
+        assert!(matches!(
+            refused(other_chain),
+            BatchError::Foreign(ForeignError::WrongChain { .. })
+        ));
+        let passed = Consumed {
+            height: 2,
+            hash: Hash([1; 32]),
+        };
+        assert!(matches!(
+            Inbox::verify(&batch(2, 1, 1), &spec(1), 0, &passed, cert_ok),
+            Err(BatchError::Foreign(ForeignError::NotAfter { height: 2, last: 2, .. }))
+        ));
         let mut stale_forged = batch(0, 0, 3);
         stale_forged.receipts[0].seq = 7;
         assert!(
             matches!(
-                inbox.offer(stale_forged, 3, cert_ok),
+                inbox.offer(stale_forged, 3, &NONE, cert_ok),
                 Offered::Refused(BatchError::Mismatch { .. })
             ),
             "a consumed batch that is also malformed is still refused"
         );
         // A batch starting inside what was consumed is cut by nobody honest.
         assert!(matches!(
-            Inbox::verify(&batch(0, 2, 3), 1, SHARDS, 3, cert_ok),
+            Inbox::verify(&batch(0, 2, 3), &spec(1), 3, &NONE, cert_ok),
             Err(BatchError::Replay {
                 got: 2,
                 expected: 3,
@@ -483,7 +538,7 @@ mod tests {
 
     #[test]
     fn loads_follow_the_newest_certified_header_of_each_other_shard() {
-        let mut loads = Loads::new(1, SHARDS);
+        let mut loads = Loads::new(spec(1));
         let header = |shard: ShardId, height: u64, delayed: u64, consumed_from_1: u64| {
             let mut h = batch(0, 0, 1).header;
             h.shard_id = shard;
@@ -519,6 +574,18 @@ mod tests {
         assert!(matches!(
             loads.triage(&short),
             Err(FollowError::Malformed { got: 2, .. })
+        ));
+        // A past committee's header far ahead (which would freeze the room for that shard), and
+        // another chain's: refused before any certificate check.
+        assert!(matches!(
+            loads.triage(&header(2, u64::MAX / 2, 0, 0)),
+            Err(FollowError::Foreign(ForeignError::WrongEpoch { epoch: 0, .. }))
+        ));
+        let mut other_chain = header(2, 9, 0, 0);
+        other_chain.chain_id = 9;
+        assert!(matches!(
+            loads.triage(&other_chain),
+            Err(FollowError::Foreign(ForeignError::WrongChain { .. }))
         ));
     }
 

@@ -201,8 +201,8 @@ impl Sim {
         let shards: Vec<Shard> = (0..SHARDS)
             .map(|s| Shard {
                 chain: Arc::new(Chain::open_shard(Arc::new(MemStore::new()), &genesis, s).unwrap()),
-                inbox: Inbox::new(s, SHARDS),
-                loads: Loads::new(s, SHARDS),
+                inbox: Inbox::new(genesis.spec_of(s)),
+                loads: Loads::new(genesis.spec_of(s)),
             })
             .collect();
         let committees: Box<dyn CommitteeSource> = if epochs {
@@ -320,10 +320,11 @@ impl Sim {
     fn offer(&mut self, b: ReceiptBatch) {
         let d = b.dest as usize;
         let cursor = self.shards[d].chain.next_incoming(b.header.shard_id).unwrap();
+        let last = self.shards[d].chain.last_consumed(b.header.shard_id).unwrap();
         let committees = self.committees.as_ref();
         match self.shards[d]
             .inbox
-            .offer(b, cursor, |h: &BlockHeader, c: &CommitCertificate| {
+            .offer(b, cursor, &last, |h: &BlockHeader, c: &CommitCertificate| {
                 check_commit(committees, h, c)
             }) {
             Offered::New | Offered::Known => {}
