@@ -123,10 +123,12 @@ fn a_batch_is_proven_after_the_state_of_its_block_is_pruned() {
     // so block 2's leaf for shard 2 starts at 1, read from the cursors of height 2.
     block(Some(2));
     block(Some(1));
-    // Shard 1 is held back while the source moves on and prunes the state of block 2.
+    // Shard 1 is held back while the source moves on, sends shard 2 more (so the cursor of
+    // block 2's height is superseded) and prunes the state of block 2.
     for _ in 0..8 {
-        block(None);
+        block(Some(2));
     }
+    block(None);
     assert!(source.oldest_state() > 2, "the state of block 2 is pruned");
     let batch = source.receipt_batch(2, 1).unwrap().expect("block 2 is committed");
     assert_eq!((batch.first_seq, batch.receipts.len()), (0, 1));
