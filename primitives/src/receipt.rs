@@ -206,6 +206,12 @@ pub fn outgoing_root(source: ShardId, num_shards: u32, first_seq: &[u64], outgoi
     crate::merkle_root(&outgoing_leaves(source, num_shards, first_seq, outgoing))
 }
 
+/// Most receipts one batch (everything one source block sends one destination) may carry. A
+/// destination refuses a larger batch (it bounds what a peer can make a node hash and hold), so
+/// a source never puts more in one block for one destination: its schedule stops taking work
+/// before that (`tutti_runtime::schedule`), and what is left waits, in order, for the next block.
+pub const MAX_BATCH_RECEIPTS: usize = 100_000;
+
 /// What a source shard's block sent one destination, with the proof that it is all of it: the
 /// source header (its `outgoing_receipts_root`), the commit certificate of that header (signed by
 /// more than 2/3 of the source committee at the header's epoch), and the Merkle path of the

@@ -220,6 +220,8 @@ pub struct BlockReport {
     pub dropped: Vec<Vec<Hash>>,
     /// Per shard, the shards it admitted no transaction for (congested destinations).
     pub closed: Vec<Vec<ShardId>>,
+    /// Per shard, how many receipts its block sent each shard.
+    pub sent: Vec<Vec<usize>>,
 }
 
 /// The local multi-shard network.
@@ -235,6 +237,8 @@ pub struct LocalNet {
     pub max_receipts_per_block: usize,
     /// Most gas one shard's transactions may buy per block.
     pub block_gas_limit: Gas,
+    /// Most receipts one shard's block may send one other shard (one batch).
+    pub max_outgoing_per_destination: usize,
     /// Gas price used by the helpers that build transactions.
     pub gas_price: Amount,
 }
@@ -256,6 +260,7 @@ impl LocalNet {
             next_deploy: 0,
             max_receipts_per_block: 1_000,
             block_gas_limit: 100_000_000_000,
+            max_outgoing_per_destination: tutti_primitives::receipt::MAX_BATCH_RECEIPTS,
             gas_price: 1,
         }
     }
@@ -540,6 +545,7 @@ impl LocalNet {
                 max_receipts_per_block: self.max_receipts_per_block,
                 block_gas_limit: self.block_gas_limit,
                 room,
+                max_outgoing_per_destination: self.max_outgoing_per_destination,
             };
             let block = self.block(s as ShardId);
             let shard = &mut self.shards[s];
@@ -564,6 +570,14 @@ impl LocalNet {
                 .map(|(h, _)| *h)
                 .collect();
             shard.txs = txs.into_iter().filter(|t| waiting.contains(&t.hash())).collect();
+            let mut sent = vec![0; self.shards.len()];
+            for r in &done.outgoing {
+                if let Some(n) = sent.get_mut(r.dest_shard as usize) {
+                    *n += 1;
+                }
+            }
+            report.sent.push(sent);
+            let shard = &mut self.shards[s];
             shard.outbox.extend(done.outgoing);
             report
                 .executed

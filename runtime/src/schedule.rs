@@ -22,7 +22,11 @@
 //!    the stored queue where it is, ready callbacks in the slots just in front of it, the rest
 //!    appended. A block reads only the queued receipts it runs.
 //! 4. Receipts for other shards get the next sequence number of their (s, destination) stream and
-//!    leave in the block's outbox, in the order they were made.
+//!    leave in the block's outbox, in the order they were made. No destination gets more than
+//!    [`Limits::max_outgoing_per_destination`] (what it accepts in one batch): while one more
+//!    application could pass that ([`MAX_RECEIPTS_PER_APPLICATION`]), the block takes no more
+//!    transactions ([`Skip::OutboxFull`]: they stay in the pool) and runs no more receipts (they
+//!    stay queued, in order).
 
 use std::collections::VecDeque;
 
@@ -69,7 +73,17 @@ pub struct Limits {
     /// listed: no limit): the room left under a destination's congestion limit as the proposer
     /// sees it ([`room`]); 0 for a congested one. The others wait in the pool.
     pub room: std::collections::BTreeMap<ShardId, u64>,
+    /// Most receipts the block may send one destination (one batch:
+    /// `tutti_primitives::receipt::MAX_BATCH_RECEIPTS` on the chain). The block stops taking
+    /// transactions and receipts while one more application could pass it.
+    pub max_outgoing_per_destination: usize,
 }
+
+/// Most receipts one application (a transaction, or one receipt's execution) can make: its
+/// promises (at most `MAX_PROMISES`), one data receipt per callback waiting for its result (each
+/// made by a `promise_then` of one call: at most `MAX_PROMISES`, since joins hold each promise
+/// once), the attached value returned, and the unused gas refunded.
+pub const MAX_RECEIPTS_PER_APPLICATION: usize = 2 * crate::host::caps::MAX_PROMISES + 2;
 
 /// How many blocks' worth of receipts (the receipt budget) a destination may owe a source, with
 /// its own delayed queue, before the source closes to it (admits no transaction for it).
@@ -124,6 +138,14 @@ pub enum Skip<E> {
         /// That shard.
         shard: ShardId,
     },
+    /// The block's outbox for some destination is as full as a batch may be
+    /// ([`Limits::max_outgoing_per_destination`]).
+    OutboxFull {
+        /// That destination.
+        shard: ShardId,
+        /// Receipts one block may send one destination.
+        limit: usize,
+    },
     /// Its gas limit does not fit in what is left of the block gas limit.
     GasLimit {
         /// The transaction's gas limit.
@@ -138,7 +160,11 @@ impl<E> Skip<E> {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Skip::NonceTooHigh { .. } | Skip::Congested { .. } | Skip::ShardCongested { .. } | Skip::GasLimit { .. }
+            Skip::NonceTooHigh { .. }
+                | Skip::Congested { .. }
+                | Skip::ShardCongested { .. }
+                | Skip::OutboxFull { .. }
+                | Skip::GasLimit { .. }
         )
     }
 }
@@ -278,25 +304,36 @@ pub fn run_block<S: ScheduleState, E>(
         gas_bought: 0,
         room: limits.room.clone(),
     };
+    let mut sent = vec![0usize; block.num_shards as usize];
     for stx in txs {
         let hash = stx.hash();
+        if let Some(shard) = outbox_full(&sent, &limits) {
+            out.skipped.push((
+                hash,
+                Skip::OutboxFull {
+                    shard,
+                    limit: limits.max_outgoing_per_destination,
+                },
+            ));
+            continue;
+        }
         if let Err(skip) = admit(st, stx, &mut check, &work, &limits, &mut left, block) {
             out.skipped.push((hash, skip));
             continue;
         }
         let applied = apply::apply_transaction(runtime, st, block, stx);
         out.included.push(hash);
-        route(st, &mut work, &mut out, block, applied, hash);
+        route(st, &mut work, &mut out, &mut sent, block, applied, hash);
     }
 
     // 3. Receipts, bounded.
     let mut budget = limits.max_receipts_per_block;
-    while budget > 0 {
+    while budget > 0 && outbox_full(&sent, &limits).is_none() {
         let Some(r) = work.pop(st) else { break };
         budget -= 1;
         let id = r.id;
         let applied = apply::apply_receipt(runtime, st, block, r);
-        route(st, &mut work, &mut out, block, applied, id);
+        route(st, &mut work, &mut out, &mut sent, block, applied, id);
     }
     out.delayed = requeue(st, work, (head, tail))?;
     out.first_outgoing = first_outgoing;
@@ -304,6 +341,14 @@ pub fn run_block<S: ScheduleState, E>(
         .map(|s| if s == shard { 0 } else { st.next_incoming(s) })
         .collect();
     Ok(out)
+}
+
+/// The first destination whose outbox one more application could push past
+/// [`Limits::max_outgoing_per_destination`], if any (then the block takes no more work).
+fn outbox_full(sent: &[usize], limits: &Limits) -> Option<ShardId> {
+    sent.iter()
+        .position(|n| n.saturating_add(MAX_RECEIPTS_PER_APPLICATION) > limits.max_outgoing_per_destination)
+        .map(|d| d as ShardId)
 }
 
 /// What the block's transactions used so far of what it may admit.
@@ -366,6 +411,7 @@ fn route<S: ScheduleState, E>(
     st: &mut S,
     work: &mut Work,
     out: &mut Scheduled<E>,
+    sent: &mut [usize],
     block: &BlockContext,
     applied: Applied,
     id: Hash,
@@ -379,6 +425,9 @@ fn route<S: ScheduleState, E>(
             let seq = st.next_outgoing(r.dest_shard);
             r.seq = seq;
             st.set_next_outgoing(r.dest_shard, seq + 1);
+            if let Some(n) = sent.get_mut(r.dest_shard as usize) {
+                *n += 1;
+            }
             out.outgoing.push(r);
         }
     }

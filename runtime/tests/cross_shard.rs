@@ -453,3 +453,48 @@ fn init_runs_only_as_the_deploys_own_call_and_cannot_be_front_run() {
         f.message
     );
 }
+
+/// No block sends one destination more receipts than a batch may carry: with the limit at 140
+/// (one application's worst case plus 10, so a block takes work while it has sent at most 10),
+/// 300 pings (each a same-shard call that calls across) leave shard 0 over many blocks, every
+/// block within the limit (and shard 1's answers too), and every pong and callback runs once. Without the limit, shard 0's first block would send all 300 and the destination
+/// would refuse the batch for good.
+#[test]
+fn a_block_never_sends_one_destination_more_than_a_batch_carries() {
+    use tutti_runtime::schedule::MAX_RECEIPTS_PER_APPLICATION;
+    let mut net = net(2);
+    let limit = MAX_RECEIPTS_PER_APPLICATION + 10;
+    net.max_outgoing_per_destination = limit;
+    net.max_receipts_per_block = 10_000;
+    let (user, key) = net.create_account(0, 1_000_000_000_000);
+    let a = net.deploy(0, tutti_examples::PING_PONG, user, None).unwrap();
+    let b = net.deploy(1, tutti_examples::PING_PONG, user, None).unwrap();
+    net.run_until_idle(10);
+    let n = 300u64;
+    for i in 0..n {
+        net.call(&key, a, "ping", (b, i).encode(), 0, GAS).unwrap();
+    }
+    let (mut blocks, mut most, mut total) = (0, 0, 0);
+    for _ in 0..100 {
+        let report = net.produce_block();
+        let sent = report.sent[0][1];
+        assert!(sent <= limit, "block {} sent {sent} receipts to shard 1", report.height);
+        assert!(report.sent[1][0] <= limit, "shard 1's answers: {:?}", report.sent);
+        most = most.max(sent);
+        total += sent;
+        blocks += 1;
+        if net.is_idle() {
+            break;
+        }
+    }
+    assert!(net.is_idle(), "everything ran");
+    assert_eq!(total, n as usize, "each ping sent one pong, once");
+    assert!(
+        most > limit - MAX_RECEIPTS_PER_APPLICATION,
+        "blocks fill up to the limit: {most}"
+    );
+    assert!(blocks > 3, "the pings took several blocks: {blocks}");
+    // Every pong ran once: pong refuses 13, and its callback records the failure.
+    assert_eq!(view::<u64>(&net, b, "served", vec![]), n - 1);
+    assert_eq!(view::<u32>(&net, a, "failures", vec![]), 1);
+}

@@ -415,6 +415,7 @@ pub fn execute_block(
         max_receipts_per_block: spec.max_receipts_per_block,
         block_gas_limit: spec.block_gas_limit,
         room: input.room,
+        max_outgoing_per_destination: tutti_primitives::receipt::MAX_BATCH_RECEIPTS,
     };
     let scheduled = schedule::run_block(runtime, &mut st, &block, limits, &input.txs, input.incoming, |stx| {
         let len = stx.encoded_size();
@@ -494,5 +495,6 @@ fn tx_error(skip: Skip<TxError>) -> TxError {
         Skip::Congested { budget } => TxError::Congested { budget },
         Skip::ShardCongested { shard } => TxError::ShardCongested { shard },
         Skip::GasLimit { got, left } => TxError::GasLimit { got, min: 0, max: left },
+        Skip::OutboxFull { shard, limit } => TxError::OutboxFull { shard, limit },
     }
 }

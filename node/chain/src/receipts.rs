@@ -30,8 +30,7 @@ use crate::{
     foreign::{self, Consumed, ForeignError},
 };
 
-/// Most receipts one batch may carry (bounds what a peer can make a node hash and hold).
-pub const MAX_BATCH_RECEIPTS: usize = 100_000;
+pub use tutti_primitives::receipt::MAX_BATCH_RECEIPTS;
 
 /// Why a receipt batch was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -146,6 +146,17 @@ pub enum TxError {
         /// Receipts per block.
         budget: usize,
     },
+    /// The block already sends a destination as many receipts as one batch may carry: the
+    /// transaction waits for a later block (it stays in the pool).
+    #[error(
+        "the block's receipts for shard {shard} reach the {limit} one batch may carry; the transaction waits for a later block"
+    )]
+    OutboxFull {
+        /// The destination.
+        shard: ShardId,
+        /// Receipts per batch.
+        limit: usize,
+    },
     /// A staking action from an account that does not live on the beacon chain.
     #[error(
         "staking transactions run on the beacon chain (shard 0), and this signer's account lives on shard {shard}; stake from an account on shard 0"
@@ -175,6 +186,7 @@ impl TxError {
             TxError::GasLimit { .. }
                 | TxError::Congested { .. }
                 | TxError::ShardCongested { .. }
+                | TxError::OutboxFull { .. }
                 | TxError::NonceTooHigh { .. }
         )
     }
