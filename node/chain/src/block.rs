@@ -14,7 +14,9 @@
 //! 5. its incoming receipts come in proven batches ([`ReceiptBatch`]: source header, commit
 //!    certificate, Merkle path), at most [`MAX_INCOMING_BATCHES`], none empty, each passing
 //!    [`crate::verify_batch`] against the stream cursors in the parent's state (advanced by the
-//!    block's earlier batches), so every receipt is delivered once and in order per source;
+//!    block's earlier batches), so every receipt is delivered once and in order per source; and
+//!    together within the incoming budget the parent's delayed queue leaves ([`incoming_budget`]:
+//!    one batch may pass it alone), so no proposer can grow the queue without bound;
 //! 6. executing it includes every transaction (none is skipped) and gives the header's state root,
 //!    receipt roots, gas used and congestion (the delayed queue and how much of each source's
 //!    stream the shard has consumed, which sources read to stop sending to a congested shard). The outgoing-receipts root is a Merkle root over one leaf per
@@ -211,6 +213,17 @@ pub enum BlockError {
         /// How many.
         count: usize,
     },
+    /// More incoming receipts than the budget the parent's delayed queue leaves
+    /// ([`incoming_budget`]), in more than one batch (or any, with no budget).
+    #[error("the block takes {got} incoming receipts in {batches} batches; the delayed queue leaves room for {budget}")]
+    IncomingOverBudget {
+        /// Receipts taken.
+        got: usize,
+        /// In how many batches.
+        batches: usize,
+        /// The budget.
+        budget: usize,
+    },
     /// An incoming receipt batch is refused.
     #[error("incoming receipt batch {index}: {error}")]
     Incoming {
@@ -333,8 +346,20 @@ pub fn check_crosslinks(chain: &Chain, links: &[Crosslink], check_cert: CertChec
     Ok(())
 }
 
+/// How many incoming receipts the next block may take when `delayed` receipts already wait in
+/// the shard's queue and a block runs at most `per_block`: whatever keeps the queue from growing
+/// past one block's worth (the queue drains by `per_block` a block, so it stays bounded however
+/// fast the sources send; what is not taken waits at the sources). One batch larger than the
+/// budget may still go alone while the budget is not 0 (a source block may send up to
+/// `MAX_BATCH_RECEIPTS`, which could otherwise never be taken), so the queue stays below one
+/// block's worth plus one batch.
+pub fn incoming_budget(delayed: u64, per_block: usize) -> usize {
+    per_block.saturating_sub(delayed.min(per_block as u64) as usize)
+}
+
 /// Checks a block's receipt batches in order against the stream cursors at the head (rule 5) and
-/// returns their receipts, in order.
+/// the incoming budget the head's delayed queue leaves ([`incoming_budget`]), and returns their
+/// receipts, in order.
 pub fn check_incoming(
     chain: &Chain,
     batches: &[ReceiptBatch],
@@ -344,6 +369,18 @@ pub fn check_incoming(
         return Err(BlockError::TooManyBatches { count: batches.len() });
     }
     let spec = chain.spec();
+    if !batches.is_empty() {
+        let budget = incoming_budget(chain.delayed()?, spec.max_receipts_per_block);
+        let got: usize = batches.iter().map(|b| b.receipts.len()).sum();
+        let alone = batches.len() == 1 && budget > 0;
+        if got > budget && !alone {
+            return Err(BlockError::IncomingOverBudget {
+                got,
+                batches: batches.len(),
+                budget,
+            });
+        }
+    }
     let mut next: std::collections::HashMap<ShardId, (u64, Consumed)> = std::collections::HashMap::new();
     let mut receipts = Vec::new();
     for (index, b) in batches.iter().enumerate() {

@@ -90,17 +90,32 @@ fn on_shard_1() -> Address {
 /// A batch from shard 0 to shard 1 of one transfer of `amount`, at stream position `first`, in
 /// a shard 0 header at `height` claiming `epoch` on chain `chain_id`, signed with `cert`.
 fn batch(height: Height, epoch: u64, chain_id: u64, first: u64, amount: u128, cert: CommitCertificate) -> ReceiptBatch {
-    let receipts = vec![Receipt {
-        id: Hash([height as u8; 32]),
-        source_shard: 0,
-        dest_shard: 1,
-        seq: first,
-        predecessor: Address::default(),
-        receiver: on_shard_1(),
-        signer: Address::default(),
-        gas_price: 0,
-        body: ReceiptBody::Transfer { amount },
-    }];
+    batch_of(height, epoch, chain_id, first, 1, amount, cert)
+}
+
+/// [`batch`] with `n` transfers.
+fn batch_of(
+    height: Height,
+    epoch: u64,
+    chain_id: u64,
+    first: u64,
+    n: u64,
+    amount: u128,
+    cert: CommitCertificate,
+) -> ReceiptBatch {
+    let receipts = (first..first + n)
+        .map(|seq| Receipt {
+            id: Hash([height as u8 ^ seq as u8; 32]),
+            source_shard: 0,
+            dest_shard: 1,
+            seq,
+            predecessor: Address::default(),
+            receiver: on_shard_1(),
+            signer: Address::default(),
+            gas_price: 0,
+            body: ReceiptBody::Transfer { amount },
+        })
+        .collect::<Vec<_>>();
     let first_seq = vec![0, first];
     let header = BlockHeader {
         chain_id,
@@ -246,4 +261,28 @@ fn a_retired_committee_cannot_extend_a_crosslink_chain() {
     assert!(why.contains("chain 8"), "{why}");
     // The committee seated at height 1 extends the chain.
     assert_eq!(check(link(1, CHAIN, seated_cert(1))), "accepted");
+}
+
+#[test]
+fn a_proposer_cannot_take_more_incoming_receipts_than_the_budget() {
+    // Blocks run two receipts: with an empty delayed queue, the budget is 2.
+    let mut g = genesis();
+    g.params.max_receipts_per_block = 2;
+    let chain = Chain::open_shard(Arc::new(MemStore::new()), &g, 1).unwrap();
+    let two = batch_of(1, 0, CHAIN, 0, 2, 1, seated_cert(0));
+    let two_more = batch_of(2, 1, CHAIN, 2, 2, 1, seated_cert(1));
+    let why = match block::check_incoming(&chain, &[two.clone(), two_more], &committees) {
+        Ok(_) => "accepted".to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        why.contains("takes 4 incoming receipts in 2 batches; the delayed queue leaves room for 2"),
+        "{why}"
+    );
+    assert_eq!(refusal(&chain, two), "accepted", "within the budget");
+    // One batch larger than the budget goes alone (a source block may send that many).
+    assert_eq!(
+        refusal(&chain, batch_of(1, 0, CHAIN, 0, 3, 1, seated_cert(0))),
+        "accepted"
+    );
 }

@@ -317,13 +317,7 @@ impl Loads {
     }
 }
 
-/// How many incoming receipts the next block may take when `delayed` receipts already wait in
-/// the shard's queue and a block runs at most `per_block`: whatever keeps the queue from growing
-/// past one block's worth (the queue drains by `per_block` a block, so it stays bounded however
-/// fast the sources send; what is not taken waits at the sources).
-pub fn incoming_budget(delayed: u64, per_block: usize) -> usize {
-    per_block.saturating_sub(delayed.min(per_block as u64) as usize)
-}
+pub use tutti_chain::block::incoming_budget;
 
 #[cfg(test)]
 mod tests {
@@ -376,7 +370,8 @@ mod tests {
             chain_id: 1,
             shard_id: source,
             height: first + 1,
-            epoch: 0,
+            // The epoch of its height (default genesis: 3,600 blocks an epoch).
+            epoch: (first + 1) / 3_600,
             view: 0,
             parent_hash: Hash::ZERO,
             timestamp_ms: 0,
