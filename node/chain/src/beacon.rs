@@ -372,7 +372,8 @@ fn report_double_sign(
         return Err(StakingError::AlreadyReported);
     }
     let cut = slashing::slash(&mut Registry(kv), &ev.key)?;
-    let reward = cut / 2;
+    let reward = cut.reward();
+    let cut = cut.total;
     let mut reg = Registry(kv);
     let balance = reg.balance(reporter);
     reg.set_balance(reporter, balance.saturating_add(reward));

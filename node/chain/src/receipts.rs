@@ -265,12 +265,24 @@ impl Chain {
         self.cursor(&incoming_cursor_key(source), self.head().header.height)
     }
 
+    /// The next stream position this shard expects from `source` and the source block it last
+    /// consumed receipts of, both at one head (read apart, a commit in between could pair a new
+    /// cursor with an old block, or the reverse).
+    pub fn incoming_position(&self, source: ShardId) -> Result<(u64, Consumed)> {
+        let height = self.head().header.height;
+        Ok((
+            self.cursor(&incoming_cursor_key(source), height)?,
+            self.consumed_at(source, height)?,
+        ))
+    }
+
     /// The source block this shard last consumed receipts of from `source`, at the head.
     pub fn last_consumed(&self, source: ShardId) -> Result<Consumed> {
-        match self
-            .state()
-            .get(&foreign::last_consumed_key(source), self.head().header.height)?
-        {
+        self.consumed_at(source, self.head().header.height)
+    }
+
+    fn consumed_at(&self, source: ShardId, height: Height) -> Result<Consumed> {
+        match self.state().get(&foreign::last_consumed_key(source), height)? {
             Some(bytes) => Consumed::decode(&mut bytes.as_slice()).map_err(|e| ChainError::Corrupt {
                 what: "last consumed source block",
                 detail: e.to_string(),

@@ -15,8 +15,8 @@
 //!   refused, so n reports cut its delegations once, not 1 - 0.9^n of them. Each offense (key,
 //!   shard, epoch, height, view) is also marked, whatever phases it shows in.
 //! - Penalty: [`SLASH_BPS`] of every delegation to the validator (delegated and still
-//!   unbonding amounts alike, so undelegating just before does not escape it); half of the cut
-//!   goes to the reporter, the rest is burnt. The validator is marked slashed and never stands
+//!   unbonding amounts alike, so undelegating just before does not escape it); the reporter
+//!   gets half of what the operator's own delegation lost ([`Cut::reward`]), the rest is burnt. The validator is marked slashed and never stands
 //!   for election again, so it leaves its committee from the next election on; its delegators
 //!   may still undelegate.
 
@@ -101,27 +101,50 @@ pub fn offense_id(ev: &DoubleSign) -> tutti_primitives::Hash {
     )
 }
 
+/// What a slash cut.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cut {
+    /// From every delegation, self-stake included.
+    pub total: tutti_primitives::Amount,
+    /// From the operator's own delegation (its self-stake).
+    pub own: tutti_primitives::Amount,
+}
+
+impl Cut {
+    /// The reporter's reward: half of what the operator itself lost, never the delegators' part
+    /// (paid from their cut, a report by the operator's own second account would earn it half
+    /// of its delegators' loss, more than its own; this way reporting itself always costs the
+    /// operator twice what it earns).
+    pub fn reward(&self) -> tutti_primitives::Amount {
+        self.own / 2
+    }
+}
+
 /// Cuts [`SLASH_BPS`] of every delegation to `key` (delegated and unbonding) and marks the
-/// validator slashed; returns the total cut (the caller pays the reporter and burns the rest).
-pub fn slash(st: &mut impl StakeStore, key: &BlsKey) -> Result<tutti_primitives::Amount, StakingError> {
+/// validator slashed; returns what was cut (the caller pays the reporter [`Cut::reward`] and
+/// burns the rest).
+pub fn slash(st: &mut impl StakeStore, key: &BlsKey) -> Result<Cut, StakingError> {
     let mut v = st.validator(key).ok_or_else(|| StakingError::UnknownValidator {
         key: format!("0x{}", hex::encode(key)),
     })?;
     let cut_of = |a: tutti_primitives::Amount| crate::staking::mul_div(a, u128::from(SLASH_BPS), 10_000);
-    let mut total: tutti_primitives::Amount = 0;
+    let mut cut = Cut::default();
     for (who, mut d) in st.delegations(key) {
-        let c = cut_of(d.amount);
-        d.amount -= c;
-        v.total -= c;
-        total += c;
+        let mut theirs = cut_of(d.amount);
+        d.amount -= theirs;
+        v.total -= theirs;
         for (amount, _) in d.unbonding.iter_mut() {
             let c = cut_of(*amount);
             *amount -= c;
-            total += c;
+            theirs += c;
+        }
+        cut.total += theirs;
+        if who == v.operator {
+            cut.own += theirs;
         }
         st.put_delegation(key, &who, Some(&d));
     }
     v.slashed = true;
     st.put_validator(&v);
-    Ok(total)
+    Ok(cut)
 }

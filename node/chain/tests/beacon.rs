@@ -555,7 +555,8 @@ fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused(
         ),
     ];
     // Valid evidence, in the epoch's last block (height 11): 10 % of every delegation
-    // (delegated and unbonding) is cut, half of it paid to the reporter, half burnt; the supply
+    // (delegated and unbonding) is cut, half of the operator's part paid to the reporter, the
+    // rest burnt; the supply
     // holds (checked in every block). The unbonding amount, cut, is then paid back.
     let burnt = n.chain.burnt(n.height()).unwrap();
     let before = n.balance(2);
@@ -564,9 +565,12 @@ fn double_signing_is_slashed_once_from_valid_evidence_and_forgeries_are_refused(
     let t = n.sign(2, valid.clone());
     let r = n.block(vec![t]);
     let cut = (230 + 20) * TOKEN / 10;
-    assert_eq!(r, vec![Ok((cut / 2).encode())]);
-    assert_eq!(n.balance(2), before + cut / 2 - n.fees[0]);
-    assert_eq!(n.chain.burnt(n.height()).unwrap(), burnt + n.fees[0] + (cut - cut / 2));
+    // The reporter earns half of the operator's own loss (its 200 tokens of self-stake), not of
+    // its delegators'.
+    let reward = 200 * TOKEN / 10 / 2;
+    assert_eq!(r, vec![Ok(reward.encode())]);
+    assert_eq!(n.balance(2), before + reward - n.fees[0]);
+    assert_eq!(n.chain.burnt(n.height()).unwrap(), burnt + n.fees[0] + (cut - reward));
     let (v, ds) = n.registry().into_iter().find(|(v, _)| v.key == key).unwrap();
     assert!(v.slashed);
     assert_eq!(v.total, 230 * TOKEN * 9 / 10);
@@ -671,9 +675,14 @@ fn an_operator_reporting_itself_cuts_its_delegators_once_and_only_where_it_sits(
         )
     };
     assert_eq!(delegated(&n), (false, 100 * TOKEN));
+    let operator_before = n.balance(0);
     let t: Vec<_> = (0..5).map(|i| n.sign(0, pair(8 + i % 4, 2, 7))).collect();
     let r = n.block(t);
-    assert!(r[0].is_ok(), "{:?}", r[0]);
+    // The reward is half of the operator's own cut (20 of its 200 tokens), so reporting itself
+    // costs it 20 and earns it 10: never worth it.
+    assert_eq!(r[0], Ok((10 * TOKEN).encode()));
+    let fees: Amount = n.fees.iter().sum();
+    assert_eq!(n.balance(0), operator_before + 10 * TOKEN - fees);
     for later in &r[1..] {
         failed(later, "already slashed for double signing; a validator is slashed once");
     }

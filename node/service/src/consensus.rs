@@ -215,21 +215,27 @@ fn committee(node: &Node, shard: ShardId, epoch: u64) -> Result<(Committee, BlsC
 /// executes it. `now_ms`: this node's clock, to bound the timestamp (`None` for a block already
 /// certified by the committee).
 /// A batch's certificate this node's inbox already verified is not verified again.
-fn check_block(node: &Node, inbox: &Mutex<Inbox>, p: &Proposal, now_ms: Option<u64>) -> Result<Executed, String> {
+fn check_block(node: &Node, inbox: &Mutex<Inbox>, p: &Proposal, now_ms: Option<u64>) -> Result<Executed, Refusal> {
     let (txs, incoming, crosslinks) = decode_body(&p.body)?;
     if now_ms.is_some() {
         // The vote rule of `tutti_chain::foreign`: a proposal's receipt batches come from source
         // blocks the beacon chain holds (a certified block was checked so by its committee).
+        // This node's beacon may lag the proposer's by a block: wait a little for it, then
+        // leave the block undecided (checked again if proposed again), never invalid.
+        let deadline = Instant::now() + FINALITY_WAIT;
         for b in &incoming {
-            match node.source_finality(&b.header).map_err(|e| e.to_string())? {
-                Finality::Final => {}
-                Finality::NotYet => {
-                    return Err(format!(
-                        "receipt batch from shard {} block {}: the beacon chain does not hold that block yet",
-                        b.header.shard_id, b.header.height
-                    ));
+            loop {
+                match node.source_finality(&b.header).map_err(|e| e.to_string())? {
+                    Finality::Final => break,
+                    Finality::Conflicts(e) => return Err(Refusal::Invalid(format!("receipt batch: {e}"))),
+                    Finality::NotYet if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                    Finality::NotYet => {
+                        return Err(Refusal::Undecided(format!(
+                            "receipt batch from shard {} block {}: the beacon chain does not hold that block yet",
+                            b.header.shard_id, b.header.height
+                        )));
+                    }
                 }
-                Finality::Conflicts(e) => return Err(format!("receipt batch: {e}")),
             }
         }
     }
@@ -252,6 +258,33 @@ fn check_block(node: &Node, inbox: &Mutex<Inbox>, p: &Proposal, now_ms: Option<u
         crosslinks,
         output,
     })
+}
+
+/// How long a validator waits for its beacon chain to hold a proposal's source blocks.
+const FINALITY_WAIT: Duration = Duration::from_secs(2);
+
+/// Why a block was not accepted.
+#[derive(Debug)]
+enum Refusal {
+    /// It breaks a rule.
+    Invalid(String),
+    /// It cannot be decided yet (see [`Input::Undecided`]).
+    Undecided(String),
+}
+
+impl From<String> for Refusal {
+    fn from(reason: String) -> Self {
+        Refusal::Invalid(reason)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Invalid(r) => write!(f, "{r}"),
+            Refusal::Undecided(r) => write!(f, "undecided: {r}"),
+        }
+    }
 }
 
 /// Checks another shard's commit certificate against its committee, unless this node's inbox
@@ -343,10 +376,7 @@ fn follow_header(node: &Node, inbox: &Mutex<Inbox>, h: BlockHeader, cert: Commit
 fn offer_batch(node: &Node, inbox: &Mutex<Inbox>, batch: ReceiptBatch) -> Offered {
     let source = batch.header.shard_id;
     let chain = node.chain();
-    let (cursor, last) = match chain
-        .next_incoming(source)
-        .and_then(|c| Ok((c, chain.last_consumed(source)?)))
-    {
+    let (cursor, last) = match chain.incoming_position(source) {
         Ok(read) => read,
         Err(e) => {
             tracing::warn!("cannot read the receipt cursor of shard {source}: {e}");
@@ -361,13 +391,9 @@ fn offer_batch(node: &Node, inbox: &Mutex<Inbox>, batch: ReceiptBatch) -> Offere
             Ok(true) => inbox.spec().clone(),
         }
     };
-    if let Err(e) = Inbox::verify(&batch, &spec, cursor, &last, |h, c| {
-        check_commit(node.committees(), h, c)
-    }) {
-        return Offered::Refused(e);
-    }
     // Kept only once the beacon chain holds its source block (tutti_chain::foreign): a batch
-    // not final yet is dropped without blame and pulled again later.
+    // not final yet is dropped without blame and pulled again later. Checked before the
+    // certificate: a lookup, where the certificate is a pairing.
     match node.source_finality(&batch.header) {
         Ok(Finality::Final) => {}
         Ok(Finality::NotYet) => return Offered::Known,
@@ -376,6 +402,11 @@ fn offer_batch(node: &Node, inbox: &Mutex<Inbox>, batch: ReceiptBatch) -> Offere
             tracing::warn!("cannot read the beacon chain: {e}");
             return Offered::Known;
         }
+    }
+    if let Err(e) = Inbox::verify(&batch, &spec, cursor, &last, |h, c| {
+        check_commit(node.committees(), h, c)
+    }) {
+        return Offered::Refused(e);
     }
     let mut inbox = inbox.lock().expect("inbox lock poisoned");
     inbox.remember_cert(&batch.header, &batch.cert);
@@ -674,9 +705,8 @@ impl<N: Network + Clone> Shell<N> {
                         ..
                     } => self.schedule_build(height, view, parent_commit),
                     Output::Validate(p) => {
-                        let hash = p.hash();
-                        let valid = self.validate(p).await;
-                        queue.push_back(Input::Validated { hash, valid });
+                        let verdict = self.validate(p).await;
+                        queue.push_back(verdict);
                     }
                     Output::Commit { proposal, cert } => self.commit(proposal, cert).await,
                     Output::SetTimer { timer, after_ms } => {
@@ -809,21 +839,26 @@ impl<N: Network + Clone> Shell<N> {
         }
     }
 
-    async fn validate(&mut self, p: Proposal) -> bool {
+    /// Checks a proposal: the core's answer ([`Input::Validated`], or [`Input::Undecided`]).
+    async fn validate(&mut self, p: Proposal) -> Input {
         let hash = p.hash();
         if self.executed.contains_key(&hash) {
-            return true;
+            return Input::Validated { hash, valid: true };
         }
         let (node, inbox) = (self.node.clone(), self.inbox.clone());
         let started = Instant::now();
         let checked = tokio::task::spawn_blocking(move || check_block(&node, &inbox, &p, Some(now_ms()))).await;
-        match checked {
+        let valid = match checked {
             Ok(Ok(e)) => {
                 self.node.metrics().step(Step::Execute, started.elapsed().as_secs_f64());
                 self.executed.insert(hash, e);
                 true
             }
-            Ok(Err(reason)) => {
+            Ok(Err(Refusal::Undecided(reason))) => {
+                tracing::info!(%hash, "proposal left undecided: {reason}");
+                return Input::Undecided { hash };
+            }
+            Ok(Err(Refusal::Invalid(reason))) => {
                 tracing::warn!(%hash, "invalid proposal: {reason}");
                 false
             }
@@ -831,7 +866,8 @@ impl<N: Network + Clone> Shell<N> {
                 tracing::error!(%hash, "checking a proposal panicked: {e}");
                 false
             }
-        }
+        };
+        Input::Validated { hash, valid }
     }
 
     async fn commit(&mut self, proposal: Proposal, cert: CommitCertificate) {
@@ -842,7 +878,7 @@ impl<N: Network + Clone> Shell<N> {
             None => {
                 let (node, inbox) = (self.node.clone(), self.inbox.clone());
                 let p = proposal.clone();
-                tokio::task::spawn_blocking(move || check_block(&node, &inbox, &p, None))
+                tokio::task::spawn_blocking(move || check_block(&node, &inbox, &p, None).map_err(|r| r.to_string()))
                     .await
                     .unwrap_or_else(|e| Err(format!("panicked: {e}")))
             }

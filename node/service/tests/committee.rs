@@ -272,7 +272,7 @@ async fn a_copied_key_that_double_signs_is_reported_and_slashed() {
             .is_some_and(|v| v.slashed)
     };
     until("the copied key to be slashed", || slashed(&members[1])).await;
-    // The reporter (dev account 9) was paid half of what was cut.
+    // The reporter (dev account 9) was paid half of what the operator's own stake lost.
     let chain = members[1].node.chain();
     let reporter = chain.account(&dev::dev_address(9), chain.head().header.height).unwrap();
     assert!(reporter.balance > dev::DEV_BALANCE, "the reporter was rewarded");

@@ -119,6 +119,15 @@ pub enum Input {
         /// Whether its body is valid on top of the head.
         valid: bool,
     },
+    /// The shell cannot decide on a block from [`Output::Validate`] yet (its body waits on
+    /// something outside the block, such as another chain it follows catching up). The block is
+    /// marked neither way: this node does not vote for it now, and checks it again when it is
+    /// proposed again (a later view re-proposes a prepared block), so a node that lagged is
+    /// never locked out of a block the others lock on.
+    Undecided {
+        /// The block.
+        hash: Hash,
+    },
     /// The block the shell built for [`Output::Build`].
     Built(Proposal),
     /// A block fetched from a peer for [`Output::Fetch`].
@@ -421,6 +430,9 @@ impl<C: Crypto> Core<C> {
             Input::Message(m) => self.on_message(m),
             Input::Timeout(t) => self.on_timeout(t),
             Input::Validated { hash, valid } => self.on_validated(hash, valid),
+            Input::Undecided { hash } => {
+                self.validating.remove(&hash);
+            }
             Input::Built(p) => self.on_built(p),
             Input::Synced { proposal, cert } => self.on_synced(proposal, cert),
             Input::Fetched(p) => self.on_fetched(p),
