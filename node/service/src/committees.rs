@@ -13,8 +13,8 @@ use tutti_chain::{Chain, Genesis, election::voting_powers};
 use tutti_consensus::{
     bls::{PublicKey, Signature},
     fbft::{
-        BlsCrypto, CertKind, Committee, QuorumCert,
-        committee::{CommitteeSource, Seat, SourceError},
+        CertKind, QuorumCert,
+        committee::{CommitteeSource, Seat, SourceError, Verifier},
         verify_certificate,
     },
 };
@@ -27,23 +27,60 @@ pub fn check_commit(
     header: &BlockHeader,
     cert: &CommitCertificate,
 ) -> Result<(), String> {
-    let seats = source.seats(header.shard_id, header.epoch).map_err(|e| e.to_string())?;
-    let committee = Committee::from_seats(&seats).map_err(|e| e.to_string())?;
-    let crypto = BlsCrypto::from_seats(&seats, None).map_err(|e| e.to_string())?;
+    let v = source.verifier(header.shard_id, header.epoch).map_err(|e| e.to_string())?;
     let qc = QuorumCert {
         height: header.height,
         hash: header.hash(),
         cert: cert.clone(),
     };
-    verify_certificate(&committee, &crypto, CertKind::Commit, &qc)
+    verify_certificate(&v.committee, &v.crypto, CertKind::Commit, &qc)
+}
+
+/// Verifiers built once per key (shard, or shard and epoch), the newest `limit` kept.
+struct Verifiers<K: Ord + Copy> {
+    built: Mutex<BTreeMap<K, Arc<Verifier>>>,
+    limit: usize,
+}
+
+impl<K: Ord + Copy> Verifiers<K> {
+    fn new(limit: usize) -> Self {
+        Verifiers {
+            built: Mutex::new(BTreeMap::new()),
+            limit,
+        }
+    }
+
+    fn get(&self, key: K, build: impl FnOnce() -> Result<Arc<Verifier>, SourceError>) -> Result<Arc<Verifier>, SourceError> {
+        if let Some(v) = self.built.lock().expect("verifier cache poisoned").get(&key) {
+            return Ok(v.clone());
+        }
+        let v = build()?;
+        let mut built = self.built.lock().expect("verifier cache poisoned");
+        built.insert(key, v.clone());
+        while built.len() > self.limit {
+            built.pop_first();
+        }
+        Ok(v)
+    }
 }
 
 /// Committees read from the genesis file.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct GenesisCommittees {
     num_shards: u32,
     /// Per shard, its seats.
     seats: Vec<Vec<Seat>>,
+    /// Per shard, its verifier (the same in every epoch).
+    verifiers: Arc<Verifiers<ShardId>>,
+}
+
+impl std::fmt::Debug for GenesisCommittees {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenesisCommittees")
+            .field("num_shards", &self.num_shards)
+            .field("seats", &self.seats)
+            .finish()
+    }
 }
 
 impl GenesisCommittees {
@@ -82,6 +119,7 @@ impl GenesisCommittees {
         }
         Ok(GenesisCommittees {
             num_shards: g.num_shards,
+            verifiers: Arc::new(Verifiers::new(seats.len())),
             seats,
         })
     }
@@ -98,6 +136,14 @@ impl CommitteeSource for GenesisCommittees {
             Some(seats) => Ok(seats.clone()),
         }
     }
+
+    fn verifier(&self, shard: ShardId, epoch: u64) -> Result<Arc<Verifier>, SourceError> {
+        self.verifiers.get(shard, || {
+            Verifier::new(&self.seats(shard, epoch)?)
+                .map(Arc::new)
+                .map_err(|reason| SourceError::Invalid { shard, epoch, reason })
+        })
+    }
 }
 
 /// Committees elected on the beacon chain (module doc). Every epoch's assignment is written two
@@ -110,6 +156,8 @@ pub struct BeaconCommittees {
     beacon: OnceLock<Arc<Chain>>,
     /// Epoch -> the seats of every shard (the newest few epochs).
     elected: Mutex<BTreeMap<u64, Arc<Vec<Vec<Seat>>>>>,
+    /// (Epoch, shard) -> its verifier (the newest few epochs').
+    verifiers: Verifiers<(u64, ShardId)>,
 }
 
 /// How many epochs' committees a [`BeaconCommittees`] keeps in memory.
@@ -124,6 +172,7 @@ impl BeaconCommittees {
             fixed: g.params.static_committees,
             beacon: OnceLock::new(),
             elected: Mutex::new(BTreeMap::new()),
+            verifiers: Verifiers::new(KEPT_EPOCHS * g.num_shards.max(1) as usize),
         })
     }
 
@@ -208,6 +257,18 @@ impl CommitteeSource for BeaconCommittees {
             Some(seats) if !seats.is_empty() => Ok(seats.clone()),
             _ => Err(SourceError::Unknown { shard, epoch }),
         }
+    }
+
+    /// Built once per (epoch, shard): an elected assignment never changes once written.
+    fn verifier(&self, shard: ShardId, epoch: u64) -> Result<Arc<Verifier>, SourceError> {
+        if self.fixed || epoch < 2 {
+            return self.genesis.verifier(shard, epoch);
+        }
+        self.verifiers.get((epoch, shard), || {
+            Verifier::new(&self.seats(shard, epoch)?)
+                .map(Arc::new)
+                .map_err(|reason| SourceError::Invalid { shard, epoch, reason })
+        })
     }
 }
 

@@ -97,6 +97,34 @@ pub enum SourceError {
 pub trait CommitteeSource: Send + Sync {
     /// The seats of `shard` at `epoch`.
     fn seats(&self, shard: ShardId, epoch: u64) -> Result<Vec<Seat>, SourceError>;
+
+    /// The committee of `shard` at `epoch` ready to check certificates: its members' proofs of
+    /// possession checked (one pairing each). The default builds it on every call; a source that
+    /// keeps committees builds each once, so refusing a junk certificate costs one aggregate
+    /// check, not a pairing per member.
+    fn verifier(&self, shard: ShardId, epoch: u64) -> Result<std::sync::Arc<Verifier>, SourceError> {
+        Verifier::new(&self.seats(shard, epoch)?)
+            .map(std::sync::Arc::new)
+            .map_err(|reason| SourceError::Invalid { shard, epoch, reason })
+    }
+}
+
+/// A committee with its members' keys checked, ready to check certificates.
+pub struct Verifier {
+    /// The committee.
+    pub committee: Committee,
+    /// Its members' keys (proofs of possession checked).
+    pub crypto: crate::fbft::crypto::BlsCrypto,
+}
+
+impl Verifier {
+    /// Checks the seats' proofs of possession and builds the committee.
+    pub fn new(seats: &[Seat]) -> Result<Verifier, String> {
+        Ok(Verifier {
+            committee: Committee::from_seats(seats).map_err(|e| e.to_string())?,
+            crypto: crate::fbft::crypto::BlsCrypto::from_seats(seats, None).map_err(|e| e.to_string())?,
+        })
+    }
 }
 
 /// A committee.
