@@ -391,3 +391,48 @@ fn a_committee_of_one_killed_between_signing_and_storing_a_block_decides_it_afte
         c.view()
     );
 }
+
+/// A block the shell cannot decide on yet (`Input::Undecided`: its beacon chain lags) gets no
+/// vote now and is checked again when a later view re-proposes it; a block found invalid is
+/// not (so a node that only lagged is never locked out of the block the others locked on).
+#[test]
+fn an_undecided_block_is_checked_again_when_re_proposed() {
+    let locked = block(0, LEADER, b"locked");
+    let qc = prepared(&locked, &[0, 1, 3], 0);
+    let votes = vec![
+        view_change(0, Some((0, locked.hash()))),
+        view_change(1, None),
+        view_change(3, None),
+    ];
+    let new_view = Message::NewView {
+        view: 1,
+        votes,
+        prepared: Some(qc),
+        signature: signer(2)
+            .sign(tags::ANNOUNCE, &proposal_message(1, 1, &locked.hash()))
+            .unwrap(),
+        proposal: locked.clone(),
+    };
+    let run = |verdict: Input| {
+        let mut c = Core::new(signer(3), committee(), Some(3), Config::default(), genesis(), None);
+        c.handle(Input::Start);
+        let out = c.handle(Input::Message(announce(LEADER, &locked)));
+        assert!(matches!(&out[..], [Output::Validate(p)] if p == &locked), "{out:?}");
+        let out = c.handle(verdict);
+        assert!(sends(&out).is_empty(), "no vote without a verdict of valid: {out:?}");
+        let out = c.handle(Input::Message(new_view.clone()));
+        assert!(rejected(&out).is_none(), "{out:?}");
+        out.iter().any(|o| matches!(o, Output::Validate(p) if p == &locked))
+    };
+    assert!(
+        run(Input::Undecided { hash: locked.hash() }),
+        "undecided: checked again when re-proposed"
+    );
+    assert!(
+        !run(Input::Validated {
+            hash: locked.hash(),
+            valid: false,
+        }),
+        "invalid: remembered for the height"
+    );
+}

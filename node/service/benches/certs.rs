@@ -25,8 +25,14 @@ fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn main() {
-    let members: usize = std::env::var("CERTS_MEMBERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    let rounds: usize = std::env::var("CERTS_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let members: usize = std::env::var("CERTS_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let rounds: usize = std::env::var("CERTS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let keys: Vec<SecretKey> = (0..members)
         .map(|i| {
             let mut seed = [7u8; 32];

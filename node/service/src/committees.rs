@@ -27,7 +27,9 @@ pub fn check_commit(
     header: &BlockHeader,
     cert: &CommitCertificate,
 ) -> Result<(), String> {
-    let v = source.verifier(header.shard_id, header.epoch).map_err(|e| e.to_string())?;
+    let v = source
+        .verifier(header.shard_id, header.epoch)
+        .map_err(|e| e.to_string())?;
     let qc = QuorumCert {
         height: header.height,
         hash: header.hash(),
@@ -50,7 +52,11 @@ impl<K: Ord + Copy> Verifiers<K> {
         }
     }
 
-    fn get(&self, key: K, build: impl FnOnce() -> Result<Arc<Verifier>, SourceError>) -> Result<Arc<Verifier>, SourceError> {
+    fn get(
+        &self,
+        key: K,
+        build: impl FnOnce() -> Result<Arc<Verifier>, SourceError>,
+    ) -> Result<Arc<Verifier>, SourceError> {
         if let Some(v) = self.built.lock().expect("verifier cache poisoned").get(&key) {
             return Ok(v.clone());
         }
