@@ -335,7 +335,8 @@ fn ready_batches(node: &Node, inbox: &Mutex<Inbox>) -> Result<Vec<ReceiptBatch>,
     // Round robin: the source allowed first this block.
     let next = chain.head().header.height + 1;
     let first = (next % u64::from(spec.num_shards)) as ShardId;
-    let inbox = inbox.lock().expect("inbox lock poisoned");
+    let mut inbox = inbox.lock().expect("inbox lock poisoned");
+    inbox.promote(|h| node.source_finality(h).unwrap_or(Finality::NotYet));
     Ok(inbox.ready(
         |s| cursors.get(&s).copied().unwrap_or(u64::MAX),
         block::MAX_INCOMING_BATCHES,
@@ -391,18 +392,18 @@ fn offer_batch(node: &Node, inbox: &Mutex<Inbox>, batch: ReceiptBatch) -> Offere
             Ok(true) => inbox.spec().clone(),
         }
     };
-    // Kept only once the beacon chain holds its source block (tutti_chain::foreign): a batch
-    // not final yet is dropped without blame and pulled again later. Checked before the
-    // certificate: a lookup, where the certificate is a pairing.
-    match node.source_finality(&batch.header) {
-        Ok(Finality::Final) => {}
-        Ok(Finality::NotYet) => return Offered::Known,
+    // Ready only once the beacon chain holds its source block (tutti_chain::foreign): a batch
+    // not final yet is held (verified) and promoted when it is (`ready_batches`). The lookup
+    // comes before the certificate: a fork the beacon refutes costs no pairing.
+    let is_final = match node.source_finality(&batch.header) {
+        Ok(Finality::Final) => true,
+        Ok(Finality::NotYet) => false,
         Ok(Finality::Conflicts(e)) => return Offered::Refused(e.into()),
         Err(e) => {
             tracing::warn!("cannot read the beacon chain: {e}");
             return Offered::Known;
         }
-    }
+    };
     if let Err(e) = Inbox::verify(&batch, &spec, cursor, &last, |h, c| {
         check_commit(node.committees(), h, c)
     }) {
@@ -410,7 +411,11 @@ fn offer_batch(node: &Node, inbox: &Mutex<Inbox>, batch: ReceiptBatch) -> Offere
     }
     let mut inbox = inbox.lock().expect("inbox lock poisoned");
     inbox.remember_cert(&batch.header, &batch.cert);
-    inbox.insert(batch)
+    if is_final {
+        inbox.insert(batch)
+    } else {
+        inbox.hold(batch)
+    }
 }
 
 /// Per-height phase timing for the metrics.

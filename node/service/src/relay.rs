@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use tutti_chain::{
     BatchError, ShardSpec,
-    foreign::{self, Consumed, ForeignError},
+    foreign::{self, Consumed, Finality, ForeignError},
     receipts::{check_shape, verify_batch},
 };
 use tutti_primitives::{BlockHeader, CommitCertificate, ReceiptBatch, ShardId};
@@ -42,6 +42,9 @@ pub enum Offered {
     Refused(BatchError),
 }
 
+/// Verified batches held while the beacon chain catches up with their source blocks, at most.
+pub const MAX_UNFINAL_BATCHES: usize = 256;
+
 /// Source certificates remembered as verified, at most (then the memory starts over).
 pub const MAX_VERIFIED_CERTS: usize = 8_192;
 
@@ -51,6 +54,10 @@ pub const MAX_VERIFIED_CERTS: usize = 8_192;
 pub struct Inbox {
     spec: ShardSpec,
     pending: BTreeMap<ShardId, BTreeMap<u64, ReceiptBatch>>,
+    /// Verified batches whose source block the beacon chain does not hold yet, by (source,
+    /// position): promoted to `pending` once it does ([`Inbox::promote`]), at most
+    /// [`MAX_UNFINAL_BATCHES`].
+    unfinal: BTreeMap<(ShardId, u64), ReceiptBatch>,
     verified: std::collections::HashSet<(tutti_primitives::Hash, tutti_primitives::Hash)>,
 }
 
@@ -66,6 +73,7 @@ impl Inbox {
         Inbox {
             spec,
             pending: BTreeMap::new(),
+            unfinal: BTreeMap::new(),
             verified: Default::default(),
         }
     }
@@ -115,7 +123,8 @@ impl Inbox {
         let source = batch.header.shard_id;
         let first = batch.first_seq;
         let end = first.saturating_add(batch.receipts.len() as u64);
-        let held = self.pending.get(&source).is_some_and(|p| p.contains_key(&first));
+        let held = self.pending.get(&source).is_some_and(|p| p.contains_key(&first))
+            || self.unfinal.contains_key(&(source, first));
         Ok(!(end <= cursor || held || first > cursor.saturating_add(MAX_PENDING_RECEIPTS)))
     }
 
@@ -141,6 +150,36 @@ impl Inbox {
             });
         }
         Ok(())
+    }
+
+    /// Holds a verified batch whose source block the beacon chain does not hold yet (dropped
+    /// when [`MAX_UNFINAL_BATCHES`] wait already: it is pulled again).
+    pub fn hold(&mut self, batch: ReceiptBatch) -> Offered {
+        let key = (batch.header.shard_id, batch.first_seq);
+        if self.unfinal.contains_key(&key) || self.unfinal.len() >= MAX_UNFINAL_BATCHES {
+            return Offered::Known;
+        }
+        self.unfinal.insert(key, batch);
+        Offered::New
+    }
+
+    /// Moves the held batches whose source block became final (`finality`) to the ready ones;
+    /// drops those the beacon chain holds another block for.
+    pub fn promote(&mut self, finality: impl Fn(&BlockHeader) -> Finality) {
+        let mut done = Vec::new();
+        for (key, b) in &self.unfinal {
+            match finality(&b.header) {
+                Finality::NotYet => {}
+                f => done.push((*key, f == Finality::Final)),
+            }
+        }
+        for (key, is_final) in done {
+            if let Some(b) = self.unfinal.remove(&key)
+                && is_final
+            {
+                self.insert(b);
+            }
+        }
     }
 
     /// Keeps a verified batch.
@@ -192,11 +231,14 @@ impl Inbox {
 
     /// Whether nothing from `source` is ready at `cursor` (time to pull).
     pub fn waiting_on(&self, source: ShardId, cursor: u64) -> bool {
-        !self.pending.get(&source).is_some_and(|p| p.contains_key(&cursor))
+        !(self.pending.get(&source).is_some_and(|p| p.contains_key(&cursor))
+            || self.unfinal.contains_key(&(source, cursor)))
     }
 
     /// Drops what the chain has consumed from `source` (everything before `cursor`).
     pub fn consumed(&mut self, source: ShardId, cursor: u64) {
+        self.unfinal
+            .retain(|(s, first), b| *s != source || first.saturating_add(b.receipts.len() as u64) > cursor);
         if let Some(p) = self.pending.get_mut(&source) {
             p.retain(|first, b| first.saturating_add(b.receipts.len() as u64) > cursor);
         }
@@ -529,6 +571,46 @@ mod tests {
         );
         assert_eq!(inbox.held(), 1);
         assert!(inbox.waiting_on(0, 5));
+    }
+
+    #[test]
+    fn batches_wait_for_the_beacon_then_become_ready_or_are_dropped() {
+        let mut inbox = Inbox::new(spec(1));
+        let firsts = |v: Vec<ReceiptBatch>| v.iter().map(|b| (b.header.shard_id, b.first_seq)).collect::<Vec<_>>();
+        assert_eq!(inbox.hold(batch(0, 0, 2)), Offered::New);
+        assert_eq!(inbox.hold(batch(2, 0, 1)), Offered::New);
+        assert!(!inbox.waiting_on(0, 0), "held: no need to pull it again");
+        assert_eq!(
+            inbox.triage(&batch(0, 0, 2), 0),
+            Ok(false),
+            "held: not verified again"
+        );
+        inbox.promote(|_| Finality::NotYet);
+        assert!(inbox.ready(|_| 0, 64, 1_000, 0).is_empty(), "not final: not ready");
+        // Shard 0's block is final; the beacon holds another block at shard 2's height.
+        inbox.promote(|h| {
+            if h.shard_id == 0 {
+                Finality::Final
+            } else {
+                Finality::Conflicts(ForeignError::NotOnBeacon {
+                    shard: h.shard_id,
+                    height: h.height,
+                    got: h.hash(),
+                    beacon: Hash::ZERO,
+                })
+            }
+        });
+        assert_eq!(firsts(inbox.ready(|_| 0, 64, 1_000, 0)), vec![(0, 0)]);
+        assert!(inbox.waiting_on(2, 0), "the fork is gone: pull shard 2 again");
+        // Bounded: past the limit, batches are not held (they are pulled again later).
+        for i in 0..MAX_UNFINAL_BATCHES as u64 {
+            inbox.hold(batch(2, 10 + i, 1));
+        }
+        assert_eq!(inbox.hold(batch(2, 5_000, 1)), Offered::Known);
+        // Consumed: dropped from the held ones too.
+        inbox.consumed(2, 20);
+        assert!(inbox.waiting_on(2, 15));
+        assert!(!inbox.waiting_on(2, 25));
     }
 
     #[test]
