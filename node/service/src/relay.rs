@@ -580,11 +580,7 @@ mod tests {
         assert_eq!(inbox.hold(batch(0, 0, 2)), Offered::New);
         assert_eq!(inbox.hold(batch(2, 0, 1)), Offered::New);
         assert!(!inbox.waiting_on(0, 0), "held: no need to pull it again");
-        assert_eq!(
-            inbox.triage(&batch(0, 0, 2), 0),
-            Ok(false),
-            "held: not verified again"
-        );
+        assert_eq!(inbox.triage(&batch(0, 0, 2), 0), Ok(false), "held: not verified again");
         inbox.promote(|_| Finality::NotYet);
         assert!(inbox.ready(|_| 0, 64, 1_000, 0).is_empty(), "not final: not ready");
         // Shard 0's block is final; the beacon holds another block at shard 2's height.
