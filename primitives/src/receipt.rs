@@ -212,6 +212,18 @@ pub fn outgoing_root(source: ShardId, num_shards: u32, first_seq: &[u64], outgoi
 /// before that (`tutti_runtime::schedule`), and what is left waits, in order, for the next block.
 pub const MAX_BATCH_RECEIPTS: usize = 100_000;
 
+/// Most bytes the receipts of one batch may take, SCALE encoded ([`receipts_bytes`]): 3 MiB. A
+/// block body takes at most this much of incoming receipts in all, so a batch always fits a
+/// block (`tutti_chain::block::MAX_BODY_BYTES`) with room left for the largest transaction; a
+/// source's schedule stops sending a destination more in one block the same way as for
+/// [`MAX_BATCH_RECEIPTS`].
+pub const MAX_BATCH_BYTES: usize = 3 << 20;
+
+/// The encoded bytes of `receipts` (what [`MAX_BATCH_BYTES`] bounds).
+pub fn receipts_bytes<'a>(receipts: impl IntoIterator<Item = &'a Receipt>) -> usize {
+    receipts.into_iter().map(|r| r.encoded_size()).sum()
+}
+
 /// What a source shard's block sent one destination, with the proof that it is all of it: the
 /// source header (its `outgoing_receipts_root`), the commit certificate of that header (signed by
 /// more than 2/3 of the source committee at the header's epoch), and the Merkle path of the

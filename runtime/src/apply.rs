@@ -26,7 +26,7 @@ use tutti_primitives::{
     ReceiptBody, ShardId, SignedTransaction, StakeAction,
 };
 
-use crate::{BlockContext, CallContext, CallOutcome, Runtime, StateChange, StateView};
+use crate::{BlockContext, CallContext, CallOutcome, Runtime, StateChange, StateView, host::caps};
 
 /// What the receipt rules need from a shard's state.
 pub trait ShardState {
@@ -494,7 +494,7 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
                 _ => None,
             };
             let is_init = pending == Some(r.id);
-            let out = match account.code_hash {
+            let mut out = match account.code_hash {
                 Some(_) if pending.is_some() && !is_init => CallOutcome::failed(
                     FailureKind::HostError,
                     format!(
@@ -529,6 +529,24 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
                     account.balance,
                 ),
             };
+            // Each callback waiting for the result gets a copy: a result too large for all of
+            // them fails the call (bounding what one execution sends, see `caps`).
+            if let Ok(result) = &out.result {
+                let copies = output_data_receivers.len();
+                let bytes = (result.len() + caps::RECEIPT_BYTES).saturating_mul(copies);
+                if copies > 0 && bytes > caps::MAX_RESULT_FANOUT_BYTES {
+                    out = CallOutcome::failed(
+                        FailureKind::HostError,
+                        format!(
+                            "the result of {} bytes goes to {copies} callbacks: {bytes} bytes of receipts, more than {}",
+                            result.len(),
+                            caps::MAX_RESULT_FANOUT_BYTES
+                        ),
+                        out.gas_used,
+                        account.balance,
+                    );
+                }
+            }
             if is_init {
                 set_init_pending(state, &r.receiver, None);
                 account.nonce = 0;
@@ -561,7 +579,7 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
             for dr in output_data_receivers {
                 let body = ReceiptBody::Data {
                     data_id: dr.data_id,
-                    result: out.result.clone(),
+                    result: out.result.clone().map_err(cut_message),
                 };
                 receipts.push(receipt(
                     Receipt::derive_id(&r.id, index),
@@ -607,6 +625,19 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
             }
         }
     }
+}
+
+/// A failure as a callback receives it: the message cut to [`caps::MAX_PANIC`] bytes (on a
+/// character boundary), so failures fit [`caps::MAX_RESULT_FANOUT_BYTES`] however many wait.
+fn cut_message(mut f: CallFailure) -> CallFailure {
+    if f.message.len() > caps::MAX_PANIC {
+        let mut end = caps::MAX_PANIC;
+        while !f.message.is_char_boundary(end) {
+            end -= 1;
+        }
+        f.message.truncate(end);
+    }
+    f
 }
 
 /// A contract account's nonce while its init receipt is pending (contracts sign nothing, so their

@@ -45,8 +45,26 @@ pub mod caps {
     pub const MAX_PROMISES: usize = 64;
     /// Most promise handles (promises and joins) one call may hold.
     pub const MAX_PROMISE_HANDLES: usize = 4 * MAX_PROMISES;
-    /// Largest panic message kept.
+    /// Largest panic message kept (and largest failure message a callback receives).
     pub const MAX_PANIC: usize = 4 * 1024;
+    /// Most bytes the receipts made from one call's promises and transfers may take: 1 MiB,
+    /// counted as each one's method and arguments plus [`RECEIPT_BYTES`], and
+    /// [`CALLBACK_INPUT_BYTES`] for each result a callback waits for. Beyond it the call traps.
+    /// With [`MAX_RESULT_FANOUT_BYTES`] it bounds what one execution sends a shard
+    /// (`crate::schedule::MAX_RECEIPT_BYTES_PER_APPLICATION`).
+    pub const MAX_OUTGOING_BYTES: usize = 1024 * 1024;
+    /// Most bytes a call's result may take in the data receipts to the callbacks waiting for it
+    /// (one copy each, [`RECEIPT_BYTES`] added per copy): two copies of the largest result. A successful call over it
+    /// fails instead (its effects are dropped) and the callbacks get that failure; a failure
+    /// always fits (messages are cut to [`MAX_PANIC`], and a call has fewer than
+    /// [`MAX_PROMISES`] callbacks).
+    pub const MAX_RESULT_FANOUT_BYTES: usize = 2 * (MAX_RETURN + RECEIPT_BYTES);
+    /// What a receipt's encoding takes beyond its method, arguments, callback inputs and result
+    /// (ids, addresses, numbers and length prefixes: 205 bytes; rounded up).
+    pub const RECEIPT_BYTES: usize = 256;
+    /// What one callback input takes in receipts: its data id in the callback's receipt and a
+    /// data receiver (id and address) in the awaited one's.
+    pub const CALLBACK_INPUT_BYTES: usize = 32 + 64;
     /// Largest message for blake3 / ed25519.
     pub const MAX_HASH_INPUT: usize = 1024 * 1024;
 }
@@ -103,6 +121,8 @@ pub(crate) struct HostState {
     /// Promise index space: each entry lists indices into `pending` (one for a call, several for a join).
     pub promises: Vec<Vec<usize>>,
     pub gas_attached: Gas,
+    /// Bytes the receipts of `pending` take, as [`caps::MAX_OUTGOING_BYTES`] counts them.
+    pub outgoing_bytes: usize,
     pub data_ids: u32,
     pub max_memory_bytes: usize,
     pub max_table_elements: usize,
@@ -296,6 +316,19 @@ fn check_promise_room(c: &C<'_>) -> R<()> {
     Ok(())
 }
 
+/// Counts `n` more bytes of receipts the call makes; traps past [`caps::MAX_OUTGOING_BYTES`].
+fn count_outgoing(c: &mut C<'_>, n: usize) -> R<()> {
+    let total = c.data().outgoing_bytes.saturating_add(n);
+    if total > caps::MAX_OUTGOING_BYTES {
+        return abort(Abort::Host(format!(
+            "the call's promises and transfers would take {total} bytes of receipts, more than {}",
+            caps::MAX_OUTGOING_BYTES
+        )));
+    }
+    c.data_mut().outgoing_bytes = total;
+    Ok(())
+}
+
 /// Reserves the static gas of a new promise.
 fn attach_gas(c: &mut C<'_>, gas: i64) -> R<Gas> {
     let gas = gas as u64;
@@ -326,6 +359,7 @@ fn new_call(
     charge(c, p)?;
     let method = utf8(read_vec(c, mptr, mlen, caps::MAX_METHOD, "method name")?, "method name")?;
     let args = read_vec(c, aptr, alen, caps::MAX_ARGS, "promise arguments")?;
+    count_outgoing(c, method.len() + args.len() + caps::RECEIPT_BYTES)?;
     let value = read_amount(c, vptr)?;
     spend(c, value, "attached value")?;
     let gas = attach_gas(c, gas)?;
@@ -528,6 +562,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         let p = price(&c, |s| s.transfer, 0);
         charge(&mut c, p)?;
         check_promise_room(&c)?;
+        count_outgoing(&mut c, caps::RECEIPT_BYTES)?;
         let to = Address(read_array::<32>(&mut c, to_ptr)?);
         let amount = read_amount(&mut c, amount_ptr)?;
         spend(&mut c, amount, "transfer")?;
@@ -599,6 +634,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             };
             let me = c.data().ctx.contract;
             let mut call = new_call(&mut c, me, mptr, mlen, aptr, alen, vptr, gas, weight)?;
+            count_outgoing(&mut c, awaited.len() * caps::CALLBACK_INPUT_BYTES)?;
             let st = c.data_mut();
             for pi in awaited {
                 let data_id = Receipt::derive_data_id(&st.ctx.origin, st.data_ids);

@@ -23,7 +23,7 @@ use std::{
 use ed25519_dalek::SigningKey;
 use tutti_primitives::{
     Account, Action, Address, Amount, CallFailure, ChainId, Gas, Hash, Height, INIT_PENDING_KEY, PublicKey, Receipt,
-    ShardId, SignedTransaction, Transaction, hash::hash_encoded,
+    ShardId, SignedTransaction, Transaction, codec::Encode, hash::hash_encoded,
 };
 
 pub use crate::apply::Execution;
@@ -222,6 +222,8 @@ pub struct BlockReport {
     pub closed: Vec<Vec<ShardId>>,
     /// Per shard, how many receipts its block sent each shard.
     pub sent: Vec<Vec<usize>>,
+    /// Per shard, how many bytes of receipts (encoded) its block sent each shard.
+    pub sent_bytes: Vec<Vec<usize>>,
 }
 
 /// The local multi-shard network.
@@ -239,6 +241,8 @@ pub struct LocalNet {
     pub block_gas_limit: Gas,
     /// Most receipts one shard's block may send one other shard (one batch).
     pub max_outgoing_per_destination: usize,
+    /// Most bytes of receipts one shard's block may send one other shard (one batch).
+    pub max_outgoing_bytes_per_destination: usize,
     /// Gas price used by the helpers that build transactions.
     pub gas_price: Amount,
 }
@@ -261,6 +265,7 @@ impl LocalNet {
             max_receipts_per_block: 1_000,
             block_gas_limit: 100_000_000_000,
             max_outgoing_per_destination: tutti_primitives::receipt::MAX_BATCH_RECEIPTS,
+            max_outgoing_bytes_per_destination: tutti_primitives::receipt::MAX_BATCH_BYTES,
             gas_price: 1,
         }
     }
@@ -546,6 +551,9 @@ impl LocalNet {
                 block_gas_limit: self.block_gas_limit,
                 room,
                 max_outgoing_per_destination: self.max_outgoing_per_destination,
+                max_outgoing_bytes_per_destination: self.max_outgoing_bytes_per_destination,
+                // No block body here: transactions are bounded by gas alone.
+                max_tx_bytes: usize::MAX,
             };
             let block = self.block(s as ShardId);
             let shard = &mut self.shards[s];
@@ -571,12 +579,15 @@ impl LocalNet {
                 .collect();
             shard.txs = txs.into_iter().filter(|t| waiting.contains(&t.hash())).collect();
             let mut sent = vec![0; self.shards.len()];
+            let mut bytes = vec![0; self.shards.len()];
             for r in &done.outgoing {
                 if let Some(n) = sent.get_mut(r.dest_shard as usize) {
                     *n += 1;
+                    bytes[r.dest_shard as usize] += r.encoded_size();
                 }
             }
             report.sent.push(sent);
+            report.sent_bytes.push(bytes);
             let shard = &mut self.shards[s];
             shard.outbox.extend(done.outgoing);
             report

@@ -406,6 +406,7 @@ impl Runtime {
             pending: Vec::new(),
             promises: Vec::new(),
             gas_attached: 0,
+            outgoing_bytes: 0,
             data_ids: 0,
             max_memory_bytes: (self.limits.max_memory_pages as usize) * 65536,
             max_table_elements: self.limits.max_table_elements as usize,

@@ -23,14 +23,18 @@
 //!    appended. A block reads only the queued receipts it runs.
 //! 4. Receipts for other shards get the next sequence number of their (s, destination) stream and
 //!    leave in the block's outbox, in the order they were made. No destination gets more than
-//!    [`Limits::max_outgoing_per_destination`] (what it accepts in one batch): while one more
-//!    application could pass that ([`MAX_RECEIPTS_PER_APPLICATION`]), the block takes no more
-//!    transactions ([`Skip::OutboxFull`]: they stay in the pool) and runs no more receipts (they
-//!    stay queued, in order).
+//!    [`Limits::max_outgoing_per_destination`] receipts or [`Limits::max_outgoing_bytes_per_destination`]
+//!    bytes of them (what it accepts in one batch): while one more application could pass that
+//!    ([`MAX_RECEIPTS_PER_APPLICATION`], [`MAX_RECEIPT_BYTES_PER_APPLICATION`], or for a
+//!    transaction its own receipt), the block takes no more transactions ([`Skip::OutboxFull`]:
+//!    they stay in the pool) and runs no more receipts (they stay queued, in order).
+//! 5. The block's transactions take at most [`Limits::max_tx_bytes`] encoded bytes (what the
+//!    block body leaves them beside its receipt batches and crosslinks): one that does not fit
+//!    what is left is skipped ([`Skip::BlockFull`]) and a smaller one may still enter.
 
 use std::collections::VecDeque;
 
-use tutti_primitives::{Action, Amount, Gas, Hash, Receipt, ShardId, SignedTransaction};
+use tutti_primitives::{Action, Amount, Gas, Hash, Receipt, ShardId, SignedTransaction, codec::Encode};
 
 use crate::{
     BlockContext, Runtime,
@@ -77,6 +81,11 @@ pub struct Limits {
     /// `tutti_primitives::receipt::MAX_BATCH_RECEIPTS` on the chain). The block stops taking
     /// transactions and receipts while one more application could pass it.
     pub max_outgoing_per_destination: usize,
+    /// Most bytes of receipts (encoded) the block may send one destination (one batch:
+    /// `tutti_primitives::receipt::MAX_BATCH_BYTES` on the chain), under the same rule.
+    pub max_outgoing_bytes_per_destination: usize,
+    /// Most bytes (encoded) the block's transactions may take in all.
+    pub max_tx_bytes: usize,
 }
 
 /// Most receipts one application (a transaction, or one receipt's execution) can make: its
@@ -84,6 +93,18 @@ pub struct Limits {
 /// made by a `promise_then` of one call: at most `MAX_PROMISES`, since joins hold each promise
 /// once), the attached value returned, and the unused gas refunded.
 pub const MAX_RECEIPTS_PER_APPLICATION: usize = 2 * crate::host::caps::MAX_PROMISES + 2;
+
+/// Most bytes of receipts (encoded) one receipt's execution can make: its promises and transfers
+/// (`caps::MAX_OUTGOING_BYTES`), the copies of its result (`caps::MAX_RESULT_FANOUT_BYTES`), the
+/// attached value returned and the unused gas refunded (a transfer receipt each). A
+/// transaction makes one receipt, of its own size and [`TX_RECEIPT_BYTES`] more at most.
+pub const MAX_RECEIPT_BYTES_PER_APPLICATION: usize = crate::host::caps::MAX_OUTGOING_BYTES
+    + crate::host::caps::MAX_RESULT_FANOUT_BYTES
+    + 2 * crate::host::caps::RECEIPT_BYTES;
+
+/// What a transaction's first receipt may take beyond the transaction's own encoded size (its
+/// ids, addresses and numbers, less the signature and key the transaction carries).
+pub const TX_RECEIPT_BYTES: usize = crate::host::caps::RECEIPT_BYTES;
 
 /// How many blocks' worth of receipts (the receipt budget) a destination may owe a source, with
 /// its own delayed queue, before the source closes to it (admits no transaction for it).
@@ -139,12 +160,19 @@ pub enum Skip<E> {
         shard: ShardId,
     },
     /// The block's outbox for some destination is as full as a batch may be
-    /// ([`Limits::max_outgoing_per_destination`]).
+    /// ([`Limits::max_outgoing_per_destination`], [`Limits::max_outgoing_bytes_per_destination`]).
     OutboxFull {
         /// That destination.
         shard: ShardId,
         /// Receipts one block may send one destination.
         limit: usize,
+    },
+    /// It does not fit the bytes left for transactions ([`Limits::max_tx_bytes`]).
+    BlockFull {
+        /// Its encoded size.
+        bytes: usize,
+        /// What is left.
+        left: usize,
     },
     /// Its gas limit does not fit in what is left of the block gas limit.
     GasLimit {
@@ -164,6 +192,7 @@ impl<E> Skip<E> {
                 | Skip::Congested { .. }
                 | Skip::ShardCongested { .. }
                 | Skip::OutboxFull { .. }
+                | Skip::BlockFull { .. }
                 | Skip::GasLimit { .. }
         )
     }
@@ -302,12 +331,16 @@ pub fn run_block<S: ScheduleState, E>(
     // 2. Transactions.
     let mut left = Left {
         gas_bought: 0,
+        tx_bytes: 0,
         room: limits.room.clone(),
     };
-    let mut sent = vec![0usize; block.num_shards as usize];
+    let mut sent = Sent {
+        receipts: vec![0; block.num_shards as usize],
+        bytes: vec![0; block.num_shards as usize],
+    };
     for stx in txs {
         let hash = stx.hash();
-        if let Some(shard) = outbox_full(&sent, &limits) {
+        if let Some(shard) = outbox_full(&sent, &limits, tx_receipt(stx, block, &limits)) {
             out.skipped.push((
                 hash,
                 Skip::OutboxFull {
@@ -328,7 +361,7 @@ pub fn run_block<S: ScheduleState, E>(
 
     // 3. Receipts, bounded.
     let mut budget = limits.max_receipts_per_block;
-    while budget > 0 && outbox_full(&sent, &limits).is_none() {
+    while budget > 0 && outbox_full(&sent, &limits, None).is_none() {
         let Some(r) = work.pop(st) else { break };
         budget -= 1;
         let id = r.id;
@@ -343,17 +376,41 @@ pub fn run_block<S: ScheduleState, E>(
     Ok(out)
 }
 
+/// What the block sent each destination so far: receipts and their encoded bytes.
+struct Sent {
+    receipts: Vec<usize>,
+    bytes: Vec<usize>,
+}
+
+/// For a transaction: the destination of its first receipt and the most bytes that receipt can
+/// take, when it leaves the shard.
+fn tx_receipt(stx: &SignedTransaction, block: &BlockContext, limits: &Limits) -> Option<(ShardId, usize)> {
+    let dest = destination(stx, block.shard_id, block.num_shards);
+    // Sizes are only worth computing under a byte limit.
+    (dest != block.shard_id && limits.max_outgoing_bytes_per_destination != usize::MAX)
+        .then(|| (dest, stx.encoded_size().saturating_add(TX_RECEIPT_BYTES)))
+}
+
 /// The first destination whose outbox one more application could push past
-/// [`Limits::max_outgoing_per_destination`], if any (then the block takes no more work).
-fn outbox_full(sent: &[usize], limits: &Limits) -> Option<ShardId> {
-    sent.iter()
-        .position(|n| n.saturating_add(MAX_RECEIPTS_PER_APPLICATION) > limits.max_outgoing_per_destination)
-        .map(|d| d as ShardId)
+/// [`Limits::max_outgoing_per_destination`] receipts or
+/// [`Limits::max_outgoing_bytes_per_destination`] bytes, if any (then the block takes no more
+/// work); for a transaction, `tx` is where its receipt goes and how large it can be.
+fn outbox_full(sent: &Sent, limits: &Limits, tx: Option<(ShardId, usize)>) -> Option<ShardId> {
+    let over = |d: usize| {
+        let extra = match tx {
+            Some((dest, bytes)) if dest as usize == d => bytes.max(MAX_RECEIPT_BYTES_PER_APPLICATION),
+            _ => MAX_RECEIPT_BYTES_PER_APPLICATION,
+        };
+        sent.receipts[d].saturating_add(MAX_RECEIPTS_PER_APPLICATION) > limits.max_outgoing_per_destination
+            || sent.bytes[d].saturating_add(extra) > limits.max_outgoing_bytes_per_destination
+    };
+    (0..sent.receipts.len()).find(|d| over(*d)).map(|d| d as ShardId)
 }
 
 /// What the block's transactions used so far of what it may admit.
 struct Left {
     gas_bought: Gas,
+    tx_bytes: usize,
     room: std::collections::BTreeMap<ShardId, u64>,
 }
 
@@ -384,6 +441,18 @@ fn admit<S: ScheduleState, E>(
             budget: limits.max_receipts_per_block,
         });
     }
+    let bytes = if limits.max_tx_bytes == usize::MAX {
+        0
+    } else {
+        stx.encoded_size()
+    };
+    let tx_bytes = left.tx_bytes.saturating_add(bytes);
+    if tx_bytes > limits.max_tx_bytes {
+        return Err(Skip::BlockFull {
+            bytes,
+            left: limits.max_tx_bytes - left.tx_bytes,
+        });
+    }
     let fits = gas_bought
         .checked_add(stx.tx.gas_limit)
         .is_some_and(|g| g <= limits.block_gas_limit);
@@ -403,6 +472,7 @@ fn admit<S: ScheduleState, E>(
         *room -= 1;
     }
     left.gas_bought = gas_bought + stx.tx.gas_limit;
+    left.tx_bytes = tx_bytes;
     Ok(())
 }
 
@@ -411,7 +481,7 @@ fn route<S: ScheduleState, E>(
     st: &mut S,
     work: &mut Work,
     out: &mut Scheduled<E>,
-    sent: &mut [usize],
+    sent: &mut Sent,
     block: &BlockContext,
     applied: Applied,
     id: Hash,
@@ -425,8 +495,10 @@ fn route<S: ScheduleState, E>(
             let seq = st.next_outgoing(r.dest_shard);
             r.seq = seq;
             st.set_next_outgoing(r.dest_shard, seq + 1);
-            if let Some(n) = sent.get_mut(r.dest_shard as usize) {
-                *n += 1;
+            let d = r.dest_shard as usize;
+            if d < sent.receipts.len() {
+                sent.receipts[d] += 1;
+                sent.bytes[d] += r.encoded_size();
             }
             out.outgoing.push(r);
         }

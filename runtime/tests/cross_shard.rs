@@ -498,3 +498,139 @@ fn a_block_never_sends_one_destination_more_than_a_batch_carries() {
     assert_eq!(view::<u64>(&net, b, "served", vec![]), n - 1);
     assert_eq!(view::<u32>(&net, a, "failures", vec![]), 1);
 }
+
+/// A contract for the byte bounds on receipts: `go(target, n)` makes `n` promises with the
+/// largest arguments (256 KiB) to `target.sink`; `fan(target, n)` makes one promise to
+/// `target.big` (which returns 256 KiB) and `n` callbacks on it, each recording whether the
+/// result was a failure (`f`) or not (`o`).
+const SPRAY: &str = r#"(module
+  (import "tutti_v1" "input" (func $input (result i32)))
+  (import "tutti_v1" "register_read" (func $read (param i32)))
+  (import "tutti_v1" "promise_create" (func $create (param i32 i32 i32 i32 i32 i32 i64 i64) (result i32)))
+  (import "tutti_v1" "promise_then" (func $then (param i32 i32 i32 i32 i32 i32 i64 i64) (result i32)))
+  (import "tutti_v1" "promise_result" (func $result (param i32) (result i64)))
+  (import "tutti_v1" "storage_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "tutti_v1" "value_return" (func $ret (param i32 i32)))
+  (memory (export "memory") 6)
+  (data (i32.const 100) "sink")
+  (data (i32.const 110) "big")
+  (data (i32.const 120) "cb")
+  (data (i32.const 130) "fo")
+  (func (export "go") (local $i i32) (local $n i32)
+    (drop (call $input)) (call $read (i32.const 0))
+    (local.set $n (i32.load8_u (i32.const 32)))
+    (block $done (loop $more
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (drop (call $create (i32.const 0) (i32.const 100) (i32.const 4) (i32.const 65536) (i32.const 262144)
+        (i32.const 200) (i64.const 1000000) (i64.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $more))))
+  (func (export "sink"))
+  (func (export "big") (call $ret (i32.const 65536) (i32.const 262144)))
+  (func (export "fan") (local $p i32) (local $i i32) (local $n i32)
+    (drop (call $input)) (call $read (i32.const 0))
+    (local.set $n (i32.load8_u (i32.const 32)))
+    (local.set $p (call $create (i32.const 0) (i32.const 110) (i32.const 3) (i32.const 0) (i32.const 0)
+      (i32.const 200) (i64.const 5000000) (i64.const 1)))
+    (block $done (loop $more
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (drop (call $then (local.get $p) (i32.const 120) (i32.const 2) (i32.const 0) (i32.const 0)
+        (i32.const 200) (i64.const 5000000) (i64.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $more))))
+  (func (export "cb")
+    (if (i64.lt_s (call $result (i32.const 0)) (i64.const 0))
+      (then (drop (call $write (i32.const 130) (i32.const 1) (i32.const 130) (i32.const 1))))
+      (else (drop (call $write (i32.const 131) (i32.const 1) (i32.const 131) (i32.const 1)))))))"#;
+
+fn spray_args(target: Address, n: u8) -> Vec<u8> {
+    let mut a = target.0.to_vec();
+    a.push(n);
+    a
+}
+
+/// No block sends one destination more bytes of receipts than a batch may carry
+/// (`MAX_BATCH_BYTES`, 3 MiB): 20 calls each sending three 256 KiB promises across (15 MiB in
+/// all) leave over several blocks, each within the bound, and every promise runs once. Without
+/// the bound the first block sends all 15 MiB: a batch the destination refuses for good.
+#[test]
+fn a_block_never_sends_one_destination_more_bytes_than_a_batch_carries() {
+    use tutti_primitives::receipt::MAX_BATCH_BYTES;
+    let mut net = net(2);
+    let code = wat::parse_str(SPRAY).unwrap();
+    let (user, key) = net.create_account(0, 1_000_000_000_000_000);
+    let a = net.deploy(0, &code, user, None).unwrap();
+    let b = net.deploy(1, &code, user, None).unwrap();
+    let calls: Vec<Hash> = (0..20)
+        .map(|_| net.call(&key, a, "go", spray_args(b, 3), 0, GAS).unwrap())
+        .collect();
+    let (mut blocks, mut most) = (0, 0);
+    for _ in 0..100 {
+        let report = net.produce_block();
+        let bytes = report.sent_bytes[0][1];
+        assert!(
+            bytes <= MAX_BATCH_BYTES,
+            "block {} sent {bytes} bytes to shard 1",
+            report.height
+        );
+        most = most.max(bytes);
+        blocks += 1;
+        if net.is_idle() {
+            break;
+        }
+    }
+    assert!(net.is_idle(), "everything ran");
+    assert!(blocks > 5, "the calls took several blocks: {blocks}");
+    assert!(most > MAX_BATCH_BYTES / 3, "blocks fill up: {most} bytes at most");
+    for tx in &calls {
+        let sinks = net
+            .trace(tx)
+            .iter()
+            .filter(|e| e.method.as_deref() == Some("sink") && e.result.is_ok())
+            .count();
+        assert_eq!(sinks, 3, "each call's three promises ran once");
+    }
+}
+
+/// A result goes to every callback waiting for it, one copy each: a 256 KiB result may go to two
+/// callbacks, not three (the call returning it fails instead, and the callbacks get that
+/// failure), so one execution never sends more than `caps::MAX_RESULT_FANOUT_BYTES` of results.
+#[test]
+fn a_result_too_large_for_its_callbacks_fails_the_call() {
+    let mut net = net(2);
+    let code = wat::parse_str(SPRAY).unwrap();
+    let (user, key) = net.create_account(0, 1_000_000_000_000_000);
+    let two = net.deploy(0, &code, user, None).unwrap();
+    let three = net.deploy(0, &code, user, None).unwrap();
+    let target = net.deploy(1, &code, user, None).unwrap();
+    let ok = net.call(&key, two, "fan", spray_args(target, 2), 0, GAS).unwrap();
+    net.run_until_idle(20);
+    let too_many = net.call(&key, three, "fan", spray_args(target, 3), 0, GAS).unwrap();
+    net.run_until_idle(20);
+    let big = |tx: &Hash| {
+        net.trace(tx)
+            .into_iter()
+            .find(|e| e.method.as_deref() == Some("big"))
+            .expect("the promise ran")
+            .result
+            .clone()
+    };
+    assert_eq!(big(&ok).map(|r| r.len()), Ok(256 * 1024));
+    assert_eq!(
+        net.storage(&two, b"o"),
+        Some(b"o".to_vec()),
+        "both callbacks got the result"
+    );
+    assert_eq!(net.storage(&two, b"f"), None);
+    let Err(failure) = big(&too_many) else {
+        panic!("a 256 KiB result went to three callbacks");
+    };
+    assert_eq!(failure.kind, FailureKind::HostError);
+    assert!(failure.message.contains("3 callbacks"), "{}", failure.message);
+    assert_eq!(
+        net.storage(&three, b"f"),
+        Some(b"f".to_vec()),
+        "the callbacks got the failure"
+    );
+    assert_eq!(net.storage(&three, b"o"), None);
+}

@@ -481,3 +481,41 @@ fn nested_joins_of_one_promise_stay_one_member() {
         failure.message
     );
 }
+
+/// A call whose promises would make more than `caps::MAX_OUTGOING_BYTES` of receipts traps at
+/// the promise that passes it; below it, the receipts take no more than the count says.
+#[test]
+fn the_receipts_one_call_makes_are_bounded_in_bytes() {
+    use tutti_primitives::codec::Encode;
+    use tutti_runtime::host::caps;
+    // `run` makes promises with the largest arguments (256 KiB) until one is refused; `three`
+    // makes three.
+    let src = |count: &str| {
+        format!(
+            r#"(module
+        (import "tutti_v1" "promise_create" (func $create (param i32 i32 i32 i32 i32 i32 i64 i64) (result i32)))
+        (memory (export "memory") 6)
+        (data (i32.const 64) "m")
+        (func (export "run") (local $i i32)
+            (loop $more
+                (drop (call $create (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 65536) (i32.const {args})
+                    (i32.const 96) (i64.const 0) (i64.const 1)))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br_if $more (i32.lt_u (local.get $i) (i32.const {count}))))))"#,
+            args = caps::MAX_ARGS
+        )
+    };
+    let out = run_twice(&src("1000"), GAS);
+    let failure = out.result.unwrap_err();
+    assert_eq!(failure.kind, FailureKind::HostError);
+    assert!(failure.message.contains("bytes of receipts"), "{}", failure.message);
+    assert!(out.receipts.is_empty(), "a failed call sends nothing");
+
+    let out = run_twice(&src("3"), GAS);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(out.receipts.len(), 3);
+    let bytes: usize = out.receipts.iter().map(|r| r.encoded_size()).sum();
+    let counted = 3 * (1 + caps::MAX_ARGS + caps::RECEIPT_BYTES);
+    assert!(bytes <= counted, "{bytes} bytes of receipts, counted {counted}");
+    assert!(counted <= caps::MAX_OUTGOING_BYTES);
+}

@@ -11,8 +11,12 @@
 //!    by the proposer's key, the proof in the header);
 //! 4. its transaction root commits to its transactions, and every transaction passes the
 //!    stateless checks (signature, chain id, bounds);
+//! 0. its body (transactions, receipt batches, crosslinks) takes at most [`MAX_BODY_BYTES`]
+//!    encoded, so it fits a consensus message: the transactions take at most what the batches
+//!    and crosslinks leave ([`tx_room`]), a rule of execution (rule 6);
 //! 5. its incoming receipts come in proven batches ([`ReceiptBatch`]: source header, commit
-//!    certificate, Merkle path), at most [`MAX_INCOMING_BATCHES`], none empty, each passing
+//!    certificate, Merkle path), at most [`MAX_INCOMING_BATCHES`] whose receipts take at most
+//!    [`MAX_BATCH_BYTES`] in all, none empty, each passing
 //!    [`crate::verify_batch`] against the stream cursors in the parent's state (advanced by the
 //!    block's earlier batches), so every receipt is delivered once and in order per source; and
 //!    together within the incoming budget the parent's delayed queue leaves ([`incoming_budget`]:
@@ -50,6 +54,43 @@ pub const MAX_CLOCK_DRIFT_MS: u64 = 15_000;
 
 /// Most receipt batches one block may carry (each costs a validator a certificate check).
 pub const MAX_INCOMING_BATCHES: usize = 64;
+
+/// Most bytes a block's body may take: its transactions, receipt batches and crosslinks, SCALE
+/// encoded (`(txs, batches, crosslinks)`). 6 MiB: under the 8 MiB a consensus message may take
+/// (`tutti_consensus::fbft::message::MAX_MESSAGE_BYTES`), which leaves 2 MiB for the header, its
+/// certificates and, in a view change, the votes (about 160 bytes a seat).
+pub const MAX_BODY_BYTES: usize = 6 << 20;
+
+pub use tutti_primitives::receipt::MAX_BATCH_BYTES;
+
+/// The encoded size of a block body.
+pub fn body_bytes(txs: &[SignedTransaction], incoming: &[ReceiptBatch], crosslinks: &[Crosslink]) -> usize {
+    (txs, incoming, crosslinks).encoded_size()
+}
+
+/// The bytes a block body with these receipt batches and crosslinks leaves its transactions
+/// (the length prefix of the transaction list counted at its largest). Incoming receipts take at
+/// most [`MAX_BATCH_BYTES`] and crosslinks about 64 KiB, so at least 2.9 MiB is left: more than
+/// the largest transaction (`TxRules::max_tx_bytes`, 2.5 MiB).
+pub fn tx_room(incoming: &[ReceiptBatch], crosslinks: &[Crosslink]) -> usize {
+    const TX_COUNT_PREFIX: usize = 4;
+    MAX_BODY_BYTES.saturating_sub(body_bytes(&[], incoming, crosslinks) - 1 + TX_COUNT_PREFIX)
+}
+
+/// The longest prefix of `batches` whose receipts take at most [`MAX_BATCH_BYTES`] in all (each
+/// batch alone does: [`crate::receipts::check_shape`]).
+pub fn within_incoming_bytes(mut batches: Vec<ReceiptBatch>) -> Vec<ReceiptBatch> {
+    let mut bytes = 0usize;
+    let keep = batches
+        .iter()
+        .take_while(|b| {
+            bytes = bytes.saturating_add(tutti_primitives::receipt::receipts_bytes(&b.receipts));
+            bytes <= MAX_BATCH_BYTES
+        })
+        .count();
+    batches.truncate(keep);
+    batches
+}
 
 /// Most crosslinks one beacon block may carry (each costs a validator a certificate check).
 pub const MAX_CROSSLINKS: usize = 64;
@@ -224,6 +265,18 @@ pub enum BlockError {
         /// The budget.
         budget: usize,
     },
+    /// The incoming receipts take more than [`MAX_BATCH_BYTES`] in all.
+    #[error("the block's incoming receipts take {bytes} bytes, more than {MAX_BATCH_BYTES}")]
+    IncomingOverBytes {
+        /// Their encoded size.
+        bytes: usize,
+    },
+    /// The body is larger than [`MAX_BODY_BYTES`].
+    #[error("the block body takes {bytes} bytes, more than {MAX_BODY_BYTES}")]
+    TooLarge {
+        /// Its encoded size.
+        bytes: usize,
+    },
     /// An incoming receipt batch is refused.
     #[error("incoming receipt batch {index}: {error}")]
     Incoming {
@@ -380,6 +433,13 @@ pub fn check_incoming(
                 budget,
             });
         }
+        let bytes: usize = batches
+            .iter()
+            .map(|b| tutti_primitives::receipt::receipts_bytes(&b.receipts))
+            .sum();
+        if bytes > MAX_BATCH_BYTES {
+            return Err(BlockError::IncomingOverBytes { bytes });
+        }
     }
     let mut next: std::collections::HashMap<ShardId, (u64, Consumed)> = std::collections::HashMap::new();
     let mut receipts = Vec::new();
@@ -427,6 +487,8 @@ pub fn build(
     } else {
         Vec::new()
     };
+    let incoming = within_incoming_bytes(incoming);
+    let max_tx_bytes = tx_room(&incoming, &crosslinks);
     let parent = chain.head();
     let p = &parent.header;
     let height = p.height + 1;
@@ -448,6 +510,7 @@ pub fn build(
             room,
             crosslinks: crosslinks.clone(),
             parent_commit: parent_commit.clone(),
+            max_tx_bytes,
         },
     )?;
     let included: HashSet<Hash> = output.included.iter().copied().collect();
@@ -548,6 +611,10 @@ pub fn validate(
     if !bls::verify_randomness(&proposer, &parent.randomness, &proof, &h.randomness) {
         return Err(BlockError::BadRandomness);
     }
+    let bytes = body_bytes(txs, incoming, crosslinks);
+    if bytes > MAX_BODY_BYTES {
+        return Err(BlockError::TooLarge { bytes });
+    }
     let computed = tx_root(txs);
     if h.tx_root != computed {
         return Err(BlockError::TxRoot {
@@ -591,6 +658,7 @@ pub fn validate(
             room: BTreeMap::new(),
             crosslinks: crosslinks.to_vec(),
             parent_commit: h.parent_commit.clone(),
+            max_tx_bytes: tx_room(incoming, crosslinks),
         },
     )?;
     if let Some((hash, error)) = output.skipped.first() {

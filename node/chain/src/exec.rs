@@ -81,6 +81,9 @@ pub struct BlockInput {
     pub room: std::collections::BTreeMap<ShardId, u64>,
     /// Beacon blocks: the shard blocks crosslinked (checked by the caller, in order).
     pub crosslinks: Vec<tutti_primitives::Crosslink>,
+    /// Most bytes (encoded) the transactions may take: what the block body leaves them
+    /// (`crate::block::tx_room`).
+    pub max_tx_bytes: usize,
     /// The parent's commit certificate the header carries (its signers are rewarded on the
     /// beacon chain; checked by the caller).
     pub parent_commit: Option<tutti_primitives::CommitCertificate>,
@@ -416,6 +419,8 @@ pub fn execute_block(
         block_gas_limit: spec.block_gas_limit,
         room: input.room,
         max_outgoing_per_destination: tutti_primitives::receipt::MAX_BATCH_RECEIPTS,
+        max_outgoing_bytes_per_destination: tutti_primitives::receipt::MAX_BATCH_BYTES,
+        max_tx_bytes: input.max_tx_bytes,
     };
     let scheduled = schedule::run_block(runtime, &mut st, &block, limits, &input.txs, input.incoming, |stx| {
         let len = stx.encoded_size();
@@ -496,5 +501,6 @@ fn tx_error(skip: Skip<TxError>) -> TxError {
         Skip::ShardCongested { shard } => TxError::ShardCongested { shard },
         Skip::GasLimit { got, left } => TxError::GasLimit { got, min: 0, max: left },
         Skip::OutboxFull { shard, limit } => TxError::OutboxFull { shard, limit },
+        Skip::BlockFull { bytes, left } => TxError::BlockFull { bytes, left },
     }
 }

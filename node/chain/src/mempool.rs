@@ -20,7 +20,7 @@ use std::{
     sync::Arc,
 };
 
-use tutti_primitives::{Address, Amount, Gas, Hash, Nonce, SignedTransaction};
+use tutti_primitives::{Address, Amount, Gas, Hash, Nonce, SignedTransaction, codec::Encode};
 
 use crate::{
     account::Account,
@@ -104,6 +104,8 @@ struct Entry {
     tx: Arc<SignedTransaction>,
     hash: Hash,
     seq: u64,
+    /// Encoded size.
+    size: usize,
 }
 
 impl Entry {
@@ -239,6 +241,7 @@ impl Mempool {
     fn put(&mut self, sender: Address, nonce: Nonce, stx: SignedTransaction, hash: Hash) {
         self.seq += 1;
         let e = Entry {
+            size: stx.encoded_size(),
             tx: Arc::new(stx),
             hash,
             seq: self.seq,
@@ -274,12 +277,14 @@ impl Mempool {
     }
 
     /// Transactions for the next block: per sender in nonce order from the account nonce, across
-    /// senders by gas price (then arrival), at most `max_txs` and `max_gas` gas in all.
+    /// senders by gas price (then arrival), at most `max_txs`, `max_gas` gas and `max_bytes`
+    /// encoded bytes in all.
     pub fn select(
         &self,
         account_nonce: impl Fn(&Address) -> Nonce,
         max_txs: usize,
         max_gas: Gas,
+        max_bytes: usize,
     ) -> Vec<Arc<SignedTransaction>> {
         // Heap of each sender's next executable transaction.
         let mut heap = BinaryHeap::new();
@@ -290,17 +295,19 @@ impl Mempool {
             }
         }
         let mut out = Vec::new();
-        let mut gas: Gas = 0;
+        let (mut gas, mut bytes): (Gas, usize) = (0, 0);
         while let Some((_, _, sender, nonce)) = heap.pop() {
             if out.len() >= max_txs {
                 break;
             }
             let e = &self.senders[&sender][&nonce];
-            let Some(total) = gas.checked_add(e.tx.tx.gas_limit).filter(|g| *g <= max_gas) else {
+            let total = gas.checked_add(e.tx.tx.gas_limit).filter(|g| *g <= max_gas);
+            let size = bytes.saturating_add(e.size);
+            let Some(total) = total.filter(|_| size <= max_bytes) else {
                 // This sender's next transaction does not fit; its later ones cannot run before it.
                 continue;
             };
-            gas = total;
+            (gas, bytes) = (total, size);
             out.push(e.tx.clone());
             if let Some(n) = self.senders[&sender].get(&(nonce + 1)) {
                 heap.push((n.price(), Reverse(n.seq), sender, nonce + 1));
@@ -314,7 +321,6 @@ impl Mempool {
 mod tests {
     use super::*;
     use crate::txcheck::tests::{key, tx};
-    use tutti_primitives::codec::Encode;
 
     fn pool(max_txs: usize) -> Mempool {
         Mempool::new(
@@ -350,7 +356,7 @@ mod tests {
         add(&mut p, tx(&b, 0, 20, 1), &rich(0)).unwrap();
         add(&mut p, tx(&a, 0, 5, 1), &rich(0)).unwrap();
         let picked: Vec<(u8, Nonce)> = p
-            .select(|_| 0, 10, u64::MAX)
+            .select(|_| 0, 10, u64::MAX, usize::MAX)
             .iter()
             .map(|t| {
                 (
@@ -368,12 +374,14 @@ mod tests {
             vec![(b'b', 0), (b'a', 0), (b'a', 1)],
             "a's nonce 1 cannot jump ahead of nonce 0"
         );
-        assert_eq!(p.select(|_| 0, 2, u64::MAX).len(), 2);
-        assert_eq!(p.select(|_| 0, 10, 3_000_000).len(), 1, "gas budget");
+        assert_eq!(p.select(|_| 0, 2, u64::MAX, usize::MAX).len(), 2);
+        assert_eq!(p.select(|_| 0, 10, 3_000_000, usize::MAX).len(), 1, "gas budget");
+        let size = tx(&a, 0, 5, 1).encoded_size();
+        assert_eq!(p.select(|_| 0, 10, u64::MAX, 2 * size + 1).len(), 2, "byte budget");
         // A gap stops a sender: account nonce 0, only nonce 1 pooled.
         let mut q = pool(100);
         add(&mut q, tx(&a, 1, 50, 1), &rich(0)).unwrap();
-        assert!(q.select(|_| 0, 10, u64::MAX).is_empty());
+        assert!(q.select(|_| 0, 10, u64::MAX, usize::MAX).is_empty());
     }
 
     #[test]
@@ -469,6 +477,6 @@ mod tests {
         assert_eq!(add(&mut p, tx(&k, 4, 5, 1), &rich(0)), Err(MempoolError::SenderFull(4)));
         p.remove_committed(&tx(&k, 0, 5, 1).tx.sender(), 3);
         assert_eq!(p.len(), 1);
-        assert_eq!(p.select(|_| 3, 10, u64::MAX)[0].tx.nonce, 3);
+        assert_eq!(p.select(|_| 3, 10, u64::MAX, usize::MAX)[0].tx.nonce, 3);
     }
 }

@@ -3,8 +3,9 @@
 //! ([`Chain::receipt_batch`]) and checked by the destination ([`verify_batch`]).
 //!
 //! A destination shard `d` accepts a batch only if, in this order (cheap checks first):
-//! 1. it holds at least one and at most [`MAX_BATCH_RECEIPTS`] receipts (an empty batch proves
-//!    something but delivers nothing, so nobody needs to send one);
+//! 1. it holds at least one and at most [`MAX_BATCH_RECEIPTS`] receipts taking at most
+//!    [`MAX_BATCH_BYTES`] (an empty batch proves something but delivers nothing, so nobody needs
+//!    to send one);
 //! 2. it is for `d`, from another existing shard of this chain, and its header claims the epoch
 //!    of its height ([`crate::foreign::check_header`]);
 //! 3. its receipts are the source's, for `d`, numbered `first_seq, first_seq + 1, ...`;
@@ -30,7 +31,7 @@ use crate::{
     foreign::{self, Consumed, ForeignError},
 };
 
-pub use tutti_primitives::receipt::MAX_BATCH_RECEIPTS;
+pub use tutti_primitives::receipt::{MAX_BATCH_BYTES, MAX_BATCH_RECEIPTS};
 
 /// Why a receipt batch was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +44,12 @@ pub enum BatchError {
     Oversize {
         /// How many.
         receipts: usize,
+    },
+    /// Receipts taking more bytes than [`MAX_BATCH_BYTES`].
+    #[error("the batch's receipts take {bytes} bytes, more than {MAX_BATCH_BYTES}")]
+    TooManyBytes {
+        /// How many.
+        bytes: usize,
     },
     /// For another shard.
     #[error("the batch is for shard {dest}, not this shard {shard}")]
@@ -131,6 +138,10 @@ pub fn check_shape(batch: &ReceiptBatch, spec: &ShardSpec) -> std::result::Resul
         return Err(BatchError::Oversize {
             receipts: batch.receipts.len(),
         });
+    }
+    let bytes = tutti_primitives::receipt::receipts_bytes(&batch.receipts);
+    if bytes > MAX_BATCH_BYTES {
+        return Err(BatchError::TooManyBytes { bytes });
     }
     if batch.dest != shard {
         return Err(BatchError::WrongDestination {

@@ -149,13 +149,21 @@ pub enum TxError {
     /// The block already sends a destination as many receipts as one batch may carry: the
     /// transaction waits for a later block (it stays in the pool).
     #[error(
-        "the block's receipts for shard {shard} reach the {limit} one batch may carry; the transaction waits for a later block"
+        "the block's receipts for shard {shard} reach what one batch may carry ({limit} receipts, or its bytes); the transaction waits for a later block"
     )]
     OutboxFull {
         /// The destination.
         shard: ShardId,
         /// Receipts per batch.
         limit: usize,
+    },
+    /// The block's body has no room left for it (it waits for a later block).
+    #[error("the block has {left} bytes left for transactions and this one takes {bytes}; it waits for a later block")]
+    BlockFull {
+        /// Its encoded size.
+        bytes: usize,
+        /// Bytes left in the block.
+        left: usize,
     },
     /// A staking action from an account that does not live on the beacon chain.
     #[error(
@@ -187,6 +195,7 @@ impl TxError {
                 | TxError::Congested { .. }
                 | TxError::ShardCongested { .. }
                 | TxError::OutboxFull { .. }
+                | TxError::BlockFull { .. }
                 | TxError::NonceTooHigh { .. }
         )
     }

@@ -219,3 +219,67 @@ fn a_built_block_validates_and_forgeries_are_refused_by_rule() {
     // Nothing was written: the genuine block still validates.
     check(&header, &txs, &[], None).unwrap();
 }
+
+/// A call transaction of almost the largest size a node admits (2.5 MiB), to an address without
+/// a contract.
+fn large_call(k: &SigningKey, nonce: u64) -> SignedTransaction {
+    let rules = tutti_chain::TxRules::new(7);
+    Transaction {
+        chain_id: 7,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce,
+        gas_limit: rules.inclusion.of(rules.max_tx_bytes) + 1_000_000,
+        gas_price: 1,
+        action: Action::Call {
+            contract: Address([7; 32]),
+            method: "absorb".into(),
+            args: vec![nonce as u8; rules.max_tx_bytes - 1024],
+            value: 0,
+        },
+    }
+    .sign(k)
+}
+
+/// A block's body fits a consensus message: `build` takes the large transactions that fit
+/// `MAX_BODY_BYTES` and leaves the rest, and a body over it is refused before anything runs.
+#[test]
+fn a_block_body_stays_within_its_byte_limit() {
+    let (key, runtime, chain) = setup();
+    let all: Vec<SignedTransaction> = (0..5).map(|n| large_call(&user(1), n)).collect();
+    let built = block::build(
+        &chain,
+        &runtime,
+        &key,
+        all.clone(),
+        vec![],
+        vec![],
+        Default::default(),
+        5_000,
+        false,
+        0,
+        None,
+    )
+    .unwrap();
+    assert_eq!(built.txs.len(), 2, "two of 2.5 MiB fit 6 MiB");
+    assert!(matches!(built.output.skipped[0].1, TxError::BlockFull { .. }));
+    let bytes = block::body_bytes(&built.txs, &[], &[]);
+    assert!(bytes <= block::MAX_BODY_BYTES, "{bytes}");
+    assert!(
+        built.output.skipped.iter().all(|(_, e)| e.is_retryable()),
+        "{:?}",
+        built.output.skipped
+    );
+    let no_cert = |_: &BlockHeader, _: &CommitCertificate| Err("no committee signs here".to_string());
+    let check = |h: &BlockHeader, txs: &[SignedTransaction]| {
+        block::validate(&chain, &runtime, h, txs, &[], &[], Some(5_000), |_| false, &no_cert)
+    };
+    check(&built.header, &built.txs).unwrap();
+
+    // A proposer that takes three (7.5 MiB) breaks the rule, whatever its header says.
+    let mut h = built.header.clone();
+    h.tx_root = tutti_chain::chain::tx_root(&all[..3]);
+    assert!(matches!(
+        check(&h, &all[..3]).unwrap_err(),
+        BlockError::TooLarge { bytes } if bytes > block::MAX_BODY_BYTES
+    ));
+}

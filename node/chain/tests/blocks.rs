@@ -90,6 +90,7 @@ impl Node {
             room: Default::default(),
             crosslinks: Vec::new(),
             parent_commit: None,
+            max_tx_bytes: tutti_chain::block::MAX_BODY_BYTES,
         };
         let out = execute_block(&self.runtime, &self.db, Some(self.height), &self.spec, input).unwrap();
         self.store.write(out.batch.clone()).unwrap();

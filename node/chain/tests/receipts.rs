@@ -362,6 +362,20 @@ fn a_batch_is_delivered_once_and_forgeries_are_refused_by_rule() {
         }),
         BatchError::Oversize { .. }
     ));
+    // Few receipts, too many bytes: a batch must fit a block body beside its transactions.
+    assert!(matches!(
+        forged(&|b| {
+            b.receipts[0].body = tutti_primitives::ReceiptBody::Call {
+                method: "m".into(),
+                args: vec![0; tutti_chain::receipts::MAX_BATCH_BYTES],
+                value: 0,
+                gas: 0,
+                input_data_ids: vec![],
+                output_data_receivers: vec![],
+            }
+        }),
+        BatchError::TooManyBytes { .. }
+    ));
     assert_eq!(dst.balance(&on_shard_1()), 0);
 
     // Genuine: delivered once, paid once; the same batch again is a replay.

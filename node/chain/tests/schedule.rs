@@ -131,6 +131,7 @@ impl Both {
                 room: Default::default(),
                 crosslinks: Vec::new(),
                 parent_commit: None,
+                max_tx_bytes: tutti_chain::block::MAX_BODY_BYTES,
             };
             let out = execute_block(&self.runtime, &shard.db, Some(shard.height), &shard.spec, input).unwrap();
             shard.store.write(out.batch.clone()).unwrap();
@@ -353,6 +354,7 @@ fn incoming_receipts_must_continue_their_stream_on_the_chain() {
             room: Default::default(),
             crosslinks: Vec::new(),
             parent_commit: None,
+            max_tx_bytes: tutti_chain::block::MAX_BODY_BYTES,
         };
         execute_block(&both.runtime, &shard.db, Some(shard.height), &shard.spec, input)
     };

@@ -585,10 +585,16 @@ impl Node {
         let height = self.chain.head().header.height;
         let pool = self.mempool.lock().expect("mempool lock poisoned");
         let nonce = |a: &Address| self.chain.account(a, height).map(|acc| acc.nonce).unwrap_or(0);
-        pool.select(nonce, self.config.max_block_txs, self.chain.spec().block_gas_limit)
-            .into_iter()
-            .map(|t| (*t).clone())
-            .collect()
+        let max_bytes = tutti_chain::block::MAX_BODY_BYTES;
+        pool.select(
+            nonce,
+            self.config.max_block_txs,
+            self.chain.spec().block_gas_limit,
+            max_bytes,
+        )
+        .into_iter()
+        .map(|t| (*t).clone())
+        .collect()
     }
 
     /// Whether a transaction is in the pool (its signature was checked when it entered).

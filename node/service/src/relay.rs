@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use tutti_chain::{
-    BatchError, ShardSpec,
+    BatchError, ShardSpec, block,
     foreign::{self, Consumed, Finality, ForeignError},
     receipts::{check_shape, verify_batch},
 };
@@ -200,7 +200,8 @@ impl Inbox {
     /// The batches ready to include, given each source's cursor: per source the run of held
     /// batches that continues the stream, at most `max_batches` in all and `max_receipts`
     /// receipts (a batch that would pass it is left for the next block, unless it is the first: a
-    /// batch larger than a block's budget still goes, alone). Sources take turns at the front
+    /// batch larger than a block's budget still goes, alone), and receipts of at most
+    /// [`block::MAX_BATCH_BYTES`] bytes (each batch alone is within it). Sources take turns at the front
     /// (`first`, then the shards after it, wrapping): when the budget is short, the source that
     /// is "allowed" this block (round robin by height, as NEP-539) goes first, so no source
     /// starves another.
@@ -212,15 +213,17 @@ impl Inbox {
         first: ShardId,
     ) -> Vec<ReceiptBatch> {
         let mut out = Vec::new();
-        let mut receipts = 0;
+        let (mut receipts, mut bytes) = (0, 0);
         let turns = self.pending.range(first..).chain(self.pending.range(..first));
         for (source, held) in turns {
             let mut next = cursor(*source);
             while let Some(b) = held.get(&next) {
+                let size = tutti_primitives::receipt::receipts_bytes(&b.receipts);
                 let fits = receipts + b.receipts.len() <= max_receipts || (out.is_empty() && max_receipts > 0);
-                if out.len() >= max_batches || !fits {
+                if out.len() >= max_batches || !fits || bytes + size > block::MAX_BATCH_BYTES {
                     return out;
                 }
+                bytes += size;
                 receipts += b.receipts.len();
                 next += b.receipts.len() as u64;
                 out.push(b.clone());

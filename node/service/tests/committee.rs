@@ -283,3 +283,64 @@ async fn a_copied_key_that_double_signs_is_reported_and_slashed() {
     .await;
     stop_all(members).await;
 }
+
+/// Dev account `from`'s first transaction (nonce 0): a call to a contract-less address whose
+/// arguments fill the transaction to almost the largest size a node admits.
+fn large_call(from: u32) -> tutti_primitives::SignedTransaction {
+    let k = dev_key(from);
+    let rules = tutti_chain::TxRules::new(dev::TESTNET_CHAIN_ID);
+    Transaction {
+        chain_id: dev::TESTNET_CHAIN_ID,
+        signer: PublicKey(k.verifying_key().to_bytes()),
+        nonce: 0,
+        // Its inclusion cost and a little: five fit one block's gas.
+        gas_limit: rules.inclusion.of(rules.max_tx_bytes) + 1_000_000,
+        gas_price: 1,
+        action: Action::Call {
+            contract: Address([7; 32]),
+            method: "absorb".into(),
+            args: vec![from as u8; rules.max_tx_bytes - 1024],
+            value: 0,
+        },
+    }
+    .sign(&k)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_of_the_largest_transactions_still_yields_blocks_and_drains() {
+    // Five transactions of almost 2.5 MiB: together over the 8 MiB a consensus message may take.
+    // A block that took them all could never be sent; blocks take what fits and the pool drains.
+    let hub = MemoryHub::new();
+    let keys = keys(4);
+    let members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
+    until("a first block on every node", || members.iter().all(|m| height(m) >= 1)).await;
+    let txs: Vec<_> = (0..5).map(large_call).collect();
+    for m in &members {
+        for tx in &txs {
+            m.node.submit_raw(&tx.encode()).unwrap();
+        }
+    }
+    let hashes: Vec<_> = txs.iter().map(|t| t.hash()).collect();
+    until("every large transaction final on every node", || {
+        members
+            .iter()
+            .all(|m| hashes.iter().all(|h| m.node.chain().tx_location(h).unwrap().is_some()))
+    })
+    .await;
+    let top = members.iter().map(height).max().unwrap();
+    until("two more blocks on every node", || {
+        members.iter().all(|m| height(m) >= top + 2)
+    })
+    .await;
+    for h in 1..=top {
+        let b = members[0].node.chain().block_by_number(h).unwrap().unwrap();
+        let body = tutti_node::consensus::encode_body(&b.txs, &b.incoming, &b.crosslinks);
+        assert!(
+            body.len() <= tutti_chain::block::MAX_BODY_BYTES,
+            "block {h}: {} body bytes",
+            body.len()
+        );
+    }
+    same_blocks(&members.iter().collect::<Vec<_>>());
+    stop_all(members).await;
+}
