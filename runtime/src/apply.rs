@@ -685,8 +685,31 @@ pub fn execute_loaded(runtime: &Runtime, state: &dyn ShardState, code: &Hash, ct
             }
         }
     }
-    match runtime.execute(code, ctx, state.storage_view()) {
-        Ok(o) => o,
-        Err(e) => CallOutcome::failed(FailureKind::InvalidCode, e.to_string(), 0, balance),
+    // No free instance is the node's fault, not the call's: waiting for other calls to finish
+    // gives the outcome every node computes. (Block execution has a runtime of its own, so this
+    // wait is for calls of the node's own making.)
+    let mut ctx = ctx;
+    let mut wait = std::time::Duration::from_millis(1);
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        match runtime.try_execute(code, ctx, state.storage_view()) {
+            Ok(Ok(o)) => return o,
+            Ok(Err(e)) => return CallOutcome::failed(FailureKind::InvalidCode, e.to_string(), 0, balance),
+            Err(busy) => {
+                assert!(
+                    waited < EXHAUSTED_PATIENCE,
+                    "the contract runtime has had no free instance for {waited:?}: {}",
+                    busy.reason
+                );
+                std::thread::sleep(wait);
+                waited += wait;
+                wait = (wait * 2).min(std::time::Duration::from_millis(100));
+                ctx = *busy.ctx;
+            }
+        }
     }
 }
+
+/// How long a call waits for a free instance before the node gives up (a panic: it cannot
+/// compute the outcome every other node computes).
+const EXHAUSTED_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);

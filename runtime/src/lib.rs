@@ -20,5 +20,5 @@ pub mod validate;
 
 pub use gas::GasSchedule;
 pub use outcome::{BlockContext, CallContext, CallOutcome, EmptyState, StateChange, StateView};
-pub use runtime::{LoadedCode, Result, Runtime, RuntimeConfig, RuntimeError, code_hash};
+pub use runtime::{Busy, LoadedCode, Result, Runtime, RuntimeConfig, RuntimeError, code_hash};
 pub use validate::{Limits, ValidationError};

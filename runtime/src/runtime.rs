@@ -35,10 +35,24 @@ pub enum RuntimeError {
     /// `execute` was given a code hash that was never loaded.
     #[error("no compiled code for hash {0}: deploy or load the code first")]
     UnknownCode(Hash),
+    /// No instance could be made for the call: every pool slot is taken by other calls running
+    /// at once, or the machine refused memory. A fault of the node, never the call's outcome
+    /// (that would depend on what else the node is doing): retry when calls finish.
+    #[error("no instance for the call: {0}")]
+    Exhausted(String),
 }
 
 /// Result alias of the runtime.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// A call no instance could be made for, given back ([`Runtime::try_execute`]).
+#[derive(Debug)]
+pub struct Busy {
+    /// The call.
+    pub ctx: Box<CallContext>,
+    /// Why (the pool's or the system's words).
+    pub reason: String,
+}
 
 /// Runtime settings.
 #[derive(Clone, Debug)]
@@ -329,8 +343,24 @@ impl Runtime {
     /// code that can change them (`table.set` and the like, see validation), and an instance
     /// whose call failed, or whose memory grew, is dropped.
     pub fn execute(&self, code: &Hash, ctx: CallContext, state: Arc<dyn StateView>) -> Result<CallOutcome> {
-        let prepared = self.cached(code).ok_or(RuntimeError::UnknownCode(*code))?;
-        Ok(self.run(code, &prepared, ctx, state))
+        match self.try_execute(code, ctx, state) {
+            Ok(out) => out,
+            Err(busy) => Err(RuntimeError::Exhausted(busy.reason)),
+        }
+    }
+
+    /// [`Runtime::execute`], giving the call back when no instance could be made for it
+    /// ([`RuntimeError::Exhausted`]) so the caller can try again.
+    pub fn try_execute(
+        &self,
+        code: &Hash,
+        ctx: CallContext,
+        state: Arc<dyn StateView>,
+    ) -> std::result::Result<Result<CallOutcome>, Busy> {
+        let Some(prepared) = self.cached(code) else {
+            return Ok(Err(RuntimeError::UnknownCode(*code)));
+        };
+        self.run(code, &prepared, ctx, state).map(Ok)
     }
 
     /// A parked instance of `code`, if any.
@@ -371,7 +401,13 @@ impl Runtime {
         }
     }
 
-    fn run(&self, code: &Hash, prepared: &Prepared, ctx: CallContext, state: Arc<dyn StateView>) -> CallOutcome {
+    fn run(
+        &self,
+        code: &Hash,
+        prepared: &Prepared,
+        ctx: CallContext,
+        state: Arc<dyn StateView>,
+    ) -> std::result::Result<CallOutcome, Busy> {
         let limit = ctx.gas_limit;
         let start_balance = ctx.balance;
         let base = self.schedule.call_base.saturating_add(
@@ -380,16 +416,21 @@ impl Runtime {
                 .saturating_mul(prepared.initial_pages),
         );
         if limit < base {
-            return CallOutcome::failed(
+            return Ok(CallOutcome::failed(
                 FailureKind::OutOfGas,
                 format!("the call needs at least {base} gas"),
                 limit,
                 start_balance,
-            );
+            ));
         }
         if !prepared.methods.contains(&ctx.method) {
             let msg = format!("the contract has no method `{}`", ctx.method);
-            return CallOutcome::failed(FailureKind::MethodNotFound, msg, base, start_balance);
+            return Ok(CallOutcome::failed(
+                FailureKind::MethodNotFound,
+                msg,
+                base,
+                start_balance,
+            ));
         }
         let method = ctx.method.clone();
         let st = HostState {
@@ -426,15 +467,34 @@ impl Runtime {
             }
         };
         if store.set_fuel(limit - base).is_err() {
-            return CallOutcome::failed(FailureKind::HostError, "fuel is not enabled", limit, start_balance);
+            return Ok(CallOutcome::failed(
+                FailureKind::HostError,
+                "fuel is not enabled",
+                limit,
+                start_balance,
+            ));
         }
+        // A new instance: a trap while instantiating (a data segment out of bounds) is the code's
+        // outcome; any other failure (no free pool slot, no memory) is the node's.
+        let mut fresh = match parts {
+            Some(_) => None,
+            None => match prepared.pre.instantiate(&mut store) {
+                Err(e) if e.downcast_ref::<wasmtime::Trap>().is_none() => {
+                    return Err(Busy {
+                        ctx: Box::new(store.into_data().ctx),
+                        reason: e.to_string(),
+                    });
+                }
+                made => Some(made),
+            },
+        };
 
         let mut instance = None;
         let result = (|| -> wasmtime::Result<()> {
             let (inst, memory) = match &parts {
                 Some((inst, memory, ..)) => (*inst, *memory),
                 None => {
-                    let inst = prepared.pre.instantiate(&mut store)?;
+                    let inst = fresh.take().expect("a new instance was made above")?;
                     let memory = inst
                         .get_memory(&mut store, "memory")
                         .ok_or_else(|| wasmtime::Error::new(Abort::Host("the contract exports no memory".into())))?;
@@ -469,7 +529,7 @@ impl Runtime {
                     };
                     self.park(code, prepared, warm);
                 }
-                out
+                Ok(out)
             }
             Err(e) => {
                 let stack_overflow = instance.is_some_and(|inst| {
@@ -486,7 +546,7 @@ impl Runtime {
                 let logs = std::mem::take(&mut store.data_mut().logs);
                 let mut out = CallOutcome::failed(failure.kind, failure.message, gas_used, start_balance);
                 out.logs = logs;
-                out
+                Ok(out)
             }
         }
     }

@@ -519,3 +519,57 @@ fn the_receipts_one_call_makes_are_bounded_in_bytes() {
     assert!(bytes <= counted, "{bytes} bytes of receipts, counted {counted}");
     assert!(counted <= caps::MAX_OUTGOING_BYTES);
 }
+
+/// When every instance slot is taken by calls running at once, another call gets no outcome (a
+/// failure recorded for it would depend on what else the node was doing, so nodes would
+/// disagree): `execute` says the runtime is exhausted, and the call runs once a slot frees.
+#[test]
+fn a_full_instance_pool_is_the_nodes_fault_never_the_calls() {
+    let rt = Arc::new(
+        Runtime::new(RuntimeConfig {
+            max_concurrent_calls: 1,
+            reuse_instances: false,
+            ..RuntimeConfig::default()
+        })
+        .unwrap(),
+    );
+    let spin = rt
+        .load(&wasm(
+            r#"(module (memory (export "memory") 1) (func (export "run") (loop br 0)))"#,
+        ))
+        .unwrap()
+        .code_hash;
+    let quick = rt
+        .load(&wasm(r#"(module (memory (export "memory") 1) (func (export "run")))"#))
+        .unwrap()
+        .code_hash;
+    let ctx = |gas| CallContext::new(Address([9; 32]), Address([1; 32]), "run", vec![], gas);
+    let holder = {
+        let rt = rt.clone();
+        std::thread::spawn(move || {
+            loop {
+                match rt.execute(&spin, ctx(3_000_000_000), Arc::new(EmptyState)) {
+                    Err(RuntimeError::Exhausted(_)) => continue,
+                    other => return other.unwrap(),
+                }
+            }
+        })
+    };
+    let mut exhausted = 0;
+    while !holder.is_finished() {
+        match rt.execute(&quick, ctx(GAS), Arc::new(EmptyState)) {
+            Ok(out) => assert!(out.result.is_ok(), "a call got the pool's failure: {:?}", out.result),
+            Err(RuntimeError::Exhausted(_)) => exhausted += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(holder.join().unwrap().failure_kind(), Some(FailureKind::OutOfGas));
+    assert!(exhausted > 0, "the spinning call held the only slot for a while");
+    // The slot is free again: the call runs.
+    assert!(
+        rt.execute(&quick, ctx(GAS), Arc::new(EmptyState))
+            .unwrap()
+            .result
+            .is_ok()
+    );
+}

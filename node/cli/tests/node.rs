@@ -374,7 +374,17 @@ async fn wallet_commands_then_a_clean_stop_and_restart() {
     let c = ready(&n, dir.path()).await;
     let h = c.block_number(None).await.unwrap();
     assert!(h >= stopped_at, "restarted at {h}, stopped at {stopped_at}");
-    assert!(log(dir.path()).contains("(continuing)"));
+    // The log is appended to: the first run's "Ready." is in it already, and RPC may answer
+    // before the banner of this run is written. Wait for the banner.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !log(dir.path()).contains("(continuing)") {
+        assert!(
+            Instant::now() < deadline,
+            "no \"(continuing)\" banner:\n{}",
+            log(dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         c.get_transaction_receipt(tx_hash).await.unwrap().unwrap().status,
         "success"

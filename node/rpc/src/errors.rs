@@ -35,6 +35,9 @@ pub const SHARD_CONGESTED: i32 = 1013;
 /// node started from a state snapshot, the block asked is below it.
 pub const STATE_PRUNED: i32 = 1014;
 
+/// The node runs as many read-only calls as it can at once and none freed up in time; retry.
+pub const BUSY: i32 = 1015;
+
 /// Every application code with its name and meaning, for documentation and `rpc_discover`.
 pub const APPLICATION_CODES: &[(i32, &str, &str)] = &[
     (
@@ -82,6 +85,11 @@ pub const APPLICATION_CODES: &[(i32, &str, &str)] = &[
         SHARD_CONGESTED,
         "SHARD_CONGESTED",
         "the receiver's shard is congested; retry once it drains (data: shard)",
+    ),
+    (
+        BUSY,
+        "BUSY",
+        "the node runs as many read-only calls as it can at once and none freed up in time; retry",
     ),
     (
         -32006,

@@ -21,7 +21,7 @@ pub mod tracking;
 pub mod watch;
 pub mod web;
 
-pub use node::{BlockNotice, Node, NodeConfig, NodeError, SubmitError};
+pub use node::{BlockNotice, Node, NodeConfig, NodeError, RPC_CALLS, SubmitError};
 pub use rpc::{RpcConfig, serve, serve_with};
 pub use shards::Shards;
 pub use web::Site;

@@ -107,7 +107,13 @@ pub struct ConsensusView {
 /// A running node's state.
 pub struct Node {
     chain: Arc<Chain>,
+    /// Runs blocks (building, validating, syncing): nothing else, so whatever else the node does
+    /// never takes its instances.
     runtime: Runtime,
+    /// Runs read-only calls for RPC (`tutti_call`, `tutti_estimateGas`), at most
+    /// [`RPC_CALLS`] at once ([`Node::rpc_call_permit`]).
+    rpc_runtime: Runtime,
+    rpc_calls: Arc<tokio::sync::Semaphore>,
     keys: Vec<SecretKey>,
     members: Vec<PublicKey>,
     committees: Arc<BeaconCommittees>,
@@ -142,6 +148,9 @@ pub fn now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+/// Most read-only contract calls (RPC) a node runs at once.
+pub const RPC_CALLS: usize = 16;
 
 impl Node {
     /// Opens (or creates) the chain and checks the validator key against the genesis committee.
@@ -190,8 +199,16 @@ impl Node {
         if shard == 0 {
             committees.follow(chain.clone());
         }
+        let rpc_slots = runtime_config.max_concurrent_calls.clamp(1, RPC_CALLS as u32);
+        let rpc_config = RuntimeConfig {
+            max_concurrent_calls: rpc_slots,
+            ..runtime_config.clone()
+        };
         let runtime = Runtime::new(runtime_config)
             .map_err(|e| NodeError::Config(format!("cannot start the contract runtime: {e}")))?;
+        let rpc_runtime = Runtime::new(rpc_config)
+            .map_err(|e| NodeError::Config(format!("cannot start the contract runtime for RPC calls: {e}")))?;
+        let rpc_calls = Arc::new(tokio::sync::Semaphore::new(rpc_slots as usize));
         let mempool = Mempool::new(config.mempool.clone(), chain.spec().rules.clone());
         let loads = crate::relay::Loads::new(chain.spec().clone());
         let (heads, _) = broadcast::channel(256);
@@ -199,6 +216,8 @@ impl Node {
         Ok(Arc::new(Node {
             chain,
             runtime,
+            rpc_runtime,
+            rpc_calls,
             keys: config.validators.clone(),
             members,
             committees,
@@ -330,9 +349,24 @@ impl Node {
         self.chain.clone()
     }
 
-    /// The contract runtime.
+    /// The contract runtime that runs blocks.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// The contract runtime for read-only calls (RPC): its own instances, so no load on it can
+    /// change how a block executes. Hold a [`Node::rpc_call_permit`] while using it.
+    pub fn rpc_runtime(&self) -> &Runtime {
+        &self.rpc_runtime
+    }
+
+    /// Waits (at most `patience`) for a turn to run a read-only call: at most [`RPC_CALLS`] run
+    /// at once, fewer than the RPC runtime's instances, so none waits for an instance.
+    pub async fn rpc_call_permit(&self, patience: std::time::Duration) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout(patience, self.rpc_calls.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// The settings.

@@ -767,9 +767,12 @@ impl TuttiApiServer for Api {
                 self.max_call_gas
             )));
         }
-        Api::blocking(self.home(&c)?, move |node| {
+        let node = self.home(&c)?;
+        let permit = rpc_call_permit(&node).await?;
+        Api::blocking(node, move |node| {
+            let _permit = permit;
             let height = node.chain().head().header.height;
-            let out = node.chain().view(node.runtime(), &c, &method, args, gas);
+            let out = node.chain().view(node.rpc_runtime(), &c, &method, args, gas);
             call_view(&out, height)
         })
         .await
@@ -793,14 +796,17 @@ impl TuttiApiServer for Api {
             None => 0,
         };
         let gas = self.max_call_gas;
-        let (out, inclusion) = Api::blocking(self.home(&c)?, move |node| {
+        let node = self.home(&c)?;
+        let permit = rpc_call_permit(&node).await?;
+        let (out, inclusion) = Api::blocking(node, move |node| {
+            let _permit = permit;
             // A call transaction's size does not depend on the gas numbers much; estimate
             // the inclusion cost from a transaction of the same shape.
             let size = 200 + method.len() + args.len();
-            let inclusion = node.runtime().schedule().inclusion_cost(size);
+            let inclusion = node.rpc_runtime().schedule().inclusion_cost(size);
             let out = node
                 .chain()
-                .simulate(node.runtime(), &from, &c, &method, args, value, gas);
+                .simulate(node.rpc_runtime(), &from, &c, &method, args, value, gas);
             (out, inclusion)
         })
         .await?;
@@ -1112,4 +1118,21 @@ impl DiscoverApiServer for Api {
 /// Encodes a signed transaction as the `0x` hex `tutti_sendRawTransaction` takes.
 pub fn raw_tx(stx: &SignedTransaction) -> String {
     hex0x(&parity_scale_codec::Encode::encode(stx))
+}
+
+/// How long a read-only call waits for its turn before the node answers `BUSY`.
+const RPC_CALL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A turn to run a read-only call on `node` (at most `RPC_CALLS` run at once), or `BUSY`.
+async fn rpc_call_permit(node: &Arc<Node>) -> RpcResult<tokio::sync::OwnedSemaphorePermit> {
+    node.rpc_call_permit(RPC_CALL_PATIENCE).await.ok_or_else(|| {
+        error(
+            errors::BUSY,
+            format!(
+                "this node runs {} read-only calls at once and none finished within {} s; retry",
+                crate::RPC_CALLS,
+                RPC_CALL_PATIENCE.as_secs()
+            ),
+        )
+    })
 }
