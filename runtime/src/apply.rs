@@ -347,26 +347,27 @@ fn deploy(
             FailureKind::HostError,
             format!("a contract already exists at {contract}"),
         );
+    } else if runtime.schedule().deploy_cost(code.len()) > gas_left {
+        // The deploy's price depends on its size alone: a deploy that cannot pay is refused
+        // before its code is validated or compiled.
+        exec.result = fail(
+            FailureKind::OutOfGas,
+            format!(
+                "deploying {} bytes needs {} gas on top of the inclusion cost {}",
+                code.len(),
+                runtime.schedule().deploy_cost(code.len()),
+                exec.gas_used
+            ),
+        );
+        exec.gas_used = tx.gas_limit;
+        gas_left = 0;
     } else {
         match runtime.load(code) {
             Err(e) => {
                 exec.result = fail(FailureKind::InvalidCode, e.to_string());
-                let burnt = gas_left.min(runtime.schedule().deploy_cost(code.len()));
+                let burnt = runtime.schedule().deploy_cost(code.len());
                 exec.gas_used += burnt;
                 gas_left -= burnt;
-            }
-            Ok(loaded) if loaded.deploy_gas > gas_left => {
-                exec.result = fail(
-                    FailureKind::OutOfGas,
-                    format!(
-                        "deploying {} bytes needs {} gas on top of the inclusion cost {}",
-                        code.len(),
-                        loaded.deploy_gas,
-                        exec.gas_used
-                    ),
-                );
-                exec.gas_used = tx.gas_limit;
-                gas_left = 0;
             }
             Ok(loaded) => {
                 exec.gas_used += loaded.deploy_gas;

@@ -167,6 +167,14 @@ pub enum Skip<E> {
         /// Receipts one block may send one destination.
         limit: usize,
     },
+    /// Its sender cannot pay its most: the value it moves (or locks) and its gas limit at its
+    /// price. It can never be included as it is (a fee it cannot pay would buy it block space).
+    CannotPay {
+        /// What it may cost.
+        need: Amount,
+        /// The sender's balance.
+        have: Amount,
+    },
     /// It does not fit the bytes left for transactions ([`Limits::max_tx_bytes`]).
     BlockFull {
         /// Its encoded size.
@@ -376,6 +384,19 @@ pub fn run_block<S: ScheduleState, E>(
     Ok(out)
 }
 
+/// The most a transaction can cost its sender: the value it moves or locks and its gas limit at
+/// its price (saturating: a cost past `u128` is never payable).
+pub fn max_cost(stx: &SignedTransaction) -> Amount {
+    let value = match &stx.tx.action {
+        Action::Transfer { amount, .. } => *amount,
+        Action::Deploy { value, .. } | Action::Call { value, .. } => *value,
+        Action::Stake(a) => a.locks(),
+    };
+    u128::from(stx.tx.gas_limit)
+        .saturating_mul(stx.tx.gas_price)
+        .saturating_add(value)
+}
+
 /// What the block sent each destination so far: receipts and their encoded bytes.
 struct Sent {
     receipts: Vec<usize>,
@@ -426,13 +447,19 @@ fn admit<S: ScheduleState, E>(
 ) -> Result<(), Skip<E>> {
     let gas_bought = left.gas_bought;
     check(stx).map_err(Skip::Refused)?;
-    let expected = st.account(&stx.tx.sender()).nonce;
+    let account = st.account(&stx.tx.sender());
+    let expected = account.nonce;
     let got = stx.tx.nonce;
     if got < expected {
         return Err(Skip::NonceTooLow { got, expected });
     }
     if got > expected {
         return Err(Skip::NonceTooHigh { got, expected });
+    }
+    let need = max_cost(stx);
+    let have = account.balance;
+    if have < need {
+        return Err(Skip::CannotPay { need, have });
     }
     // Congestion control: a transaction enters only while the receipts waiting to run fit in
     // this block's budget, so the delayed queue cannot grow without bound.

@@ -634,3 +634,59 @@ fn a_result_too_large_for_its_callbacks_fails_the_call() {
     );
     assert_eq!(net.storage(&three, b"o"), None);
 }
+
+/// A deploy whose gas cannot pay for its size fails out of gas before its code is validated or
+/// compiled (its price depends on the size alone), so an underfunded deploy costs a node no
+/// compilation and leaves nothing in the code cache.
+#[test]
+fn a_deploy_that_cannot_pay_is_refused_before_its_code_is_compiled() {
+    let mut net = net(1);
+    let (_, key) = net.create_account(0, 1 << 60);
+    let code = tutti_examples::COUNTER.to_vec();
+    let schedule = net.runtime().schedule().clone();
+    // Its inclusion and a little: far below the deploy's price.
+    let gas = schedule.inclusion_cost(code.len() + 300) + 10_000;
+    assert!(gas - schedule.inclusion_cost(code.len()) < schedule.deploy_cost(code.len()));
+    let tx = net.sign(
+        &key,
+        gas,
+        Action::Deploy {
+            code: code.clone(),
+            init_method: None,
+            args: vec![],
+            value: 0,
+        },
+    );
+    let hash = net.submit(tx).unwrap();
+    net.run_until_idle(5);
+    let e = &net.trace(&hash)[0];
+    let failure = e.result.clone().unwrap_err();
+    assert_eq!(failure.kind, FailureKind::OutOfGas, "{failure}");
+    assert_eq!(e.gas_used, gas, "the whole limit is used");
+    assert!(
+        !net.runtime().is_loaded(&tutti_runtime::code_hash(&code)),
+        "the code was compiled"
+    );
+}
+
+/// A transaction its sender cannot pay for is left out, not included with the fee it cannot
+/// pay: after a first transfer drains the account, a second one at a high price takes no block
+/// space and is dropped (once, a sender could drain its account and have later transactions
+/// ride free, taking block gas and priority at a price they never paid).
+#[test]
+fn a_transaction_its_sender_cannot_pay_for_is_left_out() {
+    let mut net = net(1);
+    let (sender, key) = net.create_account(0, 10_000_000);
+    let to = Address([3; 32]);
+    let gas = 2_000_000;
+    // Each can pay alone; after the first (7M moved, its inclusion fee burnt) the second cannot.
+    let drain = net.sign(&key, gas, Action::Transfer { to, amount: 7_000_000 });
+    let first = net.submit(drain).unwrap();
+    let next = net.sign(&key, gas, Action::Transfer { to, amount: 1 });
+    let second = net.submit(next).unwrap();
+    let report = net.produce_block();
+    assert!(net.trace(&first)[0].result.is_ok());
+    assert!(net.trace(&second).is_empty(), "the unpayable transaction ran");
+    assert_eq!(report.dropped[0], vec![second]);
+    assert_eq!(net.account(&sender).unwrap().nonce, 1);
+}

@@ -762,3 +762,92 @@ async fn a_pruning_node_answers_within_its_window_and_refuses_older_state_clearl
             .is_some()
     );
 }
+
+/// Read-only calls under load never change how blocks execute: 120 calls that each spin until
+/// their gas runs out, all at once over RPC, while blocks run a contract. Each call gets its own
+/// outcome (out of gas) or `BUSY`; the node under load computes the same state roots as a node
+/// without it, and every block's call succeeds. (RPC calls once shared the block runtime's
+/// instances: with all of them taken, a block's call was recorded as a trap and the node
+/// diverged.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_calls_under_load_never_change_how_blocks_execute() {
+    let loaded = start().await;
+    let quiet = start().await;
+    let owner = dev_key(0);
+    let code = wat_module(
+        r#"(module
+            (import "tutti_v1" "storage_write" (func $write (param i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "m")
+            (func (export "spin") (loop br 0))
+            (func (export "mark") (drop (call $write (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1)))))"#,
+    );
+    let deploy = tx(
+        &owner,
+        0,
+        2_000_000_000,
+        Action::Deploy {
+            code,
+            init_method: None,
+            args: vec![],
+            value: 0,
+        },
+    );
+    let contract = Address::for_contract(&dev::dev_address(0), 0);
+    let both = |t: &SignedTransaction| {
+        for env in [&loaded, &quiet] {
+            env.node.submit_raw(&t.encode()).unwrap();
+        }
+    };
+    both(&deploy);
+    assert_eq!(loaded.block().await, quiet.block().await);
+
+    let load: Vec<_> = (0..120)
+        .map(|_| {
+            let c = loaded.http();
+            let contract = contract.to_string();
+            tokio::spawn(async move { c.call(contract, "spin".into(), None, Some(100_000_000)).await })
+        })
+        .collect();
+    for nonce in 1..=8 {
+        let mark = tx(
+            &owner,
+            nonce,
+            50_000_000,
+            Action::Call {
+                contract,
+                method: "mark".into(),
+                args: vec![],
+                value: 0,
+            },
+        );
+        both(&mark);
+        let (a, b) = (loaded.block().await, quiet.block().await);
+        assert_eq!(a, b);
+        let root = |env: &Env| env.node.chain().block_by_number(a).unwrap().unwrap().header.state_root;
+        assert_eq!(root(&loaded), root(&quiet), "block {a}: the node under load diverged");
+        let r = loaded
+            .http()
+            .get_transaction_receipt(mark.hash().to_string())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.status, "success", "block {a}: {r:?}");
+    }
+    let (mut spun, mut busy) = (0, 0);
+    for call in load {
+        match call.await.unwrap() {
+            Ok(out) => {
+                let failure = format!("{:?}", out.failure).to_lowercase();
+                assert!(
+                    failure.contains("gas"),
+                    "a spin ended otherwise than out of gas: {failure}"
+                );
+                spun += 1;
+            }
+            Err(jsonrpsee::core::ClientError::Call(e)) if e.code() == tutti_rpc::errors::BUSY => busy += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(spun > 0, "{spun} calls ran, {busy} were told BUSY");
+}
