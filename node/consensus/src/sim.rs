@@ -663,6 +663,7 @@ impl Sim {
                 Output::Fetch { hash } => self.serve_fetch(i, hash),
                 // A buffered message replayed later; the sender is no longer known.
                 Output::Rejected { .. } => self.stats.rejected += 1,
+                Output::Unchecked { .. } => {}
             }
         }
         self.switch_if_finished(i);

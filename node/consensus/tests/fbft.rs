@@ -436,3 +436,96 @@ fn an_undecided_block_is_checked_again_when_re_proposed() {
         "invalid: remembered for the height"
     );
 }
+
+fn vote(by: usize, key: usize, height: u64, view: u64, hash: Hash, prepare: bool) -> Message {
+    let (tag, msg) = if prepare {
+        (tags::PREPARE, proposal_message(height, view, &hash))
+    } else {
+        (tags::COMMIT, commit_message(height, &hash, view))
+    };
+    let v = tutti_consensus::fbft::message::Vote {
+        height,
+        view,
+        hash,
+        signer: by as u32,
+        signature: signer(key).sign(tag, &msg).unwrap(),
+    };
+    if prepare {
+        Message::Prepare(v)
+    } else {
+        Message::Commit(v)
+    }
+}
+
+fn unchecked(out: &[Output]) -> bool {
+    out.iter().any(|o| matches!(o, Output::Unchecked { .. }))
+}
+
+/// Every node checks a vote's signer and signature before it passes the vote on: a forged vote
+/// is refused at its first hop (only its origin is blamed), a genuine one passes, and one this
+/// node cannot check now (another height or view) is neither passed on nor blamed. The leader
+/// takes a genuine vote for a block it did not propose without blaming whoever relayed it. (A
+/// non-leader once passed every vote on unchecked, and the leader refused those for another
+/// block before checking them, blaming the honest relay: four strikes banned it.)
+#[test]
+fn votes_are_checked_before_they_are_passed_on() {
+    let mut c = core(None);
+    let p = block(0, LEADER, b"txs");
+    let h = p.hash();
+    for prepare in [true, false] {
+        let out = c.handle(Input::Message(vote(0, 3, 1, 0, h, prepare)));
+        assert!(
+            rejected(&out).is_some_and(|r| r.contains("signature")),
+            "a vote signed by another key: {out:?}"
+        );
+        let out = c.handle(Input::Message(vote(9, 9, 1, 0, h, prepare)));
+        assert!(rejected(&out).is_some(), "a signer outside the committee: {out:?}");
+        let out = c.handle(Input::Message(vote(0, 0, 1, 0, h, prepare)));
+        assert!(
+            rejected(&out).is_none() && !unchecked(&out),
+            "a genuine vote passes: {out:?}"
+        );
+        // Again (a copy from another peer): passes without a second check.
+        let out = c.handle(Input::Message(vote(0, 0, 1, 0, h, prepare)));
+        assert!(rejected(&out).is_none() && !unchecked(&out), "{out:?}");
+        for (height, view) in [(1, 5), (0, 0), (7, 0)] {
+            let out = c.handle(Input::Message(vote(0, 3, height, view, h, prepare)));
+            assert!(
+                rejected(&out).is_none() && unchecked(&out),
+                "height {height} view {view}: not checked, not blamed: {out:?}"
+            );
+        }
+    }
+
+    // The leader of height 1, view 0, after proposing `p`.
+    let mut leader = Core::new(
+        signer(LEADER),
+        committee(),
+        Some(LEADER),
+        Config::default(),
+        genesis(),
+        None,
+    );
+    leader.handle(Input::Start);
+    let p = block(0, LEADER, b"txs");
+    leader.handle(Input::Built(p.clone()));
+    let other = block(0, LEADER, b"other").hash();
+    let out = leader.handle(Input::Message(vote(0, 0, 1, 0, other, true)));
+    assert!(
+        rejected(&out).is_none() && !unchecked(&out),
+        "a genuine vote for another block: {out:?}"
+    );
+    let out = leader.handle(Input::Message(vote(0, 3, 1, 0, other, true)));
+    assert!(rejected(&out).is_some(), "a forged one: {out:?}");
+    // Votes for its block still make the certificate.
+    let mut prepared_out = Vec::new();
+    for i in [0, 2, 3] {
+        prepared_out.extend(leader.handle(Input::Message(vote(i, i, 1, 0, p.hash(), true))));
+    }
+    assert!(
+        sends(&prepared_out)
+            .iter()
+            .any(|m| matches!(m, Message::Prepared(q) if q.hash == p.hash())),
+        "{prepared_out:?}"
+    );
+}

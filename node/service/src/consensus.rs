@@ -677,9 +677,9 @@ impl<N: Network + Clone> Shell<N> {
     }
 
     /// Feeds `first` and every input its outputs lead to; true if the core rejected `first`.
-    async fn drive(&mut self, first: Input) -> bool {
+    async fn drive(&mut self, first: Input) -> Verdict {
         let mut queue = VecDeque::from([first]);
-        let mut rejected = false;
+        let (mut rejected, mut unchecked) = (false, false);
         let mut first_level = true;
         while let Some(input) = queue.pop_front() {
             let outputs = self.core.handle(input);
@@ -727,12 +727,21 @@ impl<N: Network + Clone> Shell<N> {
                         tracing::debug!(kind, "rejected: {reason}");
                         rejected |= first_level;
                     }
+                    Output::Unchecked { .. } => unchecked |= first_level,
                 }
             }
             first_level = false;
         }
         self.observe();
-        rejected
+        // What the first input (a message from a peer) deserves: blame if it was invalid, no
+        // passing on if it could not be checked here, passing on otherwise.
+        if rejected {
+            Verdict::Reject
+        } else if unchecked {
+            Verdict::Ignore
+        } else {
+            Verdict::Accept
+        }
     }
 
     /// Publishes where consensus stands (RPC, metrics).
@@ -985,6 +994,7 @@ impl<N: Network + Clone> Shell<N> {
                     cert,
                 })
                 .await
+                == Verdict::Reject
             {
                 self.net.penalise(peer, "synced block with an invalid certificate");
                 return;
@@ -1048,7 +1058,7 @@ impl<N: Network + Clone> Shell<N> {
             Internal::Synced { peer, blocks } => self.on_synced(peer, blocks).await,
             Internal::SyncDone => self.syncing = false,
             Internal::Fetched { peer, proposal } => {
-                if self.drive(Input::Fetched(*proposal)).await {
+                if self.drive(Input::Fetched(*proposal)).await == Verdict::Reject {
                     self.net.penalise(peer, "fetched block rejected");
                 }
             }
@@ -1430,12 +1440,19 @@ impl<N: Network + Clone> Shell<N> {
                     Verdict::Reject
                 }
                 Ok(m) => {
-                    self.watch_proposal(&m);
-                    if self.drive(Input::Message(m)).await {
-                        Verdict::Reject
-                    } else {
-                        Verdict::Accept
+                    // Votes reach the double-sign watch once their signature held (the core
+                    // checks every vote it passes on), so forged ones cost it nothing.
+                    let vote = matches!(m, Message::Prepare(_) | Message::Commit(_)).then(|| m.clone());
+                    if vote.is_none() {
+                        self.watch_proposal(&m);
                     }
+                    let verdict = self.drive(Input::Message(m)).await;
+                    if let Some(v) = vote
+                        && verdict == Verdict::Accept
+                    {
+                        self.watch_proposal(&v);
+                    }
+                    verdict
                 }
             },
             Topic::Blocks => match decode_bounded::<(Proposal, CommitCertificate)>(&g.data) {
@@ -1448,10 +1465,11 @@ impl<N: Network + Clone> Shell<N> {
                     } else if height > at {
                         self.start_sync(at);
                         Verdict::Ignore
-                    } else if self.drive(Input::Synced { proposal: p, cert }).await {
-                        Verdict::Reject
                     } else {
-                        Verdict::Accept
+                        match self.drive(Input::Synced { proposal: p, cert }).await {
+                            Verdict::Reject => Verdict::Reject,
+                            _ => Verdict::Accept,
+                        }
                     }
                 }
             },

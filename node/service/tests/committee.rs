@@ -344,3 +344,57 @@ async fn a_pool_of_the_largest_transactions_still_yields_blocks_and_drains() {
     same_blocks(&members.iter().collect::<Vec<_>>());
     stop_all(members).await;
 }
+
+/// A flood of forged votes (members' indices, signatures that do not hold) for the height and
+/// view being decided: every member refuses them before passing anything on, so the flooder
+/// alone is banned, no honest member blames another, and the committee keeps finalizing. (The
+/// rule itself, that a non-leader checks a vote before passing it on, is pinned by
+/// `node/consensus/tests/fbft.rs::votes_are_checked_before_they_are_passed_on`: the in-memory
+/// network does not relay, so here a member's verdict cannot reach a third one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_forged_votes_bans_only_its_origin() {
+    use tutti_consensus::fbft::message::{Message, Vote};
+    let hub = MemoryHub::new();
+    let keys = keys(4);
+    let members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
+    until("a first block on every node", || members.iter().all(|m| height(m) >= 1)).await;
+    let from = members.iter().map(height).max().unwrap();
+    let (rogue, mut rogue_events) = hub.join();
+    let rogue_id = rogue.local_peer();
+    let mut sent = 0u64;
+    for _ in 0..1200 {
+        if members.iter().all(|m| hub.is_banned(&m.peer, &rogue_id)) {
+            break;
+        }
+        let c = members[0].node.consensus_view();
+        for signer in 0..4u32 {
+            let v = Vote {
+                height: c.height,
+                view: c.view,
+                hash: tutti_primitives::Hash([sent as u8; 32]),
+                signer,
+                signature: [7; 96],
+            };
+            rogue.publish(tutti_network::Topic::Consensus, Message::Prepare(v.clone()).to_bytes());
+            rogue.publish(tutti_network::Topic::Consensus, Message::Commit(v).to_bytes());
+            sent += 2;
+        }
+        while rogue_events.try_recv().is_ok() {}
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        members.iter().all(|m| hub.is_banned(&m.peer, &rogue_id)),
+        "every member bans the flooder ({sent} forged votes sent)"
+    );
+    for a in &members {
+        for b in &members {
+            assert!(!hub.is_banned(&a.peer, &b.peer), "an honest member was banned");
+        }
+    }
+    until("the committee to go on", || {
+        members.iter().all(|m| height(m) >= from + 3)
+    })
+    .await;
+    same_blocks(&members.iter().collect::<Vec<_>>());
+    stop_all(members).await;
+}

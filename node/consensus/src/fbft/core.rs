@@ -201,6 +201,12 @@ pub enum Output {
         /// What was wrong.
         reason: String,
     },
+    /// The input message was not checked here (a vote for another view, or while the view
+    /// changes): do not pass it on, and do not blame the peer it came from (it may be right).
+    Unchecked {
+        /// Message kind.
+        kind: &'static str,
+    },
 }
 
 /// Where a node stands, for logs, RPC and tests.
@@ -248,6 +254,9 @@ pub struct Core<C: Crypto> {
     sent_commit: bool,
     prepares: BTreeMap<usize, Sig>,
     commits: BTreeMap<usize, Sig>,
+    /// Votes of this view whose signature verified, (prepare, signer, block, signature): every
+    /// node checks a vote before passing it on, once.
+    verified_votes: HashSet<(bool, usize, Hash, Sig)>,
     prepared: Option<QuorumCert>,
     committed_sent: bool,
     building: bool,
@@ -342,6 +351,7 @@ impl<C: Crypto> Core<C> {
             sent_prepare: false,
             sent_commit: false,
             prepares: BTreeMap::new(),
+            verified_votes: HashSet::new(),
             commits: BTreeMap::new(),
             prepared: None,
             committed_sent: false,
@@ -527,6 +537,7 @@ impl<C: Crypto> Core<C> {
         self.sent_commit = false;
         self.prepares.clear();
         self.commits.clear();
+        self.verified_votes.clear();
         self.prepared = None;
         self.committed_sent = false;
         self.building = false;
@@ -671,15 +682,19 @@ impl<C: Crypto> Core<C> {
     }
 
     fn on_message(&mut self, m: Message) {
+        // What is for another height is not checked here: kept or dropped, never passed on.
+        let unchecked = Output::Unchecked { kind: m.kind() };
         if self.finished() {
+            self.out.push(unchecked);
             return self.hand_over(m);
         }
         let h = m.height();
         if h < self.height {
-            return;
+            return self.out.push(unchecked);
         }
         if h > self.height {
             if h > self.height + 1 {
+                self.out.push(unchecked);
                 return self.ask_sync();
             }
             if let Message::Announce { proposal, .. } | Message::NewView { proposal, .. } = &m {
@@ -690,6 +705,7 @@ impl<C: Crypto> Core<C> {
                 // The block this one builds on has not reached us.
                 self.ask_sync();
             }
+            self.out.push(unchecked);
             return self.buffer(m);
         }
         match m {
@@ -869,21 +885,44 @@ impl<C: Crypto> Core<C> {
         }
     }
 
+    /// A PREPARE or COMMIT. Every node checks its signer and signature (once per vote) before it
+    /// is passed on, so a forged vote goes no further than its first hop and only its origin is
+    /// blamed; the leader then counts the genuine votes for its block. A vote this node cannot
+    /// check now (another view) is kept or dropped, never passed on or blamed on its sender.
     fn on_vote(&mut self, v: Vote, prepare: bool) {
         let kind = if prepare { "prepare" } else { "commit" };
         if v.view > self.view() {
+            self.out.push(Output::Unchecked { kind });
             return self.buffer(if prepare {
                 Message::Prepare(v)
             } else {
                 Message::Commit(v)
             });
         }
-        if v.view != self.view || self.changing_to.is_some() || !self.is_leader(v.view) {
-            return;
+        if v.view != self.view || self.changing_to.is_some() {
+            return self.out.push(Output::Unchecked { kind });
         }
         let signer = v.signer as usize;
         if signer >= self.committee.len() {
             return self.reject(kind, format!("signer {signer} is not a committee member"));
+        }
+        let (tag, msg) = if prepare {
+            (tags::PREPARE, proposal_message(v.height, v.view, &v.hash))
+        } else {
+            (tags::COMMIT, commit_message(v.height, &v.hash, v.view))
+        };
+        let id = (prepare, signer, v.hash, v.signature);
+        if !self.verified_votes.contains(&id) {
+            if !self.crypto.verify(signer, tag, &msg, &v.signature) {
+                return self.reject(kind, "the vote's signature does not verify");
+            }
+            // Bounded: a member signing many blocks is checked again past it, not remembered.
+            if self.verified_votes.len() < 4 * self.committee.len() + 64 {
+                self.verified_votes.insert(id);
+            }
+        }
+        if !self.is_leader(v.view) {
+            return;
         }
         let expected = if prepare {
             self.proposal
@@ -892,7 +931,9 @@ impl<C: Crypto> Core<C> {
         };
         match expected {
             Some(h) if h == v.hash => {}
-            Some(_) => return self.reject(kind, "a vote for a block the leader did not propose"),
+            // A genuine vote for another block: the voter's doing (the double-sign watch sees
+            // it), not its forwarder's.
+            Some(_) => return,
             // A COMMIT racing ahead of our own PREPARED: keep it for later.
             None if !prepare => return self.buffer(Message::Commit(v)),
             // A PREPARE for a block this (restarted) leader no longer holds.
@@ -901,14 +942,6 @@ impl<C: Crypto> Core<C> {
         let votes = if prepare { &self.prepares } else { &self.commits };
         if votes.contains_key(&signer) {
             return;
-        }
-        let (tag, msg) = if prepare {
-            (tags::PREPARE, proposal_message(v.height, v.view, &v.hash))
-        } else {
-            (tags::COMMIT, commit_message(v.height, &v.hash, v.view))
-        };
-        if !self.crypto.verify(signer, tag, &msg, &v.signature) {
-            return self.reject(kind, "the vote's signature does not verify");
         }
         let votes = if prepare { &mut self.prepares } else { &mut self.commits };
         votes.insert(signer, v.signature);
