@@ -543,7 +543,9 @@ pub fn apply_receipt(runtime: &Runtime, state: &mut dyn ShardState, block: &Bloc
                             result.len(),
                             caps::MAX_RESULT_FANOUT_BYTES
                         ),
-                        out.gas_used,
+                        // What the call burnt itself: the gas it attached to its promises (now
+                        // dropped) goes back, as for any failed call.
+                        out.gas_used - out.gas_attached,
                         account.balance,
                     );
                 }

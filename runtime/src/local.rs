@@ -471,6 +471,15 @@ impl LocalNet {
                 tx.chain_id, self.chain_id
             ));
         }
+        if let Action::Call { args, .. } = &tx.action
+            && args.len() > crate::host::caps::MAX_ARGS
+        {
+            return refuse(format!(
+                "the call's arguments take {} bytes, over the limit of {}",
+                args.len(),
+                crate::host::caps::MAX_ARGS
+            ));
+        }
         let sender = tx.sender();
         let queued = self
             .shard(&sender)

@@ -24,10 +24,12 @@
 //! 4. Receipts for other shards get the next sequence number of their (s, destination) stream and
 //!    leave in the block's outbox, in the order they were made. No destination gets more than
 //!    [`Limits::max_outgoing_per_destination`] receipts or [`Limits::max_outgoing_bytes_per_destination`]
-//!    bytes of them (what it accepts in one batch): while one more application could pass that
-//!    ([`MAX_RECEIPTS_PER_APPLICATION`], [`MAX_RECEIPT_BYTES_PER_APPLICATION`], or for a
-//!    transaction its own receipt), the block takes no more transactions ([`Skip::OutboxFull`]:
-//!    they stay in the pool) and runs no more receipts (they stay queued, in order).
+//!    bytes of them (what it accepts in one batch). A transaction whose receipt leaves for shard
+//!    `d` enters only while `d`'s outbox can take that receipt and still one receipt's execution
+//!    ([`MAX_RECEIPTS_PER_APPLICATION`], [`MAX_RECEIPT_BYTES_PER_APPLICATION`]); otherwise it is
+//!    skipped ([`Skip::OutboxFull`]: it stays in the pool) and transactions for other shards go
+//!    on. So transactions never take the room the block's receipts need: receipts run while every
+//!    outbox can take one more execution, and the rest stay queued, in order.
 //! 5. The block's transactions take at most [`Limits::max_tx_bytes`] encoded bytes (what the
 //!    block body leaves them beside its receipt batches and crosslinks): one that does not fit
 //!    what is left is skipped ([`Skip::BlockFull`]) and a smaller one may still enter.
@@ -167,8 +169,9 @@ pub enum Skip<E> {
         /// Receipts one block may send one destination.
         limit: usize,
     },
-    /// Its sender cannot pay its most: the value it moves (or locks) and its gas limit at its
-    /// price. It can never be included as it is (a fee it cannot pay would buy it block space).
+    /// Its sender cannot pay its most, at this point of the block: the value it moves (or locks)
+    /// and its gas limit at its price (a fee it cannot pay would buy it block space). It may be
+    /// payable later (refunds and incoming transfers arrive), so it waits.
     CannotPay {
         /// What it may cost.
         need: Amount,
@@ -201,6 +204,7 @@ impl<E> Skip<E> {
                 | Skip::ShardCongested { .. }
                 | Skip::OutboxFull { .. }
                 | Skip::BlockFull { .. }
+                | Skip::CannotPay { .. }
                 | Skip::GasLimit { .. }
         )
     }
@@ -348,7 +352,7 @@ pub fn run_block<S: ScheduleState, E>(
     };
     for stx in txs {
         let hash = stx.hash();
-        if let Some(shard) = outbox_full(&sent, &limits, tx_receipt(stx, block, &limits)) {
+        if let Some(shard) = tx_outbox_full(&sent, &limits, tx_receipt(stx, block)) {
             out.skipped.push((
                 hash,
                 Skip::OutboxFull {
@@ -369,7 +373,7 @@ pub fn run_block<S: ScheduleState, E>(
 
     // 3. Receipts, bounded.
     let mut budget = limits.max_receipts_per_block;
-    while budget > 0 && outbox_full(&sent, &limits, None).is_none() {
+    while budget > 0 && outbox_full(&sent, &limits).is_none() {
         let Some(r) = work.pop(st) else { break };
         budget -= 1;
         let id = r.id;
@@ -405,27 +409,52 @@ struct Sent {
 
 /// For a transaction: the destination of its first receipt and the most bytes that receipt can
 /// take, when it leaves the shard.
-fn tx_receipt(stx: &SignedTransaction, block: &BlockContext, limits: &Limits) -> Option<(ShardId, usize)> {
+fn tx_receipt(stx: &SignedTransaction, block: &BlockContext) -> Option<(ShardId, usize)> {
     let dest = destination(stx, block.shard_id, block.num_shards);
-    // Sizes are only worth computing under a byte limit.
-    (dest != block.shard_id && limits.max_outgoing_bytes_per_destination != usize::MAX)
-        .then(|| (dest, stx.encoded_size().saturating_add(TX_RECEIPT_BYTES)))
+    (dest != block.shard_id).then(|| (dest, stx.encoded_size().saturating_add(TX_RECEIPT_BYTES)))
 }
 
-/// The first destination whose outbox one more application could push past
+/// Whether `d`'s outbox could take `receipts` more receipts of `bytes` more bytes.
+fn room_for(sent: &Sent, limits: &Limits, d: usize, receipts: usize, bytes: usize) -> bool {
+    sent.receipts[d].saturating_add(receipts) <= limits.max_outgoing_per_destination
+        && sent.bytes[d].saturating_add(bytes) <= limits.max_outgoing_bytes_per_destination
+}
+
+/// The first destination whose outbox one more receipt's execution could push past
 /// [`Limits::max_outgoing_per_destination`] receipts or
-/// [`Limits::max_outgoing_bytes_per_destination`] bytes, if any (then the block takes no more
-/// work); for a transaction, `tx` is where its receipt goes and how large it can be.
-fn outbox_full(sent: &Sent, limits: &Limits, tx: Option<(ShardId, usize)>) -> Option<ShardId> {
-    let over = |d: usize| {
-        let extra = match tx {
-            Some((dest, bytes)) if dest as usize == d => bytes.max(MAX_RECEIPT_BYTES_PER_APPLICATION),
-            _ => MAX_RECEIPT_BYTES_PER_APPLICATION,
-        };
-        sent.receipts[d].saturating_add(MAX_RECEIPTS_PER_APPLICATION) > limits.max_outgoing_per_destination
-            || sent.bytes[d].saturating_add(extra) > limits.max_outgoing_bytes_per_destination
-    };
-    (0..sent.receipts.len()).find(|d| over(*d)).map(|d| d as ShardId)
+/// [`Limits::max_outgoing_bytes_per_destination`] bytes, if any (then the block runs no more
+/// receipts).
+fn outbox_full(sent: &Sent, limits: &Limits) -> Option<ShardId> {
+    (0..sent.receipts.len())
+        .find(|d| {
+            !room_for(
+                sent,
+                limits,
+                *d,
+                MAX_RECEIPTS_PER_APPLICATION,
+                MAX_RECEIPT_BYTES_PER_APPLICATION,
+            )
+        })
+        .map(|d| d as ShardId)
+}
+
+/// For a transaction whose receipt goes to another shard (`tx`: where, and how large it can
+/// be): that shard, if its outbox could not take the receipt and still leave room for one
+/// receipt's execution. Only the transaction's own destination counts (another full outbox does
+/// not hold back a transaction that sends it nothing), and transactions never take the room the
+/// receipts of the block need: whatever they send, the block runs its receipts.
+fn tx_outbox_full(sent: &Sent, limits: &Limits, tx: Option<(ShardId, usize)>) -> Option<ShardId> {
+    let (dest, bytes) = tx?;
+    let d = dest as usize;
+    let fits = d < sent.receipts.len()
+        && room_for(
+            sent,
+            limits,
+            d,
+            1 + MAX_RECEIPTS_PER_APPLICATION,
+            bytes.saturating_add(MAX_RECEIPT_BYTES_PER_APPLICATION),
+        );
+    (!fits).then_some(dest)
 }
 
 /// What the block's transactions used so far of what it may admit.

@@ -502,6 +502,6 @@ fn tx_error(skip: Skip<TxError>) -> TxError {
         Skip::GasLimit { got, left } => TxError::GasLimit { got, min: 0, max: left },
         Skip::OutboxFull { shard, limit } => TxError::OutboxFull { shard, limit },
         Skip::BlockFull { bytes, left } => TxError::BlockFull { bytes, left },
-        Skip::CannotPay { need, have } => TxError::InsufficientBalance { need, have },
+        Skip::CannotPay { need, have } => TxError::CannotPayYet { need, have },
     }
 }

@@ -33,6 +33,11 @@ use crate::{
 
 pub use tutti_primitives::receipt::{MAX_BATCH_BYTES, MAX_BATCH_RECEIPTS};
 
+/// Most bytes of receipts one answer to a pull carries ([`Chain::receipt_batches_from`]): 16
+/// MiB, half of what an answer may take on the wire, so several large batches never make an
+/// answer no one can receive.
+pub const MAX_PULL_BYTES: usize = 16 << 20;
+
 /// Why a receipt batch was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
@@ -321,13 +326,14 @@ impl Chain {
     }
 
     /// The batches for `dest` from stream position `from` on, consecutive, as long as they hold
-    /// at most `max_receipts` in all (at least one batch when there is one): what a destination
-    /// that expects `from` next asks for. Empty when no committed block's batch starts at `from`
-    /// (nothing new, or a position inside a batch).
+    /// at most `max_receipts` receipts and [`MAX_PULL_BYTES`] bytes of them in all (at least one
+    /// batch when there is one): what a destination that expects `from` next asks for. Empty
+    /// when no committed block's batch starts at `from` (nothing new, or a position inside a
+    /// batch).
     pub fn receipt_batches_from(&self, dest: ShardId, from: u64, max_receipts: usize) -> Result<Vec<ReceiptBatch>> {
         let mut out = Vec::new();
         let mut next = from;
-        let mut count = 0;
+        let (mut count, mut taken) = (0, 0);
         while let Some(bytes) = self.store().get(Column::Receipts, &stream_key(dest, next))? {
             let height = Height::decode(&mut bytes.as_slice()).map_err(|e| ChainError::Corrupt {
                 what: "stream index",
@@ -345,10 +351,12 @@ impl Chain {
                     ),
                 });
             }
-            if !out.is_empty() && count + batch.receipts.len() > max_receipts {
+            let size = tutti_primitives::receipt::receipts_bytes(&batch.receipts);
+            if !out.is_empty() && (count + batch.receipts.len() > max_receipts || taken + size > MAX_PULL_BYTES) {
                 break;
             }
             count += batch.receipts.len();
+            taken += size;
             next += batch.receipts.len() as u64;
             out.push(batch);
             if count >= max_receipts {

@@ -60,6 +60,12 @@ impl TxRules {
     }
 }
 
+/// Largest arguments of a call transaction: what a contract may attach to a promise
+/// (`caps::MAX_ARGS`, 256 KiB). A call's arguments travel in its receipt, which may cross to
+/// another shard, and a receipt batch carries 3 MiB at most; only a deploy carries more (its
+/// code, which stays on its shard).
+pub const MAX_CALL_ARGS: usize = tutti_runtime::host::caps::MAX_ARGS;
+
 /// Why a transaction was refused. Each message says what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxError {
@@ -70,6 +76,16 @@ pub enum TxError {
     #[error("transaction is {size} bytes, over the limit of {max}")]
     TooLarge {
         /// Encoded size.
+        size: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// A call's arguments are over [`MAX_CALL_ARGS`].
+    #[error(
+        "the call's arguments take {size} bytes, over the limit of {max}; pass large data in storage or in several calls"
+    )]
+    ArgsTooLarge {
+        /// Their size.
         size: usize,
         /// The cap.
         max: usize,
@@ -157,6 +173,17 @@ pub enum TxError {
         /// Receipts per batch.
         limit: usize,
     },
+    /// In a block, after the block's earlier transactions: the sender cannot pay value + gas limit
+    /// x gas price now (its prepaid gas comes back only with its refunds); it waits.
+    #[error(
+        "at this point of the block the balance {have} cannot pay value + gas limit x gas price = {need}; it waits for a later block"
+    )]
+    CannotPayYet {
+        /// Required.
+        need: Amount,
+        /// Available.
+        have: Amount,
+    },
     /// The block's body has no room left for it (it waits for a later block).
     #[error("the block has {left} bytes left for transactions and this one takes {bytes}; it waits for a later block")]
     BlockFull {
@@ -196,6 +223,7 @@ impl TxError {
                 | TxError::ShardCongested { .. }
                 | TxError::OutboxFull { .. }
                 | TxError::BlockFull { .. }
+                | TxError::CannotPayYet { .. }
                 | TxError::NonceTooHigh { .. }
         )
     }
@@ -303,6 +331,14 @@ pub fn check_rules(stx: &SignedTransaction, encoded_len: usize, rules: &TxRules)
             expected: rules.chain_id,
         });
     }
+    if let Action::Call { args, .. } = &tx.action
+        && args.len() > MAX_CALL_ARGS
+    {
+        return Err(TxError::ArgsTooLarge {
+            size: args.len(),
+            max: MAX_CALL_ARGS,
+        });
+    }
     let home = if rules.num_shards > 1 {
         tx.sender().home_shard(rules.num_shards)
     } else {
@@ -366,6 +402,40 @@ pub(crate) mod tests {
             },
         }
         .sign(k)
+    }
+
+    /// A call's arguments travel in its receipt, maybe to another shard: at most what a promise
+    /// may carry. A deploy's code is not bounded by it (it stays on its shard).
+    #[test]
+    fn call_arguments_are_bounded() {
+        let k = key(1);
+        let call = |n: usize| {
+            Transaction {
+                chain_id: 7,
+                signer: PublicKey(k.verifying_key().to_bytes()),
+                nonce: 0,
+                gas_limit: 1_000_000_000,
+                gas_price: 1,
+                action: Action::Call {
+                    contract: Address([9; 32]),
+                    method: "m".into(),
+                    args: vec![0; n],
+                    value: 0,
+                },
+            }
+            .sign(&k)
+        };
+        let rules = TxRules::new(7);
+        let ok = call(MAX_CALL_ARGS);
+        check_stateless(&ok, ok.encoded_size(), &rules).unwrap();
+        let big = call(MAX_CALL_ARGS + 1);
+        assert_eq!(
+            check_stateless(&big, big.encoded_size(), &rules),
+            Err(TxError::ArgsTooLarge {
+                size: MAX_CALL_ARGS + 1,
+                max: MAX_CALL_ARGS
+            })
+        );
     }
 
     /// Batches answer what single checks answer, for every mix of good and bad signatures.

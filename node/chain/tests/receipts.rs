@@ -125,6 +125,36 @@ impl Source {
             })
             .collect();
         self.nonce += transfers;
+        self.commit(txs);
+    }
+
+    /// Commits a block holding `calls` calls, each with the largest arguments (256 KiB), to an
+    /// account of shard 1.
+    fn large_calls(&mut self, calls: u64) {
+        let txs = (0..calls)
+            .map(|i| {
+                Transaction {
+                    chain_id: 7,
+                    signer: PublicKey(user(1).verifying_key().to_bytes()),
+                    nonce: self.nonce + i,
+                    gas_limit: 100_000_000,
+                    gas_price: 1,
+                    action: Action::Call {
+                        contract: on_shard_1(),
+                        method: "m".into(),
+                        args: vec![0; tutti_chain::txcheck::MAX_CALL_ARGS],
+                        value: 0,
+                    },
+                }
+                .sign(&user(1))
+            })
+            .collect();
+        self.nonce += calls;
+        assert_eq!(self.commit(txs), calls as usize, "every call was included");
+    }
+
+    /// Builds and commits a block of `txs`; returns how many were included.
+    fn commit(&mut self, txs: Vec<SignedTransaction>) -> usize {
         let parent_commit = self.chain.head().commit.clone();
         let Built {
             header,
@@ -152,7 +182,10 @@ impl Source {
             crosslinks: vec![],
             commit: Some(cert(0)),
         };
+        assert!(output.skipped.is_empty(), "{:?}", output.skipped);
+        let included = block.txs.len();
         self.chain.commit(&block, &mut output).unwrap();
+        included
     }
 }
 
@@ -495,4 +528,28 @@ fn a_proposer_admits_only_the_room_a_congested_destination_leaves() {
     )
     .unwrap();
     assert_eq!(built.header.congestion.consumed, vec![0; SHARDS as usize]);
+}
+
+/// A pull answer carries at most `MAX_PULL_BYTES` (16 MiB) of receipts however few they are:
+/// fourteen blocks each sending five calls of 256 KiB across (17.5 MiB in all) are answered
+/// within the bound, the rest next time (once, an answer took every batch whatever its
+/// bytes, and past what an answer may take on the wire a destination could never pull them).
+#[test]
+fn a_pull_answer_is_bounded_in_bytes() {
+    let mut src = Source::new();
+    for _ in 0..14 {
+        src.large_calls(5);
+    }
+    let answer = src.chain.receipt_batches_from(1, 0, 20_000).unwrap();
+    let bytes: usize = answer
+        .iter()
+        .map(|b| tutti_primitives::receipt::receipts_bytes(&b.receipts))
+        .sum();
+    assert!(bytes <= tutti_chain::receipts::MAX_PULL_BYTES, "{bytes}");
+    assert!((10..14).contains(&answer.len()), "{} batches", answer.len());
+    let rest = src
+        .chain
+        .receipt_batches_from(1, 5 * answer.len() as u64, 20_000)
+        .unwrap();
+    assert_eq!(answer.len() + rest.len(), 14, "the rest next time");
 }

@@ -310,7 +310,8 @@ fn admit_gossiped(node: &Node, txs: &[Vec<u8>]) -> Verdict {
                 TxError::Malformed(_)
                 | TxError::BadSignature(_)
                 | TxError::WrongChain { .. }
-                | TxError::TooLarge { .. },
+                | TxError::TooLarge { .. }
+                | TxError::ArgsTooLarge { .. },
             )) => return Verdict::Reject,
             // Stale (nonce used, pool full...): not the sender's fault.
             Err(_) => {}

@@ -692,6 +692,7 @@ impl Node {
             for (sender, next) in senders {
                 pool.remove_committed(&sender, next);
             }
+            pool.tick();
             // Transactions that cannot apply any more leave; those that did not fit wait.
             for (h, e) in &produced.skipped {
                 if !e.is_retryable() {

@@ -342,7 +342,10 @@ fn submit_error(e: SubmitError) -> ErrorObjectOwned {
     match e {
         SubmitError::Invalid(e) => tx_error(&e),
         SubmitError::Pool(MempoolError::Invalid(e)) => tx_error(&e),
-        SubmitError::Pool(e @ MempoolError::NonceGap { .. }) => error(errors::BAD_NONCE, e.to_string()),
+        SubmitError::Pool(e @ (MempoolError::NonceGap { .. } | MempoolError::GappedFull { .. })) => {
+            error(errors::BAD_NONCE, e.to_string())
+        }
+        SubmitError::Pool(e @ MempoolError::OverCommitted { .. }) => error(errors::INSUFFICIENT_BALANCE, e.to_string()),
         SubmitError::Pool(e) => error(errors::POOL_REFUSED, e.to_string()),
         SubmitError::Chain(e) => node_error(e),
     }

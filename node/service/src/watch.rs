@@ -7,10 +7,10 @@
 //! - Only the height being decided (and the one before) is watched; everything is bounded
 //!   ([`MAX_PROPOSALS`], [`MAX_VOTES`]), so a peer cannot grow it.
 //! - A proposal is kept only with a valid leader signature (checked at once: proposals are few).
-//!   A vote is kept unchecked (votes are many; the core checks the ones it counts) and checked
-//!   only when a second vote of the same key, height, view and phase names another block: a forged
-//!   first vote is then replaced by the genuine one, so forgeries can neither mask a real double
-//!   vote nor frame an honest validator.
+//!   The shell hands it only votes whose signature the core checked (every node checks a vote
+//!   before relaying it); a vote is checked again only when a second vote of the same key,
+//!   height, view and phase names another block, so forgeries can neither mask a real double vote
+//!   nor frame an honest validator.
 //! - A vote names a block by hash; the evidence needs its header, so a double vote is reported
 //!   when both blocks are ones this node saw proposed (a validator voting for two proposals of an
 //!   equivocating leader). A vote for a block never seen here is not reported by this node.

@@ -284,9 +284,10 @@ async fn a_copied_key_that_double_signs_is_reported_and_slashed() {
     stop_all(members).await;
 }
 
-/// Dev account `from`'s first transaction (nonce 0): a call to a contract-less address whose
-/// arguments fill the transaction to almost the largest size a node admits.
-fn large_call(from: u32) -> tutti_primitives::SignedTransaction {
+/// Dev account `from`'s first transaction (nonce 0): a deploy of almost the largest size a node
+/// admits, with gas for its inclusion only (it fails out of gas, before its code is read, and
+/// still takes its bytes in the block).
+fn large_deploy(from: u32) -> tutti_primitives::SignedTransaction {
     let k = dev_key(from);
     let rules = tutti_chain::TxRules::new(dev::TESTNET_CHAIN_ID);
     Transaction {
@@ -296,10 +297,10 @@ fn large_call(from: u32) -> tutti_primitives::SignedTransaction {
         // Its inclusion cost and a little: five fit one block's gas.
         gas_limit: rules.inclusion.of(rules.max_tx_bytes) + 1_000_000,
         gas_price: 1,
-        action: Action::Call {
-            contract: Address([7; 32]),
-            method: "absorb".into(),
-            args: vec![from as u8; rules.max_tx_bytes - 1024],
+        action: Action::Deploy {
+            code: vec![from as u8; rules.max_tx_bytes - 1024],
+            init_method: None,
+            args: vec![],
             value: 0,
         },
     }
@@ -314,7 +315,7 @@ async fn a_pool_of_the_largest_transactions_still_yields_blocks_and_drains() {
     let keys = keys(4);
     let members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
     until("a first block on every node", || members.iter().all(|m| height(m) >= 1)).await;
-    let txs: Vec<_> = (0..5).map(large_call).collect();
+    let txs: Vec<_> = (0..5).map(large_deploy).collect();
     for m in &members {
         for tx in &txs {
             m.node.submit_raw(&tx.encode()).unwrap();
