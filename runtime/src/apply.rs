@@ -671,33 +671,40 @@ fn set_init_pending(state: &mut dyn ShardState, contract: &Address, receipt: Opt
 /// restart the cache is empty; the code is in state).
 pub fn execute_loaded(runtime: &Runtime, state: &dyn ShardState, code: &Hash, ctx: CallContext) -> CallOutcome {
     let balance = ctx.balance;
-    if !runtime.is_loaded(code) {
-        match state.code(code) {
-            Some(wasm) => {
-                if let Err(e) = runtime.load(&wasm) {
-                    return CallOutcome::failed(FailureKind::InvalidCode, e.to_string(), 0, balance);
-                }
-            }
-            None => {
-                return CallOutcome::failed(
-                    FailureKind::InvalidCode,
-                    format!("code {code} is missing from state"),
-                    0,
-                    balance,
-                );
-            }
-        }
+    // Compiles the code from state; the failed outcome if it cannot.
+    let load = || match state.code(code) {
+        Some(wasm) => runtime
+            .load(&wasm)
+            .err()
+            .map(|e| CallOutcome::failed(FailureKind::InvalidCode, e.to_string(), 0, balance)),
+        None => Some(CallOutcome::failed(
+            FailureKind::InvalidCode,
+            format!("code {code} is missing from state"),
+            0,
+            balance,
+        )),
+    };
+    if !runtime.is_loaded(code)
+        && let Some(failed) = load()
+    {
+        return failed;
     }
-    // No free instance is the node's fault, not the call's: waiting for other calls to finish
-    // gives the outcome every node computes. (Block execution has a runtime of its own, so this
-    // wait is for calls of the node's own making.)
+    // A call that cannot start is the node's affair, not the call's: its code was dropped from
+    // the cache meanwhile (load it again), or no instance is free (wait for other calls to
+    // finish; block execution has a runtime of its own, so this wait is for calls of the node's
+    // own making). Either way the outcome is the one every node computes.
     let mut ctx = ctx;
     let mut wait = std::time::Duration::from_millis(1);
     let mut waited = std::time::Duration::ZERO;
     loop {
         match runtime.try_execute(code, ctx, state.storage_view()) {
-            Ok(Ok(o)) => return o,
-            Ok(Err(e)) => return CallOutcome::failed(FailureKind::InvalidCode, e.to_string(), 0, balance),
+            Ok(o) => return o,
+            Err(busy) if busy.not_loaded => {
+                if let Some(failed) = load() {
+                    return failed;
+                }
+                ctx = *busy.ctx;
+            }
             Err(busy) => {
                 assert!(
                     waited < EXHAUSTED_PATIENCE,

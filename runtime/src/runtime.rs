@@ -3,7 +3,10 @@
 use std::{
     collections::{BTreeSet, HashMap},
     hash::{Hash as _, Hasher},
-    sync::{Arc, Mutex, OnceLock, RwLock},
+    sync::{
+        Arc, Mutex, OnceLock, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use tutti_primitives::{CallFailure, FailureKind, Gas, Hash, Receipt, ReceiptBody, tags};
@@ -45,13 +48,16 @@ pub enum RuntimeError {
 /// Result alias of the runtime.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
-/// A call no instance could be made for, given back ([`Runtime::try_execute`]).
+/// A call that could not start, given back ([`Runtime::try_execute`]): no instance could be
+/// made for it, or its code is not (or no longer) in the cache.
 #[derive(Debug)]
 pub struct Busy {
     /// The call.
     pub ctx: Box<CallContext>,
     /// Why (the pool's or the system's words).
     pub reason: String,
+    /// The code is not in the cache (load it and try again).
+    pub not_loaded: bool,
 }
 
 /// Runtime settings.
@@ -67,6 +73,11 @@ pub struct RuntimeConfig {
     /// (memory, mutable globals; see [`Runtime::execute`]) instead of instantiating afresh. The
     /// outcome is the same either way (tested); reuse skips instance setup and teardown.
     pub reuse_instances: bool,
+    /// Most bytes of code the compiled-code cache keeps, counted as the instrumented wasm of
+    /// each module (its machine code is a few times that). Past it the least recently used
+    /// modules are dropped; they are compiled again from state when called (outcomes do not
+    /// depend on the cache).
+    pub max_cached_code_bytes: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -76,6 +87,7 @@ impl Default for RuntimeConfig {
             schedule: GasSchedule::default(),
             max_concurrent_calls: 64,
             reuse_instances: true,
+            max_cached_code_bytes: 256 << 20,
         }
     }
 }
@@ -91,6 +103,10 @@ struct Prepared {
     /// A fresh instance's memory and mutable globals, taken from the first instance before its
     /// call: what a reused instance is put back to.
     initial: OnceLock<InitialState>,
+    /// What it counts against [`RuntimeConfig::max_cached_code_bytes`].
+    bytes: usize,
+    /// When it was last used ([`Runtime`]'s use counter): the eviction order.
+    last_used: AtomicU64,
 }
 
 /// The state of a freshly instantiated module that a call can change.
@@ -166,6 +182,11 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: RwLock<HashMap<(Hash, u64), Arc<Prepared>>>,
+    /// Bytes the cache holds, and its bound.
+    cached_bytes: Mutex<usize>,
+    max_cached_bytes: usize,
+    /// Counts cache uses (the recency of each entry).
+    uses: AtomicU64,
     compat: u64,
     schedule: Arc<GasSchedule>,
     limits: Limits,
@@ -233,6 +254,9 @@ impl Runtime {
             engine,
             linker,
             cache: RwLock::new(HashMap::new()),
+            cached_bytes: Mutex::new(0),
+            max_cached_bytes: config.max_cached_code_bytes,
+            uses: AtomicU64::new(0),
             compat,
             schedule: Arc::new(config.schedule),
             limits: config.limits,
@@ -291,11 +315,10 @@ impl Runtime {
             initial_pages: info.initial_pages,
             reset_globals,
             initial: OnceLock::new(),
+            bytes: instrumented.len(),
+            last_used: AtomicU64::new(self.uses.fetch_add(1, Ordering::Relaxed)),
         });
-        self.cache
-            .write()
-            .expect("code cache lock poisoned")
-            .insert((hash, self.compat), prepared);
+        self.insert_cached(hash, prepared);
         Ok(LoadedCode {
             code_hash: hash,
             deploy_gas,
@@ -303,9 +326,49 @@ impl Runtime {
         })
     }
 
+    /// Caches a compiled module, dropping the least recently used ones while the cache holds
+    /// more than its bound (never the new one).
+    fn insert_cached(&self, hash: Hash, prepared: Arc<Prepared>) {
+        let mut cache = self.cache.write().expect("code cache lock poisoned");
+        let mut bytes = self.cached_bytes.lock().expect("code cache lock poisoned");
+        *bytes += prepared.bytes;
+        if let Some(old) = cache.insert((hash, self.compat), prepared) {
+            *bytes -= old.bytes;
+        }
+        if *bytes <= self.max_cached_bytes {
+            return;
+        }
+        let mut by_age: Vec<((Hash, u64), u64, usize)> = cache
+            .iter()
+            .filter(|(k, _)| k.0 != hash)
+            .map(|(k, p)| (*k, p.last_used.load(Ordering::Relaxed), p.bytes))
+            .collect();
+        by_age.sort_by_key(|(_, used, _)| *used);
+        let mut dropped = Vec::new();
+        for (key, _, size) in by_age {
+            if *bytes <= self.max_cached_bytes {
+                break;
+            }
+            cache.remove(&key);
+            *bytes -= size;
+            dropped.push(key.0);
+        }
+        drop((cache, bytes));
+        let mut warm = self.warm.lock().expect("instance pool lock poisoned");
+        for h in dropped {
+            warm.remove(&h);
+        }
+    }
+
+    /// Bytes of code the compiled-code cache holds ([`RuntimeConfig::max_cached_code_bytes`]).
+    pub fn cached_code_bytes(&self) -> usize {
+        *self.cached_bytes.lock().expect("code cache lock poisoned")
+    }
+
     /// Drops every compiled module from the cache (they are recompiled on the next `load`).
     pub fn clear_cache(&self) {
         self.cache.write().expect("code cache lock poisoned").clear();
+        *self.cached_bytes.lock().expect("code cache lock poisoned") = 0;
         self.warm.lock().expect("instance pool lock poisoned").clear();
     }
 
@@ -325,11 +388,15 @@ impl Runtime {
     }
 
     fn cached(&self, hash: &Hash) -> Option<Arc<Prepared>> {
-        self.cache
+        let p = self
+            .cache
             .read()
             .expect("code cache lock poisoned")
             .get(&(*hash, self.compat))
-            .cloned()
+            .cloned()?;
+        p.last_used
+            .store(self.uses.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        Some(p)
     }
 
     /// Executes one call of loaded code. Never panics on anything the contract does: every failure
@@ -344,23 +411,28 @@ impl Runtime {
     /// whose call failed, or whose memory grew, is dropped.
     pub fn execute(&self, code: &Hash, ctx: CallContext, state: Arc<dyn StateView>) -> Result<CallOutcome> {
         match self.try_execute(code, ctx, state) {
-            Ok(out) => out,
+            Ok(out) => Ok(out),
+            Err(busy) if busy.not_loaded => Err(RuntimeError::UnknownCode(*code)),
             Err(busy) => Err(RuntimeError::Exhausted(busy.reason)),
         }
     }
 
-    /// [`Runtime::execute`], giving the call back when no instance could be made for it
-    /// ([`RuntimeError::Exhausted`]) so the caller can try again.
+    /// [`Runtime::execute`], giving the call back when it could not start (no instance could be
+    /// made for it, or its code is not cached: [`Busy`]) so the caller can try again.
     pub fn try_execute(
         &self,
         code: &Hash,
         ctx: CallContext,
         state: Arc<dyn StateView>,
-    ) -> std::result::Result<Result<CallOutcome>, Busy> {
+    ) -> std::result::Result<CallOutcome, Busy> {
         let Some(prepared) = self.cached(code) else {
-            return Ok(Err(RuntimeError::UnknownCode(*code)));
+            return Err(Busy {
+                ctx: Box::new(ctx),
+                reason: format!("no compiled code for hash {code}"),
+                not_loaded: true,
+            });
         };
-        self.run(code, &prepared, ctx, state).map(Ok)
+        self.run(code, &prepared, ctx, state)
     }
 
     /// A parked instance of `code`, if any.
@@ -483,6 +555,7 @@ impl Runtime {
                     return Err(Busy {
                         ctx: Box::new(store.into_data().ctx),
                         reason: e.to_string(),
+                        not_loaded: false,
                     });
                 }
                 made => Some(made),

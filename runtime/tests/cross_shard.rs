@@ -745,3 +745,51 @@ fn calls_filling_one_outbox_hold_back_nothing_else() {
         "every call went across, once"
     );
 }
+
+/// The compiled-code cache is bounded (least recently used modules dropped past
+/// `max_cached_code_bytes`), and outcomes never depend on it: a network whose runtime can keep
+/// almost nothing compiled (every call compiles its code again from state) ends with the state
+/// roots, results and gas of one that keeps everything. (Once the cache grew with every code
+/// loaded, through `tutti_call` too, for the life of the process.)
+#[test]
+fn the_code_cache_is_bounded_and_outcomes_do_not_depend_on_it() {
+    let tiny = Runtime::new(RuntimeConfig {
+        max_cached_code_bytes: 1,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let mut nets = [LocalNet::new(Arc::new(tiny), 2), net(2)];
+    let mut traces = Vec::new();
+    for net in &mut nets {
+        let (user, key) = net.create_account(0, 1_000_000_000_000);
+        let a = net.deploy(0, tutti_examples::PING_PONG, user, None).unwrap();
+        let b = net.deploy(1, tutti_examples::PING_PONG, user, None).unwrap();
+        let c = net.deploy(0, tutti_examples::COUNTER, user, None).unwrap();
+        net.run_until_idle(10);
+        let mut calls = Vec::new();
+        for i in 0..5u64 {
+            calls.push(net.call(&key, a, "ping", (b, i).encode(), 0, GAS).unwrap());
+            calls.push(net.call(&key, c, "increment", (i,).encode(), 0, GAS).unwrap());
+        }
+        net.run_until_idle(20);
+        let t: Vec<Vec<(Option<String>, bool, u64)>> = calls
+            .iter()
+            .map(|h| {
+                net.trace(h)
+                    .iter()
+                    .map(|e| (e.method.clone(), e.result.is_ok(), e.gas_used))
+                    .collect()
+            })
+            .collect();
+        traces.push((t, net.state_root(0), net.state_root(1)));
+    }
+    assert_eq!(traces[0], traces[1]);
+    // Instrumentation only adds bytes: both modules cached would take at least this much.
+    let both = tutti_examples::COUNTER.len() + tutti_examples::PING_PONG.len();
+    assert!(
+        nets[0].runtime().cached_code_bytes() < both,
+        "the tiny cache keeps only the module last loaded: {} bytes",
+        nets[0].runtime().cached_code_bytes()
+    );
+    assert!(nets[1].runtime().cached_code_bytes() > 0);
+}
