@@ -309,6 +309,13 @@ impl Mempool {
             self.put(sender, nonce, stx, hash, cost, place);
             return Ok(Admitted::Replaced(old.hash));
         }
+        // Transactions that were put behind a gap against an older account (the sender's
+        // earlier ones committed meanwhile) continue its run now: they move first.
+        if !self.senders.contains_key(&sender)
+            && self.gapped.get(&sender).is_some_and(|q| q.contains_key(&account.nonce))
+        {
+            self.promote(&sender, account.nonce);
+        }
         let follows = nonce == account.nonce || self.senders.get(&sender).is_some_and(|q| q.contains_key(&(nonce - 1)));
         if !follows {
             let mine = self.gapped.get(&sender).map_or(0, |q| q.len());
@@ -774,5 +781,24 @@ mod tests {
         p.tick();
         assert_eq!(p.gapped_len(), 0);
         assert_eq!(p.len(), 5);
+    }
+
+    /// A transaction judged against an account read just before a block took the sender's
+    /// earlier ones (and cleared them from the pool) waits behind a gap that is no longer
+    /// there; the sender's next transaction, judged against the new account, moves it.
+    #[test]
+    fn a_gap_that_a_block_already_closed_does_not_hold_the_sender_back() {
+        let mut p = pool(100);
+        let a = key(1);
+        add(&mut p, tx(&a, 3, 5, 1), &rich(0)).unwrap();
+        assert_eq!(p.gapped_len(), 1, "behind a gap against the old account");
+        assert_eq!(add(&mut p, tx(&a, 4, 5, 1), &rich(3)), Ok(Admitted::Added));
+        assert_eq!((p.len(), p.gapped_len()), (2, 0));
+        let nonces: Vec<Nonce> = p
+            .select(|_| 3, 10, u64::MAX, usize::MAX)
+            .iter()
+            .map(|t| t.tx.nonce)
+            .collect();
+        assert_eq!(nonces, vec![3, 4]);
     }
 }

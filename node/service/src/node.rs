@@ -596,13 +596,15 @@ impl Node {
         {
             return Err(SubmitError::Invalid(TxError::Staking(e)));
         }
+        // The account is read under the pool's lock: a block commits its state before
+        // `committed` takes this lock to clear its transactions, so the pool never sees an
+        // account older than its own contents. (Read before the lock, a block committed in
+        // between left the sender's next nonce looking like a gap, and it waited there.)
+        let mut pool = self.mempool.lock().expect("mempool lock poisoned");
         let head = self.chain.head().header.height;
         let account = self.chain.account(&stx.tx.sender(), head)?;
-        let admitted = self
-            .mempool
-            .lock()
-            .expect("mempool lock poisoned")
-            .insert_checked(stx, hash, &account);
+        let admitted = pool.insert_checked(stx, hash, &account);
+        drop(pool);
         match admitted {
             Ok(_) => {
                 let _ = self.pending.send(hash);
