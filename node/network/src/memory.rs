@@ -21,6 +21,8 @@ struct Member {
     shard: u32,
     events: mpsc::Sender<Event>,
     scores: Scores,
+    /// Gossip messages this member accepted (and libp2p would pass on), per sender.
+    accepted: HashMap<PeerId, u64>,
 }
 
 #[derive(Default)]
@@ -71,6 +73,7 @@ impl MemoryHub {
                 shard,
                 events: tx,
                 scores: Scores::default(),
+                accepted: HashMap::new(),
             },
         );
         (
@@ -107,6 +110,16 @@ impl MemoryHub {
     pub fn score(&self, who: &PeerId, peer: &PeerId) -> i32 {
         let hub = self.inner.lock().expect("hub lock poisoned");
         hub.members.get(who).map_or(0, |m| m.scores.score(peer))
+    }
+
+    /// How many gossip messages from `peer` `who` accepted (gossipsub would pass those on).
+    pub fn accepted(&self, who: &PeerId, peer: &PeerId) -> u64 {
+        let hub = self.inner.lock().expect("hub lock poisoned");
+        hub.members
+            .get(who)
+            .and_then(|m| m.accepted.get(peer))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Whether `who` has banned `peer`.
@@ -158,6 +171,7 @@ impl Network for MemoryNetwork {
                 let mut hub = self.hub.inner.lock().expect("hub lock poisoned");
                 if let Some(m) = hub.members.get_mut(&self.me) {
                     m.scores.reward(&peer);
+                    *m.accepted.entry(peer).or_insert(0) += 1;
                 }
             }
             Verdict::Ignore => {}

@@ -299,25 +299,34 @@ fn check_cert_once(node: &Node, inbox: &Mutex<Inbox>, h: &BlockHeader, c: &Commi
 }
 
 /// Admits a batch of gossiped transactions: rejected if any is malformed, badly signed or for
-/// another chain (an honest node passes on only what it admitted); accepted if any was new.
-fn admit_gossiped(node: &Node, txs: &[Vec<u8>]) -> Verdict {
-    let mut new = false;
+/// another chain (an honest node passes on only what it admitted). The batch itself is passed on
+/// only when every transaction in it was new and admitted; otherwise it is ignored, and the ones
+/// this node admitted fresh are returned to be published in its own batch. So one fresh
+/// transaction cannot carry thousands of unfunded or stale ones across the network.
+fn admit_gossiped(node: &Node, txs: &[Vec<u8>]) -> (Verdict, Vec<Vec<u8>>) {
     let raws: Vec<&[u8]> = txs.iter().map(|t| t.as_slice()).collect();
-    for admitted in node.admit_batch(&raws) {
+    let mut fresh = Vec::new();
+    for (raw, admitted) in txs.iter().zip(node.admit_batch(&raws)) {
         match admitted {
-            Ok((_, fresh)) => new |= fresh,
+            Ok((_, true)) => fresh.push(raw),
+            // Already pooled: it travelled here before.
+            Ok((_, false)) => {}
             Err(SubmitError::Invalid(
                 TxError::Malformed(_)
                 | TxError::BadSignature(_)
                 | TxError::WrongChain { .. }
                 | TxError::TooLarge { .. }
                 | TxError::ArgsTooLarge { .. },
-            )) => return Verdict::Reject,
-            // Stale (nonce used, pool full...): not the sender's fault.
+            )) => return (Verdict::Reject, Vec::new()),
+            // Stale, unfunded, pool full...: not necessarily the sender's fault, not passed on.
             Err(_) => {}
         }
     }
-    if new { Verdict::Accept } else { Verdict::Ignore }
+    if fresh.len() == txs.len() {
+        (Verdict::Accept, Vec::new())
+    } else {
+        (Verdict::Ignore, fresh.into_iter().cloned().collect())
+    }
 }
 
 /// The batches the next block takes from the inbox: each source's run from its cursor, within
@@ -462,10 +471,12 @@ struct Shell<N: Network + Clone> {
 /// Transactions move apart from consensus, so a flood of them never delays a vote: one task
 /// gathers what clients submit here into batches (up to [`TX_GOSSIP_BYTES`], or what arrives
 /// within 20 ms) and publishes each as one gossip message (one libp2p signature and check per
-/// batch); another admits the batches peers gossip (dropped, without penalty, if it falls behind).
+/// batch); another admits the batches peers gossip (dropped, without penalty, if it falls behind)
+/// and publishes what it admitted fresh from a batch it does not pass on whole ([`admit_gossiped`]).
 fn spawn_tx_tasks<N: Network + Clone>(
     node: Arc<Node>,
     net: N,
+    resend: mpsc::UnboundedSender<Vec<u8>>,
     mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
 ) -> mpsc::Sender<Gossip> {
     let out_net = net.clone();
@@ -496,9 +507,13 @@ fn spawn_tx_tasks<N: Network + Clone>(
             let verdict = match decode_bounded::<Vec<Vec<u8>>>(&g.data) {
                 Ok(txs) if !txs.is_empty() && txs.len() <= MAX_GOSSIP_TXS => {
                     let node = node.clone();
-                    tokio::task::spawn_blocking(move || admit_gossiped(&node, &txs))
+                    let (verdict, fresh) = tokio::task::spawn_blocking(move || admit_gossiped(&node, &txs))
                         .await
-                        .unwrap_or(Verdict::Ignore)
+                        .unwrap_or((Verdict::Ignore, Vec::new()));
+                    for raw in fresh {
+                        let _ = resend.send(raw);
+                    }
+                    verdict
                 }
                 _ => Verdict::Reject,
             };
@@ -543,8 +558,8 @@ pub async fn run<N: Network + Clone>(
     let me = signer.as_ref().map(|(i, _)| *i);
     let (internal, mut internal_rx) = mpsc::unbounded_channel();
     let (gossip_tx, gossip_rx) = mpsc::unbounded_channel();
-    node.set_gossip(gossip_tx);
-    let txs_in = spawn_tx_tasks(node.clone(), net.clone(), gossip_rx);
+    node.set_gossip(gossip_tx.clone());
+    let txs_in = spawn_tx_tasks(node.clone(), net.clone(), gossip_tx, gossip_rx);
     let inbox = Arc::new(Mutex::new(Inbox::new(node.chain().spec().clone())));
     let mut shell = Shell {
         node,

@@ -399,3 +399,91 @@ async fn a_flood_of_forged_votes_bans_only_its_origin() {
     same_blocks(&members.iter().collect::<Vec<_>>());
     stop_all(members).await;
 }
+
+/// A peer pads one fresh transaction with many that cannot pay: every node admits the fresh
+/// one and publishes it in a batch of its own, and no node passes the padded batch on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gossiped_batch_is_passed_on_only_as_far_as_it_was_admitted() {
+    use tutti_network::{Event, Topic};
+    let hub = MemoryHub::new();
+    let keys = keys(4);
+    let members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
+    until("a first block on every node", || members.iter().all(|m| height(m) >= 1)).await;
+    let (rogue, _rogue_events) = hub.join();
+    let (_watcher, mut seen) = hub.join();
+    let fresh = transfer(0, Address([9; 32]), 5);
+    let mut batch = vec![fresh.encode()];
+    let mut padding = Vec::new();
+    for i in 0..50u8 {
+        let k = ed25519_dalek::SigningKey::from_bytes(&[i.wrapping_add(100); 32]);
+        let t = Transaction {
+            chain_id: dev::TESTNET_CHAIN_ID,
+            signer: PublicKey(k.verifying_key().to_bytes()),
+            nonce: 0,
+            gas_limit: 2_000_000,
+            gas_price: 1,
+            action: Action::Transfer {
+                to: Address([9; 32]),
+                amount: 1,
+            },
+        }
+        .sign(&k);
+        padding.push(t.encode());
+        batch.push(t.encode());
+    }
+    rogue.publish(Topic::Transactions, batch.encode());
+    let hash = fresh.hash();
+    until("every node to admit the fresh transaction", || {
+        members
+            .iter()
+            .all(|m| m.node.is_pooled(&hash) || m.node.chain().tx_location(&hash).unwrap().is_some())
+    })
+    .await;
+    // (Verdicts are given right after admission, and what was admitted published.)
+    let mut peers = Vec::new();
+    until("every node's verdict on the padded batch", || {
+        members.iter().all(|m| hub.accepted(&m.peer, &rogue.local_peer()) > 0)
+            || republished_by(&mut seen, &mut peers, &rogue, &padding, &fresh) == members.len()
+    })
+    .await;
+    for m in &members {
+        assert_eq!(
+            hub.accepted(&m.peer, &rogue.local_peer()),
+            0,
+            "the padded batch was accepted, and would travel on"
+        );
+        assert!(
+            !hub.is_banned(&m.peer, &rogue.local_peer()),
+            "padding is not proof of malice"
+        );
+    }
+    stop_all(members).await;
+}
+
+/// Adds to `peers` those other than `rogue` that `seen` shows publishing `fresh`, and returns
+/// how many there are; panics if one passes on any of `padding`.
+fn republished_by(
+    seen: &mut tokio::sync::mpsc::Receiver<tutti_network::Event>,
+    peers: &mut Vec<tutti_network::PeerId>,
+    rogue: &tutti_network::memory::MemoryNetwork,
+    padding: &[Vec<u8>],
+    fresh: &tutti_primitives::SignedTransaction,
+) -> usize {
+    use tutti_network::{Event, Topic};
+    while let Ok(ev) = seen.try_recv() {
+        if let Event::Gossip(g) = ev
+            && g.topic == Topic::Transactions
+            && g.peer != rogue.local_peer()
+        {
+            let txs: Vec<Vec<u8>> = parity_scale_codec::Decode::decode(&mut g.data.as_slice()).unwrap();
+            assert!(
+                txs.iter().all(|t| !padding.contains(t)),
+                "a node passed on a transaction it could not admit"
+            );
+            if txs.contains(&fresh.encode()) && !peers.contains(&g.peer) {
+                peers.push(g.peer);
+            }
+        }
+    }
+    peers.len()
+}
