@@ -59,6 +59,9 @@ pub struct NodeFile {
     /// Peers to dial at start, `…/p2p/<peer id>`.
     #[serde(default)]
     pub bootnodes: Vec<String>,
+    /// Most peer connections at once (incoming and outgoing; at most three quarters incoming).
+    #[serde(default = "default_max_peers")]
+    pub max_peers: u32,
     /// Least time between blocks, ms.
     #[serde(default = "default_block_time")]
     pub block_time_ms: u64,
@@ -98,6 +101,9 @@ pub struct NodeFile {
     pub shard_rpc: std::collections::BTreeMap<String, String>,
 }
 
+fn default_max_peers() -> u32 {
+    tutti_network::p2p::DEFAULT_MAX_PEERS
+}
 fn default_block_time() -> u64 {
     1_000
 }
@@ -346,6 +352,7 @@ async fn node_async(args: NodeArgs) -> Result<(), String> {
             chain_id,
             // Set by the builder to the shards the node runs.
             shards: Vec::new(),
+            max_peers: file.max_peers.max(1),
         }),
         site: None,
         extras: None,
@@ -622,6 +629,7 @@ fn prepare(args: &TestnetArgs) -> Result<Prepared, String> {
                 .filter(|(j, _)| *j != i)
                 .map(|(_, b)| b.clone())
                 .collect(),
+            max_peers: default_max_peers(),
             block_time_ms: args.block_time,
             base_timeout_ms: args.base_timeout,
             max_block_txs: default_block_txs(),

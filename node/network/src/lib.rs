@@ -207,6 +207,102 @@ impl Scores {
     }
 }
 
+/// Requests a peer may make per second, on average.
+pub const REQUESTS_PER_SECOND: u32 = 50;
+/// Requests a peer may make at once after a quiet spell.
+pub const REQUEST_BURST: u32 = 100;
+/// Answer bytes a peer may take per second, on average.
+pub const ANSWER_BYTES_PER_SECOND: u64 = 16 << 20;
+/// Answer bytes a peer may take at once after a quiet spell.
+pub const ANSWER_BYTES_BURST: u64 = 64 << 20;
+/// Requests refused for pace, in a row, that cost the peer one [`INVALID_PENALTY`].
+pub const REFUSALS_PER_PENALTY: u32 = 50;
+/// Peers whose allowance is tracked before full (idle) ones are forgotten.
+const TRACKED_PEERS: usize = 4096;
+
+/// What to do with a peer's request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// Answer it.
+    Serve,
+    /// Refuse it (the peer asks too fast; it sees a failure and may ask another peer).
+    Refuse,
+    /// Refuse it and score the peer down: it kept asking while refused.
+    Penalise,
+}
+
+/// How fast each peer may ask this node for data (sync requests): a token bucket per peer for
+/// requests and another for answer bytes (charged after the answer is built, so a large answer
+/// leaves a debt that later requests wait out). A peer refused [`REFUSALS_PER_PENALTY`] times in
+/// a row loses score. Pure: the caller passes the time.
+#[derive(Debug, Default)]
+pub struct Rates {
+    peers: HashMap<PeerId, Allowance>,
+}
+
+#[derive(Debug)]
+struct Allowance {
+    requests: f64,
+    bytes: f64,
+    refused: u32,
+    at: std::time::Instant,
+}
+
+impl Allowance {
+    fn refill(&mut self, now: std::time::Instant) {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.at = now.max(self.at);
+        self.requests = (self.requests + dt * f64::from(REQUESTS_PER_SECOND)).min(f64::from(REQUEST_BURST));
+        self.bytes = (self.bytes + dt * ANSWER_BYTES_PER_SECOND as f64).min(ANSWER_BYTES_BURST as f64);
+    }
+
+    fn full(&self) -> bool {
+        self.requests >= f64::from(REQUEST_BURST) && self.bytes >= ANSWER_BYTES_BURST as f64
+    }
+}
+
+impl Rates {
+    /// A request from `peer` at `now`.
+    pub fn request(&mut self, peer: PeerId, now: std::time::Instant) -> Pace {
+        if self.peers.len() >= TRACKED_PEERS && !self.peers.contains_key(&peer) {
+            self.peers.retain(|_, a| {
+                a.refill(now);
+                !a.full()
+            });
+        }
+        let a = self.peers.entry(peer).or_insert(Allowance {
+            requests: f64::from(REQUEST_BURST),
+            bytes: ANSWER_BYTES_BURST as f64,
+            refused: 0,
+            at: now,
+        });
+        a.refill(now);
+        if a.requests >= 1.0 && a.bytes > 0.0 {
+            a.requests -= 1.0;
+            a.refused = 0;
+            return Pace::Serve;
+        }
+        a.refused += 1;
+        if a.refused.is_multiple_of(REFUSALS_PER_PENALTY) {
+            Pace::Penalise
+        } else {
+            Pace::Refuse
+        }
+    }
+
+    /// `bytes` of answer sent to `peer`.
+    pub fn answered(&mut self, peer: &PeerId, bytes: usize) {
+        if let Some(a) = self.peers.get_mut(peer) {
+            a.bytes -= bytes as f64;
+        }
+    }
+
+    /// Peers tracked now.
+    pub fn tracked(&self) -> usize {
+        self.peers.len()
+    }
+}
+
 impl fmt::Display for Topic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
@@ -243,6 +339,41 @@ mod tests {
         s.reward(&p);
         assert!(s.is_banned(&p), "a ban is not lifted by good data");
         assert!(!s.is_banned(&PeerId::random()) && s.score(&PeerId::random()) == 0);
+    }
+
+    #[test]
+    fn requests_are_paced_per_peer_by_count_and_by_answer_bytes() {
+        use std::time::{Duration, Instant};
+        let mut r = Rates::default();
+        let (p, q) = (PeerId::random(), PeerId::random());
+        let t0 = Instant::now();
+        for _ in 0..REQUEST_BURST {
+            assert_eq!(r.request(p, t0), Pace::Serve);
+        }
+        assert_eq!(r.request(p, t0), Pace::Refuse);
+        assert_eq!(r.request(q, t0), Pace::Serve, "another peer has its own allowance");
+        // Refused in a row: every REFUSALS_PER_PENALTY-th costs score.
+        let verdicts: Vec<Pace> = (1..REFUSALS_PER_PENALTY * 2).map(|_| r.request(p, t0)).collect();
+        assert_eq!(verdicts.iter().filter(|v| **v == Pace::Penalise).count(), 2);
+        // A second later the rate's worth of requests is allowed again, and the count restarts.
+        let t1 = t0 + Duration::from_secs(1);
+        for _ in 0..REQUESTS_PER_SECOND {
+            assert_eq!(r.request(p, t1), Pace::Serve);
+        }
+        assert_eq!(r.request(p, t1), Pace::Refuse);
+        // A large answer leaves a debt: no request is served until it is paid off.
+        let t2 = t1 + Duration::from_secs(10);
+        assert_eq!(r.request(q, t2), Pace::Serve);
+        r.answered(&q, (ANSWER_BYTES_BURST + 2 * ANSWER_BYTES_PER_SECOND) as usize);
+        assert_eq!(r.request(q, t2 + Duration::from_secs(1)), Pace::Refuse);
+        assert_eq!(r.request(q, t2 + Duration::from_millis(2100)), Pace::Serve);
+        // Idle peers are forgotten once many are tracked.
+        for _ in 0..TRACKED_PEERS {
+            r.request(PeerId::random(), t0);
+        }
+        let later = t2 + Duration::from_secs(60);
+        r.request(PeerId::random(), later);
+        assert!(r.tracked() < 10, "{} tracked", r.tracked());
     }
 
     #[test]

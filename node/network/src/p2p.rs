@@ -19,9 +19,13 @@ use std::{
 use async_trait::async_trait;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, StreamExt, future::BoxFuture};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, gossipsub, identify, identity, kad, noise,
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, gossipsub, identify, identity, kad,
+    noise,
     request_response::{self, OutboundRequestId, ProtocolSupport},
-    swarm::{NetworkBehaviour, SwarmEvent},
+    swarm::{
+        NetworkBehaviour, SwarmEvent,
+        dial_opts::{DialOpts, PeerCondition},
+    },
     tcp, yamux,
 };
 use rand::seq::SliceRandom;
@@ -52,7 +56,17 @@ pub struct P2pConfig {
     pub chain_id: u64,
     /// The shards the node tracks (topics are per shard), its own first: one handle each.
     pub shards: Vec<u32>,
+    /// Most connections at once (incoming and outgoing; [`DEFAULT_MAX_PEERS`]). At most three
+    /// quarters of them may be incoming, so peers that dial in cannot take every slot.
+    pub max_peers: u32,
 }
+
+/// The default of [`P2pConfig::max_peers`].
+pub const DEFAULT_MAX_PEERS: u32 = 128;
+/// Connections still in their handshake that a node accepts at once.
+const MAX_PENDING_INCOMING: u32 = 32;
+/// Sync requests one connection may have open at once.
+const MAX_STREAMS_PER_CONNECTION: usize = 16;
 
 /// Why the network could not start.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +189,7 @@ impl request_response::Codec for BytesCodec {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    limits: connection_limits::Behaviour,
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     gossipsub: gossipsub::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -274,14 +289,22 @@ impl P2pNetwork {
                     kad::Config::new(KAD_PROTOCOL),
                 );
                 kad.set_mode(Some(kad::Mode::Server));
+                let limits = connection_limits::ConnectionLimits::default()
+                    .with_max_established(Some(config.max_peers))
+                    .with_max_established_incoming(Some((config.max_peers * 3 / 4).max(1)))
+                    .with_max_established_per_peer(Some(2))
+                    .with_max_pending_incoming(Some(MAX_PENDING_INCOMING));
                 Ok(Behaviour {
+                    limits: connection_limits::Behaviour::new(limits),
                     blocked: Default::default(),
                     gossipsub,
                     kad,
                     identify: identify::Behaviour::new(identify::Config::new("/tutti/1".into(), key.public())),
                     sync: request_response::Behaviour::new(
                         [(SYNC_PROTOCOL, ProtocolSupport::Full)],
-                        request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+                        request_response::Config::default()
+                            .with_request_timeout(Duration::from_secs(10))
+                            .with_max_concurrent_streams(MAX_STREAMS_PER_CONNECTION),
                     ),
                 })
             })
@@ -595,7 +618,12 @@ impl Task {
             if !connected
                 && !self.scores.is_banned(peer)
                 && !self.swarm.is_connected(peer)
-                && let Err(e) = self.swarm.dial(addr.clone())
+                && let Err(e) = self.swarm.dial(
+                    DialOpts::peer_id(*peer)
+                        .addresses(vec![addr.clone()])
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build(),
+                )
             {
                 tracing::debug!(%addr, "cannot dial bootnode: {e}");
             }
@@ -709,7 +737,12 @@ impl Task {
                             data: request,
                             reply,
                         };
-                        return send_to(&self.events, shard, ev).await;
+                        // As with transactions: a request flood must not stall the swarm. When
+                        // the node is behind, the request fails (the asker tries another peer).
+                        return match self.events.get(&shard).map(|events| events.try_send(ev)) {
+                            Some(Err(mpsc::error::TrySendError::Closed(_))) => self.alive(),
+                            _ => true,
+                        };
                     }
                     request_response::Message::Response { request_id, response } => {
                         if let Some((p, reply)) = self.pending.remove(&request_id) {

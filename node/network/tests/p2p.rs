@@ -16,6 +16,7 @@ fn config(seed: u8, bootnodes: Vec<Multiaddr>) -> P2pConfig {
         bootnodes,
         chain_id: 7,
         shards: vec![0],
+        max_peers: tutti_network::p2p::DEFAULT_MAX_PEERS,
     }
 }
 
@@ -231,4 +232,33 @@ async fn one_swarm_tracks_several_shards_with_a_channel_each() {
     }
     assert!(asked_t);
     drop((t0, t1));
+}
+
+/// Six peers dial one node whose limit is four connections (three dialed in): it never holds
+/// more, and the peers it refuses keep dialing without getting in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_holds_no_more_connections_than_its_limit() {
+    let (a, _ea) = P2pNetwork::start(P2pConfig {
+        max_peers: 4,
+        ..config(1, vec![])
+    })
+    .unwrap();
+    let addr = until("a's listen address", || a.listen_addrs().first().cloned()).await;
+    let boot: Multiaddr = format!("{addr}/p2p/{}", a.local_peer()).parse().unwrap();
+    let mut others = Vec::new();
+    for seed in 2..8u8 {
+        others.push(P2pNetwork::start(config(seed, vec![boot.clone()])).unwrap());
+    }
+    until("a's incoming slots to fill", || (a.peers().len() >= 3).then_some(())).await;
+    // Everyone redials its bootnode every 2 s while unconnected: watch a across several rounds.
+    for _ in 0..100 {
+        let held = a.peers().len();
+        assert!(held <= 4, "a holds {held} connections with a limit of 4");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = others
+        .iter()
+        .filter(|(n, _)| !n.peers().contains(&a.local_peer()))
+        .count();
+    assert!(refused >= 2, "only {refused} of 6 were kept out");
 }

@@ -154,6 +154,7 @@ fn main() {
                 bootnodes: Vec::new(),
                 chain_id: g.chain_id,
                 shards: vec![0],
+                max_peers: tutti_network::p2p::DEFAULT_MAX_PEERS,
             })
             .unwrap();
             let peer = net.local_peer();
@@ -186,6 +187,7 @@ fn main() {
                 bootnodes: servers.clone(),
                 chain_id: g.chain_id,
                 shards: vec![0],
+                max_peers: tutti_network::p2p::DEFAULT_MAX_PEERS,
             })
             .unwrap();
             let (_stop_drain, _drained) = snapshot::drain(net.clone(), events);

@@ -31,7 +31,7 @@ use std::{
 };
 
 use parity_scale_codec::{Decode, DecodeLimit, Encode};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tutti_chain::{
     BlockOutput, StoredBlock, TxError, block,
     foreign::{self, Finality},
@@ -45,7 +45,7 @@ use tutti_consensus::fbft::{
     message::{Message, Proposal},
     record,
 };
-use tutti_network::{Event, Gossip, Network, PeerId, Topic, Verdict};
+use tutti_network::{Event, Gossip, Network, Pace, PeerId, Rates, Topic, Verdict};
 use tutti_primitives::{
     BlockHeader, CommitCertificate, Crosslink, Hash, Height, ReceiptBatch, ShardId, SignedTransaction,
 };
@@ -124,6 +124,9 @@ pub enum SyncRequest {
 
 /// State chunks a node serves at once; further requests fail until one is done.
 pub const SERVED_CHUNKS: usize = 4;
+
+/// Other sync requests a node answers at once; further requests fail until one is done.
+pub const ANSWERING: usize = 8;
 
 /// Most keys one [`SyncRequest::Proofs`] answers.
 pub const MAX_PROOF_KEYS: usize = 1024;
@@ -466,6 +469,10 @@ struct Shell<N: Network + Clone> {
     watch: crate::watch::DoubleSignWatch,
     /// State chunks served at once ([`SERVED_CHUNKS`]).
     serving: Arc<tokio::sync::Semaphore>,
+    /// Other sync requests answered at once ([`ANSWERING`]).
+    answering: Arc<tokio::sync::Semaphore>,
+    /// How fast each peer may ask.
+    rates: Arc<Mutex<Rates>>,
 }
 
 /// Transactions move apart from consensus, so a flood of them never delays a vote: one task
@@ -521,6 +528,59 @@ fn spawn_tx_tasks<N: Network + Clone>(
         }
     });
     txs_in
+}
+
+/// The answer to a sync request from the store (a block being decided is looked up in the core
+/// first, on the loop).
+fn answer(node: &Node, req: SyncRequest) -> Vec<u8> {
+    let chain = node.chain();
+    match req {
+        SyncRequest::Blocks { from, max } => {
+            let head = chain.head().header.height;
+            let mut blocks = Vec::new();
+            let mut bytes = 0;
+            let mut h = from.max(1);
+            while h <= head && blocks.len() < max.min(SYNC_BATCH) as usize && bytes < SYNC_BYTES {
+                match chain.block_by_number(h) {
+                    Ok(Some(b)) => {
+                        bytes += b.encoded_size();
+                        blocks.push(b);
+                    }
+                    _ => break,
+                }
+                h += 1;
+            }
+            blocks.encode()
+        }
+        SyncRequest::Block(hash) => chain
+            .block_by_hash(&hash)
+            .ok()
+            .flatten()
+            .map(|b| proposal_of(&b))
+            .encode(),
+        SyncRequest::Head => {
+            let head = chain.head();
+            head.commit.is_some().then(|| (*head).clone()).encode()
+        }
+        SyncRequest::Proofs { height, keys } => {
+            let proofs: Option<tutti_chain::snapshot::ProofAnswer> = (keys.len() <= MAX_PROOF_KEYS)
+                .then(|| {
+                    keys.iter()
+                        .map(|k| chain.proof(k, height).map(|(v, p)| (v, p.to_bytes())).ok())
+                        .collect()
+                })
+                .flatten();
+            proofs.encode()
+        }
+        SyncRequest::State { height, start, max } => state_chunk(node, height, start, max).encode(),
+        SyncRequest::Receipts { dest, from, max } => chain
+            .receipt_batches_from(dest, from, max.min(PULL_RECEIPTS) as usize)
+            .unwrap_or_else(|e| {
+                tracing::error!(dest, from, "cannot read receipt batches: {e}");
+                Vec::new()
+            })
+            .encode(),
+    }
 }
 
 /// A chunk of the state at `height`, if this node holds it.
@@ -586,6 +646,8 @@ pub async fn run<N: Network + Clone>(
         waiting_epoch: None,
         watch: crate::watch::DoubleSignWatch::new(),
         serving: Arc::new(tokio::sync::Semaphore::new(SERVED_CHUNKS)),
+        answering: Arc::new(tokio::sync::Semaphore::new(ANSWERING)),
+        rates: Arc::new(Mutex::new(Rates::default())),
     };
     tracing::info!(
         member = ?shell.me,
@@ -1305,25 +1367,7 @@ impl<N: Network + Clone> Shell<N> {
             Event::Gossip(g) if g.topic == Topic::Receipts => self.on_receipts_gossip(g),
             Event::Gossip(g) if g.topic == Topic::Headers => self.on_header_gossip(g),
             Event::Gossip(g) => self.on_gossip(g).await,
-            Event::Request { peer, data, reply } => match decode_bounded::<SyncRequest>(&data) {
-                Ok(SyncRequest::State { height, start, max }) => {
-                    // Reading and proving a chunk takes a while: off the consensus loop, a few at
-                    // a time (beyond that the asker sees a failure and asks another peer).
-                    let Ok(permit) = self.serving.clone().try_acquire_owned() else {
-                        tracing::debug!(%peer, "busy serving state chunks: one refused");
-                        return;
-                    };
-                    let node = self.node.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let _ = reply.send(state_chunk(&node, height, start, max).encode());
-                        drop(permit);
-                    });
-                }
-                Ok(req) => {
-                    let _ = reply.send(self.answer(req));
-                }
-                Err(e) => self.net.penalise(peer, &format!("sync request does not decode: {e}")),
-            },
+            Event::Request { peer, data, reply } => self.on_request(peer, &data, reply),
             Event::PeerConnected(p) => {
                 tracing::debug!(%p, "peer connected");
                 self.node.metrics().set_peers(self.net.peers().len());
@@ -1335,57 +1379,55 @@ impl<N: Network + Clone> Shell<N> {
         }
     }
 
-    fn answer(&self, req: SyncRequest) -> Vec<u8> {
-        let chain = self.node.chain();
-        match req {
-            SyncRequest::Blocks { from, max } => {
-                let head = chain.head().header.height;
-                let mut blocks = Vec::new();
-                let mut bytes = 0;
-                let mut h = from.max(1);
-                while h <= head && blocks.len() < max.min(SYNC_BATCH) as usize && bytes < SYNC_BYTES {
-                    match chain.block_by_number(h) {
-                        Ok(Some(b)) => {
-                            bytes += b.encoded_size();
-                            blocks.push(b);
-                        }
-                        _ => break,
-                    }
-                    h += 1;
-                }
-                blocks.encode()
+    /// A peer's sync request: paced per peer ([`Rates`]), answered off the consensus loop by at
+    /// most [`ANSWERING`] tasks at once ([`SERVED_CHUNKS`] for state chunks). A refused request
+    /// is dropped (the peer sees a failure and may ask another peer); a peer that keeps asking
+    /// while refused loses score.
+    fn on_request(&mut self, peer: PeerId, data: &[u8], reply: oneshot::Sender<Vec<u8>>) {
+        let req = match decode_bounded::<SyncRequest>(data) {
+            Ok(req) => req,
+            Err(e) => return self.net.penalise(peer, &format!("sync request does not decode: {e}")),
+        };
+        let pace = self
+            .rates
+            .lock()
+            .expect("rates lock poisoned")
+            .request(peer, Instant::now());
+        match pace {
+            Pace::Serve => {}
+            Pace::Refuse => return self.node.metrics().request_refused(),
+            Pace::Penalise => {
+                self.node.metrics().request_refused();
+                return self.net.penalise(peer, "sync requests faster than allowed");
             }
-            SyncRequest::Block(hash) => {
-                let p = self
-                    .core
-                    .block(&hash)
-                    .cloned()
-                    .or_else(|| chain.block_by_hash(&hash).ok().flatten().map(|b| proposal_of(&b)));
-                p.encode()
-            }
-            SyncRequest::Head => {
-                let head = chain.head();
-                head.commit.is_some().then(|| (*head).clone()).encode()
-            }
-            SyncRequest::Proofs { height, keys } => {
-                let proofs: Option<tutti_chain::snapshot::ProofAnswer> = (keys.len() <= MAX_PROOF_KEYS)
-                    .then(|| {
-                        keys.iter()
-                            .map(|k| chain.proof(k, height).map(|(v, p)| (v, p.to_bytes())).ok())
-                            .collect()
-                    })
-                    .flatten();
-                proofs.encode()
-            }
-            SyncRequest::State { .. } => unreachable!("answered off the loop"),
-            SyncRequest::Receipts { dest, from, max } => chain
-                .receipt_batches_from(dest, from, max.min(PULL_RECEIPTS) as usize)
-                .unwrap_or_else(|e| {
-                    tracing::error!(dest, from, "cannot read receipt batches: {e}");
-                    Vec::new()
-                })
-                .encode(),
         }
+        // The block being decided is only in the core: answered here, at once.
+        if let SyncRequest::Block(hash) = &req
+            && let Some(p) = self.core.block(hash)
+        {
+            let answer = Some(p.clone()).encode();
+            self.rates
+                .lock()
+                .expect("rates lock poisoned")
+                .answered(&peer, answer.len());
+            let _ = reply.send(answer);
+            return;
+        }
+        let limit = match req {
+            SyncRequest::State { .. } => &self.serving,
+            _ => &self.answering,
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "busy answering sync requests: one refused");
+            return self.node.metrics().request_refused();
+        };
+        let (node, rates) = (self.node.clone(), self.rates.clone());
+        tokio::task::spawn_blocking(move || {
+            let answer = answer(&node, req);
+            rates.lock().expect("rates lock poisoned").answered(&peer, answer.len());
+            let _ = reply.send(answer);
+            drop(permit);
+        });
     }
 
     /// Watches proposals and votes of the height being decided for double signing

@@ -6,6 +6,7 @@
 //! | `tutti_view` | gauge | consensus view at the height being decided |
 //! | `tutti_view_changes_total` | counter | times this node moved to a later view at a height (by timeout, by joining others, or on a NEWVIEW) |
 //! | `tutti_peers` | gauge | connected peers |
+//! | `tutti_sync_requests_refused_total` | counter | peers' sync requests refused: asked faster than allowed, or every answering slot busy |
 //! | `tutti_inbox_receipts` | gauge | receipts from other shards verified and waiting to be included |
 //! | `tutti_blocks_committed_total` | counter | blocks committed since start |
 //! | `tutti_transactions_committed_total` | counter | transactions in them |
@@ -56,6 +57,7 @@ pub struct Metrics {
     view: Gauge,
     view_changes: Counter,
     peers: Gauge,
+    refused: Counter,
     inbox: Gauge,
     blocks: Counter,
     txs: Counter,
@@ -78,6 +80,7 @@ impl Metrics {
             view: Gauge::default(),
             view_changes: Counter::default(),
             peers: Gauge::default(),
+            refused: Counter::default(),
             inbox: Gauge::default(),
             blocks: Counter::default(),
             txs: Counter::default(),
@@ -98,6 +101,11 @@ impl Metrics {
                 m.view_changes.clone(),
             );
             r.register("tutti_peers", "Connected peers", m.peers.clone());
+            r.register(
+                "tutti_sync_requests_refused",
+                "Peers' sync requests refused (asked too fast, or every answering slot busy)",
+                m.refused.clone(),
+            );
             r.register(
                 "tutti_inbox_receipts",
                 "Receipts from other shards verified and waiting to be included",
@@ -142,6 +150,11 @@ impl Metrics {
     /// This node moved to a later view at the height being decided.
     pub fn view_change(&self) {
         self.view_changes.inc();
+    }
+
+    /// A peer's sync request was refused.
+    pub fn request_refused(&self) {
+        self.refused.inc();
     }
 
     /// The number of connected peers.

@@ -404,7 +404,7 @@ async fn a_flood_of_forged_votes_bans_only_its_origin() {
 /// one and publishes it in a batch of its own, and no node passes the padded batch on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gossiped_batch_is_passed_on_only_as_far_as_it_was_admitted() {
-    use tutti_network::{Event, Topic};
+    use tutti_network::Topic;
     let hub = MemoryHub::new();
     let keys = keys(4);
     let members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
@@ -486,4 +486,56 @@ fn republished_by(
         }
     }
     peers.len()
+}
+
+/// A peer asks one validator for its largest answer (a batch of blocks) as fast as it can:
+/// the validator answers a bounded number, refuses the rest, scores the asker down until it is
+/// banned, and the committee keeps finalizing blocks meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_sync_requests_is_paced_and_bans_its_origin() {
+    use tutti_node::consensus::SyncRequest;
+    let hub = MemoryHub::new();
+    let keys = keys(4);
+    let members: Vec<Member> = (0..4).map(|i| start(&hub, &keys, i)).collect();
+    until("a first block on every node", || members.iter().all(|m| height(m) >= 1)).await;
+    let from = members.iter().map(height).max().unwrap();
+    let (rogue, _rogue_events) = hub.join();
+    let target = members[0].peer;
+    let others: Vec<_> = members[1..].iter().map(|m| m.peer).collect();
+    let ask = SyncRequest::Blocks { from: 1, max: 32 }.encode();
+    let (mut answered, mut refused) = (0u32, 0u32);
+    for _ in 0..40 {
+        if hub.is_banned(&target, &rogue.local_peer()) {
+            break;
+        }
+        let asks = (0..100).map(|_| rogue.request(0, ask.clone(), others.clone()));
+        for r in futures::future::join_all(asks).await {
+            match r {
+                Ok((peer, _)) => {
+                    assert_eq!(peer, target);
+                    answered += 1;
+                }
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    assert!(
+        hub.is_banned(&target, &rogue.local_peer()),
+        "the flooder is banned ({answered} answered, {refused} refused)"
+    );
+    assert!(
+        answered <= tutti_network::REQUEST_BURST + 2 * tutti_network::REQUESTS_PER_SECOND,
+        "{answered} answered"
+    );
+    for a in &members {
+        for b in &members {
+            assert!(!hub.is_banned(&a.peer, &b.peer), "an honest member was banned");
+        }
+    }
+    until("the committee to go on", || {
+        members.iter().all(|m| height(m) >= from + 3)
+    })
+    .await;
+    same_blocks(&members.iter().collect::<Vec<_>>());
+    stop_all(members).await;
 }
