@@ -35,7 +35,9 @@
 //! Method kinds: `#[init]` (runs once, only as the deploy's init call), `#[call]` (may change state), `#[call(payable)]` (may
 //! receive tokens; other methods refuse attached value), `#[view]` (reads only) and
 //! `#[callback]` (a `#[call]` that receives promise results through parameters marked
-//! `#[callback_result]`, typed as `Result<T, CallFailure>`). Arguments are decoded from the
+//! `#[callback_result]`, typed as `Result<T, CallFailure>`; only the contract itself may call
+//! it, the caller of the callbacks its promises schedule, unless it is marked
+//! `#[callback(public)]`). Arguments are decoded from the
 //! SCALE-encoded tuple of the parameters; the return value is SCALE-encoded.
 //!
 //! **ABI.** Natively, `#[contract]` also gives the contract an `abi()` function: its methods
@@ -132,7 +134,12 @@ pub mod __private {
     const INITIALIZED: Item<bool> = Item::new(b"\x00tutti/initialized");
 
     /// Checks the method kind rules before running a method.
-    pub fn enter(method: &str, payable: bool, init: bool) {
+    pub fn enter(method: &str, payable: bool, init: bool, private: bool) {
+        if private && env::caller() != env::self_address() {
+            env::panic_str(&format!(
+                "`{method}` is a callback: only this contract may call it (mark it #[callback(public)] to let anyone)"
+            ));
+        }
         if !payable && env::attached_value() != 0 {
             env::panic_str(&format!("method `{method}` is not payable: attach no tokens"));
         }

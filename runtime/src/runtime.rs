@@ -611,11 +611,14 @@ impl Runtime {
                         .is_some_and(|v| v as u32 > STACK_LIMIT)
                 });
                 let failure = classify(&e, stack_overflow);
-                let gas_used = if failure.kind == FailureKind::OutOfGas {
+                let spent = if failure.kind == FailureKind::OutOfGas {
                     limit
                 } else {
                     limit - left
                 };
+                // A failed call's promises are dropped: the gas attached to them was never
+                // spent, and goes back to the caller with the rest of the unused gas.
+                let gas_used = spent.saturating_sub(store.data().gas_attached);
                 let logs = std::mem::take(&mut store.data_mut().logs);
                 let mut out = CallOutcome::failed(failure.kind, failure.message, gas_used, start_balance);
                 out.logs = logs;

@@ -237,3 +237,43 @@ fn randomness_at_reads_recent_blocks_only() {
     assert_eq!(ask(0), None, "the genesis");
     assert_eq!(ask(u64::MAX), None);
 }
+
+/// A `#[callback]` is called by the contract's own promises; anyone else calling it (to fake a
+/// promise's result, say a refund in the token's `resolve_transfer`) is refused by the SDK
+/// before the method runs.
+#[test]
+fn only_the_contract_itself_may_call_its_callbacks() {
+    let rt = rt();
+    let mut st = Map(Default::default());
+    let outsider = call(&rt, tutti_examples::PING_PONG, &mut st, "on_pong", (5u64,).encode(), 0);
+    let f = outsider.result.unwrap_err();
+    assert_eq!(f.kind, FailureKind::Panic);
+    assert!(f.message.contains("only this contract may call it"), "{}", f.message);
+    let token = call(
+        &rt,
+        tutti_examples::TOKEN,
+        &mut st,
+        "resolve_transfer",
+        (Address([1; 32]), Address([2; 32]), 10u128).encode(),
+        0,
+    );
+    assert!(
+        token
+            .result
+            .unwrap_err()
+            .message
+            .contains("only this contract may call it")
+    );
+    // The contract itself gets past the rule (and then lacks the promise result it expects).
+    let h = rt.load(tutti_examples::PING_PONG).unwrap().code_hash;
+    let ctx = CallContext::new(
+        Address([9; 32]),
+        Address([9; 32]),
+        "on_pong",
+        (5u64,).encode(),
+        50_000_000,
+    );
+    let own = rt.execute(&h, ctx, Arc::new(Map(Default::default()))).unwrap();
+    let msg = own.result.unwrap_err().message;
+    assert!(!msg.contains("only this contract"), "{msg}");
+}

@@ -573,3 +573,26 @@ fn a_full_instance_pool_is_the_nodes_fault_never_the_calls() {
             .is_ok()
     );
 }
+
+/// A call that attaches gas to a promise and then fails: the promise is dropped, so the gas
+/// attached to it was never spent and is not charged (the caller's refund returns it).
+#[test]
+fn a_failed_call_is_not_charged_the_gas_attached_to_its_dropped_promises() {
+    let src = r#"(module
+        (import "tutti_v1" "promise_create" (func $c (param i32 i32 i32 i32 i32 i32 i64 i64) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 100) "m")
+        (func (export "run")
+            (drop (call $c (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 200)
+                (i64.const 5000000) (i64.const 0)))
+            unreachable))"#;
+    let out = run_twice(src, GAS);
+    assert_eq!(out.failure_kind(), Some(FailureKind::Trap));
+    assert_eq!(out.gas_attached, 0);
+    assert!(out.receipts.is_empty());
+    assert!(
+        out.gas_used < 1_000_000,
+        "charged {} gas for a call that ran a few instructions",
+        out.gas_used
+    );
+}

@@ -72,7 +72,8 @@ pub fn contract(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn method_kind(attrs: &mut Vec<Attribute>) -> syn::Result<Option<(Kind, bool)>> {
+/// A method's kind and options: (kind, payable, public callback).
+fn method_kind(attrs: &mut Vec<Attribute>) -> syn::Result<Option<(Kind, bool, bool)>> {
     let mut found = None;
     let mut err = None;
     attrs.retain(|a| {
@@ -87,22 +88,32 @@ fn method_kind(attrs: &mut Vec<Attribute>) -> syn::Result<Option<(Kind, bool)>> 
         } else {
             return true;
         };
-        let mut payable = false;
+        let (mut payable, mut public) = (false, false);
         if let syn::Meta::List(list) = &a.meta {
-            match list.parse_args::<syn::Ident>() {
-                Ok(id) if id == "payable" && kind != Kind::View => payable = true,
-                _ => {
-                    err = Some(syn::Error::new(
-                        list.span(),
-                        "the only option is `payable`, and views cannot be payable",
-                    ))
+            let options =
+                list.parse_args_with(syn::punctuated::Punctuated::<syn::Ident, syn::Token![,]>::parse_terminated);
+            match options {
+                Ok(ids) => {
+                    for id in ids {
+                        if id == "payable" && kind != Kind::View {
+                            payable = true;
+                        } else if id == "public" && kind == Kind::Callback {
+                            public = true;
+                        } else {
+                            err = Some(syn::Error::new(
+                                id.span(),
+                                "the options are `payable` (not for views) and, for callbacks, `public`",
+                            ));
+                        }
+                    }
                 }
+                Err(e) => err = Some(e),
             }
         }
         if found.is_some() {
             err = Some(syn::Error::new(a.span(), "a method has exactly one kind attribute"));
         }
-        found = Some((kind, payable));
+        found = Some((kind, payable, public));
         false
     });
     match err {
@@ -117,7 +128,7 @@ fn expand(imp: &mut ItemImpl, events: &[EventDecl]) -> syn::Result<Ts> {
     let mut exports = Vec::new();
     for item in imp.items.iter_mut() {
         let ImplItem::Fn(f) = item else { continue };
-        let Some((kind, payable)) = method_kind(&mut f.attrs)? else {
+        let Some((kind, payable, public)) = method_kind(&mut f.attrs)? else {
             continue;
         };
         if let Some(FnArg::Receiver(r)) = f.sig.inputs.first() {
@@ -170,11 +181,12 @@ fn expand(imp: &mut ItemImpl, events: &[EventDecl]) -> syn::Result<Ts> {
         }
         let name_str = name.to_string();
         let init = kind == Kind::Init;
+        let private = kind == Kind::Callback && !public;
         exports.push(quote! {
             #[allow(unsafe_code)]
             #[unsafe(no_mangle)]
             pub extern "C" fn #name() {
-                ::tutti_sdk::__private::enter(#name_str, #payable, #init);
+                ::tutti_sdk::__private::enter(#name_str, #payable, #init, #private);
                 let (#(#arg_names,)*): (#(#arg_tys,)*) = ::tutti_sdk::__private::args(#name_str);
                 #(#callbacks)*
                 let __result = <#self_ty>::#name(#(#call_args),*);

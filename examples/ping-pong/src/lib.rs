@@ -51,10 +51,6 @@ impl PingPong {
         #[callback_result] first: Result<u64, CallFailure>,
         #[callback_result] second: Result<u64, CallFailure>,
     ) {
-        require!(
-            env::caller() == env::self_address(),
-            "on_both is a callback of this contract"
-        );
         let mut sum = 0;
         for r in [first, second] {
             match r {
@@ -78,10 +74,6 @@ impl PingPong {
     /// Callback of `ping`: records the answer or the failure.
     #[callback]
     pub fn on_pong(#[callback_result] answer: Result<u64, CallFailure>, n: u64) {
-        require!(
-            env::caller() == env::self_address(),
-            "on_pong is a callback of this contract"
-        );
         match answer {
             Ok(v) => {
                 LAST_PONG.set(&v);

@@ -157,10 +157,6 @@ impl Token {
         receiver: Address,
         amount: u128,
     ) -> u128 {
-        require!(
-            env::caller() == env::self_address(),
-            "resolve_transfer is a callback of this contract"
-        );
         let unused = match used {
             Ok(unused) => unused.min(amount),
             Err(failure) => {

@@ -103,11 +103,14 @@ pub async fn serve_with(
         )
         .set_http_middleware(
             tower::ServiceBuilder::new()
-                .layer(cors)
+                // `/metrics` is answered outside CORS: only the operator's own tools (and pages of
+                // the node's own origin) read it, not a page of any origin in a visitor's browser.
                 .layer({
                     let node = shards.primary().clone();
-                    SiteLayer::new(site).with_metrics(Arc::new(move || node.metrics().render()))
+                    SiteLayer::new(None).with_metrics(Arc::new(move || node.metrics().render()))
                 })
+                .layer(cors)
+                .layer(SiteLayer::new(site))
                 .layer(crate::idcheck::IdCheckLayer::new(config.max_request_bytes as usize)),
         )
         .set_rpc_middleware({

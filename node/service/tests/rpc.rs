@@ -232,6 +232,23 @@ async fn protocol_errors_get_standard_codes() {
     assert_eq!(status, 200);
     assert!(head.contains("access-control-allow-origin: *"), "{head}");
 
+    // The metrics are for the operator: a page of another origin may not read them.
+    let head = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(a).unwrap();
+        s.write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: {a}\r\nOrigin: http://evil.example\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out.split_once("\r\n\r\n").unwrap().0.to_lowercase()
+    })
+    .await
+    .unwrap();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+
     // The node keeps serving.
     assert_eq!(env.http().block_number(None).await.unwrap(), 0);
 }
