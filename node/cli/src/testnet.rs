@@ -59,7 +59,8 @@ pub struct NodeFile {
     /// Peers to dial at start, `…/p2p/<peer id>`.
     #[serde(default)]
     pub bootnodes: Vec<String>,
-    /// Most peer connections at once (incoming and outgoing; at most three quarters incoming).
+    /// Most peer connections at once besides the bootnodes' (three quarters for peers that dial
+    /// in, the rest for peers discovery finds; each bootnode has a slot of its own).
     #[serde(default = "default_max_peers")]
     pub max_peers: u32,
     /// Least time between blocks, ms.

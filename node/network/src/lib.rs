@@ -154,7 +154,8 @@ pub trait Network: Send + Sync + 'static {
     /// Scores down a peer for invalid data outside gossip (a bad sync answer).
     fn penalise(&self, peer: PeerId, reason: &str);
     /// Sends a request to one connected peer of `shard` not in `exclude`; resolves with who
-    /// answered and the answer.
+    /// answered and the answer (never empty: a peer that refuses, busy or asked too fast,
+    /// sends nothing and the request fails).
     fn request(
         &self,
         shard: u32,
@@ -233,8 +234,10 @@ pub enum Pace {
 
 /// How fast each peer may ask this node for data (sync requests): a token bucket per peer for
 /// requests and another for answer bytes (charged after the answer is built, so a large answer
-/// leaves a debt that later requests wait out). A peer refused [`REFUSALS_PER_PENALTY`] times in
-/// a row loses score. Pure: the caller passes the time.
+/// leaves a debt that later requests wait out). A refused request costs no token. A peer refused
+/// [`REFUSALS_PER_PENALTY`] times in a row for asking too often loses score; a refusal while
+/// answer bytes are owed costs none (a peer cannot know how large its answers were). Pure: the
+/// caller passes the time.
 #[derive(Debug, Default)]
 pub struct Rates {
     peers: HashMap<PeerId, Allowance>,
@@ -281,6 +284,11 @@ impl Rates {
             a.requests -= 1.0;
             a.refused = 0;
             return Pace::Serve;
+        }
+        if a.requests >= 1.0 {
+            // Waiting out the debt of large answers (an honest restore of several big state
+            // chunks gets here): refused, never blamed.
+            return Pace::Refuse;
         }
         a.refused += 1;
         if a.refused.is_multiple_of(REFUSALS_PER_PENALTY) {
@@ -361,11 +369,14 @@ mod tests {
             assert_eq!(r.request(p, t1), Pace::Serve);
         }
         assert_eq!(r.request(p, t1), Pace::Refuse);
-        // A large answer leaves a debt: no request is served until it is paid off.
+        // A large answer leaves a debt: no request is served until it is paid off, and asking
+        // meanwhile is not blamed.
         let t2 = t1 + Duration::from_secs(10);
         assert_eq!(r.request(q, t2), Pace::Serve);
         r.answered(&q, (ANSWER_BYTES_BURST + 2 * ANSWER_BYTES_PER_SECOND) as usize);
-        assert_eq!(r.request(q, t2 + Duration::from_secs(1)), Pace::Refuse);
+        for _ in 0..REFUSALS_PER_PENALTY * 3 {
+            assert_eq!(r.request(q, t2 + Duration::from_secs(1)), Pace::Refuse);
+        }
         assert_eq!(r.request(q, t2 + Duration::from_millis(2100)), Pace::Serve);
         // Idle peers are forgotten once many are tracked.
         for _ in 0..TRACKED_PEERS {

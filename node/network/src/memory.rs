@@ -228,7 +228,12 @@ impl Network for MemoryNetwork {
         async move {
             let (peer, answer) = picked?;
             match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
-                Ok(Ok(bytes)) => Ok((peer, bytes)),
+                // As over libp2p: an empty answer is a refusal.
+                Ok(Ok(bytes)) if !bytes.is_empty() => Ok((peer, bytes)),
+                Ok(Ok(_)) => Err(NetError::Failed {
+                    peer,
+                    reason: "refused".into(),
+                }),
                 Ok(Err(_)) => Err(NetError::Failed {
                     peer,
                     reason: "no answer".into(),

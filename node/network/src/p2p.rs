@@ -56,8 +56,10 @@ pub struct P2pConfig {
     pub chain_id: u64,
     /// The shards the node tracks (topics are per shard), its own first: one handle each.
     pub shards: Vec<u32>,
-    /// Most connections at once (incoming and outgoing; [`DEFAULT_MAX_PEERS`]). At most three
-    /// quarters of them may be incoming, so peers that dial in cannot take every slot.
+    /// Most connections at once besides the bootnodes' ([`DEFAULT_MAX_PEERS`]): three quarters
+    /// for peers that dial in, the rest for peers that discovery finds, and each bootnode has a
+    /// slot of its own, so neither peers that dial in nor advertised addresses can keep the node
+    /// from its bootnodes.
     pub max_peers: u32,
 }
 
@@ -261,6 +263,10 @@ impl P2pNetwork {
                 );
             }
         }
+        // Three quarters of the slots for peers that dial in, the rest for peers discovery
+        // finds, and one more for each bootnode, always.
+        let incoming = (config.max_peers * 3 / 4).max(1);
+        let outgoing = config.max_peers.saturating_sub(incoming).max(1);
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(
@@ -290,8 +296,8 @@ impl P2pNetwork {
                 );
                 kad.set_mode(Some(kad::Mode::Server));
                 let limits = connection_limits::ConnectionLimits::default()
-                    .with_max_established(Some(config.max_peers))
-                    .with_max_established_incoming(Some((config.max_peers * 3 / 4).max(1)))
+                    .with_max_established_incoming(Some(incoming))
+                    .with_max_established_outgoing(Some(outgoing + config.bootnodes.len() as u32))
                     .with_max_established_per_peer(Some(2))
                     .with_max_pending_incoming(Some(MAX_PENDING_INCOMING));
                 Ok(Behaviour {
@@ -361,6 +367,8 @@ impl P2pNetwork {
             pending: HashMap::new(),
             respond: commands,
             bootnodes,
+            dialed: 0,
+            discovery_slots: outgoing,
         };
         tokio::spawn(task.run(rx));
         Ok(nets)
@@ -455,6 +463,10 @@ struct Task {
     pending: Pending,
     respond: mpsc::UnboundedSender<Command>,
     bootnodes: Vec<(PeerId, Multiaddr)>,
+    /// Connections this node dialed, open now.
+    dialed: u32,
+    /// Outgoing connections discovery may open (the rest are the bootnodes').
+    discovery_slots: u32,
 }
 
 impl Task {
@@ -654,18 +666,30 @@ impl Task {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
+                endpoint,
                 ..
-            } if num_established.get() == 1 => {
-                self.peers.lock().expect("peers lock poisoned").insert(peer_id);
-                return send_all(&self.events, || Event::PeerConnected(peer_id)).await;
+            } => {
+                if endpoint.is_dialer() {
+                    self.dialed += 1;
+                }
+                if num_established.get() == 1 {
+                    self.peers.lock().expect("peers lock poisoned").insert(peer_id);
+                    return send_all(&self.events, || Event::PeerConnected(peer_id)).await;
+                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                num_established,
+                endpoint,
                 ..
             } => {
-                self.peers.lock().expect("peers lock poisoned").remove(&peer_id);
-                return send_all(&self.events, || Event::PeerDisconnected(peer_id)).await;
+                if endpoint.is_dialer() {
+                    self.dialed = self.dialed.saturating_sub(1);
+                }
+                if num_established == 0 {
+                    self.peers.lock().expect("peers lock poisoned").remove(&peer_id);
+                    return send_all(&self.events, || Event::PeerDisconnected(peer_id)).await;
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
@@ -746,7 +770,18 @@ impl Task {
                     }
                     request_response::Message::Response { request_id, response } => {
                         if let Some((p, reply)) = self.pending.remove(&request_id) {
-                            let _ = reply.send(Ok((p, response)));
+                            // A peer that refuses (busy, asked too fast) drops its reply, which
+                            // closes the stream with nothing in it; every real answer is at least
+                            // one byte. A refusal is a failure (ask another peer), not garbage.
+                            let answer = if response.is_empty() {
+                                Err(NetError::Failed {
+                                    peer: p,
+                                    reason: "refused (busy, or asked too fast)".into(),
+                                })
+                            } else {
+                                Ok((p, response))
+                            };
+                            let _ = reply.send(answer);
                         }
                     }
                 }
@@ -770,8 +805,14 @@ impl Task {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. })) => {
+                // Discovered peers take only the outgoing slots the bootnodes do not need, so
+                // addresses an attacker advertises cannot keep a node from its bootnodes.
                 let connected = self.peers.lock().expect("peers lock poisoned").contains(&peer);
-                if !connected && !self.scores.is_banned(&peer) && peer != *self.swarm.local_peer_id() {
+                if !connected
+                    && self.dialed < self.discovery_slots
+                    && !self.scores.is_banned(&peer)
+                    && peer != *self.swarm.local_peer_id()
+                {
                     let _ = self.swarm.dial(peer);
                 }
             }

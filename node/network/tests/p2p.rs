@@ -85,7 +85,27 @@ async fn two_nodes_gossip_sync_and_ban() {
     });
     let (who, answer) = a.request(0, b"blocks from 1".to_vec(), vec![]).await.unwrap();
     assert_eq!((who, answer.as_slice()), (b.local_peer(), &b"re:blocks from 1"[..]));
-    let _eb = server.await.unwrap();
+    let mut eb = server.await.unwrap();
+    // A node that refuses a request (asked too fast, busy) drops its reply: the asker sees a
+    // failure, never an empty answer it would take for garbage and blame the peer for.
+    let refuser = tokio::spawn(async move {
+        loop {
+            match eb.recv().await {
+                Some(Event::Request { reply, .. }) => {
+                    drop(reply);
+                    return eb;
+                }
+                Some(_) => {}
+                None => panic!("b stopped"),
+            }
+        }
+    });
+    let refused = a.request(0, b"blocks from 1".to_vec(), vec![]).await;
+    assert!(
+        matches!(&refused, Err(tutti_network::NetError::Failed { .. })),
+        "{refused:?}"
+    );
+    let _eb = refuser.await.unwrap();
     assert!(matches!(
         a.request(0, b"x".to_vec(), vec![b.local_peer()]).await,
         Err(tutti_network::NetError::NoPeer { shard: 0, connected: 1 })
@@ -261,4 +281,42 @@ async fn a_node_holds_no_more_connections_than_its_limit() {
         .filter(|(n, _)| !n.peers().contains(&a.local_peer()))
         .count();
     assert!(refused >= 2, "only {refused} of 6 were kept out");
+}
+
+/// Peers that dial in fill every incoming slot of a node whose bootnode is down; when the
+/// bootnode comes up, the node still connects to it (a bootnode has a slot of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_that_dial_in_cannot_keep_a_node_from_its_bootnode() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let b_listen: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let b_id = peer_id([9; 32]).unwrap();
+    let b_boot: Multiaddr = format!("{b_listen}/p2p/{b_id}").parse().unwrap();
+    let (a, _ea) = P2pNetwork::start(P2pConfig {
+        max_peers: 4,
+        ..config(1, vec![b_boot])
+    })
+    .unwrap();
+    let addr = until("a's listen address", || a.listen_addrs().first().cloned()).await;
+    let a_boot: Multiaddr = format!("{addr}/p2p/{}", a.local_peer()).parse().unwrap();
+    let mut sybils = Vec::new();
+    for seed in 20..28u8 {
+        sybils.push(P2pNetwork::start(config(seed, vec![a_boot.clone()])).unwrap());
+    }
+    until("the sybils to fill a's incoming slots", || {
+        (a.peers().len() >= 3).then_some(())
+    })
+    .await;
+    let (b, _eb) = P2pNetwork::start(P2pConfig {
+        listen: b_listen,
+        ..config(9, vec![])
+    })
+    .unwrap();
+    until("a to reach its bootnode", || {
+        a.peers().contains(&b.local_peer()).then_some(())
+    })
+    .await;
 }

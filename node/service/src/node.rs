@@ -507,6 +507,11 @@ impl Node {
         self.heads.subscribe()
     }
 
+    /// How many subscribers to committed blocks there are now.
+    pub fn head_subscribers(&self) -> usize {
+        self.heads.receiver_count()
+    }
+
     /// Subscribes to hashes of transactions entering the pool.
     pub fn subscribe_pending(&self) -> broadcast::Receiver<Hash> {
         self.pending.subscribe()

@@ -56,6 +56,8 @@ pub struct RpcConfig {
     pub max_batch: u32,
     /// Most subscriptions per connection.
     pub max_subscriptions: u32,
+    /// Messages a connection may leave unread before its subscriptions are closed (at least 1).
+    pub message_buffer: u32,
     /// Most gas a `tutti_call` or `tutti_estimateGas` may use.
     pub max_call_gas: u64,
 }
@@ -69,6 +71,7 @@ impl Default for RpcConfig {
             max_connections: 512,
             max_batch: 1_000,
             max_subscriptions: 64,
+            message_buffer: 1024,
             max_call_gas: 3_000_000_000,
         }
     }
@@ -98,6 +101,7 @@ pub async fn serve_with(
                 .max_response_body_size(config.max_response_bytes)
                 .max_connections(config.max_connections)
                 .max_subscriptions_per_connection(config.max_subscriptions)
+                .set_message_buffer_capacity(config.message_buffer.max(1))
                 .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
                 .build(),
         )
@@ -552,12 +556,26 @@ impl Api {
     }
 }
 
+/// Sends a notification to a subscriber, or ends its subscription when the subscriber has let
+/// its connection's whole buffer of messages (`RpcConfig::message_buffer`) wait unread: a client
+/// that never reads must not hold the node's notices (whole blocks) in memory.
+fn notify(sink: &mut jsonrpsee::SubscriptionSink, msg: SubscriptionMessage) -> SubscriptionResult {
+    use jsonrpsee::core::server::TrySendError;
+    match sink.try_send(msg) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(_)) => Err(
+            "the subscriber reads too slowly: its connection's buffer is full, so the subscription is closed".into(),
+        ),
+        Err(TrySendError::Closed(_)) => Err("the subscription is closed".into()),
+    }
+}
+
 /// Forwards several broadcast channels (one per shard) into one (a lagging subscriber skips what
 /// it missed, as on one shard); the forwarders end when the subscriber goes.
 fn merge<T: Clone + Send + 'static>(
     sources: Vec<tokio::sync::broadcast::Receiver<T>>,
 ) -> tokio::sync::mpsc::Receiver<T> {
-    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
     for mut source in sources {
         let tx = tx.clone();
         tokio::spawn(async move {
@@ -1047,12 +1065,12 @@ impl TuttiApiServer for Api {
         let shard = filter.as_ref().and_then(|f| f.shard);
         match kind.as_str() {
             "newHeads" => {
-                let Some((sink, mut rx)) = self.accept_heads(pending, shard).await? else {
+                let Some((mut sink, mut rx)) = self.accept_heads(pending, shard).await? else {
                     return Ok(());
                 };
                 while let Some(n) = rx.recv().await {
                     let msg = SubscriptionMessage::from(to_json_raw_value(&block_view(&n.block, false))?);
-                    sink.send(msg).await?;
+                    notify(&mut sink, msg)?;
                 }
                 Ok(())
             }
@@ -1068,7 +1086,7 @@ impl TuttiApiServer for Api {
                     },
                     None => None,
                 };
-                let Some((sink, mut rx)) = self.accept_heads(pending, shard).await? else {
+                let Some((mut sink, mut rx)) = self.accept_heads(pending, shard).await? else {
                     return Ok(());
                 };
                 while let Some(n) = rx.recv().await {
@@ -1078,7 +1096,7 @@ impl TuttiApiServer for Api {
                         {
                             continue;
                         }
-                        sink.send(SubscriptionMessage::from(to_json_raw_value(ev)?)).await?;
+                        notify(&mut sink, SubscriptionMessage::from(to_json_raw_value(ev)?))?;
                     }
                 }
                 Ok(())
@@ -1095,10 +1113,9 @@ impl TuttiApiServer for Api {
                     None => self.shards.all(),
                 };
                 let mut rx = merge(nodes.iter().map(|n| n.subscribe_pending()).collect());
-                let sink = pending.accept().await?;
+                let mut sink = pending.accept().await?;
                 while let Some(h) = rx.recv().await {
-                    sink.send(SubscriptionMessage::from(to_json_raw_value(&h.to_string())?))
-                        .await?;
+                    notify(&mut sink, SubscriptionMessage::from(to_json_raw_value(&h.to_string())?))?;
                 }
                 Ok(())
             }

@@ -868,3 +868,62 @@ async fn read_only_calls_under_load_never_change_how_blocks_execute() {
     }
     assert!(spun > 0, "{spun} calls ran, {busy} were told BUSY");
 }
+
+/// A WebSocket client subscribes to new blocks and never reads its socket: once its connection
+/// has a full buffer of unread messages, the node closes the subscription and drops its
+/// receiver, so it holds none of the notices (whole blocks) for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_never_reads_is_dropped() {
+    let env = start().await;
+    let cfg = RpcConfig {
+        addr: ([127, 0, 0, 1], 0).into(),
+        message_buffer: 8,
+        ..RpcConfig::default()
+    };
+    let (addr, _handle) = tutti_node::serve(env.node.clone(), &cfg).await.unwrap();
+    // A small receive buffer, so the kernel soon stops taking the server's writes.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut s: TcpStream = sock.into();
+    s.write_all(
+        format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    // One masked text frame: the subscription.
+    let payload = br#"{"jsonrpc":"2.0","id":1,"method":"tutti_subscribe","params":["newHeads"]}"#;
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    s.write_all(&frame).unwrap();
+    for _ in 0..1200 {
+        if env.node.head_subscribers() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(env.node.head_subscribers(), 1, "the subscription was accepted");
+    let mut blocks = 0;
+    while env.node.head_subscribers() > 0 {
+        assert!(blocks < 20_000, "still subscribed after {blocks} unread blocks");
+        env.block().await;
+        blocks += 1;
+    }
+    eprintln!("the subscription was closed after {blocks} unread blocks");
+    // The node keeps serving, and the subscriber's socket is still open (only its subscription
+    // went).
+    assert!(env.http().block_number(None).await.unwrap() > 0);
+    drop(s);
+}
