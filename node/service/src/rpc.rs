@@ -276,6 +276,7 @@ pub fn module(shards: Arc<Shards>, max_call_gas: u64, own_url: String) -> RpcMod
         max_call_gas,
         own_url,
         submitters: Arc::default(),
+        reads: Arc::new(tokio::sync::Semaphore::new(RPC_READS)),
     };
     let mut m = RpcModule::new(());
     m.merge(TuttiApiServer::into_rpc(api.clone()))
@@ -296,6 +297,8 @@ struct Api {
     /// Per shard, started on the first submission (it needs the server's runtime), with the node
     /// it submits to (a shard left and joined again has a new one).
     submitters: Arc<std::sync::Mutex<Submitters>>,
+    /// Turns to read the store ([`Api::read`]).
+    reads: Arc<tokio::sync::Semaphore>,
 }
 
 /// Block notices of one or more shards, merged.
@@ -521,6 +524,31 @@ impl Api {
         })
     }
 
+    /// Runs `f` (store reads) on a blocking thread, at most [`RPC_READS`] at once: a read of a
+    /// receipt tree, a validator scan or a proof never holds an async worker that consensus and
+    /// the network share. `BUSY` when no turn comes within [`RPC_CALL_PATIENCE`].
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Api) -> RpcResult<T> + Send + 'static) -> RpcResult<T> {
+        let permit = tokio::time::timeout(RPC_CALL_PATIENCE, self.reads.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                error(
+                    errors::BUSY,
+                    format!(
+                        "this node reads for {RPC_READS} requests at once and none finished within {} s; retry",
+                        RPC_CALL_PATIENCE.as_secs()
+                    ),
+                )
+            })?
+            .expect("the reads semaphore is never closed");
+        let api = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&api)
+        })
+        .await
+        .map_err(|e| error(errors::NODE_ERROR, format!("the request did not complete: {e}")))?
+    }
+
     async fn blocking<T: Send + 'static>(
         node: Arc<Node>,
         f: impl FnOnce(Arc<Node>) -> T + Send + 'static,
@@ -595,33 +623,9 @@ fn merge<T: Clone + Send + 'static>(
     rx
 }
 
-#[async_trait]
-impl TuttiApiServer for Api {
-    async fn chain_id(&self) -> RpcResult<u64> {
-        Ok(self.node().config().genesis.chain_id)
-    }
-
-    async fn status(&self) -> RpcResult<StatusView> {
-        let primary = self.node();
-        let chain = primary.chain();
-        let head = chain.head();
-        Ok(StatusView {
-            chain_id: head.header.chain_id,
-            genesis_hash: chain.genesis_hash().to_string(),
-            head: head.header.height,
-            head_hash: head.header.hash().to_string(),
-            pending: self.shards.all().iter().map(|n| n.pending_count()).sum(),
-            burnt: chain.burnt(head.header.height).map_err(node_error)?.to_string(),
-            token_symbol: primary.config().genesis.params.token_symbol.clone(),
-            token_decimals: tutti_primitives::TOKEN_DECIMALS,
-        })
-    }
-
-    async fn block_number(&self, shard: Option<u32>) -> RpcResult<u64> {
-        Ok(self.of_shard(shard)?.chain().head().header.height)
-    }
-
-    async fn get_block_by_number(
+/// The bodies of the RPC methods that read the store: run by [`Api::read`] on a blocking thread.
+impl Api {
+    fn get_block_by_number_now(
         &self,
         block: BlockId,
         full: Option<bool>,
@@ -648,7 +652,7 @@ impl TuttiApiServer for Api {
         Ok(b.map(|b| block_view(&b, full.unwrap_or(false))))
     }
 
-    async fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>> {
+    fn get_block_by_hash_now(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>> {
         let h = parse_hash(&hash).map_err(invalid_params)?;
         for n in self.shards.all() {
             if let Some(b) = n.chain().block_by_hash(&h).map_err(node_error)? {
@@ -658,42 +662,15 @@ impl TuttiApiServer for Api {
         Ok(None)
     }
 
-    async fn get_account(&self, address: String, block: Option<BlockId>) -> RpcResult<AccountView> {
+    fn get_account_now(&self, address: String, block: Option<BlockId>) -> RpcResult<AccountView> {
         self.account_view(&address, block)
     }
 
-    async fn get_balance(&self, address: String, block: Option<BlockId>) -> RpcResult<String> {
+    fn get_balance_now(&self, address: String, block: Option<BlockId>) -> RpcResult<String> {
         Ok(self.account_view(&address, block)?.balance)
     }
 
-    async fn send_raw_transaction(&self, tx: String) -> RpcResult<String> {
-        let raw = bytes(&tx, "tx")?;
-        // To the signer's shard (bytes that do not decode go to the primary, which says why).
-        let node = match <SignedTransaction as parity_scale_codec::Decode>::decode(&mut raw.as_slice()) {
-            Ok(stx) => self
-                .shards
-                .shard(stx.tx.sender().home_shard(self.shards.num_shards()), || {
-                    format!("the signer {} of this transaction", stx.tx.sender())
-                })
-                .map_err(elsewhere)?,
-            Err(_) => self.node().clone(),
-        };
-        let shard = node.chain().spec().shard_id;
-        let submitter = {
-            let mut all = self.submitters.lock().expect("submitters lock poisoned");
-            match all.get(&shard) {
-                Some((n, s)) if Arc::ptr_eq(n, &node) => s.clone(),
-                _ => {
-                    let s = Submitter::start(node.clone());
-                    all.insert(shard, (node, s.clone()));
-                    s
-                }
-            }
-        };
-        Ok(submitter.submit(raw).await?.to_string())
-    }
-
-    async fn get_transaction(&self, hash: String) -> RpcResult<Option<TxView>> {
+    fn get_transaction_now(&self, hash: String) -> RpcResult<Option<TxView>> {
         let h = parse_hash(&hash).map_err(invalid_params)?;
         for n in self.shards.all() {
             if let Some((t, loc)) = n.chain().transaction(&h).map_err(node_error)? {
@@ -706,7 +683,7 @@ impl TuttiApiServer for Api {
         Ok(None)
     }
 
-    async fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<TxReceiptView>> {
+    fn get_transaction_receipt_now(&self, hash: String) -> RpcResult<Option<TxReceiptView>> {
         let h = parse_hash(&hash).map_err(invalid_params)?;
         let mut home = None;
         for n in self.shards.all() {
@@ -773,6 +750,306 @@ impl TuttiApiServer for Api {
             executions,
             continues_on: elsewhere.into_iter().collect(),
         }))
+    }
+
+    fn get_code_now(&self, address: String, block: Option<BlockId>) -> RpcResult<Option<String>> {
+        Ok(self.code_of(&address, block)?.map(|c| hex0x(&c)))
+    }
+
+    fn get_abi_now(&self, address: String, block: Option<BlockId>) -> RpcResult<Option<serde_json::Value>> {
+        let Some(code) = self.code_of(&address, block)? else {
+            return Ok(None);
+        };
+        // Uploads were checked: a section that does not read is a node fault.
+        let abi = tutti_abi::read(&code).map_err(|e| error(errors::NODE_ERROR, e.to_string()))?;
+        Ok(abi.map(|a| serde_json::to_value(a).expect("an ABI serialises")))
+    }
+
+    fn get_storage_at_now(&self, address: String, key: String, block: Option<BlockId>) -> RpcResult<Option<String>> {
+        let a = self::address(&address)?;
+        let k = bytes(&key, "key")?;
+        let node = self.home(&a)?;
+        let height = Api::height(&node, block)?;
+        let v = node.chain().storage(&a, &k, height).map_err(node_error)?;
+        Ok(v.map(|v| hex0x(&v)))
+    }
+
+    fn get_proof_now(&self, address: String, key: Option<String>, block: Option<BlockId>) -> RpcResult<ProofView> {
+        let a = self::address(&address)?;
+        let node = self.home(&a)?;
+        let height = Api::height(&node, block)?;
+        let state_key = match key {
+            Some(k) => storage_key(&a, &bytes(&k, "key")?),
+            None => account_key(&a),
+        };
+        let chain = node.chain();
+        let (value, proof) = chain.proof(&state_key, height).map_err(node_error)?;
+        let root = chain
+            .block_by_number(height)
+            .map_err(node_error)?
+            .map(|b| b.header.state_root)
+            .ok_or_else(|| error(errors::NODE_ERROR, format!("block {height} is missing")))?;
+        Ok(ProofView {
+            key: hex0x(&state_key),
+            value: value.map(|v| hex0x(&v)),
+            state_root: root.to_string(),
+            height,
+            proof: hex0x(&proof.to_bytes()),
+        })
+    }
+
+    fn get_committee_now(&self, shard: Option<u32>, epoch: Option<u64>) -> RpcResult<CommitteeView> {
+        let node = self.of_shard(shard)?;
+        let shard = node.chain().spec().shard_id;
+        let deciding = node.chain().head().header.height + 1;
+        let epoch = epoch.unwrap_or_else(|| node.chain().spec().epochs.epoch_of(deciding));
+        let seats = node
+            .committees()
+            .seats(shard, epoch)
+            .map_err(|e| invalid_params(e.to_string()))?;
+        let c = node.consensus_view();
+        Ok(CommitteeView {
+            shard_id: shard,
+            epoch,
+            height: c.height,
+            view: c.view,
+            leader: c.leader,
+            changing_view: c.changing_view,
+            members: seats.iter().map(member_view).collect(),
+        })
+    }
+
+    fn get_validators_now(&self) -> RpcResult<ValidatorsView> {
+        let beacon = self.beacon()?;
+        let chain = beacon.chain();
+        let height = chain.head().header.height;
+        let spec = chain.spec().epochs;
+        let epoch = spec.epoch_of(height + 1);
+        let (validators, elected) = chain
+            .read_beacon(height, |b| {
+                let elected: Vec<_> = (epoch..=epoch + 2)
+                    .filter_map(|e| Some((e, b.assignment(e)?)))
+                    .collect();
+                (b.validators(), elected)
+            })
+            .map_err(node_error)?;
+        let validators = validators
+            .into_iter()
+            .map(|(v, ds)| {
+                let self_stake = ds.iter().find(|(w, _)| *w == v.operator).map_or(0, |(_, d)| d.amount);
+                let mut seats = Vec::new();
+                for (epoch, assignment) in &elected {
+                    for (shard, committee) in assignment.iter().enumerate() {
+                        if let Some(x) = committee.iter().find(|x| x.key == v.key) {
+                            seats.push(SeatView {
+                                epoch: *epoch,
+                                shard: shard as u32,
+                                power: x.power.to_string(),
+                            });
+                        }
+                    }
+                }
+                ValidatorView {
+                    bls_public_key: hex0x(&v.key),
+                    name: v.name.clone(),
+                    operator: v.operator.to_string(),
+                    commission_bps: v.commission_bps,
+                    max_commission_bps: v.max_commission_bps,
+                    max_change_bps: v.max_change_bps,
+                    stake: v.total.to_string(),
+                    self_stake: self_stake.to_string(),
+                    delegators: ds.len() as u32,
+                    unpaid_rewards: ds.iter().map(|(_, d)| d.reward).sum::<u128>().to_string(),
+                    candidate: self_stake >= spec.staking.min_self_stake && !v.slashed,
+                    slashed: v.slashed,
+                    blocks_seated: v.blocks_seated,
+                    blocks_signed: v.blocks_signed,
+                    seats,
+                }
+            })
+            .collect();
+        Ok(ValidatorsView {
+            height,
+            epoch,
+            epoch_blocks: spec.epoch_blocks,
+            next_epoch_height: (epoch + 1) * spec.epoch_blocks,
+            min_self_stake: spec.staking.min_self_stake.to_string(),
+            min_delegation: spec.staking.min_delegation.to_string(),
+            unbonding_epochs: spec.staking.unbonding_epochs,
+            validators,
+        })
+    }
+
+    fn get_delegations_now(&self, address: String) -> RpcResult<Vec<DelegationView>> {
+        let who = self::address(&address)?;
+        let beacon = self.beacon()?;
+        let chain = beacon.chain();
+        let validators = chain
+            .read_beacon(chain.head().header.height, |b| b.validators())
+            .map_err(node_error)?;
+        Ok(validators
+            .into_iter()
+            .filter_map(|(v, ds)| {
+                let (_, d) = ds.into_iter().find(|(w, _)| *w == who)?;
+                Some(DelegationView {
+                    validator: hex0x(&v.key),
+                    name: v.name,
+                    amount: d.amount.to_string(),
+                    reward: d.reward.to_string(),
+                    unbonding: d
+                        .unbonding
+                        .iter()
+                        .map(|(amount, epoch)| UnbondingView {
+                            amount: amount.to_string(),
+                            epoch: *epoch,
+                        })
+                        .collect(),
+                })
+            })
+            .collect())
+    }
+
+    fn status_now(&self) -> RpcResult<StatusView> {
+        let primary = self.node();
+        let chain = primary.chain();
+        let head = chain.head();
+        Ok(StatusView {
+            chain_id: head.header.chain_id,
+            genesis_hash: chain.genesis_hash().to_string(),
+            head: head.header.height,
+            head_hash: head.header.hash().to_string(),
+            pending: self.shards.all().iter().map(|n| n.pending_count()).sum(),
+            burnt: chain.burnt(head.header.height).map_err(node_error)?.to_string(),
+            token_symbol: primary.config().genesis.params.token_symbol.clone(),
+            token_decimals: tutti_primitives::TOKEN_DECIMALS,
+        })
+    }
+
+    fn get_sharding_structure_now(&self) -> RpcResult<ShardingView> {
+        // Every shard of the chain: the tracked ones with their heads and this endpoint, the
+        // others with an endpoint where one is known.
+        let congested = |shard| self.shards.all().iter().any(|n| n.room().get(&shard) == Some(&0));
+        // The epoch of the height being decided.
+        let primary = self.node();
+        let chain = primary.chain();
+        let epoch = chain.spec().epochs.epoch_of(chain.head().header.height + 1);
+        let committee = |shard| {
+            self.node()
+                .committees()
+                .seats(shard, epoch)
+                .map(|seats| seats.iter().map(member_view).collect())
+                .unwrap_or_default()
+        };
+        let crosslinked = |shard| {
+            let beacon = self.shards.get(0)?;
+            beacon.chain().crosslinked(shard).ok().flatten().map(|(h, _)| h)
+        };
+        Ok(ShardingView {
+            num_shards: self.shards.num_shards(),
+            this_shard: self.node().chain().spec().shard_id,
+            shards: (0..self.shards.num_shards())
+                .map(|shard_id| match self.shards.get(shard_id) {
+                    Some(n) => {
+                        let head = n.chain().head();
+                        ShardView {
+                            shard_id,
+                            rpc: self.own_url.clone(),
+                            tracked: true,
+                            head: Some(head.header.height),
+                            delayed_receipts: Some(head.header.congestion.delayed),
+                            congested: congested(shard_id),
+                            committee: committee(shard_id),
+                            crosslinked: crosslinked(shard_id),
+                        }
+                    }
+                    None => {
+                        let followed = self.node().loads().latest(shard_id).cloned();
+                        ShardView {
+                            shard_id,
+                            rpc: self.shards.endpoint(shard_id),
+                            tracked: false,
+                            head: followed.as_ref().map(|h| h.height),
+                            delayed_receipts: followed.as_ref().map(|h| h.congestion.delayed),
+                            congested: congested(shard_id),
+                            committee: committee(shard_id),
+                            crosslinked: crosslinked(shard_id),
+                        }
+                    }
+                })
+                .collect(),
+        })
+    }
+}
+
+#[async_trait]
+impl TuttiApiServer for Api {
+    async fn chain_id(&self) -> RpcResult<u64> {
+        Ok(self.node().config().genesis.chain_id)
+    }
+
+    async fn status(&self) -> RpcResult<StatusView> {
+        self.read(move |api| api.status_now()).await
+    }
+
+    async fn block_number(&self, shard: Option<u32>) -> RpcResult<u64> {
+        Ok(self.of_shard(shard)?.chain().head().header.height)
+    }
+
+    async fn get_block_by_number(
+        &self,
+        block: BlockId,
+        full: Option<bool>,
+        shard: Option<u32>,
+    ) -> RpcResult<Option<BlockView>> {
+        self.read(move |api| api.get_block_by_number_now(block, full, shard))
+            .await
+    }
+
+    async fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>> {
+        self.read(move |api| api.get_block_by_hash_now(hash, full)).await
+    }
+
+    async fn get_account(&self, address: String, block: Option<BlockId>) -> RpcResult<AccountView> {
+        self.read(move |api| api.get_account_now(address, block)).await
+    }
+
+    async fn get_balance(&self, address: String, block: Option<BlockId>) -> RpcResult<String> {
+        self.read(move |api| api.get_balance_now(address, block)).await
+    }
+
+    async fn send_raw_transaction(&self, tx: String) -> RpcResult<String> {
+        let raw = bytes(&tx, "tx")?;
+        // To the signer's shard (bytes that do not decode go to the primary, which says why).
+        let node = match <SignedTransaction as parity_scale_codec::Decode>::decode(&mut raw.as_slice()) {
+            Ok(stx) => self
+                .shards
+                .shard(stx.tx.sender().home_shard(self.shards.num_shards()), || {
+                    format!("the signer {} of this transaction", stx.tx.sender())
+                })
+                .map_err(elsewhere)?,
+            Err(_) => self.node().clone(),
+        };
+        let shard = node.chain().spec().shard_id;
+        let submitter = {
+            let mut all = self.submitters.lock().expect("submitters lock poisoned");
+            match all.get(&shard) {
+                Some((n, s)) if Arc::ptr_eq(n, &node) => s.clone(),
+                _ => {
+                    let s = Submitter::start(node.clone());
+                    all.insert(shard, (node, s.clone()));
+                    s
+                }
+            }
+        };
+        Ok(submitter.submit(raw).await?.to_string())
+    }
+
+    async fn get_transaction(&self, hash: String) -> RpcResult<Option<TxView>> {
+        self.read(move |api| api.get_transaction_now(hash)).await
+    }
+
+    async fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<TxReceiptView>> {
+        self.read(move |api| api.get_transaction_receipt_now(hash)).await
     }
 
     async fn call(
@@ -845,215 +1122,35 @@ impl TuttiApiServer for Api {
     }
 
     async fn get_code(&self, address: String, block: Option<BlockId>) -> RpcResult<Option<String>> {
-        Ok(self.code_of(&address, block)?.map(|c| hex0x(&c)))
+        self.read(move |api| api.get_code_now(address, block)).await
     }
 
     async fn get_abi(&self, address: String, block: Option<BlockId>) -> RpcResult<Option<serde_json::Value>> {
-        let Some(code) = self.code_of(&address, block)? else {
-            return Ok(None);
-        };
-        // Uploads were checked: a section that does not read is a node fault.
-        let abi = tutti_abi::read(&code).map_err(|e| error(errors::NODE_ERROR, e.to_string()))?;
-        Ok(abi.map(|a| serde_json::to_value(a).expect("an ABI serialises")))
+        self.read(move |api| api.get_abi_now(address, block)).await
     }
 
     async fn get_storage_at(&self, address: String, key: String, block: Option<BlockId>) -> RpcResult<Option<String>> {
-        let a = self::address(&address)?;
-        let k = bytes(&key, "key")?;
-        let node = self.home(&a)?;
-        let height = Api::height(&node, block)?;
-        let v = node.chain().storage(&a, &k, height).map_err(node_error)?;
-        Ok(v.map(|v| hex0x(&v)))
+        self.read(move |api| api.get_storage_at_now(address, key, block)).await
     }
 
     async fn get_proof(&self, address: String, key: Option<String>, block: Option<BlockId>) -> RpcResult<ProofView> {
-        let a = self::address(&address)?;
-        let node = self.home(&a)?;
-        let height = Api::height(&node, block)?;
-        let state_key = match key {
-            Some(k) => storage_key(&a, &bytes(&k, "key")?),
-            None => account_key(&a),
-        };
-        let chain = node.chain();
-        let (value, proof) = chain.proof(&state_key, height).map_err(node_error)?;
-        let root = chain
-            .block_by_number(height)
-            .map_err(node_error)?
-            .map(|b| b.header.state_root)
-            .ok_or_else(|| error(errors::NODE_ERROR, format!("block {height} is missing")))?;
-        Ok(ProofView {
-            key: hex0x(&state_key),
-            value: value.map(|v| hex0x(&v)),
-            state_root: root.to_string(),
-            height,
-            proof: hex0x(&proof.to_bytes()),
-        })
+        self.read(move |api| api.get_proof_now(address, key, block)).await
     }
 
     async fn get_sharding_structure(&self) -> RpcResult<ShardingView> {
-        // Every shard of the chain: the tracked ones with their heads and this endpoint, the
-        // others with an endpoint where one is known.
-        let congested = |shard| self.shards.all().iter().any(|n| n.room().get(&shard) == Some(&0));
-        // The epoch of the height being decided.
-        let primary = self.node();
-        let chain = primary.chain();
-        let epoch = chain.spec().epochs.epoch_of(chain.head().header.height + 1);
-        let committee = |shard| {
-            self.node()
-                .committees()
-                .seats(shard, epoch)
-                .map(|seats| seats.iter().map(member_view).collect())
-                .unwrap_or_default()
-        };
-        let crosslinked = |shard| {
-            let beacon = self.shards.get(0)?;
-            beacon.chain().crosslinked(shard).ok().flatten().map(|(h, _)| h)
-        };
-        Ok(ShardingView {
-            num_shards: self.shards.num_shards(),
-            this_shard: self.node().chain().spec().shard_id,
-            shards: (0..self.shards.num_shards())
-                .map(|shard_id| match self.shards.get(shard_id) {
-                    Some(n) => {
-                        let head = n.chain().head();
-                        ShardView {
-                            shard_id,
-                            rpc: self.own_url.clone(),
-                            tracked: true,
-                            head: Some(head.header.height),
-                            delayed_receipts: Some(head.header.congestion.delayed),
-                            congested: congested(shard_id),
-                            committee: committee(shard_id),
-                            crosslinked: crosslinked(shard_id),
-                        }
-                    }
-                    None => {
-                        let followed = self.node().loads().latest(shard_id).cloned();
-                        ShardView {
-                            shard_id,
-                            rpc: self.shards.endpoint(shard_id),
-                            tracked: false,
-                            head: followed.as_ref().map(|h| h.height),
-                            delayed_receipts: followed.as_ref().map(|h| h.congestion.delayed),
-                            congested: congested(shard_id),
-                            committee: committee(shard_id),
-                            crosslinked: crosslinked(shard_id),
-                        }
-                    }
-                })
-                .collect(),
-        })
+        self.read(move |api| api.get_sharding_structure_now()).await
     }
 
     async fn get_committee(&self, shard: Option<u32>, epoch: Option<u64>) -> RpcResult<CommitteeView> {
-        let node = self.of_shard(shard)?;
-        let shard = node.chain().spec().shard_id;
-        let deciding = node.chain().head().header.height + 1;
-        let epoch = epoch.unwrap_or_else(|| node.chain().spec().epochs.epoch_of(deciding));
-        let seats = node
-            .committees()
-            .seats(shard, epoch)
-            .map_err(|e| invalid_params(e.to_string()))?;
-        let c = node.consensus_view();
-        Ok(CommitteeView {
-            shard_id: shard,
-            epoch,
-            height: c.height,
-            view: c.view,
-            leader: c.leader,
-            changing_view: c.changing_view,
-            members: seats.iter().map(member_view).collect(),
-        })
+        self.read(move |api| api.get_committee_now(shard, epoch)).await
     }
 
     async fn get_validators(&self) -> RpcResult<ValidatorsView> {
-        let beacon = self.beacon()?;
-        let chain = beacon.chain();
-        let height = chain.head().header.height;
-        let spec = chain.spec().epochs;
-        let epoch = spec.epoch_of(height + 1);
-        let (validators, elected) = chain
-            .read_beacon(height, |b| {
-                let elected: Vec<_> = (epoch..=epoch + 2)
-                    .filter_map(|e| Some((e, b.assignment(e)?)))
-                    .collect();
-                (b.validators(), elected)
-            })
-            .map_err(node_error)?;
-        let validators = validators
-            .into_iter()
-            .map(|(v, ds)| {
-                let self_stake = ds.iter().find(|(w, _)| *w == v.operator).map_or(0, |(_, d)| d.amount);
-                let mut seats = Vec::new();
-                for (epoch, assignment) in &elected {
-                    for (shard, committee) in assignment.iter().enumerate() {
-                        if let Some(x) = committee.iter().find(|x| x.key == v.key) {
-                            seats.push(SeatView {
-                                epoch: *epoch,
-                                shard: shard as u32,
-                                power: x.power.to_string(),
-                            });
-                        }
-                    }
-                }
-                ValidatorView {
-                    bls_public_key: hex0x(&v.key),
-                    name: v.name.clone(),
-                    operator: v.operator.to_string(),
-                    commission_bps: v.commission_bps,
-                    max_commission_bps: v.max_commission_bps,
-                    max_change_bps: v.max_change_bps,
-                    stake: v.total.to_string(),
-                    self_stake: self_stake.to_string(),
-                    delegators: ds.len() as u32,
-                    unpaid_rewards: ds.iter().map(|(_, d)| d.reward).sum::<u128>().to_string(),
-                    candidate: self_stake >= spec.staking.min_self_stake && !v.slashed,
-                    slashed: v.slashed,
-                    blocks_seated: v.blocks_seated,
-                    blocks_signed: v.blocks_signed,
-                    seats,
-                }
-            })
-            .collect();
-        Ok(ValidatorsView {
-            height,
-            epoch,
-            epoch_blocks: spec.epoch_blocks,
-            next_epoch_height: (epoch + 1) * spec.epoch_blocks,
-            min_self_stake: spec.staking.min_self_stake.to_string(),
-            min_delegation: spec.staking.min_delegation.to_string(),
-            unbonding_epochs: spec.staking.unbonding_epochs,
-            validators,
-        })
+        self.read(move |api| api.get_validators_now()).await
     }
 
     async fn get_delegations(&self, address: String) -> RpcResult<Vec<DelegationView>> {
-        let who = self::address(&address)?;
-        let beacon = self.beacon()?;
-        let chain = beacon.chain();
-        let validators = chain
-            .read_beacon(chain.head().header.height, |b| b.validators())
-            .map_err(node_error)?;
-        Ok(validators
-            .into_iter()
-            .filter_map(|(v, ds)| {
-                let (_, d) = ds.into_iter().find(|(w, _)| *w == who)?;
-                Some(DelegationView {
-                    validator: hex0x(&v.key),
-                    name: v.name,
-                    amount: d.amount.to_string(),
-                    reward: d.reward.to_string(),
-                    unbonding: d
-                        .unbonding
-                        .iter()
-                        .map(|(amount, epoch)| UnbondingView {
-                            amount: amount.to_string(),
-                            epoch: *epoch,
-                        })
-                        .collect(),
-                })
-            })
-            .collect())
+        self.read(move |api| api.get_delegations_now(address)).await
     }
 
     async fn subscribe_to(
@@ -1142,6 +1239,9 @@ impl DiscoverApiServer for Api {
 pub fn raw_tx(stx: &SignedTransaction) -> String {
     hex0x(&parity_scale_codec::Encode::encode(stx))
 }
+
+/// RPC requests that read the store at once (the rest wait their turn).
+pub const RPC_READS: usize = 16;
 
 /// How long a read-only call waits for its turn before the node answers `BUSY`.
 const RPC_CALL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
