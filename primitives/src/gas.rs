@@ -47,10 +47,11 @@ pub struct GasSchedule {
     pub instantiate_per_page: Gas,
     /// Deploying code: `base + per_byte * wasm_len` (validation, instrumentation, compilation).
     pub deploy: HostCost,
-    /// Flat cost of `memory.grow`, on top of the per-page cost.
+    /// Flat cost of the `memory.grow` operator, on top of the per-page cost.
     pub memory_grow: u8,
-    /// Cost per 64 KiB page requested by `memory.grow`.
-    pub memory_grow_per_page: u8,
+    /// Cost per 64 KiB page requested by `memory.grow` (charged before the memory grows, whether
+    /// or not it can): mapping, zeroing and faulting in a page, and resetting it after the call.
+    pub memory_page: Gas,
     /// Reading the call input or a promise result into guest memory.
     pub read_input: HostCost,
     /// Copying the register (last variable-size host result) into guest memory.
@@ -100,7 +101,7 @@ impl Default for GasSchedule {
             instantiate_per_page: 28_000,
             deploy: hc(20_000_000, 9_000),
             memory_grow: 255,
-            memory_grow_per_page: 255,
+            memory_page: 1_200_000,
             read_input: hc(280, 3),
             read_register: hc(210, 3),
             storage_read: hc(980, 5),

@@ -219,6 +219,45 @@ fn main() {
         ns: t,
     });
 
+    // Memory growth: a call that grows its memory by 255 pages and writes one byte into every
+    // 4 KiB of them (the page faults an attacker would ask for), against the same call growing by
+    // none; marginal per page. A grown instance is never reused, so the cost of unmapping it is in
+    // the call too.
+    let grow = |initial: u32, pages: u32| {
+        let src = format!(
+            r#"(module
+                (memory (export "memory") {initial})
+                (func (export "run") (local $a i32)
+                    (drop (memory.grow (i32.const {pages})))
+                    (local.set $a (i32.const 0))
+                    (block $done (loop $l
+                        (br_if $done (i32.ge_u (local.get $a) (i32.mul (memory.size) (i32.const 65536))))
+                        (i32.store8 (local.get $a) (i32.const 1))
+                        (local.set $a (i32.add (local.get $a) (i32.const 4096)))
+                        (br $l)))))"#
+        );
+        rt.load(&wat::parse_str(&src).unwrap()).unwrap().code_hash
+    };
+    let (grown, flat, big) = (grow(1, 255), grow(1, 0), grow(256, 0));
+    let mut c = ctx("run", vec![]);
+    c.gas_limit = 2_000_000_000;
+    let (t1, g1) = measure(&rt, &grown, &c, &state);
+    let (t0, g0) = measure(&rt, &flat, &c, &state);
+    rows.push(Row {
+        counted: true,
+        name: "memory.grow, per 64 KiB page (written every 4 KiB)".into(),
+        gas: (g1 - g0) as f64 / 255.0,
+        ns: (t1 - t0) / 255.0,
+    });
+    // The same pages declared as initial memory instead of grown (charged at instantiation).
+    let (t2, g2) = measure(&rt, &big, &c, &state);
+    rows.push(Row {
+        counted: false,
+        name: "initial memory, per 64 KiB page (written every 4 KiB)".into(),
+        gas: (g2 - g0) as f64 / 255.0,
+        ns: (t2 - t0) / 255.0,
+    });
+
     // Whole calls of the example contracts.
     let token = rt.load(tutti_examples::TOKEN).unwrap().code_hash;
     let token_state: Arc<dyn StateView> = Arc::new(token_state(&rt));

@@ -7,6 +7,8 @@ pub use tutti_primitives::gas::{GasSchedule, HostCost};
 pub fn operator_cost(schedule: &GasSchedule) -> wasmtime::OperatorCost {
     let mut cost = wasmtime::OperatorCost::new();
     cost.MemoryGrow = schedule.memory_grow;
-    cost.variable.memory_grow_per_page = schedule.memory_grow_per_page;
+    // Pages are charged by the call the instrumentation puts before every `memory.grow`
+    // (`GasSchedule::memory_page`).
+    cost.variable.memory_grow_per_page = 0;
     cost
 }

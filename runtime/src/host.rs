@@ -386,6 +386,27 @@ fn push_call(c: &mut C<'_>, call: PendingCall) -> i32 {
 pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     const M: &str = "tutti_v1";
 
+    // Called by the instrumentation before every `memory.grow` (not part of the host API).
+    // It charges the pages the memory can still take of those asked for (a request past the
+    // limit then fails in `memory.grow` as `MemoryLimit`).
+    linker.func_wrap(
+        M,
+        crate::instrument::GROW_IMPORT,
+        |mut c: C<'_>, pages: i32| -> R<i32> {
+            let size = match c.get_export("memory") {
+                Some(wasmtime::Extern::Memory(m)) => m.data_size(&c),
+                _ => 0,
+            };
+            let room = (c.data().max_memory_bytes.saturating_sub(size) / 65536) as u64;
+            let p = c
+                .data()
+                .schedule
+                .memory_page
+                .saturating_mul(u64::from(pages as u32).min(room));
+            charge(&mut c, p)?;
+            Ok(pages)
+        },
+    )?;
     linker.func_wrap(M, "input", |mut c: C<'_>| -> R<i32> {
         let p = price(&c, |s| s.read_input, c.data().ctx.args.len());
         charge(&mut c, p)?;

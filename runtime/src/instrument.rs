@@ -16,10 +16,15 @@
 //! Every mutable global of the module is also exported (as [`global_export`]), so the runtime can
 //! put it back to its initial value when it reuses an instance for the next call.
 //!
+//! Every `memory.grow` is preceded by a call to the host function [`GROW_IMPORT`] (imported after
+//! the module's own imports; every later function index moves up by one), which charges the
+//! pages asked for at `GasSchedule::memory_page` before the memory grows: wasmtime's own
+//! per-page fuel for `memory.grow` is at most 255, far below what a grown page costs the node.
+//!
 //! [`FRAME_OVERHEAD`]: crate::validate::FRAME_OVERHEAD
 
 use wasm_encoder::{
-    BlockType, ConstExpr, ExportKind, GlobalType, Instruction, Module, SectionId, ValType,
+    BlockType, ConstExpr, EntityType, ExportKind, GlobalType, Instruction, Module, SectionId, ValType,
     reencode::{Error as ReencodeError, Reencode, utils},
 };
 
@@ -31,14 +36,32 @@ pub const STACK_LIMIT: u32 = 16 * 1024;
 /// Name of the exported stack-height global.
 pub const STACK_GLOBAL_EXPORT: &str = "__tutti_stack";
 
+/// The host function (module `tutti_v1`, type `(i32) -> i32`) called with the operand of every
+/// `memory.grow`: it charges the pages and returns them. Contracts cannot import it themselves
+/// (validation admits only the host API's functions).
+pub const GROW_IMPORT: &str = "__tutti_memory_grow";
+
 struct Injector<'a> {
     info: &'a ModuleInfo,
     global: u32,
     max_cost: u32,
     global_done: bool,
+    /// The type index of [`GROW_IMPORT`] (once the type section is read).
+    grow_type: Option<u32>,
+    import_done: bool,
 }
 
 impl Injector<'_> {
+    /// The function index of [`GROW_IMPORT`]: right after the module's own imports.
+    fn grow_func(&self) -> u32 {
+        self.info.imported_functions
+    }
+
+    fn grow_import(&self, imports: &mut wasm_encoder::ImportSection) {
+        let ty = self.grow_type.expect("the type section comes before the imports");
+        imports.import("tutti_v1", GROW_IMPORT, EntityType::Function(ty));
+    }
+
     fn cost_of(&self, func: u32) -> Option<u32> {
         func.checked_sub(self.info.imported_functions)
             .and_then(|i| self.info.frame_costs.get(i as usize).copied())
@@ -79,6 +102,49 @@ fn push_leave(f: &mut wasm_encoder::Function, g: u32, cost: u32) {
 impl Reencode for Injector<'_> {
     type Error = std::convert::Infallible;
 
+    fn function_index(&mut self, func: u32) -> Result<u32, ReencodeError<Self::Error>> {
+        Ok(if func >= self.info.imported_functions {
+            func + 1
+        } else {
+            func
+        })
+    }
+
+    fn parse_type_section(
+        &mut self,
+        types: &mut wasm_encoder::TypeSection,
+        section: wasmparser::TypeSectionReader<'_>,
+    ) -> Result<(), ReencodeError<Self::Error>> {
+        let count = section.count();
+        utils::parse_type_section(self, types, section)?;
+        types.ty().function([ValType::I32], [ValType::I32]);
+        self.grow_type = Some(count);
+        Ok(())
+    }
+
+    fn parse_import_section(
+        &mut self,
+        imports: &mut wasm_encoder::ImportSection,
+        section: wasmparser::ImportSectionReader<'_>,
+    ) -> Result<(), ReencodeError<Self::Error>> {
+        utils::parse_import_section(self, imports, section)?;
+        self.grow_import(imports);
+        self.import_done = true;
+        Ok(())
+    }
+
+    fn parse_custom_section(
+        &mut self,
+        module: &mut Module,
+        section: wasmparser::CustomSectionReader<'_>,
+    ) -> Result<(), ReencodeError<Self::Error>> {
+        // Function names would be off by one after the new import; traps carry no backtrace.
+        if section.name() == "name" {
+            return Ok(());
+        }
+        utils::parse_custom_section(self, module, section)
+    }
+
     fn parse_function_body(
         &mut self,
         code: &mut wasm_encoder::CodeSection,
@@ -91,6 +157,10 @@ impl Reencode for Injector<'_> {
             let cost = match &op {
                 wasmparser::Operator::Call { function_index } => self.cost_of(*function_index),
                 wasmparser::Operator::CallIndirect { .. } => Some(self.max_cost),
+                wasmparser::Operator::MemoryGrow { .. } => {
+                    f.instruction(&Instruction::Call(self.grow_func()));
+                    None
+                }
                 _ => None,
             };
             let ins = self.instruction(op)?;
@@ -140,6 +210,15 @@ impl Reencode for Injector<'_> {
         _after: Option<SectionId>,
         before: Option<SectionId>,
     ) -> Result<(), ReencodeError<Self::Error>> {
+        // A module without an import section gets one holding just the grow import, in its
+        // place (right after the type section, which validation guarantees exists: the module
+        // exports functions).
+        if !self.import_done && self.grow_type.is_some() && before != Some(SectionId::Import) {
+            let mut imports = wasm_encoder::ImportSection::new();
+            self.grow_import(&mut imports);
+            module.section(&imports);
+            self.import_done = true;
+        }
         // A module without a global section gets one holding just our global, in its place
         // (right before the export section, which validation guarantees exists).
         if !self.global_done && before == Some(SectionId::Export) {
@@ -159,13 +238,15 @@ pub fn global_export(index: u32) -> String {
     format!("__tutti_global_{index}")
 }
 
-/// Injects the stack-height limit into a validated module.
+/// Injects the stack-height limit and the memory-growth charge into a validated module.
 pub fn instrument(wasm: &[u8], info: &ModuleInfo) -> Result<Vec<u8>, String> {
     let mut inj = Injector {
         info,
         global: info.globals,
         max_cost: info.frame_costs.iter().copied().max().unwrap_or(0),
         global_done: false,
+        grow_type: None,
+        import_done: false,
     };
     let mut module = Module::new();
     inj.parse_core_module(&mut module, wasmparser::Parser::new(0), wasm)

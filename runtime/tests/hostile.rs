@@ -52,16 +52,19 @@ fn infinite_loop_runs_out_of_gas_using_the_whole_limit() {
     assert_eq!(out.gas_used, GAS);
 }
 
+/// Enough gas to grow the memory to its limit (each page costs `GasSchedule::memory_page`).
+const GROW_GAS: u64 = 1_000_000_000;
+
 #[test]
 fn memory_growth_past_the_limit_fails() {
     let src = r#"(module (memory (export "memory") 1)
         (func (export "run") (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))))"#;
-    let out = run_twice(src, GAS);
+    let out = run_twice(src, GROW_GAS);
     assert_eq!(out.failure_kind(), Some(FailureKind::MemoryLimit), "{:?}", out.result);
     // A single huge request fails the same way.
     let big = r#"(module (memory (export "memory") 1)
         (func (export "run") (drop (memory.grow (i32.const 60000)))))"#;
-    assert_eq!(run(big, GAS).failure_kind(), Some(FailureKind::MemoryLimit));
+    assert_eq!(run(big, GROW_GAS).failure_kind(), Some(FailureKind::MemoryLimit));
 }
 
 #[test]
@@ -595,4 +598,47 @@ fn a_failed_call_is_not_charged_the_gas_attached_to_its_dropped_promises() {
         "charged {} gas for a call that ran a few instructions",
         out.gas_used
     );
+}
+
+/// Growing memory is charged per page before the memory grows, at the price a page costs the
+/// node (`GasSchedule::memory_page`, calibrated by `cargo bench -p tutti-runtime --bench
+/// calibrate`); wasmtime's own per-page fuel is at most 255, so 255 pages (16 MiB mapped,
+/// zeroed and faulted in) cost about 65k gas before.
+#[test]
+fn memory_growth_is_charged_per_page_before_it_happens() {
+    let page = tutti_primitives::gas::GasSchedule::default().memory_page;
+    let src = r#"(module (memory (export "memory") 1)
+        (func (export "run") (drop (memory.grow (i32.const 255)))))"#;
+    let out = run_twice(src, GROW_GAS);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(out.gas_used >= 255 * page, "255 pages cost {} gas", out.gas_used);
+    // Without the gas for the pages, the call fails before the memory grows.
+    let short = run_twice(src, 255 * page / 2);
+    assert_eq!(short.failure_kind(), Some(FailureKind::OutOfGas));
+    // A request past the limit is charged only the room left, then fails as MemoryLimit.
+    let big = r#"(module (memory (export "memory") 1)
+        (func (export "run") (drop (memory.grow (i32.const 60000)))))"#;
+    assert_eq!(run(big, GROW_GAS).failure_kind(), Some(FailureKind::MemoryLimit));
+}
+
+/// The charge is a host import the instrumentation adds after the module's own: calls, tables,
+/// exports and other imports still reach the functions they named.
+#[test]
+fn the_grow_charge_keeps_every_function_index_right() {
+    let src = r#"(module
+        (import "tutti_v1" "block_height" (func $h (result i64)))
+        (type $t (func (result i32)))
+        (memory (export "memory") 1)
+        (table 1 funcref)
+        (elem (i32.const 0) $g)
+        (func $g (result i32) (i32.const 7))
+        (func (export "run")
+            (drop (call $h))
+            (drop (memory.grow (i32.const 2)))
+            (if (i32.ne (call_indirect (type $t) (i32.const 0)) (i32.const 7)) (then unreachable))
+            (if (i32.ne (call $g) (i32.const 7)) (then unreachable))
+            (if (i32.ne (memory.size) (i32.const 3)) (then unreachable))))"#;
+    let out = run_twice(src, GAS);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(out.gas_used >= 2 * tutti_primitives::gas::GasSchedule::default().memory_page);
 }
