@@ -387,22 +387,21 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     const M: &str = "tutti_v1";
 
     // Called by the instrumentation before every `memory.grow` (not part of the host API).
-    // It charges the pages the memory can still take of those asked for (a request past the
-    // limit then fails in `memory.grow` as `MemoryLimit`).
+    // It charges a host call, plus the pages the memory can still take (under the runtime's
+    // limit) of those asked for; a request past the limit then fails in `memory.grow` as
+    // `MemoryLimit`. (A module's own lower maximum is not consulted: a grow past it is charged
+    // and returns -1.)
     linker.func_wrap(
         M,
         crate::instrument::GROW_IMPORT,
         |mut c: C<'_>, pages: i32| -> R<i32> {
-            let size = match c.get_export("memory") {
-                Some(wasmtime::Extern::Memory(m)) => m.data_size(&c),
-                _ => 0,
-            };
+            let size = c.data().memory.map_or(0, |m| m.data_size(&c));
             let room = (c.data().max_memory_bytes.saturating_sub(size) / 65536) as u64;
-            let p = c
-                .data()
-                .schedule
-                .memory_page
-                .saturating_mul(u64::from(pages as u32).min(room));
+            let schedule = &c.data().schedule;
+            let p = schedule
+                .context
+                .base
+                .saturating_add(schedule.memory_page.saturating_mul(u64::from(pages as u32).min(room)));
             charge(&mut c, p)?;
             Ok(pages)
         },

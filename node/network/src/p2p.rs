@@ -763,8 +763,11 @@ impl Task {
                         };
                         // As with transactions: a request flood must not stall the swarm. When
                         // the node is behind, the request fails (the asker tries another peer).
-                        return match self.events.get(&shard).map(|events| events.try_send(ev)) {
-                            Some(Err(mpsc::error::TrySendError::Closed(_))) => self.alive(),
+                        let Some(events) = self.events.get(&shard) else {
+                            return true;
+                        };
+                        return match events.try_send(ev) {
+                            Err(mpsc::error::TrySendError::Closed(_)) => self.alive(),
                             _ => true,
                         };
                     }

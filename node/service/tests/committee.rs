@@ -387,17 +387,7 @@ async fn a_flood_of_forged_votes_bans_only_its_origin() {
         members.iter().all(|m| hub.is_banned(&m.peer, &rogue_id)),
         "every member bans the flooder ({sent} forged votes sent)"
     );
-    for a in &members {
-        for b in &members {
-            assert!(!hub.is_banned(&a.peer, &b.peer), "an honest member was banned");
-        }
-    }
-    until("the committee to go on", || {
-        members.iter().all(|m| height(m) >= from + 3)
-    })
-    .await;
-    same_blocks(&members.iter().collect::<Vec<_>>());
-    stop_all(members).await;
+    honest_members_go_on(&hub, members, from).await;
 }
 
 /// A peer pads one fresh transaction with many that cannot pay: every node admits the fresh
@@ -527,6 +517,12 @@ async fn a_flood_of_sync_requests_is_paced_and_bans_its_origin() {
         answered <= tutti_network::REQUEST_BURST + 2 * tutti_network::REQUESTS_PER_SECOND,
         "{answered} answered"
     );
+    honest_members_go_on(&hub, members, from).await;
+}
+
+/// No member banned another, and all finalize three more blocks after `from`, the same ones;
+/// then they stop.
+async fn honest_members_go_on(hub: &MemoryHub, members: Vec<Member>, from: u64) {
     for a in &members {
         for b in &members {
             assert!(!hub.is_banned(&a.peer, &b.peer), "an honest member was banned");
