@@ -133,13 +133,19 @@ pub mod __private {
 
     const INITIALIZED: Item<bool> = Item::new(b"\x00tutti/initialized");
 
-    /// Checks the method kind rules before running a method.
-    pub fn enter(method: &str, payable: bool, init: bool, private: bool) {
-        if private && env::caller() != env::self_address() {
+    /// The first statement of every private `#[callback]` (so native unit tests see the rule
+    /// too): only the contract itself, the caller of the callbacks its promises schedule, may
+    /// call it.
+    pub fn only_self(method: &str) {
+        if env::caller() != env::self_address() {
             env::panic_str(&format!(
                 "`{method}` is a callback: only this contract may call it (mark it #[callback(public)] to let anyone)"
             ));
         }
+    }
+
+    /// Checks the method kind rules before running a method.
+    pub fn enter(method: &str, payable: bool, init: bool) {
         if !payable && env::attached_value() != 0 {
             env::panic_str(&format!("method `{method}` is not payable: attach no tokens"));
         }

@@ -131,6 +131,19 @@ fn expand(imp: &mut ItemImpl, events: &[EventDecl]) -> syn::Result<Ts> {
         let Some((kind, payable, public)) = method_kind(&mut f.attrs)? else {
             continue;
         };
+        let private = kind == Kind::Callback && !public;
+        if private {
+            // Natively (unit tests call the method itself) the rule is the method's first
+            // statement; in wasm the export checks it before it decodes anything.
+            let method = f.sig.ident.to_string();
+            f.block.stmts.insert(
+                0,
+                syn::parse_quote! {
+                    #[cfg(not(target_arch = "wasm32"))]
+                    ::tutti_sdk::__private::only_self(#method);
+                },
+            );
+        }
         if let Some(FnArg::Receiver(r)) = f.sig.inputs.first() {
             return Err(syn::Error::new(
                 r.span(),
@@ -181,12 +194,13 @@ fn expand(imp: &mut ItemImpl, events: &[EventDecl]) -> syn::Result<Ts> {
         }
         let name_str = name.to_string();
         let init = kind == Kind::Init;
-        let private = kind == Kind::Callback && !public;
+        let only_self = private.then(|| quote!(::tutti_sdk::__private::only_self(#name_str);));
         exports.push(quote! {
             #[allow(unsafe_code)]
             #[unsafe(no_mangle)]
             pub extern "C" fn #name() {
-                ::tutti_sdk::__private::enter(#name_str, #payable, #init, #private);
+                #only_self
+                ::tutti_sdk::__private::enter(#name_str, #payable, #init);
                 let (#(#arg_names,)*): (#(#arg_tys,)*) = ::tutti_sdk::__private::args(#name_str);
                 #(#callbacks)*
                 let __result = <#self_ty>::#name(#(#call_args),*);
